@@ -1,0 +1,168 @@
+/**
+ * The project's typed errors, and the one place that decides what happens to a request
+ * that failed: retry it later, park it in the dead-letter queue for an operator, or reject it.
+ */
+
+export type Disposition = 'retry' | 'dlq' | 'reject';
+
+/** What the queues, the ledger, the events and the logs record about a failure. Never holds a secret. */
+export interface FailureInfo {
+  disposition: Disposition;
+  /** Stable machine-readable code, e.g. RATE_LIMITED, INVALID_REQUEST, ATLAS_UNAVAILABLE. */
+  code: string;
+  /** HTTP status from Atlas when there was one. */
+  httpStatus?: number;
+  /** Human-readable reason naming what is wrong. */
+  detail: string;
+  /** Seconds Atlas asked us to wait (Retry-After), when given. */
+  retryAfterSeconds?: number;
+}
+
+export class ProvisionerError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ProvisionerError';
+  }
+}
+
+/** The message body is not a valid v1 request. `issues` name each field and problem. */
+export class InvalidRequestError extends ProvisionerError {
+  readonly issues: string[];
+  readonly requestId?: string;
+  constructor(issues: string[], requestId?: string, options?: ErrorOptions) {
+    super(`invalid request: ${issues.join('; ')}`, options);
+    this.name = 'InvalidRequestError';
+    this.issues = issues;
+    this.requestId = requestId;
+  }
+}
+
+/** The request names a credentials profile this deployment does not allow. */
+export class ProfileNotAllowedError extends ProvisionerError {
+  constructor(readonly profile: string) {
+    super(`profile "${profile}" is not in this deployment's allowed profiles`);
+    this.name = 'ProfileNotAllowedError';
+  }
+}
+
+/** The profile's secret is missing, unreadable, not JSON, or has neither key pair. Names the secret, never its values. */
+export class CredentialsError extends ProvisionerError {
+  constructor(
+    message: string,
+    readonly secretName: string,
+    readonly code: 'SECRET_NOT_FOUND' | 'SECRET_MALFORMED' | 'SECRET_UNAVAILABLE',
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'CredentialsError';
+  }
+}
+
+/** A non-2xx answer from the Atlas Admin API (ApiError body) or its OAuth endpoints. */
+export class AtlasApiError extends ProvisionerError {
+  readonly status: number;
+  readonly errorCode: string;
+  readonly detail?: string;
+  readonly retryAfterSeconds?: number;
+  constructor(
+    init: {
+      status: number;
+      errorCode: string;
+      detail?: string;
+      retryAfterSeconds?: number;
+      operation: string;
+    },
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Atlas ${init.operation} failed: ${init.status} ${init.errorCode}${init.detail ? `: ${init.detail}` : ''}`,
+      options,
+    );
+    this.name = 'AtlasApiError';
+    this.status = init.status;
+    this.errorCode = init.errorCode;
+    this.detail = init.detail;
+    this.retryAfterSeconds = init.retryAfterSeconds;
+  }
+}
+
+/** Atlas could not be reached: connection refused or reset, DNS, TLS, or the request timed out. */
+export class AtlasNetworkError extends ProvisionerError {
+  constructor(
+    readonly operation: string,
+    readonly reason: 'timeout' | 'network',
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Atlas ${operation} failed: ${reason === 'timeout' ? 'request timed out' : 'network error'}`,
+      options,
+    );
+    this.name = 'AtlasNetworkError';
+  }
+}
+
+/** Another worker holds the lease on this natural key; try again shortly. */
+export class KeyBusyError extends ProvisionerError {
+  constructor(readonly key: string) {
+    super(`another worker is processing ${key}`);
+    this.name = 'KeyBusyError';
+  }
+}
+
+/** Atlas answered 409 on create but listing found no endpoint to adopt; the conflict should clear. */
+export class ConflictUnresolvedError extends ProvisionerError {
+  constructor(readonly key: string) {
+    super(`Atlas answered 409 for ${key} but no matching endpoint was listed`);
+    this.name = 'ConflictUnresolvedError';
+  }
+}
+
+const OPERATOR_STATUSES = new Set([401, 403, 406, 410]);
+const REJECT_STATUSES = new Set([400, 404]);
+
+/**
+ * The single decision of what a failure means. Anything not recognised is retried:
+ * a request is never acknowledged on a failure we do not understand.
+ */
+export function describeFailure(error: unknown): FailureInfo {
+  if (error instanceof InvalidRequestError) {
+    return { disposition: 'reject', code: 'INVALID_REQUEST', detail: error.issues.join('; ') };
+  }
+  if (error instanceof ProfileNotAllowedError) {
+    return { disposition: 'reject', code: 'PROFILE_NOT_ALLOWED', detail: error.message };
+  }
+  if (error instanceof CredentialsError) {
+    return {
+      disposition: error.code === 'SECRET_UNAVAILABLE' ? 'retry' : 'dlq',
+      code: error.code,
+      detail: error.message,
+    };
+  }
+  if (error instanceof AtlasApiError) {
+    const base = {
+      code: error.errorCode,
+      httpStatus: error.status,
+      detail: error.detail ?? error.message,
+      ...(error.retryAfterSeconds !== undefined && { retryAfterSeconds: error.retryAfterSeconds }),
+    };
+    if (error.status === 429 || error.status >= 500) return { disposition: 'retry', ...base };
+    if (OPERATOR_STATUSES.has(error.status)) return { disposition: 'dlq', ...base };
+    if (REJECT_STATUSES.has(error.status)) return { disposition: 'reject', ...base };
+    return { disposition: 'retry', ...base };
+  }
+  if (error instanceof AtlasNetworkError) {
+    return {
+      disposition: 'retry',
+      code: error.reason === 'timeout' ? 'ATLAS_TIMEOUT' : 'ATLAS_UNREACHABLE',
+      detail: error.message,
+    };
+  }
+  if (error instanceof KeyBusyError) {
+    return { disposition: 'retry', code: 'KEY_BUSY', detail: error.message };
+  }
+  if (error instanceof ConflictUnresolvedError) {
+    return { disposition: 'retry', code: 'CONFLICT_UNRESOLVED', httpStatus: 409, detail: error.message };
+  }
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return { disposition: 'retry', code: 'INTERNAL_ERROR', detail: message.slice(0, 500) };
+}

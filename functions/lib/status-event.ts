@@ -1,0 +1,43 @@
+/** The one event a requester subscribes to: every outcome and every status change of a request. */
+import { z } from 'zod';
+
+export const STATUS_CHANGED_DETAIL_TYPE = 'Backup Private Endpoint Status Changed';
+
+/** What happened, in the requester's words. */
+export const OUTCOMES = [
+  'PROVISIONED', // created by this request (201)
+  'ADOPTED', // an endpoint for the key already existed and was taken over
+  'DELETE_REQUESTED', // Atlas accepted the delete (204); the checker follows it until gone
+  'DELETED', // the endpoint is gone
+  'STATUS_CHANGED', // the status checker saw a new Atlas status
+  'STUCK', // past its deadline in PENDING_ACCEPTANCE or an in-progress status
+  'MISSING', // an endpoint that was ACTIVE answered 404 (drift)
+  'DEAD_LETTERED', // sent to the DLQ; an operator must act, then replay
+  'REJECTED', // invalid or unfixable; never retried
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export const StatusChangedDetailSchema = z.strictObject({
+  version: z.literal('1'),
+  outcome: z.enum(OUTCOMES),
+  requestIds: z.array(z.string()),
+  /** Absent only for a rejected body whose key could not be read. */
+  naturalKey: z.string().optional(),
+  groupId: z.string().optional(),
+  cloudProvider: z.string().optional(),
+  regionName: z.string().optional(),
+  vpcRegionName: z.string().optional(),
+  action: z.enum(['create', 'delete']).optional(),
+  endpointId: z.string().optional(),
+  previousStatus: z.string().optional(),
+  /** Atlas status, or DELETED / MISSING for gone endpoints; absent when Atlas was never reached. */
+  status: z.string().optional(),
+  /** Atlas's errorMessage for a FAILED endpoint. */
+  errorMessage: z.string().optional(),
+  error: z
+    .strictObject({ code: z.string(), httpStatus: z.number().int().optional(), detail: z.string() })
+    .optional(),
+  statusSince: z.iso.datetime().optional(),
+  occurredAt: z.iso.datetime(),
+});
+export type StatusChangedDetail = z.infer<typeof StatusChangedDetailSchema>;
