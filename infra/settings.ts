@@ -1,0 +1,150 @@
+/**
+ * Deployment settings: one typed, validated set shared by the CDK stack and the local runner,
+ * so a laptop run behaves like the deployment. Each field's default is documented here and in
+ * the README ("Configuration"). Set them as stack props or as CDK context (`cdk.json` or `-c`).
+ */
+import { z } from 'zod';
+import { DEFAULT_API_VERSION, DEFAULT_BASE_URL } from '#atlas/types.ts';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const SettingsSchema = z.strictObject({
+  /** Atlas base URL when the profile secret has no BaseUrl. Default https://cloud.mongodb.com. */
+  atlasBaseUrl: z.url().default(DEFAULT_BASE_URL),
+  /** Atlas resource version sent in the media type. Default 2024-11-13. */
+  atlasApiVersion: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date such as 2024-11-13')
+    .default(DEFAULT_API_VERSION),
+  /** Timeout of one Atlas HTTP request, ms. Default 10000. */
+  atlasTimeoutMs: int(100, 120_000).default(10_000),
+  /** Secret name prefix; a profile's secret is prefix + profile. Default cfn/atlas/profile/. */
+  secretPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9/_+=.@-]{1,400}$/, 'must be a valid Secrets Manager name prefix')
+    .default('cfn/atlas/profile/'),
+  /** Profiles requests may name; the function may read exactly these secrets. Default ["default"]. */
+  allowedProfiles: z
+    .array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'each profile must be 1-64 of A-Z a-z 0-9 _ -'))
+    .min(1, 'must name at least one profile')
+    .default(['default']),
+  /** How long a read secret is trusted before it is read again, s. Default 300. */
+  secretMaxAgeSeconds: int(0, 86_400).default(300),
+  /** Attempts of the provisioner before a retryable failure goes to the DLQ. Default 5. */
+  maxAttempts: int(1, 50).default(5),
+  /** Exponential backoff with full jitter: base and cap, s. Defaults 2 and 900. */
+  backoffBaseSeconds: int(1, 43_200).default(2),
+  backoffCapSeconds: int(1, 43_200).default(900),
+  /** SQS batch size of the provisioner's event source. Default 10. */
+  batchSize: int(1, 100).default(10),
+  /** Most concurrent provisioner invocations (event source maxConcurrency, 2-1000). Default 5. */
+  maxConcurrency: int(2, 1000).default(5),
+  /** Records of one batch processed at once. Default 10. */
+  recordConcurrency: int(1, 100).default(10),
+  /** Provisioner timeout, s. Default 60. */
+  provisionTimeoutSeconds: int(10, 900).default(60),
+  /** Status checker period, minutes. Default 5. */
+  scheduleRateMinutes: int(1, 1440).default(5),
+  /** Status checker timeout, s. Default 120. */
+  checkTimeoutSeconds: int(10, 900).default(120),
+  /** Deadlines before an endpoint is reported stuck, minutes. Defaults 1440 and 60. */
+  pendingAcceptanceDeadlineMinutes: int(1, 100_000).default(1_440),
+  inProgressDeadlineMinutes: int(1, 100_000).default(60),
+  /** Alarm when the oldest request waits longer than this, s. Default 900. */
+  oldestRequestAgeAlarmSeconds: int(60, 1_209_600).default(900),
+  /** SNS topic ARN that alarms notify; none by default. */
+  alarmTopicArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN')
+    .optional(),
+  /** Event bus status events go to; the account's default bus unless given. */
+  eventBusName: z
+    .string()
+    .regex(/^[A-Za-z0-9._/-]{1,256}$/, 'must be an event bus name')
+    .default('default'),
+  /** Source of the status events. Default atlas.backup-private-endpoints. */
+  eventSource: z.string().min(1).max(256).default('atlas.backup-private-endpoints'),
+  /** Log retention of both functions, days. Default 30. */
+  logRetentionDays: int(1, 3653).default(30),
+});
+
+export type Settings = z.infer<typeof SettingsSchema>;
+export type SettingsInput = z.input<typeof SettingsSchema>;
+
+export class SettingsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SettingsError';
+  }
+}
+
+/** Validates settings and derived rules; the error names each setting and the value given. */
+export function resolveSettings(input: SettingsInput = {}): Settings {
+  const result = SettingsSchema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => {
+      const name = i.path.join('.') || '(settings)';
+      const given = i.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown>)?.[k], input);
+      return `${name}: ${i.message} (given ${JSON.stringify(given)})`;
+    });
+    throw new SettingsError(`invalid settings: ${problems.join('; ')}`);
+  }
+  const s = result.data;
+  if (s.backoffCapSeconds < s.backoffBaseSeconds) {
+    throw new SettingsError(
+      `invalid settings: backoffCapSeconds (${s.backoffCapSeconds}) must be at least backoffBaseSeconds (${s.backoffBaseSeconds})`,
+    );
+  }
+  return s;
+}
+
+/** The redrive safety net sits above the function's own attempt budget. */
+export const maxReceiveCount = (s: Settings) => s.maxAttempts + 3;
+/** AWS asks for a queue visibility timeout of at least 6 times the function timeout. */
+export const visibilityTimeoutSeconds = (s: Settings) => s.provisionTimeoutSeconds * 6;
+/** A worker's lease on a key outlives any invocation that could hold it. */
+export const leaseSeconds = (s: Settings) => s.provisionTimeoutSeconds * 2;
+
+/** Environment of the provisioning function (names from functions/lib/config.ts). */
+export function provisionEnvironment(
+  s: Settings,
+  resources: { requestQueueUrl: string; dlqUrl: string; rejectedQueueUrl: string; tableName: string },
+): Record<string, string> {
+  return {
+    ...commonEnvironment(s, resources.tableName),
+    REQUEST_QUEUE_URL: resources.requestQueueUrl,
+    DLQ_URL: resources.dlqUrl,
+    REJECTED_QUEUE_URL: resources.rejectedQueueUrl,
+    MAX_ATTEMPTS: String(s.maxAttempts),
+    BACKOFF_BASE_SECONDS: String(s.backoffBaseSeconds),
+    BACKOFF_CAP_SECONDS: String(s.backoffCapSeconds),
+    RECORD_CONCURRENCY: String(s.recordConcurrency),
+    LEASE_SECONDS: String(leaseSeconds(s)),
+  };
+}
+
+/** Environment of the status checker. */
+export function checkStatusEnvironment(
+  s: Settings,
+  resources: { tableName: string },
+): Record<string, string> {
+  return {
+    ...commonEnvironment(s, resources.tableName),
+    PENDING_ACCEPTANCE_DEADLINE_MINUTES: String(s.pendingAcceptanceDeadlineMinutes),
+    IN_PROGRESS_DEADLINE_MINUTES: String(s.inProgressDeadlineMinutes),
+  };
+}
+
+function commonEnvironment(s: Settings, tableName: string): Record<string, string> {
+  return {
+    ATLAS_BASE_URL: s.atlasBaseUrl,
+    ATLAS_API_VERSION: s.atlasApiVersion,
+    ATLAS_TIMEOUT_MS: String(s.atlasTimeoutMs),
+    SECRET_PREFIX: s.secretPrefix,
+    ALLOWED_PROFILES: s.allowedProfiles.join(','),
+    SECRET_MAX_AGE_SECONDS: String(s.secretMaxAgeSeconds),
+    LEDGER_TABLE_NAME: tableName,
+    EVENT_BUS_NAME: s.eventBusName,
+    EVENT_SOURCE: s.eventSource,
+  };
+}
