@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the local AWS API emulators into .local/ (git-ignored), once:
 #   - moto in server mode (SQS, Secrets Manager, DynamoDB, EventBridge) in a Python venv
+#   - cfn-lint, which lints the synthesized CloudFormation templates, in the same venv
 #   - ElasticMQ (SQS with message move tasks) from Maven Central
 # Safe to run again: it does nothing when both are already there.
 set -euo pipefail
@@ -8,17 +9,18 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 dest="$root/.local"
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
 ELASTICMQ_VERSION="${ELASTICMQ_VERSION:-1.6.14}"
+CFN_LINT_VERSION="${CFN_LINT_VERSION:-1.58.0}"
 mkdir -p "$dest"
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "install.sh: $1 is required: $2" >&2; exit 1; }; }
 
-if [ ! -x "$dest/venv/bin/moto_server" ]; then
+if [ ! -x "$dest/venv/bin/moto_server" ] || [ ! -x "$dest/venv/bin/cfn-lint" ]; then
   need python3 "install Python 3.10 or newer (apt-get install python3 python3-venv)"
   python3 - <<'PY' || { echo "install.sh: moto needs Python >= 3.10 (found $(python3 --version 2>&1))" >&2; exit 1; }
 import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)
 PY
   python3 -m venv "$dest/venv"
-  "$dest/venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  "$dest/venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION"
 fi
 
 jar="$dest/elasticmq/elasticmq-server.jar"

@@ -1,0 +1,95 @@
+/**
+ * The Atlas simulator's public API (implemented in ./index.ts): an HTTP server that speaks the
+ * backup private endpoint operations, OAuth and Digest like Atlas, for tests and local runs.
+ */
+import type { AtlasEndpoint } from '#atlas/types.ts';
+
+export type SimOperation = 'list' | 'create' | 'get' | 'delete' | 'token' | 'revoke';
+
+export type Fault =
+  /** Answer with this status (ApiError body; 429/503 with Retry-After when retryAfterSeconds is set). */
+  | { kind: 'status'; status: number; errorCode?: string; retryAfterSeconds?: number }
+  /** Wait this long before handling the request (past the client's timeout to simulate a hang). */
+  | { kind: 'delay'; ms: number }
+  /** Destroy the socket without answering. */
+  | { kind: 'reset' }
+  /** Perform the operation (e.g. create the endpoint), then destroy the socket instead of answering. */
+  | { kind: 'lostResponse' };
+
+export interface FaultRule {
+  fault: Fault;
+  /** Which operations it applies to; all when omitted. */
+  operations?: SimOperation[];
+  /** Only requests for this project. */
+  groupId?: string;
+  /** How many matching requests it hits; unlimited when omitted (until clearFaults()). */
+  times?: number;
+}
+
+export interface SimulatorOptions {
+  /** 0 (default) picks a free port on 127.0.0.1. */
+  port?: number;
+  /** Valid service accounts and API keys; more can be added or removed while running (rotation). */
+  serviceAccounts?: Array<{ clientId: string; clientSecret: string }>;
+  apiKeys?: Array<{ publicKey: string; privateKey: string }>;
+  /** Token lifetime, s. Default 3600. */
+  tokenTtlSeconds?: number;
+  /** INITIATING -> ACTIVE after this many ms. Default 1000. */
+  activationDelayMs?: number;
+  /** DELETING -> gone after this many ms. Default 1000. */
+  deletionDelayMs?: number;
+  /** Per-project token bucket; false disables it. Default Atlas's: capacity 1200, refill 500 per 60 s. */
+  rateLimit?: { capacity: number; refillPerMinute: number } | false;
+  /** Fixed latency added to every answer, ms. Default 0. */
+  latencyMs?: number;
+  /** Projects that exist; requests for others answer 404 GROUP_NOT_FOUND. Default: every valid id exists. */
+  projects?: string[];
+  /** Digest nonce lifetime, ms, after which a nonce is answered with stale=true. Default 60000. */
+  nonceTtlMs?: number;
+}
+
+export interface RecordedRequest {
+  operation: SimOperation | 'unknown';
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  groupId?: string;
+  /** Status answered (0 when the socket was destroyed). */
+  status: number;
+  /** How the request authenticated: 'bearer', 'digest', 'basic' (token endpoint), 'challenge' (401 digest challenge) or 'none'. */
+  auth: 'bearer' | 'digest' | 'basic' | 'challenge' | 'none';
+  /** Problems found validating the request against the official spec (empty when valid). */
+  specViolations: string[];
+  at: number;
+}
+
+export interface SimEndpoint extends AtlasEndpoint {
+  groupId: string;
+}
+
+export interface AtlasSimulator {
+  readonly url: string;
+  close(): Promise<void>;
+  /** Forget endpoints, tokens, faults, recorded requests and rate-limit state (keeps credentials). */
+  reset(): void;
+  addServiceAccount(clientId: string, clientSecret: string): void;
+  removeServiceAccount(clientId: string): void;
+  addApiKey(publicKey: string, privateKey: string): void;
+  removeApiKey(publicKey: string): void;
+  /** Invalidate every issued bearer token (next API call with one answers 401). */
+  revokeAllTokens(): void;
+  injectFault(rule: FaultRule): void;
+  clearFaults(): void;
+  /** The status the next created endpoint(s) of a project start in instead of INITIATING (e.g. PENDING_ACCEPTANCE, FAILED). */
+  setCreateStatus(groupId: string, status: string, errorMessage?: string): void;
+  /** Force an endpoint's status (any string, including ones Atlas may add later). */
+  setEndpointStatus(groupId: string, endpointId: string, status: string, errorMessage?: string): void;
+  /** Remove an endpoint behind the provisioner's back (drift). */
+  removeEndpoint(groupId: string, endpointId: string): void;
+  /** Add an endpoint directly (e.g. one that already exists before the provisioner runs). */
+  seedEndpoint(groupId: string, endpoint: Omit<AtlasEndpoint, 'id'> & { id?: string }): SimEndpoint;
+  endpoints(groupId?: string): SimEndpoint[];
+  readonly requests: readonly RecordedRequest[];
+  /** Change the fixed latency while running. */
+  setLatency(ms: number): void;
+}
