@@ -5,7 +5,7 @@
 #   - ElasticMQ (SQS with message move tasks) from Maven Central
 # Safe to run again: it does nothing when both are already there.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
 dest="$root/.local"
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
 ELASTICMQ_VERSION="${ELASTICMQ_VERSION:-1.6.14}"
