@@ -1,0 +1,154 @@
+/**
+ * Alarms on what needs a person (a request parked in the DLQ or the rejected queue, requests
+ * waiting too long, failing or throttled functions), notifying an optional SNS topic, and a
+ * dashboard of the functions' own metrics (functions/lib/telemetry.ts).
+ */
+import { Duration } from 'aws-cdk-lib';
+import {
+  Alarm,
+  AlarmStatusWidget,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  Metric,
+  Stats,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { METRIC, METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
+import type { RequestQueues } from './queues.ts';
+
+export interface MonitoringProps {
+  readonly queues: RequestQueues;
+  /** The functions whose errors and throttles raise an alarm, by the name used in alarm texts. */
+  readonly functions: Readonly<Record<string, IFunction>>;
+  /** Alarm when the oldest request has waited longer than this. */
+  readonly oldestRequestAge: Duration;
+  /** Notified when an alarm fires and when it clears. @default - no notification */
+  readonly alarmTopic?: ITopic;
+}
+
+const PERIOD = Duration.minutes(5);
+
+const appMetric = (service: string, metricName: string, statistic: string = Stats.SUM) =>
+  new Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    dimensionsMap: { service },
+    statistic,
+    period: PERIOD,
+  });
+
+export class Monitoring extends Construct {
+  readonly alarms: Alarm[] = [];
+  readonly dashboard: Dashboard;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    const { requestQueue, deadLetterQueue, rejectedQueue } = props.queues;
+    const alarm = (alarmId: string, description: string, metric: IMetric, threshold = 0) => {
+      const created = new Alarm(this, alarmId, {
+        alarmDescription: description,
+        metric,
+        threshold,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      if (props.alarmTopic) {
+        created.addAlarmAction(new SnsAction(props.alarmTopic));
+        created.addOkAction(new SnsAction(props.alarmTopic));
+      }
+      this.alarms.push(created);
+    };
+    const visible = { statistic: Stats.MAXIMUM, period: Duration.minutes(1) };
+
+    alarm(
+      'DeadLetterQueueAlarm',
+      'Requests wait in the dead-letter queue: read their reason, fix it, then replay them (npm run replay).',
+      deadLetterQueue.metricApproximateNumberOfMessagesVisible(visible),
+    );
+    alarm(
+      'RejectedQueueAlarm',
+      'Requests were rejected as never retryable (invalid or not allowed): tell the requester.',
+      rejectedQueue.metricApproximateNumberOfMessagesVisible(visible),
+    );
+    alarm(
+      'OldestRequestAlarm',
+      `A request has waited more than ${props.oldestRequestAge.toSeconds()} s: the provisioner is failing, throttled or backing off.`,
+      requestQueue.metricApproximateAgeOfOldestMessage({
+        statistic: Stats.MAXIMUM,
+        period: Duration.minutes(1),
+      }),
+      props.oldestRequestAge.toSeconds(),
+    );
+    for (const [name, fn] of Object.entries(props.functions)) {
+      alarm(`${name}ErrorsAlarm`, `The ${name} function failed.`, fn.metricErrors({ period: PERIOD }));
+      alarm(
+        `${name}ThrottlesAlarm`,
+        `The ${name} function was throttled.`,
+        fn.metricThrottles({ period: PERIOD }),
+      );
+    }
+
+    const outcomes = [
+      METRIC.provisioned,
+      METRIC.adopted,
+      METRIC.deleted,
+      METRIC.retried,
+      METRIC.deadLettered,
+      METRIC.rejected,
+    ];
+    const services = [SERVICE.provisioner, SERVICE.statusChecker];
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.days(1),
+      widgets: [
+        [
+          new GraphWidget({
+            title: 'Requests',
+            left: [appMetric(SERVICE.provisioner, METRIC.requests)],
+            right: [
+              requestQueue.metricApproximateNumberOfMessagesVisible({ label: 'waiting', period: PERIOD }),
+              deadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: 'in DLQ', period: PERIOD }),
+              rejectedQueue.metricApproximateNumberOfMessagesVisible({ label: 'rejected', period: PERIOD }),
+            ],
+          }),
+          new GraphWidget({
+            title: 'Outcomes',
+            stacked: true,
+            left: outcomes.map((name) => appMetric(SERVICE.provisioner, name)),
+          }),
+        ],
+        [
+          new GraphWidget({
+            title: 'Atlas latency (ms)',
+            left: services.flatMap((service) =>
+              [Stats.p(50), Stats.p(99)].map((stat) =>
+                appMetric(service, METRIC.atlasLatency, stat).with({ label: `${service} ${stat}` }),
+              ),
+            ),
+          }),
+          new GraphWidget({
+            title: 'Atlas 429 answers',
+            left: services.map((service) =>
+              appMetric(service, METRIC.atlasRateLimited).with({ label: service }),
+            ),
+          }),
+        ],
+        [
+          new GraphWidget({
+            title: 'Status checks',
+            left: [METRIC.checkedEndpoints, METRIC.statusChanged, METRIC.stuck, METRIC.missing].map((name) =>
+              appMetric(SERVICE.statusChecker, name),
+            ),
+          }),
+          new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 12 }),
+        ],
+      ],
+    });
+  }
+}

@@ -1,0 +1,498 @@
+import { readFileSync } from 'node:fs';
+import { App, type CfnElement, Validations } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, DEFAULT_STACK_NAME } from '#infra/app.ts';
+import { maxReceiveCount, resolveSettings, visibilityTimeoutSeconds } from '#infra/settings.ts';
+import { AtlasBackupPrivateEndpointsStack } from '#infra/stack.ts';
+import { CHECK_INDEX } from '#lib/ledger.ts';
+import { METRIC, METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
+
+// The feature flags `cdk synth` applies (cdk.json), with bundling skipped.
+const CONTEXT = {
+  ...JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')).context,
+  'aws:cdk:bundling-stacks': [],
+};
+const DEFAULTS = resolveSettings();
+const DAYS_14 = 14 * 24 * 3600;
+
+type Json = Record<string, unknown>;
+
+/** Renders an ARN built from intrinsics as text, as cdk-nag does: `<Logical.Arn>`, `<AWS::Region>`. */
+const render = (value: unknown): string => {
+  if (typeof value === 'string') return value;
+  const o = value as Json;
+  if ('Ref' in o) return `<${o.Ref}>`;
+  if ('Fn::GetAtt' in o) return `<${(o['Fn::GetAtt'] as string[]).join('.')}>`;
+  if ('Fn::Join' in o) {
+    const [separator, parts] = o['Fn::Join'] as [string, unknown[]];
+    return parts.map(render).join(separator);
+  }
+  throw new Error(`cannot render ${JSON.stringify(value)}`);
+};
+const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+const single = (resources: Record<string, Json>): Json => {
+  const all = Object.values(resources);
+  expect(all).toHaveLength(1);
+  return all[0] as Json;
+};
+
+describe('AtlasBackupPrivateEndpointsStack', () => {
+  let app: App;
+  let stack: AtlasBackupPrivateEndpointsStack;
+  let template: Template;
+  const id = (c: IConstruct) => stack.getLogicalId(c.node.defaultChild as CfnElement);
+  const ref = (c: IConstruct) => ({ Ref: id(c) });
+  const arn = (c: IConstruct) => ({ 'Fn::GetAtt': [id(c), 'Arn'] });
+  /** Every action a role's policies allow, with the resources it is allowed on. */
+  const grantsOf = (roleLogicalId: string) => {
+    const grants: Record<string, string[]> = {};
+    const policies = template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: Match.arrayWith([{ Ref: roleLogicalId }]) },
+    });
+    for (const policy of Object.values(policies)) {
+      const document = (policy.Properties as Json).PolicyDocument as { Statement: Json[] };
+      for (const statement of document.Statement) {
+        expect(statement.Effect).toBe('Allow');
+        for (const action of list(statement.Action as string)) {
+          grants[action] = [...(grants[action] ?? []), ...list(statement.Resource).map(render)].sort();
+        }
+      }
+    }
+    return grants;
+  };
+
+  beforeAll(() => {
+    // GIVEN the app as `cdk synth` builds it, every setting at its default
+    app = createApp({ context: CONTEXT });
+    stack = app.node.findChild(DEFAULT_STACK_NAME) as AtlasBackupPrivateEndpointsStack;
+    // WHEN it is synthesized (cdk-nag runs here and throws on any unacknowledged finding)
+    template = Template.fromStack(stack);
+  });
+
+  afterAll(() => CloudAssembly.cleanupTemporaryDirectories());
+
+  describe('queues', () => {
+    it('encrypts every queue at rest and denies any request without TLS', () => {
+      const queues = template.findResources('AWS::SQS::Queue');
+      expect(Object.keys(queues)).toHaveLength(3);
+      for (const [logicalId, queue] of Object.entries(queues)) {
+        expect((queue.Properties as Json).SqsManagedSseEnabled).toBe(true);
+        template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+          Queues: [{ Ref: logicalId }],
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({
+                Effect: 'Deny',
+                Action: 'sqs:*',
+                Principal: { AWS: '*' },
+                Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+                Resource: { 'Fn::GetAtt': [logicalId, 'Arn'] },
+              }),
+            ]),
+          },
+        });
+      }
+    });
+
+    it('redrives a request to the DLQ after maxReceiveCount receives, above the attempt budget', () => {
+      // THEN
+      expect(maxReceiveCount(DEFAULTS)).toBeGreaterThan(DEFAULTS.maxAttempts);
+      template.hasResourceProperties('AWS::SQS::Queue', {
+        RedrivePolicy: {
+          deadLetterTargetArn: arn(stack.queues.deadLetterQueue),
+          maxReceiveCount: maxReceiveCount(DEFAULTS),
+        },
+      });
+    });
+
+    it('hides a received request for at least six provisioner timeouts', () => {
+      const request = template.toJSON().Resources[id(stack.queues.requestQueue)];
+      expect(request.Properties.VisibilityTimeout).toBe(visibilityTimeoutSeconds(DEFAULTS));
+      expect(request.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(
+        6 * DEFAULTS.provisionTimeoutSeconds,
+      );
+    });
+
+    it('keeps DLQ and rejected messages for 14 days, and lets the DLQ be a message move task source', () => {
+      const resources = template.toJSON().Resources;
+      const dlq = resources[id(stack.queues.deadLetterQueue)].Properties;
+      const rejected = resources[id(stack.queues.rejectedQueue)].Properties;
+      expect(dlq.MessageRetentionPeriod).toBe(DAYS_14);
+      expect(rejected.MessageRetentionPeriod).toBe(DAYS_14);
+      expect(dlq.RedriveAllowPolicy).toEqual({ redrivePermission: 'allowAll' });
+    });
+  });
+
+  describe('provisioner', () => {
+    it('consumes the request queue with per-record failures, the batch size and the concurrency cap', () => {
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: arn(stack.queues.requestQueue),
+        FunctionName: ref(stack.provisioner),
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        BatchSize: DEFAULTS.batchSize,
+        ScalingConfig: { MaximumConcurrency: DEFAULTS.maxConcurrency },
+      });
+    });
+
+    it('runs on Node 24, arm64, with its timeout, tracing and its settings in the environment', () => {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        Timeout: DEFAULTS.provisionTimeoutSeconds,
+        TracingConfig: { Mode: 'Active' },
+        LoggingConfig: { LogGroup: ref(stack.provisioner.logGroup) },
+        Environment: {
+          Variables: Match.objectEquals({
+            ATLAS_BASE_URL: DEFAULTS.atlasBaseUrl,
+            ATLAS_API_VERSION: DEFAULTS.atlasApiVersion,
+            ATLAS_TIMEOUT_MS: String(DEFAULTS.atlasTimeoutMs),
+            SECRET_PREFIX: DEFAULTS.secretPrefix,
+            ALLOWED_PROFILES: 'default',
+            SECRET_MAX_AGE_SECONDS: String(DEFAULTS.secretMaxAgeSeconds),
+            LEDGER_TABLE_NAME: ref(stack.ledger.table),
+            EVENT_BUS_NAME: 'default',
+            EVENT_SOURCE: DEFAULTS.eventSource,
+            REQUEST_QUEUE_URL: ref(stack.queues.requestQueue),
+            DLQ_URL: ref(stack.queues.deadLetterQueue),
+            REJECTED_QUEUE_URL: ref(stack.queues.rejectedQueue),
+            MAX_ATTEMPTS: String(DEFAULTS.maxAttempts),
+            BACKOFF_BASE_SECONDS: String(DEFAULTS.backoffBaseSeconds),
+            BACKOFF_CAP_SECONDS: String(DEFAULTS.backoffCapSeconds),
+            RECORD_CONCURRENCY: String(DEFAULTS.recordConcurrency),
+            LEASE_SECONDS: String(2 * DEFAULTS.provisionTimeoutSeconds),
+            POWERTOOLS_SERVICE_NAME: SERVICE.provisioner,
+            POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+            NODE_OPTIONS: '--enable-source-maps',
+          }),
+        },
+      });
+    });
+
+    it('writes its logs to its own log group with the configured retention', () => {
+      template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: DEFAULTS.logRetentionDays });
+      expect(template.toJSON().Resources[id(stack.provisioner.logGroup)].Properties.RetentionInDays).toBe(
+        DEFAULTS.logRetentionDays,
+      );
+    });
+
+    it('may read exactly the allowed profile secrets, with the suffix Secrets Manager appends', () => {
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [ref(stack.provisioner.role as IConstruct)],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Allow',
+              Action: 'secretsmanager:GetSecretValue',
+              Resource: {
+                'Fn::Join': [
+                  '',
+                  [
+                    'arn:',
+                    { Ref: 'AWS::Partition' },
+                    ':secretsmanager:',
+                    { Ref: 'AWS::Region' },
+                    ':',
+                    { Ref: 'AWS::AccountId' },
+                    ':secret:cfn/atlas/profile/default-??????',
+                  ],
+                ],
+              },
+            }),
+          ]),
+        },
+      });
+    });
+
+    it('may send to the DLQ and the rejected queue and change visibility on the request queue', () => {
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [ref(stack.provisioner.role as IConstruct)],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Allow',
+              Action: Match.arrayWith(['sqs:ChangeMessageVisibility', 'sqs:ReceiveMessage']),
+              Resource: arn(stack.queues.requestQueue),
+            }),
+            Match.objectLike({
+              Effect: 'Allow',
+              Action: Match.arrayWith(['sqs:SendMessage']),
+              Resource: [arn(stack.queues.deadLetterQueue), arn(stack.queues.rejectedQueue)],
+            }),
+          ]),
+        },
+      });
+    });
+
+    it('is granted exactly what its work needs, and nothing on "*" but X-Ray', () => {
+      const table = `<${id(stack.ledger.table)}.Arn>`;
+      const queue = (q: IConstruct) => [`<${id(q)}.Arn>`];
+      expect(grantsOf(id(stack.provisioner.role as IConstruct))).toEqual({
+        'logs:CreateLogStream': [`<${id(stack.provisioner.logGroup)}.Arn>`],
+        'logs:PutLogEvents': [`<${id(stack.provisioner.logGroup)}.Arn>`],
+        'xray:PutTraceSegments': ['*'],
+        'xray:PutTelemetryRecords': ['*'],
+        'sqs:ReceiveMessage': queue(stack.queues.requestQueue),
+        'sqs:DeleteMessage': queue(stack.queues.requestQueue),
+        'sqs:ChangeMessageVisibility': queue(stack.queues.requestQueue),
+        'sqs:SendMessage': [
+          ...queue(stack.queues.deadLetterQueue),
+          ...queue(stack.queues.rejectedQueue),
+        ].sort(),
+        'sqs:GetQueueAttributes': [
+          ...queue(stack.queues.requestQueue),
+          ...queue(stack.queues.deadLetterQueue),
+          ...queue(stack.queues.rejectedQueue),
+        ].sort(),
+        'sqs:GetQueueUrl': [
+          ...queue(stack.queues.requestQueue),
+          ...queue(stack.queues.deadLetterQueue),
+          ...queue(stack.queues.rejectedQueue),
+        ].sort(),
+        'dynamodb:GetItem': [table],
+        'dynamodb:UpdateItem': [table],
+        'secretsmanager:GetSecretValue': [
+          'arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:cfn/atlas/profile/default-??????',
+        ],
+        'events:PutEvents': ['arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:event-bus/default'],
+      });
+    });
+  });
+
+  describe('status checker', () => {
+    it('runs on Node 24, arm64, with its timeout and no async retry', () => {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        Timeout: DEFAULTS.checkTimeoutSeconds,
+        Environment: {
+          Variables: Match.objectLike({
+            LEDGER_TABLE_NAME: ref(stack.ledger.table),
+            PENDING_ACCEPTANCE_DEADLINE_MINUTES: String(DEFAULTS.pendingAcceptanceDeadlineMinutes),
+            IN_PROGRESS_DEADLINE_MINUTES: String(DEFAULTS.inProgressDeadlineMinutes),
+            POWERTOOLS_SERVICE_NAME: SERVICE.statusChecker,
+            POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+            NODE_OPTIONS: '--enable-source-maps',
+          }),
+        },
+      });
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: ref(stack.statusChecker),
+        MaximumRetryAttempts: 0,
+      });
+    });
+
+    it('runs every 5 minutes on an EventBridge Scheduler schedule that may invoke only it', () => {
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: 'rate(5 minutes)',
+        State: 'ENABLED',
+        Target: Match.objectLike({ Arn: arn(stack.statusChecker) }),
+      });
+      const schedule = single(template.findResources('AWS::Scheduler::Schedule'));
+      const roleId = ((schedule.Properties as Json).Target as { RoleArn: { 'Fn::GetAtt': string[] } })
+        .RoleArn['Fn::GetAtt'][0] as string;
+      const checker = `<${id(stack.statusChecker)}.Arn>`;
+      expect(grantsOf(roleId)).toEqual({
+        'lambda:InvokeFunction': [checker, `${checker}:*`],
+      });
+    });
+
+    it('is granted exactly what its work needs: items, the check index, secrets, events', () => {
+      const table = `<${id(stack.ledger.table)}.Arn>`;
+      const logGroup = `<${id(stack.statusChecker.logGroup)}.Arn>`;
+      expect(grantsOf(id(stack.statusChecker.role as IConstruct))).toEqual({
+        'logs:CreateLogStream': [logGroup],
+        'logs:PutLogEvents': [logGroup],
+        'xray:PutTraceSegments': ['*'],
+        'xray:PutTelemetryRecords': ['*'],
+        'dynamodb:GetItem': [table],
+        'dynamodb:UpdateItem': [table],
+        'dynamodb:Query': [`${table}/index/${CHECK_INDEX}`],
+        'secretsmanager:GetSecretValue': [
+          'arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:cfn/atlas/profile/default-??????',
+        ],
+        'events:PutEvents': ['arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:event-bus/default'],
+      });
+    });
+
+    it("publishes to the account's default bus without creating a bus", () => {
+      template.resourceCountIs('AWS::Events::EventBus', 0);
+      template.hasOutput('EventBusName', { Value: 'default' });
+    });
+  });
+
+  describe('ledger table', () => {
+    it('is on demand, encrypted, point-in-time recoverable, retained and deletion protected', () => {
+      template.hasResource('AWS::DynamoDB::Table', {
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: Match.objectLike({
+          BillingMode: 'PAY_PER_REQUEST',
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          SSESpecification: { SSEEnabled: true },
+          DeletionProtectionEnabled: true,
+        }),
+      });
+    });
+
+    it('has the ledger schema: key, and the sparse check index by tracked and checkedAt', () => {
+      template.hasResourceProperties('AWS::DynamoDB::Table', {
+        KeySchema: [{ AttributeName: 'key', KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: CHECK_INDEX,
+            KeySchema: [
+              { AttributeName: 'tracked', KeyType: 'HASH' },
+              { AttributeName: 'checkedAt', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      });
+    });
+  });
+
+  describe('monitoring', () => {
+    const alarmOn = (metricName: string, dimension: Json, threshold: number) =>
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: metricName,
+        Dimensions: [dimension],
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: threshold,
+      });
+
+    it('alarms on any message visible in the DLQ or the rejected queue', () => {
+      for (const queue of [stack.queues.deadLetterQueue, stack.queues.rejectedQueue]) {
+        alarmOn(
+          'ApproximateNumberOfMessagesVisible',
+          { Name: 'QueueName', Value: { 'Fn::GetAtt': [id(queue), 'QueueName'] } },
+          0,
+        );
+      }
+    });
+
+    it('alarms when the oldest request is older than oldestRequestAgeAlarmSeconds', () => {
+      alarmOn(
+        'ApproximateAgeOfOldestMessage',
+        { Name: 'QueueName', Value: { 'Fn::GetAtt': [id(stack.queues.requestQueue), 'QueueName'] } },
+        DEFAULTS.oldestRequestAgeAlarmSeconds,
+      );
+    });
+
+    it('alarms on errors and throttles of both functions', () => {
+      for (const fn of [stack.provisioner, stack.statusChecker]) {
+        for (const metric of ['Errors', 'Throttles'])
+          alarmOn(metric, { Name: 'FunctionName', Value: ref(fn) }, 0);
+      }
+    });
+
+    it('notifies nobody when no alarm topic is set', () => {
+      for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm'))) {
+        expect(alarm.Properties).not.toHaveProperty('AlarmActions');
+      }
+    });
+
+    it('graphs requests, outcomes, Atlas latency, 429s and status checks from the function metrics', () => {
+      const dashboard = single(template.findResources('AWS::CloudWatch::Dashboard'));
+      const body = render((dashboard.Properties as Json).DashboardBody);
+      const metric = (name: string, service: string) =>
+        JSON.stringify([METRICS_NAMESPACE, name, 'service', service]).slice(1, -1);
+      for (const name of [METRIC.requests, METRIC.provisioned, METRIC.deadLettered, METRIC.rejected]) {
+        expect(body).toContain(metric(name, SERVICE.provisioner));
+      }
+      for (const service of [SERVICE.provisioner, SERVICE.statusChecker]) {
+        expect(body).toContain(metric(METRIC.atlasLatency, service));
+        expect(body).toContain(metric(METRIC.atlasRateLimited, service));
+      }
+      for (const name of [METRIC.checkedEndpoints, METRIC.statusChanged, METRIC.stuck, METRIC.missing]) {
+        expect(body).toContain(metric(name, SERVICE.statusChecker));
+      }
+    });
+  });
+
+  it('outputs what the operator CLIs read', () => {
+    const outputs = template.toJSON().Outputs;
+    expect(Object.keys(outputs).sort()).toEqual([
+      'DeadLetterQueueArn',
+      'DeadLetterQueueUrl',
+      'EventBusName',
+      'EventSource',
+      'LedgerTableName',
+      'RejectedQueueUrl',
+      'RequestQueueArn',
+      'RequestQueueUrl',
+    ]);
+    expect(outputs.RequestQueueUrl.Value).toEqual(ref(stack.queues.requestQueue));
+    expect(outputs.DeadLetterQueueArn.Value).toEqual(arn(stack.queues.deadLetterQueue));
+    expect(outputs.LedgerTableName.Value).toEqual(ref(stack.ledger.table));
+    expect(outputs.EventSource.Value).toBe(DEFAULTS.eventSource);
+  });
+
+  it('synthesizes without CDK warnings or errors', () => {
+    expect(Annotations.fromStack(stack).findWarning('*', Match.anyValue())).toEqual([]);
+    expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
+  });
+
+  describe('cdk-nag', () => {
+    it('leaves no AwsSolutions finding unacknowledged', () => {
+      const report = new AwsSolutionsChecks().validateScope(app);
+      expect(report.violations).toEqual([]);
+    });
+
+    it('acknowledges only the X-Ray wildcard, the checker invoke qualifiers and the rejected queue', () => {
+      const acknowledged = stack.node
+        .findAll()
+        .flatMap((c) => c.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY))
+        .flatMap((m) => Object.entries(m.data as Record<string, string>))
+        .map(([rule, reason]) => {
+          expect(reason.length).toBeGreaterThan(40);
+          return rule.replace(/^annotation::/i, '');
+        });
+      expect(acknowledged.sort()).toEqual(
+        [
+          'AwsSolutions-IAM5[Resource::*]',
+          'AwsSolutions-IAM5[Resource::*]',
+          `AwsSolutions-IAM5[Resource::<${id(stack.statusChecker)}.Arn>:*]`,
+          'AwsSolutions-SQS3',
+        ].sort(),
+      );
+    });
+  });
+
+  describe('settings validation', () => {
+    const build = (settings: object) => () =>
+      new AtlasBackupPrivateEndpointsStack(new App({ context: CONTEXT }), 'Invalid', { settings });
+
+    it('fails if maxAttempts is below 1, naming the setting and the value', () => {
+      expect(build({ maxAttempts: 0 })).toThrow(/maxAttempts: .*\(given 0\)/);
+    });
+
+    it('fails if maxConcurrency is below the event source minimum of 2', () => {
+      expect(build({ maxConcurrency: 1 })).toThrow(/maxConcurrency: .*\(given 1\)/);
+    });
+
+    it('fails if an allowed profile is not a valid secret name part', () => {
+      expect(build({ allowedProfiles: ['ok', 'no/slash'] })).toThrow(
+        /allowedProfiles\.1: .*\(given "no\/slash"\)/,
+      );
+    });
+
+    it('fails if backoffCapSeconds is below backoffBaseSeconds', () => {
+      expect(build({ backoffBaseSeconds: 60, backoffCapSeconds: 30 })).toThrow(/backoffCapSeconds \(30\)/);
+    });
+
+    it('fails if logRetentionDays is not a retention CloudWatch Logs accepts', () => {
+      expect(build({ logRetentionDays: 2 })).toThrow(
+        /logRetentionDays: must be one of 1, 3, 5, .*\(given 2\)/,
+      );
+    });
+
+    it('fails if a setting is unknown', () => {
+      expect(build({ maxAttempt: 3 })).toThrow(/invalid settings/);
+    });
+  });
+});
