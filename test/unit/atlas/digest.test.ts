@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type DigestChallenge,
+  digestAuthorization,
+  digestResponse,
+  parseDigestChallenge,
+} from '#atlas/digest.ts';
+
+/** RFC 7616 section 3.9.1: the same request answered with MD5 and with SHA-256. */
+const rfc7616 = {
+  username: 'Mufasa',
+  password: 'Circle of Life',
+  method: 'GET',
+  uri: '/dir/index.html',
+  nc: 1,
+  cnonce: 'f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ',
+};
+const rfc7616Challenge = (algorithm: DigestChallenge['algorithm']): DigestChallenge => ({
+  realm: 'http-auth@example.org',
+  nonce: '7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v',
+  opaque: 'FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS',
+  algorithm,
+  qop: 'auth',
+  stale: false,
+});
+
+describe('digestResponse', () => {
+  it('matches the RFC 2617 section 3.5 example (MD5, qop=auth)', () => {
+    const response = digestResponse({
+      username: 'Mufasa',
+      password: 'Circle Of Life',
+      method: 'GET',
+      uri: '/dir/index.html',
+      nc: 1,
+      cnonce: '0a4f113b',
+      challenge: {
+        realm: 'testrealm@host.com',
+        nonce: 'dcd98b7102dd2f0e8b11d0f600bfb0c093',
+        opaque: '5ccc069c403ebaf9f0171e9517f40e41',
+        algorithm: 'MD5',
+        qop: 'auth',
+        stale: false,
+      },
+    });
+
+    expect(response).toBe('6629fae49393a05397450978507c4ef1');
+  });
+
+  it('matches the RFC 7616 section 3.9.1 example with MD5', () => {
+    expect(digestResponse({ ...rfc7616, challenge: rfc7616Challenge('MD5') })).toBe(
+      '8ca523f5e9506fed4657c9700eebdbec',
+    );
+  });
+
+  it('matches the RFC 7616 section 3.9.1 example with SHA-256', () => {
+    expect(digestResponse({ ...rfc7616, challenge: rfc7616Challenge('SHA-256') })).toBe(
+      '753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1',
+    );
+  });
+
+  it('changes with the request counter, so a replayed nc cannot reuse an answer', () => {
+    const challenge = rfc7616Challenge('MD5');
+
+    expect(digestResponse({ ...rfc7616, nc: 2, challenge })).not.toBe(
+      digestResponse({ ...rfc7616, nc: 1, challenge }),
+    );
+  });
+});
+
+describe('digestAuthorization', () => {
+  it('writes the RFC 7616 header: quoted strings, bare qop, 8-hex-digit nc, opaque echoed', () => {
+    const header = digestAuthorization({ ...rfc7616, nc: 26, challenge: rfc7616Challenge('MD5') });
+
+    expect(header).toBe(
+      'Digest username="Mufasa", realm="http-auth@example.org", ' +
+        'nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", uri="/dir/index.html", algorithm=MD5, ' +
+        `response="${digestResponse({ ...rfc7616, nc: 26, challenge: rfc7616Challenge('MD5') })}", ` +
+        'qop=auth, nc=0000001a, cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ", ' +
+        'opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"',
+    );
+  });
+
+  it('escapes quotes and backslashes in the user name', () => {
+    const header = digestAuthorization({
+      ...rfc7616,
+      username: 'a"b\\c',
+      challenge: rfc7616Challenge('MD5'),
+    });
+
+    expect(header).toContain('username="a\\"b\\\\c"');
+  });
+});
+
+describe('parseDigestChallenge', () => {
+  it('reads the challenge Atlas sends, realm with spaces kept', () => {
+    const challenge = parseDigestChallenge(
+      'Digest realm="MMS Public API", domain="", nonce="n0nce+/=", algorithm=MD5, qop="auth", stale=false',
+    );
+
+    expect(challenge).toEqual({
+      realm: 'MMS Public API',
+      nonce: 'n0nce+/=',
+      algorithm: 'MD5',
+      qop: 'auth',
+      stale: false,
+    });
+  });
+
+  it('reads stale=true (any case) and a qop list offering auth', () => {
+    const challenge = parseDigestChallenge(
+      'Digest realm="r", nonce="abc", qop="auth-int, auth", algorithm=md5-sess, stale=TRUE, opaque="o"',
+    );
+
+    expect(challenge).toMatchObject({ algorithm: 'MD5-sess', qop: 'auth', stale: true, opaque: 'o' });
+  });
+
+  it('finds Digest among several challenges in one header', () => {
+    const challenge = parseDigestChallenge('Bearer realm="x", Digest realm="r, with comma", nonce="abc"');
+
+    expect(challenge).toEqual({ realm: 'r, with comma', nonce: 'abc', algorithm: 'MD5', stale: false });
+  });
+
+  it.each([
+    ['no header', null],
+    ['another scheme', 'Basic realm="r"'],
+    ['no nonce', 'Digest realm="r", qop="auth"'],
+    ['only auth-int offered', 'Digest realm="r", nonce="n", qop="auth-int"'],
+    ['an unknown algorithm', 'Digest realm="r", nonce="n", algorithm=SHA-1'],
+  ])('returns undefined for %s', (_, header) => {
+    expect(parseDigestChallenge(header)).toBeUndefined();
+  });
+});
