@@ -1,0 +1,117 @@
+/**
+ * The simulator's command line (test/simulator/main.ts) as a person starts it: a real process,
+ * real HTTP to the URL it prints, then SIGTERM.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MAIN = 'test/simulator/main.ts';
+const GROUP_ID = '6565b8f1c0e4a2b3d4e5f601';
+
+function start(args: string[]): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+async function output(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk;
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk;
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+describe('simulator command line', () => {
+  let child: ChildProcess;
+  let url: string;
+  let printed = '';
+
+  beforeAll(async () => {
+    child = start([
+      '--port',
+      '0',
+      '--service-account',
+      'cli-client:cli-secret',
+      '--api-key',
+      'clipub:clipriv',
+      '--project',
+      GROUP_ID,
+    ]);
+    url = await new Promise<string>((resolve, reject) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
+        printed += chunk;
+        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(printed);
+        if (match?.[1]) resolve(match[1]);
+      });
+      child.once('exit', (code) => reject(new Error(`the simulator exited with ${code} before listening`)));
+    });
+  });
+
+  afterAll(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+
+  it('prints its URL without echoing the credentials', () => {
+    expect(printed).not.toContain('cli-secret');
+    expect(printed).not.toContain('clipriv');
+  });
+
+  it('serves the service account given on the command line and only the listed projects', async () => {
+    const token = await fetch(`${url}/api/oauth/token`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from('cli-client:cli-secret').toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: 'grant_type=client_credentials',
+    });
+    expect(token.status).toBe(200);
+    const { access_token } = (await token.json()) as { access_token: string };
+    const headers = {
+      authorization: `Bearer ${access_token}`,
+      accept: 'application/vnd.atlas.2024-11-13+json',
+    };
+
+    const listed = await fetch(`${url}/api/atlas/v2/groups/${GROUP_ID}/backup/AWS/privateEndpoints`, {
+      headers,
+    });
+    expect(listed.status).toBe(200);
+    expect(await listed.json()).toMatchObject({ results: [], totalCount: 0 });
+    const other = await fetch(`${url}/api/atlas/v2/groups/${'a'.repeat(24)}/backup/AWS/privateEndpoints`, {
+      headers,
+    });
+    expect(other.status).toBe(404);
+    expect(await other.json()).toMatchObject({ errorCode: 'GROUP_NOT_FOUND' });
+  });
+
+  it('challenges with Digest for the API key', async () => {
+    const reply = await fetch(`${url}/api/atlas/v2/groups/${GROUP_ID}/backup/AWS/privateEndpoints`, {
+      headers: { accept: 'application/vnd.atlas.2024-11-13+json' },
+    });
+    expect(reply.status).toBe(401);
+    expect(reply.headers.get('www-authenticate')).toMatch(/^Digest realm="MMS Public API"/);
+  });
+
+  it('stops with exit code 0 on SIGTERM', async () => {
+    const exited = output(child);
+    child.kill('SIGTERM');
+    expect((await exited).code).toBe(0);
+  });
+});
+
+it('exits with code 2 and the usage for a malformed option', async () => {
+  const { code, stderr } = await output(start(['--service-account', 'no-colon']));
+  expect(code).toBe(2);
+  expect(stderr).toContain('--service-account takes A:B');
+  expect(stderr).toContain('usage:');
+});

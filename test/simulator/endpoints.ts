@@ -1,0 +1,181 @@
+/**
+ * The simulator's endpoints per project and their lifecycle: INITIATING becomes ACTIVE after the
+ * activation delay and DELETING disappears after the deletion delay, computed lazily from timestamps
+ * so no timer outlives the server.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AtlasEndpoint, AtlasStatus, CreateEndpointBody } from '#atlas/types.ts';
+import type { SimEndpoint } from '#test/simulator/types.ts';
+
+const HEX24 = /^[a-f0-9]{24}$/;
+const DEFAULT_FAILURE = 'The interface endpoint could not be created in the VPC.';
+
+interface Stored {
+  endpoint: AtlasEndpoint;
+  /** When INITIATING turns ACTIVE; unset when the status is pinned or not INITIATING. */
+  activateAt?: number;
+  /** When a DELETING endpoint disappears. */
+  removeAt?: number;
+}
+
+/** An ObjectId-like id: 4 bytes of seconds, then 8 random bytes, in lower-case hex. */
+export function newEndpointId(now: number): string {
+  const seconds = Math.floor(now / 1000)
+    .toString(16)
+    .padStart(8, '0')
+    .slice(-8);
+  return `${seconds}${randomBytes(8).toString('hex')}`;
+}
+
+const connectionName = () => `vpce-${randomBytes(9).toString('hex').slice(0, 17)}`;
+
+export interface EndpointStoreOptions {
+  activationDelayMs: number;
+  deletionDelayMs: number;
+  now?: () => number;
+}
+
+export class EndpointStore {
+  readonly #groups = new Map<string, Map<string, Stored>>();
+  readonly #createStatus = new Map<string, { status: AtlasStatus; errorMessage?: string }>();
+  readonly #options: EndpointStoreOptions;
+  readonly #now: () => number;
+
+  constructor(options: EndpointStoreOptions) {
+    this.#options = options;
+    this.#now = options.now ?? (() => Date.now());
+  }
+
+  reset(): void {
+    this.#groups.clear();
+    this.#createStatus.clear();
+  }
+
+  /** The project's endpoints in creation order, with their current status. */
+  list(groupId: string): AtlasEndpoint[] {
+    const group = this.#groups.get(groupId);
+    if (!group) return [];
+    return [...group.keys()].flatMap((id) => {
+      const endpoint = this.get(groupId, id);
+      return endpoint ? [endpoint] : [];
+    });
+  }
+
+  get(groupId: string, id: string): AtlasEndpoint | undefined {
+    const group = this.#groups.get(groupId);
+    const stored = group?.get(id);
+    if (!group || !stored) return undefined;
+    const now = this.#now();
+    if (stored.removeAt !== undefined && now >= stored.removeAt) {
+      group.delete(id);
+      return undefined;
+    }
+    if (stored.activateAt !== undefined && now >= stored.activateAt) {
+      stored.endpoint.status = 'ACTIVE';
+      stored.endpoint.privateEndpointConnectionName ??= connectionName();
+      stored.activateAt = undefined;
+    }
+    return structuredClone(stored.endpoint);
+  }
+
+  /** The live endpoint for the same regions, which makes a create conflict. */
+  conflicting(groupId: string, body: CreateEndpointBody): AtlasEndpoint | undefined {
+    const vpcRegionName = body.vpcRegionName ?? body.regionName;
+    return this.list(groupId).find(
+      (e) =>
+        e.status !== 'DELETING' &&
+        e.cloudProvider === body.cloudProvider &&
+        e.regionName === body.regionName &&
+        (e.vpcRegionName ?? e.regionName) === vpcRegionName,
+    );
+  }
+
+  create(groupId: string, body: CreateEndpointBody): AtlasEndpoint {
+    const start = this.#createStatus.get(groupId) ?? { status: 'INITIATING' };
+    const now = this.#now();
+    const endpoint: AtlasEndpoint = {
+      id: newEndpointId(now),
+      cloudProvider: body.cloudProvider,
+      regionName: body.regionName,
+      vpcRegionName: body.vpcRegionName ?? body.regionName,
+      status: start.status,
+      ...(start.status === 'FAILED' && { errorMessage: start.errorMessage ?? DEFAULT_FAILURE }),
+      ...(start.status !== 'FAILED' &&
+        start.errorMessage !== undefined && { errorMessage: start.errorMessage }),
+    };
+    this.#put(groupId, endpoint);
+    return structuredClone(endpoint);
+  }
+
+  /** Starts deletion; false when there is no such endpoint. Deleting twice keeps the first deadline. */
+  delete(groupId: string, id: string): boolean {
+    if (!this.get(groupId, id)) return false;
+    const stored = this.#groups.get(groupId)?.get(id);
+    if (!stored) return false;
+    if (stored.endpoint.status !== 'DELETING' || stored.removeAt === undefined) {
+      stored.endpoint.status = 'DELETING';
+      stored.activateAt = undefined;
+      stored.removeAt = this.#now() + this.#options.deletionDelayMs;
+    }
+    return true;
+  }
+
+  seed(groupId: string, endpoint: Omit<AtlasEndpoint, 'id'> & { id?: string }): SimEndpoint {
+    if (!HEX24.test(groupId))
+      throw new Error(`seedEndpoint: groupId ${groupId} is not 24 lower-case hex digits`);
+    if (endpoint.id !== undefined && !HEX24.test(endpoint.id)) {
+      throw new Error(`seedEndpoint: id ${endpoint.id} is not 24 lower-case hex digits`);
+    }
+    const seeded: AtlasEndpoint = {
+      ...endpoint,
+      id: endpoint.id ?? newEndpointId(this.#now()),
+      vpcRegionName: endpoint.vpcRegionName ?? endpoint.regionName,
+    };
+    if (seeded.status === 'ACTIVE') seeded.privateEndpointConnectionName ??= connectionName();
+    if (seeded.status === 'FAILED') seeded.errorMessage ??= DEFAULT_FAILURE;
+    this.#put(groupId, seeded);
+    return { ...structuredClone(seeded), groupId };
+  }
+
+  /** Forces a status (any string); a forced status stays until changed again. */
+  setStatus(groupId: string, id: string, status: AtlasStatus, errorMessage?: string): void {
+    const stored = this.get(groupId, id) && this.#groups.get(groupId)?.get(id);
+    if (!stored) throw new Error(`setEndpointStatus: no endpoint ${id} in project ${groupId}`);
+    stored.endpoint.status = status;
+    stored.activateAt = undefined;
+    stored.removeAt = undefined;
+    if (errorMessage !== undefined) stored.endpoint.errorMessage = errorMessage;
+    else if (status === 'FAILED') stored.endpoint.errorMessage ??= DEFAULT_FAILURE;
+    else delete stored.endpoint.errorMessage;
+    if (status === 'ACTIVE') stored.endpoint.privateEndpointConnectionName ??= connectionName();
+  }
+
+  /** The status new endpoints of a project start in; INITIATING restores the normal lifecycle. */
+  setCreateStatus(groupId: string, status: AtlasStatus, errorMessage?: string): void {
+    if (status === 'INITIATING' && errorMessage === undefined) this.#createStatus.delete(groupId);
+    else this.#createStatus.set(groupId, { status, ...(errorMessage !== undefined && { errorMessage }) });
+  }
+
+  remove(groupId: string, id: string): void {
+    this.#groups.get(groupId)?.delete(id);
+  }
+
+  all(groupId?: string): SimEndpoint[] {
+    const groups = groupId === undefined ? [...this.#groups.keys()] : [groupId];
+    return groups.flatMap((g) => this.list(g).map((endpoint) => ({ ...endpoint, groupId: g })));
+  }
+
+  #put(groupId: string, endpoint: AtlasEndpoint): void {
+    let group = this.#groups.get(groupId);
+    if (!group) {
+      group = new Map();
+      this.#groups.set(groupId, group);
+    }
+    const now = this.#now();
+    group.set(endpoint.id, {
+      endpoint,
+      ...(endpoint.status === 'INITIATING' && { activateAt: now + this.#options.activationDelayMs }),
+      ...(endpoint.status === 'DELETING' && { removeAt: now + this.#options.deletionDelayMs }),
+    });
+  }
+}
