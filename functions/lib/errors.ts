@@ -45,12 +45,16 @@ export class ProfileNotAllowedError extends ProvisionerError {
   }
 }
 
-/** The profile's secret is missing, unreadable, not JSON, or has neither key pair. Names the secret, never its values. */
+/**
+ * The profile's secret is missing, not readable by this function, not JSON, or has neither key
+ * pair (all for an operator to fix), or Secrets Manager is unavailable just now (retried).
+ * Names the secret, never its values.
+ */
 export class CredentialsError extends ProvisionerError {
   constructor(
     message: string,
     readonly secretName: string,
-    readonly code: 'SECRET_NOT_FOUND' | 'SECRET_MALFORMED' | 'SECRET_UNAVAILABLE',
+    readonly code: 'SECRET_NOT_FOUND' | 'SECRET_ACCESS_DENIED' | 'SECRET_MALFORMED' | 'SECRET_UNAVAILABLE',
     options?: ErrorOptions,
   ) {
     super(message, options);

@@ -1,0 +1,111 @@
+/**
+ * What the provisioner does with a failed record on SQS: delay its next delivery
+ * (ChangeMessageVisibility, the SQS-native way to honour Retry-After), or park its original body
+ * in the dead-letter or rejected queue with attributes saying why.
+ */
+import {
+  ChangeMessageVisibilityCommand,
+  type MessageAttributeValue,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { FailureInfo } from '#lib/errors.ts';
+
+/** SQS refuses a visibility timeout above 12 hours. */
+export const MAX_VISIBILITY_SECONDS = 43_200;
+/** Attribute values count against the message size; a detail longer than this is cut. */
+const MAX_DETAIL_CHARS = 1_000;
+
+export interface Backoff {
+  baseSeconds: number;
+  capSeconds: number;
+}
+
+/** Exponential backoff with full jitter: a random delay up to min(cap, base * 2^(attempt-1)). */
+export function backoffSeconds(
+  attempt: number,
+  backoff: Backoff,
+  random: () => number = Math.random,
+): number {
+  const ceiling = Math.min(backoff.capSeconds, backoff.baseSeconds * 2 ** Math.max(0, attempt - 1));
+  return Math.round(random() * ceiling);
+}
+
+/** How long a retried record waits: what Atlas asked for when it said, else the backoff. */
+export function retryDelaySeconds(
+  failure: FailureInfo,
+  attempt: number,
+  backoff: Backoff,
+  random: () => number = Math.random,
+): number {
+  const seconds = failure.retryAfterSeconds ?? backoffSeconds(attempt, backoff, random);
+  return Math.min(MAX_VISIBILITY_SECONDS, Math.max(0, Math.ceil(seconds)));
+}
+
+/** Why a record was parked; becomes the parked message's attributes. Never holds a secret. */
+export interface ParkedFailure {
+  failure: FailureInfo;
+  /** Deliveries so far (ApproximateReceiveCount). */
+  attempts: number;
+  firstFailureAt: string;
+  lastFailureAt: string;
+  requestId?: string;
+}
+
+export interface QueuesOptions {
+  requestQueueUrl: string;
+  dlqUrl: string;
+  rejectedQueueUrl: string;
+  client?: SQSClient;
+}
+
+const text = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
+const number = (value: number): MessageAttributeValue => ({ DataType: 'Number', StringValue: String(value) });
+
+/** The message attributes of a parked record (SQS refuses empty values, so absent ones are left out). */
+export function parkedAttributes(parked: ParkedFailure): Record<string, MessageAttributeValue> {
+  const { failure } = parked;
+  return {
+    ErrorCode: text(failure.code),
+    ...(failure.httpStatus !== undefined && { HttpStatus: number(failure.httpStatus) }),
+    Detail: text(failure.detail.slice(0, MAX_DETAIL_CHARS) || failure.code),
+    Attempts: number(parked.attempts),
+    FirstFailureAt: text(parked.firstFailureAt),
+    LastFailureAt: text(parked.lastFailureAt),
+    ...(parked.requestId && { RequestId: text(parked.requestId) }),
+  };
+}
+
+export class Queues {
+  readonly #requestQueueUrl: string;
+  readonly #parkUrls: Record<'dlq' | 'reject', string>;
+  readonly #client: SQSClient;
+
+  constructor(options: QueuesOptions) {
+    this.#requestQueueUrl = options.requestQueueUrl;
+    this.#parkUrls = { dlq: options.dlqUrl, reject: options.rejectedQueueUrl };
+    this.#client = options.client ?? new SQSClient({});
+  }
+
+  /** Makes the received message visible again after `seconds` (capped at 12 hours). */
+  async delay(receiptHandle: string, seconds: number): Promise<void> {
+    await this.#client.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: this.#requestQueueUrl,
+        ReceiptHandle: receiptHandle,
+        VisibilityTimeout: Math.min(MAX_VISIBILITY_SECONDS, Math.max(0, Math.round(seconds))),
+      }),
+    );
+  }
+
+  /** Sends the original body, unchanged, to the dead-letter queue or the rejected queue. */
+  async park(destination: 'dlq' | 'reject', body: string, parked: ParkedFailure): Promise<void> {
+    await this.#client.send(
+      new SendMessageCommand({
+        QueueUrl: this.#parkUrls[destination],
+        MessageBody: body,
+        MessageAttributes: parkedAttributes(parked),
+      }),
+    );
+  }
+}

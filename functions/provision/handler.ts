@@ -1,0 +1,82 @@
+/**
+ * The provisioning Lambda: SQS request batches in, one outcome per record (see README,
+ * "Outcomes"). Configuration and clients are built once per container and reused.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import middy from '@middy/core';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { AtlasProfiles } from '#lib/atlas-profiles.ts';
+import { loadConfig, ProvisionConfigSchema } from '#lib/config.ts';
+import { CredentialsStore } from '#lib/credentials.ts';
+import { StatusEvents } from '#lib/events.ts';
+import { Ledger } from '#lib/ledger.ts';
+import { atlasCallMetrics, Provisioner } from '#lib/provisioner.ts';
+import { Queues } from '#lib/queues.ts';
+import { METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
+
+const config = loadConfig(ProvisionConfigSchema);
+
+const logger = new Logger({ serviceName: SERVICE.provisioner });
+const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE.provisioner });
+
+const credentials = new CredentialsStore({
+  prefix: config.SECRET_PREFIX,
+  maxAgeSeconds: config.SECRET_MAX_AGE_SECONDS,
+  allowedProfiles: config.ALLOWED_PROFILES,
+  client: new SecretsManagerClient({}),
+});
+
+const provisioner = new Provisioner({
+  ledger: new Ledger({
+    tableName: config.LEDGER_TABLE_NAME,
+    client: DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+      marshallOptions: { removeUndefinedValues: true },
+    }),
+  }),
+  atlas: new AtlasProfiles({
+    credentials,
+    baseUrl: config.ATLAS_BASE_URL,
+    apiVersion: config.ATLAS_API_VERSION,
+    timeoutMs: config.ATLAS_TIMEOUT_MS,
+    onCall: atlasCallMetrics(metrics),
+  }),
+  queues: new Queues({
+    requestQueueUrl: config.REQUEST_QUEUE_URL,
+    dlqUrl: config.DLQ_URL,
+    rejectedQueueUrl: config.REJECTED_QUEUE_URL,
+    client: new SQSClient({}),
+  }),
+  events: new StatusEvents({
+    busName: config.EVENT_BUS_NAME,
+    source: config.EVENT_SOURCE,
+    client: new EventBridgeClient({}),
+  }),
+  logger,
+  metrics,
+  allowedProfiles: config.ALLOWED_PROFILES,
+  maxAttempts: config.MAX_ATTEMPTS,
+  leaseSeconds: config.LEASE_SECONDS,
+  recordConcurrency: config.RECORD_CONCURRENCY,
+  backoff: { baseSeconds: config.BACKOFF_BASE_SECONDS, capSeconds: config.BACKOFF_CAP_SECONDS },
+});
+
+export const handler = middy(
+  (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
+    processPartialResponse(event, provisioner.handleRecord, new BatchProcessor(EventType.SQS), {
+      context,
+      // Every failed record already had its retry scheduled: report them one by one, never as
+      // a failed invocation (which would also slow the event source's polling).
+      throwOnFullBatchFailure: false,
+    }),
+)
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics, { captureColdStartMetric: true }));

@@ -1,0 +1,107 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { lambdaContext, loadEvent, sqsEvent, sqsRecord } from '#test/support/sqs-events.ts';
+
+const sqs = mockClient(SQSClient);
+const ddb = mockClient(DynamoDBDocumentClient);
+const eventBridge = mockClient(EventBridgeClient);
+
+const QUEUE = 'https://sqs.us-east-1.amazonaws.com/123456789012';
+const ENV = {
+  AWS_REGION: 'us-east-1',
+  LEDGER_TABLE_NAME: 'ledger',
+  REQUEST_QUEUE_URL: `${QUEUE}/requests`,
+  DLQ_URL: `${QUEUE}/requests-dlq`,
+  REJECTED_QUEUE_URL: `${QUEUE}/requests-rejected`,
+  POWERTOOLS_LOG_LEVEL: 'SILENT',
+  POWERTOOLS_METRICS_DISABLED: 'true',
+};
+
+const loadHandler = async (env: Record<string, string>) => {
+  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+  vi.resetModules();
+  return (await import('../../../functions/provision/handler.ts')).handler;
+};
+
+/** Captures what the function prints (Powertools writes logs and metrics straight to the streams). */
+const captureOutput = () => {
+  const lines: string[] = [];
+  for (const stream of [process.stdout, process.stderr]) {
+    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      return true;
+    });
+  }
+  return lines;
+};
+
+describe('provision handler', () => {
+  beforeEach(() => {
+    sqs.reset();
+    ddb.reset();
+    eventBridge.reset();
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: '1' }] });
+    ddb.on(UpdateCommand).rejects(new ConditionalCheckFailedException({ message: 'busy', $metadata: {} }));
+  });
+
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('fails the cold start with a message naming each missing or bad variable', async () => {
+    const { LEDGER_TABLE_NAME: _, DLQ_URL: __, ...partial } = ENV;
+
+    await expect(loadHandler({ ...partial, MAX_ATTEMPTS: '0' })).rejects.toThrow(
+      /LEDGER_TABLE_NAME: .*DLQ_URL: .*MAX_ATTEMPTS: /,
+    );
+  });
+
+  it('acknowledges rejected records and reports only the record to retry as a batch item failure', async () => {
+    // Prepare
+    const handler = await loadHandler(ENV);
+    const event = loadEvent('sqs-batch-invalid');
+    const [valid] = event.Records;
+
+    // Act
+    const response = await handler(event, lambdaContext());
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: valid?.messageId }] });
+    expect(sqs).toReceiveCommandTimes(SendMessageCommand, 3);
+    expect(sqs).toReceiveCommandWith(SendMessageCommand, { QueueUrl: ENV.REJECTED_QUEUE_URL });
+    expect(sqs).toReceiveCommandExactlyOnceWith(ChangeMessageVisibilityCommand, {
+      QueueUrl: ENV.REQUEST_QUEUE_URL,
+      ReceiptHandle: valid?.receiptHandle,
+    });
+  });
+
+  it('reports every record of a batch that fails entirely, rather than failing the invocation', async () => {
+    const handler = await loadHandler(ENV);
+    const event = loadEvent('sqs-create');
+    const [record] = event.Records;
+
+    const response = await handler(event, lambdaContext());
+
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: record?.messageId }] });
+  });
+
+  it('flushes the metrics of the invocation in the project namespace', async () => {
+    // Prepare
+    const handler = await loadHandler({ ...ENV, POWERTOOLS_METRICS_DISABLED: 'false' });
+    const output = captureOutput();
+    const event = sqsEvent(sqsRecord('not json'), sqsRecord({ requestId: 'r-1' }));
+
+    // Act
+    await handler(event, lambdaContext());
+
+    // Assess
+    const emf = output
+      .map((line) => JSON.parse(line))
+      .find((entry) => entry._aws?.CloudWatchMetrics?.[0]?.Namespace === 'AtlasBackupPrivateEndpoints');
+    expect(emf).toMatchObject({ service: 'provisioner', Requests: [1, 1], Rejected: [1, 1] });
+  });
+});

@@ -1,0 +1,595 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { AtlasApiError, AtlasNetworkError, CredentialsError } from '#lib/errors.ts';
+import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
+import { createRequest, loadEvent, sqsRecord } from '#test/support/sqs-events.ts';
+import {
+  buildProvisioner,
+  ddb,
+  eventBridge,
+  FakeAtlas,
+  FIRST_FAILURE,
+  NOW,
+  publishedDetails,
+  QUEUES,
+  resetAws,
+  sqs,
+} from './fixtures.ts';
+
+const apiError = (status: number, errorCode: string, retryAfterSeconds?: number) =>
+  new AtlasApiError({
+    status,
+    errorCode,
+    detail: `Atlas said ${errorCode}`,
+    operation: 'create',
+    ...(retryAfterSeconds !== undefined && { retryAfterSeconds }),
+  });
+
+const keyOf = (request: object) => naturalKey(request as ProvisionRequest);
+
+describe('Provisioner', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  describe('create', () => {
+    it('creates the endpoint when none is listed: two Atlas requests, settled and announced as PROVISIONED', async () => {
+      // Prepare
+      const request = createRequest({ vpcRegionName: 'US_WEST_2' });
+      const { provisioner, metrics } = buildProvisioner(atlas);
+
+      // Act
+      const outcome = await provisioner.handleRecord(sqsRecord(request));
+
+      // Assess
+      expect(outcome).toBe('PROVISIONED');
+      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
+      const [endpoint] = atlas.endpoints.get(request.groupId) ?? [];
+      expect(endpoint).toMatchObject({ regionName: 'US_EAST_1', vpcRegionName: 'US_WEST_2' });
+      expect(table.items.get(keyOf(request))).toMatchObject({
+        status: 'INITIATING',
+        endpointId: endpoint?.id,
+      });
+      expect(table.items.get(keyOf(request))).not.toHaveProperty('lease');
+      expect(publishedDetails()).toEqual([
+        expect.objectContaining({
+          outcome: 'PROVISIONED',
+          requestIds: [request.requestId],
+          naturalKey: keyOf(request),
+          action: 'create',
+          endpointId: endpoint?.id,
+          status: 'INITIATING',
+          previousStatus: 'REQUESTED',
+          occurredAt: NOW.toISOString(),
+        }),
+      ]);
+      expect(metrics.addMetric).toHaveBeenCalledWith('Requests', 'Count', 1);
+      expect(metrics.addMetric).toHaveBeenCalledWith('Provisioned', 'Count', 1);
+    });
+
+    it('provisions the valid create request of events/sqs-create.json', async () => {
+      const [record] = loadEvent('sqs-create').Records;
+      const { provisioner } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(record as NonNullable<typeof record>)).resolves.toBe(
+        'PROVISIONED',
+      );
+    });
+
+    it('adopts a listed endpoint of the same region and VPC region without creating one', async () => {
+      // Prepare
+      const request = createRequest();
+      const existing = atlas.seed(request.groupId, {
+        cloudProvider: 'AWS',
+        regionName: 'US_EAST_1',
+        status: 'ACTIVE',
+      });
+      const { provisioner, metrics } = buildProvisioner(atlas);
+
+      // Act
+      const outcome = await provisioner.handleRecord(sqsRecord(request));
+
+      // Assess
+      expect(outcome).toBe('ADOPTED');
+      expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+      expect(table.items.get(keyOf(request))).toMatchObject({ status: 'ACTIVE', endpointId: existing.id });
+      expect(publishedDetails()[0]).toMatchObject({
+        outcome: 'ADOPTED',
+        endpointId: existing.id,
+        status: 'ACTIVE',
+      });
+      expect(metrics.addMetric).toHaveBeenCalledWith('Adopted', 'Count', 1);
+    });
+
+    it('creates rather than adopt an endpoint of another VPC region or one being deleted', async () => {
+      const request = createRequest();
+      atlas.seed(request.groupId, {
+        cloudProvider: 'AWS',
+        regionName: 'US_EAST_1',
+        vpcRegionName: 'EU_WEST_1',
+        status: 'ACTIVE',
+      });
+      atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'DELETING' });
+      const { provisioner } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
+      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
+    });
+
+    it("adopts the ledger's live endpoint without any Atlas request", async () => {
+      // Prepare
+      const request = createRequest();
+      const { provisioner } = buildProvisioner(atlas);
+      await provisioner.handleRecord(sqsRecord(request));
+      atlas.calls.length = 0;
+
+      // Act
+      const outcome = await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'replayed-1' }));
+
+      // Assess
+      expect(outcome).toBe('ADOPTED');
+      expect(atlas.calls).toEqual([]);
+      expect(publishedDetails()[1]).toMatchObject({
+        outcome: 'ADOPTED',
+        requestIds: ['replayed-1'],
+        status: 'INITIATING',
+      });
+      expect(publishedDetails()[1]).not.toHaveProperty('previousStatus');
+    });
+
+    it('resolves a 409 on create by listing again and adopting what it finds', async () => {
+      // Prepare
+      const request = createRequest();
+      const { provisioner } = buildProvisioner(atlas);
+      const conflict = apiError(409, 'CONFLICT');
+      const listed = vi.spyOn(atlas, 'listEndpoints');
+      listed.mockResolvedValueOnce([]);
+      atlas.failNext('create', conflict);
+      const existing = atlas.seed(request.groupId, {
+        cloudProvider: 'AWS',
+        regionName: 'US_EAST_1',
+        status: 'INITIATING',
+      });
+
+      // Act
+      const outcome = await provisioner.handleRecord(sqsRecord(request));
+
+      // Assess
+      expect(outcome).toBe('ADOPTED');
+      expect(atlas.calls.map((c) => c.op)).toEqual(['create', 'list']);
+      expect(listed).toHaveBeenCalledTimes(2);
+      expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: existing.id });
+    });
+
+    it('retries a 409 that listing cannot explain', async () => {
+      const request = createRequest();
+      atlas.failNext('create', apiError(409, 'CONFLICT'));
+      const { provisioner } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow(/409/);
+      expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 1 });
+      expect(ddb).toReceiveCommandWith(UpdateCommand, {
+        ExpressionAttributeValues: expect.objectContaining({
+          ':err': expect.objectContaining({ code: 'CONFLICT_UNRESOLVED', httpStatus: 409 }),
+        }),
+      });
+    });
+  });
+
+  describe('delete', () => {
+    it("deletes the ledger's endpoint: 204 is DELETE_REQUESTED with status DELETING", async () => {
+      // Prepare
+      const request = createRequest();
+      const { provisioner, metrics } = buildProvisioner(atlas);
+      await provisioner.handleRecord(sqsRecord(request));
+      const endpointId = String(table.items.get(keyOf(request))?.endpointId);
+      atlas.calls.length = 0;
+
+      // Act
+      const outcome = await provisioner.handleRecord(
+        sqsRecord({ ...request, requestId: 'del-1', action: 'delete' }),
+      );
+
+      // Assess
+      expect(outcome).toBe('DELETE_REQUESTED');
+      expect(atlas.calls).toEqual([{ op: 'delete', groupId: request.groupId, endpointId }]);
+      expect(table.items.get(keyOf(request))).toMatchObject({ status: 'DELETING', action: 'delete' });
+      expect(publishedDetails()[1]).toMatchObject({
+        outcome: 'DELETE_REQUESTED',
+        action: 'delete',
+        status: 'DELETING',
+      });
+      expect(metrics.addMetric).toHaveBeenCalledWith('Deleted', 'Count', 1);
+    });
+
+    it('finds the endpoint to delete by listing when the ledger has none', async () => {
+      const request = createRequest({ action: 'delete' });
+      const existing = atlas.seed(request.groupId, {
+        cloudProvider: 'AWS',
+        regionName: 'US_EAST_1',
+        status: 'ACTIVE',
+      });
+      const { provisioner } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DELETE_REQUESTED');
+      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'delete']);
+      expect(atlas.calls[1]?.endpointId).toBe(existing.id);
+    });
+
+    it('counts an endpoint that is not listed as already DELETED, without a DELETE request', async () => {
+      const [record] = loadEvent('sqs-delete').Records;
+      const { provisioner } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(record as NonNullable<typeof record>)).resolves.toBe('DELETED');
+      expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+      expect(publishedDetails()[0]).toMatchObject({
+        outcome: 'DELETED',
+        status: 'DELETED',
+        action: 'delete',
+      });
+    });
+
+    it('counts a 404 on delete as already DELETED', async () => {
+      const request = createRequest({ action: 'delete' });
+      atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
+      atlas.failNext('delete', apiError(404, 'RESOURCE_NOT_FOUND'));
+      const { provisioner } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DELETED');
+      expect(table.items.get(keyOf(request))).toMatchObject({ status: 'DELETED' });
+    });
+
+    it('does not delete again an endpoint the ledger already sees being deleted', async () => {
+      const request = createRequest({ action: 'delete' });
+      atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
+      const { provisioner } = buildProvisioner(atlas);
+      await provisioner.handleRecord(sqsRecord(request));
+      atlas.calls.length = 0;
+
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DELETE_REQUESTED');
+      expect(atlas.calls).toEqual([]);
+    });
+  });
+
+  describe('retry', () => {
+    it('delays the record by Retry-After on a 429, records the failure and throws', async () => {
+      // Prepare
+      const request = createRequest();
+      atlas.failNext('list', apiError(429, 'RATE_LIMITED', 37));
+      const { provisioner, metrics } = buildProvisioner(atlas);
+      const record = sqsRecord(request);
+
+      // Act
+      const result = provisioner.handleRecord(record);
+
+      // Assess
+      await expect(result).rejects.toBeInstanceOf(AtlasApiError);
+      expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, {
+        QueueUrl: QUEUES.requestQueueUrl,
+        ReceiptHandle: record.receiptHandle,
+        VisibilityTimeout: 37,
+      });
+      expect(table.items.get(keyOf(request))).toMatchObject({
+        lastError: { code: 'RATE_LIMITED', httpStatus: 429, detail: 'Atlas said RATE_LIMITED' },
+      });
+      expect(table.items.get(keyOf(request))).not.toHaveProperty('lease');
+      expect(sqs).not.toReceiveCommand(SendMessageCommand);
+      expect(eventBridge).not.toReceiveCommand(PutEventsCommand);
+      expect(metrics.addMetric).toHaveBeenCalledWith('Retried', 'Count', 1);
+    });
+
+    it('caps a Retry-After beyond 12 hours at 12 hours', async () => {
+      atlas.failNext('list', apiError(503, 'SERVICE_UNAVAILABLE', 90_000));
+      const { provisioner } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(sqsRecord(createRequest()))).rejects.toThrow();
+      expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 43_200 });
+    });
+
+    it.each([
+      [1, 0.5, 1],
+      [3, 0.5, 4],
+      [3, 1, 8],
+      [12, 0.999, 899],
+      [4, 0, 0],
+    ])(
+      'backs off a 5xx with full jitter: attempt %i, random %d -> %i s',
+      async (attempt, random, seconds) => {
+        atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'));
+        const { provisioner } = buildProvisioner(atlas, { random: () => random, maxAttempts: 20 });
+
+        await expect(
+          provisioner.handleRecord(sqsRecord(createRequest(), { receiveCount: attempt })),
+        ).rejects.toThrow();
+        expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: seconds });
+      },
+    );
+
+    it.each([
+      ['a network error', new AtlasNetworkError('list', 'network'), 'ATLAS_UNREACHABLE'],
+      ['a timeout', new AtlasNetworkError('list', 'timeout'), 'ATLAS_TIMEOUT'],
+      ['an error nobody expected', new TypeError('cannot read properties of undefined'), 'INTERNAL_ERROR'],
+      [
+        'an unavailable Secrets Manager',
+        new CredentialsError('secret "s" could not be read just now', 's', 'SECRET_UNAVAILABLE'),
+        'SECRET_UNAVAILABLE',
+      ],
+    ])('retries %s and never acknowledges it', async (_name, error, code) => {
+      const request = createRequest();
+      atlas.failNext('list', error);
+      const { provisioner } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toBe(error);
+      expect(table.items.get(keyOf(request))).toMatchObject({ lastError: { code } });
+      expect(sqs).toReceiveCommandTimes(ChangeMessageVisibilityCommand, 1);
+    });
+
+    it('retries a key another worker holds, without touching its ledger item', async () => {
+      const request = createRequest();
+      table.busy.add(keyOf(request));
+      const { provisioner } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow(/another worker/);
+      expect(ddb).toReceiveCommandTimes(UpdateCommand, 1);
+      expect(atlas.calls).toEqual([]);
+      expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 1 });
+    });
+
+    it('still throws for a retry when the visibility change fails', async () => {
+      sqs.on(ChangeMessageVisibilityCommand).rejects(new Error('ReceiptHandleIsInvalid'));
+      atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'));
+      const { provisioner } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(sqsRecord(createRequest()))).rejects.toBeInstanceOf(
+        AtlasApiError,
+      );
+    });
+
+    it('retries when the outcome event cannot be published, without recording a failure on a released lease', async () => {
+      const request = createRequest();
+      eventBridge.on(PutEventsCommand).rejects(new Error('EventBridge is down'));
+      const { provisioner } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow('EventBridge is down');
+      expect(ddb).toReceiveCommandTimes(UpdateCommand, 2);
+      expect(table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
+      expect(sqs).toReceiveCommandTimes(ChangeMessageVisibilityCommand, 1);
+    });
+  });
+
+  describe('dead-letter queue', () => {
+    it('sends the original body with the failure attributes to the DLQ after the last attempt', async () => {
+      // Prepare
+      const request = createRequest();
+      atlas.failNext('list', apiError(503, 'SERVICE_UNAVAILABLE', 5));
+      const { provisioner, metrics } = buildProvisioner(atlas, { maxAttempts: 5 });
+      const record = sqsRecord(`  ${JSON.stringify(request)}\n`, { receiveCount: 5 });
+
+      // Act
+      const outcome = await provisioner.handleRecord(record);
+
+      // Assess
+      expect(outcome).toBe('DEAD_LETTERED');
+      expect(sqs).toReceiveCommandWith(SendMessageCommand, {
+        QueueUrl: QUEUES.dlqUrl,
+        MessageBody: record.body,
+        MessageAttributes: {
+          ErrorCode: { DataType: 'String', StringValue: 'SERVICE_UNAVAILABLE' },
+          HttpStatus: { DataType: 'Number', StringValue: '503' },
+          Detail: { DataType: 'String', StringValue: 'Atlas said SERVICE_UNAVAILABLE' },
+          Attempts: { DataType: 'Number', StringValue: '5' },
+          FirstFailureAt: { DataType: 'String', StringValue: FIRST_FAILURE },
+          LastFailureAt: { DataType: 'String', StringValue: NOW.toISOString() },
+          RequestId: { DataType: 'String', StringValue: request.requestId },
+        },
+      });
+      expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
+      expect(publishedDetails()).toEqual([
+        expect.objectContaining({
+          outcome: 'DEAD_LETTERED',
+          requestIds: [request.requestId],
+          naturalKey: keyOf(request),
+          error: { code: 'SERVICE_UNAVAILABLE', httpStatus: 503, detail: 'Atlas said SERVICE_UNAVAILABLE' },
+        }),
+      ]);
+      expect(metrics.addMetric).toHaveBeenCalledWith('DeadLettered', 'Count', 1);
+    });
+
+    it.each([
+      ['a 403', apiError(403, 'USER_UNAUTHORIZED'), 'USER_UNAUTHORIZED'],
+      ['a 401 that survived the credentials refresh', apiError(401, 'UNAUTHORIZED'), 'UNAUTHORIZED'],
+      ['a 406 version error', apiError(406, 'INVALID_VERSION_DATE'), 'INVALID_VERSION_DATE'],
+      ['a 410 version gone', apiError(410, 'VERSION_GONE'), 'VERSION_GONE'],
+      [
+        'a missing secret',
+        new CredentialsError(
+          'secret "cfn/atlas/profile/default" does not exist',
+          'cfn/atlas/profile/default',
+          'SECRET_NOT_FOUND',
+        ),
+        'SECRET_NOT_FOUND',
+      ],
+    ])('sends the record to the DLQ at once on %s', async (_name, error, code) => {
+      atlas.failNext('list', error);
+      const { provisioner } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(sqsRecord(createRequest()))).resolves.toBe('DEAD_LETTERED');
+      expect(sqs).toReceiveCommandWith(SendMessageCommand, {
+        QueueUrl: QUEUES.dlqUrl,
+        MessageAttributes: expect.objectContaining({
+          ErrorCode: { DataType: 'String', StringValue: code },
+          Attempts: { DataType: 'Number', StringValue: '1' },
+        }),
+      });
+    });
+
+    it('throws, to be retried, when the DLQ cannot take the record', async () => {
+      sqs.on(SendMessageCommand).rejects(new Error('AccessDenied'));
+      atlas.failNext('list', apiError(403, 'USER_UNAUTHORIZED'));
+      const { provisioner } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(sqsRecord(createRequest()))).rejects.toThrow('AccessDenied');
+      expect(eventBridge).not.toReceiveCommand(PutEventsCommand);
+    });
+
+    it('dates the first failure from the first receive when the ledger has no record of it', async () => {
+      const first = Date.parse('2026-11-29T08:30:00.000Z');
+      const { provisioner } = buildProvisioner(atlas, { maxAttempts: 3 });
+      const request = createRequest();
+      table.busy.add(keyOf(request));
+
+      await provisioner.handleRecord(sqsRecord(request, { receiveCount: 3, firstReceivedAt: first }));
+
+      expect(sqs).toReceiveCommandWith(SendMessageCommand, {
+        MessageAttributes: expect.objectContaining({
+          ErrorCode: { DataType: 'String', StringValue: 'KEY_BUSY' },
+          FirstFailureAt: { DataType: 'String', StringValue: '2026-11-29T08:30:00.000Z' },
+        }),
+      });
+    });
+  });
+
+  describe('rejected', () => {
+    it('rejects every invalid record of events/sqs-batch-invalid.json with a reason naming the field', async () => {
+      // Prepare
+      const [valid, ...invalid] = loadEvent('sqs-batch-invalid').Records;
+      const { provisioner, metrics } = buildProvisioner(atlas);
+
+      // Act
+      const outcomes = await Promise.all(invalid.map((record) => provisioner.handleRecord(record)));
+
+      // Assess
+      expect(valid).toBeDefined();
+      expect(outcomes).toEqual(['REJECTED', 'REJECTED', 'REJECTED']);
+      expect(ddb).not.toReceiveCommand(UpdateCommand);
+      expect(atlas.calls).toEqual([]);
+      const parked = sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input);
+      expect(parked.map((p) => p.QueueUrl)).toEqual([
+        QUEUES.rejectedQueueUrl,
+        QUEUES.rejectedQueueUrl,
+        QUEUES.rejectedQueueUrl,
+      ]);
+      expect(parked.map((p) => p.MessageBody)).toEqual(invalid.map((r) => r.body));
+      const details = parked.map((p) => p.MessageAttributes?.Detail?.StringValue);
+      expect(details[0]).toContain('unknown field(s): regionname');
+      expect(details[1]).toContain('body is not valid JSON');
+      expect(details[2]).toMatch(/action: .*groupId: .*cloudProvider: /);
+      expect(parked[0]?.MessageAttributes?.RequestId).toEqual({
+        DataType: 'String',
+        StringValue: 'req-2026-11-29-0004',
+      });
+      expect(parked[1]?.MessageAttributes).not.toHaveProperty('RequestId');
+      expect(publishedDetails().map((d) => [d.outcome, d.requestIds, d.error?.code])).toEqual([
+        ['REJECTED', ['req-2026-11-29-0004'], 'INVALID_REQUEST'],
+        ['REJECTED', [], 'INVALID_REQUEST'],
+        ['REJECTED', ['req-2026-11-29-0006'], 'INVALID_REQUEST'],
+      ]);
+      expect(metrics.addMetric).toHaveBeenCalledWith('Rejected', 'Count', 1);
+    });
+
+    it('rejects a profile the deployment does not allow, before claiming anything', async () => {
+      const { provisioner } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(sqsRecord(createRequest({ profile: 'intruder' })))).resolves.toBe(
+        'REJECTED',
+      );
+      expect(ddb).not.toReceiveCommand(UpdateCommand);
+      expect(sqs).toReceiveCommandWith(SendMessageCommand, {
+        QueueUrl: QUEUES.rejectedQueueUrl,
+        MessageAttributes: expect.objectContaining({
+          ErrorCode: { DataType: 'String', StringValue: 'PROFILE_NOT_ALLOWED' },
+        }),
+      });
+    });
+
+    it.each([
+      [400, 'INVALID_ENUM_VALUE'],
+      [404, 'GROUP_NOT_FOUND'],
+    ])('rejects a create that Atlas answers %i, which no replay can fix', async (status, errorCode) => {
+      atlas.failNext('create', apiError(status, errorCode));
+      const { provisioner } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(sqsRecord(createRequest()))).resolves.toBe('REJECTED');
+      expect(sqs).toReceiveCommandWith(SendMessageCommand, {
+        QueueUrl: QUEUES.rejectedQueueUrl,
+        MessageAttributes: expect.objectContaining({
+          ErrorCode: { DataType: 'String', StringValue: errorCode },
+          HttpStatus: { DataType: 'Number', StringValue: String(status) },
+        }),
+      });
+    });
+  });
+
+  describe('concurrency', () => {
+    it('runs records for the same key one after another, so a duplicate adopts instead of creating twice', async () => {
+      // Prepare
+      const request = createRequest();
+      atlas.latencyMs = 20;
+      const { provisioner } = buildProvisioner(atlas);
+
+      // Act
+      const outcomes = await Promise.all([
+        provisioner.handleRecord(sqsRecord(request)),
+        provisioner.handleRecord(sqsRecord({ ...request, requestId: 'duplicate' })),
+      ]);
+
+      // Assess
+      expect(outcomes).toEqual(['PROVISIONED', 'ADOPTED']);
+      expect(atlas.endpoints.get(request.groupId)).toHaveLength(1);
+      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
+    });
+
+    it('runs records for different keys concurrently, at most recordConcurrency at once', async () => {
+      atlas.latencyMs = 20;
+      const { provisioner } = buildProvisioner(atlas, { recordConcurrency: 3 });
+
+      const outcomes = await Promise.all(
+        Array.from({ length: 8 }, () => provisioner.handleRecord(sqsRecord(createRequest()))),
+      );
+
+      expect(outcomes).toEqual(Array(8).fill('PROVISIONED'));
+      expect(atlas.maxActive).toBe(3);
+    });
+
+    it('writes the requestId on every log line of a record, even with records running concurrently', async () => {
+      // Prepare
+      const lines: string[] = [];
+      for (const stream of [process.stdout, process.stderr]) {
+        vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+          lines.push(String(chunk));
+          return true;
+        });
+      }
+      const logger = new Logger({ serviceName: 'provisioner', logLevel: 'INFO' });
+      atlas.latencyMs = 10;
+      atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'));
+      const { provisioner } = buildProvisioner(atlas, { logger });
+      const requests = [createRequest(), createRequest(), createRequest()];
+
+      // Act
+      await Promise.allSettled(requests.map((r) => provisioner.handleRecord(sqsRecord(r))));
+
+      // Assess
+      const entries = lines
+        .flatMap((l) => l.split('\n'))
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
+      expect(entries.map((e) => e.message).sort()).toEqual([
+        'request done',
+        'request done',
+        'request will be retried',
+      ]);
+      for (const entry of entries) {
+        expect(requests.map((r) => r.requestId)).toContain(entry.requestId);
+      }
+      expect(new Set(entries.map((e) => e.requestId)).size).toBe(3);
+    });
+  });
+});
