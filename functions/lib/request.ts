@@ -26,11 +26,14 @@ export const ProvisionRequestSchema = z.strictObject({
 export type ProvisionRequest = z.infer<typeof ProvisionRequestSchema>;
 export type ProvisionRequestInput = z.input<typeof ProvisionRequestSchema>;
 
-/** The natural key: one endpoint at most per project, provider, region and VPC region. */
+/**
+ * The natural key: one endpoint at most per project, provider, region and VPC region. Without a
+ * vpcRegionName the endpoint is in the bucket's own region, so both spellings share one key.
+ */
 export function naturalKey(
   r: Pick<ProvisionRequest, 'groupId' | 'cloudProvider' | 'regionName' | 'vpcRegionName'>,
 ) {
-  return `${r.groupId}#${r.cloudProvider}#${r.regionName}#${r.vpcRegionName ?? '-'}`;
+  return `${r.groupId}#${r.cloudProvider}#${r.regionName}#${r.vpcRegionName ?? r.regionName}`;
 }
 
 /**

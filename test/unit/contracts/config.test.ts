@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import {
+  checkStatusEnvironment,
+  maxReceiveCount,
+  provisionEnvironment,
+  resolveSettings,
+  SettingsError,
+  visibilityTimeoutSeconds,
+} from '#infra/settings.ts';
+import { CheckStatusConfigSchema, ConfigError, loadConfig, ProvisionConfigSchema } from '#lib/config.ts';
+
+const resources = {
+  requestQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests',
+  dlqUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/dlq',
+  rejectedQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/rejected',
+  tableName: 'ledger',
+};
+
+describe('loadConfig', () => {
+  it('fails the cold start naming each missing or bad variable', () => {
+    const load = () => loadConfig(ProvisionConfigSchema, { LEDGER_TABLE_NAME: 't', MAX_ATTEMPTS: 'many' });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(/REQUEST_QUEUE_URL/);
+    expect(load).toThrow(/DLQ_URL/);
+    expect(load).toThrow(/MAX_ATTEMPTS/);
+  });
+
+  it('treats an empty variable as unset, so its default applies', () => {
+    const config = loadConfig(CheckStatusConfigSchema, { LEDGER_TABLE_NAME: 't', ATLAS_API_VERSION: '' });
+    expect(config.ATLAS_API_VERSION).toBe('2024-11-13');
+    expect(config.ALLOWED_PROFILES).toEqual(['default']);
+  });
+});
+
+describe('settings', () => {
+  it('documents defaults that the functions read back unchanged', () => {
+    const s = resolveSettings();
+    const provision = loadConfig(ProvisionConfigSchema, provisionEnvironment(s, resources));
+    expect(provision).toMatchObject({
+      ATLAS_BASE_URL: 'https://cloud.mongodb.com',
+      ATLAS_API_VERSION: '2024-11-13',
+      SECRET_PREFIX: 'cfn/atlas/profile/',
+      ALLOWED_PROFILES: ['default'],
+      MAX_ATTEMPTS: 5,
+      RECORD_CONCURRENCY: 10,
+      DLQ_URL: resources.dlqUrl,
+    });
+    const check = loadConfig(CheckStatusConfigSchema, checkStatusEnvironment(s, resources));
+    expect(check.PENDING_ACCEPTANCE_DEADLINE_MINUTES).toBe(1440);
+    expect(check.IN_PROGRESS_DEADLINE_MINUTES).toBe(60);
+  });
+
+  it('puts the redrive safety net above the attempt budget and visibility at 6x the timeout', () => {
+    const s = resolveSettings({ maxAttempts: 7, provisionTimeoutSeconds: 30 });
+    expect(maxReceiveCount(s)).toBeGreaterThan(7);
+    expect(visibilityTimeoutSeconds(s)).toBe(180);
+  });
+
+  it('fails if a setting is out of range, naming it and the value given', () => {
+    expect(() => resolveSettings({ maxAttempts: 0 })).toThrow(SettingsError);
+    expect(() => resolveSettings({ maxAttempts: 0 })).toThrow(/maxAttempts: .* \(given 0\)/);
+  });
+
+  it('fails if an unknown setting is given', () => {
+    expect(() => resolveSettings({ maxAtempts: 3 } as never)).toThrow(/maxAtempts/);
+  });
+
+  it('fails if the backoff cap is below its base', () => {
+    expect(() => resolveSettings({ backoffBaseSeconds: 60, backoffCapSeconds: 10 })).toThrow(
+      /backoffCapSeconds/,
+    );
+  });
+});
