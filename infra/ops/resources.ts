@@ -1,0 +1,123 @@
+/**
+ * Finds the deployed resources an operator command works on: from flags first, else from the
+ * stack's CloudFormation outputs (infra/stack.ts). A queue given by URL or ARN alone is completed
+ * by asking SQS. The SDK clients honour AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE>, so the
+ * commands work on the local emulators as on AWS.
+ */
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { UsageError } from './cli.ts';
+
+export const DEFAULT_STACK = 'AtlasBackupPrivateEndpoints';
+
+/** Each resource: the stack output it comes from, and the flag that names it instead. */
+export const RESOURCES = {
+  requestQueueUrl: { output: 'RequestQueueUrl', flag: 'queue-url' },
+  requestQueueArn: { output: 'RequestQueueArn', flag: 'queue-arn' },
+  dlqUrl: { output: 'DeadLetterQueueUrl', flag: 'dlq-url' },
+  dlqArn: { output: 'DeadLetterQueueArn', flag: 'dlq-arn' },
+  rejectedQueueUrl: { output: 'RejectedQueueUrl', flag: 'rejected-queue-url' },
+  tableName: { output: 'LedgerTableName', flag: 'table' },
+  eventBusName: { output: 'EventBusName', flag: 'event-bus' },
+  eventSource: { output: 'EventSource', flag: 'event-source' },
+} as const;
+
+export type ResourceName = keyof typeof RESOURCES;
+export type Resources = Record<ResourceName, string>;
+
+/** The parseArgs options for the given resources' flags, plus --stack. */
+export function resourceFlags<K extends ResourceName>(names: readonly K[]) {
+  const flags: Record<string, { type: 'string' }> = { stack: { type: 'string' } };
+  for (const name of names) flags[RESOURCES[name].flag] = { type: 'string' };
+  return flags as Record<(typeof RESOURCES)[K]['flag'] | 'stack', { type: 'string' }>;
+}
+
+/** The resources named by flags (as parsed by parseArgs with resourceFlags). */
+export function resourcesFromFlags(values: Record<string, unknown>): Partial<Resources> {
+  const given: Partial<Resources> = {};
+  for (const [name, { flag }] of Object.entries(RESOURCES) as [
+    ResourceName,
+    (typeof RESOURCES)[ResourceName],
+  ][]) {
+    const value = values[flag];
+    if (typeof value === 'string' && value !== '') given[name] = value;
+  }
+  return given;
+}
+
+export interface ResolveOptions {
+  given: Partial<Resources>;
+  stack?: string;
+  sqs: SQSClient;
+  cloudFormation?: CloudFormationClient;
+}
+
+/** A queue's URL and ARN determine each other; SQS answers whichever is missing. */
+const QUEUE_PAIRS = [
+  ['requestQueueUrl', 'requestQueueArn'],
+  ['dlqUrl', 'dlqArn'],
+] as const;
+
+/**
+ * The needed resources, from the flags, else the stack's outputs. Throws UsageError naming the
+ * flag and the output of anything still missing.
+ */
+export async function resolveResources<K extends ResourceName>(
+  needed: readonly K[],
+  options: ResolveOptions,
+): Promise<Pick<Resources, K>> {
+  const found: Partial<Resources> = { ...options.given };
+  const derivable = (name: ResourceName) =>
+    QUEUE_PAIRS.some(([url, arn]) => (name === url && found[arn]) || (name === arn && found[url]));
+  const missing = needed.filter((name) => !found[name] && !derivable(name));
+  let stackProblem: string | undefined;
+  if (missing.length > 0) {
+    const stack = options.stack ?? DEFAULT_STACK;
+    try {
+      const outputs = await stackOutputs(options.cloudFormation ?? new CloudFormationClient({}), stack);
+      for (const [name, { output }] of Object.entries(RESOURCES) as [ResourceName, { output: string }][]) {
+        const value = outputs.get(output);
+        if (!found[name] && value) found[name] = value;
+      }
+    } catch (error) {
+      stackProblem = `the outputs of stack ${stack} could not be read (${error instanceof Error ? error.message : String(error)})`;
+    }
+  }
+  const wanted = new Set<ResourceName>(needed);
+  for (const [url, arn] of QUEUE_PAIRS) {
+    if (wanted.has(arn) && !found[arn] && found[url]) found[arn] = await queueArn(options.sqs, found[url]);
+    if (wanted.has(url) && !found[url] && found[arn]) found[url] = await queueUrl(options.sqs, found[arn]);
+  }
+  const unresolved = needed.filter((name) => !found[name]);
+  if (unresolved.length > 0) {
+    const what = unresolved.map((n) => `--${RESOURCES[n].flag} (stack output ${RESOURCES[n].output})`);
+    throw new UsageError(
+      `missing ${what.join(', ')}: pass the flag${unresolved.length > 1 ? 's' : ''}, or --stack <name> of the deployed stack` +
+        (stackProblem ? `; ${stackProblem}` : ''),
+    );
+  }
+  return Object.fromEntries(needed.map((name) => [name, found[name]])) as Pick<Resources, K>;
+}
+
+async function stackOutputs(client: CloudFormationClient, stack: string): Promise<Map<string, string>> {
+  const out = await client.send(new DescribeStacksCommand({ StackName: stack }));
+  const outputs = out.Stacks?.[0]?.Outputs ?? [];
+  return new Map(
+    outputs.flatMap((o) => (o.OutputKey && o.OutputValue ? [[o.OutputKey, o.OutputValue]] : [])),
+  );
+}
+
+async function queueArn(sqs: SQSClient, url: string): Promise<string> {
+  const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+  const arn = out.Attributes?.QueueArn;
+  if (!arn) throw new UsageError(`SQS gave no ARN for queue ${url}`);
+  return arn;
+}
+
+async function queueUrl(sqs: SQSClient, arn: string): Promise<string> {
+  const [, , service, , account, name] = arn.split(':');
+  if (service !== 'sqs' || !account || !name) throw new UsageError(`"${arn}" is not an SQS queue ARN`);
+  const out = await sqs.send(new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: account }));
+  if (!out.QueueUrl) throw new UsageError(`SQS gave no URL for queue ${arn}`);
+  return out.QueueUrl;
+}

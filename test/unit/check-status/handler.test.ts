@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { ScheduledEvent } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { lambdaContext } from '#test/support/sqs-events.ts';
+
+const ddb = mockClient(DynamoDBDocumentClient);
+const eventBridge = mockClient(EventBridgeClient);
+
+const ENV = {
+  AWS_REGION: 'us-east-1',
+  LEDGER_TABLE_NAME: 'ledger',
+  POWERTOOLS_LOG_LEVEL: 'SILENT',
+  POWERTOOLS_METRICS_DISABLED: 'true',
+};
+
+const scheduledEvent = () =>
+  JSON.parse(
+    readFileSync(resolve(import.meta.dirname, '../../../events/scheduled.json'), 'utf8'),
+  ) as ScheduledEvent;
+
+const loadHandler = async (env: Record<string, string>) => {
+  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+  vi.resetModules();
+  return (await import('../../../functions/check-status/handler.ts')).handler;
+};
+
+/** Captures what the function prints (Powertools writes logs and metrics straight to the streams). */
+const captureOutput = () => {
+  const lines: string[] = [];
+  for (const stream of [process.stdout, process.stderr]) {
+    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      return true;
+    });
+  }
+  return lines;
+};
+
+describe('check-status handler', () => {
+  beforeEach(() => {
+    ddb.reset();
+    eventBridge.reset();
+    ddb.on(QueryCommand).resolves({ Items: [] });
+  });
+
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('fails the cold start with a message naming each missing or bad variable', async () => {
+    const { LEDGER_TABLE_NAME: _, ...partial } = ENV;
+
+    await expect(loadHandler({ ...partial, IN_PROGRESS_DEADLINE_MINUTES: '0' })).rejects.toThrow(
+      /LEDGER_TABLE_NAME: .*IN_PROGRESS_DEADLINE_MINUTES: /,
+    );
+  });
+
+  it('checks the ledger on the scheduled event of events/scheduled.json and returns the summary', async () => {
+    // Prepare
+    const handler = await loadHandler(ENV);
+
+    // Act
+    const summary = await handler(scheduledEvent(), lambdaContext());
+
+    // Assess
+    expect(summary).toEqual({
+      checked: 0,
+      changed: 0,
+      stuck: 0,
+      missing: 0,
+      skipped: 0,
+      projects: 0,
+      stoppedEarly: false,
+    });
+    expect(ddb).toHaveReceivedCommandWith(QueryCommand, { TableName: 'ledger', IndexName: 'byCheck' });
+  });
+
+  it("stops reading the ledger once less than the safety margin of the function's time is left", async () => {
+    // Prepare
+    const handler = await loadHandler({ ...ENV, SAFETY_MARGIN_MS: '20000' });
+    let remaining = 60_000;
+    ddb.on(QueryCommand).callsFake(() => {
+      remaining = 15_000;
+      return {
+        Items: [],
+        LastEvaluatedKey: { key: 'k', tracked: 'OPEN', checkedAt: '2026-11-29T10:00:00.000Z' },
+      };
+    });
+
+    // Act
+    const summary = await handler(
+      scheduledEvent(),
+      lambdaContext({ getRemainingTimeInMillis: () => remaining }),
+    );
+
+    // Assess
+    expect(summary).toMatchObject({ stoppedEarly: true, checked: 0 });
+    expect(ddb).toHaveReceivedCommandTimes(QueryCommand, 1);
+  });
+
+  it('flushes the metrics of the run in the project namespace', async () => {
+    // Prepare
+    const handler = await loadHandler({ ...ENV, POWERTOOLS_METRICS_DISABLED: 'false' });
+    const output = captureOutput();
+
+    // Act
+    await handler(scheduledEvent(), lambdaContext());
+
+    // Assess
+    const emf = output
+      .map((line) => JSON.parse(line))
+      .find((entry) => entry._aws?.CloudWatchMetrics?.[0]?.Namespace === 'AtlasBackupPrivateEndpoints');
+    expect(emf).toMatchObject({ service: 'status-checker', CheckedEndpoints: 0, StatusChanged: 0, Stuck: 0 });
+  });
+});

@@ -1,0 +1,607 @@
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { AtlasApiError, AtlasNetworkError, CredentialsError } from '#lib/errors.ts';
+import { TRACKED } from '#lib/ledger.ts';
+import { CHECK_FAILED_METRIC, deadlineOf } from '#lib/status-checker.ts';
+import {
+  buildChecker,
+  ddb,
+  eventBridge,
+  FakeAtlas,
+  type FakeTable,
+  minutesAgo,
+  NOW,
+  plentyOfTime,
+  publishedDetails,
+  resetAws,
+} from './fixtures.ts';
+
+const apiError = (status: number, errorCode: string) =>
+  new AtlasApiError({ status, errorCode, detail: `Atlas said ${errorCode}`, operation: 'list' });
+
+/** Statuses the checker follows, and one Atlas may add later. */
+const FOLLOWED = [
+  'INITIATING',
+  'PENDING_ACCEPTANCE',
+  'ACTIVE',
+  'PENDING_RECREATION',
+  'DELETING',
+  'RESHARDING',
+];
+const ATLAS_ANSWERS = [...FOLLOWED, 'FAILED'];
+const TRANSITIONS = FOLLOWED.flatMap((from) =>
+  ATLAS_ANSWERS.filter((to) => to !== from).map((to) => ({ from, to })),
+);
+
+describe('StatusChecker', () => {
+  let atlas: FakeAtlas;
+  let table: FakeTable;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  describe('status changes', () => {
+    it.each(TRANSITIONS)('records and announces $from -> $to', async ({ from, to }) => {
+      // Prepare
+      const item = table.put({ status: from, requestIds: ['req-a', 'req-b'], vpcRegionName: 'EU_WEST_1' });
+      atlas.seedFor(item, to, to === 'FAILED' ? 'the VPC endpoint was rejected' : undefined);
+      const { checker, metrics } = buildChecker(atlas);
+
+      // Act
+      const summary = await checker.run(plentyOfTime);
+
+      // Assess
+      expect(summary).toMatchObject({ checked: 1, changed: 1, stuck: 0, missing: 0, skipped: 0 });
+      expect(table.get(item.key)).toMatchObject({
+        status: to,
+        statusSince: NOW.toISOString(),
+        checkedAt: NOW.toISOString(),
+      });
+      expect(table.get(item.key)?.tracked).toBe(to === 'FAILED' ? undefined : TRACKED);
+      expect(publishedDetails()).toEqual([
+        {
+          version: '1',
+          outcome: 'STATUS_CHANGED',
+          requestIds: ['req-a', 'req-b'],
+          naturalKey: item.key,
+          groupId: item.groupId,
+          cloudProvider: 'AWS',
+          regionName: item.regionName,
+          vpcRegionName: 'EU_WEST_1',
+          action: 'create',
+          endpointId: item.endpointId,
+          previousStatus: from,
+          status: to,
+          ...(to === 'FAILED' && { errorMessage: 'the VPC endpoint was rejected' }),
+          statusSince: NOW.toISOString(),
+          occurredAt: NOW.toISOString(),
+        },
+      ]);
+      expect(metrics.addMetric).toHaveBeenCalledWith('StatusChanged', 'Count', 1);
+    });
+
+    it('keeps the item and its clock when Atlas reports the same status, but moves checkedAt', async () => {
+      const item = table.put({ status: 'ACTIVE', statusSince: minutesAgo(90_000) });
+      atlas.seedFor(item, 'ACTIVE');
+      const { checker, metrics } = buildChecker(atlas);
+
+      const summary = await checker.run(plentyOfTime);
+
+      expect(summary).toMatchObject({ checked: 1, changed: 0 });
+      expect(table.get(item.key)).toMatchObject({
+        status: 'ACTIVE',
+        statusSince: minutesAgo(90_000),
+        checkedAt: NOW.toISOString(),
+        tracked: TRACKED,
+      });
+      expect(eventBridge).not.toHaveReceivedCommand(PutEventsCommand);
+      expect(metrics.addMetric).toHaveBeenCalledWith('CheckedEndpoints', 'Count', 1);
+      expect(metrics.addMetric).toHaveBeenCalledWith('StatusChanged', 'Count', 0);
+    });
+
+    it('keeps a status it does not know and logs it, without failing the run', async () => {
+      const item = table.put({ status: 'INITIATING' });
+      atlas.seedFor(item, 'QUIESCING');
+      const { checker, logger } = buildChecker(atlas);
+      const warn = vi.spyOn(logger, 'warn');
+
+      await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ changed: 1 });
+
+      expect(table.get(item.key)).toMatchObject({ status: 'QUIESCING', tracked: TRACKED });
+      expect(warn).toHaveBeenCalledWith(
+        expect.stringContaining('does not know'),
+        expect.objectContaining({ status: 'QUIESCING', naturalKey: item.key }),
+      );
+    });
+
+    it("records Atlas's errorMessage and clears it once Atlas no longer gives one", async () => {
+      const withMessage = table.put({ status: 'PENDING_ACCEPTANCE' });
+      const cleared = table.put({ status: 'INITIATING', atlasErrorMessage: 'transient' });
+      atlas.seedFor(withMessage, 'PENDING_ACCEPTANCE', 'waiting for the interface endpoint');
+      atlas.seedFor(cleared, 'INITIATING');
+      const { checker } = buildChecker(atlas);
+
+      await checker.run(plentyOfTime);
+
+      expect(table.get(withMessage.key)?.atlasErrorMessage).toBe('waiting for the interface endpoint');
+      expect(table.get(cleared.key)).not.toHaveProperty('atlasErrorMessage');
+    });
+  });
+
+  describe('endpoints gone from Atlas', () => {
+    it('reports drift: an ACTIVE endpoint missing from the listing becomes MISSING, with an event and a metric', async () => {
+      // Prepare
+      const item = table.put({ status: 'ACTIVE' });
+      const { checker, metrics } = buildChecker(atlas);
+
+      // Act
+      const summary = await checker.run(plentyOfTime);
+
+      // Assess
+      expect(summary).toMatchObject({ checked: 1, changed: 1, missing: 1 });
+      expect(table.get(item.key)).toMatchObject({ status: 'MISSING' });
+      expect(table.get(item.key)).not.toHaveProperty('tracked');
+      expect(publishedDetails()).toEqual([
+        expect.objectContaining({
+          outcome: 'MISSING',
+          previousStatus: 'ACTIVE',
+          status: 'MISSING',
+          endpointId: item.endpointId,
+        }),
+      ]);
+      expect(metrics.addMetric).toHaveBeenCalledWith('Missing', 'Count', 1);
+    });
+
+    it('reports an endpoint of a create request that vanished while INITIATING as MISSING', async () => {
+      const item = table.put({ status: 'INITIATING' });
+      const { checker } = buildChecker(atlas);
+
+      await checker.run(plentyOfTime);
+
+      expect(table.get(item.key)).toMatchObject({ status: 'MISSING' });
+      expect(publishedDetails()[0]).toMatchObject({ outcome: 'MISSING', previousStatus: 'INITIATING' });
+    });
+
+    it.each([
+      { action: 'delete', status: 'DELETING' },
+      { action: 'delete', status: 'ACTIVE' },
+      { action: 'create', status: 'DELETING' },
+    ] as const)(
+      'reports a $action request in $status whose endpoint is gone as DELETED',
+      async ({ action, status }) => {
+        const item = table.put({ action, status });
+        const { checker, metrics } = buildChecker(atlas);
+
+        const summary = await checker.run(plentyOfTime);
+
+        expect(summary).toMatchObject({ changed: 1, missing: 0 });
+        expect(table.get(item.key)).toMatchObject({ status: 'DELETED' });
+        expect(table.get(item.key)).not.toHaveProperty('tracked');
+        expect(publishedDetails()).toEqual([
+          expect.objectContaining({ outcome: 'DELETED', action, previousStatus: status, status: 'DELETED' }),
+        ]);
+        expect(metrics.addMetric).toHaveBeenCalledWith('Missing', 'Count', 0);
+      },
+    );
+  });
+
+  describe('deadlines', () => {
+    it.each([
+      { status: 'PENDING_ACCEPTANCE', deadline: 'pendingAcceptanceMinutes' },
+      { status: 'INITIATING', deadline: 'inProgressMinutes' },
+      { status: 'PENDING_RECREATION', deadline: 'inProgressMinutes' },
+      { status: 'DELETING', deadline: 'inProgressMinutes' },
+      { status: 'SOMETHING_NEW', deadline: 'inProgressMinutes' },
+      { status: 'ACTIVE', deadline: undefined },
+      { status: 'FAILED', deadline: undefined },
+    ])('gives $status the deadline $deadline', ({ status, deadline }) => {
+      expect(deadlineOf(status)).toBe(deadline);
+    });
+
+    it.each([
+      { status: 'PENDING_ACCEPTANCE', minutes: 1_441 },
+      { status: 'INITIATING', minutes: 61 },
+      { status: 'PENDING_RECREATION', minutes: 61 },
+      { status: 'DELETING', minutes: 61 },
+      { status: 'SOMETHING_NEW', minutes: 61 },
+    ])(
+      'marks an endpoint $minutes minutes in $status stuck once: one event, one metric, then never again',
+      async ({ status, minutes }) => {
+        // Prepare
+        const item = table.put({ status, statusSince: minutesAgo(minutes), checkedAt: minutesAgo(1) });
+        atlas.seedFor(item, status);
+        const first = buildChecker(atlas);
+
+        // Act
+        const summary = await first.checker.run(plentyOfTime);
+        const later = buildChecker(atlas, { now: () => new Date(NOW.getTime() + 3_600_000) });
+        const laterSummary = await later.checker.run(plentyOfTime);
+
+        // Assess
+        expect(summary).toMatchObject({ checked: 1, changed: 0, stuck: 1 });
+        expect(laterSummary).toMatchObject({ checked: 1, stuck: 0 });
+        expect(table.get(item.key)).toMatchObject({
+          status,
+          stuckAt: NOW.toISOString(),
+          statusSince: minutesAgo(minutes),
+          tracked: TRACKED,
+        });
+        expect(publishedDetails()).toEqual([
+          expect.objectContaining({
+            outcome: 'STUCK',
+            status,
+            statusSince: minutesAgo(minutes),
+            endpointId: item.endpointId,
+            occurredAt: NOW.toISOString(),
+          }),
+        ]);
+        expect(publishedDetails()[0]).not.toHaveProperty('previousStatus');
+        expect(first.metrics.addMetric).toHaveBeenCalledWith('Stuck', 'Count', 1);
+        expect(later.metrics.addMetric).toHaveBeenCalledWith('Stuck', 'Count', 0);
+      },
+    );
+
+    it.each([
+      { status: 'PENDING_ACCEPTANCE', minutes: 1_439 },
+      { status: 'INITIATING', minutes: 59 },
+      { status: 'ACTIVE', minutes: 100_000 },
+    ])('does not mark an endpoint $minutes minutes in $status stuck', async ({ status, minutes }) => {
+      const item = table.put({ status, statusSince: minutesAgo(minutes) });
+      atlas.seedFor(item, status);
+      const { checker } = buildChecker(atlas);
+
+      await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 1, stuck: 0 });
+      expect(table.get(item.key)).not.toHaveProperty('stuckAt');
+      expect(eventBridge).not.toHaveReceivedCommand(PutEventsCommand);
+    });
+
+    it('applies the configured deadlines', async () => {
+      const item = table.put({ status: 'PENDING_ACCEPTANCE', statusSince: minutesAgo(11) });
+      atlas.seedFor(item, 'PENDING_ACCEPTANCE');
+      const { checker } = buildChecker(atlas, {
+        deadlines: { pendingAcceptanceMinutes: 10, inProgressMinutes: 1_000 },
+      });
+
+      await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ stuck: 1 });
+    });
+
+    it('restarts the clock and forgets being stuck when the status finally changes', async () => {
+      const item = table.put({
+        status: 'PENDING_ACCEPTANCE',
+        statusSince: minutesAgo(5_000),
+        stuckAt: minutesAgo(3_000),
+      });
+      atlas.seedFor(item, 'ACTIVE');
+      const { checker } = buildChecker(atlas);
+
+      await checker.run(plentyOfTime);
+
+      expect(table.get(item.key)).toMatchObject({ status: 'ACTIVE', statusSince: NOW.toISOString() });
+      expect(table.get(item.key)).not.toHaveProperty('stuckAt');
+      expect(publishedDetails().map((d) => d.outcome)).toEqual(['STATUS_CHANGED']);
+    });
+  });
+
+  describe('Atlas calls', () => {
+    it('lists each project once per run, whatever the number of its endpoints, per profile and provider', async () => {
+      // Prepare
+      const groupA = 'aaaaaaaaaaaaaaaaaaaaaaaa';
+      const groupB = 'bbbbbbbbbbbbbbbbbbbbbbbb';
+      for (let i = 0; i < 12; i++) atlas.seedFor(table.put({ groupId: groupA }), 'ACTIVE');
+      for (let i = 0; i < 5; i++) atlas.seedFor(table.put({ groupId: groupB }), 'ACTIVE');
+      atlas.seedFor(table.put({ groupId: groupB, profile: 'team-b' }), 'ACTIVE');
+      const { checker } = buildChecker(atlas);
+
+      // Act
+      const summary = await checker.run(plentyOfTime);
+
+      // Assess
+      expect(summary).toMatchObject({ checked: 18, projects: 3 });
+      expect(atlas.calls).toHaveLength(3);
+      expect(atlas.calls).toEqual(
+        expect.arrayContaining([
+          { profile: 'default', groupId: groupA, cloudProvider: 'AWS' },
+          { profile: 'default', groupId: groupB, cloudProvider: 'AWS' },
+          { profile: 'team-b', groupId: groupB, cloudProvider: 'AWS' },
+        ]),
+      );
+    });
+
+    it('pages through the ledger, listing a project found on several pages only once', async () => {
+      // Prepare
+      const groupA = 'aaaaaaaaaaaaaaaaaaaaaaaa';
+      const groupB = 'bbbbbbbbbbbbbbbbbbbbbbbb';
+      const items = Array.from({ length: 9 }, (_, i) =>
+        table.put({ groupId: i % 2 ? groupA : groupB, status: 'ACTIVE', checkedAt: minutesAgo(100 - i) }),
+      );
+      for (const item of items) atlas.seedFor(item, 'ACTIVE');
+      const { checker } = buildChecker(atlas, { pageSize: 2 });
+
+      // Act
+      const summary = await checker.run(plentyOfTime);
+
+      // Assess
+      expect(summary).toMatchObject({ checked: 9, changed: 0, skipped: 0, projects: 2 });
+      expect(atlas.listCallsFor(groupA)).toBe(1);
+      expect(atlas.listCallsFor(groupB)).toBe(1);
+      for (const item of items) expect(table.get(item.key)?.status).toBe('ACTIVE');
+      for (const item of items) expect(table.get(item.key)?.checkedAt).toBe(NOW.toISOString());
+    });
+
+    it('checks each item once even though recorded items come round again at the end of the index', async () => {
+      for (let i = 0; i < 5; i++) atlas.seedFor(table.put({ checkedAt: minutesAgo(10 - i) }), 'ACTIVE');
+      const { checker } = buildChecker(atlas, { pageSize: 2 });
+
+      const summary = await checker.run(plentyOfTime);
+
+      expect(summary.checked).toBe(5);
+      expect(ddb).toHaveReceivedCommandTimes(UpdateCommand, 5);
+    });
+
+    it('lists at most projectConcurrency projects at once', async () => {
+      for (let i = 0; i < 10; i++) atlas.seedFor(table.put(), 'ACTIVE');
+      atlas.latencyMs = 5;
+      let active = 0;
+      let peak = 0;
+      const counting = {
+        withClient: async <T>(profile: string, fn: Parameters<typeof atlas.profiles.withClient<T>>[1]) => {
+          active += 1;
+          peak = Math.max(peak, active);
+          try {
+            return await atlas.profiles.withClient(profile, fn);
+          } finally {
+            active -= 1;
+          }
+        },
+      };
+      const { checker } = buildChecker(atlas, { atlas: counting, projectConcurrency: 3 });
+
+      await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 10, projects: 10 });
+      expect(peak).toBe(3);
+    });
+  });
+
+  describe('Atlas failures', () => {
+    it.each([
+      { name: '429', error: apiError(429, 'RATE_LIMITED') },
+      { name: '500', error: apiError(500, 'UNEXPECTED_ERROR') },
+      { name: '503', error: apiError(503, 'SERVICE_UNAVAILABLE') },
+      { name: 'a timeout', error: new AtlasNetworkError('list', 'timeout') },
+      { name: 'a reset connection', error: new AtlasNetworkError('list', 'network') },
+    ])(
+      'leaves the items of a project that answered $name untouched, oldest first for the next run',
+      async ({ error }) => {
+        // Prepare
+        const failing = table.put({ status: 'INITIATING', checkedAt: minutesAgo(30) });
+        const healthy = table.put({ status: 'INITIATING', checkedAt: minutesAgo(20) });
+        atlas.seedFor(failing, 'ACTIVE');
+        atlas.seedFor(healthy, 'ACTIVE');
+        atlas.failNext(failing.groupId, error);
+        const before = structuredClone(table.get(failing.key));
+        const { checker, metrics } = buildChecker(atlas);
+
+        // Act
+        const summary = await checker.run(plentyOfTime);
+
+        // Assess
+        expect(summary).toMatchObject({ checked: 1, changed: 1, skipped: 1 });
+        expect(table.get(failing.key)).toEqual(before);
+        expect(table.get(healthy.key)).toMatchObject({ status: 'ACTIVE' });
+        expect(publishedDetails().map((d) => d.naturalKey)).toEqual([healthy.key]);
+        expect(metrics.addMetric).not.toHaveBeenCalledWith(CHECK_FAILED_METRIC, 'Count', 1);
+
+        // The next run takes the untouched item first and announces its change.
+        eventBridge.resetHistory();
+        const later = new Date(NOW.getTime() + 300_000);
+        const next = await buildChecker(atlas, {
+          now: () => later,
+          pageSize: 1,
+          projectConcurrency: 1,
+        }).checker.run(plentyOfTime);
+        expect(next).toMatchObject({ checked: 2, changed: 1 });
+        expect(atlas.calls.at(-2)?.groupId).toBe(failing.groupId);
+        expect(publishedDetails().map((d) => d.naturalKey)).toEqual([failing.key]);
+      },
+    );
+
+    it.each([
+      { name: '401', error: apiError(401, 'UNAUTHORIZED') },
+      { name: '403', error: apiError(403, 'USER_CANNOT_ACCESS_ORG') },
+      {
+        name: 'an unreadable secret',
+        error: new CredentialsError(
+          'secret "cfn/atlas/profile/x" is not valid JSON',
+          'x',
+          'SECRET_MALFORMED',
+        ),
+      },
+    ])(
+      'logs and counts a project that answered $name for an operator, leaving its items untouched',
+      async ({ error }) => {
+        const item = table.put({ status: 'INITIATING' });
+        atlas.failNext(item.groupId, error);
+        const before = structuredClone(table.get(item.key));
+        const { checker, metrics, logger } = buildChecker(atlas);
+        const logError = vi.spyOn(logger, 'error');
+
+        const summary = await checker.run(plentyOfTime);
+
+        expect(summary).toMatchObject({ checked: 0, skipped: 1 });
+        expect(table.get(item.key)).toEqual(before);
+        expect(eventBridge).not.toHaveReceivedCommand(PutEventsCommand);
+        expect(metrics.addMetric).toHaveBeenCalledWith(CHECK_FAILED_METRIC, 'Count', 1);
+        expect(logError).toHaveBeenCalledWith(
+          expect.stringContaining('operator'),
+          expect.objectContaining({
+            groupId: item.groupId,
+            failure: expect.objectContaining({ disposition: 'dlq' }),
+          }),
+        );
+      },
+    );
+
+    it('does not turn a failed listing into a status: no item of the project becomes MISSING', async () => {
+      const group = 'cccccccccccccccccccccccc';
+      const items = [
+        table.put({ groupId: group, status: 'ACTIVE' }),
+        table.put({ groupId: group, status: 'ACTIVE' }),
+      ];
+      atlas.failNext(group, apiError(503, 'SERVICE_UNAVAILABLE'));
+      const { checker } = buildChecker(atlas, { pageSize: 1 });
+
+      await checker.run(plentyOfTime);
+
+      expect(atlas.listCallsFor(group)).toBe(1);
+      for (const item of items) expect(table.get(item.key)?.status).toBe('ACTIVE');
+    });
+  });
+
+  describe('time budget', () => {
+    it('stops starting projects below the safety margin, and the next run continues with the oldest', async () => {
+      // Prepare
+      const items = Array.from({ length: 6 }, (_, i) =>
+        table.put({ status: 'ACTIVE', checkedAt: minutesAgo(60 - i) }),
+      );
+      for (const item of items) atlas.seedFor(item, 'ACTIVE');
+      let remaining = 25_000;
+      const clock = {
+        withClient: async <T>(profile: string, fn: Parameters<typeof atlas.profiles.withClient<T>>[1]) => {
+          remaining -= 10_000;
+          return atlas.profiles.withClient(profile, fn);
+        },
+      };
+      const { checker } = buildChecker(atlas, { atlas: clock, projectConcurrency: 1, pageSize: 3 });
+
+      // Act
+      const summary = await checker.run({ remainingMs: () => remaining });
+
+      // Assess
+      expect(summary).toMatchObject({ checked: 2, skipped: 1, stoppedEarly: true, projects: 2 });
+      expect(items.map((i) => table.get(i.key)?.checkedAt)).toEqual([
+        NOW.toISOString(),
+        NOW.toISOString(),
+        minutesAgo(58),
+        minutesAgo(57),
+        minutesAgo(56),
+        minutesAgo(55),
+      ]);
+
+      const later = new Date(NOW.getTime() + 300_000);
+      const next = await buildChecker(atlas, {
+        now: () => later,
+        pageSize: 2,
+        projectConcurrency: 1,
+      }).checker.run(plentyOfTime);
+      expect(next).toMatchObject({ checked: 6, stoppedEarly: false });
+      expect(atlas.calls.slice(2).map((c) => c.groupId)).toEqual(
+        [...items.slice(2), ...items.slice(0, 2)].map((i) => i.groupId),
+      );
+    });
+
+    it('caps the safety margin at half the time left at the start, so a short timeout still checks', async () => {
+      atlas.seedFor(table.put({ status: 'ACTIVE' }), 'ACTIVE');
+      const { checker } = buildChecker(atlas, { safetyMarginMs: 10_000 });
+
+      const summary = await checker.run({ remainingMs: () => 8_000 });
+
+      expect(summary).toMatchObject({ checked: 1, stoppedEarly: false });
+    });
+
+    it('reads no ledger page once the time left falls below the margin', async () => {
+      table.put();
+      const { checker } = buildChecker(atlas);
+      const remaining = vi.fn().mockReturnValueOnce(60_000).mockReturnValue(9_999);
+
+      const summary = await checker.run({ remainingMs: remaining });
+
+      expect(summary).toMatchObject({ checked: 0, stoppedEarly: true });
+      expect(ddb.calls()).toHaveLength(0);
+    });
+  });
+
+  describe('publishing and recording', () => {
+    it('records nothing it could not announce, so the next run announces it again', async () => {
+      // Prepare
+      const changing = table.put({ groupId: 'dddddddddddddddddddddddd', status: 'INITIATING' });
+      const steady = table.put({ groupId: 'dddddddddddddddddddddddd', status: 'ACTIVE' });
+      atlas.seedFor(changing, 'ACTIVE');
+      atlas.seedFor(steady, 'ACTIVE');
+      eventBridge
+        .on(PutEventsCommand)
+        .resolvesOnce({
+          FailedEntryCount: 1,
+          Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'try again' }],
+        })
+        .resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-2' }] });
+      const before = structuredClone(table.get(changing.key));
+
+      // Act
+      const first = await buildChecker(atlas).checker.run(plentyOfTime);
+      const second = await buildChecker(atlas, { now: () => new Date(NOW.getTime() + 60_000) }).checker.run(
+        plentyOfTime,
+      );
+
+      // Assess
+      expect(first).toMatchObject({ checked: 1, changed: 0, skipped: 1 });
+      expect(second).toMatchObject({ checked: 2, changed: 1 });
+      expect(table.get(changing.key)).toMatchObject({ status: 'ACTIVE' });
+      expect(before?.status).toBe('INITIATING');
+      expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 2);
+    });
+
+    it('announces up to ten changes per PutEvents call', async () => {
+      const group = 'eeeeeeeeeeeeeeeeeeeeeeee';
+      for (let i = 0; i < 23; i++)
+        atlas.seedFor(table.put({ groupId: group, status: 'INITIATING' }), 'ACTIVE');
+      const { checker } = buildChecker(atlas);
+
+      await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ changed: 23 });
+
+      expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 3);
+      expect(publishedDetails()).toHaveLength(23);
+    });
+
+    it('leaves a key a provisioner holds to the provisioner', async () => {
+      const item = table.put({ status: 'INITIATING' });
+      const held = { ...table.get(item.key), lease: { owner: 'worker', expiresAt: NOW.getTime() + 60_000 } };
+      table.items.set(item.key, held);
+      atlas.seedFor(item, 'ACTIVE');
+      const { checker } = buildChecker(atlas);
+
+      await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 1 });
+
+      expect(table.get(item.key)).toMatchObject({ status: 'INITIATING', checkedAt: item.checkedAt });
+    });
+
+    it('keeps checking other items when one ledger write fails', async () => {
+      const failing = table.put({ status: 'ACTIVE' });
+      const healthy = table.put({ status: 'ACTIVE' });
+      atlas.seedFor(failing, 'ACTIVE');
+      atlas.seedFor(healthy, 'ACTIVE');
+      ddb.on(UpdateCommand, { Key: { key: failing.key } }).rejects(
+        Object.assign(new Error('Throughput exceeds the current capacity'), {
+          name: 'ThrottlingException',
+        }),
+      );
+      const { checker } = buildChecker(atlas);
+
+      const summary = await checker.run(plentyOfTime);
+
+      expect(summary).toMatchObject({ checked: 1, skipped: 1 });
+      expect(table.get(healthy.key)?.checkedAt).toBe(NOW.toISOString());
+    });
+
+    it('fails the run when the ledger cannot be read', async () => {
+      ddb.reset();
+      ddb.rejects(
+        Object.assign(new Error('Requested resource not found'), { name: 'ResourceNotFoundException' }),
+      );
+      const { checker } = buildChecker(atlas);
+
+      await expect(checker.run(plentyOfTime)).rejects.toThrow('Requested resource not found');
+    });
+  });
+});
