@@ -105,6 +105,9 @@ export const visibilityTimeoutSeconds = (s: Settings) => s.provisionTimeoutSecon
 /** A worker's lease on a key outlives any invocation that could hold it. */
 export const leaseSeconds = (s: Settings) => s.provisionTimeoutSeconds * 2;
 
+/** The checker stops starting projects when this much of its run is left: a quarter of it, at most 10 s. */
+export const safetyMarginMs = (s: Settings) => Math.min(10_000, s.checkTimeoutSeconds * 250);
+
 /** Environment of the provisioning function (names from functions/lib/config.ts). */
 export function provisionEnvironment(
   s: Settings,
@@ -132,6 +135,7 @@ export function checkStatusEnvironment(
     ...commonEnvironment(s, resources.tableName),
     PENDING_ACCEPTANCE_DEADLINE_MINUTES: String(s.pendingAcceptanceDeadlineMinutes),
     IN_PROGRESS_DEADLINE_MINUTES: String(s.inProgressDeadlineMinutes),
+    SAFETY_MARGIN_MS: String(safetyMarginMs(s)),
   };
 }
 

@@ -18,9 +18,8 @@ import { CheckStatusConfigSchema, loadConfig } from '#lib/config.ts';
 import { CredentialsStore } from '#lib/credentials.ts';
 import { StatusEvents } from '#lib/events.ts';
 import { Ledger } from '#lib/ledger.ts';
-import { atlasCallMetrics } from '#lib/provisioner.ts';
 import { type CheckSummary, StatusChecker } from '#lib/status-checker.ts';
-import { METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
+import { atlasCallMetrics, METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
 
 const config = loadConfig(CheckStatusConfigSchema);
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
-import type { AtlasCallInfo, AtlasClient } from '#atlas/client.ts';
+import type { AtlasClient } from '#atlas/client.ts';
 import type { AtlasEndpoint } from '#atlas/types.ts';
 import { KeyedLock, Limiter } from '#lib/concurrency.ts';
 import { assertProfileAllowed } from '#lib/credentials.ts';
@@ -99,14 +99,6 @@ const fromEndpoint = (endpoint: AtlasEndpoint) => ({
   status: endpoint.status,
   ...(endpoint.errorMessage !== undefined && { atlasErrorMessage: endpoint.errorMessage }),
 });
-
-/** Metrics for every Atlas round trip (the AtlasClient's onCall hook). */
-export function atlasCallMetrics(metrics: Pick<Metrics, 'addMetric'>): (info: AtlasCallInfo) => void {
-  return (info) => {
-    metrics.addMetric(METRIC.atlasLatency, MetricUnit.Milliseconds, info.durationMs);
-    if (info.status === 429) metrics.addMetric(METRIC.atlasRateLimited, MetricUnit.Count, 1);
-  };
-}
 
 export class Provisioner {
   readonly #o: ProvisionerOptions;

@@ -18,9 +18,6 @@ import { METRIC } from '#lib/telemetry.ts';
 /** The Atlas operation the checker uses. */
 export type ListingApi = Pick<AtlasClient, 'listEndpoints'>;
 
-/** Counted when a project cannot be checked for a reason an operator must fix (401, 403, a bad secret). */
-export const CHECK_FAILED_METRIC = 'CheckFailed';
-
 export interface Deadlines {
   /** Minutes in PENDING_ACCEPTANCE before an endpoint is reported stuck. */
   pendingAcceptanceMinutes: number;
@@ -220,7 +217,7 @@ export class StatusChecker {
         });
       } else {
         this.#o.logger.error('could not list the project; an operator must act', { ...context, failure });
-        this.#o.metrics.addMetric(CHECK_FAILED_METRIC, MetricUnit.Count, 1);
+        this.#o.metrics.addMetric(METRIC.checkFailed, MetricUnit.Count, 1);
       }
       return { ok: false };
     }

@@ -1,4 +1,7 @@
 /** Names shared by the functions (which emit them) and the stack (which graphs and alarms on them). */
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { AtlasCallInfo } from '#atlas/client.ts';
+
 export const METRICS_NAMESPACE = 'AtlasBackupPrivateEndpoints';
 export const SERVICE = { provisioner: 'provisioner', statusChecker: 'status-checker' } as const;
 
@@ -20,4 +23,14 @@ export const METRIC = {
   stuck: 'Stuck',
   missing: 'Missing',
   checkedEndpoints: 'CheckedEndpoints',
+  /** Projects the checker could not check for a reason an operator must fix (401/403, bad secret). */
+  checkFailed: 'CheckFailed',
 } as const;
+
+/** Metrics for every Atlas round trip (the AtlasClient's onCall hook), from both functions. */
+export function atlasCallMetrics(metrics: Pick<Metrics, 'addMetric'>): (info: AtlasCallInfo) => void {
+  return (info) => {
+    metrics.addMetric(METRIC.atlasLatency, MetricUnit.Milliseconds, info.durationMs);
+    if (info.status === 429) metrics.addMetric(METRIC.atlasRateLimited, MetricUnit.Count, 1);
+  };
+}

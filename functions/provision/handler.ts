@@ -19,9 +19,9 @@ import { loadConfig, ProvisionConfigSchema } from '#lib/config.ts';
 import { CredentialsStore } from '#lib/credentials.ts';
 import { StatusEvents } from '#lib/events.ts';
 import { Ledger } from '#lib/ledger.ts';
-import { atlasCallMetrics, Provisioner } from '#lib/provisioner.ts';
+import { Provisioner } from '#lib/provisioner.ts';
 import { Queues } from '#lib/queues.ts';
-import { METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
+import { atlasCallMetrics, METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
 
 const config = loadConfig(ProvisionConfigSchema);
 

@@ -86,6 +86,11 @@ export class Monitoring extends Construct {
       }),
       props.oldestRequestAge.toSeconds(),
     );
+    alarm(
+      'StatusCheckFailedAlarm',
+      'The status checker could not check a project (Atlas answered 401/403, or the secret is missing or malformed): fix the credentials.',
+      appMetric(SERVICE.statusChecker, METRIC.checkFailed),
+    );
     for (const [name, fn] of Object.entries(props.functions)) {
       alarm(`${name}ErrorsAlarm`, `The ${name} function failed.`, fn.metricErrors({ period: PERIOD }));
       alarm(

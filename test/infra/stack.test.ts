@@ -375,6 +375,15 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       }
     });
 
+    it('alarms when the status checker could not check a project for a reason an operator must fix', () => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: METRICS_NAMESPACE,
+        MetricName: METRIC.checkFailed,
+        Dimensions: [{ Name: 'service', Value: SERVICE.statusChecker }],
+        Threshold: 0,
+      });
+    });
+
     it('alarms when the oldest request is older than oldestRequestAgeAlarmSeconds', () => {
       alarmOn(
         'ApproximateAgeOfOldestMessage',

@@ -3,7 +3,8 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AtlasApiError, AtlasNetworkError, CredentialsError } from '#lib/errors.ts';
 import { TRACKED } from '#lib/ledger.ts';
-import { CHECK_FAILED_METRIC, deadlineOf } from '#lib/status-checker.ts';
+import { deadlineOf } from '#lib/status-checker.ts';
+import { METRIC } from '#lib/telemetry.ts';
 import {
   buildChecker,
   ddb,
@@ -391,7 +392,7 @@ describe('StatusChecker', () => {
         expect(table.get(failing.key)).toEqual(before);
         expect(table.get(healthy.key)).toMatchObject({ status: 'ACTIVE' });
         expect(publishedDetails().map((d) => d.naturalKey)).toEqual([healthy.key]);
-        expect(metrics.addMetric).not.toHaveBeenCalledWith(CHECK_FAILED_METRIC, 'Count', 1);
+        expect(metrics.addMetric).not.toHaveBeenCalledWith(METRIC.checkFailed, 'Count', 1);
 
         // The next run takes the untouched item first and announces its change.
         eventBridge.resetHistory();
@@ -432,7 +433,7 @@ describe('StatusChecker', () => {
         expect(summary).toMatchObject({ checked: 0, skipped: 1 });
         expect(table.get(item.key)).toEqual(before);
         expect(eventBridge).not.toHaveReceivedCommand(PutEventsCommand);
-        expect(metrics.addMetric).toHaveBeenCalledWith(CHECK_FAILED_METRIC, 'Count', 1);
+        expect(metrics.addMetric).toHaveBeenCalledWith(METRIC.checkFailed, 'Count', 1);
         expect(logError).toHaveBeenCalledWith(
           expect.stringContaining('operator'),
           expect.objectContaining({
