@@ -14,6 +14,9 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const LOCAL = join(ROOT, '.local');
 const MOTO = join(LOCAL, 'venv/bin/moto_server');
 const ELASTICMQ_LIB = join(LOCAL, 'elasticmq/lib');
+const STOP_GRACE_MS = 1000;
+/** Class-data archive written by install.sh; optional. */
+const ELASTICMQ_CDS = join(LOCAL, 'elasticmq/elasticmq.jsa');
 
 export interface Emulator {
   /** Base URL, e.g. http://localhost:4566. */
@@ -28,9 +31,57 @@ export interface Moto extends Emulator {
 
 let installing: Promise<void> | undefined;
 
+/** Whether both emulators are already in .local/. */
+export function isInstalled(): boolean {
+  return existsSync(MOTO) && existsSync(join(LOCAL, 'elasticmq/elasticmq-server.jar'));
+}
+
+const versionOf = async (command: string, args: string[]): Promise<string | undefined> => {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(command, args);
+    return `${stdout}${stderr}`;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * What this machine lacks to run (and, on first use, install) the emulators, each with what to
+ * install; empty when nothing is missing.
+ */
+export async function missingPrerequisites(): Promise<string[]> {
+  const missing: string[] = [];
+  const nodeMajor = Number(process.versions.node.split('.')[0]);
+  if (nodeMajor < 22) missing.push(`Node.js 22 or newer (this is ${process.version}): install Node 22 or 24`);
+  const java = await versionOf('java', ['-version']);
+  const javaMajor = Number(java?.match(/version "(\d+)/)?.[1]);
+  if (!java) {
+    missing.push('java 17+ (ElasticMQ runs on it): e.g. apt-get install openjdk-17-jre-headless');
+  } else if (!(javaMajor >= 17)) {
+    missing.push(
+      `Java 17 or newer (found ${java.split('\n')[0]}): e.g. apt-get install openjdk-17-jre-headless`,
+    );
+  }
+  if (isInstalled()) return missing;
+  const python = await versionOf('python3', [
+    '-c',
+    'import sys, venv; print("%d.%d" % sys.version_info[:2])',
+  ]);
+  const [major = 0, minor = 0] = (python ?? '').trim().split('.').map(Number);
+  if (!python) {
+    missing.push('python3 >= 3.10 with venv (moto runs on it): e.g. apt-get install python3 python3-venv');
+  } else if (major < 3 || (major === 3 && minor < 10)) {
+    missing.push(`Python 3.10 or newer with venv for moto (found ${python.trim()})`);
+  }
+  if (!existsSync(join(LOCAL, 'elasticmq/elasticmq-server.jar')) && !(await versionOf('mvn', ['-v']))) {
+    missing.push('mvn (fetches ElasticMQ from Maven Central once): e.g. apt-get install maven');
+  }
+  return missing;
+}
+
 /** Runs install.sh once per process when an emulator is missing. */
 export function ensureInstalled(): Promise<void> {
-  if (existsSync(MOTO) && existsSync(join(LOCAL, 'elasticmq/elasticmq-server.jar'))) return Promise.resolve();
+  if (isInstalled()) return Promise.resolve();
   installing ??= promisify(execFile)('bash', [join(ROOT, 'test/local/install.sh')], { maxBuffer: 16 << 20 })
     .then(() => undefined)
     .catch((error: Error & { stderr?: string }) => {
@@ -77,10 +128,15 @@ function launch(name: string, command: string, args: string[], readyUrl: string,
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  // ElasticMQ's graceful shutdown waits for pending long polls (up to 20 s), even abandoned ones.
   const stop = () =>
     new Promise<void>((ok) => {
-      if (child.exitCode !== null) return ok();
-      child.once('exit', () => ok());
+      if (child.exitCode !== null || child.signalCode !== null) return ok();
+      const kill = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      child.once('exit', () => {
+        clearTimeout(kill);
+        ok();
+      });
       child.kill('SIGTERM');
     });
   return {
@@ -129,7 +185,18 @@ aws { region = us-east-1, accountId = 000000000000 }
   const { ready, emulator } = launch(
     'elasticmq',
     'java',
-    ['-Xmx256m', `-Dconfig.file=${conf}`, '-cp', `${ELASTICMQ_LIB}/*`, 'org.elasticmq.server.Main'],
+    [
+      '-Xmx256m',
+      // A short-lived test server: start fast rather than peak (C1 only, one compiler thread, serial GC).
+      '-XX:TieredStopAtLevel=1',
+      '-XX:CICompilerCount=1',
+      '-XX:+UseSerialGC',
+      ...(existsSync(ELASTICMQ_CDS) ? [`-XX:SharedArchiveFile=${ELASTICMQ_CDS}`, '-Xshare:auto'] : []),
+      `-Dconfig.file=${conf}`,
+      '-cp',
+      `${ELASTICMQ_LIB}/*`,
+      'org.elasticmq.server.Main',
+    ],
     `${endpoint}/?Action=ListQueues`,
     endpoint,
   );

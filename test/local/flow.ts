@@ -1,0 +1,239 @@
+/**
+ * The whole flow on this machine: the AWS API implementations and the Atlas simulator (or a
+ * real Atlas) on free loopback ports, the stack's resources, the provisioner behind an SQS
+ * event source and the status checker on a schedule, and a tracker following every request.
+ * Used by `npm start` and by the end-to-end tests.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import type { ScheduledEvent, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Settings, SettingsInput } from '#infra/settings.ts';
+import type { AtlasSimulator, SimulatorOptions } from '#test/simulator/types.ts';
+import { type Emulator, type Moto, startElasticMq, startMoto } from './emulators.ts';
+import {
+  createLocalEnvironment,
+  type LocalEnvironment,
+  localSettings,
+  type ProfileSecret,
+} from './environment.ts';
+import {
+  type FunctionInvoker,
+  inProcessInvoker,
+  loadHandler,
+  processInvoker,
+  Schedule,
+  SqsEventSource,
+  type SqsResult,
+} from './lambda-runner.ts';
+import { RequestTracker, type TrackedRequest } from './tracker.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+export const PROVISION_HANDLER = join(ROOT, 'functions/provision/handler.ts');
+export const CHECK_STATUS_HANDLER = join(ROOT, 'functions/check-status/handler.ts');
+
+export interface LocalFlowOptions {
+  /** Settings over `localSettings()`'s short local defaults. */
+  settings?: SettingsInput;
+  /** A real Atlas (or any compatible server) and the profile secret to use with it; no simulator is started. */
+  atlas?: { url: string; secret: ProfileSecret };
+  simulator?: SimulatorOptions;
+  /** Credentials the simulator issues and the secret holds: a service account (default) or an API key (Digest). */
+  credentials?: 'serviceAccount' | 'apiKey';
+  /** See LocalEnvironmentOptions.visibilityTimeoutSeconds. */
+  visibilityTimeoutSeconds?: number;
+  /** Where the provisioner runs: in this process (default), or in child processes a crash really kills. */
+  isolation?: 'in-process' | 'process';
+  /** Simulated crash of the provisioner for batches matching this (see SqsEventSourceOptions). */
+  crashWhen?: (records: SQSRecord[]) => boolean;
+  /** Status checker period, ms. Default 1000. */
+  checkPeriodMs?: number;
+  /** Extra environment for both functions (e.g. POWERTOOLS_LOG_LEVEL). */
+  functionEnvironment?: Record<string, string>;
+  /** Where the provisioner's logs go when it runs in child processes. */
+  functionOutput?: (text: string) => void;
+}
+
+export interface LocalFlow {
+  readonly settings: Settings;
+  readonly environment: LocalEnvironment;
+  /** Absent when running against a real Atlas. */
+  readonly simulator?: AtlasSimulator;
+  readonly atlasUrl: string;
+  readonly servers: { readonly sqs: Emulator; readonly aws: Moto };
+  /** The secret written for every allowed profile. */
+  readonly secret: ProfileSecret;
+  readonly provisioner: SqsEventSource;
+  readonly statusChecker: Schedule;
+  readonly tracker: RequestTracker;
+  /** Sends request bodies (one message each) and tracks them; numbers them as lines from 1 across calls. */
+  send(bodies: readonly string[]): Promise<TrackedRequest[]>;
+  stop(): Promise<void>;
+}
+
+/** A service account in the shape Atlas issues, fresh per run. */
+export function newServiceAccount(): { clientId: string; clientSecret: string } {
+  return {
+    clientId: `mdb_sa_id_${randomBytes(12).toString('hex')}`,
+    clientSecret: `mdb_sa_sk_${randomBytes(24).toString('base64url')}`,
+  };
+}
+
+/** Starts everything; if any server cannot start, stops the others and fails saying why. */
+export async function startLocalFlow(options: LocalFlowOptions = {}): Promise<LocalFlow> {
+  const account = newServiceAccount();
+  const apiKey = { publicKey: randomBytes(4).toString('hex'), privateKey: randomUUID() };
+  const useApiKey = options.credentials === 'apiKey';
+  const started = await Promise.allSettled([
+    startElasticMq(),
+    startMoto(),
+    options.atlas
+      ? Promise.resolve(undefined)
+      : import('#test/simulator/index.ts').then(({ startAtlasSimulator }) =>
+          startAtlasSimulator({
+            ...options.simulator,
+            ...(useApiKey
+              ? { apiKeys: [...(options.simulator?.apiKeys ?? []), apiKey] }
+              : { serviceAccounts: [...(options.simulator?.serviceAccounts ?? []), account] }),
+          }),
+        ),
+  ]);
+  const [sqsServer, awsServer, simulator] = started;
+  const cleanups: Array<() => Promise<void>> = [];
+  // Stops what was started, last first, carrying on past failures.
+  const cleanup = async () => {
+    for (const stop of cleanups.splice(0).reverse()) await stop().catch(() => undefined);
+  };
+  const stopServers: Array<() => Promise<void>> = [];
+  if (sqsServer.status === 'fulfilled') stopServers.push(() => sqsServer.value.stop());
+  if (awsServer.status === 'fulfilled') stopServers.push(() => awsServer.value.stop());
+  const sim = simulator.status === 'fulfilled' ? simulator.value : undefined;
+  if (sim) stopServers.push(() => sim.close());
+  // The servers stop side by side.
+  cleanups.push(async () => {
+    await Promise.allSettled(stopServers.map((stop) => stop()));
+  });
+  if (
+    sqsServer.status !== 'fulfilled' ||
+    awsServer.status !== 'fulfilled' ||
+    simulator.status !== 'fulfilled'
+  ) {
+    const why = (name: string, result: PromiseSettledResult<unknown>) =>
+      result.status === 'rejected' ? [`${name}: ${(result.reason as Error).message}`] : [];
+    await cleanup();
+    throw new Error(
+      `the local flow could not start:\n${[
+        ...why('ElasticMQ', sqsServer),
+        ...why('moto', awsServer),
+        ...why('the Atlas simulator', simulator),
+      ].join('\n')}`,
+    );
+  }
+
+  try {
+    const atlasUrl = options.atlas?.url ?? sim?.url ?? '';
+    const settings = localSettings({ atlasBaseUrl: atlasUrl, ...options.settings });
+    const secret: ProfileSecret =
+      options.atlas?.secret ??
+      (useApiKey
+        ? { PublicKey: apiKey.publicKey, PrivateKey: apiKey.privateKey }
+        : { ClientId: account.clientId, ClientSecret: account.clientSecret });
+    const environment = await createLocalEnvironment({
+      settings,
+      sqsEndpoint: sqsServer.value.endpoint,
+      awsEndpoint: awsServer.value.endpoint,
+      secrets: Object.fromEntries(settings.allowedProfiles.map((profile) => [profile, secret])),
+      ...(options.visibilityTimeoutSeconds !== undefined && {
+        visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
+      }),
+    });
+    cleanups.push(async () => environment.close());
+
+    const extra = options.functionEnvironment ?? {};
+    const provisionEnv = { ...environment.provisionEnvironment, ...extra };
+    const checkHandler = await loadHandler<ScheduledEvent, unknown>(CHECK_STATUS_HANDLER, {
+      ...environment.checkStatusEnvironment,
+      ...extra,
+    });
+    type ProvisionInvoker = FunctionInvoker<SQSEvent, SqsResult>;
+    let invoker: () => ProvisionInvoker;
+    if (options.isolation === 'process') {
+      invoker = () =>
+        processInvoker({
+          modulePath: PROVISION_HANDLER,
+          env: provisionEnv,
+          ...(options.functionOutput && { output: options.functionOutput }),
+        });
+    } else {
+      const handler = await loadHandler<SQSEvent, SqsResult>(PROVISION_HANDLER, provisionEnv);
+      invoker = () => inProcessInvoker(handler);
+    }
+
+    const tracker = new RequestTracker({
+      eventsSqs: environment.clients.eventsSqs,
+      statusEventQueueUrl: environment.statusEventQueue.url,
+      maxReceiveCount: environment.maxReceiveCount,
+    }).start();
+    cleanups.push(() => tracker.stop());
+    const provisioner = new SqsEventSource({
+      sqs: environment.clients.sqs,
+      queue: environment.requestQueue,
+      region: environment.region,
+      functionName: 'provision',
+      timeoutSeconds: settings.provisionTimeoutSeconds,
+      batchSize: settings.batchSize,
+      concurrency: settings.maxConcurrency,
+      invoker,
+      onActivity: tracker.onActivity,
+      ...(options.crashWhen && { crashWhen: options.crashWhen }),
+    }).start();
+    cleanups.push(() => provisioner.stop());
+    const statusChecker = new Schedule({
+      invoker: inProcessInvoker(checkHandler),
+      periodMs: options.checkPeriodMs ?? 1000,
+      region: environment.region,
+      functionName: 'check-status',
+      timeoutSeconds: settings.checkTimeoutSeconds,
+      onRun: ({ error }) => {
+        if (error) tracker.problems.push(`the status checker failed: ${error.message}`);
+      },
+    }).start();
+    cleanups.push(() => statusChecker.stop());
+
+    let lines = 0;
+    return {
+      settings,
+      environment,
+      ...(sim && { simulator: sim }),
+      atlasUrl,
+      servers: { sqs: sqsServer.value, aws: awsServer.value },
+      secret,
+      provisioner,
+      statusChecker,
+      tracker,
+      async send(bodies) {
+        const tracked: TrackedRequest[] = [];
+        for (let i = 0; i < bodies.length; i += 10) {
+          const chunk = bodies.slice(i, i + 10);
+          const out = await environment.clients.sqs.send(
+            new SendMessageBatchCommand({
+              QueueUrl: environment.requestQueue.url,
+              Entries: chunk.map((body, n) => ({ Id: String(n), MessageBody: body })),
+            }),
+          );
+          if (out.Failed?.length) throw new Error(`SendMessageBatch refused: ${JSON.stringify(out.Failed)}`);
+          const ids = new Map((out.Successful ?? []).map((s) => [s.Id, s.MessageId ?? '']));
+          chunk.forEach((body, n) => {
+            lines += 1;
+            tracked.push(tracker.sent(body, ids.get(String(n)) ?? '', lines));
+          });
+        }
+        return tracked;
+      },
+      stop: cleanup,
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}

@@ -1,0 +1,306 @@
+/**
+ * `npm start`: the whole flow on this machine, with no AWS or Atlas account. Installs the local
+ * AWS API implementations on first run, starts them and the Atlas simulator on free loopback
+ * ports, creates the stack's resources from the stack's settings, runs the provisioner behind
+ * an SQS event source and the status checker on a short schedule, publishes the requests and
+ * follows each one to its final place.
+ *
+ *   npm start                                   the demo (events/demo/)
+ *   npm start -- --file requests.jsonl          your own requests, one JSON body per line
+ *   npm start -- --keep                         leave it running for npm run send/replay/status
+ *   npm start -- --atlas-url URL --credentials secret.json --file requests.jsonl
+ *                                               a real (or compatible) Atlas instead of the simulator
+ */
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { CLOUD_PROVIDERS } from '#atlas/types.ts';
+import { captureProcessOutput } from './capture.ts';
+import { isInstalled, missingPrerequisites } from './emulators.ts';
+import type { ProfileSecret } from './environment.ts';
+import { type LocalFlow, startLocalFlow } from './flow.ts';
+import { LiveView } from './view.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const DEMO_REQUESTS = join(ROOT, 'events/demo/requests.jsonl');
+const DEMO_SIMULATOR = join(ROOT, 'events/demo/simulator.json');
+
+const USAGE = `usage: npm start [-- options]
+
+  (no options)            run the demo: events/demo/requests.jsonl against the Atlas simulator
+                          set up by events/demo/simulator.json
+  --file FILE             provision your own requests: one JSON request body per line
+  --keep                  leave everything running (and print the environment for
+                          npm run send / replay / status) until Ctrl-C
+  --atlas-url URL         use this Atlas (or compatible server) instead of the simulator;
+                          needs --credentials and --file
+  --credentials FILE      the profile secret's JSON for --atlas-url:
+                          {"ClientId": "...", "ClientSecret": "..."} or {"PublicKey": "...", "PrivateKey": "..."}
+  --timeout SECONDS       give up (exit 1) when requests are still unfinished after this long (default 180)
+  -h, --help              this text`;
+
+/** A mistake in how the command was called: printed with the usage, exit 2. */
+class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+const FaultSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('status'),
+    status: z.number().int().min(400).max(599),
+    errorCode: z.string().optional(),
+    retryAfterSeconds: z.number().int().min(0).optional(),
+  }),
+  z.object({ kind: z.literal('delay'), ms: z.number().int().min(0) }),
+  z.object({ kind: z.literal('reset') }),
+  z.object({ kind: z.literal('lostResponse') }),
+]);
+
+/** events/demo/simulator.json: endpoints that exist before the run, and the faults to inject. */
+const DemoSetupSchema = z.object({
+  activationDelayMs: z.number().int().min(0).optional(),
+  deletionDelayMs: z.number().int().min(0).optional(),
+  seed: z
+    .array(
+      z.object({
+        groupId: z.string(),
+        endpoint: z.object({
+          cloudProvider: z.enum(CLOUD_PROVIDERS),
+          regionName: z.string(),
+          vpcRegionName: z.string().optional(),
+          status: z.string(),
+        }),
+      }),
+    )
+    .default([]),
+  faults: z
+    .array(
+      z.object({
+        fault: FaultSchema,
+        groupId: z.string().optional(),
+        operations: z.array(z.enum(['list', 'create', 'get', 'delete', 'token', 'revoke'])).optional(),
+        times: z.number().int().min(1).optional(),
+      }),
+    )
+    .default([]),
+});
+
+const readJson = (file: string, what: string): unknown => {
+  if (!existsSync(file)) throw new UsageError(`${what} ${file} does not exist`);
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`${what} ${file} is not JSON: ${(error as Error).message}`);
+  }
+};
+
+/** One request body per non-blank line; bodies are sent as they are (invalid ones are the function's to reject). */
+const readRequests = (file: string): string[] => {
+  if (!existsSync(file)) throw new UsageError(`the requests file ${file} does not exist`);
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  if (lines.length === 0) throw new UsageError(`the requests file ${file} has no requests`);
+  return lines;
+};
+
+/** The profile secret for --atlas-url; names the file and the keys it lacks, never the values. */
+const readSecret = (file: string): ProfileSecret => {
+  const parsed = z.record(z.string(), z.string()).safeParse(readJson(file, 'the credentials file'));
+  if (!parsed.success) throw new UsageError(`the credentials file ${file} must be a JSON object of strings`);
+  const keys = new Set(Object.keys(parsed.data).map((k) => k.toLowerCase()));
+  const pair = (a: string, b: string) => keys.has(a) && keys.has(b);
+  if (!pair('clientid', 'clientsecret') && !pair('publickey', 'privatekey')) {
+    throw new UsageError(
+      `the credentials file ${file} needs ClientId and ClientSecret (service account) or PublicKey and PrivateKey (API key)`,
+    );
+  }
+  return parsed.data;
+};
+
+const OPTIONS = {
+  file: { type: 'string' },
+  keep: { type: 'boolean', default: false },
+  'atlas-url': { type: 'string' },
+  credentials: { type: 'string' },
+  timeout: { type: 'string', default: '180' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+function parseCommandLine() {
+  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
+  try {
+    ({ values } = parseArgs({ options: OPTIONS, strict: true }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const timeoutSeconds = Number(values.timeout);
+  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
+    throw new UsageError(`--timeout must be a whole number of seconds, got ${values.timeout}`);
+  }
+  const atlasUrl = values['atlas-url'];
+  if (atlasUrl !== undefined) {
+    if (!URL.canParse(atlasUrl)) throw new UsageError(`--atlas-url must be a URL, got ${atlasUrl}`);
+    if (!values.credentials)
+      throw new UsageError('--atlas-url needs --credentials FILE (the profile secret JSON)');
+    if (!values.file) {
+      throw new UsageError(
+        '--atlas-url needs --file: the demo requests are for the simulator, not a real Atlas',
+      );
+    }
+  } else if (values.credentials) {
+    throw new UsageError('--credentials goes with --atlas-url');
+  }
+  return {
+    help: values.help,
+    keep: values.keep,
+    timeoutSeconds,
+    file: values.file,
+    atlas:
+      atlasUrl && values.credentials ? { url: atlasUrl, secret: readSecret(values.credentials) } : undefined,
+  };
+}
+
+/** How to reach this environment from another shell with `npm run send / status / replay`. */
+function opsInstructions(flow: LocalFlow): string[] {
+  const env = flow.environment;
+  return [
+    ...Object.entries(env.awsEnvironment).map(([name, value]) => `export ${name}=${value}`),
+    `export REQUEST_QUEUE_URL=${env.requestQueue.url} DLQ_URL=${env.dlq.url} LEDGER_TABLE=${env.tableName}`,
+    'npm run send -- --queue-url $REQUEST_QUEUE_URL --group <projectId> --region <REGION>',
+    'npm run status -- --table $LEDGER_TABLE',
+    'npm run replay -- --dlq-url $DLQ_URL --queue-url $REQUEST_QUEUE_URL',
+  ];
+}
+
+async function main(): Promise<number> {
+  const startedAt = Date.now();
+  const options = parseCommandLine();
+  if (options.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const requests = readRequests(options.file ?? DEMO_REQUESTS);
+  const demo =
+    options.file === undefined
+      ? DemoSetupSchema.parse(readJson(DEMO_SIMULATOR, 'the demo setup'))
+      : undefined;
+
+  const missing = await missingPrerequisites();
+  if (missing.length > 0) {
+    console.error(`npm start needs, on this machine:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
+    return 1;
+  }
+  if (!isInstalled()) {
+    console.log('First run: installing moto (Python venv) and ElasticMQ (Maven Central) into .local/ …');
+  }
+
+  const logDir = join(ROOT, '.local/logs');
+  mkdirSync(logDir, { recursive: true });
+  const logFile = join(logDir, `start-${new Date(startedAt).toISOString().replaceAll(':', '-')}.log`);
+  const log = createWriteStream(logFile);
+  const output = captureProcessOutput((text) => log.write(text));
+  const say = (text = '') => output.write(`${text}\n`);
+  const tty = process.stdout.isTTY === true;
+
+  let flow: LocalFlow | undefined;
+  let view: LiveView | undefined;
+  const interrupted = Promise.withResolvers<void>();
+  process.once('SIGINT', () => interrupted.resolve());
+  process.once('SIGTERM', () => interrupted.resolve());
+  try {
+    say(
+      options.atlas
+        ? `Starting ElasticMQ and moto; Atlas is ${options.atlas.url}`
+        : 'Starting ElasticMQ, moto and the Atlas simulator …',
+    );
+    flow = await startLocalFlow({
+      ...(options.atlas && { atlas: options.atlas }),
+      ...(demo && {
+        simulator: {
+          ...(demo.activationDelayMs !== undefined && { activationDelayMs: demo.activationDelayMs }),
+          ...(demo.deletionDelayMs !== undefined && { deletionDelayMs: demo.deletionDelayMs }),
+        },
+      }),
+    });
+    const { environment, simulator } = flow;
+    for (const { groupId, endpoint } of demo?.seed ?? []) simulator?.seedEndpoint(groupId, endpoint);
+    for (const rule of demo?.faults ?? []) simulator?.injectFault(rule);
+    say(`  SQS (ElasticMQ)   ${flow.servers.sqs.endpoint}   request queue ${environment.requestQueue.url}`);
+    say(`  AWS (moto)        ${flow.servers.aws.endpoint}   ledger table ${environment.tableName}`);
+    say(`  Atlas             ${flow.atlasUrl}${simulator ? ' (simulator)' : ''}`);
+    say(`  function logs     ${relative(process.cwd(), logFile)}`);
+    say(
+      `  settings          batch ${flow.settings.batchSize}, ${flow.settings.maxAttempts} attempts, ` +
+        `redrive after ${environment.maxReceiveCount} receives, visibility ${environment.visibilityTimeoutSeconds} s, ` +
+        `backoff ${flow.settings.backoffBaseSeconds}-${flow.settings.backoffCapSeconds} s`,
+    );
+    say(
+      `Publishing ${requests.length} requests from ${relative(process.cwd(), options.file ?? DEMO_REQUESTS)}`,
+    );
+    say();
+
+    view = new LiveView(flow.tracker, {
+      write: output.write,
+      tty,
+      startedAt,
+      ...(tty && { rows: process.stdout.rows, columns: process.stdout.columns }),
+    }).start();
+    await flow.send(requests);
+
+    const settled = flow.tracker.settled(options.timeoutSeconds * 1000);
+    settled.catch(() => undefined);
+    const outcome = await Promise.race([
+      settled.then(
+        () => 'settled' as const,
+        () => 'timeout' as const,
+      ),
+      interrupted.promise.then(() => 'interrupted' as const),
+    ]);
+    view.stop();
+    const extra = [
+      ...(simulator ? [`Atlas simulator: ${simulator.endpoints().length} endpoints`] : []),
+      ...flow.tracker.problems.slice(0, 5).map((problem) => `problem: ${problem}`),
+    ];
+    say(view.summary(extra));
+    if (outcome === 'interrupted') return 130;
+    if (outcome === 'timeout') {
+      say(`Still unfinished after ${options.timeoutSeconds} s:`);
+      for (const r of flow.tracker.unfinished()) say(`  ${r.label}: ${r.place}`);
+      say(`See the function logs in ${relative(process.cwd(), logFile)}`);
+      if (!options.keep) return 1;
+    }
+    if (options.keep) {
+      say('The environment stays up until Ctrl-C; new requests show up below. In another shell:');
+      for (const line of opsInstructions(flow)) say(`  ${line}`);
+      say();
+      flow.tracker.followUnknown();
+      new LiveView(flow.tracker, { write: output.write, tty: false, startedAt, fromNow: true }).start();
+      await interrupted.promise;
+    }
+    return outcome === 'settled' ? 0 : 1;
+  } finally {
+    view?.stop();
+    say('Stopping …');
+    await flow?.stop();
+    output.restore();
+    await new Promise((ok) => log.end(ok));
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    if (error instanceof UsageError) {
+      console.error(`npm start: ${error.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    console.error(`npm start failed: ${error.message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,342 @@
+/**
+ * Follows every request of a local run to its final place, from what a requester and an
+ * operator can see: the status events on the watched queue (one event pattern, as a
+ * requester subscribes), and the event source's deliveries, retries and crashes.
+ */
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSRecord } from 'aws-lambda';
+import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
+import type { BatchActivity } from './lambda-runner.ts';
+
+/** Where a request ended. */
+export type FinalPlace = 'provisioned' | 'failed' | 'deleted' | 'missing' | 'dlq' | 'rejected';
+
+export interface Delivery {
+  messageId: string;
+  receiveCount: number;
+  at: number;
+}
+
+export interface TrackedRequest {
+  /** The requestId, or "line N" for a body whose requestId cannot be read. */
+  readonly label: string;
+  readonly requestId?: string;
+  /** From the body; "create" when it cannot be read. */
+  readonly action: 'create' | 'delete';
+  readonly body: string;
+  readonly messageIds: Set<string>;
+  readonly deliveries: Delivery[];
+  /** Deliveries the function reported as failed (they come back later). */
+  retries: number;
+  /** Deliveries lost to a crash, timeout or throw (nothing deleted). */
+  crashes: number;
+  /** Why the last lost delivery was lost. */
+  lastLoss?: string;
+  /** What the view shows: queued, received, retried, an Atlas status, DLQ, rejected, deleted... */
+  place: string;
+  final?: FinalPlace;
+  /** The error of the last DLQ or rejection event. */
+  error?: StatusChangedDetail['error'];
+  endpointId?: string;
+  readonly events: StatusChangedDetail[];
+}
+
+export interface TrackerOptions {
+  /** The watched status-event queue (on moto). */
+  eventsSqs: SQSClient;
+  statusEventQueueUrl: string;
+  /** The request queue's maxReceiveCount: a delivery at this count that is not deleted is redriven to the DLQ. */
+  maxReceiveCount: number;
+}
+
+const FINAL_STATUS: Record<string, FinalPlace> = {
+  ACTIVE: 'provisioned',
+  FAILED: 'failed',
+  DELETED: 'deleted',
+  MISSING: 'missing',
+};
+
+/** Final places that later events about the same key (from other requests) do not undo. */
+const STICKY: ReadonlySet<FinalPlace | undefined> = new Set([
+  'provisioned',
+  'deleted',
+  'failed',
+  'missing',
+  'rejected',
+]);
+
+const fieldOf = (body: string, field: string): unknown => {
+  try {
+    return (JSON.parse(body) as Record<string, unknown> | null)?.[field];
+  } catch {
+    return undefined;
+  }
+};
+
+/** Reads the requestId of a body, if it has a readable one. */
+export function requestIdOf(body: string): string | undefined {
+  const id = fieldOf(body, 'requestId');
+  return typeof id === 'string' ? id : undefined;
+}
+
+export class RequestTracker {
+  readonly #options: TrackerOptions;
+  readonly #requests: TrackedRequest[] = [];
+  readonly #byMessageId = new Map<string, TrackedRequest>();
+  readonly #byRequestId = new Map<string, TrackedRequest[]>();
+  readonly #listeners = new Set<() => void>();
+  /** Activity for messages received before their send was registered (the poller can be that quick). */
+  readonly #early = new Map<string, BatchActivity[]>();
+  #followUnknown = false;
+  /** Events that named no registered request yet. */
+  readonly #unmatched: StatusChangedDetail[] = [];
+  readonly #stop = new AbortController();
+  #polling: Promise<void> | undefined;
+  /** Every status event seen, in order. */
+  readonly events: StatusChangedDetail[] = [];
+  /** What went wrong around the requests: invalid status events, failures to read them, to poll or to delete. */
+  readonly problems: string[] = [];
+
+  constructor(options: TrackerOptions) {
+    this.#options = options;
+  }
+
+  /** Starts reading the watched status-event queue. */
+  start(): this {
+    this.#polling ??= this.#poll();
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.#polling;
+  }
+
+  get requests(): readonly TrackedRequest[] {
+    return this.#requests;
+  }
+
+  /** Registers a request sent to the request queue. */
+  sent(body: string, messageId: string, line: number): TrackedRequest {
+    const requestId = requestIdOf(body);
+    const request: TrackedRequest = {
+      label: requestId ?? `line ${line}`,
+      ...(requestId !== undefined && { requestId }),
+      action: fieldOf(body, 'action') === 'delete' ? 'delete' : 'create',
+      body,
+      messageIds: new Set([messageId]),
+      deliveries: [],
+      retries: 0,
+      crashes: 0,
+      place: 'queued',
+      events: [],
+    };
+    this.#requests.push(request);
+    this.#byMessageId.set(messageId, request);
+    if (requestId !== undefined) {
+      this.#byRequestId.set(requestId, [...(this.#byRequestId.get(requestId) ?? []), request]);
+    }
+    const early = this.#early.get(messageId) ?? [];
+    this.#early.delete(messageId);
+    for (const activity of early) this.onActivity(activity);
+    const mine = (e: StatusChangedDetail) =>
+      requestId === undefined ? e.requestIds.length === 0 : e.requestIds.includes(requestId);
+    for (const detail of this.#unmatched.filter(mine)) {
+      this.#unmatched.splice(this.#unmatched.indexOf(detail), 1);
+      this.#apply(detail, [request]);
+    }
+    this.#changed();
+    return request;
+  }
+
+  /** From now on, also follow messages sent by others (e.g. `npm run send`), from their first delivery. */
+  followUnknown(): void {
+    this.#followUnknown = true;
+    for (const [messageId, activities] of this.#early) {
+      const first = activities[0];
+      if (first?.type !== 'received') continue;
+      const [record] = first.records;
+      if (record) this.sent(record.body, messageId, this.#requests.length + 1);
+    }
+  }
+
+  /** The event source's activity listener. */
+  readonly onActivity = (activity: BatchActivity): void => {
+    if (activity.type === 'poll-error') {
+      this.problems.push(`the event source failed to poll or delete: ${activity.error.message}`);
+      return;
+    }
+    for (const record of activity.records) {
+      const adopt = this.#followUnknown && activity.type === 'received';
+      const request =
+        this.#for(record) ??
+        (adopt ? this.sent(record.body, record.messageId, this.#requests.length + 1) : undefined);
+      if (!request) {
+        const only = { ...activity, records: [record] } as BatchActivity;
+        this.#early.set(record.messageId, [...(this.#early.get(record.messageId) ?? []), only]);
+        continue;
+      }
+      const receiveCount = Number(record.attributes.ApproximateReceiveCount);
+      if (activity.type === 'received') {
+        request.deliveries.push({ messageId: record.messageId, receiveCount, at: activity.at });
+        // A delivery reopens the request (a redelivery, a replay) unless it was rejected.
+        if (request.final !== 'rejected') this.#move(request, 'received');
+      } else if (activity.type === 'completed' && activity.failed.includes(record)) {
+        request.retries += 1;
+        this.#move(request, 'retried');
+      } else if (activity.type === 'errored') {
+        request.crashes += 1;
+        request.lastLoss = `${activity.reason}: ${activity.error.message}`;
+        if (receiveCount >= this.#options.maxReceiveCount) this.#move(request, 'DLQ (redrive)', 'dlq');
+        else this.#move(request, `lost (${activity.reason})`);
+      }
+    }
+  };
+
+  /** Calls the listener after every change; returns the unsubscribe function. */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  unfinished(): TrackedRequest[] {
+    return this.#requests.filter((r) => r.final === undefined);
+  }
+
+  /** Resolves when the predicate holds, re-checked on every change; fails after the timeout with `describe()`. */
+  waitFor(predicate: () => boolean, options: { timeoutMs: number; what: string }): Promise<void> {
+    if (predicate()) return Promise.resolve();
+    return new Promise((ok, fail) => {
+      const unsubscribe = this.subscribe(() => {
+        if (!predicate()) return;
+        clearTimeout(timer);
+        unsubscribe();
+        ok();
+      });
+      const timer = setTimeout(() => {
+        unsubscribe();
+        fail(
+          new Error(
+            `timed out after ${options.timeoutMs} ms waiting for ${options.what}:\n${this.describe()}`,
+          ),
+        );
+      }, options.timeoutMs);
+    });
+  }
+
+  /** Resolves when every request sent so far has reached a final place. */
+  settled(timeoutMs: number): Promise<void> {
+    return this.waitFor(() => this.unfinished().length === 0, {
+      timeoutMs,
+      what: 'every request to reach a final place',
+    });
+  }
+
+  /** One line per request: label, place, deliveries, retries. */
+  describe(): string {
+    return this.#requests
+      .map(
+        (r) =>
+          `  ${r.label}: ${r.place}${r.final ? ' (final)' : ''}, ${r.deliveries.length} deliveries, ${r.retries} retries` +
+          (r.error ? `, ${r.error.code}` : '') +
+          (r.lastLoss ? `, ${r.crashes} lost (last: ${r.lastLoss})` : ''),
+      )
+      .join('\n');
+  }
+
+  #for(record: SQSRecord): TrackedRequest | undefined {
+    const known = this.#byMessageId.get(record.messageId);
+    if (known) return known;
+    // A replayed message may come back with a new id: match it by its requestId.
+    const requestId = requestIdOf(record.body);
+    const match = requestId === undefined ? undefined : this.#byRequestId.get(requestId)?.[0];
+    if (match) {
+      match.messageIds.add(record.messageId);
+      this.#byMessageId.set(record.messageId, match);
+    }
+    return match;
+  }
+
+  #move(request: TrackedRequest, place: string, final?: FinalPlace) {
+    request.place = place;
+    request.final = final;
+    this.#changed();
+  }
+
+  #changed() {
+    for (const listener of this.#listeners) listener();
+  }
+
+  #receive(detail: StatusChangedDetail) {
+    this.events.push(detail);
+    const targets =
+      detail.requestIds.length > 0
+        ? detail.requestIds.flatMap((id) => this.#byRequestId.get(id) ?? [])
+        : // A rejected body without a readable requestId: the oldest such request still open.
+          this.#requests.filter((r) => r.requestId === undefined && r.final === undefined).slice(0, 1);
+    if (targets.length === 0) this.#unmatched.push(detail);
+    this.#apply(detail, targets);
+  }
+
+  #apply(detail: StatusChangedDetail, targets: TrackedRequest[]) {
+    for (const request of targets) {
+      request.events.push(detail);
+      if (detail.endpointId) request.endpointId = detail.endpointId;
+      if (STICKY.has(request.final)) {
+        this.#changed();
+      } else if (detail.outcome === 'DEAD_LETTERED') {
+        request.error = detail.error;
+        this.#move(request, 'DLQ', 'dlq');
+      } else if (detail.outcome === 'REJECTED') {
+        request.error = detail.error;
+        this.#move(request, 'rejected', 'rejected');
+      } else if (detail.outcome === 'STUCK') {
+        this.#move(request, `${detail.status ?? '?'} (stuck)`);
+      } else {
+        const status = detail.status ?? detail.outcome;
+        const final = FINAL_STATUS[status];
+        // A create is done when ACTIVE or FAILED, or when a later delete of its key is done; a delete when gone.
+        const gone = final === 'deleted' || final === 'missing';
+        const deleting = request.action === 'delete' || detail.action === 'delete';
+        const done = final !== undefined && (deleting ? gone : !gone);
+        this.#move(request, status, done ? final : undefined);
+      }
+    }
+    if (targets.length === 0) this.#changed();
+  }
+
+  async #poll(): Promise<void> {
+    const { eventsSqs, statusEventQueueUrl } = this.#options;
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      try {
+        const out = await eventsSqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: statusEventQueueUrl,
+            MaxNumberOfMessages: 10,
+            WaitTimeSeconds: 1,
+          }),
+          { abortSignal: signal },
+        );
+        const messages = out.Messages ?? [];
+        for (const message of messages) {
+          const parsed = StatusChangedDetailSchema.safeParse(fieldOf(message.Body ?? '', 'detail'));
+          if (parsed.success) this.#receive(parsed.data);
+          else this.problems.push(`not a status event: ${message.Body}`);
+        }
+        if (messages.length > 0) {
+          await eventsSqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: statusEventQueueUrl,
+              Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+            }),
+          );
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        this.problems.push(`could not read the status-event queue: ${(error as Error).message}`);
+        await new Promise((ok) => setTimeout(ok, 500));
+      }
+    }
+  }
+}

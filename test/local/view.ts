@@ -1,0 +1,173 @@
+/**
+ * The terminal view of a local run: a table redrawn in place on a TTY, or one plain line per
+ * change otherwise (CI logs, pipes), and the closing summary.
+ */
+import { styleText } from 'node:util';
+import type { FinalPlace, RequestTracker, TrackedRequest } from './tracker.ts';
+
+type Color = 'green' | 'red' | 'yellow' | 'cyan' | 'gray' | 'magenta';
+
+const PLACE_COLOR: Record<FinalPlace, Color> = {
+  provisioned: 'green',
+  deleted: 'green',
+  failed: 'red',
+  missing: 'red',
+  dlq: 'magenta',
+  rejected: 'yellow',
+};
+
+export interface LiveViewOptions {
+  write: (text: string) => void;
+  /** Redraw a table in place (TTY) or print one line per change. */
+  tty: boolean;
+  /** Terminal size, to keep a redrawn table on screen without wrapping. */
+  rows?: number;
+  columns?: number;
+  startedAt: number;
+  /** Plain mode only: print changes from now on, not the current state. */
+  fromNow?: boolean;
+}
+
+const field = (body: string, name: string): string => {
+  try {
+    const value = (JSON.parse(body) as Record<string, unknown>)[name];
+    return typeof value === 'string' ? value : '';
+  } catch {
+    return '';
+  }
+};
+
+/** "…f601 US_EAST_1" or "…f601 AP_SOUTHEAST_2/AP_SOUTHEAST_1": the natural key, short. */
+const keyOf = (r: TrackedRequest) => {
+  const group = field(r.body, 'groupId');
+  const region = field(r.body, 'regionName');
+  const vpc = field(r.body, 'vpcRegionName');
+  if (!group && !region) return '(unreadable)';
+  return `…${group.slice(-4)} ${region || '?'}${vpc ? `/${vpc}` : ''}`;
+};
+
+const note = (r: TrackedRequest) => {
+  if (r.error)
+    return `${r.error.code}${r.error.httpStatus ? ` (${r.error.httpStatus})` : ''}: ${r.error.detail}`;
+  if (r.crashes > 0) return `${r.crashes} lost deliveries`;
+  return r.endpointId ? `endpoint ${r.endpointId}` : '';
+};
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+export class LiveView {
+  readonly #tracker: RequestTracker;
+  readonly #options: LiveViewOptions;
+  readonly #printed = new Map<TrackedRequest, string>();
+  #drawnLines = 0;
+  #pending: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #stopped = false;
+
+  constructor(tracker: RequestTracker, options: LiveViewOptions) {
+    this.#tracker = tracker;
+    this.#options = options;
+  }
+
+  start(): this {
+    this.#unsubscribe = this.#tracker.subscribe(() => this.#schedule());
+    if (this.#options.fromNow && !this.#options.tty) {
+      for (const r of this.#tracker.requests) this.#printed.set(r, this.#shown(r));
+    } else {
+      this.#render();
+    }
+    return this;
+  }
+
+  /** Stops following changes: a TTY table is erased (the summary follows), plain lines print the last changes. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#unsubscribe?.();
+    clearTimeout(this.#pending);
+    if (!this.#options.tty) {
+      this.#printChanges();
+    } else if (this.#drawnLines > 0) {
+      this.#options.write(`\x1b[${this.#drawnLines}F\x1b[J`);
+      this.#drawnLines = 0;
+    }
+  }
+
+  /** Counts per final place, then one line per request. */
+  summary(extra: string[] = []): string {
+    const requests = this.#tracker.requests;
+    const counts = new Map<string, number>();
+    for (const r of requests)
+      counts.set(r.final ?? 'unfinished', (counts.get(r.final ?? 'unfinished') ?? 0) + 1);
+    const totals = [...counts].map(([place, n]) => `${n} ${place}`).join(', ');
+    return [
+      '',
+      this.#paint(
+        'cyan',
+        `Summary after ${seconds(Date.now() - this.#options.startedAt)}: ${requests.length} requests: ${totals}`,
+      ),
+      ...extra.map((line) => `  ${line}`),
+      ...this.#table(requests),
+      '',
+    ].join('\n');
+  }
+
+  #schedule() {
+    if (!this.#options.tty) return this.#render();
+    // A burst of changes redraws once.
+    this.#pending ??= setTimeout(() => {
+      this.#pending = undefined;
+      this.#render();
+    }, 100);
+  }
+
+  #render() {
+    if (!this.#options.tty) return this.#printChanges();
+    const requests = this.#tracker.requests;
+    const open = requests.filter((r) => r.final === undefined).length;
+    const header = `${seconds(Date.now() - this.#options.startedAt)}  ${requests.length - open}/${requests.length} requests in a final place`;
+    let lines = [this.#paint('cyan', header), ...this.#table(requests)];
+    const room = (this.#options.rows ?? 40) - 2;
+    if (lines.length > room) lines = [...lines.slice(0, room - 1), `  … ${lines.length - room + 1} more`];
+    const up = this.#drawnLines > 0 ? `\x1b[${this.#drawnLines}F\x1b[J` : '';
+    this.#options.write(`${up}${lines.join('\n')}\n`);
+    this.#drawnLines = lines.length;
+  }
+
+  #printChanges() {
+    for (const r of this.#tracker.requests) {
+      const shown = this.#shown(r);
+      if (this.#printed.get(r) === shown) continue;
+      this.#printed.set(r, shown);
+      const extra = r.final === 'dlq' || r.final === 'rejected' ? ` ${note(r)}` : '';
+      this.#options.write(
+        `+${seconds(Date.now() - this.#options.startedAt).padStart(7)}  ${r.label.padEnd(28)} ${shown}${extra}\n`,
+      );
+    }
+  }
+
+  #shown(r: TrackedRequest) {
+    return `${r.place}${r.final ? ` (${r.final})` : ''}`;
+  }
+
+  #table(requests: readonly TrackedRequest[]): string[] {
+    const width = Math.max(7, ...requests.map((r) => r.label.length));
+    const keyWidth = Math.max(3, ...requests.map((r) => keyOf(r).length));
+    const head = `  ${'REQUEST'.padEnd(width)}  ACTION  ${'KEY'.padEnd(keyWidth)}  ${'STATE'.padEnd(14)}  TRIES  NOTE`;
+    const noteWidth = Math.max(20, (this.#options.columns ?? 160) - head.length + 4);
+    return [
+      this.#paint('gray', head),
+      ...requests.map((r) => {
+        const state = r.place.padEnd(14);
+        const color = r.final ? PLACE_COLOR[r.final] : r.place === 'retried' ? 'yellow' : undefined;
+        return `  ${r.label.padEnd(width)}  ${r.action.padEnd(6)}  ${keyOf(r).padEnd(keyWidth)}  ${
+          color ? this.#paint(color, state) : state
+        }  ${String(r.deliveries.length).padStart(5)}  ${note(r).slice(0, noteWidth)}`;
+      }),
+    ];
+  }
+
+  #paint(color: Color, text: string) {
+    return this.#options.tty ? styleText(color, text) : text;
+  }
+}
