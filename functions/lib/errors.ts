@@ -107,9 +107,15 @@ export class AtlasNetworkError extends ProvisionerError {
 
 /** Another worker holds the lease on this natural key; try again shortly. */
 export class KeyBusyError extends ProvisionerError {
-  constructor(readonly key: string) {
+  /** Seconds until the other worker's lease runs out, when known: the retry waits that long. */
+  readonly retryAfterSeconds?: number;
+  constructor(
+    readonly key: string,
+    retryAfterSeconds?: number,
+  ) {
     super(`another worker is processing ${key}`);
     this.name = 'KeyBusyError';
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
@@ -162,7 +168,12 @@ export function describeFailure(error: unknown): FailureInfo {
     };
   }
   if (error instanceof KeyBusyError) {
-    return { disposition: 'retry', code: 'KEY_BUSY', detail: error.message };
+    return {
+      disposition: 'retry',
+      code: 'KEY_BUSY',
+      detail: error.message,
+      ...(error.retryAfterSeconds !== undefined && { retryAfterSeconds: error.retryAfterSeconds }),
+    };
   }
   if (error instanceof ConflictUnresolvedError) {
     return { disposition: 'retry', code: 'CONFLICT_UNRESOLVED', httpStatus: 409, detail: error.message };

@@ -120,12 +120,18 @@ export class Ledger {
             ...(request.vpcRegionName && { ':v': request.vpcRegionName }),
           },
           ReturnValues: 'ALL_NEW',
+          // The holder's lease tells the retry how long to wait, instead of spending attempts.
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       return fromRaw(out.Attributes ?? {});
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) throw new KeyBusyError(naturalKey(request));
-      throw error;
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const expiresAt = error.Item?.lease?.M?.expiresAt?.N;
+      const waitSeconds = expiresAt
+        ? Math.max(1, Math.ceil((Number(expiresAt) - now.getTime()) / 1000))
+        : undefined;
+      throw new KeyBusyError(naturalKey(request), waitSeconds);
     }
   }
 

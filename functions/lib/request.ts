@@ -61,7 +61,11 @@ export function parseRequest(body: string): ProvisionRequest {
     typeof (json as { requestId?: unknown }).requestId === 'string'
       ? ((json as { requestId: string }).requestId.slice(0, 128) as string)
       : undefined;
-  const issues = result.error.issues.map((issue) => {
+  // Unknown fields first: a typo such as `regionname` is the likeliest cause of the other issues.
+  const ordered = [...result.error.issues].sort(
+    (a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'),
+  );
+  const issues = ordered.map((issue) => {
     if (issue.code === 'unrecognized_keys') return `unknown field(s): ${issue.keys.join(', ')}`;
     const path = issue.path.length > 0 ? issue.path.join('.') : 'body';
     return `${path}: ${issue.message}`;

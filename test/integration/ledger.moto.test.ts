@@ -5,7 +5,6 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { KeyBusyError } from '#lib/errors.ts';
 import { Ledger, NEVER_CHECKED } from '#lib/ledger.ts';
 import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
 import { type Moto, startMoto } from '#test/local/emulators.ts';
@@ -90,9 +89,13 @@ describe('Ledger on DynamoDB', () => {
     const r = request();
     await ledger.claim(r, 'owner-a', LEASE_SECONDS);
 
-    await expect(ledger.claim({ ...r, requestId: 'other' }, 'owner-b', LEASE_SECONDS)).rejects.toBeInstanceOf(
-      KeyBusyError,
-    );
+    clock = START + 10_000;
+    await expect(ledger.claim({ ...r, requestId: 'other' }, 'owner-b', LEASE_SECONDS)).rejects.toMatchObject({
+      name: 'KeyBusyError',
+      // The refused owner learns how long the lease has left, and waits that long.
+      retryAfterSeconds: LEASE_SECONDS - 10,
+    });
+    clock = START;
     await expect(ledger.claim(r, 'owner-a', LEASE_SECONDS)).resolves.toMatchObject({
       lease: { owner: 'owner-a' },
     });

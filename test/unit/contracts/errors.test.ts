@@ -71,6 +71,7 @@ describe('describeFailure', () => {
 
   it('retries a busy key and an unresolved 409', () => {
     expect(describeFailure(new KeyBusyError('k')).code).toBe('KEY_BUSY');
+    expect(describeFailure(new KeyBusyError('k', 90)).retryAfterSeconds).toBe(90);
     expect(describeFailure(new ConflictUnresolvedError('k'))).toMatchObject({
       disposition: 'retry',
       httpStatus: 409,

@@ -35,6 +35,13 @@ describe('parseRequest', () => {
     );
   });
 
+  it('names an unknown field before the problems it probably caused', () => {
+    const { regionName: _, ...rest } = valid;
+    const issues = issuesOf(JSON.stringify({ ...rest, regionname: 'US_EAST_1' }));
+    expect(issues[0]).toBe('unknown field(s): regionname');
+    expect(issues[1]).toMatch(/^regionName: /);
+  });
+
   it('names every bad field and what is wrong with it', () => {
     const issues = issuesOf(
       JSON.stringify({
