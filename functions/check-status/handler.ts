@@ -7,15 +7,10 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
-import { AtlasProfiles } from '#lib/atlas-profiles.ts';
+import { atlasProfilesFromConfig } from '#lib/atlas-profiles.ts';
 import { CheckStatusConfigSchema, loadConfig } from '#lib/config.ts';
-import { CredentialsStore } from '#lib/credentials.ts';
 import { StatusEvents } from '#lib/events.ts';
 import { Ledger } from '#lib/ledger.ts';
 import { type CheckSummary, StatusChecker } from '#lib/status-checker.ts';
@@ -27,29 +22,9 @@ const logger = new Logger({ serviceName: SERVICE.statusChecker });
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE.statusChecker });
 
 const checker = new StatusChecker({
-  ledger: new Ledger({
-    tableName: config.LEDGER_TABLE_NAME,
-    client: DynamoDBDocumentClient.from(new DynamoDBClient({}), {
-      marshallOptions: { removeUndefinedValues: true },
-    }),
-  }),
-  atlas: new AtlasProfiles({
-    credentials: new CredentialsStore({
-      prefix: config.SECRET_PREFIX,
-      maxAgeSeconds: config.SECRET_MAX_AGE_SECONDS,
-      allowedProfiles: config.ALLOWED_PROFILES,
-      client: new SecretsManagerClient({}),
-    }),
-    baseUrl: config.ATLAS_BASE_URL,
-    apiVersion: config.ATLAS_API_VERSION,
-    timeoutMs: config.ATLAS_TIMEOUT_MS,
-    onCall: atlasCallMetrics(metrics),
-  }),
-  events: new StatusEvents({
-    busName: config.EVENT_BUS_NAME,
-    source: config.EVENT_SOURCE,
-    client: new EventBridgeClient({}),
-  }),
+  ledger: new Ledger({ tableName: config.LEDGER_TABLE_NAME }),
+  atlas: atlasProfilesFromConfig(config, atlasCallMetrics(metrics)),
+  events: new StatusEvents({ busName: config.EVENT_BUS_NAME, source: config.EVENT_SOURCE }),
   logger,
   metrics,
   deadlines: {

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { type AtlasCallInfo, AtlasClient } from '#atlas/client.ts';
 import type { AtlasCredentials } from '#atlas/types.ts';
-import type { CredentialsStore } from '#lib/credentials.ts';
+import type { ProvisionConfig } from '#lib/config.ts';
+import { CredentialsStore } from '#lib/credentials.ts';
 import { AtlasApiError } from '#lib/errors.ts';
 
 export interface AtlasProfilesOptions {
@@ -88,4 +89,32 @@ export class AtlasProfiles {
     this.#warm.set(profile, { fingerprint: print, client });
     return client;
   }
+}
+
+type AtlasConfig = Pick<
+  ProvisionConfig,
+  | 'SECRET_PREFIX'
+  | 'SECRET_MAX_AGE_SECONDS'
+  | 'ALLOWED_PROFILES'
+  | 'ATLAS_BASE_URL'
+  | 'ATLAS_API_VERSION'
+  | 'ATLAS_TIMEOUT_MS'
+>;
+
+/** The Atlas access both functions build from their configuration (see functions/lib/config.ts). */
+export function atlasProfilesFromConfig(
+  config: AtlasConfig,
+  onCall?: (info: AtlasCallInfo) => void,
+): AtlasProfiles {
+  return new AtlasProfiles({
+    credentials: new CredentialsStore({
+      prefix: config.SECRET_PREFIX,
+      maxAgeSeconds: config.SECRET_MAX_AGE_SECONDS,
+      allowedProfiles: config.ALLOWED_PROFILES,
+    }),
+    baseUrl: config.ATLAS_BASE_URL,
+    apiVersion: config.ATLAS_API_VERSION,
+    timeoutMs: config.ATLAS_TIMEOUT_MS,
+    ...(onCall && { onCall }),
+  });
 }

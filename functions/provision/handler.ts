@@ -7,16 +7,10 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { AtlasProfiles } from '#lib/atlas-profiles.ts';
+import { atlasProfilesFromConfig } from '#lib/atlas-profiles.ts';
 import { loadConfig, ProvisionConfigSchema } from '#lib/config.ts';
-import { CredentialsStore } from '#lib/credentials.ts';
 import { StatusEvents } from '#lib/events.ts';
 import { Ledger } from '#lib/ledger.ts';
 import { Provisioner } from '#lib/provisioner.ts';
@@ -28,38 +22,15 @@ const config = loadConfig(ProvisionConfigSchema);
 const logger = new Logger({ serviceName: SERVICE.provisioner });
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE.provisioner });
 
-const credentials = new CredentialsStore({
-  prefix: config.SECRET_PREFIX,
-  maxAgeSeconds: config.SECRET_MAX_AGE_SECONDS,
-  allowedProfiles: config.ALLOWED_PROFILES,
-  client: new SecretsManagerClient({}),
-});
-
 const provisioner = new Provisioner({
-  ledger: new Ledger({
-    tableName: config.LEDGER_TABLE_NAME,
-    client: DynamoDBDocumentClient.from(new DynamoDBClient({}), {
-      marshallOptions: { removeUndefinedValues: true },
-    }),
-  }),
-  atlas: new AtlasProfiles({
-    credentials,
-    baseUrl: config.ATLAS_BASE_URL,
-    apiVersion: config.ATLAS_API_VERSION,
-    timeoutMs: config.ATLAS_TIMEOUT_MS,
-    onCall: atlasCallMetrics(metrics),
-  }),
+  ledger: new Ledger({ tableName: config.LEDGER_TABLE_NAME }),
+  atlas: atlasProfilesFromConfig(config, atlasCallMetrics(metrics)),
   queues: new Queues({
     requestQueueUrl: config.REQUEST_QUEUE_URL,
     dlqUrl: config.DLQ_URL,
     rejectedQueueUrl: config.REJECTED_QUEUE_URL,
-    client: new SQSClient({}),
   }),
-  events: new StatusEvents({
-    busName: config.EVENT_BUS_NAME,
-    source: config.EVENT_SOURCE,
-    client: new EventBridgeClient({}),
-  }),
+  events: new StatusEvents({ busName: config.EVENT_BUS_NAME, source: config.EVENT_SOURCE }),
   logger,
   metrics,
   allowedProfiles: config.ALLOWED_PROFILES,
