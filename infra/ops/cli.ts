@@ -34,6 +34,21 @@ export function parseFlags<O extends Options>(options: O, argv: string[], usage:
   }
 }
 
+const HELP = { help: { type: 'boolean', short: 'h' } } as const;
+
+/**
+ * A command's flags, with --help (-h) added: on --help it prints the usage and answers undefined,
+ * and the command ends there with exit code 0.
+ */
+export function parseCommand<O extends Options>(options: O, argv: string[], usage: string) {
+  const flags = parseFlags({ ...options, ...HELP }, argv, usage);
+  if ('help' in flags && flags.help === true) {
+    console.log(usage);
+    return undefined;
+  }
+  return flags;
+}
+
 /** An integer flag within bounds, or a UsageError naming the flag. */
 export function integerFlag(
   name: string,

@@ -12,7 +12,7 @@ import {
   SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
-import { formatTable, integerFlag, isMain, ProgressBar, parseFlags, runMain, UsageError } from './cli.ts';
+import { formatTable, integerFlag, isMain, ProgressBar, parseCommand, runMain, UsageError } from './cli.ts';
 import { DEFAULT_STACK, resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
 
 /** SQS's ceiling for MaxNumberOfMessagesPerSecond. */
@@ -209,20 +209,16 @@ deployed stack (default ${DEFAULT_STACK}). AWS_ENDPOINT_URL points it at an emul
 
 /** The command: parses argv, prints to stdout (results) and stderr (progress), resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const flags = parseFlags(
+  const flags = parseCommand(
     {
       ...resourceFlags(['dlqArn', 'dlqUrl', 'requestQueueArn', 'requestQueueUrl']),
       'dry-run': { type: 'boolean' },
       rate: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
     argv,
     USAGE,
   );
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  if (!flags) return 0;
   const rate = integerFlag('rate', flags.rate, 1, MAX_RATE);
   const sqs = new SQSClient({});
   const given = resourcesFromFlags(flags);

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { InvalidRequestError } from '#lib/errors.ts';
 import { type ProvisionRequest, parseRequest } from '#lib/request.ts';
-import { isMain, ProgressBar, parseFlags, runMain, UsageError } from './cli.ts';
+import { isMain, ProgressBar, parseCommand, runMain, UsageError } from './cli.ts';
 import { DEFAULT_STACK, resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
 
 const BATCH = 10;
@@ -160,7 +160,7 @@ of the deployed stack (default ${DEFAULT_STACK}). AWS_ENDPOINT_URL points it at 
 
 /** The command: parses argv, prints to stdout (results) and stderr (progress), resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const flags = parseFlags(
+  const flags = parseCommand(
     {
       ...resourceFlags(['requestQueueUrl']),
       group: { type: 'string' },
@@ -171,15 +171,11 @@ export async function main(argv: string[]): Promise<number> {
       provider: { type: 'string' },
       'request-id': { type: 'string' },
       file: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
     argv,
     USAGE,
   );
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  if (!flags) return 0;
   const requestFlags = [
     'group',
     'region',

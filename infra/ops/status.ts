@@ -7,7 +7,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
 import type { LedgerItem } from '#lib/ledger.ts';
 import { ProvisionRequestSchema } from '#lib/request.ts';
-import { formatTable, isMain, parseFlags, runMain, UsageError } from './cli.ts';
+import { formatTable, isMain, parseCommand, runMain, UsageError } from './cli.ts';
 import { DEFAULT_STACK, resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
 
 /** The fields the table shows. */
@@ -81,15 +81,8 @@ AWS_ENDPOINT_URL points it at an emulator.`;
 
 /** The command: parses argv, prints to stdout (results) and stderr (progress), resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const flags = parseFlags(
-    { ...resourceFlags(['tableName']), group: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    argv,
-    USAGE,
-  );
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const flags = parseCommand({ ...resourceFlags(['tableName']), group: { type: 'string' } }, argv, USAGE);
+  if (!flags) return 0;
   if (flags.group !== undefined && !ProvisionRequestSchema.shape.groupId.safeParse(flags.group).success) {
     throw new UsageError(
       `--group must be a 24-character lowercase hex Atlas project id (given "${flags.group}")`,

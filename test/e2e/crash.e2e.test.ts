@@ -8,7 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leaseSeconds } from '#infra/settings.ts';
 import { localSettings } from '#test/local/environment.ts';
 import { type LocalFlow, startLocalFlow } from '#test/local/flow.ts';
-import { body, endpointKey, eventually, keepFunctionLogs, ledgerItems, queueDepth } from './support.ts';
+import {
+  body,
+  endpointKey,
+  eventually,
+  keepFunctionLogs,
+  ledgerItems,
+  queueDepth,
+  simulatorOf,
+} from './support.ts';
 
 const logs = keepFunctionLogs();
 
@@ -41,8 +49,7 @@ describe('the provisioner killed mid-batch', () => {
   }, async () => {
     // Prepare: half the creates hang (well within the Atlas timeout), so a batch is still
     // running when Atlas has answered the other half.
-    const sim = flow.simulator;
-    if (!sim) throw new Error('the flow has no simulator');
+    const sim = simulatorOf(flow);
     sim.injectFault({ operations: ['create'], fault: { kind: 'delay', ms: 15_000 }, times: 5 });
     const requests = PROJECTS.flatMap((groupId, p) =>
       REGIONS.map((regionName, r) => ({ requestId: `crash-${p}-${r}`, groupId, regionName })),

@@ -15,6 +15,7 @@ import {
   peekQueue,
   queueDepth,
   replayDlq,
+  simulatorOf,
 } from './support.ts';
 
 keepFunctionLogs();
@@ -45,8 +46,7 @@ describe('Atlas down past the attempt budget', () => {
     timeout: 60_000,
   }, async () => {
     // Prepare
-    const sim = flow.simulator;
-    if (!sim) throw new Error('the flow has no simulator');
+    const sim = simulatorOf(flow);
     for (const groupId of PROJECTS) {
       sim.injectFault({ groupId, fault: { kind: 'status', status: 503, retryAfterSeconds: 1 } });
     }
@@ -86,8 +86,7 @@ describe('Atlas down past the attempt budget', () => {
     timeout: 60_000,
   }, async () => {
     // Prepare
-    const sim = flow.simulator;
-    if (!sim) throw new Error('the flow has no simulator');
+    const sim = simulatorOf(flow);
     sim.clearFaults();
 
     const before = new Map(flow.tracker.requests.map((r) => [r, r.deliveries.length]));

@@ -16,6 +16,7 @@ import {
   ledgerItems,
   peekQueue,
   queueDepth,
+  simulatorOf,
 } from './support.ts';
 
 keepFunctionLogs();
@@ -97,8 +98,7 @@ describe('a fleet of 50 requests', () => {
     timeout: 90_000,
   }, async () => {
     // Prepare
-    const sim = flow.simulator;
-    if (!sim) throw new Error('the flow has no simulator');
+    const sim = simulatorOf(flow);
     const seeded = sim.seedEndpoint(retired.groupId, {
       cloudProvider: 'AWS',
       regionName: retired.regionName,
@@ -185,8 +185,7 @@ describe('a fleet of 50 requests', () => {
 
   it('answers a request for a key that is already ACTIVE by adopting it, without calling create', async () => {
     // Prepare
-    const sim = flow.simulator;
-    if (!sim) throw new Error('the flow has no simulator');
+    const sim = simulatorOf(flow);
     const creates201 = () => sim.requests.filter((r) => r.operation === 'create').length;
     const before = creates201();
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalFlow, startLocalFlow } from '#test/local/flow.ts';
-import { body, keepFunctionLogs, ledgerItems, queueDepth } from './support.ts';
+import { body, keepFunctionLogs, ledgerItems, queueDepth, simulatorOf } from './support.ts';
 
 keepFunctionLogs();
 
@@ -28,8 +28,7 @@ describe('a create whose response is lost', () => {
     timeout: 45_000,
   }, async () => {
     // Prepare
-    const sim = flow.simulator;
-    if (!sim) throw new Error('the flow has no simulator');
+    const sim = simulatorOf(flow);
     sim.injectFault({ groupId: PROJECT, operations: ['create'], fault: { kind: 'lostResponse' }, times: 1 });
 
     // Act

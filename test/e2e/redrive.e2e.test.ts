@@ -8,7 +8,15 @@ import { SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { visibilityTimeoutSeconds } from '#infra/settings.ts';
 import { type LocalFlow, startLocalFlow } from '#test/local/flow.ts';
-import { body, eventually, keepFunctionLogs, peekQueue, queueDepth, replayDlq } from './support.ts';
+import {
+  body,
+  eventually,
+  keepFunctionLogs,
+  peekQueue,
+  queueDepth,
+  replayDlq,
+  simulatorOf,
+} from './support.ts';
 
 const logs = keepFunctionLogs();
 
@@ -38,8 +46,7 @@ describe('a message that crashes the provisioner', () => {
   }, async () => {
     // Prepare
     const { environment } = flow;
-    const sim = flow.simulator;
-    if (!sim) throw new Error('the flow has no simulator');
+    const sim = simulatorOf(flow);
 
     // Act
     const [poison] = await flow.send([POISON]);
@@ -75,8 +82,7 @@ describe('a message that crashes the provisioner', () => {
         Attributes: { VisibilityTimeout: String(visibilityTimeoutSeconds(flow.settings)) },
       }),
     );
-    const sim = flow.simulator;
-    if (!sim) throw new Error('the flow has no simulator');
+    const sim = simulatorOf(flow);
     const [poison] = flow.tracker.requests;
     const before = poison?.deliveries.length ?? 0;
 

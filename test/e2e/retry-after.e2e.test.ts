@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalFlow, startLocalFlow } from '#test/local/flow.ts';
 import type { TrackedRequest } from '#test/local/tracker.ts';
-import { body, keepFunctionLogs, queueDepth } from './support.ts';
+import { body, keepFunctionLogs, queueDepth, simulatorOf } from './support.ts';
 
 keepFunctionLogs();
 
@@ -38,8 +38,7 @@ describe('Atlas asking to retry later', () => {
     timeout: 60_000,
   }, async () => {
     // Prepare
-    const sim = flow.simulator;
-    if (!sim) throw new Error('the flow has no simulator');
+    const sim = simulatorOf(flow);
     sim.injectFault({
       groupId: UNAVAILABLE,
       fault: { kind: 'status', status: 503, retryAfterSeconds: 3 },

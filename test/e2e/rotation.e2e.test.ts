@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalFlow, newServiceAccount, startLocalFlow } from '#test/local/flow.ts';
-import { body, keepFunctionLogs, queueDepth } from './support.ts';
+import { body, keepFunctionLogs, queueDepth, simulatorOf } from './support.ts';
 
 keepFunctionLogs();
 
@@ -23,8 +23,7 @@ describe('credentials rotated while running', () => {
     timeout: 45_000,
   }, async () => {
     // Prepare: a warm provisioner holding a token of the old service account.
-    const sim = flow.simulator;
-    if (!sim) throw new Error('the flow has no simulator');
+    const sim = simulatorOf(flow);
     await flow.send([
       body({ requestId: 'before-1', groupId: PROJECT, regionName: 'US_EAST_1' }),
       body({ requestId: 'before-2', groupId: PROJECT, regionName: 'US_EAST_2' }),

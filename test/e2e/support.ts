@@ -17,6 +17,7 @@ import type { ProvisionRequestInput } from '#lib/request.ts';
 import { captureProcessOutput } from '#test/local/capture.ts';
 import type { LocalEnvironment } from '#test/local/environment.ts';
 import type { LocalFlow } from '#test/local/flow.ts';
+import type { AtlasSimulator } from '#test/simulator/types.ts';
 
 export interface EventuallyOptions {
   timeoutMs: number;
@@ -44,6 +45,12 @@ export async function eventually<T>(
     }
     await new Promise((ok) => setTimeout(ok, options.intervalMs ?? 200));
   }
+}
+
+/** The flow's Atlas simulator; the e2e tests start every flow with one. */
+export function simulatorOf(flow: LocalFlow): AtlasSimulator {
+  if (!flow.simulator) throw new Error('the flow has no simulator');
+  return flow.simulator;
 }
 
 /** Messages in a queue: visible, in flight and delayed. */

@@ -6,7 +6,7 @@
  * child process that can really be killed mid-batch (`processInvoker`).
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -16,7 +16,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Context, ScheduledEvent, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { lambdaContext } from '#test/support/sqs-events.ts';
+import { lambdaContext, recordFromMessage } from '#test/support/sqs-events.ts';
 
 export type LambdaHandler<E, R> = (event: E, context: Context) => Promise<R>;
 /** What an SQS handler answers: a batch response, or nothing when every record succeeded. */
@@ -295,44 +295,6 @@ export interface SqsEventSourceOptions {
   onActivity?: (activity: BatchActivity) => void;
 }
 
-/** Builds the record Lambda's SQS event source hands the function. */
-export function toSqsRecord(message: Message, queueArn: string, region: string): SQSRecord {
-  const body = message.Body ?? '';
-  const attributes = message.Attributes ?? {};
-  const messageAttributes = Object.fromEntries(
-    Object.entries(message.MessageAttributes ?? {}).map(([name, value]) => [
-      name,
-      {
-        ...(value.StringValue !== undefined && { stringValue: value.StringValue }),
-        ...(value.BinaryValue !== undefined && {
-          binaryValue: Buffer.from(value.BinaryValue).toString('base64'),
-        }),
-        stringListValues: value.StringListValues ?? [],
-        binaryListValues: (value.BinaryListValues ?? []).map((b) => Buffer.from(b).toString('base64')),
-        dataType: value.DataType ?? 'String',
-      },
-    ]),
-  );
-  return {
-    messageId: message.MessageId ?? '',
-    receiptHandle: message.ReceiptHandle ?? '',
-    body,
-    attributes: {
-      ...attributes,
-      ApproximateReceiveCount: attributes.ApproximateReceiveCount ?? '1',
-      SentTimestamp: attributes.SentTimestamp ?? '',
-      SenderId: attributes.SenderId ?? '',
-      ApproximateFirstReceiveTimestamp: attributes.ApproximateFirstReceiveTimestamp ?? '',
-    },
-    messageAttributes,
-    ...(message.MD5OfMessageAttributes && { md5OfMessageAttributes: message.MD5OfMessageAttributes }),
-    md5OfBody: message.MD5OfBody ?? createHash('md5').update(body).digest('hex'),
-    eventSource: 'aws:sqs',
-    eventSourceARN: queueArn,
-    awsRegion: region,
-  };
-}
-
 /** Lambda's SQS event source mapping, with ReportBatchItemFailures. */
 export class SqsEventSource {
   readonly #options: SqsEventSourceOptions;
@@ -418,7 +380,7 @@ export class SqsEventSource {
 
   async #invoke(invoker: FunctionInvoker<SQSEvent, SqsResult>, messages: Message[]): Promise<void> {
     const { queue, region, functionName, timeoutSeconds } = this.#options;
-    const records = messages.map((m) => toSqsRecord(m, queue.arn, region));
+    const records = messages.map((m) => recordFromMessage(m, queue.arn, region));
     this.#emit({ type: 'received', records, at: Date.now() });
     if (this.#options.crashWhen?.(records)) {
       await invoker.kill();

@@ -72,34 +72,48 @@ export function sqsEvent(...records: SQSRecord[]): SQSEvent {
 }
 
 /**
- * The record Lambda's event source would deliver for a message received from a queue
+ * The record Lambda's SQS event source hands the function for a message received from a queue
  * (ReceiveMessage with MessageSystemAttributeNames ["All"] and MessageAttributeNames ["All"]).
+ * The region defaults to the queue ARN's.
  */
-export function recordFromMessage(message: Message, queueArn: string): SQSRecord {
+export function recordFromMessage(
+  message: Message,
+  queueArn: string,
+  region = queueArn.split(':')[3] ?? 'us-east-1',
+): SQSRecord {
+  const body = message.Body ?? '';
   const attributes = message.Attributes ?? {};
+  const messageAttributes = Object.fromEntries(
+    Object.entries(message.MessageAttributes ?? {}).map(([name, value]) => [
+      name,
+      {
+        ...(value.StringValue !== undefined && { stringValue: value.StringValue }),
+        ...(value.BinaryValue !== undefined && {
+          binaryValue: Buffer.from(value.BinaryValue).toString('base64'),
+        }),
+        stringListValues: value.StringListValues ?? [],
+        binaryListValues: (value.BinaryListValues ?? []).map((b) => Buffer.from(b).toString('base64')),
+        dataType: value.DataType ?? 'String',
+      },
+    ]),
+  );
   return {
     messageId: message.MessageId ?? '',
     receiptHandle: message.ReceiptHandle ?? '',
-    body: message.Body ?? '',
+    body,
     attributes: {
+      ...attributes,
       ApproximateReceiveCount: attributes.ApproximateReceiveCount ?? '1',
-      SentTimestamp: attributes.SentTimestamp ?? String(Date.now()),
-      SenderId: attributes.SenderId ?? 'AIDAEXAMPLE',
-      ApproximateFirstReceiveTimestamp: attributes.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+      SentTimestamp: attributes.SentTimestamp ?? '',
+      SenderId: attributes.SenderId ?? '',
+      ApproximateFirstReceiveTimestamp: attributes.ApproximateFirstReceiveTimestamp ?? '',
     },
-    messageAttributes: Object.fromEntries(
-      Object.entries(message.MessageAttributes ?? {}).map(([name, value]) => [
-        name,
-        {
-          dataType: value.DataType ?? 'String',
-          ...(value.StringValue !== undefined && { stringValue: value.StringValue }),
-        },
-      ]),
-    ),
-    md5OfBody: message.MD5OfBody ?? '',
+    messageAttributes,
+    ...(message.MD5OfMessageAttributes && { md5OfMessageAttributes: message.MD5OfMessageAttributes }),
+    md5OfBody: message.MD5OfBody ?? createHash('md5').update(body).digest('hex'),
     eventSource: 'aws:sqs',
     eventSourceARN: queueArn,
-    awsRegion: queueArn.split(':')[3] ?? 'us-east-1',
+    awsRegion: region,
   };
 }
 

@@ -5,6 +5,7 @@ import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { ScheduledEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { captureOutput, importWithEnv } from '#test/support/handler-module.ts';
 import { lambdaContext } from '#test/support/sqs-events.ts';
 
 const ddb = mockClient(DynamoDBDocumentClient);
@@ -22,23 +23,8 @@ const scheduledEvent = () =>
     readFileSync(resolve(import.meta.dirname, '../../../events/scheduled.json'), 'utf8'),
   ) as ScheduledEvent;
 
-const loadHandler = async (env: Record<string, string>) => {
-  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
-  vi.resetModules();
-  return (await import('../../../functions/check-status/handler.ts')).handler;
-};
-
-/** Captures what the function prints (Powertools writes logs and metrics straight to the streams). */
-const captureOutput = () => {
-  const lines: string[] = [];
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      lines.push(...String(chunk).split('\n').filter(Boolean));
-      return true;
-    });
-  }
-  return lines;
-};
+const loadHandler = async (env: Record<string, string>) =>
+  (await importWithEnv(env, () => import('../../../functions/check-status/handler.ts'))).handler;
 
 describe('check-status handler', () => {
   beforeEach(() => {

@@ -4,6 +4,7 @@ import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { captureOutput, importWithEnv } from '#test/support/handler-module.ts';
 import { lambdaContext, loadEvent, sqsEvent, sqsRecord } from '#test/support/sqs-events.ts';
 
 const sqs = mockClient(SQSClient);
@@ -21,23 +22,8 @@ const ENV = {
   POWERTOOLS_METRICS_DISABLED: 'true',
 };
 
-const loadHandler = async (env: Record<string, string>) => {
-  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
-  vi.resetModules();
-  return (await import('../../../functions/provision/handler.ts')).handler;
-};
-
-/** Captures what the function prints (Powertools writes logs and metrics straight to the streams). */
-const captureOutput = () => {
-  const lines: string[] = [];
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      lines.push(...String(chunk).split('\n').filter(Boolean));
-      return true;
-    });
-  }
-  return lines;
-};
+const loadHandler = async (env: Record<string, string>) =>
+  (await importWithEnv(env, () => import('../../../functions/provision/handler.ts'))).handler;
 
 describe('provision handler', () => {
   beforeEach(() => {
