@@ -251,7 +251,7 @@ export class Provisioner {
 
   /**
    * The one path of every failure: describeFailure decides; a retry delays the record and
-   * rethrows so the batch reports it; dlq and reject park the original body and resolve.
+   * rethrows so the batch reports it; dlq and reject announce, park the original body and resolve.
    */
   async #fail(at: Attempt, error: unknown): Promise<RecordOutcome> {
     const failure = describeFailure(error);
@@ -288,6 +288,12 @@ export class Provisioner {
     const destination = failure.disposition === 'reject' ? 'reject' : 'dlq';
     const requestId =
       at.request?.requestId ?? (error instanceof InvalidRequestError ? error.requestId : undefined);
+    const outcome = destination === 'reject' ? 'REJECTED' : 'DEAD_LETTERED';
+    // Announced before parked: a failed publish retries a record not parked yet, while parking
+    // first would park it again on every redelivery. Events are at least once.
+    await this.#o.events.publish(
+      this.#detail(outcome, at.request, { error: errorSummary(failure) }, requestId),
+    );
     await this.#o.queues.park(destination, at.record.body, {
       failure,
       attempts: at.attempt,
@@ -295,10 +301,6 @@ export class Provisioner {
       lastFailureAt: now,
       ...(requestId !== undefined && { requestId }),
     });
-    const outcome = destination === 'reject' ? 'REJECTED' : 'DEAD_LETTERED';
-    await this.#o.events.publish(
-      this.#detail(outcome, at.request, { error: errorSummary(failure) }, requestId),
-    );
     this.#o.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
     at.logger.error(destination === 'reject' ? 'request rejected' : 'request sent to the dead-letter queue', {
       ...log,

@@ -13,6 +13,12 @@ import type { FailureInfo } from '#lib/errors.ts';
 
 /** SQS refuses a visibility timeout above 12 hours. */
 export const MAX_VISIBILITY_SECONDS = 43_200;
+/**
+ * The longest delay SQS accepts for a received record: its 12 hours count from the receive, and
+ * the record has been in flight for up to the batching window (5 min) and the function timeout
+ * (15 min) when it is delayed; beyond what is left SQS refuses the change outright.
+ */
+export const MAX_RETRY_DELAY_SECONDS = MAX_VISIBILITY_SECONDS - 1_200;
 /** Attribute values count against the message size; a detail longer than this is cut. */
 const MAX_DETAIL_CHARS = 1_000;
 
@@ -39,7 +45,7 @@ export function retryDelaySeconds(
   random: () => number = Math.random,
 ): number {
   const seconds = failure.retryAfterSeconds ?? backoffSeconds(attempt, backoff, random);
-  return Math.min(MAX_VISIBILITY_SECONDS, Math.max(0, Math.ceil(seconds)));
+  return Math.min(MAX_RETRY_DELAY_SECONDS, Math.max(0, Math.ceil(seconds)));
 }
 
 /** Why a record was parked; becomes the parked message's attributes. Never holds a secret. */
@@ -59,7 +65,13 @@ export interface QueuesOptions {
   client?: SQSClient;
 }
 
-const text = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
+/** Characters SQS refuses in an attribute value: one of them would fail the whole SendMessage. */
+const NOT_SQS_TEXT = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+const text = (value: string): MessageAttributeValue => ({
+  DataType: 'String',
+  StringValue: value.replace(NOT_SQS_TEXT, '\uFFFD'),
+});
 const number = (value: number): MessageAttributeValue => ({ DataType: 'Number', StringValue: String(value) });
 
 /** The message attributes of a parked record (SQS refuses empty values, so absent ones are left out). */
@@ -87,13 +99,13 @@ export class Queues {
     this.#client = options.client ?? new SQSClient({});
   }
 
-  /** Makes the received message visible again after `seconds` (capped at 12 hours). */
+  /** Makes the received message visible again after `seconds` (capped at MAX_RETRY_DELAY_SECONDS). */
   async delay(receiptHandle: string, seconds: number): Promise<void> {
     await this.#client.send(
       new ChangeMessageVisibilityCommand({
         QueueUrl: this.#requestQueueUrl,
         ReceiptHandle: receiptHandle,
-        VisibilityTimeout: Math.min(MAX_VISIBILITY_SECONDS, Math.max(0, Math.round(seconds))),
+        VisibilityTimeout: Math.min(MAX_RETRY_DELAY_SECONDS, Math.max(0, Math.round(seconds))),
       }),
     );
   }

@@ -79,7 +79,8 @@ const DEFAULT_WRITE_CONCURRENCY = 16;
 const isCloudProvider = (value: string): value is CloudProvider =>
   (CLOUD_PROVIDERS as readonly string[]).includes(value);
 
-type Listing = { ok: true; byId: Map<string, AtlasEndpoint> } | { ok: false };
+/** `listedAt`: taken before the list call; an item written after it is newer than the listing. */
+type Listing = { ok: true; byId: Map<string, AtlasEndpoint>; listedAt: string } | { ok: false };
 
 interface Decision {
   item: LedgerItem;
@@ -160,8 +161,12 @@ export class StatusChecker {
       run.summary.skipped += items.length;
       return;
     }
+    // A listing is shared by later ledger pages: an item a provisioner wrote since it was taken
+    // (a new endpoint, a delete) would be judged on an older Atlas; it is checked next run.
+    const current = items.filter((item) => item.updatedAt <= listing.listedAt);
+    run.summary.skipped += items.length - current.length;
     const now = this.#now();
-    const decisions = items.map((item) => this.#decide(item, listing.byId, now));
+    const decisions = current.map((item) => this.#decide(item, listing.byId, now));
     const details = decisions.flatMap((d) => (d.event ? [d.event] : []));
     // Announced before recorded: an event lost after the write would never be sent again, while
     // one sent twice (the write failing after it) is harmless. Events are at least once.
@@ -202,11 +207,12 @@ export class StatusChecker {
       this.#o.logger.error('the ledger names a cloud provider this version does not know', context);
       return { ok: false };
     }
+    const listedAt = this.#now().toISOString();
     try {
       const endpoints = await this.#o.atlas.withClient(profile, (client) =>
         client.listEndpoints(groupId, cloudProvider),
       );
-      return { ok: true, byId: new Map(endpoints.map((e) => [e.id, e])) };
+      return { ok: true, byId: new Map(endpoints.map((e) => [e.id, e])), listedAt };
     } catch (error) {
       const failure = describeFailure(error);
       if (failure.disposition === 'retry') {

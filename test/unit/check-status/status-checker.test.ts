@@ -332,6 +332,45 @@ describe('StatusChecker', () => {
       for (const item of items) expect(table.get(item.key)?.checkedAt).toBe(NOW.toISOString());
     });
 
+    it('leaves to the next run an item a provisioner wrote after its project was listed', async () => {
+      // Prepare
+      const groupId = 'cccccccccccccccccccccccc';
+      const listedFirst = table.put({ groupId, status: 'ACTIVE', checkedAt: minutesAgo(20) });
+      const deletedMeanwhile = table.put({ groupId, status: 'ACTIVE', checkedAt: minutesAgo(10) });
+      atlas.seedFor(listedFirst, 'ACTIVE');
+      atlas.seedFor(deletedMeanwhile, 'ACTIVE');
+      // A clock that moves a second on every reading.
+      let ticks = 0;
+      const now = () => {
+        ticks += 1;
+        return new Date(NOW.getTime() + ticks * 1_000);
+      };
+      const { checker } = buildChecker(atlas, {
+        pageSize: 1,
+        now,
+        atlas: {
+          withClient: async (profile, fn) => {
+            const listed = await atlas.profiles.withClient(profile, fn);
+            // A delete request settles after the listing was taken, before the item's page is read.
+            const raw = table.get(deletedMeanwhile.key);
+            if (raw) Object.assign(raw, { status: 'DELETING', updatedAt: now().toISOString() });
+            return listed;
+          },
+        },
+      });
+
+      // Act
+      const summary = await checker.run(plentyOfTime);
+
+      // Assess
+      expect(summary).toMatchObject({ checked: 1, changed: 0, skipped: 1, projects: 1 });
+      expect(table.get(deletedMeanwhile.key)).toMatchObject({
+        status: 'DELETING',
+        checkedAt: minutesAgo(10),
+      });
+      expect(publishedDetails()).toEqual([]);
+    });
+
     it('checks each item once even though recorded items come round again at the end of the index', async () => {
       for (let i = 0; i < 5; i++) atlas.seedFor(table.put({ checkedAt: minutesAgo(10 - i) }), 'ACTIVE');
       const { checker } = buildChecker(atlas, { pageSize: 2 });

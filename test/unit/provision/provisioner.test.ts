@@ -285,12 +285,12 @@ describe('Provisioner', () => {
       expect(metrics.addMetric).toHaveBeenCalledWith('Retried', 'Count', 1);
     });
 
-    it('caps a Retry-After beyond 12 hours at 12 hours', async () => {
+    it("caps a Retry-After beyond 12 hours at what is left of SQS's 12 hours after the receive", async () => {
       atlas.failNext('list', apiError(503, 'SERVICE_UNAVAILABLE', 90_000));
       const { provisioner } = buildProvisioner(atlas);
 
       await expect(provisioner.handleRecord(sqsRecord(createRequest()))).rejects.toThrow();
-      expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 43_200 });
+      expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 42_000 });
     });
 
     it.each([
@@ -436,7 +436,29 @@ describe('Provisioner', () => {
       const { provisioner } = buildProvisioner(atlas);
 
       await expect(provisioner.handleRecord(sqsRecord(createRequest()))).rejects.toThrow('AccessDenied');
-      expect(eventBridge).not.toReceiveCommand(PutEventsCommand);
+      expect(sqs).toReceiveCommandTimes(SendMessageCommand, 1);
+    });
+
+    it('parks nothing while the outcome cannot be announced, so a redelivery parks the record once', async () => {
+      // Prepare
+      eventBridge
+        .on(PutEventsCommand)
+        .rejectsOnce(new Error('EventBridge is down'))
+        .resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-2' }] });
+      const { provisioner } = buildProvisioner(atlas);
+      const record = sqsRecord('{"requestId": "req-1", "groupId": 42}');
+
+      // Act
+      const first = provisioner.handleRecord(record);
+      await expect(first).rejects.toThrow('EventBridge is down');
+      const parkedAfterFirst = sqs.commandCalls(SendMessageCommand).length;
+      const second = await provisioner.handleRecord(record);
+
+      // Assess
+      expect(parkedAfterFirst).toBe(0);
+      expect(second).toBe('REJECTED');
+      expect(sqs).toReceiveCommandTimes(SendMessageCommand, 1);
+      expect(eventBridge).toReceiveCommandTimes(PutEventsCommand, 2);
     });
 
     it('dates the first failure from the first receive when the ledger has no record of it', async () => {

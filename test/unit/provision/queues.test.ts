@@ -37,4 +37,21 @@ describe('parkedAttributes', () => {
     ]);
     expect(attributes.Detail?.StringValue).toHaveLength(1_000);
   });
+
+  it('replaces characters SQS refuses in an attribute, so a garbled request can still be parked', () => {
+    const attributes = parkedAttributes({
+      failure: {
+        disposition: 'reject',
+        code: 'INVALID_REQUEST',
+        detail: 'unknown field(s): a\u0000b\u0007c',
+      },
+      attempts: 1,
+      firstFailureAt: '2026-11-29T10:00:00.000Z',
+      lastFailureAt: '2026-11-29T10:00:00.000Z',
+      requestId: 'req\u0001\ud800-1',
+    });
+
+    expect(attributes.Detail?.StringValue).toBe('unknown field(s): a\uFFFDb\uFFFDc');
+    expect(attributes.RequestId?.StringValue).toBe('req\uFFFD\uFFFD-1');
+  });
 });
