@@ -13,8 +13,8 @@ import {
   endpointKey,
   eventually,
   keepFunctionLogs,
-  ledgerItems,
   queueDepth,
+  settledLedger,
   simulatorOf,
 } from './support.ts';
 
@@ -91,7 +91,7 @@ describe('the provisioner killed mid-batch', () => {
       expect(outcomes(request), request.label).toEqual(['PROVISIONED', 'ADOPTED']);
     }
     for (const request of tracked) expect(request.final, request.label).toBe('provisioned');
-    const ledger = await ledgerItems(flow.environment);
+    const ledger = await settledLedger(flow.environment, (i) => i.status === 'ACTIVE');
     expect(ledger.map((i) => i.status)).toEqual(requests.map(() => 'ACTIVE'));
     expect(ledger.every((i) => i.lease === undefined)).toBe(true);
     await eventually(

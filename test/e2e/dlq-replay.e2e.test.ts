@@ -11,10 +11,10 @@ import {
   endpointKey,
   eventually,
   keepFunctionLogs,
-  ledgerItems,
   peekQueue,
   queueDepth,
   replayDlq,
+  settledLedger,
   simulatorOf,
 } from './support.ts';
 
@@ -104,7 +104,7 @@ describe('Atlas down past the attempt budget', () => {
     const endpoints = sim.endpoints();
     expect(endpoints).toHaveLength(REQUESTS.length);
     expect(new Set(endpoints.map(endpointKey))).toEqual(new Set(REQUESTS.map(endpointKey)));
-    const ledger = await ledgerItems(flow.environment);
+    const ledger = await settledLedger(flow.environment, (i) => i.status === 'ACTIVE');
     expect(ledger.map((i) => i.status)).toEqual(REQUESTS.map(() => 'ACTIVE'));
     expect(ledger.every((i) => i.lastError === undefined)).toBe(true);
     expect(await queueDepth(flow.environment.clients.sqs, flow.environment.dlq.url)).toBe(0);

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalFlow, startLocalFlow } from '#test/local/flow.ts';
-import { body, keepFunctionLogs, ledgerItems, queueDepth, simulatorOf } from './support.ts';
+import { body, keepFunctionLogs, queueDepth, settledLedger, simulatorOf } from './support.ts';
 
 keepFunctionLogs();
 
@@ -51,7 +51,9 @@ describe('a create whose response is lost', () => {
     expect(lost?.events[0]).toMatchObject({ outcome: 'ADOPTED', endpointId: endpoint?.id });
 
     // Assess: the ledger records the adopted endpoint; the neighbour in the batch was not held back.
-    const [item] = (await ledgerItems(flow.environment)).filter((i) => i.groupId === PROJECT);
+    const [item] = (await settledLedger(flow.environment, (i) => i.status === 'ACTIVE')).filter(
+      (i) => i.groupId === PROJECT,
+    );
     expect(item).toMatchObject({ status: 'ACTIVE', endpointId: endpoint?.id, requestIds: ['lost-1'] });
     expect(bystander?.deliveries).toHaveLength(1);
     expect(bystander?.final).toBe('provisioned');

@@ -129,6 +129,28 @@ export async function ledgerItems(environment: LocalEnvironment): Promise<Ledger
 }
 
 /**
+ * The ledger once `ready` holds for all its items. The checker announces a change before it
+ * writes it, so right after the last event the ledger may still trail by one write.
+ */
+export function settledLedger(
+  environment: LocalEnvironment,
+  ready: (item: LedgerItem) => boolean,
+  timeoutMs = 10_000,
+): Promise<LedgerItem[]> {
+  return eventually(
+    async () => {
+      const items = await ledgerItems(environment);
+      return items.length > 0 && items.every(ready) && items;
+    },
+    {
+      timeoutMs,
+      what: 'the ledger to record the final statuses',
+      state: async () => JSON.stringify((await ledgerItems(environment)).map((i) => [i.key, i.status])),
+    },
+  );
+}
+
+/**
  * The endpoint a request or an Atlas endpoint stands for: project, provider, region, and VPC
  * region (the region itself when none is named, as the provisioner matches them).
  */
