@@ -68,6 +68,8 @@ export class AtlasApiError extends ProvisionerError {
   readonly errorCode: string;
   readonly detail?: string;
   readonly retryAfterSeconds?: number;
+  /** Which call failed: 'token' and 'revoke' are the OAuth endpoints, the rest the API. */
+  readonly operation: string;
   constructor(
     init: {
       status: number;
@@ -87,6 +89,7 @@ export class AtlasApiError extends ProvisionerError {
     this.errorCode = init.errorCode;
     this.detail = init.detail;
     this.retryAfterSeconds = init.retryAfterSeconds;
+    this.operation = init.operation;
   }
 }
 
@@ -157,6 +160,8 @@ export function describeFailure(error: unknown): FailureInfo {
     };
     if (error.status === 429 || error.status >= 500) return { disposition: 'retry', ...base };
     if (OPERATOR_STATUSES.has(error.status)) return { disposition: 'dlq', ...base };
+    // A 4xx from the token endpoint is about the credentials or the base URL, not the request.
+    if (error.operation === 'token') return { disposition: 'dlq', ...base };
     if (REJECT_STATUSES.has(error.status)) return { disposition: 'reject', ...base };
     return { disposition: 'retry', ...base };
   }

@@ -26,6 +26,19 @@ describe('describeFailure', () => {
     expect(describeFailure(atlas(status)).disposition).toBe('reject');
   });
 
+  it.each([400, 404])(
+    'parks a %i from the OAuth token endpoint, which only an operator can fix',
+    (status) => {
+      const error = new AtlasApiError({ status, errorCode: 'invalid_request', operation: 'token' });
+      expect(describeFailure(error).disposition).toBe('dlq');
+    },
+  );
+
+  it('retries a rate-limited token request', () => {
+    const error = new AtlasApiError({ status: 429, errorCode: 'RATE_LIMITED', operation: 'token' });
+    expect(describeFailure(error).disposition).toBe('retry');
+  });
+
   it('retries an Atlas status it does not know rather than acknowledging it', () => {
     expect(describeFailure(atlas(418)).disposition).toBe('retry');
   });
