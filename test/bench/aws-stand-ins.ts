@@ -13,7 +13,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { TRACKED } from '#lib/ledger.ts';
+import { claimedItem, type StoredItem, settledItem } from '#test/support/ledger-writes.ts';
 
 export interface AwsStandIns {
   /** Calls answered so far, per operation. */
@@ -21,7 +21,7 @@ export interface AwsStandIns {
   restore(): void;
 }
 
-type Item = Record<string, unknown>;
+type Item = StoredItem;
 
 const conditionFailed = () =>
   new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
@@ -46,23 +46,7 @@ export function standInAws(options: { latencyMs: number; secrets: Record<string,
         throw conditionFailed();
       }
       claims += 1;
-      const item: Item = {
-        createdAt: values[':now'],
-        status: values[':requested'],
-        statusSince: values[':now'],
-        checkedAt: values[':never'],
-        ...stored,
-        key,
-        groupId: values[':g'],
-        cloudProvider: values[':c'],
-        regionName: values[':r'],
-        ...(values[':v'] !== undefined && { vpcRegionName: values[':v'] }),
-        profile: values[':p'],
-        action: values[':a'],
-        requestIds: new Set([...((stored?.requestIds as Set<string>) ?? []), ...values[':rid']]),
-        lease: values[':lease'],
-        updatedAt: values[':now'],
-      };
+      const item = claimedItem(stored, key, values);
       items.set(key, item);
       return { Attributes: item };
     }
@@ -70,16 +54,7 @@ export function standInAws(options: { latencyMs: number; secrets: Record<string,
       // Ledger.settle: lease.owner = :owner; SET status, times, endpoint; REMOVE lease and failure.
       if (!stored || lease?.owner !== values[':owner']) throw conditionFailed();
       settles += 1;
-      const { lease: _, lastError, firstFailureAt, tracked, atlasErrorMessage, ...rest } = stored;
-      const item: Item = {
-        ...rest,
-        status: values[':status'],
-        updatedAt: values[':now'],
-        statusSince: stored.status === values[':status'] ? stored.statusSince : values[':now'],
-        ...(values[':eid'] !== undefined && { endpointId: values[':eid'] }),
-        ...(values[':msg'] !== undefined && { atlasErrorMessage: values[':msg'] }),
-        ...(values[':tracked'] !== undefined && { tracked: TRACKED }),
-      };
+      const item = settledItem(stored, values);
       items.set(key, item);
       return { Attributes: item };
     }

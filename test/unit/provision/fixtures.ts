@@ -15,6 +15,7 @@ import { Ledger } from '#lib/ledger.ts';
 import { type EndpointsApi, Provisioner, type ProvisionerOptions } from '#lib/provisioner.ts';
 import { Queues } from '#lib/queues.ts';
 import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
+import { claimedItem, settledItem } from '#test/support/ledger-writes.ts';
 
 export const QUEUES = {
   requestQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests',
@@ -110,27 +111,7 @@ export function resetAws() {
           message: 'The conditional request failed',
           $metadata: {},
         });
-      const requestIds = new Set([
-        ...((stored?.requestIds as Set<string>) ?? []),
-        ...(values[':rid'] as Set<string>),
-      ]);
-      const item = {
-        createdAt: values[':now'],
-        status: 'REQUESTED',
-        statusSince: values[':now'],
-        checkedAt: values[':never'],
-        ...stored,
-        key,
-        groupId: values[':g'],
-        cloudProvider: values[':c'],
-        regionName: values[':r'],
-        ...(values[':v'] !== undefined && { vpcRegionName: values[':v'] }),
-        profile: values[':p'],
-        action: values[':a'],
-        requestIds,
-        lease: values[':lease'],
-        updatedAt: values[':now'],
-      };
+      const item = claimedItem(stored, key, values);
       items.set(key, item);
       return { Attributes: item };
     }
@@ -140,15 +121,7 @@ export function resetAws() {
       items.set(key, item);
       return { Attributes: item };
     }
-    const { lease: _, ...rest } = stored ?? {};
-    const item = {
-      ...rest,
-      status: values[':status'],
-      statusSince: stored?.status === values[':status'] ? stored?.statusSince : values[':now'],
-      ...(values[':eid'] !== undefined && { endpointId: values[':eid'] }),
-      ...(values[':msg'] !== undefined && { atlasErrorMessage: values[':msg'] }),
-      updatedAt: values[':now'],
-    };
+    const item = settledItem(stored ?? {}, values);
     items.set(key, item);
     return { Attributes: item };
   });
