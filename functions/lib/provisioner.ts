@@ -163,7 +163,7 @@ export class Provisioner {
     });
     at.claimed = undefined;
     await this.#o.events.publish(
-      this.#detail(result.outcome, request, {
+      this.#detail(result.outcome, at, request, {
         ...(settled.endpointId !== undefined && { endpointId: settled.endpointId }),
         status: settled.status,
         ...(claimed.status !== settled.status && { previousStatus: claimed.status }),
@@ -292,7 +292,7 @@ export class Provisioner {
     // Announced before parked: a failed publish retries a record not parked yet, while parking
     // first would park it again on every redelivery. Events are at least once.
     await this.#o.events.publish(
-      this.#detail(outcome, at.request, { error: errorSummary(failure) }, requestId),
+      this.#detail(outcome, at, at.request, { error: errorSummary(failure) }, requestId),
     );
     await this.#o.queues.park(destination, at.record.body, {
       failure,
@@ -317,6 +317,7 @@ export class Provisioner {
 
   #detail(
     outcome: RecordOutcome,
+    at: Attempt,
     request: ProvisionRequest | undefined,
     extra: Partial<StatusChangedDetail>,
     requestId = request?.requestId,
@@ -325,6 +326,7 @@ export class Provisioner {
       version: '1',
       outcome,
       requestIds: requestId !== undefined ? [requestId] : [],
+      messageId: at.record.messageId,
       ...(request && {
         naturalKey: naturalKey(request),
         groupId: request.groupId,

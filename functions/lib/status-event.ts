@@ -21,6 +21,11 @@ export const StatusChangedDetailSchema = z.strictObject({
   version: z.literal('1'),
   outcome: z.enum(OUTCOMES),
   requestIds: z.array(z.string()),
+  /**
+   * The SQS messageId of the request message this event answers (what SendMessage returned to its
+   * sender). Absent on events of the status checker, which answer no one message.
+   */
+  messageId: z.string().optional(),
   /** Absent only for a rejected body whose key could not be read. */
   naturalKey: z.string().optional(),
   groupId: z.string().optional(),

@@ -25,6 +25,10 @@ export const METRIC = {
   checkedEndpoints: 'CheckedEndpoints',
   /** Projects the checker could not check for a reason an operator must fix (401/403, bad secret). */
   checkFailed: 'CheckFailed',
+  /** Status events EventBridge did not accept (kept in the ledger's outbox and sent again). */
+  eventPublishFailed: 'EventPublishFailed',
+  /** More than one endpoint listed for one natural key that this provisioner did not create. */
+  duplicateEndpoints: 'DuplicateEndpoints',
 } as const;
 
 /** Metrics for every Atlas round trip (the AtlasClient's onCall hook), from both functions. */
