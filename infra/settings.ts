@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_API_VERSION, DEFAULT_BASE_URL } from '#atlas/types.ts';
+import { CALL_MARGIN_MS, CALLS_TO_START, defaultCreateSettleSeconds } from '#lib/timing.ts';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -41,6 +42,13 @@ export const SettingsSchema = z.strictObject({
   maxConcurrency: int(2, 1000).default(5),
   /** Records of one batch processed at once. Default 10. */
   recordConcurrency: int(1, 100).default(10),
+  /**
+   * Seconds after a create whose outcome is unknown (timeout, reset, 5xx) before a listing decides
+   * whether it was done; no create is sent for the key before then. Default: 3 x atlasTimeoutMs, at least 10 s.
+   */
+  createSettleSeconds: int(1, 900).optional(),
+  /** FAILED endpoints of one key deleted and created anew; the next one sends the request to the DLQ. Default 3. */
+  maxEndpointFailures: int(1, 10).default(3),
   /** Provisioner timeout, s. Default 60. */
   provisionTimeoutSeconds: int(10, 900).default(60),
   /** Status checker period, minutes. Default 5. */
@@ -68,7 +76,7 @@ export const SettingsSchema = z.strictObject({
   logRetentionDays: int(1, 3653).default(30),
 });
 
-export type Settings = z.infer<typeof SettingsSchema>;
+export type Settings = z.infer<typeof SettingsSchema> & { createSettleSeconds: number };
 export type SettingsInput = z.input<typeof SettingsSchema>;
 
 export class SettingsError extends Error {
@@ -89,12 +97,35 @@ export function resolveSettings(input: SettingsInput = {}): Settings {
     });
     throw new SettingsError(`invalid settings: ${problems.join('; ')}`);
   }
-  const s = result.data;
+  const s = {
+    ...result.data,
+    createSettleSeconds:
+      result.data.createSettleSeconds ?? defaultCreateSettleSeconds(result.data.atlasTimeoutMs),
+  };
+  const problems: string[] = [];
   if (s.backoffCapSeconds < s.backoffBaseSeconds) {
-    throw new SettingsError(
-      `invalid settings: backoffCapSeconds (${s.backoffCapSeconds}) must be at least backoffBaseSeconds (${s.backoffBaseSeconds})`,
+    problems.push(
+      `backoffCapSeconds (${s.backoffCapSeconds}) must be at least backoffBaseSeconds (${s.backoffBaseSeconds})`,
     );
   }
+  // A record starts only with time for its clean path (list, create) and the writes after it.
+  const neededMs = CALLS_TO_START * s.atlasTimeoutMs + CALL_MARGIN_MS;
+  if (s.provisionTimeoutSeconds * 1000 < neededMs + 1000) {
+    problems.push(
+      `provisionTimeoutSeconds (${s.provisionTimeoutSeconds}) leaves no time to start a record: it needs more than ${CALLS_TO_START} x atlasTimeoutMs (${s.atlasTimeoutMs}) + ${CALL_MARGIN_MS} ms, so at least ${Math.ceil((neededMs + 1000) / 1000)} s`,
+    );
+  }
+  if (s.createSettleSeconds * 1000 < s.atlasTimeoutMs) {
+    problems.push(
+      `createSettleSeconds (${s.createSettleSeconds}) must be at least atlasTimeoutMs (${s.atlasTimeoutMs}) in seconds: a shorter settle period lists before a create still in flight could land`,
+    );
+  }
+  if (s.checkTimeoutSeconds * 1000 < 2 * s.atlasTimeoutMs) {
+    problems.push(
+      `checkTimeoutSeconds (${s.checkTimeoutSeconds}) must be at least 2 x atlasTimeoutMs (${s.atlasTimeoutMs}): the checker could not finish one listing`,
+    );
+  }
+  if (problems.length > 0) throw new SettingsError(`invalid settings: ${problems.join('; ')}`);
   return s;
 }
 
@@ -123,16 +154,20 @@ export function provisionEnvironment(
     BACKOFF_CAP_SECONDS: String(s.backoffCapSeconds),
     RECORD_CONCURRENCY: String(s.recordConcurrency),
     LEASE_SECONDS: String(leaseSeconds(s)),
+    CREATE_SETTLE_SECONDS: String(s.createSettleSeconds),
+    MAX_ENDPOINT_FAILURES: String(s.maxEndpointFailures),
   };
 }
 
 /** Environment of the status checker. */
 export function checkStatusEnvironment(
   s: Settings,
-  resources: { tableName: string },
+  resources: { tableName: string; requestQueueUrl: string },
 ): Record<string, string> {
   return {
     ...commonEnvironment(s, resources.tableName),
+    REQUEST_QUEUE_URL: resources.requestQueueUrl,
+    CREATE_SETTLE_SECONDS: String(s.createSettleSeconds),
     PENDING_ACCEPTANCE_DEADLINE_MINUTES: String(s.pendingAcceptanceDeadlineMinutes),
     IN_PROGRESS_DEADLINE_MINUTES: String(s.inProgressDeadlineMinutes),
     SAFETY_MARGIN_MS: String(safetyMarginMs(s)),

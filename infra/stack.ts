@@ -102,6 +102,8 @@ export class AtlasBackupPrivateEndpointsStack extends Stack {
     // Retries delay a record by changing its visibility; the event source grant already allows it
     // on this queue, stated again so the permission does not hinge on how the event source is wired.
     requestQueue.grant(this.provisioner, 'sqs:ChangeMessageVisibility');
+    // Waits for Atlas go back to the request queue as delayed messages.
+    requestQueue.grantSendMessages(this.provisioner);
     deadLetterQueue.grantSendMessages(this.provisioner);
     rejectedQueue.grantSendMessages(this.provisioner);
     this.ledger.grantItemReadWrite(this.provisioner);
@@ -116,10 +118,12 @@ export class AtlasBackupPrivateEndpointsStack extends Stack {
       logRetention,
       // The next scheduled run is the retry; a retried run would overlap it.
       retryAttempts: 0,
-      environment: checkStatusEnvironment(s, { tableName }),
+      environment: checkStatusEnvironment(s, { tableName, requestQueueUrl: requestQueue.queueUrl }),
     });
     this.ledger.grantItemReadWrite(this.statusChecker);
     this.ledger.grantQueryCheckIndex(this.statusChecker);
+    // A key whose endpoint FAILED is handed back to the provisioner to be created anew.
+    requestQueue.grantSendMessages(this.statusChecker);
     secrets.grantRead(this.statusChecker);
     this.eventBus.grantPutEventsTo(this.statusChecker);
     const period = Duration.minutes(s.scheduleRateMinutes);

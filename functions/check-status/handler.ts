@@ -13,6 +13,7 @@ import { atlasProfilesFromConfig } from '#lib/atlas-profiles.ts';
 import { CheckStatusConfigSchema, loadConfig } from '#lib/config.ts';
 import { StatusEvents } from '#lib/events.ts';
 import { Ledger } from '#lib/ledger.ts';
+import { RequestQueue } from '#lib/queues.ts';
 import { type CheckSummary, StatusChecker } from '#lib/status-checker.ts';
 import { atlasCallMetrics, METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
 
@@ -25,6 +26,7 @@ const checker = new StatusChecker({
   ledger: new Ledger({ tableName: config.LEDGER_TABLE_NAME }),
   atlas: atlasProfilesFromConfig(config, atlasCallMetrics(metrics)),
   events: new StatusEvents({ busName: config.EVENT_BUS_NAME, source: config.EVENT_SOURCE }),
+  requests: new RequestQueue({ queueUrl: config.REQUEST_QUEUE_URL }),
   logger,
   metrics,
   deadlines: {

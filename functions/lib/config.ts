@@ -47,6 +47,10 @@ export const ProvisionConfigSchema = z.object({
   RECORD_CONCURRENCY: int(1, 100).default(10),
   /** How long a worker's claim on a natural key lasts; must outlive the function timeout. */
   LEASE_SECONDS: int(10, 3_600).default(900),
+  /** Seconds after a create in doubt was sent before a listing decides it (see timing.ts). */
+  CREATE_SETTLE_SECONDS: int(1, 900).default(30),
+  /** FAILED endpoints of one key deleted and created anew before the request goes to the DLQ. */
+  MAX_ENDPOINT_FAILURES: int(1, 10).default(3),
 });
 export type ProvisionConfig = z.infer<typeof ProvisionConfigSchema>;
 
@@ -60,6 +64,10 @@ export const CheckStatusConfigSchema = z.object({
   SAFETY_MARGIN_MS: int(0, 600_000).default(10_000),
   /** Projects checked at once. */
   PROJECT_CONCURRENCY: int(1, 100).default(4),
+  /** Where a key whose endpoint FAILED is handed back to the provisioner. */
+  REQUEST_QUEUE_URL: z.url(),
+  /** Seconds after a create in doubt was sent before a listing decides it. */
+  CREATE_SETTLE_SECONDS: int(1, 900).default(30),
 });
 export type CheckStatusConfig = z.infer<typeof CheckStatusConfigSchema>;
 

@@ -3,7 +3,12 @@
  * that failed: retry it later, park it in the dead-letter queue for an operator, or reject it.
  */
 
-export type Disposition = 'retry' | 'dlq' | 'reject';
+/**
+ * retry: deliver the record again after a delay (counts as an attempt); wait: the request is
+ * fine but must wait for Atlas (a create in doubt settling, a FAILED endpoint going), sent again
+ * later as a new message so waiting never spends attempts; dlq: an operator must act; reject: never.
+ */
+export type Disposition = 'retry' | 'wait' | 'dlq' | 'reject';
 
 /** What the queues, the ledger, the events and the logs record about a failure. Never holds a secret. */
 export interface FailureInfo {
@@ -14,8 +19,13 @@ export interface FailureInfo {
   httpStatus?: number;
   /** Human-readable reason naming what is wrong. */
   detail: string;
-  /** Seconds Atlas asked us to wait (Retry-After), when given. */
+  /** Seconds Atlas asked us to wait (Retry-After), or that a wait needs, when known. */
   retryAfterSeconds?: number;
+  /**
+   * The call may have been carried out although no answer said so (a timeout, a reset
+   * connection, a lost response, a 5xx). For a create this means the create is in doubt.
+   */
+  outcomeUnknown?: boolean;
 }
 
 export class ProvisionerError extends Error {
@@ -130,6 +140,66 @@ export class ConflictUnresolvedError extends ProvisionerError {
   }
 }
 
+/**
+ * A create for this key was sent and its outcome is not known yet; no create is sent again
+ * until a listing taken after the settle period decides it.
+ */
+export class CreateInDoubtError extends ProvisionerError {
+  constructor(
+    readonly key: string,
+    readonly waitSeconds: number,
+  ) {
+    super(
+      `a create for ${key} is in doubt; it is listed again in ${waitSeconds} s before anything is created`,
+    );
+    this.name = 'CreateInDoubtError';
+  }
+}
+
+/** The key's FAILED endpoint was deleted to be created anew; the request waits for it to go. */
+export class EndpointRecreatingError extends ProvisionerError {
+  constructor(
+    readonly key: string,
+    readonly waitSeconds: number,
+  ) {
+    super(`the FAILED endpoint of ${key} is being deleted to be created anew`);
+    this.name = 'EndpointRecreatingError';
+  }
+}
+
+/** Atlas reported the key's endpoint FAILED more often than the bound allows: an operator decides. */
+export class EndpointFailedError extends ProvisionerError {
+  constructor(
+    readonly key: string,
+    readonly failures: number,
+    readonly atlasErrorMessage: string | undefined,
+  ) {
+    super(
+      `the endpoint of ${key} FAILED ${failures} time(s), the most this deployment recreates: ${atlasErrorMessage ?? 'Atlas gave no errorMessage'}`,
+    );
+    this.name = 'EndpointFailedError';
+  }
+}
+
+/** Too little of the invocation is left to start this record or this Atlas call. */
+export class DeadlineError extends ProvisionerError {
+  constructor(readonly what: string) {
+    super(`not enough of the invocation left to ${what}`);
+    this.name = 'DeadlineError';
+  }
+}
+
+/** The key's outbox is full because EventBridge has refused its events; new facts wait for it. */
+export class EventsBackloggedError extends ProvisionerError {
+  constructor(readonly key: string) {
+    super(`status events of ${key} are waiting for EventBridge; the request waits with them`);
+    this.name = 'EventsBackloggedError';
+  }
+}
+
+/** Seconds a record not started for lack of time waits before it is delivered again. */
+export const DEADLINE_RETRY_SECONDS = 2;
+
 const OPERATOR_STATUSES = new Set([401, 403, 406, 410]);
 const REJECT_STATUSES = new Set([400, 404]);
 
@@ -158,7 +228,8 @@ export function describeFailure(error: unknown): FailureInfo {
       detail: error.detail ?? error.message,
       ...(error.retryAfterSeconds !== undefined && { retryAfterSeconds: error.retryAfterSeconds }),
     };
-    if (error.status === 429 || error.status >= 500) return { disposition: 'retry', ...base };
+    if (error.status === 429) return { disposition: 'retry', ...base };
+    if (error.status >= 500) return { disposition: 'retry', outcomeUnknown: true, ...base };
     if (OPERATOR_STATUSES.has(error.status)) return { disposition: 'dlq', ...base };
     // A 4xx from the token endpoint is about the credentials or the base URL, not the request.
     if (error.operation === 'token') return { disposition: 'dlq', ...base };
@@ -170,6 +241,7 @@ export function describeFailure(error: unknown): FailureInfo {
       disposition: 'retry',
       code: error.reason === 'timeout' ? 'ATLAS_TIMEOUT' : 'ATLAS_UNREACHABLE',
       detail: error.message,
+      outcomeUnknown: true,
     };
   }
   if (error instanceof KeyBusyError) {
@@ -179,6 +251,36 @@ export function describeFailure(error: unknown): FailureInfo {
       detail: error.message,
       ...(error.retryAfterSeconds !== undefined && { retryAfterSeconds: error.retryAfterSeconds }),
     };
+  }
+  if (error instanceof CreateInDoubtError) {
+    return {
+      disposition: 'wait',
+      code: 'CREATE_IN_DOUBT',
+      detail: error.message,
+      retryAfterSeconds: error.waitSeconds,
+    };
+  }
+  if (error instanceof EndpointRecreatingError) {
+    return {
+      disposition: 'wait',
+      code: 'ENDPOINT_RECREATING',
+      detail: error.message,
+      retryAfterSeconds: error.waitSeconds,
+    };
+  }
+  if (error instanceof EndpointFailedError) {
+    return { disposition: 'dlq', code: 'ENDPOINT_FAILED', detail: error.message };
+  }
+  if (error instanceof DeadlineError) {
+    return {
+      disposition: 'retry',
+      code: 'DEADLINE',
+      detail: error.message,
+      retryAfterSeconds: DEADLINE_RETRY_SECONDS,
+    };
+  }
+  if (error instanceof EventsBackloggedError) {
+    return { disposition: 'retry', code: 'EVENTS_BACKLOGGED', detail: error.message };
   }
   if (error instanceof ConflictUnresolvedError) {
     return { disposition: 'retry', code: 'CONFLICT_UNRESOLVED', httpStatus: 409, detail: error.message };

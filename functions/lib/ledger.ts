@@ -1,26 +1,35 @@
 /**
  * The ledger: one DynamoDB item per natural key (project, provider, region, VPC region). It is
  * how the provisioner guarantees at most one endpoint per key (a lease claimed with a
- * conditional write serialises every worker on a key), and what the status checker reads.
+ * conditional write serialises every worker on a key, and a create is written down before it is
+ * sent), what the status checker reads, and the outbox of the status events it records.
  *
  * Table: partition key `key` (string). Sparse index `byCheck`: partition `tracked` ("OPEN" on
- * items whose endpoint the checker follows), sort `checkedAt` (ISO time of the last check).
+ * items the checker visits: a followed endpoint, or events still to announce), sort `checkedAt`.
  */
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AtlasStatus } from '#atlas/types.ts';
 import { type FailureInfo, KeyBusyError } from '#lib/errors.ts';
 import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
+import type { StatusChangedDetail } from '#lib/status-event.ts';
 
 export const TRACKED = 'OPEN';
 export const CHECK_INDEX = 'byCheck';
 export const NEVER_CHECKED = '1970-01-01T00:00:00.000Z';
+/** requestIds kept per key: the current lifecycle's most recent ones. Events carry these. */
+export const MAX_REQUEST_IDS = 20;
+/** Creates in doubt remembered per key; an older one is forgotten after UNCONFIRMED_CREATE_TTL_MS. */
+export const MAX_UNCONFIRMED_CREATES = 10;
+export const UNCONFIRMED_CREATE_TTL_MS = 24 * 60 * 60 * 1000;
+/** Events waiting in one item's outbox before new facts for the key wait for EventBridge. */
+export const MAX_OUTBOX = 50;
 
 /** Atlas statuses, plus the ledger's own: REQUESTED (claimed, no endpoint yet), DELETED, MISSING. */
 export type LedgerStatus = AtlasStatus | 'REQUESTED' | 'DELETED' | 'MISSING';
 
 /** Statuses after which the checker stops following an endpoint. ACTIVE stays followed, for drift. */
-const UNTRACKED: ReadonlySet<string> = new Set(['REQUESTED', 'DELETED', 'MISSING', 'FAILED']);
+export const UNTRACKED: ReadonlySet<string> = new Set(['REQUESTED', 'DELETED', 'MISSING']);
 
 export interface LedgerItem {
   key: string;
@@ -30,7 +39,7 @@ export interface LedgerItem {
   vpcRegionName?: string;
   profile: string;
   action: 'create' | 'delete';
-  /** Every requestId that asked for this key (a set: redeliveries do not repeat). */
+  /** The requestIds of the key's current lifecycle that were answered, oldest first, at most MAX_REQUEST_IDS. */
   requestIds: string[];
   status: LedgerStatus;
   statusSince: string;
@@ -45,6 +54,53 @@ export interface LedgerItem {
   lastError?: { code: string; httpStatus?: number; detail: string; at: string };
   firstFailureAt?: string;
   lease?: { owner: string; expiresAt: number };
+  /** A create was sent at this time and its outcome is not known yet: no create is sent until a listing settles it. */
+  pendingCreate?: { sentAt: string };
+  /**
+   * Creates in doubt that a listing after the settle period did not show (send times). An
+   * endpoint for the key that appears later is one of them: an extra that this provisioner made.
+   */
+  unconfirmedCreates?: string[];
+  /** FAILED endpoints met in this lifecycle (each deleted and created anew, up to a bound). */
+  endpointFailures?: number;
+  /** A FAILED endpoint was deleted to be created anew; the key's requests wait for it to go. */
+  recreating?: boolean;
+  /** Extra endpoints for the key already announced (DUPLICATE_FOUND, UNCLAIMED): each once. */
+  reported?: string[];
+  /** Status events recorded with the state they announce and not yet confirmed sent, by eventId. */
+  outbox?: Record<string, StatusChangedDetail>;
+}
+
+/** Fields the provisioner writes while it holds the lease. */
+export type LeaseFields = Pick<
+  LedgerItem,
+  'pendingCreate' | 'unconfirmedCreates' | 'endpointFailures' | 'recreating'
+>;
+
+export interface SettleResult {
+  status: LedgerStatus;
+  endpointId?: string;
+  atlasErrorMessage?: string;
+  /** The request answered; it joins the key's requestIds (a new lifecycle starts a new list). */
+  request: Pick<ProvisionRequest, 'requestId' | 'action'>;
+  /** statusSince to record: the caller computes it, so the events in the outbox carry the same value. */
+  statusSince: string;
+  fields?: Partial<LeaseFields>;
+  /** Events recorded in the outbox with this state. */
+  events?: StatusChangedDetail[];
+}
+
+export interface CheckResult {
+  status: LedgerStatus;
+  atlasErrorMessage?: string;
+  stuck?: boolean;
+  /** statusSince to record when the status changed (the value the events announce). */
+  statusSince?: string;
+  /** The endpoint FAILED and the key goes back to the provisioner to be created anew. */
+  handBack?: boolean;
+  /** Bookkeeping of extra endpoints (deleted ones leave unconfirmedCreates, reported ones join reported). */
+  fields?: Partial<Pick<LedgerItem, 'unconfirmedCreates' | 'reported'>>;
+  events?: StatusChangedDetail[];
 }
 
 export interface LedgerOptions {
@@ -56,14 +112,50 @@ export interface LedgerOptions {
 const defaultClient = () =>
   DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
 
-interface Raw extends Omit<LedgerItem, 'requestIds'> {
-  requestIds?: Set<string>;
+/** requestIds was a string set before it was a bounded list: both read the same. */
+const fromRaw = (raw: Record<string, unknown>): LedgerItem => {
+  const { requestIds, outbox, ...rest } = raw as Omit<LedgerItem, 'requestIds' | 'outbox'> & {
+    requestIds?: Iterable<string>;
+    outbox?: Record<string, StatusChangedDetail>;
+  };
+  const pending = outbox && Object.keys(outbox).length > 0 ? { outbox } : {};
+  return { ...rest, ...pending, requestIds: [...(requestIds ?? [])] } as LedgerItem;
+};
+
+/** Whether settling `request` on `claimed` starts a new lifecycle of the key (its requestIds start again). */
+export function startsLifecycle(claimed: LedgerItem, action: 'create' | 'delete'): boolean {
+  return claimed.action !== action || (action === 'create' && UNTRACKED.has(claimed.status));
 }
 
-const fromRaw = (raw: Record<string, unknown>): LedgerItem => {
-  const { requestIds, ...rest } = raw as unknown as Raw;
-  return { ...rest, requestIds: [...(requestIds ?? [])].sort() };
-};
+/** The requestIds after answering `requestId`: bounded, most recent last, each once. */
+export function nextRequestIds(claimed: LedgerItem, request: SettleResult['request']): string[] {
+  const kept = startsLifecycle(claimed, request.action) ? [] : claimed.requestIds;
+  return [...kept.filter((id) => id !== request.requestId), request.requestId].slice(-MAX_REQUEST_IDS);
+}
+
+/** Whether the checker visits an item: a followed endpoint, or events to announce. */
+export const isTracked = (item: Pick<LedgerItem, 'status' | 'endpointId' | 'outbox'>) =>
+  (item.endpointId !== undefined && !UNTRACKED.has(item.status)) || Object.keys(item.outbox ?? {}).length > 0;
+
+/**
+ * The outbox part of an update: entries added under the existing map, or a new map (a document
+ * path cannot be set under a map that does not exist yet). `exists`: the item has an outbox map.
+ */
+function outboxUpdate(events: readonly StatusChangedDetail[], exists: boolean) {
+  if (events.length === 0) return { set: [], names: {}, values: {} };
+  if (!exists) {
+    return {
+      set: ['outbox = :outbox'],
+      names: {},
+      values: { ':outbox': Object.fromEntries(events.map((e) => [e.eventId, e])) },
+    };
+  }
+  return {
+    set: events.map((_, i) => `outbox.#ob${i} = :ob${i}`),
+    names: Object.fromEntries(events.map((e, i) => [`#ob${i}`, e.eventId])),
+    values: Object.fromEntries(events.map((e, i) => [`:ob${i}`, e])),
+  };
+}
 
 export class Ledger {
   readonly #table: string;
@@ -84,8 +176,9 @@ export class Ledger {
   }
 
   /**
-   * Takes the lease on the request's key for `leaseSeconds`, creating the item on first sight,
-   * and records the requestId and action. Throws KeyBusyError while another owner holds it.
+   * Takes the lease on the request's key for `leaseSeconds`, creating the item on first sight.
+   * Throws KeyBusyError while another owner holds it. What the request asks for is recorded
+   * only when it is answered (settle).
    */
   async claim(request: ProvisionRequest, owner: string, leaseSeconds: number): Promise<LedgerItem> {
     const now = this.#now();
@@ -96,11 +189,11 @@ export class Ledger {
           TableName: this.#table,
           Key: { key: naturalKey(request) },
           UpdateExpression:
-            'SET lease = :lease, groupId = :g, cloudProvider = :c, regionName = :r, profile = :p, #action = :a, ' +
+            'SET lease = :lease, groupId = :g, cloudProvider = :c, regionName = :r, profile = :p, ' +
+            '#action = if_not_exists(#action, :a), requestIds = if_not_exists(requestIds, :none), ' +
             'updatedAt = :now, createdAt = if_not_exists(createdAt, :now), #status = if_not_exists(#status, :requested), ' +
             'statusSince = if_not_exists(statusSince, :now), checkedAt = if_not_exists(checkedAt, :never)' +
-            (request.vpcRegionName ? ', vpcRegionName = :v' : '') +
-            ' ADD requestIds :rid',
+            (request.vpcRegionName ? ', vpcRegionName = :v' : ''),
           ConditionExpression:
             'attribute_not_exists(lease) OR lease.expiresAt < :nowMs OR lease.#owner = :owner',
           ExpressionAttributeNames: { '#action': 'action', '#status': 'status', '#owner': 'owner' },
@@ -111,12 +204,12 @@ export class Ledger {
             ':r': request.regionName,
             ':p': request.profile,
             ':a': request.action,
+            ':none': [],
             ':now': iso,
             ':nowMs': now.getTime(),
             ':owner': owner,
             ':requested': 'REQUESTED',
             ':never': NEVER_CHECKED,
-            ':rid': new Set([request.requestId]),
             ...(request.vpcRegionName && { ':v': request.vpcRegionName }),
           },
           ReturnValues: 'ALL_NEW',
@@ -135,43 +228,119 @@ export class Ledger {
     }
   }
 
-  /** Records what Atlas now says of the claimed key's endpoint, clears any failure, and releases the lease. */
-  async settle(
-    claimed: LedgerItem,
-    owner: string,
-    result: { status: LedgerStatus; endpointId?: string; atlasErrorMessage?: string },
-  ): Promise<LedgerItem> {
-    const iso = this.#now().toISOString();
-    const tracked = result.endpointId !== undefined && !UNTRACKED.has(result.status);
+  /**
+   * Writes provisioner bookkeeping while the owner holds the lease (a create about to be sent,
+   * a doubt resolved, a FAILED endpoint counted). `undefined` removes a field.
+   */
+  async amend(key: string, owner: string, fields: Partial<LeaseFields>): Promise<LedgerItem> {
+    // A create in doubt is visited by the checker, which reports an endpoint it made for a
+    // request that is no longer running (e.g. parked in the DLQ).
+    const set: string[] = ['updatedAt = :now', ...(fields.pendingCreate ? ['tracked = :tracked'] : [])];
+    const remove: string[] = [];
+    const names: Record<string, string> = { '#owner': 'owner' };
+    const values: Record<string, unknown> = {
+      ':now': this.#now().toISOString(),
+      ':owner': owner,
+      ...(fields.pendingCreate && { ':tracked': TRACKED }),
+    };
+    for (const [i, [name, value]] of Object.entries(fields).entries()) {
+      names[`#f${i}`] = name;
+      if (value === undefined) remove.push(`#f${i}`);
+      else {
+        set.push(`#f${i} = :f${i}`);
+        values[`:f${i}`] = value;
+      }
+    }
+    const out = await this.#db.send(
+      new UpdateCommand({
+        TableName: this.#table,
+        Key: { key },
+        UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+        ConditionExpression: 'lease.#owner = :owner',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return fromRaw(out.Attributes ?? {});
+  }
+
+  /** Releases the lease without recording anything: the request waits for Atlas. */
+  async release(key: string, owner: string): Promise<void> {
+    await this.#db.send(
+      new UpdateCommand({
+        TableName: this.#table,
+        Key: { key },
+        UpdateExpression: 'SET updatedAt = :now REMOVE lease',
+        ConditionExpression: 'lease.#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':now': this.#now().toISOString(), ':owner': owner },
+      }),
+    );
+  }
+
+  /**
+   * Records the answer to a request: what Atlas now says of the key's endpoint, the request among
+   * the key's requestIds, the events that announce it (outbox); clears any failure and any create
+   * in doubt, and releases the lease.
+   */
+  async settle(claimed: LedgerItem, owner: string, result: SettleResult): Promise<LedgerItem> {
+    const events = result.events ?? [];
+    const { endpointId, atlasErrorMessage } = result;
+    const tracked =
+      isTracked({ status: result.status, endpointId, outbox: claimed.outbox }) || events.length > 0;
+    // Under the lease nobody else adds to the outbox: what the claim read is current.
+    const outbox = outboxUpdate(events, claimed.outbox !== undefined);
+    const fields = Object.entries(result.fields ?? {});
     const set = [
       '#status = :status',
+      '#action = :action',
+      'requestIds = :rids',
       'updatedAt = :now',
-      'statusSince = if_not_exists(statusSince, :now)',
-      // A new status restarts its clock; the same status keeps it.
-      ...(result.endpointId !== undefined ? ['endpointId = :eid'] : []),
-      ...(result.atlasErrorMessage !== undefined ? ['atlasErrorMessage = :msg'] : []),
+      'statusSince = :since',
+      ...(endpointId !== undefined ? ['endpointId = :eid'] : []),
+      ...(atlasErrorMessage !== undefined ? ['atlasErrorMessage = :msg'] : []),
       ...(tracked ? ['tracked = :tracked'] : []),
+      ...fields.flatMap(([name, value]) => (value === undefined ? [] : [`${name} = :${name}`])),
+      ...outbox.set,
     ];
-    const remove = ['lease', 'lastError', 'firstFailureAt', ...(tracked ? [] : ['tracked'])];
-    if (result.atlasErrorMessage === undefined) remove.push('atlasErrorMessage');
-    if (claimed.status !== result.status) {
-      set[2] = 'statusSince = :now';
-      remove.push('stuckAt');
-    }
+    const remove = [
+      'lease',
+      'lastError',
+      'firstFailureAt',
+      'pendingCreate',
+      ...(tracked ? [] : ['tracked']),
+      ...(atlasErrorMessage === undefined ? ['atlasErrorMessage'] : []),
+      ...(endpointId === undefined && UNTRACKED.has(result.status) ? ['endpointId'] : []),
+      ...(claimed.status !== result.status ? ['stuckAt'] : []),
+      ...fields.flatMap(([name, value]) => (value === undefined && name !== 'pendingCreate' ? [name] : [])),
+    ];
     const out = await this.#db.send(
       new UpdateCommand({
         TableName: this.#table,
         Key: { key: claimed.key },
         UpdateExpression: `SET ${set.join(', ')} REMOVE ${remove.join(', ')}`,
         ConditionExpression: 'lease.#owner = :owner',
-        ExpressionAttributeNames: { '#status': 'status', '#owner': 'owner' },
+        ExpressionAttributeNames: {
+          '#status': 'status',
+          '#owner': 'owner',
+          '#action': 'action',
+          ...outbox.names,
+        },
         ExpressionAttributeValues: {
           ':status': result.status,
-          ':now': iso,
+          ':action': result.request.action,
+          ':rids': nextRequestIds(claimed, result.request),
+          ':now': this.#now().toISOString(),
+          ':since': result.statusSince,
           ':owner': owner,
-          ...(result.endpointId !== undefined && { ':eid': result.endpointId }),
-          ...(result.atlasErrorMessage !== undefined && { ':msg': result.atlasErrorMessage }),
+          ...(endpointId !== undefined && { ':eid': endpointId }),
+          ...(atlasErrorMessage !== undefined && { ':msg': atlasErrorMessage }),
           ...(tracked && { ':tracked': TRACKED }),
+          ...Object.fromEntries(
+            fields.flatMap(([name, value]) => (value === undefined ? [] : [[`:${name}`, value]])),
+          ),
+          ...outbox.values,
         },
         ReturnValues: 'ALL_NEW',
       }),
@@ -179,8 +348,16 @@ export class Ledger {
     return fromRaw(out.Attributes ?? {});
   }
 
-  /** Records a failed attempt and releases the lease so a retry (or another worker) can claim the key. */
-  async recordFailure(key: string, owner: string, failure: FailureInfo): Promise<LedgerItem> {
+  /**
+   * Records a failed attempt and releases the lease so a retry (or another worker) can claim the
+   * key. `resolvedCreate`: this attempt's create got an answer (a 4xx, a 429), so it is not in doubt.
+   */
+  async recordFailure(
+    key: string,
+    owner: string,
+    failure: FailureInfo,
+    options: { resolvedCreate?: boolean } = {},
+  ): Promise<LedgerItem> {
     const iso = this.#now().toISOString();
     const lastError = {
       code: failure.code,
@@ -193,7 +370,8 @@ export class Ledger {
         TableName: this.#table,
         Key: { key },
         UpdateExpression:
-          'SET lastError = :err, updatedAt = :now, firstFailureAt = if_not_exists(firstFailureAt, :now) REMOVE lease',
+          'SET lastError = :err, updatedAt = :now, firstFailureAt = if_not_exists(firstFailureAt, :now) REMOVE lease' +
+          (options.resolvedCreate ? ', pendingCreate' : ''),
         ConditionExpression: 'lease.#owner = :owner',
         ExpressionAttributeNames: { '#owner': 'owner' },
         ExpressionAttributeValues: { ':err': lastError, ':now': iso, ':owner': owner },
@@ -203,7 +381,7 @@ export class Ledger {
     return fromRaw(out.Attributes ?? {});
   }
 
-  /** One page of followed items, least recently checked first. */
+  /** One page of items the checker visits, least recently checked first. */
   async listTracked(options: { limit: number; startKey?: Record<string, unknown> }) {
     const out = await this.#db.send(
       new QueryCommand({
@@ -220,41 +398,66 @@ export class Ledger {
   }
 
   /**
-   * Records a status check. Applies only while no provisioner holds the key and the status is
-   * still `expectedStatus`; returns undefined when the item moved on (checked again next run).
+   * Records a status check and the events that announce it (outbox). Applies only while no
+   * provisioner holds the key and the status is still `expectedStatus`; returns undefined when
+   * the item moved on (checked again next run).
    */
   async recordCheck(
     key: string,
     expectedStatus: LedgerStatus,
-    result: { status: LedgerStatus; atlasErrorMessage?: string; stuck?: boolean },
+    result: CheckResult,
+    outboxExists = false,
   ): Promise<LedgerItem | undefined> {
     const now = this.#now();
     const iso = now.toISOString();
     const changed = result.status !== expectedStatus;
-    const tracked = !UNTRACKED.has(result.status);
+    const events = result.events ?? [];
+    const tracked = !UNTRACKED.has(result.status) || events.length > 0 || outboxExists;
     const set = ['checkedAt = :now', 'updatedAt = :now', '#status = :status'];
     const remove: string[] = [];
-    if (changed) set.push('statusSince = :now');
+    if (changed) set.push('statusSince = :since');
     if (changed) remove.push('stuckAt');
     if (result.stuck && !changed) set.push('stuckAt = if_not_exists(stuckAt, :now)');
     if (result.atlasErrorMessage !== undefined) set.push('atlasErrorMessage = :msg');
     else remove.push('atlasErrorMessage');
     if (!tracked) remove.push('tracked');
+    else set.push('tracked = :tracked');
+    if (result.status === 'DELETED' || result.status === 'MISSING') remove.push('endpointId');
+    if (result.status === 'ACTIVE' && changed) remove.push('endpointFailures');
+    const fieldValues: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(result.fields ?? {})) {
+      if (value === undefined || (Array.isArray(value) && value.length === 0)) remove.push(name);
+      else {
+        set.push(`${name} = :${name}`);
+        fieldValues[`:${name}`] = value;
+      }
+    }
+    const outbox = outboxUpdate(events, outboxExists);
+    set.push(...outbox.set);
     try {
       const out = await this.#db.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: { key },
           UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+          // A new outbox map must not replace events a provisioner recorded since the item was read.
           ConditionExpression:
-            'attribute_exists(#key) AND #status = :expected AND (attribute_not_exists(lease) OR lease.expiresAt < :nowMs)',
-          ExpressionAttributeNames: { '#key': 'key', '#status': 'status' },
+            'attribute_exists(#key) AND #status = :expected AND (attribute_not_exists(lease) OR lease.expiresAt < :nowMs)' +
+            (events.length > 0 && !outboxExists
+              ? ' AND (attribute_not_exists(outbox) OR size(outbox) = :zero)'
+              : ''),
+          ExpressionAttributeNames: { '#key': 'key', '#status': 'status', ...outbox.names },
           ExpressionAttributeValues: {
             ':now': iso,
             ':nowMs': now.getTime(),
             ':status': result.status,
             ':expected': expectedStatus,
+            ...(tracked && { ':tracked': TRACKED }),
+            ...(changed && { ':since': result.statusSince ?? iso }),
             ...(result.atlasErrorMessage !== undefined && { ':msg': result.atlasErrorMessage }),
+            ...fieldValues,
+            ...(events.length > 0 && !outboxExists && { ':zero': 0 }),
+            ...outbox.values,
           },
           ReturnValues: 'ALL_NEW',
         }),
@@ -264,5 +467,46 @@ export class Ledger {
       if (error instanceof ConditionalCheckFailedException) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * Removes events from the outbox once EventBridge accepted them. An item the checker no longer
+   * follows and whose outbox is now empty leaves the check index.
+   */
+  async clearOutbox(key: string, eventIds: readonly string[]): Promise<void> {
+    if (eventIds.length === 0) return;
+    const names = Object.fromEntries(eventIds.map((id, i) => [`#ob${i}`, id]));
+    const out = await this.#db
+      .send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { key },
+          UpdateExpression: `REMOVE ${eventIds.map((_, i) => `outbox.#ob${i}`).join(', ')}`,
+          ConditionExpression: 'attribute_exists(outbox)',
+          ExpressionAttributeNames: names,
+          ReturnValues: 'ALL_NEW',
+        }),
+      )
+      .catch((error: unknown) => {
+        if (error instanceof ConditionalCheckFailedException) return undefined;
+        throw error;
+      });
+    const item = out?.Attributes ? fromRaw(out.Attributes) : undefined;
+    if (!item || item.tracked !== TRACKED || isTracked(item)) return;
+    await this.#db
+      .send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { key },
+          UpdateExpression: 'REMOVE tracked',
+          // Only if nothing was announced or followed since.
+          ConditionExpression: '#status = :status AND size(outbox) = :zero',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':status': item.status, ':zero': 0 },
+        }),
+      )
+      .catch((error: unknown) => {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      });
   }
 }

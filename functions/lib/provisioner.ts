@@ -1,7 +1,12 @@
 /**
  * The provisioner's domain: one SQS record in, exactly one outcome out. A record is provisioned
- * (created, adopted, deleted), retried later, parked in the dead-letter queue, or rejected; a
- * failure this code does not understand is always retried, never acknowledged.
+ * (created, adopted, deleted), waits for Atlas, is retried later, parked in the dead-letter queue,
+ * or rejected; a failure this code does not understand is always retried, never acknowledged.
+ *
+ * One endpoint per natural key, whatever Atlas does: a create is written down before it is sent,
+ * and a create whose outcome is unknown is never sent again until a listing taken after the settle
+ * period shows no endpoint for the key; an extra endpoint that such a create made is deleted; a
+ * FAILED endpoint is deleted and created anew, a bounded number of times.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
@@ -14,30 +19,53 @@ import { assertProfileAllowed } from '#lib/credentials.ts';
 import {
   AtlasApiError,
   ConflictUnresolvedError,
+  CreateInDoubtError,
+  DeadlineError,
   describeFailure,
+  EndpointFailedError,
+  EndpointRecreatingError,
+  EventsBackloggedError,
   type FailureInfo,
   InvalidRequestError,
 } from '#lib/errors.ts';
-import type { StatusEvents } from '#lib/events.ts';
-import type { Ledger, LedgerItem, LedgerStatus } from '#lib/ledger.ts';
-import { type Backoff, type Queues, retryDelaySeconds } from '#lib/queues.ts';
+import { EventPublishError, type StatusEvents } from '#lib/events.ts';
+import {
+  type LeaseFields,
+  type Ledger,
+  type LedgerItem,
+  type LedgerStatus,
+  MAX_OUTBOX,
+  MAX_UNCONFIRMED_CREATES,
+  UNCONFIRMED_CREATE_TTL_MS,
+} from '#lib/ledger.ts';
+import {
+  type Backoff,
+  MAX_MESSAGE_DELAY_SECONDS,
+  ORIGINAL_MESSAGE_ID,
+  type Queues,
+  retryDelaySeconds,
+  WAITS,
+} from '#lib/queues.ts';
 import { naturalKey, type ProvisionRequest, parseRequest } from '#lib/request.ts';
-import type { Outcome, StatusChangedDetail } from '#lib/status-event.ts';
+import { eventIdOf, type Outcome, type StatusChangedDetail } from '#lib/status-event.ts';
 import { METRIC } from '#lib/telemetry.ts';
+import { CALL_MARGIN_MS, CALLS_TO_START } from '#lib/timing.ts';
 
 /** How a record ended when it did not go back to the queue. */
-export type RecordOutcome = Extract<
-  Outcome,
-  'PROVISIONED' | 'ADOPTED' | 'DELETE_REQUESTED' | 'DELETED' | 'DEAD_LETTERED' | 'REJECTED'
->;
+export type RecordOutcome =
+  | Extract<
+      Outcome,
+      'PROVISIONED' | 'ADOPTED' | 'DELETE_REQUESTED' | 'DELETED' | 'RECREATING' | 'DEAD_LETTERED' | 'REJECTED'
+    >
+  | 'WAITING';
 
 /** The Atlas operations the provisioner uses. */
 export type EndpointsApi = Pick<AtlasClient, 'listEndpoints' | 'createEndpoint' | 'deleteEndpoint'>;
 
 export interface ProvisionerOptions {
-  ledger: Pick<Ledger, 'claim' | 'settle' | 'recordFailure'>;
+  ledger: Pick<Ledger, 'claim' | 'amend' | 'release' | 'settle' | 'recordFailure' | 'clearOutbox'>;
   atlas: { withClient<T>(profile: string, fn: (client: EndpointsApi) => Promise<T>): Promise<T> };
-  queues: Pick<Queues, 'delay' | 'park'>;
+  queues: Pick<Queues, 'delay' | 'park' | 'wait'>;
   events: Pick<StatusEvents, 'publish'>;
   logger: Logger;
   metrics: Pick<Metrics, 'addMetric'>;
@@ -48,9 +76,24 @@ export interface ProvisionerOptions {
   /** Records of one batch processed at once. */
   recordConcurrency: number;
   backoff: Backoff;
+  /** How long after a create in doubt was sent a listing can tell whether it was done. */
+  createSettleSeconds: number;
+  /** FAILED endpoints of one key that are deleted and created anew; the next one ends in the DLQ. */
+  maxEndpointFailures: number;
+  /** The Atlas client's timeout of one HTTP request: no call starts with less time left. */
+  atlasTimeoutMs: number;
+  /** Waits for Atlas (message sent again later) before the request goes to the DLQ. Default 60. */
+  maxWaits?: number;
   random?: () => number;
   now?: () => Date;
 }
+
+/** What the Lambda context tells of the time left; absent in tests that do not care. */
+export interface InvocationClock {
+  getRemainingTimeInMillis(): number;
+}
+
+const DEFAULT_MAX_WAITS = 60;
 
 /** Ledger statuses that mean no endpoint to adopt or delete. */
 const GONE: ReadonlySet<LedgerStatus> = new Set(['REQUESTED', 'DELETING', 'DELETED', 'MISSING']);
@@ -60,15 +103,22 @@ const OUTCOME_METRIC: Record<RecordOutcome, string> = {
   ADOPTED: METRIC.adopted,
   DELETE_REQUESTED: METRIC.deleted,
   DELETED: METRIC.deleted,
+  RECREATING: METRIC.recreating,
+  WAITING: METRIC.waiting,
   DEAD_LETTERED: METRIC.deadLettered,
   REJECTED: METRIC.rejected,
 };
 
 interface AtlasResult {
-  outcome: Extract<RecordOutcome, 'PROVISIONED' | 'ADOPTED' | 'DELETE_REQUESTED' | 'DELETED'>;
+  outcome: Extract<RecordOutcome, 'PROVISIONED' | 'ADOPTED' | 'DELETE_REQUESTED' | 'DELETED' | 'RECREATING'>;
   status: LedgerStatus;
   endpointId?: string;
   atlasErrorMessage?: string;
+  fields?: Partial<LeaseFields>;
+  /** Events beside the answer (duplicates deleted or found). */
+  events?: StatusChangedDetail[];
+  /** The request is not done: it waits this long for Atlas after its answer is recorded. */
+  waitSeconds?: number;
 }
 
 /** One delivery of one record. */
@@ -76,10 +126,18 @@ interface Attempt {
   record: SQSRecord;
   attempt: number;
   owner: string;
+  /** The messageId the sender was given (kept across waits and replays). */
+  messageId: string;
+  waits: number;
+  /** Epoch ms by which this record's work must be done. */
+  deadline: number;
   logger: Logger;
   request?: ProvisionRequest;
   /** The ledger item while this attempt holds its lease. */
   claimed?: LedgerItem;
+  /** This attempt wrote a create down and sent it; `createAnswered` once Atlas answered it. */
+  createSent?: boolean;
+  createAnswered?: boolean;
 }
 
 type Parsed = { ok: true; request: ProvisionRequest } | { ok: false; error: unknown };
@@ -100,6 +158,8 @@ const fromEndpoint = (endpoint: AtlasEndpoint) => ({
   ...(endpoint.errorMessage !== undefined && { atlasErrorMessage: endpoint.errorMessage }),
 });
 
+const attribute = (record: SQSRecord, name: string) => record.messageAttributes?.[name]?.stringValue;
+
 export class Provisioner {
   readonly #o: ProvisionerOptions;
   readonly #now: () => Date;
@@ -115,36 +175,49 @@ export class Provisioner {
   }
 
   /**
-   * The batch record handler. Resolves with the outcome when the record is done or safely
-   * parked; throws (after delaying the record's next delivery) when it must be retried.
+   * The batch record handler (Powertools passes the Lambda context). Resolves with the outcome when
+   * the record is done, waiting, or safely parked; throws (after delaying the record's next
+   * delivery) when it must be retried.
    */
-  handleRecord = (record: SQSRecord): Promise<RecordOutcome> => {
+  handleRecord = (record: SQSRecord, context?: InvocationClock): Promise<RecordOutcome> => {
     const parsed = parse(record.body);
-    const run = () => this.#limit.run(() => this.#handle(record, parsed));
+    const run = () => this.#limit.run(() => this.#handle(record, parsed, context));
     return parsed.ok ? this.#keys.run(naturalKey(parsed.request), run) : run();
   };
 
-  async #handle(record: SQSRecord, parsed: Parsed): Promise<RecordOutcome> {
+  async #handle(record: SQSRecord, parsed: Parsed, context?: InvocationClock): Promise<RecordOutcome> {
     const requestId = parsed.ok
       ? parsed.request.requestId
       : parsed.error instanceof InvalidRequestError
         ? parsed.error.requestId
         : undefined;
+    const messageId = attribute(record, ORIGINAL_MESSAGE_ID) ?? record.messageId;
     const at: Attempt = {
       record,
       attempt: Math.max(1, Number(record.attributes.ApproximateReceiveCount) || 1),
       owner: `${record.messageId}/${randomUUID()}`,
+      messageId,
+      waits: Math.max(0, Number(attribute(record, WAITS)) || 0),
+      deadline: context ? Date.now() + context.getRemainingTimeInMillis() : Number.POSITIVE_INFINITY,
       logger: this.#o.logger.createChild({
-        persistentKeys: { messageId: record.messageId, ...(requestId !== undefined && { requestId }) },
+        persistentKeys: { messageId, ...(requestId !== undefined && { requestId }) },
       }),
     };
     this.#o.metrics.addMetric(METRIC.requests, MetricUnit.Count, 1);
     try {
       if (!parsed.ok) throw parsed.error;
+      // Started only with time for the clean path: a record not started is delivered again shortly.
+      if (this.#timeLeft(at) < CALLS_TO_START * this.#o.atlasTimeoutMs + CALL_MARGIN_MS) {
+        throw new DeadlineError('start this record');
+      }
       return await this.#provision(at, parsed.request);
     } catch (error) {
       return this.#fail(at, error);
     }
+  }
+
+  #timeLeft(at: Attempt): number {
+    return at.deadline - Date.now();
   }
 
   async #provision(at: Attempt, request: ProvisionRequest): Promise<RecordOutcome> {
@@ -152,38 +225,52 @@ export class Provisioner {
     assertProfileAllowed(request.profile, this.#o.allowedProfiles);
     const claimed = await this.#o.ledger.claim(request, at.owner, this.#o.leaseSeconds);
     at.claimed = claimed;
+    await this.#drainOutbox(claimed, at);
     const result =
       request.action === 'create'
-        ? await this.#create(request, claimed)
-        : await this.#delete(request, claimed);
-    const settled = await this.#o.ledger.settle(claimed, at.owner, {
+        ? await this.#create(at, request, claimed)
+        : await this.#delete(at, request, claimed);
+    const statusSince = claimed.status === result.status ? claimed.statusSince : this.#now().toISOString();
+    const answer = this.#answer(result, at, request, claimed, statusSince);
+    const events = [answer, ...(result.events ?? [])];
+    await this.#o.ledger.settle(claimed, at.owner, {
       status: result.status,
       ...(result.endpointId !== undefined && { endpointId: result.endpointId }),
       ...(result.atlasErrorMessage !== undefined && { atlasErrorMessage: result.atlasErrorMessage }),
+      request,
+      statusSince,
+      ...(result.fields && { fields: result.fields }),
+      events,
     });
     at.claimed = undefined;
-    await this.#o.events.publish(
-      this.#detail(result.outcome, at, request, {
-        ...(settled.endpointId !== undefined && { endpointId: settled.endpointId }),
-        status: settled.status,
-        ...(claimed.status !== settled.status && { previousStatus: claimed.status }),
-        ...(settled.atlasErrorMessage !== undefined && { errorMessage: settled.atlasErrorMessage }),
-        statusSince: settled.statusSince,
-      }),
-    );
-    this.#o.metrics.addMetric(OUTCOME_METRIC[result.outcome], MetricUnit.Count, 1);
+    // Recorded with the answer: a refused publish is sent again from the outbox, never lost.
+    await this.#announce(claimed.key, events, at);
     at.logger.info('request done', {
       outcome: result.outcome,
       naturalKey: claimed.key,
-      endpointId: settled.endpointId,
-      status: settled.status,
+      endpointId: result.endpointId,
+      status: result.status,
     });
+    if (result.waitSeconds !== undefined) return this.#wait(at, result.waitSeconds, result.outcome);
+    this.#o.metrics.addMetric(OUTCOME_METRIC[result.outcome], MetricUnit.Count, 1);
     return result.outcome;
   }
 
-  /** Adopts what the ledger or a listing knows, else creates; a 409 is resolved by listing again. */
-  async #create(request: ProvisionRequest, claimed: LedgerItem): Promise<AtlasResult> {
-    if (claimed.endpointId !== undefined && !GONE.has(claimed.status)) {
+  /** Creates the key's endpoint, or adopts the one Atlas has; never twice, never a FAILED one. */
+  async #create(at: Attempt, request: ProvisionRequest, claimed: LedgerItem): Promise<AtlasResult> {
+    const key = claimed.key;
+    if (claimed.pendingCreate) {
+      const readyAt = Date.parse(claimed.pendingCreate.sentAt) + this.#o.createSettleSeconds * 1000;
+      const waitSeconds = Math.ceil((readyAt - this.#now().getTime()) / 1000);
+      if (waitSeconds > 0) throw new CreateInDoubtError(key, waitSeconds);
+    }
+    const settledLedger = !claimed.pendingCreate && !claimed.recreating;
+    if (
+      settledLedger &&
+      claimed.endpointId !== undefined &&
+      !GONE.has(claimed.status) &&
+      claimed.status !== 'FAILED'
+    ) {
       return {
         outcome: 'ADOPTED',
         endpointId: claimed.endpointId,
@@ -191,87 +278,318 @@ export class Provisioner {
         ...(claimed.atlasErrorMessage !== undefined && { atlasErrorMessage: claimed.atlasErrorMessage }),
       };
     }
-    return this.#o.atlas.withClient(request.profile, async (client) => {
-      // Listing first also covers "created, but the response was lost" on an earlier attempt.
-      const existing = await this.#find(client, request, false);
-      if (existing) return { outcome: 'ADOPTED', ...fromEndpoint(existing) };
+    return this.#o.atlas.withClient(request.profile, async (unbounded) => {
+      const client = this.#bounded(unbounded, at);
+      const listed = await this.#listKey(client, request);
+      if (claimed.recreating && listed.some((e) => e.id === claimed.endpointId && e.status === 'DELETING')) {
+        throw new EndpointRecreatingError(key, this.#recreateWait(at));
+      }
+      const live = listed.filter((e) => e.status !== 'DELETING');
+      if (live.length > 0) return this.#adopt(at, client, request, claimed, live);
+
+      // Nothing listed after the settle period: a create in doubt was not done (yet). Remembered,
+      // so that an endpoint it makes later is known as this provisioner's own extra.
+      const unconfirmed = claimed.pendingCreate
+        ? [...freshUnconfirmed(claimed, this.#now()), claimed.pendingCreate.sentAt].slice(
+            -MAX_UNCONFIRMED_CREATES,
+          )
+        : undefined;
+      const fields: Partial<LeaseFields> = {
+        ...(unconfirmed && { unconfirmedCreates: unconfirmed }),
+        ...(claimed.recreating && { recreating: undefined }),
+      };
+      if (this.#timeLeft(at) - CALL_MARGIN_MS < this.#o.atlasTimeoutMs)
+        throw new DeadlineError('send a create');
+      await this.#o.ledger.amend(key, at.owner, {
+        ...fields,
+        pendingCreate: { sentAt: this.#now().toISOString() },
+      });
+      at.createSent = true;
+      let created: AtlasEndpoint;
       try {
-        const created = await client.createEndpoint(request.groupId, {
+        created = await client.createEndpoint(request.groupId, {
           cloudProvider: request.cloudProvider,
           regionName: request.regionName,
           ...(request.vpcRegionName !== undefined && { vpcRegionName: request.vpcRegionName }),
         });
-        return { outcome: 'PROVISIONED', ...fromEndpoint(created) };
+        at.createAnswered = true;
       } catch (error) {
         if (!(error instanceof AtlasApiError && error.status === 409)) throw error;
-        const found = await this.#find(client, request, false);
-        if (found) return { outcome: 'ADOPTED', ...fromEndpoint(found) };
-        throw new ConflictUnresolvedError(naturalKey(request));
+        at.createAnswered = true;
+        const found = (await this.#listKey(client, request)).filter((e) => e.status !== 'DELETING');
+        if (found.length === 0) throw new ConflictUnresolvedError(key);
+        // The create was answered (not done): only earlier creates in doubt can account for extras.
+        return this.#adopt(at, client, request, { ...claimed, ...fields, pendingCreate: undefined }, found);
       }
+      if (created.status === 'FAILED') return this.#recreate(at, client, request, claimed, created, fields);
+      return { outcome: 'PROVISIONED', ...fromEndpoint(created), fields };
     });
+  }
+
+  /**
+   * Adopts one of the key's live endpoints: the ledger's own, else an ACTIVE one, else the first.
+   * Extras that creates in doubt can account for are deleted; any other extra is reported and left.
+   */
+  async #adopt(
+    at: Attempt,
+    client: EndpointsApi,
+    request: ProvisionRequest,
+    claimed: LedgerItem,
+    live: AtlasEndpoint[],
+  ): Promise<AtlasResult> {
+    const keep =
+      live.find((e) => e.id === claimed.endpointId) ?? live.find((e) => e.status === 'ACTIVE') ?? live[0];
+    if (!keep) throw new Error('adopt needs an endpoint');
+    const extras = live.filter((e) => e !== keep);
+    const unconfirmed = freshUnconfirmed(claimed, this.#now());
+    const events: StatusChangedDetail[] = [];
+    let fields: Partial<LeaseFields> = {};
+    if (extras.length > 0) {
+      const resolved = await this.#resolveExtras(at, client, request, claimed, keep, extras, unconfirmed);
+      events.push(...resolved.events);
+      fields = { unconfirmedCreates: resolved.unconfirmed.length > 0 ? resolved.unconfirmed : undefined };
+    } else if (claimed.pendingCreate && unconfirmed.length > 0) {
+      // The doubt is resolved by this endpoint; older unconfirmed creates stay remembered.
+      fields = { unconfirmedCreates: unconfirmed };
+    }
+    if (claimed.recreating) fields.recreating = undefined;
+    if (keep.status === 'FAILED') return this.#recreate(at, client, request, claimed, keep, fields, events);
+    return { outcome: 'ADOPTED', ...fromEndpoint(keep), fields, events };
+  }
+
+  /** Deletes the extras this provisioner's creates in doubt account for; reports the rest. */
+  async #resolveExtras(
+    at: Attempt,
+    client: EndpointsApi,
+    request: ProvisionRequest,
+    claimed: LedgerItem,
+    keep: AtlasEndpoint,
+    extras: AtlasEndpoint[],
+    unconfirmed: string[],
+  ) {
+    // Endpoints this provisioner may have made: the ledger's own, each create in doubt, each unconfirmed one.
+    const ours =
+      (claimed.endpointId === keep.id ? 1 : 0) + (claimed.pendingCreate ? 1 : 0) + unconfirmed.length;
+    const events: StatusChangedDetail[] = [];
+    if (extras.length + 1 > Math.max(ours, 1)) {
+      // Someone else made at least one of them, and nothing says which: an operator decides.
+      this.#o.metrics.addMetric(METRIC.duplicateEndpoints, MetricUnit.Count, extras.length);
+      at.logger.error('more than one endpoint for the key, not all made by this provisioner', {
+        naturalKey: claimed.key,
+        kept: keep.id,
+        extras: extras.map((e) => e.id),
+      });
+      for (const extra of extras)
+        events.push(this.#duplicateEvent('DUPLICATE_FOUND', request, claimed, extra));
+      return { events, unconfirmed };
+    }
+    for (const extra of extras) {
+      try {
+        await client.deleteEndpoint(request.groupId, request.cloudProvider, extra.id);
+      } catch (error) {
+        if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
+      }
+      at.logger.warn('deleted an extra endpoint made by a create in doubt', {
+        naturalKey: claimed.key,
+        kept: keep.id,
+        deleted: extra.id,
+      });
+      events.push(this.#duplicateEvent('DUPLICATE_DELETED', request, claimed, extra));
+    }
+    // Each extra deleted was one of the unconfirmed creates (the oldest first).
+    return { events, unconfirmed: unconfirmed.slice(Math.min(unconfirmed.length, extras.length)) };
+  }
+
+  /**
+   * A FAILED endpoint is deleted to be created anew once it is gone, or, past the bound, the
+   * request goes to the DLQ with Atlas's errorMessage.
+   */
+  async #recreate(
+    at: Attempt,
+    client: EndpointsApi,
+    request: ProvisionRequest,
+    claimed: LedgerItem,
+    failed: AtlasEndpoint,
+    fields: Partial<LeaseFields>,
+    events: StatusChangedDetail[] = [],
+  ): Promise<AtlasResult> {
+    const failures = (claimed.endpointFailures ?? 0) + 1;
+    if (failures >= this.#o.maxEndpointFailures) {
+      await this.#o.ledger.amend(claimed.key, at.owner, { ...fields, endpointFailures: failures });
+      throw new EndpointFailedError(claimed.key, failures, failed.errorMessage);
+    }
+    try {
+      await client.deleteEndpoint(request.groupId, request.cloudProvider, failed.id);
+    } catch (error) {
+      if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
+    }
+    at.logger.warn('endpoint FAILED: deleted to be created anew', {
+      naturalKey: claimed.key,
+      endpointId: failed.id,
+      failures,
+      atlasErrorMessage: failed.errorMessage,
+    });
+    return {
+      outcome: 'RECREATING',
+      endpointId: failed.id,
+      status: 'DELETING',
+      ...(failed.errorMessage !== undefined && { atlasErrorMessage: failed.errorMessage }),
+      fields: { ...fields, endpointFailures: failures, recreating: true },
+      events,
+      waitSeconds: this.#recreateWait(at),
+    };
   }
 
   /** Deletes the key's endpoint; one that is already gone (404, or none listed) counts as deleted. */
-  async #delete(request: ProvisionRequest, claimed: LedgerItem): Promise<AtlasResult> {
-    if (claimed.endpointId !== undefined && claimed.status === 'DELETING') {
+  async #delete(at: Attempt, request: ProvisionRequest, claimed: LedgerItem): Promise<AtlasResult> {
+    if (claimed.pendingCreate) {
+      // A create in doubt may still land: delete only what a listing after the settle period shows.
+      const readyAt = Date.parse(claimed.pendingCreate.sentAt) + this.#o.createSettleSeconds * 1000;
+      const waitSeconds = Math.ceil((readyAt - this.#now().getTime()) / 1000);
+      if (waitSeconds > 0) throw new CreateInDoubtError(claimed.key, waitSeconds);
+    }
+    if (claimed.endpointId !== undefined && claimed.status === 'DELETING' && !claimed.recreating) {
       return { outcome: 'DELETE_REQUESTED', endpointId: claimed.endpointId, status: 'DELETING' };
     }
+    const settled = !claimed.pendingCreate && !claimed.recreating;
     const known =
-      claimed.endpointId !== undefined && !GONE.has(claimed.status) ? claimed.endpointId : undefined;
-    return this.#o.atlas.withClient(request.profile, async (client) => {
+      settled && claimed.endpointId !== undefined && !GONE.has(claimed.status)
+        ? claimed.endpointId
+        : undefined;
+    const fields: Partial<LeaseFields> = { recreating: undefined, endpointFailures: undefined };
+    return this.#o.atlas.withClient(request.profile, async (unbounded) => {
+      const client = this.#bounded(unbounded, at);
       let endpointId = known;
       try {
         if (endpointId === undefined) {
-          const found = await this.#find(client, request, true);
-          if (!found) return { outcome: 'DELETED', status: 'DELETED' };
+          const listed = await this.#listKey(client, request);
+          const found = listed.find((e) => e.status !== 'DELETING') ?? listed[0];
+          if (!found) return { outcome: 'DELETED', status: 'DELETED', fields };
           if (found.status === 'DELETING')
-            return { outcome: 'DELETE_REQUESTED', endpointId: found.id, status: 'DELETING' };
+            return { outcome: 'DELETE_REQUESTED', endpointId: found.id, status: 'DELETING', fields };
           endpointId = found.id;
         }
         await client.deleteEndpoint(request.groupId, request.cloudProvider, endpointId);
-        return { outcome: 'DELETE_REQUESTED', endpointId, status: 'DELETING' };
+        return { outcome: 'DELETE_REQUESTED', endpointId, status: 'DELETING', fields };
       } catch (error) {
         if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
-        return { outcome: 'DELETED', status: 'DELETED', ...(endpointId !== undefined && { endpointId }) };
+        return { outcome: 'DELETED', status: 'DELETED', fields };
       }
     });
   }
 
-  /** The listed endpoint for the request's key, if any; one being deleted only when asked for. */
-  async #find(client: EndpointsApi, request: ProvisionRequest, includeDeleting: boolean) {
+  /** Every listed endpoint of the request's key, in any status. */
+  async #listKey(client: EndpointsApi, request: ProvisionRequest): Promise<AtlasEndpoint[]> {
     const listed = await client.listEndpoints(request.groupId, request.cloudProvider);
-    const matching = listed.filter(
-      (e) =>
-        e.regionName === request.regionName &&
-        vpcRegion(e) === vpcRegion(request) &&
-        (includeDeleting || e.status !== 'DELETING'),
-    );
-    return matching.find((e) => e.status !== 'DELETING') ?? matching[0];
+    return listed.filter((e) => e.regionName === request.regionName && vpcRegion(e) === vpcRegion(request));
+  }
+
+  /** The Atlas client bounded by the invocation: no call starts that could outlive it. */
+  #bounded(client: EndpointsApi, at: Attempt): EndpointsApi {
+    const options = (what: string) => {
+      const left = this.#timeLeft(at) - CALL_MARGIN_MS;
+      if (left < this.#o.atlasTimeoutMs) throw new DeadlineError(what);
+      return Number.isFinite(left) ? { signal: AbortSignal.timeout(left) } : {};
+    };
+    return {
+      listEndpoints: (groupId, provider) =>
+        client.listEndpoints(groupId, provider, options('list the endpoints')),
+      createEndpoint: (groupId, body) => client.createEndpoint(groupId, body, options('send a create')),
+      deleteEndpoint: (groupId, provider, id) =>
+        client.deleteEndpoint(groupId, provider, id, options('delete an endpoint')),
+    };
+  }
+
+  /** Growing waits for a FAILED endpoint to go: the settle period, doubled per wait, capped. */
+  #recreateWait(at: Attempt): number {
+    return Math.min(MAX_MESSAGE_DELAY_SECONDS, this.#o.createSettleSeconds * 2 ** Math.min(at.waits, 6));
+  }
+
+  /** Sends events a failed publish left in the key's outbox; a full outbox makes new facts wait. */
+  async #drainOutbox(claimed: LedgerItem, at: Attempt): Promise<void> {
+    const pending = Object.values(claimed.outbox ?? {});
+    if (pending.length === 0) return;
+    const sent = await this.#announce(claimed.key, pending, at);
+    if (!sent && pending.length >= MAX_OUTBOX) throw new EventsBackloggedError(claimed.key);
+  }
+
+  /** Publishes recorded events and clears them from the outbox; false when some stay for later. */
+  async #announce(key: string, events: StatusChangedDetail[], at: Attempt): Promise<boolean> {
+    let accepted: readonly string[] = events.map((e) => e.eventId);
+    let ok = true;
+    try {
+      await this.#o.events.publish(...events);
+    } catch (error) {
+      ok = false;
+      accepted = error instanceof EventPublishError ? error.accepted : [];
+      this.#o.metrics.addMetric(METRIC.eventPublishFailed, MetricUnit.Count, events.length - accepted.length);
+      at.logger.error('could not publish status events; they stay in the ledger outbox and are sent again', {
+        error,
+        naturalKey: key,
+      });
+    }
+    try {
+      await this.#o.ledger.clearOutbox(key, accepted);
+    } catch (error) {
+      // Left in the outbox: announced again later with the same eventId.
+      at.logger.warn('could not clear published events from the outbox', { error, naturalKey: key });
+    }
+    return ok;
+  }
+
+  /** The request waits for Atlas: sent again as a new message later, or parked when it waited too often. */
+  async #wait(at: Attempt, seconds: number, outcome: RecordOutcome = 'WAITING'): Promise<RecordOutcome> {
+    await this.#o.queues.wait(at.record.body, seconds, {
+      originalMessageId: at.messageId,
+      waits: at.waits + 1,
+    });
+    this.#o.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
+    at.logger.info('request waits for Atlas', { delaySeconds: seconds, waits: at.waits + 1 });
+    return outcome;
   }
 
   /**
    * The one path of every failure: describeFailure decides; a retry delays the record and
-   * rethrows so the batch reports it; dlq and reject announce, park the original body and resolve.
+   * rethrows so the batch reports it; a wait sends the request again later; dlq and reject
+   * announce, park the original body and resolve.
    */
   async #fail(at: Attempt, error: unknown): Promise<RecordOutcome> {
-    const failure = describeFailure(error);
+    let failure = describeFailure(error);
     const now = this.#now().toISOString();
+    const inDoubt = at.createSent === true && !at.createAnswered && failure.outcomeUnknown === true;
+    if (inDoubt) {
+      // The create may still be done: nothing is created for the key before the settle period.
+      failure = {
+        ...failure,
+        retryAfterSeconds: Math.max(failure.retryAfterSeconds ?? 0, this.#o.createSettleSeconds),
+      };
+      at.logger.warn('create in doubt: the key waits for a listing after the settle period', {
+        naturalKey: at.claimed?.key,
+      });
+    }
+    const waiting = failure.disposition === 'wait' && at.waits < (this.#o.maxWaits ?? DEFAULT_MAX_WAITS);
     let firstFailureAt: string | undefined;
     if (at.claimed) {
       try {
-        firstFailureAt = (await this.#o.ledger.recordFailure(at.claimed.key, at.owner, failure))
-          .firstFailureAt;
+        if (waiting) await this.#o.ledger.release(at.claimed.key, at.owner);
+        else {
+          const resolvedCreate = at.createSent === true && !inDoubt;
+          firstFailureAt = (
+            await this.#o.ledger.recordFailure(at.claimed.key, at.owner, failure, { resolvedCreate })
+          ).firstFailureAt;
+        }
       } catch (ledgerError) {
         at.logger.warn('could not record the failure in the ledger', { error: ledgerError });
       }
     }
+    if (waiting) return this.#wait(at, failure.retryAfterSeconds ?? this.#o.createSettleSeconds);
+
     const lastAttempt = at.attempt >= this.#o.maxAttempts;
     const log = {
       failure,
       attempt: at.attempt,
       ...(failure.code === 'INTERNAL_ERROR' && { error }),
     };
-
     if (failure.disposition === 'retry' && !lastAttempt) {
       const delaySeconds = retryDelaySeconds(failure, at.attempt, this.#o.backoff, this.#random);
       try {
@@ -291,14 +609,27 @@ export class Provisioner {
     const outcome = destination === 'reject' ? 'REJECTED' : 'DEAD_LETTERED';
     // Announced before parked: a failed publish retries a record not parked yet, while parking
     // first would park it again on every redelivery. Events are at least once.
+    const summary = errorSummary(failure);
     await this.#o.events.publish(
-      this.#detail(outcome, at, at.request, { error: errorSummary(failure) }, requestId),
+      this.#detail(
+        outcome,
+        at,
+        at.request,
+        {
+          eventId: eventIdOf(outcome, at.messageId, requestId, summary.code),
+          error: summary,
+          ...(error instanceof EndpointFailedError &&
+            error.atlasErrorMessage !== undefined && { errorMessage: error.atlasErrorMessage }),
+        },
+        requestId,
+      ),
     );
     await this.#o.queues.park(destination, at.record.body, {
       failure,
       attempts: at.attempt,
       firstFailureAt: firstFailureAt ?? this.#firstFailureFallback(at, now),
       lastFailureAt: now,
+      originalMessageId: at.messageId,
       ...(requestId !== undefined && { requestId }),
     });
     this.#o.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
@@ -315,18 +646,67 @@ export class Provisioner {
     return at.attempt > 1 && Number.isFinite(first) && first > 0 ? new Date(first).toISOString() : now;
   }
 
+  /** The answer to the request, as recorded: the same fact always has the same eventId. */
+  #answer(
+    result: AtlasResult,
+    at: Attempt,
+    request: ProvisionRequest,
+    claimed: LedgerItem,
+    statusSince: string,
+  ): StatusChangedDetail {
+    return this.#detail(result.outcome, at, request, {
+      eventId: eventIdOf(
+        'answer',
+        request.requestId,
+        claimed.key,
+        request.action,
+        result.outcome === 'RECREATING' ? `recreate-${result.endpointId}` : result.endpointId,
+        result.status,
+        statusSince,
+      ),
+      ...(result.endpointId !== undefined && { endpointId: result.endpointId }),
+      status: result.status,
+      ...(claimed.status !== result.status && { previousStatus: claimed.status }),
+      ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
+      statusSince,
+    });
+  }
+
+  #duplicateEvent(
+    outcome: 'DUPLICATE_DELETED' | 'DUPLICATE_FOUND',
+    request: ProvisionRequest,
+    claimed: LedgerItem,
+    extra: AtlasEndpoint,
+  ): StatusChangedDetail {
+    return {
+      version: '1',
+      eventId: eventIdOf(outcome, claimed.key, extra.id),
+      outcome,
+      requestIds: [request.requestId],
+      naturalKey: claimed.key,
+      groupId: request.groupId,
+      cloudProvider: request.cloudProvider,
+      regionName: request.regionName,
+      ...(request.vpcRegionName !== undefined && { vpcRegionName: request.vpcRegionName }),
+      action: request.action,
+      endpointId: extra.id,
+      status: outcome === 'DUPLICATE_DELETED' ? 'DELETING' : extra.status,
+      occurredAt: this.#now().toISOString(),
+    };
+  }
+
   #detail(
-    outcome: RecordOutcome,
+    outcome: Exclude<RecordOutcome, 'WAITING'>,
     at: Attempt,
     request: ProvisionRequest | undefined,
-    extra: Partial<StatusChangedDetail>,
+    extra: Pick<StatusChangedDetail, 'eventId'> & Partial<StatusChangedDetail>,
     requestId = request?.requestId,
   ): StatusChangedDetail {
     return {
       version: '1',
       outcome,
       requestIds: requestId !== undefined ? [requestId] : [],
-      messageId: at.record.messageId,
+      messageId: at.messageId,
       ...(request && {
         naturalKey: naturalKey(request),
         groupId: request.groupId,
@@ -339,6 +719,12 @@ export class Provisioner {
       occurredAt: this.#now().toISOString(),
     };
   }
+}
+
+/** The key's unconfirmed creates that may still land (older ones are forgotten). */
+function freshUnconfirmed(item: LedgerItem, now: Date): string[] {
+  const since = now.getTime() - UNCONFIRMED_CREATE_TTL_MS;
+  return (item.unconfirmedCreates ?? []).filter((sentAt) => Date.parse(sentAt) >= since);
 }
 
 const errorSummary = (failure: FailureInfo): NonNullable<StatusChangedDetail['error']> => ({

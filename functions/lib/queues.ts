@@ -56,6 +56,8 @@ export interface ParkedFailure {
   firstFailureAt: string;
   lastFailureAt: string;
   requestId?: string;
+  /** The messageId the request's sender was given; kept so a replay still answers with it. */
+  originalMessageId?: string;
 }
 
 export interface QueuesOptions {
@@ -85,18 +87,71 @@ export function parkedAttributes(parked: ParkedFailure): Record<string, MessageA
     FirstFailureAt: text(parked.firstFailureAt),
     LastFailureAt: text(parked.lastFailureAt),
     ...(parked.requestId && { RequestId: text(parked.requestId) }),
+    ...(parked.originalMessageId && { [ORIGINAL_MESSAGE_ID]: text(parked.originalMessageId) }),
   };
+}
+
+/** The longest DelaySeconds SQS accepts on a message. */
+export const MAX_MESSAGE_DELAY_SECONDS = 900;
+/** Message attributes a request carries through waits and replays: the id its sender was given, and waits so far. */
+export const ORIGINAL_MESSAGE_ID = 'OriginalMessageId';
+export const WAITS = 'Waits';
+
+/** The request queue as a sender: a waiting request, or a key handed back by the status checker. */
+export class RequestQueue {
+  readonly #url: string;
+  readonly #client: SQSClient;
+
+  constructor(options: { queueUrl: string; client?: SQSClient }) {
+    this.#url = options.queueUrl;
+    this.#client = options.client ?? new SQSClient({});
+  }
+
+  /** Sends a request body, delivered after `delaySeconds` (capped at SQS's 900). */
+  async send(
+    body: string,
+    options: { delaySeconds?: number; originalMessageId?: string; waits?: number } = {},
+  ): Promise<void> {
+    const delay = Math.min(MAX_MESSAGE_DELAY_SECONDS, Math.max(0, Math.ceil(options.delaySeconds ?? 0)));
+    await this.#client.send(
+      new SendMessageCommand({
+        QueueUrl: this.#url,
+        MessageBody: body,
+        ...(delay > 0 && { DelaySeconds: delay }),
+        MessageAttributes: {
+          ...(options.originalMessageId !== undefined && {
+            [ORIGINAL_MESSAGE_ID]: text(options.originalMessageId),
+          }),
+          ...(options.waits !== undefined && { [WAITS]: number(options.waits) }),
+        },
+      }),
+    );
+  }
 }
 
 export class Queues {
   readonly #requestQueueUrl: string;
   readonly #parkUrls: Record<'dlq' | 'reject', string>;
   readonly #client: SQSClient;
+  readonly #requests: RequestQueue;
 
   constructor(options: QueuesOptions) {
     this.#requestQueueUrl = options.requestQueueUrl;
     this.#parkUrls = { dlq: options.dlqUrl, reject: options.rejectedQueueUrl };
     this.#client = options.client ?? new SQSClient({});
+    this.#requests = new RequestQueue({ queueUrl: options.requestQueueUrl, client: this.#client });
+  }
+
+  /**
+   * Sends the request again as a new message delivered after `seconds`: a wait for Atlas that
+   * spends none of the record's attempts (its receive count starts again).
+   */
+  async wait(
+    body: string,
+    seconds: number,
+    carried: { originalMessageId: string; waits: number },
+  ): Promise<void> {
+    await this.#requests.send(body, { delaySeconds: seconds, ...carried });
   }
 
   /** Makes the received message visible again after `seconds` (capped at MAX_RETRY_DELAY_SECONDS). */

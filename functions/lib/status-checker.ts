@@ -1,22 +1,25 @@
 /**
  * The status checker's domain: follows every tracked endpoint in Atlas with one paginated list
- * per project and provider, records what it finds in the ledger, and announces changes, stuck
- * endpoints and drift. Atlas failures leave the project's items untouched: they stay the least
- * recently checked, so the next run takes them first and nothing is starved.
+ * per project and provider, records what it finds in the ledger together with the events that
+ * announce it (the item's outbox), then publishes them: changes, stuck endpoints, drift, extra
+ * endpoints for one key, and FAILED endpoints, whose keys go back to the provisioner to be
+ * created anew. Atlas failures leave the project's items untouched: they stay the least recently
+ * checked, so the next run takes them first and nothing is starved.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { AtlasClient } from '#atlas/client.ts';
 import { ATLAS_STATUSES, type AtlasEndpoint, CLOUD_PROVIDERS, type CloudProvider } from '#atlas/types.ts';
 import { Limiter } from '#lib/concurrency.ts';
-import { describeFailure } from '#lib/errors.ts';
-import type { StatusEvents } from '#lib/events.ts';
-import type { Ledger, LedgerItem, LedgerStatus } from '#lib/ledger.ts';
-import type { Outcome, StatusChangedDetail } from '#lib/status-event.ts';
+import { AtlasApiError, describeFailure } from '#lib/errors.ts';
+import { EventPublishError, type StatusEvents } from '#lib/events.ts';
+import { type CheckResult, type Ledger, type LedgerItem, type LedgerStatus, UNTRACKED } from '#lib/ledger.ts';
+import type { RequestQueue } from '#lib/queues.ts';
+import { eventIdOf, type Outcome, type StatusChangedDetail } from '#lib/status-event.ts';
 import { METRIC } from '#lib/telemetry.ts';
 
-/** The Atlas operation the checker uses. */
-export type ListingApi = Pick<AtlasClient, 'listEndpoints'>;
+/** The Atlas operations the checker uses: one listing per project, and deleting an extra it can account for. */
+export type ListingApi = Pick<AtlasClient, 'listEndpoints' | 'deleteEndpoint'>;
 
 export interface Deadlines {
   /** Minutes in PENDING_ACCEPTANCE before an endpoint is reported stuck. */
@@ -26,9 +29,11 @@ export interface Deadlines {
 }
 
 export interface StatusCheckerOptions {
-  ledger: Pick<Ledger, 'listTracked' | 'recordCheck'>;
+  ledger: Pick<Ledger, 'listTracked' | 'recordCheck' | 'clearOutbox'>;
   atlas: { withClient<T>(profile: string, fn: (client: ListingApi) => Promise<T>): Promise<T> };
   events: Pick<StatusEvents, 'publish'>;
+  /** Where a key whose endpoint FAILED goes back to the provisioner (absent: it is only announced). */
+  requests?: Pick<RequestQueue, 'send'>;
   logger: Logger;
   metrics: Pick<Metrics, 'addMetric'>;
   deadlines: Deadlines;
@@ -59,6 +64,8 @@ export interface CheckSummary {
   skipped: number;
   /** Project listings made (one paginated list each). */
   projects: number;
+  /** Extra endpoints made by creates in doubt that were deleted. */
+  duplicatesDeleted: number;
   /** The run stopped starting projects to finish before the function's timeout. */
   stoppedEarly: boolean;
 }
@@ -70,6 +77,9 @@ export function deadlineOf(status: LedgerStatus): keyof Deadlines | undefined {
   return 'inProgressMinutes';
 }
 
+/** Extra endpoints reported per key at most (each once). */
+const MAX_REPORTED = 10;
+
 /** Settled statuses, and the ledger's own (never followed). */
 const NO_DEADLINE: ReadonlySet<string> = new Set(['ACTIVE', 'FAILED', 'REQUESTED', 'DELETED', 'MISSING']);
 const KNOWN: ReadonlySet<string> = new Set(ATLAS_STATUSES);
@@ -80,14 +90,19 @@ const isCloudProvider = (value: string): value is CloudProvider =>
   (CLOUD_PROVIDERS as readonly string[]).includes(value);
 
 /** `listedAt`: taken before the list call; an item written after it is newer than the listing. */
-type Listing = { ok: true; byId: Map<string, AtlasEndpoint>; listedAt: string } | { ok: false };
+type Listing =
+  | { ok: true; byId: Map<string, AtlasEndpoint>; byKey: Map<string, AtlasEndpoint[]>; listedAt: string }
+  | { ok: false };
 
 interface Decision {
   item: LedgerItem;
-  result: { status: LedgerStatus; atlasErrorMessage?: string; stuck?: boolean };
+  result: CheckResult;
   kind: 'unchanged' | 'changed' | 'stuck';
-  event?: StatusChangedDetail;
+  events: StatusChangedDetail[];
 }
+
+const endpointKey = (e: { regionName: string; vpcRegionName?: string }) =>
+  `${e.regionName}#${e.vpcRegionName ?? e.regionName}`;
 
 /** State of one run. */
 interface Run {
@@ -122,7 +137,16 @@ export class StatusChecker {
       marginMs: Math.min(this.#o.safetyMarginMs, options.remainingMs() / 2),
       listings: new Map(),
       seen: new Set(),
-      summary: { checked: 0, changed: 0, stuck: 0, missing: 0, skipped: 0, projects: 0, stoppedEarly: false },
+      summary: {
+        checked: 0,
+        changed: 0,
+        stuck: 0,
+        missing: 0,
+        skipped: 0,
+        projects: 0,
+        duplicatesDeleted: 0,
+        stoppedEarly: false,
+      },
     };
     const projects = new Limiter(this.#o.projectConcurrency);
     let startKey: Record<string, unknown> | undefined;
@@ -165,28 +189,98 @@ export class StatusChecker {
     // (a new endpoint, a delete) would be judged on an older Atlas; it is checked next run.
     const current = items.filter((item) => item.updatedAt <= listing.listedAt);
     run.summary.skipped += items.length - current.length;
-    const now = this.#now();
-    const decisions = current.map((item) => this.#decide(item, listing.byId, now));
-    const details = decisions.flatMap((d) => (d.event ? [d.event] : []));
-    // Announced before recorded: an event lost after the write would never be sent again, while
-    // one sent twice (the write failing after it) is harmless. Events are at least once.
-    let announced = true;
-    if (details.length > 0) {
-      try {
-        await this.#o.events.publish(...details);
-      } catch (error) {
-        // Not recorded either, so the next run sees the same change and announces it again.
-        announced = false;
-        this.#o.logger.error('could not publish status events; the changes are checked again next run', {
-          error,
-          groupId: first.groupId,
-          events: details.length,
-        });
-      }
+    // Recorded one by one, announced together: ten events a PutEvents call, not one.
+    const recorded = await Promise.all(
+      current.map((item) => this.#writes.run(() => this.#checkItem(item, listing, run))),
+    );
+    await this.#announce(recorded.flat());
+  }
+
+  /**
+   * Decides an item and records the decision with its events in the item's outbox; returns the
+   * events to publish: what the outbox still held from an earlier run, and the new ones.
+   */
+  async #checkItem(
+    item: LedgerItem,
+    listing: Extract<Listing, { ok: true }>,
+    run: Run,
+  ): Promise<Array<{ key: string; event: StatusChangedDetail }>> {
+    const pending = Object.values(item.outbox ?? {}).map((event) => ({ key: item.key, event }));
+    const decision = await this.#decide(item, listing, this.#now(), run);
+    if (decision.result.handBack && !(await this.#handBack(item))) {
+      run.summary.skipped += 1;
+      return pending;
     }
-    const recordable = announced ? decisions : decisions.filter((d) => !d.event);
-    run.summary.skipped += decisions.length - recordable.length;
-    await Promise.all(recordable.map((decision) => this.#writes.run(() => this.#record(decision, run))));
+    const recorded = await this.#record(decision, item.outbox !== undefined, run);
+    return recorded ? [...pending, ...decision.events.map((event) => ({ key: item.key, event }))] : pending;
+  }
+
+  /**
+   * Publishes recorded events and clears from each item's outbox those EventBridge accepted; the
+   * rest stay there for the next run, announced with the same eventId.
+   */
+  async #announce(events: Array<{ key: string; event: StatusChangedDetail }>): Promise<void> {
+    if (events.length === 0) return;
+    let accepted = new Set(events.map((e) => e.event.eventId));
+    try {
+      await this.#o.events.publish(...events.map((e) => e.event));
+    } catch (error) {
+      accepted = new Set(error instanceof EventPublishError ? error.accepted : []);
+      this.#o.metrics.addMetric(METRIC.eventPublishFailed, MetricUnit.Count, events.length - accepted.size);
+      this.#o.logger.error('could not publish status events; they stay in the outbox for the next run', {
+        error,
+        events: events.length,
+      });
+    }
+    const byKey = new Map<string, string[]>();
+    for (const { key, event } of events) {
+      if (accepted.has(event.eventId)) byKey.set(key, [...(byKey.get(key) ?? []), event.eventId]);
+    }
+    await Promise.all(
+      [...byKey].map(([key, ids]) =>
+        this.#writes.run(async () => {
+          try {
+            await this.#o.ledger.clearOutbox(key, ids);
+          } catch (error) {
+            this.#o.logger.warn(
+              'could not clear published events; they are sent again with the same eventId',
+              {
+                error,
+                naturalKey: key,
+              },
+            );
+          }
+        }),
+      ),
+    );
+  }
+
+  /** Sends the key back to the provisioner, which deletes the FAILED endpoint and creates it anew. */
+  async #handBack(item: LedgerItem): Promise<boolean> {
+    if (!this.#o.requests) return true;
+    const request = {
+      requestId: item.requestIds.at(-1) ?? `recreate-${eventIdOf(item.key, item.endpointId)}`,
+      action: 'create',
+      groupId: item.groupId,
+      cloudProvider: item.cloudProvider,
+      regionName: item.regionName,
+      ...(item.vpcRegionName !== undefined && { vpcRegionName: item.vpcRegionName }),
+      profile: item.profile,
+    };
+    try {
+      await this.#o.requests.send(JSON.stringify(request));
+      this.#o.logger.warn('endpoint FAILED: the key goes back to the provisioner to be created anew', {
+        ...this.#logKeys(item),
+      });
+      return true;
+    } catch (error) {
+      // Not recorded either: the next run sees the FAILED endpoint as new and hands it back then.
+      this.#o.logger.error('could not hand the FAILED key back to the provisioner', {
+        ...this.#logKeys(item),
+        error,
+      });
+      return false;
+    }
   }
 
   /** One paginated list per project and provider per run, shared by the items of every ledger page. */
@@ -212,7 +306,9 @@ export class StatusChecker {
       const endpoints = await this.#o.atlas.withClient(profile, (client) =>
         client.listEndpoints(groupId, cloudProvider),
       );
-      return { ok: true, byId: new Map(endpoints.map((e) => [e.id, e])), listedAt };
+      const byKey = new Map<string, AtlasEndpoint[]>();
+      for (const e of endpoints) byKey.set(endpointKey(e), [...(byKey.get(endpointKey(e)) ?? []), e]);
+      return { ok: true, byId: new Map(endpoints.map((e) => [e.id, e])), byKey, listedAt };
     } catch (error) {
       const failure = describeFailure(error);
       if (failure.disposition === 'retry') {
@@ -229,15 +325,39 @@ export class StatusChecker {
     }
   }
 
-  #decide(item: LedgerItem, listed: Map<string, AtlasEndpoint>, now: Date): Decision {
-    const endpoint = item.endpointId === undefined ? undefined : listed.get(item.endpointId);
+  async #decide(
+    item: LedgerItem,
+    listing: Extract<Listing, { ok: true }>,
+    now: Date,
+    run: Run,
+  ): Promise<Decision> {
+    const unchanged: Decision = { item, result: { status: item.status }, kind: 'unchanged', events: [] };
+    // A FAILED endpoint being recreated, or a key visited only for its outbox: the provisioner's.
+    if (item.recreating || (UNTRACKED.has(item.status) && !item.pendingCreate)) return unchanged;
+    const live = (listing.byKey.get(endpointKey(item)) ?? []).filter((e) => e.status !== 'DELETING');
+    if (item.endpointId === undefined)
+      return item.pendingCreate ? this.#unclaimed(item, live, now) : unchanged;
+    const extras = await this.#extras(item, live, now, run);
+    const endpoint = listing.byId.get(item.endpointId);
+    let decision: Decision;
     if (!endpoint) {
       const status = item.action === 'delete' || item.status === 'DELETING' ? 'DELETED' : 'MISSING';
       if (status === 'MISSING') {
         this.#o.logger.warn('endpoint missing from Atlas (drift)', this.#logKeys(item));
       }
-      return this.#changed(item, { status }, now);
+      decision = this.#changed(item, { status }, now);
+    } else {
+      decision = this.#compare(item, endpoint, now);
     }
+    if (!extras) return decision;
+    return {
+      ...decision,
+      result: { ...decision.result, fields: extras.fields },
+      events: [...decision.events, ...extras.events],
+    };
+  }
+
+  #compare(item: LedgerItem, endpoint: AtlasEndpoint, now: Date): Decision {
     const result = {
       status: endpoint.status,
       ...(endpoint.errorMessage !== undefined && { atlasErrorMessage: endpoint.errorMessage }),
@@ -251,7 +371,11 @@ export class StatusChecker {
         },
       );
     }
-    if (endpoint.status !== item.status) return this.#changed(item, result, now);
+    if (endpoint.status !== item.status) {
+      // A FAILED endpoint is never the answer: its key goes back to the provisioner.
+      const handBack = endpoint.status === 'FAILED' && item.action === 'create';
+      return this.#changed(item, { ...result, ...(handBack && { handBack }) }, now);
+    }
     if (item.stuckAt === undefined && this.#pastDeadline(item, now)) {
       this.#o.logger.warn('endpoint stuck past its deadline', {
         ...this.#logKeys(item),
@@ -261,31 +385,133 @@ export class StatusChecker {
         item,
         result: { ...result, stuck: true },
         kind: 'stuck',
-        event: this.#detail('STUCK', item, {
-          status: item.status,
-          ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
-          statusSince: item.statusSince,
-          occurredAt: now.toISOString(),
-        }),
+        events: [
+          this.#detail('STUCK', item, {
+            eventId: eventIdOf('STUCK', item.key, item.endpointId, item.status, item.statusSince),
+            status: item.status,
+            ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
+            statusSince: item.statusSince,
+            occurredAt: now.toISOString(),
+          }),
+        ],
       };
     }
-    return { item, result, kind: 'unchanged' };
+    return { item, result, kind: 'unchanged', events: [] };
   }
 
-  #changed(item: LedgerItem, result: Decision['result'], now: Date): Decision {
-    const outcome: Outcome =
-      result.status === 'DELETED' ? 'DELETED' : result.status === 'MISSING' ? 'MISSING' : 'STATUS_CHANGED';
+  /**
+   * Endpoints for the key beside the ledger's: deleted when creates in doubt account for them,
+   * else reported once each (and counted every run, for the alarm) and left for an operator.
+   */
+  async #extras(item: LedgerItem, live: AtlasEndpoint[], now: Date, run: Run) {
+    const extras = live.filter((e) => e.id !== item.endpointId);
+    if (extras.length === 0) return undefined;
+    const unconfirmed = item.unconfirmedCreates ?? [];
+    const leased = item.lease !== undefined && item.lease.expiresAt >= now.getTime();
+    const provider = item.cloudProvider;
+    if (!leased && extras.length <= unconfirmed.length && isCloudProvider(provider)) {
+      const deleted: AtlasEndpoint[] = [];
+      for (const extra of extras) {
+        try {
+          await this.#o.atlas.withClient(item.profile, (client) =>
+            client.deleteEndpoint(item.groupId, provider, extra.id),
+          );
+          deleted.push(extra);
+        } catch (error) {
+          if (error instanceof AtlasApiError && error.status === 404) deleted.push(extra);
+          else this.#o.logger.warn('could not delete an extra endpoint; tried again next run', { error });
+        }
+      }
+      if (deleted.length === 0) return undefined;
+      run.summary.duplicatesDeleted += deleted.length;
+      this.#o.logger.warn('deleted extra endpoints made by creates in doubt', {
+        ...this.#logKeys(item),
+        deleted: deleted.map((e) => e.id),
+      });
+      return {
+        fields: { unconfirmedCreates: unconfirmed.slice(deleted.length) },
+        events: deleted.map((extra) =>
+          this.#detail('DUPLICATE_DELETED', item, {
+            eventId: eventIdOf('DUPLICATE_DELETED', item.key, extra.id),
+            endpointId: extra.id,
+            status: 'DELETING',
+            occurredAt: now.toISOString(),
+          }),
+        ),
+      };
+    }
+    this.#o.metrics.addMetric(METRIC.duplicateEndpoints, MetricUnit.Count, extras.length);
+    const reported = item.reported ?? [];
+    const fresh = extras.filter((e) => !reported.includes(e.id));
+    if (fresh.length === 0) return undefined;
+    this.#o.logger.error('more than one endpoint for the key, not all made by this provisioner', {
+      ...this.#logKeys(item),
+      extras: fresh.map((e) => e.id),
+    });
+    return {
+      fields: { reported: [...reported, ...fresh.map((e) => e.id)].slice(-MAX_REPORTED) },
+      events: fresh.map((extra) =>
+        this.#detail('DUPLICATE_FOUND', item, {
+          eventId: eventIdOf('DUPLICATE_FOUND', item.key, extra.id),
+          endpointId: extra.id,
+          status: extra.status,
+          occurredAt: now.toISOString(),
+        }),
+      ),
+    };
+  }
+
+  /**
+   * A create in doubt whose request is no longer running (past the in-progress deadline, e.g.
+   * parked in the DLQ) and an endpoint for its key: announced once, adopted when it is replayed.
+   */
+  #unclaimed(item: LedgerItem, live: AtlasEndpoint[], now: Date): Decision {
+    const sentAt = Date.parse(item.pendingCreate?.sentAt ?? '');
+    const overdue = now.getTime() - sentAt > this.#o.deadlines.inProgressMinutes * 60_000;
+    const reported = item.reported ?? [];
+    const fresh = overdue ? live.filter((e) => !reported.includes(e.id)) : [];
+    if (fresh.length === 0) return { item, result: { status: item.status }, kind: 'unchanged', events: [] };
+    this.#o.logger.warn('an endpoint appeared for a create in doubt whose request is not running', {
+      ...this.#logKeys(item),
+      endpoints: fresh.map((e) => e.id),
+    });
     return {
       item,
-      result,
+      result: {
+        status: item.status,
+        fields: { reported: [...reported, ...fresh.map((e) => e.id)].slice(-MAX_REPORTED) },
+      },
+      kind: 'unchanged',
+      events: fresh.map((e) =>
+        this.#detail('UNCLAIMED', item, {
+          eventId: eventIdOf('UNCLAIMED', item.key, e.id),
+          endpointId: e.id,
+          status: e.status,
+          occurredAt: now.toISOString(),
+        }),
+      ),
+    };
+  }
+
+  #changed(item: LedgerItem, result: CheckResult, now: Date): Decision {
+    const outcome: Outcome =
+      result.status === 'DELETED' ? 'DELETED' : result.status === 'MISSING' ? 'MISSING' : 'STATUS_CHANGED';
+    // The statusSince announced is the one recorded: one fact, one eventId.
+    const statusSince = now.toISOString();
+    return {
+      item,
+      result: { ...result, statusSince },
       kind: 'changed',
-      event: this.#detail(outcome, item, {
-        previousStatus: item.status,
-        status: result.status,
-        ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
-        statusSince: now.toISOString(),
-        occurredAt: now.toISOString(),
-      }),
+      events: [
+        this.#detail(outcome, item, {
+          eventId: eventIdOf(outcome, item.key, item.endpointId, result.status, statusSince),
+          previousStatus: item.status,
+          status: result.status,
+          ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
+          statusSince,
+          occurredAt: now.toISOString(),
+        }),
+      ],
     };
   }
 
@@ -296,28 +522,38 @@ export class StatusChecker {
     return Number.isFinite(since) && now.getTime() - since > this.#o.deadlines[deadline] * 60_000;
   }
 
-  async #record(decision: Decision, run: Run): Promise<void> {
+  /** Records the decision with its events in the outbox; true when it was recorded. */
+  async #record(decision: Decision, outboxExists: boolean, run: Run): Promise<boolean> {
     const { item, result, kind } = decision;
     try {
-      const recorded = await this.#o.ledger.recordCheck(item.key, item.status, result);
+      const recorded = await this.#o.ledger.recordCheck(
+        item.key,
+        item.status,
+        { ...result, events: decision.events },
+        outboxExists,
+      );
+      if (!recorded) {
+        // A provisioner holds the key or moved it on; the next run compares against its status.
+        run.summary.skipped += 1;
+        this.#o.logger.debug('the item changed while it was checked; not recorded', this.#logKeys(item));
+        return false;
+      }
       run.summary.checked += 1;
       if (kind === 'changed') run.summary.changed += 1;
       if (kind === 'changed' && result.status === 'MISSING') run.summary.missing += 1;
       if (kind === 'stuck') run.summary.stuck += 1;
-      if (!recorded) {
-        // A provisioner holds the key or moved it on; the next run compares against its status.
-        this.#o.logger.debug('the item changed while it was checked; not recorded', this.#logKeys(item));
-      }
+      return true;
     } catch (error) {
       run.summary.skipped += 1;
       this.#o.logger.error('could not record the check', { ...this.#logKeys(item), error });
+      return false;
     }
   }
 
   #detail(
     outcome: Outcome,
     item: LedgerItem,
-    extra: Pick<StatusChangedDetail, 'status' | 'occurredAt'> & Partial<StatusChangedDetail>,
+    extra: Pick<StatusChangedDetail, 'eventId' | 'status' | 'occurredAt'> & Partial<StatusChangedDetail>,
   ): StatusChangedDetail {
     return {
       version: '1',

@@ -1,4 +1,5 @@
 /** The one event a requester subscribes to: every outcome and every status change of a request. */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 export const STATUS_CHANGED_DETAIL_TYPE = 'Backup Private Endpoint Status Changed';
@@ -12,6 +13,10 @@ export const OUTCOMES = [
   'STATUS_CHANGED', // the status checker saw a new Atlas status
   'STUCK', // past its deadline in PENDING_ACCEPTANCE or an in-progress status
   'MISSING', // an endpoint that was ACTIVE answered 404 (drift)
+  'RECREATING', // the key's endpoint FAILED: it is being deleted and will be created anew
+  'DUPLICATE_DELETED', // an extra endpoint for the key, made by a create in doubt, was deleted
+  'DUPLICATE_FOUND', // more than one endpoint for the key that this provisioner did not make: an operator decides
+  'UNCLAIMED', // an endpoint appeared for a key whose create was in doubt and whose request is not running (e.g. in the DLQ)
   'DEAD_LETTERED', // sent to the DLQ; an operator must act, then replay
   'REJECTED', // invalid or unfixable; never retried
 ] as const;
@@ -19,6 +24,11 @@ export type Outcome = (typeof OUTCOMES)[number];
 
 export const StatusChangedDetailSchema = z.strictObject({
   version: z.literal('1'),
+  /**
+   * Stable identity of the fact: the same on every announcement of one fact (a redelivery, an
+   * outbox drained later), different for different facts. De-duplicate on it.
+   */
+  eventId: z.string().regex(/^[a-f0-9]{32}$/),
   outcome: z.enum(OUTCOMES),
   requestIds: z.array(z.string()),
   /**
@@ -46,3 +56,10 @@ export const StatusChangedDetailSchema = z.strictObject({
   occurredAt: z.iso.datetime(),
 });
 export type StatusChangedDetail = z.infer<typeof StatusChangedDetailSchema>;
+
+/** An eventId from the parts that make a fact what it is (absent parts count as empty). */
+export function eventIdOf(...parts: Array<string | number | undefined>): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(`${part ?? ''}\u0000`);
+  return hash.digest('hex').slice(0, 32);
+}

@@ -13,6 +13,10 @@ export const METRIC = {
   adopted: 'Adopted',
   deleted: 'Deleted',
   retried: 'Retried',
+  /** Requests sent again later to wait for Atlas (a create in doubt, a FAILED endpoint going). */
+  waiting: 'Waiting',
+  /** FAILED endpoints deleted to be created anew. */
+  recreating: 'Recreating',
   deadLettered: 'DeadLettered',
   rejected: 'Rejected',
   /** Atlas round trips (milliseconds) and 429 answers. */

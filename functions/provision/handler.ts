@@ -38,6 +38,9 @@ const provisioner = new Provisioner({
   leaseSeconds: config.LEASE_SECONDS,
   recordConcurrency: config.RECORD_CONCURRENCY,
   backoff: { baseSeconds: config.BACKOFF_BASE_SECONDS, capSeconds: config.BACKOFF_CAP_SECONDS },
+  createSettleSeconds: config.CREATE_SETTLE_SECONDS,
+  maxEndpointFailures: config.MAX_ENDPOINT_FAILURES,
+  atlasTimeoutMs: config.ATLAS_TIMEOUT_MS,
 });
 
 export const handler = middy(

@@ -2,9 +2,10 @@
  * aws-sdk-client-mock stand-ins for the AWS services the provisioner calls, each answering after
  * a fixed latency and any number of calls at once, as DynamoDB, EventBridge and Secrets Manager
  * do (moto answers one call at a time). Mocked per class, so they also answer the clients a
- * handler module built before. The ledger stand-in answers the two writes of a successful record
- * (claim and settle) with the item DynamoDB's ALL_NEW would return; anything else fails, and the
- * SQS stand-in is only counted: the benches expect every record to succeed.
+ * handler module built before. The ledger stand-in answers the writes of a successful record
+ * (claim, the create written down, settle, the outbox cleared) with the item DynamoDB's ALL_NEW
+ * would return; anything else fails, and the SQS stand-in is only counted: the benches expect
+ * every record to succeed.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
@@ -13,7 +14,6 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { claimedItem, type StoredItem, settledItem } from '#test/support/ledger-writes.ts';
 
 export interface AwsStandIns {
   /** Calls answered so far, per operation. */
@@ -21,7 +21,7 @@ export interface AwsStandIns {
   restore(): void;
 }
 
-type Item = StoredItem;
+type Item = Record<string, unknown>;
 
 const conditionFailed = () =>
   new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
@@ -40,25 +40,60 @@ export function standInAws(options: { latencyMs: number; secrets: Record<string,
     const values = input.ExpressionAttributeValues ?? {};
     const stored = items.get(key);
     const lease = stored?.lease as { owner: string; expiresAt: number } | undefined;
-    if (values[':rid'] instanceof Set) {
+    const names = input.ExpressionAttributeNames ?? {};
+    const expression = input.UpdateExpression ?? '';
+    if (values[':lease'] !== undefined) {
       // Ledger.claim: attribute_not_exists(lease) OR lease.expiresAt < :nowMs OR lease.owner = :owner
       if (lease && lease.expiresAt >= Number(values[':nowMs']) && lease.owner !== values[':owner']) {
         throw conditionFailed();
       }
       claims += 1;
-      const item = claimedItem(stored, key, values);
+      const item: Item = {
+        createdAt: values[':now'],
+        status: values[':requested'],
+        statusSince: values[':now'],
+        checkedAt: values[':never'],
+        action: values[':a'],
+        requestIds: [],
+        ...stored,
+        key,
+        lease: values[':lease'],
+        updatedAt: values[':now'],
+      };
       items.set(key, item);
       return { Attributes: item };
     }
-    if (values[':status'] !== undefined && values[':owner'] !== undefined && values[':err'] === undefined) {
-      // Ledger.settle: lease.owner = :owner; SET status, times, endpoint; REMOVE lease and failure.
-      if (!stored || lease?.owner !== values[':owner']) throw conditionFailed();
+    if (!stored || (values[':owner'] !== undefined && lease?.owner !== values[':owner']))
+      throw conditionFailed();
+    if (values[':rids'] !== undefined) {
+      // Ledger.settle: the status, endpoint and answer recorded with its events; the lease released.
       settles += 1;
-      const item = settledItem(stored, values);
+      const { lease: _, pendingCreate: __, ...rest } = stored;
+      const item: Item = {
+        ...rest,
+        status: values[':status'],
+        requestIds: values[':rids'],
+        statusSince: values[':since'],
+        ...(values[':eid'] !== undefined && { endpointId: values[':eid'] }),
+        ...(values[':outbox'] !== undefined && { outbox: values[':outbox'] }),
+      };
       items.set(key, item);
       return { Attributes: item };
     }
-    throw new Error(`the ledger stand-in answers only claim and settle: ${input.UpdateExpression}`);
+    if (expression.startsWith('REMOVE outbox.')) {
+      const outbox = { ...(stored.outbox as Item) };
+      for (const id of Object.values(names)) delete outbox[id];
+      const item = { ...stored, outbox };
+      items.set(key, item);
+      return { Attributes: item };
+    }
+    if (values[':f0'] !== undefined) {
+      // Ledger.amend: a create written down before it is sent.
+      const item = { ...stored, [String(names['#f0'])]: values[':f0'] };
+      items.set(key, item);
+      return { Attributes: item };
+    }
+    throw new Error(`the ledger stand-in does not answer ${expression}`);
   });
 
   const eventBridge = mockClient(EventBridgeClient);

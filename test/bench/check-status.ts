@@ -234,6 +234,7 @@ function checkerWithoutLedgerWrites(
         return page;
       },
       recordCheck: async () => undefined,
+      clearOutbox: async () => undefined,
     },
     atlas: new AtlasProfiles({
       credentials: new CredentialsStore({

@@ -5,8 +5,9 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Ledger, NEVER_CHECKED } from '#lib/ledger.ts';
+import { Ledger, type LedgerStatus, MAX_REQUEST_IDS, NEVER_CHECKED, type SettleResult } from '#lib/ledger.ts';
 import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
+import type { StatusChangedDetail } from '#lib/status-event.ts';
 import { type Moto, startMoto } from '#test/local/emulators.ts';
 import { createLedgerTable } from '#test/support/ledger-table.ts';
 
@@ -42,6 +43,21 @@ const request = (overrides: Partial<ProvisionRequest> = {}): ProvisionRequest =>
   };
 };
 
+/** What the provisioner records when it answers `r`: the status since now. */
+const answer = (
+  r: ProvisionRequest,
+  status: LedgerStatus,
+  extra: Partial<SettleResult> = {},
+): SettleResult => ({ status, request: r, statusSince: at(clock), ...extra });
+
+const event = (eventId: string): StatusChangedDetail => ({
+  version: '1',
+  eventId,
+  outcome: 'PROVISIONED',
+  requestIds: ['req'],
+  occurredAt: at(clock),
+});
+
 beforeAll(async () => {
   moto = await startMoto();
   const client = new DynamoDBClient({
@@ -76,7 +92,7 @@ describe('Ledger on DynamoDB', () => {
       vpcRegionName: 'US_WEST_2',
       action: 'create',
       status: 'REQUESTED',
-      requestIds: [r.requestId],
+      requestIds: [],
       createdAt: at(START),
       statusSince: at(START),
       checkedAt: NEVER_CHECKED,
@@ -106,20 +122,129 @@ describe('Ledger on DynamoDB', () => {
       'owner-b',
       LEASE_SECONDS,
     );
-    expect(taken).toMatchObject({
-      lease: { owner: 'owner-b' },
-      action: 'delete',
-      requestIds: ['other', r.requestId],
-    });
+    // What a request asks for is recorded when it is answered, not when it is claimed.
+    expect(taken).toMatchObject({ lease: { owner: 'owner-b' }, action: 'create', requestIds: [] });
   });
 
   it('keeps each requestId once, however often it is redelivered', async () => {
     const r = request();
-    await ledger.settle(await ledger.claim(r, 'a', LEASE_SECONDS), 'a', { status: 'REQUESTED' });
+    await ledger.settle(await ledger.claim(r, 'a', LEASE_SECONDS), 'a', answer(r, 'REQUESTED'));
+    await ledger.settle(await ledger.claim(r, 'b', LEASE_SECONDS), 'b', answer(r, 'REQUESTED'));
 
-    const again = await ledger.claim(r, 'b', LEASE_SECONDS);
+    const again = await ledger.claim(r, 'c', LEASE_SECONDS);
 
     expect(again.requestIds).toEqual([r.requestId]);
+  });
+
+  it('keeps the most recent requestIds of the current lifecycle only, so a busy key never grows', async () => {
+    const r = request();
+    for (let i = 0; i < MAX_REQUEST_IDS + 5; i++) {
+      const ask = { ...r, requestId: `ask-${i}` };
+      await ledger.settle(
+        await ledger.claim(ask, `o${i}`, LEASE_SECONDS),
+        `o${i}`,
+        answer(ask, 'ACTIVE', { endpointId: 'e'.repeat(24) }),
+      );
+    }
+    const kept = (await ledger.get(naturalKey(r)))?.requestIds ?? [];
+    expect(kept).toHaveLength(MAX_REQUEST_IDS);
+    expect(kept.at(-1)).toBe(`ask-${MAX_REQUEST_IDS + 4}`);
+    expect(kept[0]).toBe('ask-5');
+
+    // A delete starts a new lifecycle: the create's requests are no longer the ones answered.
+    const del = { ...r, requestId: 'retire', action: 'delete' as const };
+    const settled = await ledger.settle(
+      await ledger.claim(del, 'd', LEASE_SECONDS),
+      'd',
+      answer(del, 'DELETING', { endpointId: 'e'.repeat(24) }),
+    );
+    expect(settled.requestIds).toEqual(['retire']);
+  });
+
+  it('writes a create down while the lease is held, and keeps it in doubt until a settle or an answered failure', async () => {
+    const r = request();
+    const key = naturalKey(r);
+    await ledger.claim(r, 'a', LEASE_SECONDS);
+
+    const amended = await ledger.amend(key, 'a', {
+      pendingCreate: { sentAt: at(clock) },
+      unconfirmedCreates: [at(START - 1)],
+    });
+    await expect(ledger.amend(key, 'other', { pendingCreate: { sentAt: at(clock) } })).rejects.toBeInstanceOf(
+      ConditionalCheckFailedException,
+    );
+    // A timeout is not an answer: the create stays in doubt past the failure.
+    await ledger.recordFailure(key, 'a', failure('ATLAS_TIMEOUT'));
+    const doubtful = await ledger.claim(r, 'b', LEASE_SECONDS);
+    await ledger.recordFailure(key, 'b', failure('RATE_LIMITED'), { resolvedCreate: true });
+    const answered = await ledger.get(key);
+
+    expect(amended).toMatchObject({
+      pendingCreate: { sentAt: at(clock) },
+      unconfirmedCreates: [at(START - 1)],
+      tracked: 'OPEN',
+    });
+    expect(doubtful.pendingCreate).toEqual({ sentAt: at(clock) });
+    expect(answered).not.toHaveProperty('pendingCreate');
+    expect(answered).toMatchObject({ unconfirmedCreates: [at(START - 1)] });
+  });
+
+  it('keeps events in the outbox with the state they announce, adds to it, and clears what was sent', async () => {
+    const r = request();
+    const key = naturalKey(r);
+    await ledger.settle(
+      await ledger.claim(r, 'a', LEASE_SECONDS),
+      'a',
+      answer(r, 'DELETED', { events: [event('a'.repeat(32))] }),
+    );
+    const both = await ledger.settle(
+      await ledger.claim(r, 'b', LEASE_SECONDS),
+      'b',
+      answer(r, 'DELETED', { events: [event('b'.repeat(32))] }),
+    );
+
+    expect(Object.keys(both.outbox ?? {}).sort()).toEqual(['a'.repeat(32), 'b'.repeat(32)]);
+    // Events to announce keep the item in the check index, whatever its status.
+    expect(both.tracked).toBe('OPEN');
+
+    await ledger.clearOutbox(key, ['a'.repeat(32)]);
+    expect(Object.keys((await ledger.get(key))?.outbox ?? {})).toEqual(['b'.repeat(32)]);
+    await ledger.clearOutbox(key, ['b'.repeat(32)]);
+    const cleared = await ledger.get(key);
+    expect(cleared).not.toHaveProperty('outbox');
+    expect(cleared).not.toHaveProperty('tracked');
+  });
+
+  it('records a check with its events, and refuses to replace an outbox it did not read', async () => {
+    const r = request();
+    const key = naturalKey(r);
+    await ledger.settle(
+      await ledger.claim(r, 'a', LEASE_SECONDS),
+      'a',
+      answer(r, 'INITIATING', { endpointId: 'e'.repeat(24) }),
+    );
+    clock += 1_000;
+
+    const checked = await ledger.recordCheck(key, 'INITIATING', {
+      status: 'ACTIVE',
+      statusSince: at(clock),
+      events: [event('c'.repeat(32))],
+    });
+    const refused = await ledger.recordCheck(key, 'ACTIVE', {
+      status: 'FAILED',
+      events: [event('d'.repeat(32))],
+    });
+    const added = await ledger.recordCheck(
+      key,
+      'ACTIVE',
+      { status: 'FAILED', events: [event('d'.repeat(32))] },
+      true,
+    );
+
+    expect(checked).toMatchObject({ status: 'ACTIVE', statusSince: at(clock) });
+    expect(Object.keys(checked?.outbox ?? {})).toEqual(['c'.repeat(32)]);
+    expect(refused).toBeUndefined();
+    expect(Object.keys(added?.outbox ?? {}).sort()).toEqual(['c'.repeat(32), 'd'.repeat(32)]);
   });
 
   it('settles: records the status and endpoint, releases the lease, tracks the endpoint and restarts the status clock', async () => {
@@ -127,10 +252,11 @@ describe('Ledger on DynamoDB', () => {
     const claimed = await ledger.claim(r, 'owner-a', LEASE_SECONDS);
     clock += 5_000;
 
-    const settled = await ledger.settle(claimed, 'owner-a', {
-      status: 'INITIATING',
-      endpointId: 'e'.repeat(24),
-    });
+    const settled = await ledger.settle(
+      claimed,
+      'owner-a',
+      answer(r, 'INITIATING', { endpointId: 'e'.repeat(24) }),
+    );
 
     expect(settled).toMatchObject({
       status: 'INITIATING',
@@ -149,7 +275,7 @@ describe('Ledger on DynamoDB', () => {
     await ledger.claim(r, 'owner-b', LEASE_SECONDS);
 
     await expect(
-      ledger.settle(claimed, 'owner-a', { status: 'ACTIVE', endpointId: 'e'.repeat(24) }),
+      ledger.settle(claimed, 'owner-a', answer(r, 'ACTIVE', { endpointId: 'e'.repeat(24) })),
     ).rejects.toBeInstanceOf(ConditionalCheckFailedException);
   });
 
@@ -173,7 +299,7 @@ describe('Ledger on DynamoDB', () => {
       },
     });
     const claimed = await ledger.claim(r, 'c', LEASE_SECONDS);
-    const settled = await ledger.settle(claimed, 'c', { status: 'ACTIVE', endpointId: 'e'.repeat(24) });
+    const settled = await ledger.settle(claimed, 'c', answer(r, 'ACTIVE', { endpointId: 'e'.repeat(24) }));
     expect(settled).not.toHaveProperty('lastError');
     expect(settled).not.toHaveProperty('firstFailureAt');
   });
@@ -192,10 +318,10 @@ describe('Ledger on DynamoDB', () => {
     for (const status of ['ACTIVE', 'DELETED', 'PENDING_ACCEPTANCE', 'FAILED', 'DELETING']) {
       const r = request();
       const claimed = await ledger.claim(r, 'a', LEASE_SECONDS);
-      await ledger.settle(claimed, 'a', { status, endpointId: 'e'.repeat(24) });
+      await ledger.settle(claimed, 'a', answer(r, status, { endpointId: 'e'.repeat(24) }));
       keys.push(naturalKey(r));
     }
-    const [active, , pending, , deleting] = keys as [string, string, string, string, string];
+    const [active, , pending, failed, deleting] = keys as [string, string, string, string, string];
     clock += 1_000;
     await ledger.recordCheck(pending, 'PENDING_ACCEPTANCE', { status: 'PENDING_ACCEPTANCE' });
     clock += 1_000;
@@ -204,14 +330,17 @@ describe('Ledger on DynamoDB', () => {
     const first = await ledger.listTracked({ limit: 2 });
     const rest = await ledger.listTracked({ limit: 2, startKey: first.nextKey });
 
-    expect([...first.items, ...rest.items].map((i) => i.key)).toEqual([deleting, pending, active]);
+    const listed = [...first.items, ...rest.items].map((i) => i.key);
+    // FAILED stays followed: its key goes back to the provisioner. Never-checked items come first.
+    expect(listed.slice(0, 2).sort()).toEqual([failed, deleting].sort());
+    expect(listed.slice(2)).toEqual([pending, active]);
   });
 
   describe('recordCheck', () => {
     const settledAs = async (status: string) => {
       const r = request();
       const claimed = await ledger.claim(r, 'a', LEASE_SECONDS);
-      await ledger.settle(claimed, 'a', { status, endpointId: 'e'.repeat(24) });
+      await ledger.settle(claimed, 'a', answer(r, status, { endpointId: 'e'.repeat(24) }));
       return naturalKey(r);
     };
 
@@ -251,10 +380,11 @@ describe('Ledger on DynamoDB', () => {
 
     it('does nothing while a provisioner holds the key, and applies once the lease expired', async () => {
       const r = request();
-      await ledger.settle(await ledger.claim(r, 'a', LEASE_SECONDS), 'a', {
-        status: 'INITIATING',
-        endpointId: 'e'.repeat(24),
-      });
+      await ledger.settle(
+        await ledger.claim(r, 'a', LEASE_SECONDS),
+        'a',
+        answer(r, 'INITIATING', { endpointId: 'e'.repeat(24) }),
+      );
       await ledger.claim(r, 'b', LEASE_SECONDS);
 
       await expect(

@@ -67,11 +67,18 @@ const Page = z.preprocess(
   withoutNulls,
   z.object({
     results: z.array(Endpoint).default([]),
+    /** An estimate, per the spec: read, never trusted to end the paging. */
     totalCount: z.number().int().nonnegative().optional(),
+    links: z.array(z.object({ rel: z.string().optional(), href: z.string().optional() })).optional(),
   }),
 );
 
 const segment = encodeURIComponent;
+
+/** Per call: `signal` ends the call early (the invocation's deadline), on top of the client's timeout. */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
 
 export class AtlasClient {
   readonly #baseUrl: string;
@@ -100,21 +107,28 @@ export class AtlasClient {
   }
 
   /** Creates an endpoint (POST, 201). A 409 means one already exists: list and adopt it. */
-  async createEndpoint(groupId: string, body: CreateEndpointBody): Promise<AtlasEndpoint> {
+  async createEndpoint(
+    groupId: string,
+    body: CreateEndpointBody,
+    options: CallOptions = {},
+  ): Promise<AtlasEndpoint> {
     const wire: CreateEndpointBody = {
       cloudProvider: body.cloudProvider,
       regionName: body.regionName,
       ...(body.vpcRegionName !== undefined && { vpcRegionName: body.vpcRegionName }),
     };
-    const answer = await this.#call('create', 'POST', this.#path(groupId, body.cloudProvider), wire);
+    const answer = await this.#call('create', 'POST', this.#path(groupId, body.cloudProvider), options, wire);
     return parseBody(Endpoint, 'create', answer);
   }
 
-  /** Lists every endpoint of the project for the provider, reading all pages. */
+  /**
+   * Lists every endpoint of the project for the provider, reading pages until a short one or
+   * one without a `next` link: `totalCount` is an estimate and never ends the paging.
+   */
   async listEndpoints(
     groupId: string,
     cloudProvider: CloudProvider,
-    options?: { itemsPerPage?: number },
+    options?: CallOptions & { itemsPerPage?: number },
   ): Promise<AtlasEndpoint[]> {
     const itemsPerPage = options?.itemsPerPage ?? MAX_ITEMS_PER_PAGE;
     if (!Number.isInteger(itemsPerPage) || itemsPerPage < 1 || itemsPerPage > MAX_ITEMS_PER_PAGE) {
@@ -125,10 +139,11 @@ export class AtlasClient {
     const found = new Map<string, AtlasEndpoint>();
     for (let pageNum = 1; ; pageNum++) {
       const query = new URLSearchParams({ itemsPerPage: String(itemsPerPage), pageNum: String(pageNum) });
-      const page = parseBody(Page, 'list', await this.#call('list', 'GET', `${path}?${query}`));
+      const answer = await this.#call('list', 'GET', `${path}?${query}`, options ?? {});
+      const page = parseBody(Page, 'list', answer);
       for (const endpoint of page.results) found.set(endpoint.id, endpoint);
-      const complete = page.totalCount !== undefined && pageNum * itemsPerPage >= page.totalCount;
-      if (page.results.length < itemsPerPage || complete) return [...found.values()];
+      const hasNext = page.links === undefined || page.links.some((l) => l.rel === 'next');
+      if (page.results.length < itemsPerPage || !hasNext) return [...found.values()];
     }
   }
 
@@ -137,14 +152,20 @@ export class AtlasClient {
     groupId: string,
     cloudProvider: CloudProvider,
     endpointId: string,
+    options: CallOptions = {},
   ): Promise<AtlasEndpoint> {
-    const answer = await this.#call('get', 'GET', this.#path(groupId, cloudProvider, endpointId));
+    const answer = await this.#call('get', 'GET', this.#path(groupId, cloudProvider, endpointId), options);
     return parseBody(Endpoint, 'get', answer);
   }
 
   /** Deletes one endpoint (204). Atlas then reports it as DELETING until it is gone. */
-  async deleteEndpoint(groupId: string, cloudProvider: CloudProvider, endpointId: string): Promise<void> {
-    await this.#call('delete', 'DELETE', this.#path(groupId, cloudProvider, endpointId));
+  async deleteEndpoint(
+    groupId: string,
+    cloudProvider: CloudProvider,
+    endpointId: string,
+    options: CallOptions = {},
+  ): Promise<void> {
+    await this.#call('delete', 'DELETE', this.#path(groupId, cloudProvider, endpointId), options);
   }
 
   /** Revokes the service account's current access token; does nothing for API keys. */
@@ -161,6 +182,7 @@ export class AtlasClient {
     operation: AtlasOperation,
     method: 'GET' | 'POST' | 'DELETE',
     pathAndQuery: string,
+    options: CallOptions,
     body?: object,
   ): Promise<HttpAnswer> {
     const headers: Record<string, string> = { accept: this.#mediaType, 'user-agent': USER_AGENT };
@@ -171,6 +193,7 @@ export class AtlasClient {
       url: `${this.#baseUrl}${pathAndQuery}`,
       headers,
       ...(body !== undefined && { body: JSON.stringify(body) }),
+      ...(options.signal && { signal: options.signal }),
     });
     if (!isSuccess(answer.status)) throw toApiError(operation, answer, this.#http.now());
     return answer;

@@ -23,6 +23,8 @@ export interface HttpRequest {
   url: string;
   headers: Record<string, string>;
   body?: string;
+  /** Ends the request early (the invocation's deadline); the client's own timeout applies too. */
+  signal?: AbortSignal;
 }
 
 /** An answer with its body already read, so a reset mid-body is a network error too. */
@@ -60,7 +62,9 @@ export class AtlasHttp {
         method: request.method,
         headers: request.headers,
         ...(request.body !== undefined && { body: request.body }),
-        signal: AbortSignal.timeout(this.#o.timeoutMs),
+        signal: request.signal
+          ? AbortSignal.any([AbortSignal.timeout(this.#o.timeoutMs), request.signal])
+          : AbortSignal.timeout(this.#o.timeoutMs),
       });
       status = response.status;
       rateLimitRemaining = parseNonNegativeInt(response.headers.get('ratelimit-remaining'));

@@ -1,34 +1,29 @@
 /**
- * A StatusChecker wired to aws-sdk-client-mock fakes of DynamoDB and EventBridge (the real
- * Ledger and StatusEvents run on top of them) and to a fake Atlas that counts list calls. The
- * DynamoDB fake keeps a table in memory: it pages the `byCheck` index in checkedAt order and
- * applies the Ledger's SET/REMOVE updates under recordCheck's condition, enough for the
- * checker's paths; the expressions themselves are proven against moto in ledger.moto.test.ts.
+ * A StatusChecker wired to the in-memory ledger, an aws-sdk-client-mock fake of EventBridge (the
+ * real StatusEvents runs on top of it) and a fake Atlas that counts list calls. The ledger's
+ * DynamoDB expressions are proven against moto in ledger.moto.test.ts.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { vi } from 'vitest';
 import { ATLAS_REGIONS, type AtlasEndpoint, type CloudProvider } from '#atlas/types.ts';
 import { StatusEvents } from '#lib/events.ts';
-import { Ledger, type LedgerItem, TRACKED } from '#lib/ledger.ts';
+import { type LedgerItem, TRACKED } from '#lib/ledger.ts';
 import { naturalKey } from '#lib/request.ts';
 import { type ListingApi, StatusChecker, type StatusCheckerOptions } from '#lib/status-checker.ts';
 import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
+import { InMemoryLedger } from '#test/support/in-memory-ledger.ts';
 
 export const NOW = new Date('2026-11-29T10:00:00.000Z');
 export const minutesAgo = (minutes: number) => new Date(NOW.getTime() - minutes * 60_000).toISOString();
 
-export const ddb = mockClient(DynamoDBDocumentClient);
 export const eventBridge = mockClient(EventBridgeClient);
 
-type Raw = Record<string, unknown>;
-
-/** The ledger table behind the DynamoDB fake, by key. */
+/** The ledger's items, in memory, with helpers to put them in a given state. */
 export class FakeTable {
-  readonly items = new Map<string, Raw>();
+  readonly ledger = new InMemoryLedger(() => NOW);
+  readonly items = this.ledger.items;
   #groups = 0;
 
   /** Adds a tracked item for a fresh project unless `groupId` is given. */
@@ -59,73 +54,35 @@ export class FakeTable {
       updatedAt: minutesAgo(5),
       ...fields,
     };
-    const { requestIds, ...rest } = item;
-    this.items.set(item.key, { ...rest, requestIds: new Set(requestIds) });
+    this.ledger.store(item);
     return item;
   }
 
-  get(key: string): Raw | undefined {
+  /** The stored item itself (a test may change it behind the checker's back). */
+  get(key: string): LedgerItem | undefined {
     return this.items.get(key);
   }
-
-  query(input: QueryCommand['input']) {
-    const ordered = [...this.items.values()]
-      .filter((item) => item.tracked === TRACKED)
-      .sort((a, b) => order(a).localeCompare(order(b)));
-    const start = input.ExclusiveStartKey;
-    const from = start ? ordered.filter((item) => order(item) > order(start)) : ordered;
-    const page = from.slice(0, input.Limit ?? from.length);
-    const last = page.at(-1);
-    return {
-      Items: page.map((item) => structuredClone(item)),
-      ...(last &&
-        from.length > page.length && {
-          LastEvaluatedKey: { key: last.key, tracked: last.tracked, checkedAt: last.checkedAt },
-        }),
-    };
-  }
-
-  update(input: UpdateCommand['input']) {
-    const key = String(input.Key?.key);
-    const item = this.items.get(key);
-    const names = input.ExpressionAttributeNames ?? {};
-    const values = input.ExpressionAttributeValues ?? {};
-    const lease = item?.lease as { expiresAt: number } | undefined;
-    const allowed =
-      item !== undefined &&
-      item.status === values[':expected'] &&
-      (lease === undefined || lease.expiresAt < Number(values[':nowMs']));
-    if (!allowed) {
-      throw new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
-    }
-    const name = (token: string) => names[token.trim()] ?? token.trim();
-    const [, set = '', remove = ''] = /^SET (.*?)(?: REMOVE (.*))?$/.exec(input.UpdateExpression ?? '') ?? [];
-    const updated: Raw = { ...item };
-    for (const assignment of set.split(/, (?![^(]*\))/)) {
-      const [path = '', expression = ''] = assignment.split(' = ');
-      const ifNotExists = /^if_not_exists\((.+), (:\w+)\)$/.exec(expression);
-      if (ifNotExists) updated[name(path)] ??= values[ifNotExists[2] ?? ''];
-      else updated[name(path)] = values[expression];
-    }
-    for (const path of remove ? remove.split(', ') : []) delete updated[name(path)];
-    this.items.set(key, updated);
-    return { Attributes: structuredClone(updated) };
-  }
 }
-
-const order = (item: Raw) => `${item.checkedAt}|${item.key}`;
 
 /** Atlas as the checker sees it: endpoints per project, failures queued per project, calls counted. */
 export class FakeAtlas {
   readonly endpoints = new Map<string, AtlasEndpoint[]>();
   readonly calls: Array<{ profile: string; groupId: string; cloudProvider: CloudProvider }> = [];
+  readonly deletes: Array<{ groupId: string; endpointId: string }> = [];
   readonly #failures = new Map<string, unknown[]>();
   latencyMs = 0;
 
   /** The AtlasProfiles stand-in: one listing client per profile. */
   readonly profiles = {
     withClient: <T>(profile: string, fn: (client: ListingApi) => Promise<T>): Promise<T> =>
-      fn({ listEndpoints: (groupId, cloudProvider) => this.#list(profile, groupId, cloudProvider) }),
+      fn({
+        listEndpoints: (groupId, cloudProvider) => this.#list(profile, groupId, cloudProvider),
+        deleteEndpoint: async (groupId, _cloudProvider, endpointId) => {
+          this.deletes.push({ groupId, endpointId });
+          const found = this.endpoints.get(groupId)?.find((e) => e.id === endpointId);
+          if (found) found.status = 'DELETING';
+        },
+      }),
   };
 
   /** The endpoint of a ledger item, as Atlas lists it. */
@@ -159,12 +116,11 @@ export class FakeAtlas {
 }
 
 /** Resets the SDK fakes onto a fresh in-memory table; PutEvents accepts everything. */
+let table = new FakeTable();
+
 export function resetAws(): FakeTable {
-  ddb.reset();
   eventBridge.reset();
-  const table = new FakeTable();
-  ddb.on(QueryCommand).callsFake((input: QueryCommand['input']) => table.query(input));
-  ddb.on(UpdateCommand).callsFake((input: UpdateCommand['input']) => table.update(input));
+  table = new FakeTable();
   eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
   return table;
 }
@@ -182,11 +138,7 @@ export function buildChecker(atlas: FakeAtlas, overrides: Partial<StatusCheckerO
   const logger = new Logger({ serviceName: 'status-checker', logLevel: 'SILENT' });
   const now = overrides.now ?? (() => NOW);
   const checker = new StatusChecker({
-    ledger: new Ledger({
-      tableName: 'ledger',
-      client: DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })),
-      now,
-    }),
+    ledger: table.ledger,
     atlas: atlas.profiles,
     events: new StatusEvents({
       busName: 'default',

@@ -1,5 +1,4 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AtlasApiError, AtlasNetworkError, CredentialsError } from '#lib/errors.ts';
 import { TRACKED } from '#lib/ledger.ts';
@@ -7,7 +6,6 @@ import { deadlineOf } from '#lib/status-checker.ts';
 import { METRIC } from '#lib/telemetry.ts';
 import {
   buildChecker,
-  ddb,
   eventBridge,
   FakeAtlas,
   type FakeTable,
@@ -61,10 +59,12 @@ describe('StatusChecker', () => {
         statusSince: NOW.toISOString(),
         checkedAt: NOW.toISOString(),
       });
-      expect(table.get(item.key)?.tracked).toBe(to === 'FAILED' ? undefined : TRACKED);
+      // FAILED stays followed: its key goes back to the provisioner, which recreates it.
+      expect(table.get(item.key)?.tracked).toBe(TRACKED);
       expect(publishedDetails()).toEqual([
         {
           version: '1',
+          eventId: expect.stringMatching(/^[a-f0-9]{32}$/),
           outcome: 'STATUS_CHANGED',
           requestIds: ['req-a', 'req-b'],
           naturalKey: item.key,
@@ -378,7 +378,7 @@ describe('StatusChecker', () => {
       const summary = await checker.run(plentyOfTime);
 
       expect(summary.checked).toBe(5);
-      expect(ddb).toHaveReceivedCommandTimes(UpdateCommand, 5);
+      expect(table.ledger.writes.filter((w) => w === 'recordCheck')).toHaveLength(5);
     });
 
     it('lists at most projectConcurrency projects at once', async () => {
@@ -558,12 +558,13 @@ describe('StatusChecker', () => {
       const summary = await checker.run({ remainingMs: remaining });
 
       expect(summary).toMatchObject({ checked: 0, stoppedEarly: true });
-      expect(ddb.calls()).toHaveLength(0);
+      expect(table.ledger.writes).toEqual([]);
+      expect(atlas.calls).toEqual([]);
     });
   });
 
   describe('publishing and recording', () => {
-    it('records nothing it could not announce, so the next run announces it again', async () => {
+    it('records a change with its event in the outbox, counts a refused publish, and sends the same event next run', async () => {
       // Prepare
       const changing = table.put({ groupId: 'dddddddddddddddddddddddd', status: 'INITIATING' });
       const steady = table.put({ groupId: 'dddddddddddddddddddddddd', status: 'ACTIVE' });
@@ -576,20 +577,32 @@ describe('StatusChecker', () => {
           Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'try again' }],
         })
         .resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-2' }] });
-      const before = structuredClone(table.get(changing.key));
 
       // Act
-      const first = await buildChecker(atlas).checker.run(plentyOfTime);
+      const firstRun = buildChecker(atlas);
+      const first = await firstRun.checker.run(plentyOfTime);
+
+      // Assess: recorded as it will be announced, the event kept
+      expect(first).toMatchObject({ checked: 2, changed: 1 });
+      const recorded = table.get(changing.key);
+      expect(recorded).toMatchObject({ status: 'ACTIVE', statusSince: NOW.toISOString() });
+      const [kept] = Object.values(recorded?.outbox ?? {});
+      expect(kept).toMatchObject({
+        outcome: 'STATUS_CHANGED',
+        status: 'ACTIVE',
+        statusSince: NOW.toISOString(),
+      });
+      expect(firstRun.metrics.addMetric).toHaveBeenCalledWith(METRIC.eventPublishFailed, 'Count', 1);
+
+      // Act: the next run drains the outbox and announces nothing new
       const second = await buildChecker(atlas, { now: () => new Date(NOW.getTime() + 60_000) }).checker.run(
         plentyOfTime,
       );
 
-      // Assess
-      expect(first).toMatchObject({ checked: 1, changed: 0, skipped: 1 });
-      expect(second).toMatchObject({ checked: 2, changed: 1 });
-      expect(table.get(changing.key)).toMatchObject({ status: 'ACTIVE' });
-      expect(before?.status).toBe('INITIATING');
-      expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 2);
+      // Assess: the same fact, the same eventId, never a second change
+      expect(second).toMatchObject({ checked: 2, changed: 0 });
+      expect(publishedDetails().map((d) => d.eventId)).toEqual([kept?.eventId, kept?.eventId]);
+      expect(table.get(changing.key)).not.toHaveProperty('outbox');
     });
 
     it('announces up to ten changes per PutEvents call', async () => {
@@ -606,12 +619,13 @@ describe('StatusChecker', () => {
 
     it('leaves a key a provisioner holds to the provisioner', async () => {
       const item = table.put({ status: 'INITIATING' });
-      const held = { ...table.get(item.key), lease: { owner: 'worker', expiresAt: NOW.getTime() + 60_000 } };
-      table.items.set(item.key, held);
+      const stored = table.get(item.key);
+      if (stored) stored.lease = { owner: 'worker', expiresAt: NOW.getTime() + 60_000 };
       atlas.seedFor(item, 'ACTIVE');
       const { checker } = buildChecker(atlas);
 
-      await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 1 });
+      await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 0, skipped: 1 });
+      expect(eventBridge).not.toHaveReceivedCommand(PutEventsCommand);
 
       expect(table.get(item.key)).toMatchObject({ status: 'INITIATING', checkedAt: item.checkedAt });
     });
@@ -621,10 +635,15 @@ describe('StatusChecker', () => {
       const healthy = table.put({ status: 'ACTIVE' });
       atlas.seedFor(failing, 'ACTIVE');
       atlas.seedFor(healthy, 'ACTIVE');
-      ddb.on(UpdateCommand, { Key: { key: failing.key } }).rejects(
-        Object.assign(new Error('Throughput exceeds the current capacity'), {
-          name: 'ThrottlingException',
-        }),
+      const recordCheck = table.ledger.recordCheck.bind(table.ledger);
+      vi.spyOn(table.ledger, 'recordCheck').mockImplementation((key, ...rest) =>
+        key === failing.key
+          ? Promise.reject(
+              Object.assign(new Error('Throughput exceeds the current capacity'), {
+                name: 'ThrottlingException',
+              }),
+            )
+          : recordCheck(key, ...rest),
       );
       const { checker } = buildChecker(atlas);
 
@@ -635,8 +654,7 @@ describe('StatusChecker', () => {
     });
 
     it('fails the run when the ledger cannot be read', async () => {
-      ddb.reset();
-      ddb.rejects(
+      vi.spyOn(table.ledger, 'listTracked').mockRejectedValue(
         Object.assign(new Error('Requested resource not found'), { name: 'ResourceNotFoundException' }),
       );
       const { checker } = buildChecker(atlas);

@@ -26,7 +26,11 @@ describe('loadConfig', () => {
   });
 
   it('treats an empty variable as unset, so its default applies', () => {
-    const config = loadConfig(CheckStatusConfigSchema, { LEDGER_TABLE_NAME: 't', ATLAS_API_VERSION: '' });
+    const config = loadConfig(CheckStatusConfigSchema, {
+      LEDGER_TABLE_NAME: 't',
+      REQUEST_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests',
+      ATLAS_API_VERSION: '',
+    });
     expect(config.ATLAS_API_VERSION).toBe('2024-11-13');
     expect(config.ALLOWED_PROFILES).toEqual(['default']);
   });

@@ -3,19 +3,16 @@
  * Ledger, Queues and StatusEvents run on top of them) and to a scriptable fake Atlas client.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { vi } from 'vitest';
 import type { AtlasEndpoint, CloudProvider, CreateEndpointBody } from '#atlas/types.ts';
 import { StatusEvents } from '#lib/events.ts';
-import { Ledger } from '#lib/ledger.ts';
 import { type EndpointsApi, Provisioner, type ProvisionerOptions } from '#lib/provisioner.ts';
 import { Queues } from '#lib/queues.ts';
 import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
-import { claimedItem, settledItem } from '#test/support/ledger-writes.ts';
+import { InMemoryLedger } from '#test/support/in-memory-ledger.ts';
 
 export const QUEUES = {
   requestQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests',
@@ -23,7 +20,6 @@ export const QUEUES = {
   rejectedQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests-rejected',
 };
 export const NOW = new Date('2026-11-29T10:00:00.000Z');
-export const FIRST_FAILURE = '2026-11-29T09:00:00.000Z';
 
 type Op = 'list' | 'create' | 'delete';
 
@@ -84,48 +80,18 @@ export class FakeAtlas implements EndpointsApi {
   }
 }
 
-export const ddb = mockClient(DynamoDBDocumentClient);
 export const sqs = mockClient(SQSClient);
 export const eventBridge = mockClient(EventBridgeClient);
 
-/**
- * Resets the SDK fakes and answers the Ledger's UpdateCommands as DynamoDB would for a table
- * holding the returned items (a claim on a key in `busy` fails its condition); enough for the
- * provisioner's paths, while the conditions themselves are proven against moto in
- * ledger.moto.test.ts.
- */
-export function resetAws() {
-  ddb.reset();
+let ledger = new InMemoryLedger(() => NOW);
+
+/** Resets the SDK fakes and the in-memory ledger (whose items, busy keys and writes tests read). */
+export function resetAws(): InMemoryLedger {
   sqs.reset();
   eventBridge.reset();
   eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
-  const items = new Map<string, Record<string, unknown>>();
-  const busy = new Set<string>();
-  ddb.on(UpdateCommand).callsFake((input: UpdateCommand['input']) => {
-    const key = String(input.Key?.key);
-    const values = input.ExpressionAttributeValues ?? {};
-    const stored = items.get(key);
-    if (values[':rid']) {
-      if (busy.has(key))
-        throw new ConditionalCheckFailedException({
-          message: 'The conditional request failed',
-          $metadata: {},
-        });
-      const item = claimedItem(stored, key, values);
-      items.set(key, item);
-      return { Attributes: item };
-    }
-    if (values[':err']) {
-      const { lease: _, ...rest } = stored ?? {};
-      const item = { ...rest, lastError: values[':err'], firstFailureAt: FIRST_FAILURE };
-      items.set(key, item);
-      return { Attributes: item };
-    }
-    const item = settledItem(stored ?? {}, values);
-    items.set(key, item);
-    return { Attributes: item };
-  });
-  return { items, busy };
+  ledger = new InMemoryLedger(() => NOW);
+  return ledger;
 }
 
 /** The status event details published so far, each checked against the published schema. */
@@ -143,11 +109,7 @@ export function silentLogger() {
 export function buildProvisioner(atlas: FakeAtlas, overrides: Partial<ProvisionerOptions> = {}) {
   const metrics = { addMetric: vi.fn() };
   const provisioner = new Provisioner({
-    ledger: new Ledger({
-      tableName: 'ledger',
-      client: DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })),
-      now: () => NOW,
-    }),
+    ledger,
     atlas: { withClient: (_profile, fn) => fn(atlas) },
     queues: new Queues({ ...QUEUES, client: new SQSClient({ region: 'us-east-1' }) }),
     events: new StatusEvents({
@@ -162,6 +124,9 @@ export function buildProvisioner(atlas: FakeAtlas, overrides: Partial<Provisione
     leaseSeconds: 120,
     recordConcurrency: 10,
     backoff: { baseSeconds: 2, capSeconds: 900 },
+    createSettleSeconds: 30,
+    maxEndpointFailures: 3,
+    atlasTimeoutMs: 10_000,
     random: () => 0.5,
     now: () => NOW,
     ...overrides,

@@ -1,17 +1,14 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AtlasApiError, AtlasNetworkError, CredentialsError } from '#lib/errors.ts';
 import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
 import { createRequest, loadEvent, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,
-  ddb,
   eventBridge,
   FakeAtlas,
-  FIRST_FAILURE,
   NOW,
   publishedDetails,
   QUEUES,
@@ -175,11 +172,11 @@ describe('Provisioner', () => {
 
       await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow(/409/);
       expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 1 });
-      expect(ddb).toReceiveCommandWith(UpdateCommand, {
-        ExpressionAttributeValues: expect.objectContaining({
-          ':err': expect.objectContaining({ code: 'CONFLICT_UNRESOLVED', httpStatus: 409 }),
-        }),
+      expect(table.items.get(keyOf(request))).toMatchObject({
+        lastError: { code: 'CONFLICT_UNRESOLVED', httpStatus: 409 },
       });
+      // A 409 answers the create: it is not in doubt.
+      expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
     });
   });
 
@@ -337,7 +334,7 @@ describe('Provisioner', () => {
       const { provisioner } = buildProvisioner(atlas);
 
       await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow(/another worker/);
-      expect(ddb).toReceiveCommandTimes(UpdateCommand, 1);
+      expect(table.writes).toEqual(['claim']);
       expect(atlas.calls).toEqual([]);
       expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 1 });
     });
@@ -352,15 +349,35 @@ describe('Provisioner', () => {
       );
     });
 
-    it('retries when the outcome event cannot be published, without recording a failure on a released lease', async () => {
+    it('keeps a provisioned answer EventBridge refused in the outbox, counts it, and sends it with the next delivery', async () => {
+      // Prepare
       const request = createRequest();
       eventBridge.on(PutEventsCommand).rejects(new Error('EventBridge is down'));
-      const { provisioner } = buildProvisioner(atlas);
+      const { provisioner, metrics } = buildProvisioner(atlas);
 
-      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow('EventBridge is down');
-      expect(ddb).toReceiveCommandTimes(UpdateCommand, 2);
-      expect(table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
-      expect(sqs).toReceiveCommandTimes(ChangeMessageVisibilityCommand, 1);
+      // Act
+      const outcome = await provisioner.handleRecord(sqsRecord(request));
+
+      // Assess: provisioned all the same, the answer kept with the state it announces
+      expect(outcome).toBe('PROVISIONED');
+      const item = table.items.get(keyOf(request));
+      expect(item).toMatchObject({ status: 'INITIATING', tracked: 'OPEN' });
+      const kept = Object.values(item?.outbox ?? {});
+      expect(kept).toEqual([
+        expect.objectContaining({ outcome: 'PROVISIONED', requestIds: [request.requestId] }),
+      ]);
+      expect(metrics.addMetric).toHaveBeenCalledWith('EventPublishFailed', 'Count', 1);
+      expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
+
+      // Act: EventBridge is back; a duplicate delivery drains the outbox with the same eventId
+      eventBridge.reset();
+      eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-2' }] });
+      await provisioner.handleRecord(sqsRecord(request));
+
+      // Assess
+      const sent = publishedDetails();
+      expect(sent.map((d) => d.eventId)).toEqual([kept[0]?.eventId, kept[0]?.eventId]);
+      expect(table.items.get(keyOf(request))).not.toHaveProperty('outbox');
     });
   });
 
@@ -385,9 +402,10 @@ describe('Provisioner', () => {
           HttpStatus: { DataType: 'Number', StringValue: '503' },
           Detail: { DataType: 'String', StringValue: 'Atlas said SERVICE_UNAVAILABLE' },
           Attempts: { DataType: 'Number', StringValue: '5' },
-          FirstFailureAt: { DataType: 'String', StringValue: FIRST_FAILURE },
+          FirstFailureAt: { DataType: 'String', StringValue: NOW.toISOString() },
           LastFailureAt: { DataType: 'String', StringValue: NOW.toISOString() },
           RequestId: { DataType: 'String', StringValue: request.requestId },
+          OriginalMessageId: { DataType: 'String', StringValue: record.messageId },
         },
       });
       expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
@@ -490,7 +508,7 @@ describe('Provisioner', () => {
       // Assess
       expect(valid).toBeDefined();
       expect(outcomes).toEqual(['REJECTED', 'REJECTED', 'REJECTED']);
-      expect(ddb).not.toReceiveCommand(UpdateCommand);
+      expect(table.writes).toEqual([]);
       expect(atlas.calls).toEqual([]);
       const parked = sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input);
       expect(parked.map((p) => p.QueueUrl)).toEqual([
@@ -522,7 +540,7 @@ describe('Provisioner', () => {
       await expect(provisioner.handleRecord(sqsRecord(createRequest({ profile: 'intruder' })))).resolves.toBe(
         'REJECTED',
       );
-      expect(ddb).not.toReceiveCommand(UpdateCommand);
+      expect(table.writes).toEqual([]);
       expect(sqs).toReceiveCommandWith(SendMessageCommand, {
         QueueUrl: QUEUES.rejectedQueueUrl,
         MessageAttributes: expect.objectContaining({
