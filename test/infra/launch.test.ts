@@ -83,6 +83,21 @@ describe('decide', () => {
   });
 });
 
+describe('the npm scripts', () => {
+  it('run every command through the launcher, and npm test only those scripts', () => {
+    const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    const { test, ...direct } = scripts;
+    for (const [name, command] of Object.entries(direct)) {
+      expect(command, name).toMatch(/^node infra\/bin\/launch\.cjs \S/);
+    }
+    for (const step of test?.split(' && ') ?? []) {
+      expect(Object.keys(direct)).toContain(step.replace(/^npm run /, ''));
+    }
+  });
+});
+
 /** A scratch repository root, with its own npm cache so no earlier fetch is reused. */
 function scratch(): { root: string; env: NodeJS.ProcessEnv } {
   const root = temp('launch-');
