@@ -48,7 +48,7 @@ function decide({ version, platform, arch }) {
   if (!pkg) {
     return {
       action: 'unsupported',
-      reason: `No Node 24 to fetch for ${platform}-${arch} (the npm registry has one for ${Object.keys(BUILDS).join(', ')})`,
+      reason: `No Node 24 to fetch for ${platform}-${arch} (it is fetched for ${Object.keys(BUILDS).join(', ')})`,
     };
   }
   const [name, pkgVersion] = pkg.split('@');
