@@ -40,8 +40,17 @@ const field = (body: string, name: string): string => {
 
 const labelOf = (r: TrackedRequest) => printable(r.label);
 
+/** The table's REQUEST column: a long requestId would push every other column off the screen. */
+const MAX_LABEL = 40;
+const shortLabelOf = (r: TrackedRequest) => {
+  const label = labelOf(r);
+  return label.length > MAX_LABEL ? `${label.slice(0, MAX_LABEL - 1)}…` : label;
+};
+
 /** "…f601 US_EAST_1" or "…f601 AP_SOUTHEAST_2/AP_SOUTHEAST_1": the natural key, short. */
 const keyOf = (r: TrackedRequest) => {
+  // JSON.parse would show the last of two values, which the function never used.
+  if (r.final === 'rejected' && r.error?.detail.includes('duplicate key')) return '(duplicate keys)';
   const group = field(r.body, 'groupId');
   const region = field(r.body, 'regionName');
   const vpc = field(r.body, 'vpcRegionName');
@@ -175,7 +184,7 @@ export class LiveView {
   }
 
   #table(requests: readonly TrackedRequest[]): string[] {
-    const width = Math.max(7, ...requests.map((r) => labelOf(r).length));
+    const width = Math.max(7, ...requests.map((r) => shortLabelOf(r).length));
     const keyWidth = Math.max(3, ...requests.map((r) => keyOf(r).length));
     const head = `  ${'REQUEST'.padEnd(width)}  ACTION  ${'KEY'.padEnd(keyWidth)}  ${'STATE'.padEnd(14)}  TRIES  NOTE`;
     const noteWidth = Math.max(20, (this.#options.columns ?? 160) - head.length + 4);
@@ -184,7 +193,7 @@ export class LiveView {
       ...requests.map((r) => {
         const state = placeOf(r).padEnd(14);
         const color = r.final ? PLACE_COLOR[r.final] : r.place === 'retried' ? 'yellow' : undefined;
-        return `  ${labelOf(r).padEnd(width)}  ${r.action.padEnd(6)}  ${keyOf(r).padEnd(keyWidth)}  ${
+        return `  ${shortLabelOf(r).padEnd(width)}  ${r.action.padEnd(6)}  ${keyOf(r).padEnd(keyWidth)}  ${
           color ? this.#paint(color, state) : state
         }  ${String(r.deliveries.length).padStart(5)}  ${note(r).slice(0, noteWidth)}`;
       }),

@@ -246,6 +246,35 @@ describe('LiveView', () => {
     const drawn = written.join('');
     expect(drawn.split('\n')).toHaveLength(4);
     for (const raw of ['\r', '\x1b[2K', '\u202e', '\u200b']) expect(drawn).not.toContain(raw);
-    expect(drawn).toContain(printable(forged));
+    expect(drawn).toContain(printable(forged).slice(0, 39));
+  });
+
+  it('shortens a long requestId in the table so the other columns stay on screen', () => {
+    const t = tracker();
+    t.sent(JSON.stringify({ ...createRequest(), requestId: 'r'.repeat(129) }), 'm-1', 1);
+
+    const summary = new LiveView(t, { write: () => undefined, tty: false, startedAt: Date.now() }).summary();
+
+    const row = summary.split('\n').find((line) => line.includes('rrr')) ?? '';
+    expect(row).toContain(`${'r'.repeat(39)}…  create`);
+    expect(row).not.toContain('r'.repeat(40));
+  });
+
+  it('shows no key for a body rejected for duplicate keys, rather than the last value', () => {
+    const t = tracker();
+    const body = `{"requestId":"dup-1","groupId":"6565b8f1c0e4a2b3d4e5f6aa","cloudProvider":"AWS","regionName":"NOPE","regionName":"EU_WEST_1"}`;
+    t.sent(body, 'm-1', 1);
+    t.onEvent(
+      event('REJECTED', {
+        messageId: 'm-1',
+        requestIds: ['dup-1'],
+        error: { code: 'INVALID_REQUEST', detail: 'regionName: duplicate key "regionName"' },
+      }),
+    );
+
+    const summary = new LiveView(t, { write: () => undefined, tty: false, startedAt: Date.now() }).summary();
+
+    expect(summary).toContain('(duplicate keys)');
+    expect(summary).not.toContain('EU_WEST_1');
   });
 });
