@@ -111,13 +111,28 @@ export function parseRequest(body: string): ProvisionRequest {
       { cause },
     );
   }
-  const duplicates = findDuplicateKeys(body).map(
-    (path) => `${pathText(path)}: duplicate key ${quoteValue(path.at(-1))}`,
-  );
+  const duplicates = duplicateKeyIssues(body);
   const result = ProvisionRequestSchema.safeParse(json);
   if (result.success && duplicates.length === 0) return result.data;
   const issues = result.success ? [] : schemaIssues(result.error.issues);
   throw new InvalidRequestError([...duplicates, ...issues], correlationId(body).requestId);
+}
+
+/** At most this many duplicate keys are named: a reason must stay far below an event's size limit. */
+const MAX_DUPLICATES_NAMED = 10;
+
+const segmentText = (segment: string | number) =>
+  typeof segment === 'number' || /^[A-Za-z0-9_$-]{1,64}$/.test(segment)
+    ? String(segment)
+    : quoteValue(segment, 32);
+
+function duplicateKeyIssues(body: string): string[] {
+  const found = findDuplicateKeys(body);
+  const named = found
+    .slice(0, MAX_DUPLICATES_NAMED)
+    .map((path) => `${path.map(segmentText).join('.')}: duplicate key ${quoteValue(path.at(-1))}`);
+  const more = found.length - named.length;
+  return more > 0 ? [...named, `and ${more} more duplicate keys`] : named;
 }
 
 function schemaIssues(found: z.core.$ZodIssue[]): string[] {
@@ -127,7 +142,7 @@ function schemaIssues(found: z.core.$ZodIssue[]): string[] {
   );
   return ordered.map((issue) => {
     if (issue.code === 'unrecognized_keys')
-      return `unknown field(s): ${issue.keys.map((k) => (/^[\x21-\x7e]+$/.test(k) ? k : quoteValue(k))).join(', ')}`;
+      return `unknown field(s): ${issue.keys.map((k) => (/^[\x21-\x7e]{1,64}$/.test(k) ? k : quoteValue(k))).join(', ')}`;
     return `${pathText(issue.path)}: ${issue.message}`;
   });
 }

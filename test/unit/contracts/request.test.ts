@@ -108,6 +108,18 @@ describe('parseRequest: strict JSON', () => {
     expect(issuesOf(body)).toContain('x.1.y.a: duplicate key "a"');
   });
 
+  it('names at most 10 duplicate keys, with long keys shortened, so a reason stays small', () => {
+    const long = 'k'.repeat(4_000);
+    const inner = Array.from({ length: 500 }, () => '"a":1').join(',');
+    const body = JSON.stringify(valid).replace('}', `,"${long}":{${inner}}}`);
+
+    const issues = issuesOf(body);
+
+    expect(issues.slice(0, 10)).toEqual(Array(10).fill(`"${'k'.repeat(32)}…".a: duplicate key "a"`));
+    expect(issues[10]).toBe('and 489 more duplicate keys');
+    expect(issues.join('; ').length).toBeLessThan(10_000);
+  });
+
   it('compares keys by value, so an escaped spelling of a key is a duplicate too', () => {
     const body = JSON.stringify(valid).replace('}', ',"\\u0072egionName":"EU_WEST_1"}');
     expect(issuesOf(body)).toEqual(['regionName: duplicate key "regionName"']);
