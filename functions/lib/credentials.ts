@@ -6,6 +6,7 @@
 import { GetParameterError } from '@aws-lambda-powertools/parameters';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { baseUrlProblem } from '#atlas/base-url.ts';
 import type { AtlasCredentials } from '#atlas/types.ts';
 import { CredentialsError, ProfileNotAllowedError } from '#lib/errors.ts';
 
@@ -139,27 +140,10 @@ export function parseSecret(name: string, raw: string | Uint8Array | undefined):
   throw malformed('holds neither ClientId and ClientSecret nor PublicKey and PrivateKey');
 }
 
-/** Plain http is allowed only to this machine (local runs against the simulator). */
-const isLoopback = (hostname: string) =>
-  hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
-
-/**
- * The secret's BaseUrl: https, or http to a loopback host only, since the OAuth client secret and
- * Digest exchanges go to it; no user name or password in it. Errors never quote the value.
- */
+/** The secret's BaseUrl, when it has one that credentials may be sent to. Errors never quote the value. */
 function readBaseUrl(value: string | undefined, malformed: (problem: string) => CredentialsError) {
   if (value === undefined) return {};
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw malformed('has a BaseUrl that is not a URL');
-  }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname)))
-    throw malformed(
-      'has a BaseUrl that is not https (http is allowed only for localhost, 127.0.0.0/8 and [::1])',
-    );
-  if (url.username !== '' || url.password !== '')
-    throw malformed('has a BaseUrl with a user name or password in it');
+  const problem = baseUrlProblem(value);
+  if (problem !== undefined) throw malformed(`has a BaseUrl that ${problem}`);
   return { baseUrl: value.replace(/\/+$/, '') };
 }

@@ -215,7 +215,7 @@ describe('CredentialsStore', () => {
     ],
     [
       { ClientId: 'id', ClientSecret: CLIENT_SECRET, BaseUrl: `https://u:${PRIVATE_KEY}@cloud.mongodb.com` },
-      'has a BaseUrl with a user name or password in it',
+      'has a BaseUrl that has a user name or password in it',
     ],
   ])('fails on the secret %j saying it %s, without its values', (value, problem) => {
     let error: unknown;
