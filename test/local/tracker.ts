@@ -5,6 +5,7 @@
  */
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
+import { readTopLevelField } from '#lib/json-scan.ts';
 import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
 import type { BatchActivity } from './lambda-runner.ts';
 import { printable } from './printable.ts';
@@ -84,10 +85,10 @@ const fieldOf = (body: string, field: string): unknown => {
   }
 };
 
-/** Reads the requestId of a body, if it has a readable one. */
+/** Reads the requestId of a body as the function does for correlation: leniently, the first one. */
 export function requestIdOf(body: string): string | undefined {
-  const id = fieldOf(body, 'requestId');
-  return typeof id === 'string' ? id : undefined;
+  const field = readTopLevelField(body, 'requestId');
+  return field.found === 'string' && field.value !== '' ? field.value : undefined;
 }
 
 export class RequestTracker {

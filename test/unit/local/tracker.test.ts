@@ -154,6 +154,16 @@ describe('RequestTracker', () => {
     expect(first.final).toBeUndefined();
   });
 
+  it('labels a request with the requestId the function reads: the first one, even from broken JSON', () => {
+    const t = tracker();
+
+    const broken = t.sent('{"requestId": "broken-1", "groupId": oops', 'm-1', 1);
+    const twice = t.sent('{"requestId":"first","requestId":"second"}', 'm-2', 2);
+    const none = t.sent('{not json', 'm-3', 3);
+
+    expect([broken.label, twice.label, none.label]).toEqual(['broken-1', 'first', 'line 3']);
+  });
+
   it('applies an event that arrives before its message is registered once it is', () => {
     const t = tracker();
     t.onEvent(event('REJECTED', { messageId: 'm-early', error: { code: 'INVALID_REQUEST', detail: 'x' } }));
