@@ -4,6 +4,7 @@
  * runner set exactly these variables (see README, "Configuration").
  */
 import { z } from 'zod';
+import { baseUrlProblem } from '#atlas/base-url.ts';
 import { DEFAULT_API_VERSION, DEFAULT_BASE_URL } from '#atlas/types.ts';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -18,7 +19,13 @@ const list = z
   .pipe(z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'each profile must be 1-64 of A-Z a-z 0-9 _ -')));
 
 const atlas = {
-  ATLAS_BASE_URL: z.url().default(DEFAULT_BASE_URL),
+  ATLAS_BASE_URL: z
+    .string()
+    .check((ctx) => {
+      const problem = baseUrlProblem(ctx.value);
+      if (problem !== undefined) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value });
+    })
+    .default(DEFAULT_BASE_URL),
   ATLAS_API_VERSION: z
     .string()
     .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date such as 2024-11-13')

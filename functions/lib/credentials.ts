@@ -6,6 +6,7 @@
 import { GetParameterError } from '@aws-lambda-powertools/parameters';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { baseUrlProblem } from '#atlas/base-url.ts';
 import type { AtlasCredentials } from '#atlas/types.ts';
 import { CredentialsError, ProfileNotAllowedError } from '#lib/errors.ts';
 
@@ -139,15 +140,10 @@ export function parseSecret(name: string, raw: string | Uint8Array | undefined):
   throw malformed('holds neither ClientId and ClientSecret nor PublicKey and PrivateKey');
 }
 
+/** The secret's BaseUrl, when it has one that credentials may be sent to. Errors never quote the value. */
 function readBaseUrl(value: string | undefined, malformed: (problem: string) => CredentialsError) {
   if (value === undefined) return {};
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw malformed('has a BaseUrl that is not a URL');
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:')
-    throw malformed('has a BaseUrl that is not http(s)');
+  const problem = baseUrlProblem(value);
+  if (problem !== undefined) throw malformed(`has a BaseUrl that ${problem}`);
   return { baseUrl: value.replace(/\/+$/, '') };
 }

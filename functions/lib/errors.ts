@@ -228,6 +228,8 @@ export function describeFailure(error: unknown): FailureInfo {
       detail: error.detail ?? error.message,
       ...(error.retryAfterSeconds !== undefined && { retryAfterSeconds: error.retryAfterSeconds }),
     };
+    // A redirect is never followed: the base URL points somewhere else, for an operator to fix.
+    if (error.status >= 300 && error.status < 400) return { disposition: 'dlq', ...base };
     if (error.status === 429) return { disposition: 'retry', ...base };
     if (error.status >= 500) return { disposition: 'retry', outcomeUnknown: true, ...base };
     if (OPERATOR_STATUSES.has(error.status)) return { disposition: 'dlq', ...base };

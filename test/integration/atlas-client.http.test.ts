@@ -2,6 +2,7 @@
  * AtlasClient over real HTTP against the Atlas simulator (started here): both auth methods, token
  * and nonce reuse, faults, pagination, and every request checked against the official spec.
  */
+import { createServer } from 'node:http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AtlasCallInfo, AtlasClient, type AtlasClientOptions } from '#atlas/client.ts';
 import type { AtlasCredentials } from '#atlas/types.ts';
@@ -312,5 +313,39 @@ describe('AtlasClient with an API key when nonces expire', () => {
       ['digest', 200],
     ]);
     expect(shortNonces.requests.flatMap((r) => r.specViolations)).toEqual([]);
+  });
+});
+
+describe('AtlasClient behind a redirecting base URL', () => {
+  it('does not follow a real 3xx to the simulator: no credentials or body reach it', async () => {
+    // Prepare: a server on loopback that redirects everything to the simulator.
+    const hits: string[] = [];
+    const redirector = createServer((req, res) => {
+      hits.push(`${req.method} ${req.url}`);
+      res.writeHead(307, { location: `${sim.url}${req.url}` }).end();
+    });
+    await new Promise<void>((ok) => redirector.listen(0, '127.0.0.1', ok));
+    const { port } = redirector.address() as { port: number };
+
+    try {
+      // Act
+      const error = await failureOf(
+        atlas(apiKey, { baseUrl: `http://127.0.0.1:${port}` }).createEndpoint(group, {
+          cloudProvider: 'AWS',
+          regionName: 'US_EAST_1',
+        }),
+      );
+      const tokenError = await failureOf(
+        atlas(serviceAccount, { baseUrl: `http://127.0.0.1:${port}` }).listEndpoints(group, 'AWS'),
+      );
+
+      // Assess
+      expect(error).toMatchObject({ status: 307, errorCode: 'REDIRECT_REFUSED', operation: 'create' });
+      expect(tokenError).toMatchObject({ status: 307, errorCode: 'REDIRECT_REFUSED', operation: 'token' });
+      expect(hits).toHaveLength(2);
+      expect(sim.requests).toEqual([]);
+    } finally {
+      await new Promise((ok) => redirector.close(ok));
+    }
   });
 });

@@ -20,6 +20,7 @@ import { captureProcessOutput } from './capture.ts';
 import { isInstalled, missingPrerequisites } from './emulators.ts';
 import type { ProfileSecret } from './environment.ts';
 import { type LocalFlow, startLocalFlow } from './flow.ts';
+import { printable } from './printable.ts';
 import { LiveView } from './view.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -271,7 +272,7 @@ async function main(): Promise<number> {
     if (outcome === 'interrupted') return 130;
     if (outcome === 'timeout') {
       say(`Still unfinished after ${options.timeoutSeconds} s:`);
-      for (const r of flow.tracker.unfinished()) say(`  ${r.label}: ${r.place}`);
+      for (const r of flow.tracker.unfinished()) say(printable(`  ${r.label}: ${r.place}`));
       say(`See the function logs in ${relative(process.cwd(), logFile)}`);
       if (!options.keep) return 1;
     }

@@ -5,16 +5,23 @@
  */
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
+import { readTopLevelField } from '#lib/json-scan.ts';
 import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
 import type { BatchActivity } from './lambda-runner.ts';
+import { printable } from './printable.ts';
 
 /** Where a request ended. */
 export type FinalPlace = 'provisioned' | 'failed' | 'deleted' | 'missing' | 'dlq' | 'rejected';
+
+/** How one delivery ended, as the event source saw it. */
+export type DeliveryResult = 'done' | 'retried' | 'lost' | 'dlq (redrive)';
 
 export interface Delivery {
   messageId: string;
   receiveCount: number;
   at: number;
+  /** Absent while the delivery is in flight. */
+  result?: DeliveryResult;
 }
 
 export interface TrackedRequest {
@@ -37,6 +44,11 @@ export interface TrackedRequest {
   final?: FinalPlace;
   /** The error of the last DLQ or rejection event. */
   error?: StatusChangedDetail['error'];
+  /**
+   * Where this request's messages were parked (DLQ or rejected queue, from events and redrives),
+   * also when another delivery settled the request: the summary shows both.
+   */
+  readonly parked: Array<'dlq' | 'rejected'>;
   endpointId?: string;
   readonly events: StatusChangedDetail[];
 }
@@ -73,10 +85,10 @@ const fieldOf = (body: string, field: string): unknown => {
   }
 };
 
-/** Reads the requestId of a body, if it has a readable one. */
+/** Reads the requestId of a body as the function does for correlation: leniently, the first one. */
 export function requestIdOf(body: string): string | undefined {
-  const id = fieldOf(body, 'requestId');
-  return typeof id === 'string' ? id : undefined;
+  const field = readTopLevelField(body, 'requestId');
+  return field.found === 'string' && field.value !== '' ? field.value : undefined;
 }
 
 export class RequestTracker {
@@ -129,6 +141,7 @@ export class RequestTracker {
       retries: 0,
       crashes: 0,
       place: 'queued',
+      parked: [],
       events: [],
     };
     this.#requests.push(request);
@@ -140,7 +153,11 @@ export class RequestTracker {
     this.#early.delete(messageId);
     for (const activity of early) this.onActivity(activity);
     const mine = (e: StatusChangedDetail) =>
-      requestId === undefined ? e.requestIds.length === 0 : e.requestIds.includes(requestId);
+      e.messageId !== undefined
+        ? e.messageId === messageId
+        : requestId === undefined
+          ? e.requestIds.length === 0
+          : e.requestIds.includes(requestId);
     for (const detail of this.#unmatched.filter(mine)) {
       this.#unmatched.splice(this.#unmatched.indexOf(detail), 1);
       this.#apply(detail, [request]);
@@ -179,18 +196,43 @@ export class RequestTracker {
       const receiveCount = Number(record.attributes.ApproximateReceiveCount);
       if (activity.type === 'received') {
         request.deliveries.push({ messageId: record.messageId, receiveCount, at: activity.at });
-        // A delivery reopens the request (a redelivery, a replay) unless it was rejected.
+        // A delivery reopens the request (a redelivery, a replay) unless it was rejected: its own
+        // answer settles it again. Only a late result of an earlier delivery may not move it.
         if (request.final !== 'rejected') this.#move(request, 'received');
-      } else if (activity.type === 'completed' && activity.failed.includes(record)) {
+        else this.#changed();
+        continue;
+      }
+      const delivery = request.deliveries.findLast(
+        (d) => d.messageId === record.messageId && d.receiveCount === receiveCount && d.result === undefined,
+      );
+      // A late result of an earlier delivery never moves the request: a later one is under way or settled it.
+      const current = request.final === undefined && delivery === request.deliveries.at(-1);
+      if (activity.type === 'completed') {
+        const failed = activity.failed.includes(record);
+        if (delivery) delivery.result = failed ? 'retried' : 'done';
+        if (!failed) {
+          this.#changed();
+          continue;
+        }
         request.retries += 1;
-        this.#move(request, 'retried');
+        if (current) this.#move(request, 'retried');
+        else this.#changed();
       } else if (activity.type === 'errored') {
         request.crashes += 1;
         request.lastLoss = `${activity.reason}: ${activity.error.message}`;
-        if (receiveCount >= this.#options.maxReceiveCount) this.#move(request, 'DLQ (redrive)', 'dlq');
-        else this.#move(request, `lost (${activity.reason})`);
+        const redriven = receiveCount >= this.#options.maxReceiveCount;
+        if (delivery) delivery.result = redriven ? 'dlq (redrive)' : 'lost';
+        if (redriven) request.parked.push('dlq');
+        if (redriven && (current || request.final === undefined)) this.#move(request, 'DLQ (redrive)', 'dlq');
+        else if (current) this.#move(request, `lost (${activity.reason})`);
+        else this.#changed();
       }
     }
+  };
+
+  /** A status event read from the watched queue (the poller calls this). */
+  readonly onEvent = (detail: StatusChangedDetail): void => {
+    this.#receive(detail);
   };
 
   /** Calls the listener after every change; returns the unsubscribe function. */
@@ -232,14 +274,15 @@ export class RequestTracker {
     });
   }
 
-  /** One line per request: label, place, deliveries, retries. */
+  /** One line per request: label, place, deliveries, retries (control characters escaped). */
   describe(): string {
     return this.#requests
-      .map(
-        (r) =>
+      .map((r) =>
+        printable(
           `  ${r.label}: ${r.place}${r.final ? ' (final)' : ''}, ${r.deliveries.length} deliveries, ${r.retries} retries` +
-          (r.error ? `, ${r.error.code}` : '') +
-          (r.lastLoss ? `, ${r.crashes} lost (last: ${r.lastLoss})` : ''),
+            (r.error ? `, ${r.error.code}` : '') +
+            (r.lastLoss ? `, ${r.crashes} lost (last: ${r.lastLoss})` : ''),
+        ),
       )
       .join('\n');
   }
@@ -247,9 +290,12 @@ export class RequestTracker {
   #for(record: SQSRecord): TrackedRequest | undefined {
     const known = this.#byMessageId.get(record.messageId);
     if (known) return known;
-    // A replayed message may come back with a new id: match it by its requestId.
+    // A replayed message comes back with a new id: match it to the parked request it was, by body, else by requestId.
     const requestId = requestIdOf(record.body);
-    const match = requestId === undefined ? undefined : this.#byRequestId.get(requestId)?.[0];
+    const twins = requestId === undefined ? [] : (this.#byRequestId.get(requestId) ?? []);
+    const parked = this.#requests.filter((r) => r.final === 'dlq');
+    const match =
+      parked.find((r) => r.body === record.body) ?? twins.find((r) => r.final === 'dlq') ?? twins[0];
     if (match) {
       match.messageIds.add(record.messageId);
       this.#byMessageId.set(record.messageId, match);
@@ -269,11 +315,17 @@ export class RequestTracker {
 
   #receive(detail: StatusChangedDetail) {
     this.events.push(detail);
+    const byMessage = detail.messageId === undefined ? undefined : this.#byMessageId.get(detail.messageId);
+    // The provisioner's events answer one message; the status checker's name requestIds.
     const targets =
-      detail.requestIds.length > 0
-        ? detail.requestIds.flatMap((id) => this.#byRequestId.get(id) ?? [])
-        : // A rejected body without a readable requestId: the oldest such request still open.
-          this.#requests.filter((r) => r.requestId === undefined && r.final === undefined).slice(0, 1);
+      detail.messageId !== undefined
+        ? byMessage
+          ? [byMessage]
+          : []
+        : detail.requestIds.length > 0
+          ? detail.requestIds.flatMap((id) => this.#byRequestId.get(id) ?? [])
+          : // A rejected body without a readable requestId: the oldest such request still open.
+            this.#requests.filter((r) => r.requestId === undefined && r.final === undefined).slice(0, 1);
     if (targets.length === 0) this.#unmatched.push(detail);
     this.#apply(detail, targets);
   }
@@ -282,6 +334,8 @@ export class RequestTracker {
     for (const request of targets) {
       request.events.push(detail);
       if (detail.endpointId) request.endpointId = detail.endpointId;
+      if (detail.outcome === 'DEAD_LETTERED') request.parked.push('dlq');
+      if (detail.outcome === 'REJECTED') request.parked.push('rejected');
       if (STICKY.has(request.final)) {
         this.#changed();
       } else if (detail.outcome === 'DEAD_LETTERED') {
@@ -322,7 +376,7 @@ export class RequestTracker {
         for (const message of messages) {
           const parsed = StatusChangedDetailSchema.safeParse(fieldOf(message.Body ?? '', 'detail'));
           if (parsed.success) this.#receive(parsed.data);
-          else this.problems.push(`not a status event: ${message.Body}`);
+          else this.problems.push(`not a status event: ${printable(message.Body ?? '')}`);
         }
         if (messages.length > 0) {
           await eventsSqs.send(

@@ -3,6 +3,7 @@
  * change otherwise (CI logs, pipes), and the closing summary.
  */
 import { styleText } from 'node:util';
+import { printable } from './printable.ts';
 import type { FinalPlace, RequestTracker, TrackedRequest } from './tracker.ts';
 
 type Color = 'green' | 'red' | 'yellow' | 'cyan' | 'gray' | 'magenta';
@@ -31,14 +32,25 @@ export interface LiveViewOptions {
 const field = (body: string, name: string): string => {
   try {
     const value = (JSON.parse(body) as Record<string, unknown>)[name];
-    return typeof value === 'string' ? value : '';
+    return typeof value === 'string' ? printable(value) : '';
   } catch {
     return '';
   }
 };
 
+const labelOf = (r: TrackedRequest) => printable(r.label);
+
+/** The table's REQUEST column: a long requestId would push every other column off the screen. */
+const MAX_LABEL = 40;
+const shortLabelOf = (r: TrackedRequest) => {
+  const label = labelOf(r);
+  return label.length > MAX_LABEL ? `${label.slice(0, MAX_LABEL - 1)}…` : label;
+};
+
 /** "…f601 US_EAST_1" or "…f601 AP_SOUTHEAST_2/AP_SOUTHEAST_1": the natural key, short. */
 const keyOf = (r: TrackedRequest) => {
+  // JSON.parse would show the last of two values, which the function never used.
+  if (r.final === 'rejected' && r.error?.detail.includes('duplicate key')) return '(duplicate keys)';
   const group = field(r.body, 'groupId');
   const region = field(r.body, 'regionName');
   const vpc = field(r.body, 'vpcRegionName');
@@ -48,10 +60,20 @@ const keyOf = (r: TrackedRequest) => {
 
 const note = (r: TrackedRequest) => {
   if (r.error)
-    return `${r.error.code}${r.error.httpStatus ? ` (${r.error.httpStatus})` : ''}: ${r.error.detail}`;
+    return printable(
+      `${r.error.code}${r.error.httpStatus ? ` (${r.error.httpStatus})` : ''}: ${r.error.detail}`,
+    );
   if (r.crashes > 0) return `${r.crashes} lost deliveries`;
-  return r.endpointId ? `endpoint ${r.endpointId}` : '';
+  return r.endpointId ? `endpoint ${printable(r.endpointId)}` : '';
 };
+
+/** A request settled by one delivery while another copy of its message was parked. */
+const parkedBesides = (r: TrackedRequest) =>
+  r.parked
+    .filter((place) => place !== r.final)
+    .map((place) => (place === 'dlq' ? 'the DLQ' : 'the rejected queue'));
+
+const placeOf = (r: TrackedRequest) => printable(r.place);
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -93,20 +115,31 @@ export class LiveView {
     }
   }
 
-  /** Counts per final place, then one line per request. */
+  /** Counts per final place and per delivery result, any parked copy of a settled request, then one line per request. */
   summary(extra: string[] = []): string {
     const requests = this.#tracker.requests;
-    const counts = new Map<string, number>();
-    for (const r of requests)
-      counts.set(r.final ?? 'unfinished', (counts.get(r.final ?? 'unfinished') ?? 0) + 1);
-    const totals = [...counts].map(([place, n]) => `${n} ${place}`).join(', ');
+    const count = (places: string[]) => {
+      const counts = new Map<string, number>();
+      for (const place of places) counts.set(place, (counts.get(place) ?? 0) + 1);
+      return [...counts].map(([place, n]) => `${n} ${place}`).join(', ');
+    };
+    const deliveries = requests.flatMap((r) => r.deliveries);
+    const alsoParked = requests.flatMap((r) =>
+      parkedBesides(r).map(
+        (where) => `${labelOf(r)}: ${r.final ?? 'unfinished'}, but a delivery of it went to ${where}`,
+      ),
+    );
     return [
       '',
       this.#paint(
         'cyan',
-        `Summary after ${seconds(Date.now() - this.#options.startedAt)}: ${requests.length} requests: ${totals}`,
+        `Summary after ${seconds(Date.now() - this.#options.startedAt)}: ${requests.length} requests: ${count(
+          requests.map((r) => r.final ?? 'unfinished'),
+        )}`,
       ),
-      ...extra.map((line) => `  ${line}`),
+      `  ${deliveries.length} deliveries: ${count(deliveries.map((d) => d.result ?? 'in flight')) || 'none'}`,
+      ...alsoParked.map((line) => `  ${this.#paint('magenta', line)}`),
+      ...extra.map((line) => `  ${printable(line)}`),
       ...this.#table(requests),
       '',
     ].join('\n');
@@ -141,26 +174,26 @@ export class LiveView {
       this.#printed.set(r, shown);
       const extra = r.final === 'dlq' || r.final === 'rejected' ? ` ${note(r)}` : '';
       this.#options.write(
-        `+${seconds(Date.now() - this.#options.startedAt).padStart(7)}  ${r.label.padEnd(28)} ${shown}${extra}\n`,
+        `+${seconds(Date.now() - this.#options.startedAt).padStart(7)}  ${labelOf(r).padEnd(28)} ${shown}${extra}\n`,
       );
     }
   }
 
   #shown(r: TrackedRequest) {
-    return `${r.place}${r.final ? ` (${r.final})` : ''}`;
+    return `${placeOf(r)}${r.final ? ` (${r.final})` : ''}`;
   }
 
   #table(requests: readonly TrackedRequest[]): string[] {
-    const width = Math.max(7, ...requests.map((r) => r.label.length));
+    const width = Math.max(7, ...requests.map((r) => shortLabelOf(r).length));
     const keyWidth = Math.max(3, ...requests.map((r) => keyOf(r).length));
     const head = `  ${'REQUEST'.padEnd(width)}  ACTION  ${'KEY'.padEnd(keyWidth)}  ${'STATE'.padEnd(14)}  TRIES  NOTE`;
     const noteWidth = Math.max(20, (this.#options.columns ?? 160) - head.length + 4);
     return [
       this.#paint('gray', head),
       ...requests.map((r) => {
-        const state = r.place.padEnd(14);
+        const state = placeOf(r).padEnd(14);
         const color = r.final ? PLACE_COLOR[r.final] : r.place === 'retried' ? 'yellow' : undefined;
-        return `  ${r.label.padEnd(width)}  ${r.action.padEnd(6)}  ${keyOf(r).padEnd(keyWidth)}  ${
+        return `  ${shortLabelOf(r).padEnd(width)}  ${r.action.padEnd(6)}  ${keyOf(r).padEnd(keyWidth)}  ${
           color ? this.#paint(color, state) : state
         }  ${String(r.deliveries.length).padStart(5)}  ${note(r).slice(0, noteWidth)}`;
       }),

@@ -50,10 +50,13 @@ const withoutNulls = (value: unknown) =>
     ? Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null))
     : value;
 
+/** groupId and endpointId, per the spec: the only shape ever put into a path. */
+const ATLAS_ID = /^[a-f0-9]{24}$/;
+
 const Endpoint = z.preprocess(
   withoutNulls,
   z.object({
-    id: z.string().min(1),
+    id: z.string().regex(ATLAS_ID, 'must be 24 lowercase hex characters'),
     cloudProvider: z.enum(CLOUD_PROVIDERS),
     regionName: z.string(),
     vpcRegionName: z.string().optional(),
@@ -173,7 +176,15 @@ export class AtlasClient {
     if (this.#auth instanceof OAuthAuth) await this.#auth.revoke(this.#http);
   }
 
+  /** Throws RangeError for an id that is not one: it never reaches a URL. */
   #path(groupId: string, cloudProvider: string, endpointId?: string): string {
+    for (const [name, id] of [
+      ['groupId', groupId],
+      ['endpointId', endpointId],
+    ] as const) {
+      if (id !== undefined && !ATLAS_ID.test(id))
+        throw new RangeError(`${name} must be 24 lowercase hex characters; not sent to Atlas`);
+    }
     const base = `/api/atlas/v2/groups/${segment(groupId)}/backup/${segment(cloudProvider)}/privateEndpoints`;
     return endpointId === undefined ? base : `${base}/${segment(endpointId)}`;
   }

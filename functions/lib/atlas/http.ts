@@ -53,7 +53,14 @@ export class AtlasHttp {
     return this.#o.now;
   }
 
+  /** Never follows a redirect: a 3xx fails with AtlasApiError REDIRECT_REFUSED. */
   async send(request: HttpRequest): Promise<HttpAnswer> {
+    const answer = await this.#roundTrip(request);
+    if (isRedirect(answer.status)) throw redirectRefused(request.operation, answer);
+    return answer;
+  }
+
+  async #roundTrip(request: HttpRequest): Promise<HttpAnswer> {
     const started = this.#o.now();
     let status: number | undefined;
     let rateLimitRemaining: number | undefined;
@@ -62,6 +69,8 @@ export class AtlasHttp {
         method: request.method,
         headers: request.headers,
         ...(request.body !== undefined && { body: request.body }),
+        // Following one would resend the credentials and the body wherever the Location says.
+        redirect: 'manual',
         signal: request.signal
           ? AbortSignal.any([AbortSignal.timeout(this.#o.timeoutMs), request.signal])
           : AbortSignal.timeout(this.#o.timeoutMs),
@@ -93,6 +102,23 @@ const parseNonNegativeInt = (value: string | null) =>
   value !== null && /^\s*\d+\s*$/.test(value) ? Number.parseInt(value, 10) : undefined;
 
 export const isSuccess = (status: number) => status >= 200 && status < 300;
+
+export const isRedirect = (status: number) => status >= 300 && status < 400;
+
+/** A 3xx: Atlas's API and OAuth endpoints never redirect, so the base URL is wrong. */
+function redirectRefused(operation: AtlasOperation, answer: HttpAnswer): AtlasApiError {
+  let target = 'elsewhere';
+  try {
+    // Only the origin: a path or query could hold anything.
+    target = new URL(answer.headers.get('location') ?? '').origin;
+  } catch {}
+  return new AtlasApiError({
+    status: answer.status,
+    errorCode: 'REDIRECT_REFUSED',
+    detail: `Atlas answered ${answer.status} redirecting to ${target}; redirects are not followed (check the base URL)`,
+    operation,
+  });
+}
 
 /** Seconds to wait from a Retry-After value (delay-seconds or HTTP-date); undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | null, nowMs: number): number | undefined {

@@ -253,12 +253,53 @@ describe('AtlasClient operations', () => {
   it('encodes every path segment', async () => {
     const { fetch, sent } = oauthServer(() => json(200, endpoint()));
 
-    await client(fetch).getEndpoint('a/../b?c', 'AWS', 'x#y z');
+    await client(fetch).getEndpoint(GROUP, 'A/W?S' as 'AWS', ENDPOINT_ID);
 
     expect(sent.at(-1)?.url).toBe(
-      `${BASE}/api/atlas/v2/groups/a%2F..%2Fb%3Fc/backup/AWS/privateEndpoints/x%23y%20z`,
+      `${BASE}/api/atlas/v2/groups/${GROUP}/backup/A%2FW%3FS/privateEndpoints/${ENDPOINT_ID}`,
     );
   });
+
+  it('refuses a groupId or endpointId that is not 24 lowercase hex before any request', async () => {
+    const { fetch, sent } = oauthServer(() => json(200, endpoint()));
+    const atlas = client(fetch);
+
+    for (const call of [
+      () => atlas.getEndpoint('a/../b?c', 'AWS', ENDPOINT_ID),
+      () => atlas.getEndpoint(GROUP, 'AWS', '../../6a1b2c3d4e5f6a7b8c9d'),
+      () => atlas.deleteEndpoint(GROUP, 'AWS', ENDPOINT_ID.toUpperCase()),
+      () => atlas.listEndpoints(`${GROUP}\n`, 'AWS'),
+    ]) {
+      expect(await failureOf(call())).toBeInstanceOf(RangeError);
+    }
+    expect(sent).toEqual([]);
+  });
+
+  it.each([
+    ['a path', '../../groups/other'],
+    ['upper case', ENDPOINT_ID.toUpperCase()],
+    ['too short', ENDPOINT_ID.slice(1)],
+  ])(
+    'fails with INVALID_RESPONSE when Atlas answers an endpoint id that is %s, and never uses it',
+    async (_, id) => {
+      const { fetch, sent } = oauthServer((request) =>
+        request.method === 'POST' ? json(201, endpoint({ id })) : json(200, { results: [endpoint({ id })] }),
+      );
+      const atlas = client(fetch);
+
+      const created = await failureOf(
+        atlas.createEndpoint(GROUP, { cloudProvider: 'AWS', regionName: 'US_EAST_1' }),
+      );
+      const listed = await failureOf(atlas.listEndpoints(GROUP, 'AWS'));
+
+      for (const error of [created, listed]) {
+        expect(error).toBeInstanceOf(AtlasApiError);
+        expect(error).toMatchObject({ errorCode: 'INVALID_RESPONSE' });
+        expect((error as AtlasApiError).detail).toContain('id: must be 24 lowercase hex characters');
+      }
+      expect(sent.filter((r) => r.url.includes(id))).toEqual([]);
+    },
+  );
 
   it('keeps a status Atlas may add later and an errorMessage it sends', async () => {
     const { fetch } = oauthServer(() => json(200, endpoint({ status: 'QUARANTINED', errorMessage: 'why' })));
@@ -312,6 +353,37 @@ describe('AtlasClient operations', () => {
 });
 
 describe('AtlasClient errors', () => {
+  it('does not follow a redirect: asks fetch not to, and fails with REDIRECT_REFUSED for the DLQ', async () => {
+    const inits: Array<RequestInit | undefined> = [];
+    const fetch: typeof globalThis.fetch = async (input, init) => {
+      inits.push(init);
+      if (String(input).endsWith('/api/oauth/token')) return tokenAnswer();
+      return new Response('', { status: 307, headers: { location: 'https://evil.test/steal?x=1' } });
+    };
+
+    const error = await failureOf(client(fetch).listEndpoints(GROUP, 'AWS'));
+
+    expect(inits.map((init) => init?.redirect)).toEqual(['manual', 'manual']);
+    expect(error).toBeInstanceOf(AtlasApiError);
+    expect(error).toMatchObject({ status: 307, errorCode: 'REDIRECT_REFUSED', operation: 'list' });
+    expect((error as AtlasApiError).detail).toContain('https://evil.test;');
+    expect((error as AtlasApiError).detail).not.toContain('steal');
+    expect(describeFailure(error)).toMatchObject({
+      disposition: 'dlq',
+      code: 'REDIRECT_REFUSED',
+      httpStatus: 307,
+    });
+  });
+
+  it('refuses a redirect from the OAuth token endpoint too', async () => {
+    const { fetch } = fakeFetch(() => new Response('', { status: 302, headers: { location: '/login' } }));
+
+    const error = await failureOf(client(fetch).listEndpoints(GROUP, 'AWS'));
+
+    expect(error).toMatchObject({ status: 302, errorCode: 'REDIRECT_REFUSED', operation: 'token' });
+    expect(describeFailure(error).disposition).toBe('dlq');
+  });
+
   it('maps a 429 to AtlasApiError with retryAfterSeconds, which describeFailure retries', async () => {
     const { fetch } = oauthServer(() =>
       json(
@@ -357,7 +429,7 @@ describe('AtlasClient errors', () => {
     const atlas = client(fetch);
 
     const notJson = await failureOf(atlas.getEndpoint(GROUP, 'AWS', ENDPOINT_ID));
-    const noId = await failureOf(atlas.getEndpoint(GROUP, 'AWS', 'other'));
+    const noId = await failureOf(atlas.getEndpoint(GROUP, 'AWS', ENDPOINT_ID.replace('6a1b', '7a1b')));
 
     expect(notJson).toMatchObject({
       status: 200,

@@ -25,6 +25,20 @@ describe('loadConfig', () => {
     expect(load).toThrow(/MAX_ATTEMPTS/);
   });
 
+  it('fails the cold start on an ATLAS_BASE_URL credentials may not go to, and accepts https or loopback http', () => {
+    const load = (url: string) => () =>
+      loadConfig(CheckStatusConfigSchema, { LEDGER_TABLE_NAME: 't', ATLAS_BASE_URL: url });
+
+    expect(load('http://cloud.mongodb.com')).toThrow(/ATLAS_BASE_URL: is not https/);
+    expect(load('ftp://cloud.mongodb.com')).toThrow(/ATLAS_BASE_URL: is not https/);
+    expect(load('https://user:pw@cloud.mongodb.com')).toThrow(/ATLAS_BASE_URL: has a user name or password/);
+    expect(load('not a url')).toThrow(/ATLAS_BASE_URL: is not a URL/);
+    expect(load('https://cloud.mongodbgov.com')()).toMatchObject({
+      ATLAS_BASE_URL: 'https://cloud.mongodbgov.com',
+    });
+    expect(load('http://127.0.0.1:4010')()).toMatchObject({ ATLAS_BASE_URL: 'http://127.0.0.1:4010' });
+  });
+
   it('treats an empty variable as unset, so its default applies', () => {
     const config = loadConfig(CheckStatusConfigSchema, {
       LEDGER_TABLE_NAME: 't',

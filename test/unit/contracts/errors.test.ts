@@ -22,6 +22,17 @@ describe('describeFailure', () => {
     expect(describeFailure(atlas(status)).disposition).toBe('dlq');
   });
 
+  it.each([301, 302, 303, 307, 308])(
+    'parks an Atlas %i redirect in the DLQ: the base URL is wrong',
+    (status) => {
+      expect(describeFailure(atlas(status, { errorCode: 'REDIRECT_REFUSED' }))).toMatchObject({
+        disposition: 'dlq',
+        code: 'REDIRECT_REFUSED',
+        httpStatus: status,
+      });
+    },
+  );
+
   it.each([400, 404])('rejects an Atlas %i, which no replay can fix', (status) => {
     expect(describeFailure(atlas(status)).disposition).toBe('reject');
   });

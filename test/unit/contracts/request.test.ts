@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '#lib/errors.ts';
-import { MAX_BODY_BYTES, naturalKey, parseRequest } from '#lib/request.ts';
+import { MAX_BODY_BYTES, MAX_CORRELATION_ID_CHARS, naturalKey, parseRequest } from '#lib/request.ts';
 
 const valid = {
   requestId: 'orders-svc:7f3c',
@@ -9,15 +9,16 @@ const valid = {
   regionName: 'US_EAST_1',
 };
 
-const issuesOf = (body: string): string[] => {
+const rejectionOf = (body: string): InvalidRequestError => {
   try {
     parseRequest(body);
   } catch (error) {
     expect(error).toBeInstanceOf(InvalidRequestError);
-    return (error as InvalidRequestError).issues;
+    return error as InvalidRequestError;
   }
   throw new Error('expected the body to be rejected');
 };
+const issuesOf = (body: string): string[] => rejectionOf(body).issues;
 
 describe('parseRequest', () => {
   it('fills in the defaults of a minimal create request', () => {
@@ -93,6 +94,118 @@ describe('parseRequest', () => {
     } catch (error) {
       expect((error as InvalidRequestError).requestId).toBe(valid.requestId);
     }
+  });
+});
+
+describe('parseRequest: strict JSON', () => {
+  it('rejects a duplicate top-level key instead of letting the last value win, naming it', () => {
+    const body = `{"requestId":"dup-1","groupId":"${valid.groupId}","cloudProvider":"AWS","regionName":"NOPE","regionName":"US_EAST_1"}`;
+    expect(issuesOf(body)).toEqual(['regionName: duplicate key "regionName"']);
+  });
+
+  it('rejects a duplicate key nested at any depth, with its path', () => {
+    const body = JSON.stringify({ ...valid, x: [{}, { y: { a: 1 } }] }).replace('"a":1', '"a":1,"a":2');
+    expect(issuesOf(body)).toContain('x.1.y.a: duplicate key "a"');
+  });
+
+  it('names at most 10 duplicate keys, with long keys shortened, so a reason stays small', () => {
+    const long = 'k'.repeat(4_000);
+    const inner = Array.from({ length: 500 }, () => '"a":1').join(',');
+    const body = JSON.stringify(valid).replace('}', `,"${long}":{${inner}}}`);
+
+    const issues = issuesOf(body);
+
+    expect(issues.slice(0, 10)).toEqual(Array(10).fill(`"${'k'.repeat(32)}…".a: duplicate key "a"`));
+    expect(issues[10]).toBe('and 489 more duplicate keys');
+    expect(issues.join('; ').length).toBeLessThan(10_000);
+  });
+
+  it('compares keys by value, so an escaped spelling of a key is a duplicate too', () => {
+    const body = JSON.stringify(valid).replace('}', ',"\\u0072egionName":"EU_WEST_1"}');
+    expect(issuesOf(body)).toEqual(['regionName: duplicate key "regionName"']);
+  });
+
+  it('rejects prototype keys as unknown fields without polluting any prototype', () => {
+    const proto = `{"__proto__":{"polluted":true},${JSON.stringify(valid).slice(1)}`;
+    const ctor = `{"constructor":{"prototype":{"polluted":true}},${JSON.stringify(valid).slice(1)}`;
+
+    expect(issuesOf(proto)).toEqual(['unknown field(s): __proto__']);
+    expect(issuesOf(ctor)).toEqual(['unknown field(s): constructor']);
+    expect(({} as { polluted?: unknown }).polluted).toBeUndefined();
+    expect(Object.prototype).not.toHaveProperty('polluted');
+  });
+
+  it('shows a homoglyph or an invisible character in a region as an escape', () => {
+    expect(issuesOf(JSON.stringify({ ...valid, regionName: 'U\u0405_EAST_1' }))[0]).toMatch(
+      /^regionName: .*got "U\\u0405_EAST_1"$/,
+    );
+    expect(issuesOf(JSON.stringify({ ...valid, regionName: 'US_EAST_1\u200b' }))[0]).toMatch(
+      /got "US_EAST_1\\u200b"$/,
+    );
+  });
+});
+
+describe('parseRequest: the requestId of a rejected body', () => {
+  it('reports a 129-character requestId as the reason and keeps it whole for correlation', () => {
+    const requestId = 'x'.repeat(129);
+    const error = rejectionOf(JSON.stringify({ ...valid, requestId }));
+    expect(error.issues).toEqual([
+      'requestId: must be 1-128 characters of A-Z a-z 0-9 . _ : - (got 129 characters)',
+    ]);
+    expect(error.requestId).toBe(requestId);
+  });
+
+  it('names the first forbidden character of a requestId, escaped', () => {
+    const error = rejectionOf(JSON.stringify({ ...valid, requestId: 'ok\r\nforged' }));
+    expect(error.issues).toEqual([
+      'requestId: must be 1-128 characters of A-Z a-z 0-9 . _ : - (got "\\r" at position 3)',
+    ]);
+    expect(error.requestId).toBe('ok\r\nforged');
+  });
+
+  it('reads the requestId of an oversized body, wherever it is in the body', () => {
+    const { requestId: _, ...rest } = valid;
+    const big = JSON.stringify({ ...rest, pad: 'x'.repeat(MAX_BODY_BYTES), requestId: 'big:1' });
+    const error = rejectionOf(big);
+    expect(error.issues).toEqual([`body is ${Buffer.byteLength(big)} bytes; the limit is ${MAX_BODY_BYTES}`]);
+    expect(error.requestId).toBe('big:1');
+  });
+
+  it('reports the broken requestId of an oversized body next to its size', () => {
+    const big = JSON.stringify({ ...valid, requestId: 'y'.repeat(200), pad: 'x'.repeat(MAX_BODY_BYTES) });
+    const error = rejectionOf(big);
+    expect(error.issues[1]).toBe(
+      'requestId: must be 1-128 characters of A-Z a-z 0-9 . _ : - (got 200 characters)',
+    );
+    expect(error.requestId).toBe('y'.repeat(200));
+  });
+
+  it('reads the requestId of a body that stops being JSON after it', () => {
+    const error = rejectionOf('{"requestId": "broken:1", "groupId": oops');
+    expect(error.issues[0]).toMatch(/^body is not valid JSON/);
+    expect(error.requestId).toBe('broken:1');
+  });
+
+  it('keeps a requestId of up to MAX_CORRELATION_ID_CHARS characters, and none longer', () => {
+    const longest = 'z'.repeat(MAX_CORRELATION_ID_CHARS);
+    const tooLong = 'z'.repeat(MAX_CORRELATION_ID_CHARS + 1);
+    expect(rejectionOf(JSON.stringify({ ...valid, requestId: longest })).requestId).toBe(longest);
+    const error = rejectionOf(JSON.stringify({ ...valid, requestId: tooLong }));
+    expect(error.requestId).toBeUndefined();
+    expect(error.issues[0]).toContain(`(got ${MAX_CORRELATION_ID_CHARS + 1} characters)`);
+  });
+
+  it('keeps the first of duplicate requestIds for correlation', () => {
+    const body = `{"requestId":"first","requestId":"second",${JSON.stringify(valid)
+      .slice(1)
+      .replace(/"requestId":"[^"]*",/, '')}`;
+    const error = rejectionOf(body);
+    expect(error.issues).toEqual(['requestId: duplicate key "requestId"']);
+    expect(error.requestId).toBe('first');
+  });
+
+  it('carries no requestId when it is not a string', () => {
+    expect(rejectionOf(JSON.stringify({ ...valid, requestId: 42 })).requestId).toBeUndefined();
   });
 });
 

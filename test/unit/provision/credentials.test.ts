@@ -203,7 +203,19 @@ describe('CredentialsStore', () => {
     [[CLIENT_SECRET], 'is not a JSON object'],
     [
       { ClientId: 'id', ClientSecret: CLIENT_SECRET, BaseUrl: 'ftp://example.com' },
-      'has a BaseUrl that is not http(s)',
+      'has a BaseUrl that is not https (http is allowed only for localhost, 127.0.0.0/8 and [::1])',
+    ],
+    [
+      { ClientId: 'id', ClientSecret: CLIENT_SECRET, BaseUrl: 'http://cloud.mongodb.com' },
+      'has a BaseUrl that is not https (http is allowed only for localhost, 127.0.0.0/8 and [::1])',
+    ],
+    [
+      { ClientId: 'id', ClientSecret: CLIENT_SECRET, BaseUrl: 'http://127.0.0.1.example.com' },
+      'has a BaseUrl that is not https (http is allowed only for localhost, 127.0.0.0/8 and [::1])',
+    ],
+    [
+      { ClientId: 'id', ClientSecret: CLIENT_SECRET, BaseUrl: `https://u:${PRIVATE_KEY}@cloud.mongodb.com` },
+      'has a BaseUrl that has a user name or password in it',
     ],
   ])('fails on the secret %j saying it %s, without its values', (value, problem) => {
     let error: unknown;
@@ -219,6 +231,36 @@ describe('CredentialsStore', () => {
     });
     expect(everythingIn(error)).not.toContain(CLIENT_SECRET);
     expect(everythingIn(error)).not.toContain(PRIVATE_KEY);
+  });
+
+  it('accepts an https BaseUrl, and plain http only to a loopback host', () => {
+    const withBase = (BaseUrl: string) =>
+      parseSecret('s', JSON.stringify({ ClientId: 'id', ClientSecret: CLIENT_SECRET, BaseUrl }));
+
+    expect(withBase('https://cloud.mongodbgov.com/')).toMatchObject({
+      baseUrl: 'https://cloud.mongodbgov.com',
+    });
+    for (const local of [
+      'http://localhost:8080',
+      'http://127.0.0.1:9',
+      'http://127.5.6.7',
+      'http://[::1]:3000',
+    ]) {
+      expect(withBase(local)).toMatchObject({ baseUrl: local });
+    }
+  });
+
+  it('parks a request whose secret has an http BaseUrl in the DLQ, naming the secret only', async () => {
+    secret('default', { ClientId: 'id', ClientSecret: CLIENT_SECRET, BaseUrl: 'http://cloud.mongodb.com' });
+
+    const error = await failureOf(store().get('default'));
+
+    expect(error).toBeInstanceOf(CredentialsError);
+    expect(error).toMatchObject({ code: 'SECRET_MALFORMED' });
+    expect(describeFailure(error).disposition).toBe('dlq');
+    expect(everythingIn(error)).toContain('"cfn/atlas/profile/default"');
+    expect(everythingIn(error)).not.toContain('cloud.mongodb.com');
+    expect(everythingIn(error)).not.toContain(CLIENT_SECRET);
   });
 
   it('reads a secret stored as binary', () => {

@@ -525,10 +525,14 @@ describe('Provisioner', () => {
         DataType: 'String',
         StringValue: 'req-2026-11-29-0004',
       });
-      expect(parked[1]?.MessageAttributes).not.toHaveProperty('RequestId');
+      // The truncated body's requestId is read leniently, for correlation only.
+      expect(parked[1]?.MessageAttributes?.RequestId).toEqual({
+        DataType: 'String',
+        StringValue: 'req-2026-11-29-0005',
+      });
       expect(publishedDetails().map((d) => [d.outcome, d.requestIds, d.error?.code])).toEqual([
         ['REJECTED', ['req-2026-11-29-0004'], 'INVALID_REQUEST'],
-        ['REJECTED', [], 'INVALID_REQUEST'],
+        ['REJECTED', ['req-2026-11-29-0005'], 'INVALID_REQUEST'],
         ['REJECTED', ['req-2026-11-29-0006'], 'INVALID_REQUEST'],
       ]);
       expect(metrics.addMetric).toHaveBeenCalledWith('Rejected', 'Count', 1);
