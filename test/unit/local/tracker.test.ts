@@ -1,7 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import type { StatusChangedDetail } from '#lib/status-event.ts';
+import { eventIdOf, type StatusChangedDetail } from '#lib/status-event.ts';
 import type { BatchActivity } from '#test/local/lambda-runner.ts';
 import { printable } from '#test/local/printable.ts';
 import { RequestTracker } from '#test/local/tracker.ts';
@@ -41,6 +41,7 @@ const event = (
   extra: Partial<StatusChangedDetail>,
 ): StatusChangedDetail => ({
   version: '1',
+  eventId: eventIdOf(outcome, JSON.stringify(extra)),
   outcome,
   requestIds: [],
   occurredAt: new Date().toISOString(),
