@@ -129,10 +129,11 @@ export function provisionEnvironment(
 /** Environment of the status checker. */
 export function checkStatusEnvironment(
   s: Settings,
-  resources: { tableName: string },
+  resources: { tableName: string; requestQueueUrl: string },
 ): Record<string, string> {
   return {
     ...commonEnvironment(s, resources.tableName),
+    REQUEST_QUEUE_URL: resources.requestQueueUrl,
     PENDING_ACCEPTANCE_DEADLINE_MINUTES: String(s.pendingAcceptanceDeadlineMinutes),
     IN_PROGRESS_DEADLINE_MINUTES: String(s.inProgressDeadlineMinutes),
     SAFETY_MARGIN_MS: String(safetyMarginMs(s)),

@@ -5,6 +5,7 @@
  */
 import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
+import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -102,12 +103,15 @@ export class AtlasBackupPrivateEndpointsStack extends Stack {
     // Retries delay a record by changing its visibility; the event source grant already allows it
     // on this queue, stated again so the permission does not hinge on how the event source is wired.
     requestQueue.grant(this.provisioner, 'sqs:ChangeMessageVisibility');
+    // It sends itself delayed continuation messages while it waits for Atlas.
+    requestQueue.grantSendMessages(this.provisioner);
     deadLetterQueue.grantSendMessages(this.provisioner);
     rejectedQueue.grantSendMessages(this.provisioner);
-    this.ledger.grantItemReadWrite(this.provisioner);
+    this.ledger.grantItemUpdates(this.provisioner);
     secrets.grantRead(this.provisioner);
-    this.eventBus.grantPutEventsTo(this.provisioner);
+    grantPutStatusEvents(this.eventBus, s.eventSource, this.provisioner);
 
+    const period = Duration.minutes(s.scheduleRateMinutes);
     this.statusChecker = new AppFunction(this, 'StatusChecker', {
       entry: ENTRIES.statusChecker,
       description: 'Follows endpoints in Atlas until they settle and reports changes and stuck ones',
@@ -116,18 +120,22 @@ export class AtlasBackupPrivateEndpointsStack extends Stack {
       logRetention,
       // The next scheduled run is the retry; a retried run would overlap it.
       retryAttempts: 0,
-      environment: checkStatusEnvironment(s, { tableName }),
+      // One run at a time: two runs would check, and report, the same endpoints twice.
+      reservedConcurrentExecutions: 1,
+      // A run that could not start before the next one is due is superseded by it.
+      maxEventAge: checkerMaxEventAge(period),
+      environment: checkStatusEnvironment(s, { tableName, requestQueueUrl: requestQueue.queueUrl }),
     });
-    this.ledger.grantItemReadWrite(this.statusChecker);
+    this.ledger.grantItemUpdates(this.statusChecker);
     this.ledger.grantQueryCheckIndex(this.statusChecker);
+    // It hands keys back to the provisioner through the request queue.
+    requestQueue.grantSendMessages(this.statusChecker);
     secrets.grantRead(this.statusChecker);
-    this.eventBus.grantPutEventsTo(this.statusChecker);
-    const period = Duration.minutes(s.scheduleRateMinutes);
+    grantPutStatusEvents(this.eventBus, s.eventSource, this.statusChecker);
     new Schedule(this, 'StatusCheckSchedule', {
       description: 'Runs the status checker',
       schedule: ScheduleExpression.rate(period),
-      // A run that could not start before the next one is due is superseded by it.
-      target: new LambdaInvoke(this.statusChecker, { maxEventAge: maxDuration(period, Duration.minutes(1)) }),
+      target: new LambdaInvoke(this.statusChecker, { maxEventAge: checkerMaxEventAge(period) }),
     });
     // The finding names the checker's ARN, so this covers that one function's qualifiers only.
     const checkerId = this.getLogicalId(this.statusChecker.node.defaultChild as CfnFunction);
@@ -161,7 +169,22 @@ export class AtlasBackupPrivateEndpointsStack extends Stack {
   }
 }
 
-const maxDuration = (a: Duration, b: Duration) => (a.toSeconds() >= b.toSeconds() ? a : b);
+/**
+ * One schedule period, within what Scheduler and Lambda's asynchronous invocation accept
+ * (1 minute to 6 hours): a run still waiting when the next is due is dropped.
+ */
+export const checkerMaxEventAge = (period: Duration): Duration =>
+  Duration.seconds(Math.min(6 * 3600, Math.max(60, period.toSeconds())));
+
+/** PutEvents on the bus, for events of the configured source only. */
+function grantPutStatusEvents(bus: IEventBus, source: string, grantee: IGrantable): Grant {
+  return Grant.addToPrincipal({
+    grantee,
+    actions: ['events:PutEvents'],
+    resourceArns: [bus.eventBusArn],
+    conditions: { StringEquals: { 'events:source': source } },
+  });
+}
 
 /** CloudWatch Logs accepts only some retention periods; settings.ts allows any day count. */
 function retentionDays(days: number): RetentionDays {

@@ -52,6 +52,7 @@ export type ProvisionConfig = z.infer<typeof ProvisionConfigSchema>;
 
 export const CheckStatusConfigSchema = z.object({
   ...atlas,
+  REQUEST_QUEUE_URL: z.url(),
   /** Minutes an endpoint may wait in PENDING_ACCEPTANCE before it is reported stuck. */
   PENDING_ACCEPTANCE_DEADLINE_MINUTES: int(1, 100_000).default(1_440),
   /** Minutes an endpoint may stay in an in-progress status before it is reported stuck. */

@@ -222,7 +222,10 @@ export async function createLocalEnvironment(options: LocalEnvironmentOptions): 
         tableName,
       }),
     },
-    checkStatusEnvironment: { ...awsEnvironment, ...checkStatusEnvironment(settings, { tableName }) },
+    checkStatusEnvironment: {
+      ...awsEnvironment,
+      ...checkStatusEnvironment(settings, { tableName, requestQueueUrl: requestQueue.url }),
+    },
     clients,
     secretName,
     putSecret: (profile, value) => putSecret(clients.secrets, secretName(profile), value),

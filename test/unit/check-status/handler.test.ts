@@ -14,6 +14,7 @@ const eventBridge = mockClient(EventBridgeClient);
 const ENV = {
   AWS_REGION: 'us-east-1',
   LEDGER_TABLE_NAME: 'ledger',
+  REQUEST_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests',
   POWERTOOLS_LOG_LEVEL: 'SILENT',
   POWERTOOLS_METRICS_DISABLED: 'true',
 };

@@ -26,7 +26,11 @@ describe('loadConfig', () => {
   });
 
   it('treats an empty variable as unset, so its default applies', () => {
-    const config = loadConfig(CheckStatusConfigSchema, { LEDGER_TABLE_NAME: 't', ATLAS_API_VERSION: '' });
+    const config = loadConfig(CheckStatusConfigSchema, {
+      LEDGER_TABLE_NAME: 't',
+      REQUEST_QUEUE_URL: resources.requestQueueUrl,
+      ATLAS_API_VERSION: '',
+    });
     expect(config.ATLAS_API_VERSION).toBe('2024-11-13');
     expect(config.ALLOWED_PROFILES).toEqual(['default']);
   });
@@ -48,6 +52,7 @@ describe('settings', () => {
     const check = loadConfig(CheckStatusConfigSchema, checkStatusEnvironment(s, resources));
     expect(check.PENDING_ACCEPTANCE_DEADLINE_MINUTES).toBe(1440);
     expect(check.IN_PROGRESS_DEADLINE_MINUTES).toBe(60);
+    expect(check.REQUEST_QUEUE_URL).toBe(resources.requestQueueUrl);
   });
 
   it('puts the redrive safety net above the attempt budget and visibility at 6x the timeout', () => {
