@@ -75,4 +75,22 @@ describe('settings', () => {
       /backoffCapSeconds/,
     );
   });
+
+  it('fails if the front door has a bus but no accepted source, or sources but no bus', () => {
+    expect(() => resolveSettings({ requestEventBusName: 'requests' })).toThrow(
+      /requestEventSources: name at least one source when requestEventBusName is set/,
+    );
+    expect(() => resolveSettings({ requestEventSources: ['orders'] })).toThrow(
+      /requestEventSources: needs requestEventBusName/,
+    );
+  });
+
+  it('fails if a requester account or organization id is malformed, naming the value', () => {
+    expect(() => resolveSettings({ requesterAccounts: ['12345'] })).toThrow(
+      /requesterAccounts\.0: .*\(given "12345"\)/,
+    );
+    expect(() => resolveSettings({ requesterOrganizationId: 'r-abc' })).toThrow(
+      /requesterOrganizationId: .*\(given "r-abc"\)/,
+    );
+  });
 });
