@@ -33,7 +33,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Schedule, ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { Topic } from 'aws-cdk-lib/aws-sns';
-import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
   checkStatusEnvironment,
@@ -91,6 +91,8 @@ export class AtlasBackupPrivateEndpoints extends Construct {
   readonly eventBus: IEventBus;
   /** The front door rule, when `requestEventBusName` is set. */
   readonly frontDoor?: Rule;
+  /** Request events the front door could not deliver to the request queue, after EventBridge's retries. */
+  readonly frontDoorDeadLetterQueue?: Queue;
   readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: AtlasBackupPrivateEndpointsProps = {}) {
@@ -204,13 +206,25 @@ export class AtlasBackupPrivateEndpoints extends Construct {
       sendRequests('RequesterOrganizationSend', new OrganizationPrincipal(s.requesterOrganizationId));
     }
     if (s.requestEventBusName !== undefined) {
-      this.frontDoor = this.addFrontDoor(s, s.requestEventBusName);
+      this.frontDoorDeadLetterQueue = new Queue(this, 'FrontDoorDeadLetterQueue', {
+        encryption: QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(14),
+      });
+      Validations.of(this.frontDoorDeadLetterQueue).acknowledge({
+        id: 'AwsSolutions-SQS3',
+        reason:
+          "The front door rule's dead-letter queue: EventBridge parks the request events it could not deliver " +
+          'to the request queue here, nothing consumes it, and an alarm fires on any visible message.',
+      });
+      this.frontDoor = this.addFrontDoor(s, s.requestEventBusName, this.frontDoorDeadLetterQueue);
     }
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       queues: this.queues,
       functions: { Provisioner: this.provisioner, StatusChecker: this.statusChecker },
       oldestRequestAge: Duration.seconds(s.oldestRequestAgeAlarmSeconds),
+      frontDoorDeadLetterQueue: this.frontDoorDeadLetterQueue,
       alarmTopic: s.alarmTopicArn ? Topic.fromTopicArn(this, 'AlarmTopic', s.alarmTopicArn) : undefined,
     });
   }
@@ -268,7 +282,7 @@ export class AtlasBackupPrivateEndpoints extends Construct {
    * queue (the target adds the queue policy statement for this rule only). Requesters in other
    * accounts may put request events on the bus, and only those.
    */
-  private addFrontDoor(s: Settings, busName: string): Rule {
+  private addFrontDoor(s: Settings, busName: string, deadLetterQueue: IQueue): Rule {
     const bus = EventBus.fromEventBusName(this, 'RequestEventBus', busName);
     const rule = new Rule(this, 'FrontDoor', {
       eventBus: bus,
@@ -277,6 +291,7 @@ export class AtlasBackupPrivateEndpoints extends Construct {
       targets: [
         new SqsQueue(this.queues.requestQueue, {
           message: RuleTargetInput.fromEventPath(REQUEST_EVENT_INPUT_PATH),
+          deadLetterQueue,
         }),
       ],
     });

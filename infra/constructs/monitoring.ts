@@ -20,6 +20,7 @@ import {
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { METRIC, METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
 import type { RequestQueues } from './queues.ts';
@@ -32,6 +33,8 @@ export interface MonitoringProps {
   readonly oldestRequestAge: Duration;
   /** Notified when an alarm fires and when it clears. @default - no notification */
   readonly alarmTopic?: ITopic;
+  /** The front door rule's dead-letter queue. @default - no front door */
+  readonly frontDoorDeadLetterQueue?: IQueue;
 }
 
 const PERIOD = Duration.minutes(5);
@@ -99,6 +102,13 @@ export class Monitoring extends Construct {
       'Requests were rejected as never retryable (invalid or not allowed): tell the requester.',
       rejectedQueue.metricApproximateNumberOfMessagesVisible(visible),
     );
+    if (props.frontDoorDeadLetterQueue) {
+      alarm(
+        'FrontDoorDeadLetterQueueAlarm',
+        'The EventBridge front door could not deliver request events to the request queue: read ERROR_CODE on the messages, fix it, then put their detail again.',
+        props.frontDoorDeadLetterQueue.metricApproximateNumberOfMessagesVisible(visible),
+      );
+    }
     alarm(
       'OldestRequestAlarm',
       `A request has waited more than ${props.oldestRequestAge.toSeconds()} s: the provisioner is failing, throttled or backing off.`,

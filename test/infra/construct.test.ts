@@ -94,7 +94,8 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
     expect(names).toHaveLength(2);
     expect(new Set(names).size).toBe(2);
     for (const name of names) expect(name).toMatch(/^[A-Za-z0-9_-]{1,80}$/);
-    expect(Object.keys(queues)).toHaveLength(2 * 3 + 2);
+    // Three each, the app's two, and the front door's dead-letter queue of the copy that has one.
+    expect(Object.keys(queues)).toHaveLength(2 * 3 + 2 + 1);
     template.resourceCountIs('AWS::DynamoDB::Table', 2);
     template.resourceCountIs('AWS::Scheduler::Schedule', 2);
     template.resourcePropertiesCountIs('AWS::Lambda::Function', { ReservedConcurrentExecutions: 1 }, 2);
@@ -177,7 +178,13 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
           source: ['orders', { prefix: 'com.acme.' }],
           'detail-type': [REQUESTED_DETAIL_TYPE],
         },
-        Targets: [Match.objectLike({ Arn: arn(platform.requestQueue), InputPath: '$.detail' })],
+        Targets: [
+          Match.objectLike({
+            Arn: arn(platform.requestQueue),
+            InputPath: '$.detail',
+            DeadLetterConfig: { Arn: arn(platform.frontDoorDeadLetterQueue as IConstruct) },
+          }),
+        ],
       });
       const rule = id(platform.frontDoor as IConstruct);
       expect(requestQueuePolicy(platform)).toContainEqual({
@@ -187,6 +194,20 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
         Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [rule, 'Arn'] } } },
         Resource: arn(platform.requestQueue),
       });
+    });
+
+    it('alarms on any request event the front door could not deliver', () => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [
+          {
+            Name: 'QueueName',
+            Value: { 'Fn::GetAtt': [id(platform.frontDoorDeadLetterQueue as IConstruct), 'QueueName'] },
+          },
+        ],
+        Threshold: 0,
+      });
+      expect(team.frontDoorDeadLetterQueue).toBeUndefined();
     });
 
     it('lets the requester accounts and organization put request events on the bus, and only those', () => {
