@@ -142,9 +142,10 @@ export class AtlasBackupPrivateEndpoints extends Construct {
     // on this queue, stated again so the permission does not hinge on how the event source is wired.
     requestQueue.grant(this.provisioner, 'sqs:ChangeMessageVisibility');
     // It sends itself delayed continuation messages while it waits for Atlas.
-    requestQueue.grantSendMessages(this.provisioner);
-    deadLetterQueue.grantSendMessages(this.provisioner);
-    rejectedQueue.grantSendMessages(this.provisioner);
+    // SendMessage alone: the functions address queues by URL, so never call GetQueueUrl or
+    // GetQueueAttributes, which grantSendMessages would add.
+    for (const queue of [requestQueue, deadLetterQueue, rejectedQueue])
+      queue.grant(this.provisioner, 'sqs:SendMessage');
     this.ledger.grantItemUpdates(this.provisioner);
     secrets.grantRead(this.provisioner);
     grantPutStatusEvents(this.eventBus, s.eventSource, this.provisioner);
@@ -167,7 +168,7 @@ export class AtlasBackupPrivateEndpoints extends Construct {
     this.ledger.grantItemUpdates(this.statusChecker);
     this.ledger.grantQueryCheckIndex(this.statusChecker);
     // It hands keys back to the provisioner through the request queue.
-    requestQueue.grantSendMessages(this.statusChecker);
+    requestQueue.grant(this.statusChecker, 'sqs:SendMessage');
     secrets.grantRead(this.statusChecker);
     grantPutStatusEvents(this.eventBus, s.eventSource, this.statusChecker);
     new Schedule(this, 'StatusCheckSchedule', {
