@@ -348,7 +348,7 @@ export class AtlasBackupPrivateEndpoints extends Construct {
  * One schedule period, within what Scheduler and Lambda's asynchronous invocation accept
  * (1 minute to 6 hours): a run still waiting when the next is due is dropped.
  */
-export const checkerMaxEventAge = (period: Duration): Duration =>
+const checkerMaxEventAge = (period: Duration): Duration =>
   Duration.seconds(Math.min(6 * 3600, Math.max(60, period.toSeconds())));
 
 /** PutEvents on the bus, for events of the configured source only. */

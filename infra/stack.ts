@@ -11,7 +11,7 @@ import type { LedgerTable } from './constructs/ledger.ts';
 import type { Monitoring } from './constructs/monitoring.ts';
 import type { RequestQueues } from './constructs/queues.ts';
 
-export { checkerMaxEventAge, ENTRIES } from './atlas-backup-private-endpoints.ts';
+export { ENTRIES } from './atlas-backup-private-endpoints.ts';
 
 export interface AtlasBackupPrivateEndpointsStackProps extends StackProps {
   /**
