@@ -1,6 +1,7 @@
 /**
  * The CDK app (`npx cdk synth`, `npx cdk deploy`): one stack, checked by cdk-nag's AwsSolutions
- * pack on every synth, so an unacknowledged finding fails it.
+ * pack on every synth, so an unacknowledged finding fails it. An existing CDK app adds the
+ * `AtlasBackupPrivateEndpoints` construct (infra/index.ts) to a stack of its own instead.
  *
  * Settings (infra/settings.ts documents each one and its default) come from CDK context:
  *   - a `settings` object in cdk.json:

@@ -10,69 +10,90 @@ import { CALL_MARGIN_MS, CALLS_TO_START, defaultCreateSettleSeconds } from '#lib
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 export const SettingsSchema = z.strictObject({
-  /** Atlas base URL when the profile secret has no BaseUrl. Default https://cloud.mongodb.com. */
+  /** Atlas base URL when the profile secret has no BaseUrl. @default 'https://cloud.mongodb.com' */
   atlasBaseUrl: z.url().default(DEFAULT_BASE_URL),
-  /** Atlas resource version sent in the media type. Default 2024-11-13. */
+  /** Atlas resource version sent in the media type. @default '2024-11-13' */
   atlasApiVersion: z
     .string()
     .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date such as 2024-11-13')
     .default(DEFAULT_API_VERSION),
-  /** Timeout of one Atlas HTTP request, ms. Default 10000. */
+  /** Timeout of one Atlas HTTP request, ms. @default 10000 */
   atlasTimeoutMs: int(100, 120_000).default(10_000),
-  /** Secret name prefix; a profile's secret is prefix + profile. Default cfn/atlas/profile/. */
+  /** Secret name prefix; a profile's secret is prefix + profile. @default 'cfn/atlas/profile/' */
   secretPrefix: z
     .string()
     .regex(/^[A-Za-z0-9/_+=.@-]{1,400}$/, 'must be a valid Secrets Manager name prefix')
     .default('cfn/atlas/profile/'),
-  /** Profiles requests may name; the function may read exactly these secrets. Default ["default"]. */
+  /** Profiles requests may name; the function may read exactly these secrets. @default ['default'] */
   allowedProfiles: z
     .array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'each profile must be 1-64 of A-Z a-z 0-9 _ -'))
     .min(1, 'must name at least one profile')
     .default(['default']),
-  /** How long a read secret is trusted before it is read again, s. Default 300. */
+  /** How long a read secret is trusted before it is read again, s. @default 300 */
   secretMaxAgeSeconds: int(0, 86_400).default(300),
-  /** Attempts of the provisioner before a retryable failure goes to the DLQ. Default 5. */
+  /** Attempts of the provisioner before a retryable failure goes to the DLQ. @default 5 */
   maxAttempts: int(1, 50).default(5),
-  /** Exponential backoff with full jitter: base and cap, s. Defaults 2 and 900. */
+  /** Exponential backoff with full jitter: its base, s. @default 2 */
   backoffBaseSeconds: int(1, 43_200).default(2),
+  /** Exponential backoff with full jitter: its cap, s. @default 900 */
   backoffCapSeconds: int(1, 43_200).default(900),
-  /** SQS batch size of the provisioner's event source. Default 10. */
+  /** SQS batch size of the provisioner's event source. @default 10 */
   batchSize: int(1, 100).default(10),
-  /** Most concurrent provisioner invocations (event source maxConcurrency, 2-1000). Default 5. */
+  /** Most concurrent provisioner invocations (event source maxConcurrency, 2-1000). @default 5 */
   maxConcurrency: int(2, 1000).default(5),
-  /** Records of one batch processed at once. Default 10. */
+  /** Records of one batch processed at once. @default 10 */
   recordConcurrency: int(1, 100).default(10),
   /**
    * Seconds after a create whose outcome is unknown (timeout, reset, 5xx) before a listing decides
-   * whether it was done; no create is sent for the key before then. Default: 3 x atlasTimeoutMs, at least 10 s.
+   * whether it was done; no create is sent for the key before then.
+   * @default 3 x atlasTimeoutMs, at least 10
    */
   createSettleSeconds: int(1, 900).optional(),
-  /** FAILED endpoints of one key deleted and created anew; the next one sends the request to the DLQ. Default 3. */
+  /** FAILED endpoints of one key deleted and created anew; the next one sends the request to the DLQ. @default 3 */
   maxEndpointFailures: int(1, 10).default(3),
-  /** Provisioner timeout, s. Default 60. */
+  /** Provisioner timeout, s. @default 60 */
   provisionTimeoutSeconds: int(10, 900).default(60),
-  /** Status checker period, minutes. Default 5. */
+  /** Status checker period, minutes. @default 5 */
   scheduleRateMinutes: int(1, 1440).default(5),
-  /** Status checker timeout, s. Default 120. */
+  /** Status checker timeout, s. @default 120 */
   checkTimeoutSeconds: int(10, 900).default(120),
-  /** Deadlines before an endpoint is reported stuck, minutes. Defaults 1440 and 60. */
+  /** Minutes in PENDING_ACCEPTANCE before an endpoint is reported stuck. @default 1440 */
   pendingAcceptanceDeadlineMinutes: int(1, 100_000).default(1_440),
+  /** Minutes in an in-progress status before an endpoint is reported stuck. @default 60 */
   inProgressDeadlineMinutes: int(1, 100_000).default(60),
-  /** Alarm when the oldest request waits longer than this, s. Default 900. */
+  /** Alarm when the oldest request waits longer than this, s. @default 900 */
   oldestRequestAgeAlarmSeconds: int(60, 1_209_600).default(900),
-  /** SNS topic ARN that alarms notify; none by default. */
+  /** SNS topic ARN that alarms notify. @default - none: alarms notify nobody */
   alarmTopicArn: z
     .string()
     .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN')
     .optional(),
-  /** Event bus status events go to; the account's default bus unless given. */
+  /** Event bus status events go to. @default 'default' (the account's default bus) */
   eventBusName: z
     .string()
     .regex(/^[A-Za-z0-9._/-]{1,256}$/, 'must be an event bus name')
     .default('default'),
-  /** Source of the status events. Default atlas.backup-private-endpoints. */
+  /** Source of the status events. @default 'atlas.backup-private-endpoints' */
   eventSource: z.string().min(1).max(256).default('atlas.backup-private-endpoints'),
-  /** Log retention of both functions, days. Default 30. */
+  /** AWS accounts whose principals may send requests to the request queue (and put them on the front door bus). @default [] */
+  requesterAccounts: z
+    .array(z.string().regex(/^\d{12}$/, 'each account must be a 12-digit AWS account id'))
+    .default([]),
+  /** An AWS Organizations id whose principals may send requests, like requesterAccounts. @default - none */
+  requesterOrganizationId: z
+    .string()
+    .regex(/^o-[a-z0-9]{10,32}$/, 'must be an AWS Organizations id such as o-a1b2c3d4e5')
+    .optional(),
+  /** Bus of the EventBridge front door: a rule there turns request events into queued requests. @default - none: no front door */
+  requestEventBusName: z
+    .string()
+    .regex(/^[A-Za-z0-9._/-]{1,256}$/, 'must be an event bus name')
+    .optional(),
+  /** Sources the front door accepts: exact, or a prefix ending in `*`. Required with requestEventBusName. @default [] */
+  requestEventSources: z
+    .array(z.string().regex(/^[^*]{1,256}\*?$/, 'each source must be a name, or a prefix ending in *'))
+    .default([]),
+  /** Log retention of both functions, days (a value CloudWatch Logs accepts). @default 30 */
   logRetentionDays: int(1, 3653).default(30),
 });
 
@@ -126,7 +147,22 @@ export function resolveSettings(input: SettingsInput = {}): Settings {
     );
   }
   if (problems.length > 0) throw new SettingsError(`invalid settings: ${problems.join('; ')}`);
+  checkFrontDoor(s);
   return s;
+}
+
+/** A front door accepts requests from named sources only. */
+function checkFrontDoor(s: Settings): void {
+  if (s.requestEventBusName !== undefined && s.requestEventSources.length === 0) {
+    throw new SettingsError(
+      `invalid settings: requestEventSources: name at least one source when requestEventBusName is set (given ${JSON.stringify(s.requestEventBusName)})`,
+    );
+  }
+  if (s.requestEventBusName === undefined && s.requestEventSources.length > 0) {
+    throw new SettingsError(
+      `invalid settings: requestEventSources: needs requestEventBusName, the bus of the front door (given ${JSON.stringify(s.requestEventSources)})`,
+    );
+  }
 }
 
 /** The redrive safety net sits above the function's own attempt budget. */

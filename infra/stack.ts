@@ -1,39 +1,17 @@
 /**
- * The provisioner's stack: request queue -> provisioning function -> Atlas, a DynamoDB ledger,
- * a DLQ and a rejected queue, the scheduled status checker, status events on an EventBridge bus,
- * alarms and a dashboard. Its outputs are what the operator CLIs in infra/ops read.
+ * The provisioner's stack: the `AtlasBackupPrivateEndpoints` construct and the outputs the
+ * operator CLIs in infra/ops read. An existing CDK app adds the construct to a stack of its own.
  */
-import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
-import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
-import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Schedule, ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
-import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
-import { Topic } from 'aws-cdk-lib/aws-sns';
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import {
-  checkStatusEnvironment,
-  maxReceiveCount,
-  provisionEnvironment,
-  resolveSettings,
-  type Settings,
-  SettingsError,
-  type SettingsInput,
-  visibilityTimeoutSeconds,
-} from '#infra/settings.ts';
-import { SERVICE } from '#lib/telemetry.ts';
-import { AppFunction } from './constructs/function.ts';
-import { LedgerTable } from './constructs/ledger.ts';
-import { Monitoring } from './constructs/monitoring.ts';
-import { ProfileSecrets } from './constructs/profile-secrets.ts';
-import { RequestQueues } from './constructs/queues.ts';
+import type { Settings, SettingsInput } from '#infra/settings.ts';
+import { AtlasBackupPrivateEndpoints } from './atlas-backup-private-endpoints.ts';
+import type { AppFunction } from './constructs/function.ts';
+import type { LedgerTable } from './constructs/ledger.ts';
+import type { Monitoring } from './constructs/monitoring.ts';
+import type { RequestQueues } from './constructs/queues.ts';
 
-/** Handler modules of the functions, relative to the repository root. */
-export const ENTRIES = {
-  provisioner: 'functions/provision/handler.ts',
-  statusChecker: 'functions/check-status/handler.ts',
-} as const;
+export { ENTRIES } from './atlas-backup-private-endpoints.ts';
 
 export interface AtlasBackupPrivateEndpointsStackProps extends StackProps {
   /**
@@ -45,12 +23,12 @@ export interface AtlasBackupPrivateEndpointsStackProps extends StackProps {
 }
 
 export class AtlasBackupPrivateEndpointsStack extends Stack {
+  readonly provisioning: AtlasBackupPrivateEndpoints;
   readonly settings: Settings;
   readonly queues: RequestQueues;
   readonly ledger: LedgerTable;
   readonly provisioner: AppFunction;
   readonly statusChecker: AppFunction;
-  readonly eventBus: IEventBus;
   readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: AtlasBackupPrivateEndpointsStackProps = {}) {
@@ -58,104 +36,27 @@ export class AtlasBackupPrivateEndpointsStack extends Stack {
       description: 'Provisions MongoDB Atlas backup private endpoints from SQS requests',
       ...props,
     });
-    const s = resolveSettings(props.settings);
-    this.settings = s;
-    const logRetention = retentionDays(s.logRetentionDays);
-
-    this.queues = new RequestQueues(this, 'Queues', {
-      maxReceiveCount: maxReceiveCount(s),
-      visibilityTimeout: Duration.seconds(visibilityTimeoutSeconds(s)),
-    });
-    const { requestQueue, deadLetterQueue, rejectedQueue } = this.queues;
-    this.ledger = new LedgerTable(this, 'Ledger');
-    const secrets = new ProfileSecrets(this, 'ProfileSecrets', {
-      prefix: s.secretPrefix,
-      profiles: s.allowedProfiles,
-    });
-    // The account's default bus always exists and cannot be created: every bus is referenced.
-    this.eventBus = EventBus.fromEventBusName(this, 'EventBus', s.eventBusName);
-    const tableName = this.ledger.table.tableName;
-
-    this.provisioner = new AppFunction(this, 'Provisioner', {
-      entry: ENTRIES.provisioner,
-      description: 'Creates and deletes Atlas backup private endpoints from queued requests',
-      serviceName: SERVICE.provisioner,
-      timeout: Duration.seconds(s.provisionTimeoutSeconds),
-      logRetention,
-      environment: provisionEnvironment(s, {
-        requestQueueUrl: requestQueue.queueUrl,
-        dlqUrl: deadLetterQueue.queueUrl,
-        rejectedQueueUrl: rejectedQueue.queueUrl,
-        tableName,
-      }),
-    });
-    this.provisioner.addEventSource(
-      new SqsEventSource(requestQueue, {
-        reportBatchItemFailures: true,
-        batchSize: s.batchSize,
-        // Lambda accepts batches above 10 only with a batching window.
-        maxBatchingWindow: s.batchSize > 10 ? Duration.seconds(1) : undefined,
-        // The cap on concurrent invocations keeps the deployment under Atlas's rate limits.
-        maxConcurrency: s.maxConcurrency,
-      }),
-    );
-    // Retries delay a record by changing its visibility; the event source grant already allows it
-    // on this queue, stated again so the permission does not hinge on how the event source is wired.
-    requestQueue.grant(this.provisioner, 'sqs:ChangeMessageVisibility');
-    // Waits for Atlas go back to the request queue as delayed messages.
-    requestQueue.grantSendMessages(this.provisioner);
-    deadLetterQueue.grantSendMessages(this.provisioner);
-    rejectedQueue.grantSendMessages(this.provisioner);
-    this.ledger.grantItemReadWrite(this.provisioner);
-    secrets.grantRead(this.provisioner);
-    this.eventBus.grantPutEventsTo(this.provisioner);
-
-    this.statusChecker = new AppFunction(this, 'StatusChecker', {
-      entry: ENTRIES.statusChecker,
-      description: 'Follows endpoints in Atlas until they settle and reports changes and stuck ones',
-      serviceName: SERVICE.statusChecker,
-      timeout: Duration.seconds(s.checkTimeoutSeconds),
-      logRetention,
-      // The next scheduled run is the retry; a retried run would overlap it.
-      retryAttempts: 0,
-      environment: checkStatusEnvironment(s, { tableName, requestQueueUrl: requestQueue.queueUrl }),
-    });
-    this.ledger.grantItemReadWrite(this.statusChecker);
-    this.ledger.grantQueryCheckIndex(this.statusChecker);
-    // A key whose endpoint FAILED is handed back to the provisioner to be created anew.
-    requestQueue.grantSendMessages(this.statusChecker);
-    secrets.grantRead(this.statusChecker);
-    this.eventBus.grantPutEventsTo(this.statusChecker);
-    const period = Duration.minutes(s.scheduleRateMinutes);
-    new Schedule(this, 'StatusCheckSchedule', {
-      description: 'Runs the status checker',
-      schedule: ScheduleExpression.rate(period),
-      // A run that could not start before the next one is due is superseded by it.
-      target: new LambdaInvoke(this.statusChecker, { maxEventAge: maxDuration(period, Duration.minutes(1)) }),
-    });
-    // The finding names the checker's ARN, so this covers that one function's qualifiers only.
-    const checkerId = this.getLogicalId(this.statusChecker.node.defaultChild as CfnFunction);
-    Validations.of(this).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${checkerId}.Arn>:*]`,
-      reason:
-        "The schedule's role may invoke the status checker; grantInvoke adds `<function ARN>:*` for its " +
-        'versions and aliases. The wildcard stays within that one function.',
-    });
-
-    this.monitoring = new Monitoring(this, 'Monitoring', {
+    // The id "Default" keeps the construct out of logical ids: resources keep those they had
+    // when they belonged to the stack itself, so an update does not replace the ledger table.
+    this.provisioning = new AtlasBackupPrivateEndpoints(this, 'Default', props.settings);
+    const p = this.provisioning;
+    ({
+      settings: this.settings,
       queues: this.queues,
-      functions: { Provisioner: this.provisioner, StatusChecker: this.statusChecker },
-      oldestRequestAge: Duration.seconds(s.oldestRequestAgeAlarmSeconds),
-      alarmTopic: s.alarmTopicArn ? Topic.fromTopicArn(this, 'AlarmTopic', s.alarmTopicArn) : undefined,
-    });
+      ledger: this.ledger,
+      provisioner: this.provisioner,
+      statusChecker: this.statusChecker,
+      monitoring: this.monitoring,
+    } = p);
+    const s = this.settings;
 
     const outputs: Record<string, [string, string]> = {
-      RequestQueueUrl: [requestQueue.queueUrl, 'Send provisioning requests here'],
-      RequestQueueArn: [requestQueue.queueArn, 'Destination of DLQ replays'],
-      DeadLetterQueueUrl: [deadLetterQueue.queueUrl, 'Requests that need an operator'],
-      DeadLetterQueueArn: [deadLetterQueue.queueArn, 'Source of DLQ replays'],
-      RejectedQueueUrl: [rejectedQueue.queueUrl, 'Requests rejected as never retryable'],
-      LedgerTableName: [tableName, 'One item per endpoint key'],
+      RequestQueueUrl: [p.requestQueue.queueUrl, 'Send provisioning requests here'],
+      RequestQueueArn: [p.requestQueue.queueArn, 'Destination of DLQ replays'],
+      DeadLetterQueueUrl: [p.deadLetterQueue.queueUrl, 'Requests that need an operator'],
+      DeadLetterQueueArn: [p.deadLetterQueue.queueArn, 'Source of DLQ replays'],
+      RejectedQueueUrl: [p.rejectedQueue.queueUrl, 'Requests rejected as never retryable'],
+      LedgerTableName: [p.ledgerTable.tableName, 'One item per endpoint key'],
       EventBusName: [s.eventBusName, 'Bus of the status events'],
       EventSource: [s.eventSource, 'Source of the status events'],
     };
@@ -163,18 +64,4 @@ export class AtlasBackupPrivateEndpointsStack extends Stack {
       new CfnOutput(this, outputId, { value, description });
     }
   }
-}
-
-const maxDuration = (a: Duration, b: Duration) => (a.toSeconds() >= b.toSeconds() ? a : b);
-
-/** CloudWatch Logs accepts only some retention periods; settings.ts allows any day count. */
-function retentionDays(days: number): RetentionDays {
-  const allowed = Object.values(RetentionDays).filter((v): v is RetentionDays => typeof v === 'number');
-  const match = allowed.find((v) => v === days);
-  if (match === undefined) {
-    throw new SettingsError(
-      `invalid settings: logRetentionDays: must be one of ${allowed.filter((v) => v <= 3653).join(', ')} (given ${days})`,
-    );
-  }
-  return match;
 }

@@ -19,8 +19,35 @@ export const MAX_VISIBILITY_SECONDS = 43_200;
  * (15 min) when it is delayed; beyond what is left SQS refuses the change outright.
  */
 export const MAX_RETRY_DELAY_SECONDS = MAX_VISIBILITY_SECONDS - 1_200;
-/** Attribute values count against the message size; a detail longer than this is cut. */
+/** Attribute values count against the message size; longer values are cut to these lengths. */
 const MAX_DETAIL_CHARS = 1_000;
+const MAX_ERROR_CODE_CHARS = 128;
+const MAX_REQUEST_ID_CHARS = 1_024;
+/** SQS message ids are at most 100 characters. */
+const MAX_MESSAGE_ID_CHARS = 128;
+/** An ISO timestamp, with room for an expanded year. */
+const MAX_TIMESTAMP_CHARS = 32;
+/** SQS accepts Number values of up to 38 digits. */
+const MAX_NUMBER_CHARS = 40;
+
+/**
+ * The most the attributes of a parked record can add to its body, in bytes as SQS counts them
+ * (name + data type + value, UTF-8; a UTF-16 code unit is at most 3 bytes). The request queue's
+ * maximum message size sits at least this far below the parking queues', so any body the request
+ * queue accepted can be parked with its reason.
+ */
+export const PARKED_ATTRIBUTES_MAX_BYTES = (
+  [
+    ['ErrorCode', 'String', MAX_ERROR_CODE_CHARS],
+    ['HttpStatus', 'Number', MAX_NUMBER_CHARS],
+    ['Detail', 'String', MAX_DETAIL_CHARS],
+    ['Attempts', 'Number', MAX_NUMBER_CHARS],
+    ['FirstFailureAt', 'String', MAX_TIMESTAMP_CHARS],
+    ['LastFailureAt', 'String', MAX_TIMESTAMP_CHARS],
+    ['RequestId', 'String', MAX_REQUEST_ID_CHARS],
+    ['OriginalMessageId', 'String', MAX_MESSAGE_ID_CHARS],
+  ] as const
+).reduce((sum, [name, type, chars]) => sum + name.length + type.length + 3 * chars, 0);
 
 export interface Backoff {
   baseSeconds: number;
@@ -80,14 +107,16 @@ const number = (value: number): MessageAttributeValue => ({ DataType: 'Number', 
 export function parkedAttributes(parked: ParkedFailure): Record<string, MessageAttributeValue> {
   const { failure } = parked;
   return {
-    ErrorCode: text(failure.code),
+    ErrorCode: text(failure.code.slice(0, MAX_ERROR_CODE_CHARS)),
     ...(failure.httpStatus !== undefined && { HttpStatus: number(failure.httpStatus) }),
     Detail: text(failure.detail.slice(0, MAX_DETAIL_CHARS) || failure.code),
     Attempts: number(parked.attempts),
-    FirstFailureAt: text(parked.firstFailureAt),
-    LastFailureAt: text(parked.lastFailureAt),
-    ...(parked.requestId && { RequestId: text(parked.requestId) }),
-    ...(parked.originalMessageId && { [ORIGINAL_MESSAGE_ID]: text(parked.originalMessageId) }),
+    FirstFailureAt: text(parked.firstFailureAt.slice(0, MAX_TIMESTAMP_CHARS)),
+    LastFailureAt: text(parked.lastFailureAt.slice(0, MAX_TIMESTAMP_CHARS)),
+    ...(parked.requestId && { RequestId: text(parked.requestId.slice(0, MAX_REQUEST_ID_CHARS)) }),
+    ...(parked.originalMessageId && {
+      [ORIGINAL_MESSAGE_ID]: text(parked.originalMessageId.slice(0, MAX_MESSAGE_ID_CHARS)),
+    }),
   };
 }
 

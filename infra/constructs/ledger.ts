@@ -37,14 +37,13 @@ export class LedgerTable extends Construct {
     });
   }
 
-  /** Reads and conditionally updates items (Ledger get, claim, settle, recordFailure, recordCheck). */
-  grantItemReadWrite(grantee: IGrantable): Grant {
+  /**
+   * Conditionally updates items (Ledger claim, settle, recordFailure, recordCheck): the only item
+   * call the functions make; each reads what it needs back through ReturnValues.
+   */
+  grantItemUpdates(grantee: IGrantable): Grant {
     // hasIndex false: the table ARN alone, not the `index/*` wildcard the table's own grants add.
-    return TableGrants.fromTable(this.table, undefined, false).actions(
-      grantee,
-      'dynamodb:GetItem',
-      'dynamodb:UpdateItem',
-    );
+    return TableGrants.fromTable(this.table, undefined, false).actions(grantee, 'dynamodb:UpdateItem');
   }
 
   /** Queries the status checker's index (Ledger listTracked). */

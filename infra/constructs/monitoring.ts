@@ -1,6 +1,7 @@
 /**
  * Alarms on what needs a person (a request parked in the DLQ or the rejected queue, requests
- * waiting too long, failing or throttled functions), notifying an optional SNS topic, and a
+ * waiting too long, failing or throttled functions, status events EventBridge refused, duplicate
+ * endpoints in Atlas), notifying an optional SNS topic, and a
  * dashboard of the functions' own metrics (functions/lib/telemetry.ts).
  */
 import { Duration } from 'aws-cdk-lib';
@@ -11,6 +12,7 @@ import {
   Dashboard,
   GraphWidget,
   type IMetric,
+  MathExpression,
   Metric,
   Stats,
   TreatMissingData,
@@ -18,6 +20,7 @@ import {
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { METRIC, METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
 import type { RequestQueues } from './queues.ts';
@@ -30,6 +33,8 @@ export interface MonitoringProps {
   readonly oldestRequestAge: Duration;
   /** Notified when an alarm fires and when it clears. @default - no notification */
   readonly alarmTopic?: ITopic;
+  /** The front door rule's dead-letter queue. @default - no front door */
+  readonly frontDoorDeadLetterQueue?: IQueue;
 }
 
 const PERIOD = Duration.minutes(5);
@@ -43,6 +48,20 @@ const appMetric = (service: string, metricName: string, statistic: string = Stat
     period: PERIOD,
   });
 
+const SERVICES = [SERVICE.provisioner, SERVICE.statusChecker];
+
+/**
+ * A metric both functions emit, summed over them: Powertools gives each data point the emitting
+ * function's `service` dimension, and an alarm must name the dimensions it matches.
+ */
+const fromEitherFunction = (metricName: string) =>
+  new MathExpression({
+    expression: SERVICES.map((_, i) => `FILL(m${i}, 0)`).join(' + '),
+    usingMetrics: Object.fromEntries(SERVICES.map((service, i) => [`m${i}`, appMetric(service, metricName)])),
+    label: metricName,
+    period: PERIOD,
+  });
+
 export class Monitoring extends Construct {
   readonly alarms: Alarm[] = [];
   readonly dashboard: Dashboard;
@@ -50,12 +69,18 @@ export class Monitoring extends Construct {
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
     const { requestQueue, deadLetterQueue, rejectedQueue } = props.queues;
-    const alarm = (alarmId: string, description: string, metric: IMetric, threshold = 0) => {
+    const alarm = (
+      alarmId: string,
+      description: string,
+      metric: IMetric,
+      threshold = 0,
+      comparisonOperator = ComparisonOperator.GREATER_THAN_THRESHOLD,
+    ) => {
       const created = new Alarm(this, alarmId, {
         alarmDescription: description,
         metric,
         threshold,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        comparisonOperator,
         evaluationPeriods: 1,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       });
@@ -77,6 +102,13 @@ export class Monitoring extends Construct {
       'Requests were rejected as never retryable (invalid or not allowed): tell the requester.',
       rejectedQueue.metricApproximateNumberOfMessagesVisible(visible),
     );
+    if (props.frontDoorDeadLetterQueue) {
+      alarm(
+        'FrontDoorDeadLetterQueueAlarm',
+        'The EventBridge front door could not deliver request events to the request queue: read ERROR_CODE on the messages, fix it, then put their detail again.',
+        props.frontDoorDeadLetterQueue.metricApproximateNumberOfMessagesVisible(visible),
+      );
+    }
     alarm(
       'OldestRequestAlarm',
       `A request has waited more than ${props.oldestRequestAge.toSeconds()} s: the provisioner is failing, throttled or backing off.`,
@@ -90,6 +122,20 @@ export class Monitoring extends Construct {
       'StatusCheckFailedAlarm',
       'The status checker could not check a project (Atlas answered 401/403, or the secret is missing or malformed): fix the credentials.',
       appMetric(SERVICE.statusChecker, METRIC.checkFailed),
+    );
+    alarm(
+      'EventPublishFailedAlarm',
+      'EventBridge did not accept status events (they wait in the ledger and are sent again): check the bus, its policy and PutEvents throttling.',
+      fromEitherFunction(METRIC.eventPublishFailed),
+      1,
+      ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    );
+    alarm(
+      'DuplicateEndpointsAlarm',
+      'Atlas lists more than one endpoint for one key that this provisioner did not create: find who else creates them and remove the extra one.',
+      fromEitherFunction(METRIC.duplicateEndpoints),
+      1,
+      ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     );
     for (const [name, fn] of Object.entries(props.functions)) {
       alarm(`${name}ErrorsAlarm`, `The ${name} function failed.`, fn.metricErrors({ period: PERIOD }));
@@ -108,7 +154,6 @@ export class Monitoring extends Construct {
       METRIC.deadLettered,
       METRIC.rejected,
     ];
-    const services = [SERVICE.provisioner, SERVICE.statusChecker];
     this.dashboard = new Dashboard(this, 'Dashboard', {
       defaultInterval: Duration.days(1),
       widgets: [
@@ -131,7 +176,7 @@ export class Monitoring extends Construct {
         [
           new GraphWidget({
             title: 'Atlas latency (ms)',
-            left: services.flatMap((service) =>
+            left: SERVICES.flatMap((service) =>
               [Stats.p(50), Stats.p(99)].map((stat) =>
                 appMetric(service, METRIC.atlasLatency, stat).with({ label: `${service} ${stat}` }),
               ),
@@ -139,7 +184,7 @@ export class Monitoring extends Construct {
           }),
           new GraphWidget({
             title: 'Atlas 429 answers',
-            left: services.map((service) =>
+            left: SERVICES.map((service) =>
               appMetric(service, METRIC.atlasRateLimited).with({ label: service }),
             ),
           }),
@@ -151,8 +196,16 @@ export class Monitoring extends Construct {
               appMetric(SERVICE.statusChecker, name),
             ),
           }),
-          new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 12 }),
+          new GraphWidget({
+            title: 'Status events not accepted, duplicate endpoints',
+            left: SERVICES.flatMap((service) =>
+              [METRIC.eventPublishFailed, METRIC.duplicateEndpoints].map((name) =>
+                appMetric(service, name).with({ label: `${service} ${name}` }),
+              ),
+            ),
+          }),
         ],
+        [new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 })],
       ],
     });
   }

@@ -32,7 +32,8 @@ describe('cfn-lint (runs the real cfn-lint on synthesized templates)', () => {
   });
 
   it('finds nothing in the templates with default settings and with every option set', async () => {
-    // GIVEN the default app, and one with an alarm topic, a named bus, large batches, two profiles
+    // GIVEN the default app, and one with an alarm topic, a named bus, large batches, two profiles,
+    // requesters in other accounts and an organization, and the front door
     const templates = [
       ...synth({}),
       ...synth({
@@ -42,6 +43,10 @@ describe('cfn-lint (runs the real cfn-lint on synthesized templates)', () => {
         batchSize: '50',
         allowedProfiles: 'default,team-b',
         scheduleRateMinutes: '1',
+        requesterAccounts: '111111111111,222222222222',
+        requesterOrganizationId: 'o-a1b2c3d4e5',
+        requestEventBusName: 'platform-requests',
+        requestEventSources: 'orders,com.acme.*',
       }),
     ];
     // WHEN cfn-lint checks them

@@ -6,9 +6,12 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, DEFAULT_STACK_NAME } from '#infra/app.ts';
+import { PARKING_MAX_MESSAGE_BYTES, REQUEST_MAX_MESSAGE_BYTES } from '#infra/constructs/queues.ts';
 import { maxReceiveCount, resolveSettings, visibilityTimeoutSeconds } from '#infra/settings.ts';
 import { AtlasBackupPrivateEndpointsStack } from '#infra/stack.ts';
 import { CHECK_INDEX } from '#lib/ledger.ts';
+import { PARKED_ATTRIBUTES_MAX_BYTES } from '#lib/queues.ts';
+import { MAX_BODY_BYTES } from '#lib/request.ts';
 import { METRIC, METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
 
 // The feature flags `cdk synth` applies (cdk.json), with bundling skipped.
@@ -117,13 +120,35 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       );
     });
 
-    it('keeps DLQ and rejected messages for 14 days, and lets the DLQ be a message move task source', () => {
+    it('keeps DLQ and rejected messages for 14 days', () => {
       const resources = template.toJSON().Resources;
       const dlq = resources[id(stack.queues.deadLetterQueue)].Properties;
       const rejected = resources[id(stack.queues.rejectedQueue)].Properties;
       expect(dlq.MessageRetentionPeriod).toBe(DAYS_14);
       expect(rejected.MessageRetentionPeriod).toBe(DAYS_14);
-      expect(dlq.RedriveAllowPolicy).toEqual({ redrivePermission: 'allowAll' });
+    });
+
+    it('lets only the request queue redrive into the DLQ, which makes the DLQ a message move task source', () => {
+      const resources = template.toJSON().Resources;
+      const request = resources[id(stack.queues.requestQueue)].Properties;
+      const dlq = resources[id(stack.queues.deadLetterQueue)].Properties;
+      expect(dlq.RedriveAllowPolicy.redrivePermission).toBe('byQueue');
+      expect(dlq.RedriveAllowPolicy.sourceQueueArns.map(render)).toEqual([
+        `arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:${request.QueueName}`,
+      ]);
+      expect(request.QueueName).toMatch(/^[A-Za-z0-9_-]{1,80}$/);
+    });
+
+    it('leaves room in the parking queues for any request body the request queue accepts plus its reason', () => {
+      const resources = template.toJSON().Resources;
+      const size = (q: IConstruct) => resources[id(q)].Properties.MaximumMessageSize as number;
+      const request = size(stack.queues.requestQueue);
+      expect(request).toBe(REQUEST_MAX_MESSAGE_BYTES);
+      expect(request).toBeGreaterThanOrEqual(MAX_BODY_BYTES);
+      for (const parking of [stack.queues.deadLetterQueue, stack.queues.rejectedQueue]) {
+        expect(size(parking)).toBe(PARKING_MAX_MESSAGE_BYTES);
+        expect(size(parking) - request).toBeGreaterThanOrEqual(PARKED_ATTRIBUTES_MAX_BYTES);
+      }
     });
   });
 
@@ -138,13 +163,13 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       });
     });
 
-    it('runs on Node 24, arm64, with its timeout, tracing and its settings in the environment', () => {
+    it('runs on Node 24, arm64, without X-Ray, with its timeout and its settings in the environment', () => {
       template.hasResourceProperties('AWS::Lambda::Function', {
         Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
         Handler: 'index.handler',
         Timeout: DEFAULTS.provisionTimeoutSeconds,
-        TracingConfig: { Mode: 'Active' },
+        TracingConfig: Match.absent(),
         LoggingConfig: { LogGroup: ref(stack.provisioner.logGroup) },
         Environment: {
           Variables: Match.objectEquals({
@@ -208,52 +233,46 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       });
     });
 
-    it('may send to the DLQ and the rejected queue and change visibility on the request queue', () => {
-      template.hasResourceProperties('AWS::IAM::Policy', {
-        Roles: [ref(stack.provisioner.role as IConstruct)],
-        PolicyDocument: {
-          Statement: Match.arrayWith([
-            Match.objectLike({
-              Effect: 'Allow',
-              Action: Match.arrayWith(['sqs:ChangeMessageVisibility', 'sqs:ReceiveMessage']),
-              Resource: arn(stack.queues.requestQueue),
-            }),
-            Match.objectLike({
-              Effect: 'Allow',
-              Action: Match.arrayWith(['sqs:SendMessage']),
-              Resource: [arn(stack.queues.deadLetterQueue), arn(stack.queues.rejectedQueue)],
-            }),
-          ]),
-        },
+    it('is invoked only by its event source, whose maxConcurrency bounds its concurrency', () => {
+      const permissions = template.findResources('AWS::Lambda::Permission', {
+        Properties: { FunctionName: Match.objectLike({ 'Fn::GetAtt': [id(stack.provisioner), 'Arn'] }) },
       });
+      expect(permissions).toEqual({});
+      const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'));
+      expect(mappings.map((m) => (m.Properties as Json).ScalingConfig)).toEqual([
+        { MaximumConcurrency: DEFAULTS.maxConcurrency },
+      ]);
     });
 
-    it('is granted exactly what its work needs, and nothing on "*" but X-Ray', () => {
+    it('may send to the DLQ, the rejected queue and the request queue, and change visibility there', () => {
+      const grants = grantsOf(id(stack.provisioner.role as IConstruct));
+      const queue = (q: IConstruct) => `<${id(q)}.Arn>`;
+      expect(grants['sqs:SendMessage']).toEqual(
+        [stack.queues.requestQueue, stack.queues.deadLetterQueue, stack.queues.rejectedQueue]
+          .map(queue)
+          .sort(),
+      );
+      expect(grants['sqs:ChangeMessageVisibility']).toEqual([queue(stack.queues.requestQueue)]);
+    });
+
+    it('is granted exactly what its work needs, and nothing on "*"', () => {
       const table = `<${id(stack.ledger.table)}.Arn>`;
       const queue = (q: IConstruct) => [`<${id(q)}.Arn>`];
       expect(grantsOf(id(stack.provisioner.role as IConstruct))).toEqual({
         'logs:CreateLogStream': [`<${id(stack.provisioner.logGroup)}.Arn>`],
         'logs:PutLogEvents': [`<${id(stack.provisioner.logGroup)}.Arn>`],
-        'xray:PutTraceSegments': ['*'],
-        'xray:PutTelemetryRecords': ['*'],
         'sqs:ReceiveMessage': queue(stack.queues.requestQueue),
         'sqs:DeleteMessage': queue(stack.queues.requestQueue),
         'sqs:ChangeMessageVisibility': queue(stack.queues.requestQueue),
         'sqs:SendMessage': [
-          ...queue(stack.queues.deadLetterQueue),
-          ...queue(stack.queues.rejectedQueue),
-        ].sort(),
-        'sqs:GetQueueAttributes': [
           ...queue(stack.queues.requestQueue),
           ...queue(stack.queues.deadLetterQueue),
           ...queue(stack.queues.rejectedQueue),
         ].sort(),
-        'sqs:GetQueueUrl': [
-          ...queue(stack.queues.requestQueue),
-          ...queue(stack.queues.deadLetterQueue),
-          ...queue(stack.queues.rejectedQueue),
-        ].sort(),
-        'dynamodb:GetItem': [table],
+        // The event source's poller (the function's role) reads the queue's attributes; CDK's
+        // event source grant adds GetQueueUrl too.
+        'sqs:GetQueueAttributes': queue(stack.queues.requestQueue),
+        'sqs:GetQueueUrl': queue(stack.queues.requestQueue),
         'dynamodb:UpdateItem': [table],
         'secretsmanager:GetSecretValue': [
           'arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:cfn/atlas/profile/default-??????',
@@ -263,15 +282,35 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
     });
   });
 
+  it('lets both functions put events on the bus only with the configured source', () => {
+    for (const fn of [stack.provisioner, stack.statusChecker]) {
+      const statements = Object.values(
+        template.findResources('AWS::IAM::Policy', {
+          Properties: { Roles: [ref(fn.role as IConstruct)] },
+        }),
+      ).flatMap((p) => ((p.Properties as Json).PolicyDocument as { Statement: Json[] }).Statement);
+      const putEvents = statements.filter((st) => list(st.Action as string).includes('events:PutEvents'));
+      expect(putEvents).toEqual([
+        expect.objectContaining({
+          Action: 'events:PutEvents',
+          Condition: { StringEquals: { 'events:source': DEFAULTS.eventSource } },
+        }),
+      ]);
+    }
+  });
+
   describe('status checker', () => {
-    it('runs on Node 24, arm64, with its timeout and no async retry', () => {
+    it('runs one at a time on Node 24, arm64, without X-Ray, with its timeout and no async retry', () => {
       template.hasResourceProperties('AWS::Lambda::Function', {
         Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
         Timeout: DEFAULTS.checkTimeoutSeconds,
+        ReservedConcurrentExecutions: 1,
+        TracingConfig: Match.absent(),
         Environment: {
           Variables: Match.objectLike({
             LEDGER_TABLE_NAME: ref(stack.ledger.table),
+            REQUEST_QUEUE_URL: ref(stack.queues.requestQueue),
             PENDING_ACCEPTANCE_DEADLINE_MINUTES: String(DEFAULTS.pendingAcceptanceDeadlineMinutes),
             IN_PROGRESS_DEADLINE_MINUTES: String(DEFAULTS.inProgressDeadlineMinutes),
             POWERTOOLS_SERVICE_NAME: SERVICE.statusChecker,
@@ -283,6 +322,17 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
         FunctionName: ref(stack.statusChecker),
         MaximumRetryAttempts: 0,
+      });
+    });
+
+    it('drops a run still waiting after one schedule period, in Scheduler and in Lambda', () => {
+      const period = DEFAULTS.scheduleRateMinutes * 60;
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: ref(stack.statusChecker),
+        MaximumEventAgeInSeconds: period,
+      });
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        Target: Match.objectLike({ RetryPolicy: Match.objectLike({ MaximumEventAgeInSeconds: period }) }),
       });
     });
 
@@ -301,17 +351,15 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       });
     });
 
-    it('is granted exactly what its work needs: items, the check index, secrets, events', () => {
+    it('is granted exactly what its work needs: items, the check index, the request queue, secrets, events', () => {
       const table = `<${id(stack.ledger.table)}.Arn>`;
       const logGroup = `<${id(stack.statusChecker.logGroup)}.Arn>`;
       expect(grantsOf(id(stack.statusChecker.role as IConstruct))).toEqual({
         'logs:CreateLogStream': [logGroup],
         'logs:PutLogEvents': [logGroup],
-        'xray:PutTraceSegments': ['*'],
-        'xray:PutTelemetryRecords': ['*'],
-        'dynamodb:GetItem': [table],
         'dynamodb:UpdateItem': [table],
         'dynamodb:Query': [`${table}/index/${CHECK_INDEX}`],
+        'sqs:SendMessage': [`<${id(stack.queues.requestQueue)}.Arn>`],
         'secretsmanager:GetSecretValue': [
           'arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:cfn/atlas/profile/default-??????',
         ],
@@ -384,6 +432,30 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       });
     });
 
+    it('alarms when either function counts a status event EventBridge refused or a duplicate endpoint', () => {
+      for (const name of [METRIC.eventPublishFailed, METRIC.duplicateEndpoints]) {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          Threshold: 1,
+          Metrics: Match.arrayWith(
+            [SERVICE.provisioner, SERVICE.statusChecker].map((service) =>
+              Match.objectLike({
+                MetricStat: Match.objectLike({
+                  Metric: {
+                    Namespace: METRICS_NAMESPACE,
+                    MetricName: name,
+                    Dimensions: [{ Name: 'service', Value: service }],
+                  },
+                  Stat: 'Sum',
+                }),
+                ReturnData: false,
+              }),
+            ),
+          ),
+        });
+      }
+    });
+
     it('alarms when the oldest request is older than oldestRequestAgeAlarmSeconds', () => {
       alarmOn(
         'ApproximateAgeOfOldestMessage',
@@ -420,6 +492,10 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       for (const name of [METRIC.checkedEndpoints, METRIC.statusChanged, METRIC.stuck, METRIC.missing]) {
         expect(body).toContain(metric(name, SERVICE.statusChecker));
       }
+      for (const service of [SERVICE.provisioner, SERVICE.statusChecker]) {
+        expect(body).toContain(metric(METRIC.eventPublishFailed, service));
+        expect(body).toContain(metric(METRIC.duplicateEndpoints, service));
+      }
     });
   });
 
@@ -452,7 +528,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       expect(report.violations).toEqual([]);
     });
 
-    it('acknowledges only the X-Ray wildcard, the checker invoke qualifiers and the rejected queue', () => {
+    it('acknowledges only the checker invoke qualifiers and the rejected queue', () => {
       const acknowledged = stack.node
         .findAll()
         .flatMap((c) => c.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY))
@@ -462,12 +538,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
           return rule.replace(/^annotation::/i, '');
         });
       expect(acknowledged.sort()).toEqual(
-        [
-          'AwsSolutions-IAM5[Resource::*]',
-          'AwsSolutions-IAM5[Resource::*]',
-          `AwsSolutions-IAM5[Resource::<${id(stack.statusChecker)}.Arn>:*]`,
-          'AwsSolutions-SQS3',
-        ].sort(),
+        [`AwsSolutions-IAM5[Resource::<${id(stack.statusChecker)}.Arn>:*]`, 'AwsSolutions-SQS3'].sort(),
       );
     });
   });

@@ -29,6 +29,7 @@ import {
   type SettingsInput,
   visibilityTimeoutSeconds,
 } from '#infra/settings.ts';
+import { REQUEST_EVENT_INPUT_PATH, requestEventPattern } from '#lib/front-door.ts';
 import { STATUS_CHANGED_DETAIL_TYPE } from '#lib/status-event.ts';
 import { createLedgerTable } from '#test/support/ledger-table.ts';
 
@@ -89,6 +90,17 @@ export interface LocalClients {
   readonly eventBridge: EventBridgeClient;
 }
 
+/** The EventBridge front door on moto, when the settings name its bus. */
+export interface LocalFrontDoor {
+  readonly busName: string;
+  readonly ruleName: string;
+  /**
+   * The moto queue the rule delivers to when the request queue is on another server (ElasticMQ):
+   * moto's EventBridge reaches only moto's queues, so its messages must be relayed.
+   */
+  readonly relayQueue?: QueueRef;
+}
+
 export interface LocalEnvironment {
   readonly settings: Settings;
   readonly region: string;
@@ -99,6 +111,7 @@ export interface LocalEnvironment {
   readonly statusEventQueue: QueueRef;
   readonly tableName: string;
   readonly ruleName: string;
+  readonly frontDoor?: LocalFrontDoor;
   readonly maxReceiveCount: number;
   readonly visibilityTimeoutSeconds: number;
   /** Endpoints, region and static test credentials: what any SDK client (or `npm run ...`) needs. */
@@ -191,6 +204,14 @@ export async function createLocalEnvironment(options: LocalEnvironmentOptions): 
     return statusEventQueue;
   };
   const [{ dlq, rejectedQueue, requestQueue }, statusEventQueue] = await Promise.all([sqsSide(), awsSide()]);
+  const frontDoor = settings.requestEventBusName
+    ? await step('the front door', () =>
+        createFrontDoor(clients, settings, name, {
+          requestQueue,
+          requestQueueOnMoto: options.sqsEndpoint === options.awsEndpoint,
+        }),
+      )
+    : undefined;
 
   const awsEnvironment = {
     AWS_REGION: LOCAL_REGION,
@@ -210,6 +231,7 @@ export async function createLocalEnvironment(options: LocalEnvironmentOptions): 
     statusEventQueue,
     tableName,
     ruleName,
+    ...(frontDoor && { frontDoor }),
     maxReceiveCount: receives,
     visibilityTimeoutSeconds: visibility,
     awsEnvironment,
@@ -237,6 +259,52 @@ export async function createLocalEnvironment(options: LocalEnvironmentOptions): 
       clients.eventBridge.destroy();
     },
   };
+}
+
+/**
+ * The stack's front door rule on moto: the same pattern (front-door.ts), delivering the event's
+ * detail to the request queue, or to a relay queue when the request queue is not on moto. The
+ * stack's target says InputPath $.detail, which moto ignores; the input transformer below is
+ * the same selection in the form moto applies.
+ */
+async function createFrontDoor(
+  clients: LocalClients,
+  settings: Settings,
+  name: string,
+  target: { requestQueue: QueueRef; requestQueueOnMoto: boolean },
+): Promise<LocalFrontDoor> {
+  const busName = settings.requestEventBusName ?? 'default';
+  const ruleName = `${name}-front-door`;
+  if (busName !== 'default' && busName !== settings.eventBusName) {
+    await clients.eventBridge.send(new CreateEventBusCommand({ Name: busName }));
+  }
+  const relayQueue = target.requestQueueOnMoto
+    ? undefined
+    : await createQueue(clients.eventsSqs, `${name}-front-door-relay`, {});
+  await clients.eventBridge.send(
+    new PutRuleCommand({
+      Name: ruleName,
+      EventBusName: busName,
+      EventPattern: JSON.stringify(requestEventPattern(settings.requestEventSources)),
+    }),
+  );
+  await clients.eventBridge.send(
+    new PutTargetsCommand({
+      Rule: ruleName,
+      EventBusName: busName,
+      Targets: [
+        {
+          Id: 'request-queue',
+          Arn: (relayQueue ?? target.requestQueue).arn,
+          InputTransformer: {
+            InputPathsMap: { detail: REQUEST_EVENT_INPUT_PATH },
+            InputTemplate: '<detail>',
+          },
+        },
+      ],
+    }),
+  );
+  return { busName, ruleName, ...(relayQueue && { relayQueue }) };
 }
 
 async function createQueue(

@@ -17,6 +17,7 @@ import {
   localSettings,
   type ProfileSecret,
 } from './environment.ts';
+import { startFrontDoorRelay } from './front-door-relay.ts';
 import {
   type FunctionInvoker,
   inProcessInvoker,
@@ -52,6 +53,11 @@ export interface LocalFlowOptions {
   functionEnvironment?: Record<string, string>;
   /** Where the provisioner's logs go when it runs in child processes. */
   functionOutput?: (text: string) => void;
+  /**
+   * Where the stack's queues are: ElasticMQ (default; it implements message move tasks), or moto,
+   * whose EventBridge then delivers the front door's messages to the request queue itself.
+   */
+  queues?: 'elasticmq' | 'moto';
 }
 
 export interface LocalFlow {
@@ -140,7 +146,7 @@ export async function startLocalFlow(options: LocalFlowOptions = {}): Promise<Lo
         : { ClientId: account.clientId, ClientSecret: account.clientSecret });
     const environment = await createLocalEnvironment({
       settings,
-      sqsEndpoint: sqsServer.value.endpoint,
+      sqsEndpoint: options.queues === 'moto' ? awsServer.value.endpoint : sqsServer.value.endpoint,
       awsEndpoint: awsServer.value.endpoint,
       secrets: Object.fromEntries(settings.allowedProfiles.map((profile) => [profile, secret])),
       ...(options.visibilityTimeoutSeconds !== undefined && {
@@ -175,6 +181,15 @@ export async function startLocalFlow(options: LocalFlowOptions = {}): Promise<Lo
       maxReceiveCount: environment.maxReceiveCount,
     }).start();
     cleanups.push(() => tracker.stop());
+    const relayQueue = environment.frontDoor?.relayQueue;
+    if (relayQueue) {
+      const relay = startFrontDoorRelay({
+        from: { sqs: environment.clients.eventsSqs, url: relayQueue.url },
+        to: { sqs: environment.clients.sqs, url: environment.requestQueue.url },
+        onError: (error) => tracker.problems.push(error.message),
+      });
+      cleanups.push(() => relay.stop());
+    }
     const provisioner = new SqsEventSource({
       sqs: environment.clients.sqs,
       queue: environment.requestQueue,
@@ -206,7 +221,7 @@ export async function startLocalFlow(options: LocalFlowOptions = {}): Promise<Lo
       environment,
       ...(sim && { simulator: sim }),
       atlasUrl,
-      servers: { sqs: sqsServer.value, aws: awsServer.value },
+      servers: { sqs: options.queues === 'moto' ? awsServer.value : sqsServer.value, aws: awsServer.value },
       secret,
       provisioner,
       statusChecker,

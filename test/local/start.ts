@@ -14,6 +14,7 @@
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
 import { CLOUD_PROVIDERS } from '#atlas/types.ts';
 import { captureProcessOutput } from './capture.ts';
@@ -26,12 +27,21 @@ import { LiveView } from './view.ts';
 const ROOT = resolve(import.meta.dirname, '../..');
 const DEMO_REQUESTS = join(ROOT, 'events/demo/requests.jsonl');
 const DEMO_SIMULATOR = join(ROOT, 'events/demo/simulator.json');
+/** The EventBridge front door's sample (`aws events put-events --entries file://...`), put on the bus with the demo. */
+const FRONT_DOOR_SAMPLE = join(ROOT, 'events/put-events.json');
+/** The front door as the sample expects it. */
+const FRONT_DOOR = {
+  requestEventBusName: 'platform-requests',
+  requestEventSources: ['orders', 'com.acme.*'],
+};
 
 const USAGE = `usage: npm start [-- options]
 
   (no options)            run the demo: events/demo/requests.jsonl against the Atlas simulator
                           set up by events/demo/simulator.json
   --file FILE             provision your own requests: one JSON request body per line
+                          (with no --file, events/put-events.json also goes through the EventBridge
+                          front door: bus platform-requests, sources orders and com.acme.*)
   --keep                  leave everything running (and print the environment for
                           npm run send / replay / status) until Ctrl-C
   --atlas-url URL         use this Atlas (or compatible server) instead of the simulator;
@@ -176,7 +186,26 @@ function opsInstructions(flow: LocalFlow): string[] {
     'npm run send -- --queue-url $REQUEST_QUEUE_URL --group <projectId> --region <REGION>',
     'npm run status -- --table $LEDGER_TABLE',
     'npm run replay -- --dlq-url $DLQ_URL --queue-url $REQUEST_QUEUE_URL',
+    `aws events put-events --endpoint-url ${env.awsEnvironment.AWS_ENDPOINT_URL} --entries file://events/put-events.json` +
+      `   # the front door: bus ${env.frontDoor?.busName}`,
   ];
+}
+
+/**
+ * Puts the front door sample on the bus and waits until the provisioner has received it. Called
+ * once the demo's own sends are registered, so following unknown messages adopts only this one.
+ */
+async function putThroughFrontDoor(flow: LocalFlow): Promise<void> {
+  flow.tracker.followUnknown();
+  const entries = JSON.parse(readFileSync(FRONT_DOOR_SAMPLE, 'utf8')) as PutEventsRequestEntry[];
+  const out = await flow.environment.clients.eventBridge.send(new PutEventsCommand({ Entries: entries }));
+  if (out.FailedEntryCount)
+    throw new Error(`the front door refused the sample: ${JSON.stringify(out.Entries)}`);
+  const ids = entries.map((e) => (JSON.parse(e.Detail ?? '{}') as { requestId?: string }).requestId);
+  await flow.tracker.waitFor(() => ids.every((id) => flow.tracker.requests.some((r) => r.requestId === id)), {
+    timeoutMs: 10_000,
+    what: 'the request put on the front door to arrive in the request queue',
+  });
 }
 
 async function main(): Promise<number> {
@@ -221,6 +250,7 @@ async function main(): Promise<number> {
         : 'Starting ElasticMQ, moto and the Atlas simulator …',
     );
     flow = await startLocalFlow({
+      settings: FRONT_DOOR,
       ...(options.atlas && { atlas: options.atlas }),
       ...(demo && {
         simulator: {
@@ -234,6 +264,10 @@ async function main(): Promise<number> {
     for (const rule of demo?.faults ?? []) simulator?.injectFault(rule);
     say(`  SQS (ElasticMQ)   ${flow.servers.sqs.endpoint}   request queue ${environment.requestQueue.url}`);
     say(`  AWS (moto)        ${flow.servers.aws.endpoint}   ledger table ${environment.tableName}`);
+    say(
+      `  front door        EventBridge bus ${FRONT_DOOR.requestEventBusName} on moto, sources ` +
+        `${FRONT_DOOR.requestEventSources.join(', ')} (relayed to ElasticMQ: moto delivers only to its own queues)`,
+    );
     say(`  Atlas             ${flow.atlasUrl}${simulator ? ' (simulator)' : ''}`);
     say(`  function logs     ${relative(process.cwd(), logFile)}`);
     say(
@@ -253,6 +287,7 @@ async function main(): Promise<number> {
       ...(tty && { rows: process.stdout.rows, columns: process.stdout.columns }),
     }).start();
     await flow.send(requests);
+    if (demo) await putThroughFrontDoor(flow);
 
     const settled = flow.tracker.settled(options.timeoutSeconds * 1000);
     settled.catch(() => undefined);

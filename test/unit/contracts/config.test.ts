@@ -42,7 +42,7 @@ describe('loadConfig', () => {
   it('treats an empty variable as unset, so its default applies', () => {
     const config = loadConfig(CheckStatusConfigSchema, {
       LEDGER_TABLE_NAME: 't',
-      REQUEST_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests',
+      REQUEST_QUEUE_URL: resources.requestQueueUrl,
       ATLAS_API_VERSION: '',
     });
     expect(config.ATLAS_API_VERSION).toBe('2024-11-13');
@@ -66,6 +66,7 @@ describe('settings', () => {
     const check = loadConfig(CheckStatusConfigSchema, checkStatusEnvironment(s, resources));
     expect(check.PENDING_ACCEPTANCE_DEADLINE_MINUTES).toBe(1440);
     expect(check.IN_PROGRESS_DEADLINE_MINUTES).toBe(60);
+    expect(check.REQUEST_QUEUE_URL).toBe(resources.requestQueueUrl);
   });
 
   it('puts the redrive safety net above the attempt budget and visibility at 6x the timeout', () => {
@@ -86,6 +87,24 @@ describe('settings', () => {
   it('fails if the backoff cap is below its base', () => {
     expect(() => resolveSettings({ backoffBaseSeconds: 60, backoffCapSeconds: 10 })).toThrow(
       /backoffCapSeconds/,
+    );
+  });
+
+  it('fails if the front door has a bus but no accepted source, or sources but no bus', () => {
+    expect(() => resolveSettings({ requestEventBusName: 'requests' })).toThrow(
+      /requestEventSources: name at least one source when requestEventBusName is set/,
+    );
+    expect(() => resolveSettings({ requestEventSources: ['orders'] })).toThrow(
+      /requestEventSources: needs requestEventBusName/,
+    );
+  });
+
+  it('fails if a requester account or organization id is malformed, naming the value', () => {
+    expect(() => resolveSettings({ requesterAccounts: ['12345'] })).toThrow(
+      /requesterAccounts\.0: .*\(given "12345"\)/,
+    );
+    expect(() => resolveSettings({ requesterOrganizationId: 'r-abc' })).toThrow(
+      /requesterOrganizationId: .*\(given "r-abc"\)/,
     );
   });
 });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { backoffSeconds, parkedAttributes, retryDelaySeconds } from '#lib/queues.ts';
+import {
+  backoffSeconds,
+  PARKED_ATTRIBUTES_MAX_BYTES,
+  parkedAttributes,
+  retryDelaySeconds,
+} from '#lib/queues.ts';
 
 const backoff = { baseSeconds: 2, capSeconds: 900 };
 
@@ -53,5 +58,32 @@ describe('parkedAttributes', () => {
 
     expect(attributes.Detail?.StringValue).toBe('unknown field(s): a\uFFFDb\uFFFDc');
     expect(attributes.RequestId?.StringValue).toBe('req\uFFFD\uFFFD-1');
+  });
+
+  it('adds at most PARKED_ATTRIBUTES_MAX_BYTES to a parked body, however long and wide its reason', () => {
+    // Prepare: every value far over its cut, in characters of 3 UTF-8 bytes, a half pair at each cut
+    const wide = (n: number) => '\u20ac'.repeat(n - 1).concat('\ud83d\ude00', '\u20ac'.repeat(10_000));
+    const attributes = parkedAttributes({
+      failure: { disposition: 'retry', code: wide(128), httpStatus: 503, detail: wide(1_000) },
+      attempts: Number.MAX_SAFE_INTEGER,
+      firstFailureAt: wide(32),
+      lastFailureAt: wide(32),
+      requestId: wide(1_024),
+    });
+
+    // Act: the size SQS counts for message attributes (name, data type, value)
+    const bytes = Object.entries(attributes).reduce(
+      (sum, [name, value]) =>
+        sum +
+        Buffer.byteLength(name) +
+        Buffer.byteLength(value.DataType ?? '') +
+        Buffer.byteLength(value.StringValue ?? ''),
+      0,
+    );
+
+    // Assess
+    expect(Object.keys(attributes)).toHaveLength(7);
+    expect(bytes).toBeGreaterThan(6_000);
+    expect(bytes).toBeLessThanOrEqual(PARKED_ATTRIBUTES_MAX_BYTES);
   });
 });
