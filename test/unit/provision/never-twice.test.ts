@@ -1,0 +1,318 @@
+/**
+ * The provisioner against an Atlas that misbehaves the way a slow real server can: creates whose
+ * outcome is unknown, two endpoints for one key, FAILED endpoints, and invocations running out.
+ */
+import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { AtlasApiError, AtlasNetworkError } from '#lib/errors.ts';
+import { MAX_REQUEST_IDS } from '#lib/ledger.ts';
+import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
+import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
+import { buildProvisioner, FakeAtlas, NOW, publishedDetails, QUEUES, resetAws, sqs } from './fixtures.ts';
+
+const keyOf = (request: object) => naturalKey(request as ProvisionRequest);
+const SETTLE = 30;
+
+describe('Provisioner, never twice', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+  let clock: number;
+  const now = () => new Date(clock);
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+    clock = NOW.getTime();
+  });
+
+  /** The messages the provisioner sent back to the request queue to wait, with their delays. */
+  const waits = () =>
+    sqs
+      .commandCalls(SendMessageCommand)
+      .map((c) => c.args[0].input)
+      .filter((m) => m.QueueUrl === QUEUES.requestQueueUrl);
+
+  describe('a create whose outcome is unknown', () => {
+    it.each([
+      { name: 'a timeout', error: new AtlasNetworkError('create', 'timeout') },
+      { name: 'a reset connection', error: new AtlasNetworkError('create', 'network') },
+      {
+        name: 'a 503',
+        error: new AtlasApiError({ status: 503, errorCode: 'SERVICE_UNAVAILABLE', operation: 'create' }),
+      },
+    ])('is written down before it is sent and keeps the key in doubt after $name', async ({ error }) => {
+      const request = createRequest();
+      atlas.failNext('create', error);
+      const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+
+      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toBe(error);
+
+      expect(table.items.get(keyOf(request))).toMatchObject({ pendingCreate: { sentAt: NOW.toISOString() } });
+      // The retry comes no sooner than the settle period, whatever the backoff says.
+      expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: SETTLE });
+    });
+
+    it('is never sent again within the settle period: a duplicate or replayed message waits, calling nothing', async () => {
+      const request = createRequest();
+      atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+      const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+      atlas.calls.length = 0;
+      clock += 10_000;
+
+      const replay = sqsRecord({ ...request, requestId: 'replayed' }, { messageId: 'replayed-message' });
+      const outcome = await provisioner.handleRecord(replay);
+
+      expect(outcome).toBe('WAITING');
+      expect(atlas.calls).toEqual([]);
+      expect(waits()).toEqual([
+        expect.objectContaining({
+          MessageBody: replay.body,
+          DelaySeconds: SETTLE - 10,
+          MessageAttributes: expect.objectContaining({
+            OriginalMessageId: { DataType: 'String', StringValue: 'replayed-message' },
+            Waits: { DataType: 'Number', StringValue: '1' },
+          }),
+        }),
+      ]);
+      expect(table.items.get(keyOf(request))).not.toHaveProperty('lease');
+    });
+
+    it('adopts what a listing after the settle period shows: the create was done, so none is sent again', async () => {
+      const request = createRequest();
+      atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+      const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+      const landed = atlas.seed(request.groupId, {
+        cloudProvider: 'AWS',
+        regionName: 'US_EAST_1',
+        status: 'INITIATING',
+      });
+      clock += SETTLE * 1000;
+      atlas.calls.length = 0;
+
+      const outcome = await provisioner.handleRecord(sqsRecord(request, { receiveCount: 2 }));
+
+      expect(outcome).toBe('ADOPTED');
+      expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+      expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: landed.id });
+      expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+    });
+
+    it('creates again only after a listing past the settle period shows nothing, remembering the first as unconfirmed', async () => {
+      const request = createRequest();
+      atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+      const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+      clock += SETTLE * 1000;
+      atlas.calls.length = 0;
+
+      const outcome = await provisioner.handleRecord(sqsRecord(request, { receiveCount: 2 }));
+
+      expect(outcome).toBe('PROVISIONED');
+      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
+      expect(table.items.get(keyOf(request))).toMatchObject({ unconfirmedCreates: [NOW.toISOString()] });
+    });
+
+    it('treats a 429 or a 400 on create as an answer, not doubt', async () => {
+      const request = createRequest();
+      atlas.failNext(
+        'create',
+        new AtlasApiError({ status: 429, errorCode: 'RATE_LIMITED', operation: 'create' }),
+      );
+      const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+
+      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+
+      expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+    });
+  });
+
+  describe('two endpoints for one key', () => {
+    it('deletes the extra a create in doubt made and announces it, keeping the one the ledger holds', async () => {
+      // Prepare: a create timed out, then nothing was listed and a second create succeeded
+      const request = createRequest();
+      atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+      const { provisioner, metrics } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+      clock += SETTLE * 1000;
+      await provisioner.handleRecord(sqsRecord(request, { receiveCount: 2 }));
+      const kept = table.items.get(keyOf(request))?.endpointId;
+      // ...and then the first create landed late.
+      const late = atlas.seed(request.groupId, {
+        cloudProvider: 'AWS',
+        regionName: 'US_EAST_1',
+        status: 'INITIATING',
+      });
+      const ledgerItem = table.items.get(keyOf(request));
+      if (ledgerItem) ledgerItem.status = 'MISSING';
+
+      // Act: the key is asked for again and listed
+      await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'again' }));
+
+      // Assess
+      expect(atlas.calls.filter((c) => c.op === 'delete')).toEqual([
+        { op: 'delete', groupId: request.groupId, endpointId: late.id },
+      ]);
+      expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: kept });
+      expect(table.items.get(keyOf(request))).not.toHaveProperty('unconfirmedCreates');
+      expect(publishedDetails().filter((d) => d.outcome === 'DUPLICATE_DELETED')).toEqual([
+        expect.objectContaining({ endpointId: late.id, naturalKey: keyOf(request) }),
+      ]);
+      expect(metrics.addMetric).not.toHaveBeenCalledWith('DuplicateEndpoints', 'Count', expect.anything());
+    });
+
+    it('reports, counts and leaves an extra that no create in doubt accounts for', async () => {
+      const request = createRequest();
+      const a = atlas.seed(request.groupId, {
+        cloudProvider: 'AWS',
+        regionName: 'US_EAST_1',
+        status: 'ACTIVE',
+      });
+      const b = atlas.seed(request.groupId, {
+        cloudProvider: 'AWS',
+        regionName: 'US_EAST_1',
+        status: 'INITIATING',
+      });
+      const { provisioner, metrics } = buildProvisioner(atlas, { now });
+
+      const outcome = await provisioner.handleRecord(sqsRecord(request));
+
+      expect(outcome).toBe('ADOPTED');
+      expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: a.id });
+      expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+      expect(publishedDetails().filter((d) => d.outcome === 'DUPLICATE_FOUND')).toEqual([
+        expect.objectContaining({ endpointId: b.id }),
+      ]);
+      expect(metrics.addMetric).toHaveBeenCalledWith('DuplicateEndpoints', 'Count', 1);
+    });
+  });
+
+  describe('FAILED is never success', () => {
+    it("deletes a FAILED endpoint, tells the requester with Atlas's message, waits for it to go, then creates anew", async () => {
+      // Prepare
+      const request = createRequest();
+      const failed = atlas.seed(request.groupId, {
+        cloudProvider: 'AWS',
+        regionName: 'US_EAST_1',
+        status: 'FAILED',
+        errorMessage: 'the interface endpoint could not be created',
+      });
+      const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+
+      // Act
+      const first = await provisioner.handleRecord(sqsRecord(request));
+
+      // Assess: deleted, announced, waiting
+      expect(first).toBe('RECREATING');
+      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'delete']);
+      expect(publishedDetails().at(-1)).toMatchObject({
+        outcome: 'RECREATING',
+        endpointId: failed.id,
+        errorMessage: 'the interface endpoint could not be created',
+      });
+      expect(waits()).toHaveLength(1);
+      expect(table.items.get(keyOf(request))).toMatchObject({ recreating: true, endpointFailures: 1 });
+
+      // Act: still deleting, then gone
+      const waited = await provisioner.handleRecord(sqsRecord(request));
+      atlas.endpoints.set(request.groupId, []);
+      const created = await provisioner.handleRecord(sqsRecord(request));
+
+      // Assess
+      expect(waited).toBe('WAITING');
+      expect(created).toBe('PROVISIONED');
+      expect(atlas.endpoints.get(request.groupId)).toEqual([
+        expect.objectContaining({ status: 'INITIATING' }),
+      ]);
+      expect(table.items.get(keyOf(request))).not.toHaveProperty('recreating');
+    });
+
+    it("sends the request to the DLQ with ENDPOINT_FAILED and Atlas's message once the bound is reached", async () => {
+      const request = createRequest();
+      atlas.seed(request.groupId, {
+        cloudProvider: 'AWS',
+        regionName: 'US_EAST_1',
+        status: 'FAILED',
+        errorMessage: 'quota exceeded',
+      });
+      const { provisioner } = buildProvisioner(atlas, { now, maxEndpointFailures: 1 });
+
+      const outcome = await provisioner.handleRecord(sqsRecord(request));
+
+      expect(outcome).toBe('DEAD_LETTERED');
+      expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+      expect(sqs).toReceiveCommandWith(SendMessageCommand, {
+        QueueUrl: QUEUES.dlqUrl,
+        MessageAttributes: expect.objectContaining({
+          ErrorCode: { DataType: 'String', StringValue: 'ENDPOINT_FAILED' },
+          Detail: expect.objectContaining({ StringValue: expect.stringContaining('quota exceeded') }),
+        }),
+      });
+      expect(publishedDetails().at(-1)).toMatchObject({
+        outcome: 'DEAD_LETTERED',
+        errorMessage: 'quota exceeded',
+      });
+    });
+  });
+
+  describe('the invocation deadline', () => {
+    it('starts no record without time for its Atlas calls: returned with a short delay, nothing claimed', async () => {
+      const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+
+      await expect(
+        provisioner.handleRecord(sqsRecord(createRequest()), { getRemainingTimeInMillis: () => 20_000 }),
+      ).rejects.toThrow(/not enough of the invocation left/);
+
+      expect(table.writes).toEqual([]);
+      expect(atlas.calls).toEqual([]);
+      expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 2 });
+    });
+
+    it('sends no create that could outlive the invocation, and leaves no create in doubt for it', async () => {
+      const request = createRequest();
+      // Time to start (two calls of 100 ms and the margin), but the slow listing eats what the create needed.
+      atlas.latencyMs = 150;
+      const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 100 });
+
+      await expect(
+        provisioner.handleRecord(sqsRecord(request), { getRemainingTimeInMillis: () => 3_210 }),
+      ).rejects.toThrow(/send a create/);
+
+      expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+      expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+      expect(table.items.get(keyOf(request))).not.toHaveProperty('lease');
+    });
+  });
+
+  it('answers a key that served 10,000 requests like a new one: its requestIds and events stay bounded', async () => {
+    const request = createRequest();
+    const key = keyOf(request);
+    for (let i = 0; i < 10_000; i++) {
+      const ask = {
+        ...request,
+        requestId: `r-${i}`,
+        action: 'create' as const,
+        profile: 'default',
+      } as ProvisionRequest;
+      const claimed = await table.claim(ask, `o-${i}`, 60);
+      await table.settle(claimed, `o-${i}`, {
+        status: 'ACTIVE',
+        endpointId: 'e'.repeat(24),
+        request: ask,
+        statusSince: NOW.toISOString(),
+      });
+    }
+    const { provisioner } = buildProvisioner(atlas, { now });
+
+    await expect(provisioner.handleRecord(sqsRecord({ ...request, requestId: 'r-last' }))).resolves.toBe(
+      'ADOPTED',
+    );
+
+    const item = table.items.get(key);
+    expect(item?.requestIds).toHaveLength(MAX_REQUEST_IDS);
+    expect(item?.requestIds.at(-1)).toBe('r-last');
+    expect(JSON.stringify(item).length).toBeLessThan(8_000);
+    expect(publishedDetails().at(-1)?.requestIds).toEqual(['r-last']);
+  });
+});
