@@ -663,3 +663,119 @@ describe('StatusChecker', () => {
     });
   });
 });
+
+describe('StatusChecker, never a wrong answer', () => {
+  let atlas: FakeAtlas;
+  let table: FakeTable;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  it('hands a key whose endpoint turned FAILED back to the provisioner, with the request it answered', async () => {
+    const item = table.put({ status: 'ACTIVE', requestIds: ['req-a', 'req-b'] });
+    atlas.seedFor(item, 'FAILED', 'the interface endpoint was deleted in the VPC');
+    const send = vi.fn(async () => undefined);
+    const { checker } = buildChecker(atlas, { requests: { send } });
+
+    await checker.run(plentyOfTime);
+
+    expect(send).toHaveBeenCalledTimes(1);
+    expect(JSON.parse(String(send.mock.calls[0]?.[0 as never]))).toEqual({
+      requestId: 'req-b',
+      action: 'create',
+      groupId: item.groupId,
+      cloudProvider: 'AWS',
+      regionName: item.regionName,
+      vpcRegionName: item.vpcRegionName,
+      profile: 'default',
+    });
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({
+        outcome: 'STATUS_CHANGED',
+        status: 'FAILED',
+        errorMessage: expect.any(String),
+      }),
+    ]);
+  });
+
+  it('records nothing when the hand-back cannot be sent, so the next run hands it back again', async () => {
+    const item = table.put({ status: 'ACTIVE' });
+    atlas.seedFor(item, 'FAILED');
+    const { checker } = buildChecker(atlas, {
+      requests: { send: vi.fn(async () => Promise.reject(new Error('SQS is down'))) },
+    });
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ skipped: 1 });
+
+    expect(table.get(item.key)).toMatchObject({ status: 'ACTIVE' });
+    expect(eventBridge).not.toHaveReceivedCommand(PutEventsCommand);
+  });
+
+  it('leaves a key whose FAILED endpoint the provisioner is recreating to the provisioner', async () => {
+    const item = table.put({ status: 'DELETING', recreating: true });
+    const { checker } = buildChecker(atlas);
+
+    await checker.run(plentyOfTime);
+
+    expect(table.get(item.key)).toMatchObject({ status: 'DELETING', endpointId: item.endpointId });
+    expect(eventBridge).not.toHaveReceivedCommand(PutEventsCommand);
+  });
+
+  it('deletes an extra endpoint that a create in doubt accounts for, and announces it once', async () => {
+    const item = table.put({ status: 'ACTIVE', unconfirmedCreates: [minutesAgo(30)] });
+    atlas.seedFor(item, 'ACTIVE');
+    const extra = { ...atlas.seedFor(item, 'INITIATING'), id: 'f'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [...(atlas.endpoints.get(item.groupId) ?? []).slice(0, 1), extra]);
+    const { checker } = buildChecker(atlas);
+
+    const summary = await checker.run(plentyOfTime);
+
+    expect(summary).toMatchObject({ duplicatesDeleted: 1 });
+    expect(atlas.deletes).toEqual([{ groupId: item.groupId, endpointId: extra.id }]);
+    expect(table.get(item.key)).not.toHaveProperty('unconfirmedCreates');
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({ outcome: 'DUPLICATE_DELETED', endpointId: extra.id }),
+    ]);
+  });
+
+  it('reports an extra endpoint nothing accounts for once, counts it every run, and never deletes it', async () => {
+    const item = table.put({ status: 'ACTIVE' });
+    atlas.seedFor(item, 'ACTIVE');
+    const extra = { ...atlas.seedFor(item, 'ACTIVE'), id: 'f'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [...(atlas.endpoints.get(item.groupId) ?? []).slice(0, 1), extra]);
+    const first = buildChecker(atlas);
+    await first.checker.run(plentyOfTime);
+    const second = buildChecker(atlas, { now: () => new Date(NOW.getTime() + 300_000) });
+    await second.checker.run(plentyOfTime);
+
+    expect(atlas.deletes).toEqual([]);
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({ outcome: 'DUPLICATE_FOUND', endpointId: extra.id }),
+    ]);
+    for (const run of [first, second]) {
+      expect(run.metrics.addMetric).toHaveBeenCalledWith(METRIC.duplicateEndpoints, 'Count', 1);
+    }
+  });
+
+  it('reports an endpoint that appeared for a create in doubt whose request stopped, for a replay to adopt', async () => {
+    const item = table.put({ status: 'REQUESTED', pendingCreate: { sentAt: minutesAgo(90) } });
+    const stored = table.get(item.key);
+    if (stored) delete stored.endpointId;
+    const landed = atlas.seedFor({ ...item, endpointId: 'a'.repeat(24) }, 'ACTIVE');
+    const { checker } = buildChecker(atlas);
+
+    await checker.run(plentyOfTime);
+    await buildChecker(atlas, { now: () => new Date(NOW.getTime() + 300_000) }).checker.run(plentyOfTime);
+
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({ outcome: 'UNCLAIMED', endpointId: landed.id }),
+    ]);
+    expect(table.get(item.key)).toMatchObject({
+      status: 'REQUESTED',
+      pendingCreate: { sentAt: minutesAgo(90) },
+    });
+    expect(table.get(item.key)).not.toHaveProperty('endpointId');
+  });
+});
