@@ -399,14 +399,15 @@ export class Ledger {
 
   /**
    * Records a status check and the events that announce it (outbox). Applies only while no
-   * provisioner holds the key and the status is still `expectedStatus`; returns undefined when
-   * the item moved on (checked again next run).
+   * provisioner holds the key, the status is still `expectedStatus` and (when given) the item was
+   * not written since `readUpdatedAt`; returns undefined when it moved on (checked again next run).
    */
   async recordCheck(
     key: string,
     expectedStatus: LedgerStatus,
     result: CheckResult,
     outboxExists = false,
+    readUpdatedAt?: string,
   ): Promise<LedgerItem | undefined> {
     const now = this.#now();
     const iso = now.toISOString();
@@ -445,7 +446,10 @@ export class Ledger {
             'attribute_exists(#key) AND #status = :expected AND (attribute_not_exists(lease) OR lease.expiresAt < :nowMs)' +
             (events.length > 0 && !outboxExists
               ? ' AND (attribute_not_exists(outbox) OR size(outbox) = :zero)'
-              : ''),
+              : '') +
+            // A provisioner that answered a request since the item was read (an adoption adds its
+            // requestId) must hear of the change too: the next run announces it to all of them.
+            (readUpdatedAt !== undefined ? ' AND updatedAt = :read' : ''),
           ExpressionAttributeNames: { '#key': 'key', '#status': 'status', ...outbox.names },
           ExpressionAttributeValues: {
             ':now': iso,
@@ -457,6 +461,7 @@ export class Ledger {
             ...(result.atlasErrorMessage !== undefined && { ':msg': result.atlasErrorMessage }),
             ...fieldValues,
             ...(events.length > 0 && !outboxExists && { ':zero': 0 }),
+            ...(readUpdatedAt !== undefined && { ':read': readUpdatedAt }),
             ...outbox.values,
           },
           ReturnValues: 'ALL_NEW',

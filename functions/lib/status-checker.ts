@@ -531,6 +531,7 @@ export class StatusChecker {
         item.status,
         { ...result, events: decision.events },
         outboxExists,
+        item.updatedAt,
       );
       if (!recorded) {
         // A provisioner holds the key or moved it on; the next run compares against its status.

@@ -33,8 +33,8 @@ describe('the provisioner killed mid-batch', () => {
 
   beforeAll(async () => {
     flow = await startLocalFlow({
-      // Longer than the hanging creates: the crash, not a timeout, must end the batch.
-      settings: { atlasTimeoutMs: 30_000 },
+      // The hanging creates outlast the 3 s Atlas timeout, but the crash comes first: Atlas answers
+      // the other creates within a second of the batch's start.
       isolation: 'process',
       visibilityTimeoutSeconds: VISIBILITY_SECONDS,
       simulator: { activationDelayMs: 300 },
@@ -47,8 +47,8 @@ describe('the provisioner killed mid-batch', () => {
   it('redelivers the batch after the visibility timeout and finishes it with no duplicate', {
     timeout: 120_000,
   }, async () => {
-    // Prepare: half the creates hang (well within the Atlas timeout), so a batch is still
-    // running when Atlas has answered the other half.
+    // Prepare: half the creates hang, so a batch is still running when Atlas has answered the
+    // other half. The hung creates land later: their redelivery finds them in doubt and adopts them.
     const sim = simulatorOf(flow);
     sim.injectFault({ operations: ['create'], fault: { kind: 'delay', ms: 15_000 }, times: 5 });
     const requests = PROJECTS.flatMap((groupId, p) =>

@@ -190,6 +190,8 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
             BACKOFF_CAP_SECONDS: String(DEFAULTS.backoffCapSeconds),
             RECORD_CONCURRENCY: String(DEFAULTS.recordConcurrency),
             LEASE_SECONDS: String(2 * DEFAULTS.provisionTimeoutSeconds),
+            CREATE_SETTLE_SECONDS: String(3 * (DEFAULTS.atlasTimeoutMs / 1000)),
+            MAX_ENDPOINT_FAILURES: String(DEFAULTS.maxEndpointFailures),
             POWERTOOLS_SERVICE_NAME: SERVICE.provisioner,
             POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
             NODE_OPTIONS: '--enable-source-maps',

@@ -94,6 +94,8 @@ beforeAll(async () => {
     maxAttempts: MAX_ATTEMPTS,
     backoffBaseSeconds: 1,
     backoffCapSeconds: 1,
+    // A 5xx or a lost answer on create leaves it in doubt this long: the tests receive it back then.
+    createSettleSeconds: 3,
   });
   env = await createLocalEnvironment({
     settings,

@@ -43,7 +43,7 @@ export type ProfileSecret = Record<string, string>;
 /**
  * Settings for local runs, through the same validation as the stack's: the shortest provisioner
  * timeout (so the derived lease and visibility are short), backoff base 1 s and a short Atlas
- * timeout. The checker keeps a timeout well past its 10 s safety margin, or a run would stop
+ * timeout and settle period. The checker keeps a timeout well past its 10 s safety margin, or a run would stop
  * before it starts. `overrides` win.
  */
 export function localSettings(overrides: SettingsInput = {}): Settings {
@@ -53,6 +53,9 @@ export function localSettings(overrides: SettingsInput = {}): Settings {
     backoffBaseSeconds: 1,
     backoffCapSeconds: 4,
     atlasTimeoutMs: 3_000,
+    // The simulator lands a create at once or never (unless told to land it late): a create in
+    // doubt is listed again soon, so local runs see the whole wait without sitting through it.
+    createSettleSeconds: 4,
     maxConcurrency: 2,
     ...overrides,
   });

@@ -195,12 +195,14 @@ export class InMemoryLedger implements LedgerApi {
     expectedStatus: LedgerItem['status'],
     result: CheckResult,
     outboxExists = false,
+    readUpdatedAt?: string,
   ) {
     this.writes.push('recordCheck');
     const now = this.#now();
     const item = this.items.get(key);
     const events = result.events ?? [];
     if (!item || item.status !== expectedStatus) return undefined;
+    if (readUpdatedAt !== undefined && item.updatedAt !== readUpdatedAt) return undefined;
     if (item.lease && item.lease.expiresAt >= now.getTime()) return undefined;
     if (events.length > 0 && !outboxExists && Object.keys(item.outbox ?? {}).length > 0) return undefined;
     const iso = now.toISOString();

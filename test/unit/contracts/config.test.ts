@@ -27,7 +27,11 @@ describe('loadConfig', () => {
 
   it('fails the cold start on an ATLAS_BASE_URL credentials may not go to, and accepts https or loopback http', () => {
     const load = (url: string) => () =>
-      loadConfig(CheckStatusConfigSchema, { LEDGER_TABLE_NAME: 't', ATLAS_BASE_URL: url });
+      loadConfig(CheckStatusConfigSchema, {
+        LEDGER_TABLE_NAME: 't',
+        REQUEST_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests',
+        ATLAS_BASE_URL: url,
+      });
 
     expect(load('http://cloud.mongodb.com')).toThrow(/ATLAS_BASE_URL: is not https/);
     expect(load('ftp://cloud.mongodb.com')).toThrow(/ATLAS_BASE_URL: is not https/);
