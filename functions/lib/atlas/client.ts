@@ -72,7 +72,6 @@ const Page = z.preprocess(
     results: z.array(Endpoint).default([]),
     /** An estimate, per the spec: read, never trusted to end the paging. */
     totalCount: z.number().int().nonnegative().optional(),
-    links: z.array(z.object({ rel: z.string().optional(), href: z.string().optional() })).optional(),
   }),
 );
 
@@ -125,8 +124,9 @@ export class AtlasClient {
   }
 
   /**
-   * Lists every endpoint of the project for the provider, reading pages until a short one or
-   * one without a `next` link: `totalCount` is an estimate and never ends the paging.
+   * Lists every endpoint of the project for the provider, reading pages until a short one (or one
+   * that brings nothing new). `totalCount` is an estimate and `next` links can be left out: neither
+   * ends the paging, so a full last page costs one more request, never a missed endpoint.
    */
   async listEndpoints(
     groupId: string,
@@ -144,9 +144,11 @@ export class AtlasClient {
       const query = new URLSearchParams({ itemsPerPage: String(itemsPerPage), pageNum: String(pageNum) });
       const answer = await this.#call('list', 'GET', `${path}?${query}`, options ?? {});
       const page = parseBody(Page, 'list', answer);
+      const before = found.size;
       for (const endpoint of page.results) found.set(endpoint.id, endpoint);
-      const hasNext = page.links === undefined || page.links.some((l) => l.rel === 'next');
-      if (page.results.length < itemsPerPage || !hasNext) return [...found.values()];
+      // A full page of endpoints already seen is a server repeating itself, not more to read.
+      if (found.size === before && page.results.length > 0) return [...found.values()];
+      if (page.results.length < itemsPerPage) return [...found.values()];
     }
   }
 

@@ -329,7 +329,20 @@ describe('AtlasClient operations', () => {
     ]);
   });
 
-  it('stops after the last full page when totalCount says there is no more, and asks 500 a page by default', async () => {
+  it('reads past a full page whatever totalCount estimates, and stops on a page that brings nothing new', async () => {
+    const all = Array.from({ length: 3 }, (_, i) => endpoint({ id: `${i}`.padStart(24, 'b') }));
+    const { fetch } = oauthServer((request) => {
+      const page = Number(new URL(request.url).searchParams.get('pageNum'));
+      // The spec calls totalCount an estimate: this one says 2 of 3, and no page has a next link.
+      return json(200, { results: all.slice((page - 1) * 2, page * 2), totalCount: 2, links: [] });
+    });
+
+    const listed = await client(fetch).listEndpoints(GROUP, 'AWS', { itemsPerPage: 2 });
+
+    expect(listed.map((e) => e.id)).toEqual(all.map((e) => e.id));
+  });
+
+  it('stops when a server repeats a full page, and asks 500 a page by default', async () => {
     const { fetch, sent } = oauthServer(() => json(200, { results: [endpoint()], totalCount: 1 }));
     const one = await client(fetch).listEndpoints(GROUP, 'AWS', { itemsPerPage: 1 });
     const { fetch: emptyFetch, sent: emptySent } = oauthServer(() =>
@@ -339,7 +352,7 @@ describe('AtlasClient operations', () => {
     const none = await client(emptyFetch).listEndpoints(GROUP, 'AWS');
 
     expect(one).toHaveLength(1);
-    expect(sent.filter((r) => !isTokenRequest(r))).toHaveLength(1);
+    expect(sent.filter((r) => !isTokenRequest(r))).toHaveLength(2);
     expect(none).toEqual([]);
     expect(new URL(emptySent.at(-1)?.url ?? '').searchParams.get('itemsPerPage')).toBe('500');
   });
