@@ -34,6 +34,8 @@ const USAGE = `usage: npm run soak -- [options]
   --projects P          Atlas projects the requests spread over (default 100)
   --timeout-minutes M   give up waiting after M minutes in all (default 15)
   --fail-probability F  also let new endpoints turn FAILED with probability F (default 0)
+  --late-factors A,B,…  lateCreate lands A, B, … times the Atlas timeout after the create
+                        arrived, one rule each sharing the 2% (default 1.5,2,3)
   --log FILE            where the functions' logs go (default: a file in the temp directory)
   -h, --help            this text`;
 
@@ -59,7 +61,7 @@ const FAULTS = {
   lostResponse: 0.02,
   lateCreate: 0.02,
 };
-/** lateCreate lands this many times atlasTimeoutMs after the request: after the client gave up. */
+/** By default lateCreate lands this many times atlasTimeoutMs after the request: after the client gave up. */
 const LATE_FACTORS = [1.5, 2, 3];
 /** Share of requests for a key an earlier request already asked for (another requestId). */
 const REPEATED_KEY_SHARE = 0.05;
@@ -86,6 +88,7 @@ interface Options {
   projects: number;
   timeoutMinutes: number;
   failProbability: number;
+  lateFactors: number[];
   log: string;
 }
 
@@ -100,6 +103,7 @@ function parseOptions(argv: string[]): Options | undefined {
         projects: { type: 'string', default: '100' },
         'timeout-minutes': { type: 'string', default: '15' },
         'fail-probability': { type: 'string', default: '0' },
+        'late-factors': { type: 'string', default: LATE_FACTORS.join(',') },
         log: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -121,6 +125,15 @@ function parseOptions(argv: string[]): Options | undefined {
     projects: number('projects', whole(1), 'a whole number of 1 or more'),
     timeoutMinutes: number('timeout-minutes', (n) => n > 0, 'a number of minutes over 0'),
     failProbability: number('fail-probability', (n) => n >= 0 && n <= 1, 'a number from 0 to 1'),
+    lateFactors: String(values['late-factors'])
+      .split(',')
+      .map((f) => {
+        const n = Number(f);
+        if (f.trim() === '' || !(n > 1)) {
+          throw new UsageError(`--late-factors takes numbers over 1 (later than the timeout), got "${f}"`);
+        }
+        return n;
+      }),
     log: typeof values.log === 'string' ? values.log : join(tmpdir(), `soak-${Date.now()}.log`),
   };
   if (options.requests > options.projects * KEYS_PER_PROJECT) {
@@ -133,7 +146,7 @@ function parseOptions(argv: string[]): Options | undefined {
  * The fault rules, in the order the simulator tries them. A request missed by one rule's draw
  * falls to the next, so each rule's probability is its share over what the rules before it left.
  */
-function faultRules(): FaultRule[] {
+function faultRules(lateFactors: number[]): FaultRule[] {
   const api: FaultRule['operations'] = ['list', 'create', 'get', 'delete'];
   const shares: Array<{ share: number; rule: Omit<FaultRule, 'probability'> }> = [
     { share: FAULTS.status500, rule: { fault: { kind: 'status', status: 500 }, operations: api } },
@@ -147,8 +160,8 @@ function faultRules(): FaultRule[] {
     },
     // Create-only rules last: their draws are made for creates only, so the shares above hold for every operation.
     { share: FAULTS.lostResponse, rule: { fault: { kind: 'lostResponse' }, operations: ['create'] } },
-    ...LATE_FACTORS.map((factor) => ({
-      share: FAULTS.lateCreate / LATE_FACTORS.length,
+    ...lateFactors.map((factor) => ({
+      share: FAULTS.lateCreate / lateFactors.length,
       rule: {
         fault: { kind: 'lateCreate' as const, landAfterMs: Math.round(ATLAS_TIMEOUT_MS * factor) },
         operations: ['create' as const],
@@ -280,7 +293,7 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
       if (!/^https?:\/\/(127\.0\.0\.1|localhost)(:\d+)?(\/|$)/.test(url))
         throw new Error(`not loopback: ${url}`);
     }
-    for (const rule of faultRules()) sim.injectFault(rule);
+    for (const rule of faultRules(options.lateFactors)) sim.injectFault(rule);
     say(
       `  settings: Atlas timeout ${flow.settings.atlasTimeoutMs} ms, ${flow.settings.maxAttempts} attempts, ` +
         `backoff ${flow.settings.backoffBaseSeconds}-${flow.settings.backoffCapSeconds} s, batch ${flow.settings.batchSize}, ` +
@@ -289,7 +302,7 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
     say(
       `  faults: 5xx ${(FAULTS.status500 + FAULTS.status503) * 100}%, 429 ${FAULTS.status429 * 100}% of API calls; ` +
         `lostResponse ${FAULTS.lostResponse * 100}%, lateCreate ${FAULTS.lateCreate * 100}% ` +
-        `(${LATE_FACTORS.map((f) => f * ATLAS_TIMEOUT_MS).join('/')} ms) of creates; ` +
+        `(${options.lateFactors.map((f) => f * ATLAS_TIMEOUT_MS).join('/')} ms) of creates; ` +
         `${duplicateMessages} duplicate messages; fail probability ${options.failProbability}`,
     );
     say(`  function logs: ${options.log}`);
@@ -384,7 +397,13 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
         `${byStatus((s) => s >= 500)} / ${byStatus((s) => s === 429)} / ${byStatus((s) => s === 0)}`,
       ),
     );
-    say(pad('Atlas API calls per endpoint', perEndpoint));
+    say(pad('Atlas API calls per endpoint (checker included)', perEndpoint));
+    say(
+      pad(
+        'create calls per endpoint',
+        endpoints.length > 0 ? (byOp('create') / endpoints.length).toFixed(2) : 'n/a',
+      ),
+    );
     say(pad('token requests', sim.requests.filter((r) => r.operation === 'token').length));
     say(
       pad(
