@@ -46,6 +46,12 @@ describe('simulator command line', () => {
       'clipub:clipriv',
       '--project',
       GROUP_ID,
+      '--seed',
+      '5',
+      '--fail-probability',
+      '1',
+      '--activation-delay-ms',
+      '0',
     ]);
     url = await new Promise<string>((resolve, reject) => {
       child.stdout?.on('data', (chunk: Buffer) => {
@@ -66,7 +72,7 @@ describe('simulator command line', () => {
     expect(printed).not.toContain('clipriv');
   });
 
-  it('serves the service account given on the command line and only the listed projects', async () => {
+  async function apiHeaders() {
     const token = await fetch(`${url}/api/oauth/token`, {
       method: 'POST',
       headers: {
@@ -77,10 +83,14 @@ describe('simulator command line', () => {
     });
     expect(token.status).toBe(200);
     const { access_token } = (await token.json()) as { access_token: string };
-    const headers = {
+    return {
       authorization: `Bearer ${access_token}`,
       accept: 'application/vnd.atlas.2024-11-13+json',
     };
+  }
+
+  it('serves the service account given on the command line and only the listed projects', async () => {
+    const headers = await apiHeaders();
 
     const listed = await fetch(`${url}/api/atlas/v2/groups/${GROUP_ID}/backup/AWS/privateEndpoints`, {
       headers,
@@ -92,6 +102,20 @@ describe('simulator command line', () => {
     });
     expect(other.status).toBe(404);
     expect(await other.json()).toMatchObject({ errorCode: 'GROUP_NOT_FOUND' });
+  });
+
+  it('fails new endpoints with --fail-probability 1', async () => {
+    const headers = await apiHeaders();
+    const path = `${url}/api/atlas/v2/groups/${GROUP_ID}/backup/AWS/privateEndpoints`;
+    const created = await fetch(path, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': headers.accept },
+      body: JSON.stringify({ cloudProvider: 'AWS', regionName: 'EU_WEST_1' }),
+    });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const read = await fetch(`${path}/${id}`, { headers });
+    expect(await read.json()).toMatchObject({ id, status: 'FAILED', errorMessage: expect.any(String) });
   });
 
   it('challenges with Digest for the API key', async () => {
@@ -114,4 +138,10 @@ it('exits with code 2 and the usage for a malformed option', async () => {
   expect(code).toBe(2);
   expect(stderr).toContain('--service-account takes A:B');
   expect(stderr).toContain('usage:');
+});
+
+it('exits with code 2 for a fail probability outside 0..1', async () => {
+  const { code, stderr } = await output(start(['--fail-probability', '1.5']));
+  expect(code).toBe(2);
+  expect(stderr).toContain('--fail-probability takes a number from 0 to 1');
 });

@@ -69,12 +69,17 @@ const FaultSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('delay'), ms: z.number().int().min(0) }),
   z.object({ kind: z.literal('reset') }),
   z.object({ kind: z.literal('lostResponse') }),
+  z.object({ kind: z.literal('lateCreate'), landAfterMs: z.number().int().min(0) }),
+  z.object({ kind: z.literal('doubleCreate') }),
 ]);
 
 /** events/demo/simulator.json: endpoints that exist before the run, and the faults to inject. */
 const DemoSetupSchema = z.object({
   activationDelayMs: z.number().int().min(0).optional(),
   deletionDelayMs: z.number().int().min(0).optional(),
+  /** The simulator's SimulatorOptions.seed (`seed` below is the endpoints seeded before the run). */
+  randomSeed: z.number().int().optional(),
+  failProbability: z.number().min(0).max(1).optional(),
   seed: z
     .array(
       z.object({
@@ -95,6 +100,7 @@ const DemoSetupSchema = z.object({
         groupId: z.string().optional(),
         operations: z.array(z.enum(['list', 'create', 'get', 'delete', 'token', 'revoke'])).optional(),
         times: z.number().int().min(1).optional(),
+        probability: z.number().min(0).max(1).optional(),
       }),
     )
     .default([]),
@@ -256,6 +262,8 @@ async function main(): Promise<number> {
         simulator: {
           ...(demo.activationDelayMs !== undefined && { activationDelayMs: demo.activationDelayMs }),
           ...(demo.deletionDelayMs !== undefined && { deletionDelayMs: demo.deletionDelayMs }),
+          ...(demo.randomSeed !== undefined && { seed: demo.randomSeed }),
+          ...(demo.failProbability !== undefined && { failProbability: demo.failProbability }),
         },
       }),
     });

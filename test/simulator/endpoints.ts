@@ -1,7 +1,7 @@
 /**
- * The simulator's endpoints per project and their lifecycle: INITIATING becomes ACTIVE after the
- * activation delay and DELETING disappears after the deletion delay, computed lazily from timestamps
- * so no timer outlives the server.
+ * The simulator's endpoints per project and their lifecycle: INITIATING becomes ACTIVE (or FAILED,
+ * with the fail probability, decided when it is created) after the activation delay and DELETING
+ * disappears after the deletion delay, computed lazily from timestamps so no timer outlives the server.
  */
 import { randomBytes } from 'node:crypto';
 import type { AtlasEndpoint, AtlasStatus, CreateEndpointBody } from '#atlas/types.ts';
@@ -9,11 +9,20 @@ import type { SimEndpoint } from '#test/simulator/types.ts';
 
 const HEX24 = /^[a-f0-9]{24}$/;
 const DEFAULT_FAILURE = 'The interface endpoint could not be created in the VPC.';
+/** What an endpoint that fails on its own (failProbability) says, in Atlas's words as far as known. */
+const FAILURES = [
+  'Failed to create the interface VPC endpoint: the endpoint service rejected the connection.',
+  'Failed to create the interface VPC endpoint: the VPC endpoint quota for this region was exceeded.',
+  'Failed to provision the private endpoint: an internal error occurred. Delete the endpoint and create it again.',
+  DEFAULT_FAILURE,
+];
 
 interface Stored {
   endpoint: AtlasEndpoint;
-  /** When INITIATING turns ACTIVE; unset when the status is pinned or not INITIATING. */
+  /** When INITIATING turns ACTIVE (or FAILED); unset when the status is pinned or not INITIATING. */
   activateAt?: number;
+  /** Set when the endpoint turns FAILED with this message instead of ACTIVE at activateAt. */
+  failWith?: string;
   /** When a DELETING endpoint disappears. */
   removeAt?: number;
 }
@@ -33,6 +42,10 @@ export interface EndpointStoreOptions {
   activationDelayMs: number;
   deletionDelayMs: number;
   now?: () => number;
+  /** Numbers in [0, 1) for the fail probability. Default Math.random. */
+  random?: () => number;
+  /** Probability that a new INITIATING endpoint fails instead of activating. Default 0. */
+  failProbability?: number;
 }
 
 export class EndpointStore {
@@ -40,10 +53,19 @@ export class EndpointStore {
   readonly #createStatus = new Map<string, { status: AtlasStatus; errorMessage?: string }>();
   readonly #options: EndpointStoreOptions;
   readonly #now: () => number;
+  readonly #random: () => number;
+  #failProbability: number;
 
   constructor(options: EndpointStoreOptions) {
     this.#options = options;
     this.#now = options.now ?? (() => Date.now());
+    this.#random = options.random ?? Math.random;
+    this.#failProbability = options.failProbability ?? 0;
+  }
+
+  /** From now on, new INITIATING endpoints fail with this probability. */
+  setFailProbability(probability: number): void {
+    this.#failProbability = probability;
   }
 
   reset(): void {
@@ -71,9 +93,15 @@ export class EndpointStore {
       return undefined;
     }
     if (stored.activateAt !== undefined && now >= stored.activateAt) {
-      stored.endpoint.status = 'ACTIVE';
-      stored.endpoint.privateEndpointConnectionName ??= connectionName();
+      if (stored.failWith !== undefined) {
+        stored.endpoint.status = 'FAILED';
+        stored.endpoint.errorMessage = stored.failWith;
+      } else {
+        stored.endpoint.status = 'ACTIVE';
+        stored.endpoint.privateEndpointConnectionName ??= connectionName();
+      }
       stored.activateAt = undefined;
+      stored.failWith = undefined;
     }
     return structuredClone(stored.endpoint);
   }
@@ -115,6 +143,7 @@ export class EndpointStore {
     if (stored.endpoint.status !== 'DELETING' || stored.removeAt === undefined) {
       stored.endpoint.status = 'DELETING';
       stored.activateAt = undefined;
+      stored.failWith = undefined;
       stored.removeAt = this.#now() + this.#options.deletionDelayMs;
     }
     return true;
@@ -143,6 +172,7 @@ export class EndpointStore {
     if (!stored) throw new Error(`setEndpointStatus: no endpoint ${id} in project ${groupId}`);
     stored.endpoint.status = status;
     stored.activateAt = undefined;
+    stored.failWith = undefined;
     stored.removeAt = undefined;
     if (errorMessage !== undefined) stored.endpoint.errorMessage = errorMessage;
     else if (status === 'FAILED') stored.endpoint.errorMessage ??= DEFAULT_FAILURE;
@@ -165,6 +195,28 @@ export class EndpointStore {
     return groups.flatMap((g) => this.list(g).map((endpoint) => ({ ...endpoint, groupId: g })));
   }
 
+  /** Natural keys with more than one endpoint not DELETING (FAILED ones count), ids in creation order. */
+  duplicates(): Array<{ groupId: string; regionName: string; vpcRegionName: string; ids: string[] }> {
+    const byKey = new Map<
+      string,
+      { groupId: string; regionName: string; vpcRegionName: string; ids: string[] }
+    >();
+    for (const e of this.all()) {
+      if (e.status === 'DELETING') continue;
+      const vpcRegionName = e.vpcRegionName ?? e.regionName;
+      const key = [e.groupId, e.cloudProvider, e.regionName, vpcRegionName].join('#');
+      const entry = byKey.get(key) ?? {
+        groupId: e.groupId,
+        regionName: e.regionName,
+        vpcRegionName,
+        ids: [],
+      };
+      entry.ids.push(e.id);
+      byKey.set(key, entry);
+    }
+    return [...byKey.values()].filter((entry) => entry.ids.length > 1);
+  }
+
   #put(groupId: string, endpoint: AtlasEndpoint): void {
     let group = this.#groups.get(groupId);
     if (!group) {
@@ -172,9 +224,13 @@ export class EndpointStore {
       this.#groups.set(groupId, group);
     }
     const now = this.#now();
+    const initiating = endpoint.status === 'INITIATING';
+    // Drawn only when failures are asked for, so they leave the fault draws of a seeded run alone otherwise.
+    const fails = initiating && this.#failProbability > 0 && this.#random() < this.#failProbability;
     group.set(endpoint.id, {
       endpoint,
-      ...(endpoint.status === 'INITIATING' && { activateAt: now + this.#options.activationDelayMs }),
+      ...(initiating && { activateAt: now + this.#options.activationDelayMs }),
+      ...(fails && { failWith: FAILURES[Math.floor(this.#random() * FAILURES.length)] ?? DEFAULT_FAILURE }),
       ...(endpoint.status === 'DELETING' && { removeAt: now + this.#options.deletionDelayMs }),
     });
   }

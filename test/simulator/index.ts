@@ -21,10 +21,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CreateEndpointBody } from '#atlas/types.ts';
 import { Credentials, DIGEST_REALM } from '#test/simulator/auth.ts';
 import { EndpointStore } from '#test/simulator/endpoints.ts';
+import { checkProbability, seededRandom } from '#test/simulator/random.ts';
 import { TokenBuckets } from '#test/simulator/rate-limit.ts';
 import { loadAtlasSpec, type SchemaProblem, type SpecOperation } from '#test/simulator/spec.ts';
 import type {
   AtlasSimulator,
+  Fault,
   FaultRule,
   RecordedRequest,
   SimOperation,
@@ -271,6 +273,21 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 
 const DEFAULT_RATE_LIMIT = { capacity: 1200, refillPerMinute: 500 };
 
+/** Faults that only apply to creates: a rule with one of them never matches another operation. */
+const CREATE_ONLY_FAULTS: ReadonlySet<Fault['kind']> = new Set(['lateCreate', 'doubleCreate']);
+
+/** How perform() carries out a create: as asked, twice (doubleCreate), or later (lateCreate). */
+type CreateMode =
+  | { kind: 'normal' }
+  | { kind: 'double' }
+  | { kind: 'late'; landAt: number; res: ServerResponse };
+
+/** A lateCreate waiting to land. */
+interface Landing {
+  timer: NodeJS.Timeout;
+  res: ServerResponse;
+}
+
 /** Starts the simulator on 127.0.0.1 (a free port unless `port` is set). */
 export async function startAtlasSimulator(options: SimulatorOptions = {}): Promise<AtlasSimulator> {
   const spec = await loadAtlasSpec();
@@ -282,9 +299,14 @@ export async function startAtlasSimulator(options: SimulatorOptions = {}): Promi
     credentials.addServiceAccount(clientId, clientSecret);
   }
   for (const { publicKey, privateKey } of options.apiKeys ?? []) credentials.addApiKey(publicKey, privateKey);
+  if (options.failProbability !== undefined) checkProbability(options.failProbability, 'failProbability');
+  let random = seededRandom(options.seed);
   const store = new EndpointStore({
     activationDelayMs: options.activationDelayMs ?? 1000,
     deletionDelayMs: options.deletionDelayMs ?? 1000,
+    // Through a closure: reset() starts the random again from the seed.
+    random: () => random(),
+    failProbability: options.failProbability ?? 0,
   });
   const rateLimit = options.rateLimit === undefined ? DEFAULT_RATE_LIMIT : options.rateLimit;
   const buckets = rateLimit ? new TokenBuckets(rateLimit.capacity, rateLimit.refillPerMinute) : undefined;
@@ -292,6 +314,8 @@ export async function startAtlasSimulator(options: SimulatorOptions = {}): Promi
   const requests: RecordedRequest[] = [];
   let faults: Array<FaultRule & { left: number }> = [];
   let latencyMs = options.latencyMs ?? 0;
+  let totalCountEstimate: ((actual: number) => number) | undefined;
+  const landings = new Set<Landing>();
   const closing = new AbortController();
   let baseUrl = '';
 
@@ -299,14 +323,43 @@ export async function startAtlasSimulator(options: SimulatorOptions = {}): Promi
   const pause = (ms: number) =>
     ms > 0 ? sleep(ms, undefined, { ref: false, signal: closing.signal }) : undefined;
 
+  /** The first matching rule (in the order injected) whose probability draw hits, counted as a hit. */
   function takeFault(operation: SimOperation, groupId: string | undefined): FaultRule['fault'] | undefined {
     const rule = faults.find(
-      (r) => (!r.operations || r.operations.includes(operation)) && (!r.groupId || r.groupId === groupId),
+      (r) =>
+        (!r.operations || r.operations.includes(operation)) &&
+        (!r.groupId || r.groupId === groupId) &&
+        (operation === 'create' || !CREATE_ONLY_FAULTS.has(r.fault.kind)) &&
+        (r.probability === undefined || r.probability >= 1 || random() < r.probability),
     );
     if (!rule) return undefined;
     rule.left -= 1;
     if (rule.left <= 0) faults = faults.filter((r) => r !== rule);
     return rule.fault;
+  }
+
+  /** Creates the endpoint of a lateCreate when it lands (no conflict check), then drops the held answer. */
+  function scheduleLanding(groupId: string, body: CreateEndpointBody, landAt: number, res: ServerResponse) {
+    const landing: Landing = {
+      timer: setTimeout(
+        () => {
+          landings.delete(landing);
+          store.create(groupId, body);
+          res.socket?.destroy();
+        },
+        Math.max(0, landAt - Date.now()),
+      ).unref(),
+      res,
+    };
+    landings.add(landing);
+  }
+
+  function cancelLandings() {
+    for (const landing of landings) {
+      clearTimeout(landing.timer);
+      landing.res.socket?.destroy();
+    }
+    landings.clear();
   }
 
   function faultAnswer(fault: Extract<FaultRule['fault'], { kind: 'status' }>, oauth: boolean): Answer {
@@ -434,7 +487,8 @@ export async function startAtlasSimulator(options: SimulatorOptions = {}): Promi
     query: URLSearchParams,
     body: unknown,
     version: string,
-  ): Answer {
+    mode: CreateMode = { kind: 'normal' },
+  ): Answer | 'held' {
     const ok = (status: number, value?: unknown): Answer => ({
       status,
       headers: value === undefined ? {} : { 'content-type': `application/vnd.atlas.${version}+json` },
@@ -461,7 +515,10 @@ export async function startAtlasSimulator(options: SimulatorOptions = {}): Promi
           { href: page(pageNum), rel: 'self' },
           ...(pageNum * itemsPerPage < all.length ? [{ href: page(pageNum + 1), rel: 'next' }] : []),
         ];
-        return ok(200, { links, results, ...(includeCount && { totalCount: all.length }) });
+        const totalCount = totalCountEstimate
+          ? Math.max(0, Math.round(totalCountEstimate(all.length)))
+          : all.length;
+        return ok(200, { links, results, ...(includeCount && { totalCount }) });
       }
       case 'create': {
         const request = body as CreateEndpointBody;
@@ -474,7 +531,13 @@ export async function startAtlasSimulator(options: SimulatorOptions = {}): Promi
             { parameters: [{ endpointId: existing.id }] },
           );
         }
-        return ok(201, store.create(groupId, request));
+        if (mode.kind === 'late') {
+          scheduleLanding(groupId, request, mode.landAt, mode.res);
+          return 'held';
+        }
+        const created = store.create(groupId, request);
+        if (mode.kind === 'double') store.create(groupId, request);
+        return ok(201, created);
       }
       case 'get': {
         const endpoint = endpointId ? store.get(groupId, endpointId) : undefined;
@@ -586,7 +649,16 @@ export async function startAtlasSimulator(options: SimulatorOptions = {}): Promi
     if (rest) return deliver(res, record, withRate(violationAnswer(rest, ordered)), { lost, pretty });
 
     const version = 'version' in accept ? accept.version : (spec.versions.at(-1) ?? '');
-    let answer = withRate(perform(operation, groupId, params.endpointId, url.searchParams, body, version));
+    const mode: CreateMode =
+      fault?.kind === 'lateCreate'
+        ? { kind: 'late', landAt: record.at + fault.landAfterMs, res }
+        : fault?.kind === 'doubleCreate'
+          ? { kind: 'double' }
+          : { kind: 'normal' };
+    const performed = perform(operation, groupId, params.endpointId, url.searchParams, body, version, mode);
+    // A late create answers nothing: its socket is destroyed when it lands (or by the client giving up).
+    if (performed === 'held') return;
+    let answer = withRate(performed);
     if (url.searchParams.get('envelope') === 'true')
       answer = envelope(answer, operation.operation === 'list');
     return deliver(res, record, answer, { lost, pretty });
@@ -654,13 +726,17 @@ export async function startAtlasSimulator(options: SimulatorOptions = {}): Promi
     url: baseUrl,
     async close() {
       closing.abort();
+      cancelLandings();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       for (const socket of sockets) socket.destroy();
       await closed;
     },
     reset() {
+      cancelLandings();
       store.reset();
+      random = seededRandom(options.seed);
+      totalCountEstimate = undefined;
       credentials.revokeAllTokens();
       faults = [];
       requests.splice(0);
@@ -672,6 +748,10 @@ export async function startAtlasSimulator(options: SimulatorOptions = {}): Promi
     removeApiKey: (publicKey) => credentials.removeApiKey(publicKey),
     revokeAllTokens: () => credentials.revokeAllTokens(),
     injectFault(rule) {
+      if (rule.probability !== undefined) checkProbability(rule.probability, 'FaultRule.probability');
+      if (rule.fault.kind === 'lateCreate' && !(rule.fault.landAfterMs >= 0)) {
+        throw new RangeError(`lateCreate.landAfterMs must be 0 or more, got ${rule.fault.landAfterMs}`);
+      }
       faults.push({ ...structuredClone(rule), left: rule.times ?? Number.POSITIVE_INFINITY });
     },
     clearFaults() {
@@ -689,6 +769,14 @@ export async function startAtlasSimulator(options: SimulatorOptions = {}): Promi
     setLatency(ms) {
       latencyMs = ms;
     },
+    setTotalCountEstimate(estimate) {
+      totalCountEstimate = estimate;
+    },
+    setFailProbability(probability) {
+      checkProbability(probability, 'failProbability');
+      store.setFailProbability(probability);
+    },
+    duplicates: () => store.duplicates(),
   };
 }
 

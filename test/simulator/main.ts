@@ -16,7 +16,10 @@ const USAGE = `usage: tsx test/simulator/main.ts [options]
   --token-ttl-seconds N         bearer token lifetime (default 3600)
   --latency-ms N                latency added to every answer (default 0)
   --rate-limit CAPACITY:REFILL  per-project token bucket, refill per minute (default 1200:500)
-  --no-rate-limit               no rate limit`;
+  --no-rate-limit               no rate limit
+  --seed N                      seed of the simulator's random (default: unseeded)
+  --fail-probability P          new INITIATING endpoints turn FAILED instead of ACTIVE with
+                                probability P, 0 to 1 (default 0)`;
 
 class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -35,6 +38,15 @@ function count(value: string | undefined, option: string): number | undefined {
   return n;
 }
 
+function probability(value: string | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  const p = Number(value);
+  if (value.trim() === '' || !(p >= 0 && p <= 1)) {
+    throw new UsageError(`${option} takes a number from 0 to 1, got "${value}"`);
+  }
+  return p;
+}
+
 function parseOptions(argv: string[]): SimulatorOptions {
   const { values } = parseArgs({
     args: argv,
@@ -49,6 +61,8 @@ function parseOptions(argv: string[]): SimulatorOptions {
       'latency-ms': { type: 'string' },
       'rate-limit': { type: 'string' },
       'no-rate-limit': { type: 'boolean' },
+      seed: { type: 'string' },
+      'fail-probability': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -63,6 +77,8 @@ function parseOptions(argv: string[]): SimulatorOptions {
     deletionDelayMs: count(values['deletion-delay-ms'], '--deletion-delay-ms'),
     tokenTtlSeconds: count(values['token-ttl-seconds'], '--token-ttl-seconds'),
     latencyMs: count(values['latency-ms'], '--latency-ms'),
+    seed: count(values.seed, '--seed'),
+    failProbability: probability(values['fail-probability'], '--fail-probability'),
   };
   const rate = values['rate-limit'] ? pair(values['rate-limit'], '--rate-limit') : undefined;
   const rateLimit = values['no-rate-limit']

@@ -14,7 +14,21 @@ export type Fault =
   /** Destroy the socket without answering. */
   | { kind: 'reset' }
   /** Perform the operation (e.g. create the endpoint), then destroy the socket instead of answering. */
-  | { kind: 'lostResponse' };
+  | { kind: 'lostResponse' }
+  /**
+   * create only: the server accepts the create but finishes it late: the endpoint appears `landAfterMs`
+   * after the request arrived (with no conflict check at landing: the race a slow server has), and the
+   * client gets no answer (the socket is destroyed when it lands, or earlier when the client gives up).
+   * The request is validated and conflict-checked on arrival as usual; a create that would not be
+   * answered 201 is answered as usual (the rule still counts it as a hit). reset() and close() cancel
+   * pending landings.
+   */
+  | { kind: 'lateCreate'; landAfterMs: number }
+  /**
+   * create only: the server answers 201 but creates two endpoints for the one request (both for the same
+   * regions; the answer names the first). A create that conflicts is answered 409 as usual (and counts as a hit).
+   */
+  | { kind: 'doubleCreate' };
 
 export interface FaultRule {
   fault: Fault;
@@ -24,6 +38,12 @@ export interface FaultRule {
   groupId?: string;
   /** How many matching requests it hits; unlimited when omitted (until clearFaults()). */
   times?: number;
+  /**
+   * Each matching request is hit with this probability (0..1), drawn from the simulator's seeded random;
+   * default 1. `times` still caps the hits. Rules are tried in the order injected: a request missed by
+   * one rule's draw can be hit by the next matching rule.
+   */
+  probability?: number;
 }
 
 export interface SimulatorOptions {
@@ -46,6 +66,13 @@ export interface SimulatorOptions {
   projects?: string[];
   /** Digest nonce lifetime, ms, after which a nonce is answered with stale=true. Default 60000. */
   nonceTtlMs?: number;
+  /** Seed of the simulator's random (fault probabilities, endpoint failures; endpoint ids stay random). Default: unseeded. */
+  seed?: number;
+  /**
+   * INITIATING endpoints become FAILED instead of ACTIVE with this probability (seeded, drawn when the
+   * endpoint is created), with an Atlas-like errorMessage. Default 0.
+   */
+  failProbability?: number;
 }
 
 export interface RecordedRequest {
@@ -70,7 +97,11 @@ export interface SimEndpoint extends AtlasEndpoint {
 export interface AtlasSimulator {
   readonly url: string;
   close(): Promise<void>;
-  /** Forget endpoints, tokens, faults, recorded requests and rate-limit state (keeps credentials). */
+  /**
+   * Forget endpoints, tokens, faults, recorded requests, rate-limit state, the totalCount estimate and
+   * pending lateCreate landings (cancelled: they never land; their sockets are destroyed); the random
+   * starts again from the seed. Keeps credentials and the fail probability.
+   */
   reset(): void;
   addServiceAccount(clientId: string, clientSecret: string): void;
   removeServiceAccount(clientId: string): void;
@@ -92,4 +123,14 @@ export interface AtlasSimulator {
   readonly requests: readonly RecordedRequest[];
   /** Change the fixed latency while running. */
   setLatency(ms: number): void;
+  /**
+   * List answers carry totalCount = estimate(actual) instead of the true count (the spec calls totalCount an
+   * estimate), rounded and floored at 0 so the answer stays valid; undefined restores the truth. Links and
+   * results stay true.
+   */
+  setTotalCountEstimate(estimate?: (actual: number) => number): void;
+  /** Make new INITIATING endpoints fail (instead of activating) with this probability from now on. */
+  setFailProbability(probability: number): void;
+  /** Natural keys (groupId, regionName, vpcRegionName) that have more than one endpoint not DELETING: the duplicates. */
+  duplicates(): Array<{ groupId: string; regionName: string; vpcRegionName: string; ids: string[] }>;
 }

@@ -1,0 +1,478 @@
+/**
+ * `npm run soak`: the whole local flow (ElasticMQ, moto, the provisioner behind its SQS event
+ * source, the status checker on a schedule) against an Atlas simulator that misbehaves at random
+ * from a seed: 5xx and 429 on any Admin API call, creates whose answer is lost or that land after
+ * the client gave up, and duplicate messages. Publishes N create requests over P projects, waits
+ * for every request to reach a final place (or the timeout), lets the checker run a few more
+ * periods, then prints what is left: requests with no final place, natural keys with more than
+ * one endpoint, endpoints no ledger item knows. Exit 0 only when all three are 0.
+ *
+ *   npm run soak -- --requests 300 --seed 1 --projects 100 --timeout-minutes 10
+ *
+ * The simulator's random and the requests are seeded; the interleaving of the functions is not,
+ * so two runs with one seed meet the same kinds of faults in the same proportions, not the same
+ * requests. Everything listens on and talks to loopback only. Not part of `npm test`.
+ */
+import { createWriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ATLAS_REGIONS, type AtlasRegion } from '#atlas/types.ts';
+import type { LedgerItem } from '#lib/ledger.ts';
+import { captureProcessOutput } from '#test/local/capture.ts';
+import { missingPrerequisites } from '#test/local/emulators.ts';
+import type { LocalEnvironment } from '#test/local/environment.ts';
+import { type LocalFlow, startLocalFlow } from '#test/local/flow.ts';
+import type { RequestTracker } from '#test/local/tracker.ts';
+import { seededRandom } from '#test/simulator/random.ts';
+import type { AtlasSimulator, FaultRule } from '#test/simulator/types.ts';
+
+const USAGE = `usage: npm run soak -- [options]
+  --requests N          create requests to publish (default 1000)
+  --seed S              seed of the requests and of the simulator's faults (default 1)
+  --projects P          Atlas projects the requests spread over (default 100)
+  --timeout-minutes M   give up waiting after M minutes in all (default 15)
+  --fail-probability F  also let new endpoints turn FAILED with probability F (default 0)
+  --late-factors A,B,…  lateCreate lands A, B, … times the Atlas timeout after the create
+                        arrived, one rule each sharing the 2% (default 1.5,2,3)
+  --log FILE            where the functions' logs go (default: a file in the temp directory)
+  -h, --help            this text`;
+
+/** Local settings short enough for a run of a few minutes on 2 cores. */
+const ATLAS_TIMEOUT_MS = 1000;
+const SETTINGS = {
+  atlasTimeoutMs: ATLAS_TIMEOUT_MS,
+  backoffBaseSeconds: 1,
+  backoffCapSeconds: 5,
+  maxAttempts: 8,
+} as const;
+const CHECK_PERIOD_MS = 1000;
+const ACTIVATION_DELAY_MS = 1500;
+const DELETION_DELAY_MS = 1500;
+/** Checker periods to wait after the last request settled, for late landings and clean-ups. */
+const EXTRA_CHECK_PERIODS = 3;
+
+/** Share of Admin API requests (any operation) hit by each fault; creates also by the create-only ones. */
+const FAULTS = {
+  status500: 0.05,
+  status503: 0.05,
+  status429: 0.05,
+  lostResponse: 0.02,
+  lateCreate: 0.02,
+};
+/** By default lateCreate lands this many times atlasTimeoutMs after the request: after the client gave up. */
+const LATE_FACTORS = [1.5, 2, 3];
+/** Share of requests for a key an earlier request already asked for (another requestId). */
+const REPEATED_KEY_SHARE = 0.05;
+/** Share of messages sent twice, body unchanged (a producer retry). */
+const DUPLICATE_MESSAGE_SHARE = 0.02;
+
+const KEYS_PER_PROJECT = ATLAS_REGIONS.length * ATLAS_REGIONS.length;
+
+/** A project's k-th distinct key: each region on its own first, then cross-region pairs. */
+function keyAt(k: number): { regionName: AtlasRegion; vpcRegionName?: AtlasRegion } {
+  const n = ATLAS_REGIONS.length;
+  const regionName = ATLAS_REGIONS[k % n] as AtlasRegion;
+  const vpcRegionName = ATLAS_REGIONS[((k % n) + Math.floor(k / n)) % n] as AtlasRegion;
+  return vpcRegionName === regionName ? { regionName } : { regionName, vpcRegionName };
+}
+
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+interface Options {
+  requests: number;
+  seed: number;
+  projects: number;
+  timeoutMinutes: number;
+  failProbability: number;
+  lateFactors: number[];
+  log: string;
+}
+
+function parseOptions(argv: string[]): Options | undefined {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        requests: { type: 'string', default: '1000' },
+        seed: { type: 'string', default: '1' },
+        projects: { type: 'string', default: '100' },
+        'timeout-minutes': { type: 'string', default: '15' },
+        'fail-probability': { type: 'string', default: '0' },
+        'late-factors': { type: 'string', default: LATE_FACTORS.join(',') },
+        log: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return undefined;
+  const number = (name: string, check: (n: number) => boolean, what: string) => {
+    const n = Number(values[name]);
+    if (!check(n)) throw new UsageError(`--${name} takes ${what}, got "${values[name]}"`);
+    return n;
+  };
+  const whole = (min: number) => (n: number) => Number.isInteger(n) && n >= min;
+  const options: Options = {
+    requests: number('requests', whole(1), 'a whole number of 1 or more'),
+    seed: number('seed', Number.isInteger, 'a whole number'),
+    projects: number('projects', whole(1), 'a whole number of 1 or more'),
+    timeoutMinutes: number('timeout-minutes', (n) => n > 0, 'a number of minutes over 0'),
+    failProbability: number('fail-probability', (n) => n >= 0 && n <= 1, 'a number from 0 to 1'),
+    lateFactors: String(values['late-factors'])
+      .split(',')
+      .map((f) => {
+        const n = Number(f);
+        if (f.trim() === '' || !(n > 1)) {
+          throw new UsageError(`--late-factors takes numbers over 1 (later than the timeout), got "${f}"`);
+        }
+        return n;
+      }),
+    log: typeof values.log === 'string' ? values.log : join(tmpdir(), `soak-${Date.now()}.log`),
+  };
+  if (options.requests > options.projects * KEYS_PER_PROJECT) {
+    throw new UsageError(`--requests ${options.requests} needs more than ${options.projects} projects`);
+  }
+  return options;
+}
+
+/**
+ * The fault rules, in the order the simulator tries them. A request missed by one rule's draw
+ * falls to the next, so each rule's probability is its share over what the rules before it left.
+ */
+function faultRules(lateFactors: number[]): FaultRule[] {
+  const api: FaultRule['operations'] = ['list', 'create', 'get', 'delete'];
+  const shares: Array<{ share: number; rule: Omit<FaultRule, 'probability'> }> = [
+    { share: FAULTS.status500, rule: { fault: { kind: 'status', status: 500 }, operations: api } },
+    { share: FAULTS.status503, rule: { fault: { kind: 'status', status: 503 }, operations: api } },
+    {
+      share: FAULTS.status429,
+      rule: {
+        fault: { kind: 'status', status: 429, errorCode: 'RATE_LIMITED', retryAfterSeconds: 1 },
+        operations: api,
+      },
+    },
+    // Create-only rules last: their draws are made for creates only, so the shares above hold for every operation.
+    { share: FAULTS.lostResponse, rule: { fault: { kind: 'lostResponse' }, operations: ['create'] } },
+    ...lateFactors.map((factor) => ({
+      share: FAULTS.lateCreate / lateFactors.length,
+      rule: {
+        fault: { kind: 'lateCreate' as const, landAfterMs: Math.round(ATLAS_TIMEOUT_MS * factor) },
+        operations: ['create' as const],
+      },
+    })),
+  ];
+  let left = 1;
+  return shares.map(({ share, rule }) => {
+    const probability = Math.min(1, share / left);
+    left -= share;
+    return { ...rule, probability };
+  });
+}
+
+interface Planned {
+  requestId: string;
+  groupId: string;
+  regionName: AtlasRegion;
+  vpcRegionName?: AtlasRegion;
+}
+
+/** N create requests over P projects: distinct keys, a few asked again by another requestId; then the duplicate messages. */
+function planRequests(options: Pick<Options, 'requests' | 'projects' | 'seed'>): {
+  requests: Planned[];
+  bodies: string[];
+  duplicateMessages: number;
+} {
+  const random = seededRandom(options.seed);
+  const project = (i: number) => `50a${i.toString(16).padStart(21, '0')}`;
+  const keysIn = new Map<number, number>();
+  const requests: Planned[] = [];
+  for (let i = 0; i < options.requests; i++) {
+    const requestId = `soak-${options.seed}-${i}`;
+    const earlier = requests[Math.floor(random() * requests.length)];
+    if (earlier && random() < REPEATED_KEY_SHARE) {
+      requests.push({ ...earlier, requestId });
+      continue;
+    }
+    // A random project with room for another key (parseOptions made sure there is one).
+    let p = Math.floor(random() * options.projects);
+    while ((keysIn.get(p) ?? 0) >= KEYS_PER_PROJECT) p = (p + 1) % options.projects;
+    const k = keysIn.get(p) ?? 0;
+    keysIn.set(p, k + 1);
+    const { regionName, vpcRegionName } = keyAt(k);
+    requests.push({ requestId, groupId: project(p), regionName, ...(vpcRegionName && { vpcRegionName }) });
+  }
+  const bodies = requests.map((r) => JSON.stringify({ cloudProvider: 'AWS', ...r }));
+  let duplicateMessages = 0;
+  for (const b of [...bodies]) {
+    if (random() < DUPLICATE_MESSAGE_SHARE) {
+      bodies.push(b);
+      duplicateMessages += 1;
+    }
+  }
+  // Shuffled, so the copies and the repeated keys arrive at any time.
+  for (let i = bodies.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [bodies[i], bodies[j]] = [bodies[j] as string, bodies[i] as string];
+  }
+  return { requests, bodies, duplicateMessages };
+}
+
+/** Every ledger item, by Scan (the soak's table is small). */
+async function ledgerItems(environment: LocalEnvironment): Promise<LedgerItem[]> {
+  const items: LedgerItem[] = [];
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const out = await environment.clients.dynamo.send(
+      new ScanCommand({ TableName: environment.tableName, ConsistentRead: true, ExclusiveStartKey }),
+    );
+    items.push(...((out.Items ?? []) as LedgerItem[]));
+    ExclusiveStartKey = out.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  return items;
+}
+
+/** Resolves true when every request has a final place, false at the deadline; follows the tracker's changes. */
+function allFinal(tracker: RequestTracker, deadline: number, progress: () => void): Promise<boolean> {
+  return new Promise((resolve) => {
+    const finish = (settled: boolean) => {
+      unsubscribe();
+      clearTimeout(timer);
+      clearInterval(ticker);
+      resolve(settled);
+    };
+    const unsubscribe = tracker.subscribe(() => {
+      if (tracker.unfinished().length === 0) finish(true);
+    });
+    const timer = setTimeout(() => finish(false), Math.max(0, deadline - Date.now()));
+    const ticker = setInterval(progress, 15_000);
+    if (tracker.unfinished().length === 0) finish(true);
+  });
+}
+
+/** Waits (bounded) until no simulator endpoint is on its way somewhere: INITIATING or DELETING. */
+async function quiet(sim: AtlasSimulator, deadline: number): Promise<void> {
+  const busy = () => sim.endpoints().some((e) => e.status === 'INITIATING' || e.status === 'DELETING');
+  while (busy() && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 250));
+}
+
+const pad = (label: string, value: string | number) => `  ${label.padEnd(50)} ${value}`;
+
+async function soak(options: Options, say: (text?: string) => void): Promise<number> {
+  const startedAt = Date.now();
+  const deadline = startedAt + options.timeoutMinutes * 60_000;
+  const { requests, bodies, duplicateMessages } = planRequests(options);
+  const keys = new Set(
+    requests.map((r) => `${r.groupId}#${r.regionName}#${r.vpcRegionName ?? r.regionName}`),
+  );
+
+  say(
+    `Soak: ${options.requests} requests (${keys.size} keys) over ${options.projects} projects, seed ${options.seed}`,
+  );
+  say('Starting ElasticMQ, moto and the Atlas simulator …');
+  const flow: LocalFlow = await startLocalFlow({
+    settings: SETTINGS,
+    checkPeriodMs: CHECK_PERIOD_MS,
+    simulator: {
+      seed: options.seed,
+      activationDelayMs: ACTIVATION_DELAY_MS,
+      deletionDelayMs: DELETION_DELAY_MS,
+      failProbability: options.failProbability,
+    },
+  });
+  try {
+    const sim = flow.simulator;
+    if (!sim) throw new Error('the flow started without the simulator');
+    for (const url of [sim.url, flow.servers.sqs.endpoint, flow.servers.aws.endpoint]) {
+      if (!/^https?:\/\/(127\.0\.0\.1|localhost)(:\d+)?(\/|$)/.test(url))
+        throw new Error(`not loopback: ${url}`);
+    }
+    for (const rule of faultRules(options.lateFactors)) sim.injectFault(rule);
+    say(
+      `  settings: Atlas timeout ${flow.settings.atlasTimeoutMs} ms, ${flow.settings.maxAttempts} attempts, ` +
+        `backoff ${flow.settings.backoffBaseSeconds}-${flow.settings.backoffCapSeconds} s, batch ${flow.settings.batchSize}, ` +
+        `concurrency ${flow.settings.maxConcurrency}, checker every ${CHECK_PERIOD_MS} ms`,
+    );
+    say(
+      `  faults: 5xx ${(FAULTS.status500 + FAULTS.status503) * 100}%, 429 ${FAULTS.status429 * 100}% of API calls; ` +
+        `lostResponse ${FAULTS.lostResponse * 100}%, lateCreate ${FAULTS.lateCreate * 100}% ` +
+        `(${options.lateFactors.map((f) => f * ATLAS_TIMEOUT_MS).join('/')} ms) of creates; ` +
+        `${duplicateMessages} duplicate messages; fail probability ${options.failProbability}`,
+    );
+    say(`  function logs: ${options.log}`);
+
+    const publishedAt = Date.now();
+    await flow.send(bodies);
+    say(
+      `Published ${bodies.length} messages in ${((Date.now() - publishedAt) / 1000).toFixed(1)} s; waiting …`,
+    );
+    const tracker = flow.tracker;
+    const settled = await allFinal(tracker, deadline, () => {
+      const done = tracker.requests.length - tracker.unfinished().length;
+      say(`  [${Math.round((Date.now() - publishedAt) / 1000)} s] ${done}/${tracker.requests.length} final`);
+    });
+    const settledMs = Date.now() - publishedAt;
+    say(settled ? `Every request is final after ${(settledMs / 1000).toFixed(1)} s` : 'Timed out waiting');
+
+    // A few more checker periods: late creates land, the checker sees the last changes.
+    for (let i = 0; i < EXTRA_CHECK_PERIODS && Date.now() < deadline; i++) {
+      await new Promise((ok) => setTimeout(ok, CHECK_PERIOD_MS));
+      await flow.statusChecker.runNow();
+    }
+    await quiet(sim, Math.min(deadline, Date.now() + ACTIVATION_DELAY_MS + DELETION_DELAY_MS + 5_000));
+    sim.clearFaults();
+
+    // The figures.
+    const ledger = await ledgerItems(flow.environment);
+    const known = new Set(ledger.flatMap((item) => (item.endpointId ? [item.endpointId] : [])));
+    const endpoints = sim.endpoints();
+    const unknown = endpoints.filter((e) => !known.has(e.id));
+    const duplicates = sim.duplicates();
+    const extra = duplicates.reduce((n, d) => n + d.ids.length - 1, 0);
+    const tracked = tracker.requests;
+    const lost = tracker.unfinished();
+    const outcomes = (r: (typeof tracked)[number]) => new Set(r.events.map((e) => e.outcome));
+    const provisioned = tracked.filter((r) => r.final === 'provisioned');
+    const adopted = provisioned.filter((r) => outcomes(r).has('ADOPTED') && !outcomes(r).has('PROVISIONED'));
+    const count = (final: string) => tracked.filter((r) => r.final === final).length;
+    const other = tracked.filter((r) => r.final && !['provisioned', 'dlq', 'rejected'].includes(r.final));
+    const api = sim.requests.filter((r) => ['list', 'create', 'get', 'delete'].includes(r.operation));
+    const byOp = (op: string) => api.filter((r) => r.operation === op).length;
+    const byStatus = (test: (status: number) => boolean) => api.filter((r) => test(r.status)).length;
+    const creates201 = api.filter((r) => r.operation === 'create' && r.status === 201).length;
+    const perEndpoint = endpoints.length > 0 ? (api.length / endpoints.length).toFixed(2) : 'n/a';
+
+    say();
+    say('Soak results');
+    say(
+      pad(
+        'requests published',
+        `${options.requests} (${keys.size} keys; +${duplicateMessages} duplicate messages)`,
+      ),
+    );
+    say(
+      pad(
+        'final: provisioned (created / adopted)',
+        `${provisioned.length} (${provisioned.length - adopted.length} / ${adopted.length})`,
+      ),
+    );
+    say(pad('final: DLQ', count('dlq')));
+    say(pad('final: rejected', count('rejected')));
+    say(
+      pad(
+        'final: other',
+        `${other.length}${other.length ? ` (${[...new Set(other.map((r) => r.final))].join(', ')})` : ''}`,
+      ),
+    );
+    say(pad('LOST (no final place)', lost.length));
+    say(pad('DUPLICATE endpoints left (keys / extra endpoints)', `${duplicates.length} / ${extra}`));
+    say(pad('UNKNOWN endpoints (in no ledger item)', unknown.length));
+    say(
+      pad(
+        'endpoints in the simulator',
+        `${endpoints.length} (${[...new Set(endpoints.map((e) => e.status))].map((s) => `${s} ${endpoints.filter((e) => e.status === s).length}`).join(', ')})`,
+      ),
+    );
+    say(
+      pad(
+        'ledger items',
+        `${ledger.length} (${[...new Set(ledger.map((i) => i.status))].map((s) => `${s} ${ledger.filter((i) => i.status === s).length}`).join(', ')})`,
+      ),
+    );
+    say(
+      pad(
+        'Atlas API calls',
+        `${api.length}: list ${byOp('list')}, create ${byOp('create')} (201: ${creates201}), get ${byOp('get')}, delete ${byOp('delete')}`,
+      ),
+    );
+    say(
+      pad(
+        '  answered 5xx / 429 / no answer',
+        `${byStatus((s) => s >= 500)} / ${byStatus((s) => s === 429)} / ${byStatus((s) => s === 0)}`,
+      ),
+    );
+    say(pad('Atlas API calls per endpoint (checker included)', perEndpoint));
+    say(
+      pad(
+        'create calls per endpoint',
+        endpoints.length > 0 ? (byOp('create') / endpoints.length).toFixed(2) : 'n/a',
+      ),
+    );
+    say(pad('token requests', sim.requests.filter((r) => r.operation === 'token').length));
+    say(
+      pad(
+        'wall time: publish to all final / in all',
+        `${(settledMs / 1000).toFixed(1)} s / ${((Date.now() - startedAt) / 1000).toFixed(1)} s`,
+      ),
+    );
+    for (const problem of tracker.problems.slice(0, 5)) say(`  tracker problem: ${problem}`);
+    for (const r of lost.slice(0, 10)) say(`  lost: ${r.label}: ${r.place}`);
+    for (const d of duplicates.slice(0, 10)) {
+      say(`  duplicate: ${d.groupId} ${d.regionName}/${d.vpcRegionName}: ${d.ids.join(', ')}`);
+    }
+    for (const e of unknown.slice(0, 10))
+      say(`  unknown: ${e.groupId} ${e.regionName}/${e.vpcRegionName} ${e.id} ${e.status}`);
+    const ok = lost.length === 0 && duplicates.length === 0 && unknown.length === 0;
+    say(
+      ok
+        ? 'PASS: nothing lost, no duplicates, no unknown endpoints'
+        : 'FAIL: see LOST, DUPLICATE and UNKNOWN above',
+    );
+    return ok ? 0 : 1;
+  } finally {
+    say('Stopping …');
+    await flow.stop();
+  }
+}
+
+async function main(): Promise<number> {
+  let options: Options | undefined;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${error.message}\n${USAGE}`);
+    return 2;
+  }
+  if (!options) {
+    console.log(USAGE);
+    return 0;
+  }
+  const missing = await missingPrerequisites();
+  if (missing.length > 0) {
+    console.error(`npm run soak needs, on this machine:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
+    return 1;
+  }
+  const log = createWriteStream(options.log);
+  const output = captureProcessOutput((text) => log.write(text));
+  const say = (text = '') => output.write(`${text}\n`);
+  // The run stops by itself: past the timeout (plus a minute to stop the servers) it is ended.
+  const watchdog = setTimeout(
+    () => {
+      say(`The soak overran --timeout-minutes ${options.timeoutMinutes} by a minute: exiting`);
+      process.exit(1);
+    },
+    options.timeoutMinutes * 60_000 + 60_000,
+  ).unref();
+  try {
+    return await soak(options, say);
+  } finally {
+    clearTimeout(watchdog);
+    output.restore();
+    await new Promise((ok) => log.end(ok));
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    console.error(error.stack ?? error.message);
+    process.exit(1);
+  },
+);
