@@ -77,6 +77,10 @@ export type LeaseFields = Pick<
   'pendingCreate' | 'unconfirmedCreates' | 'endpointFailures' | 'recreating'
 >;
 
+/** What amend may write: the bookkeeping, and the endpoint a request that ends in the DLQ leaves standing. */
+export type AmendFields = LeaseFields &
+  Partial<Pick<LedgerItem, 'status' | 'statusSince' | 'endpointId' | 'atlasErrorMessage'>>;
+
 export interface SettleResult {
   status: LedgerStatus;
   endpointId?: string;
@@ -232,7 +236,7 @@ export class Ledger {
    * Writes provisioner bookkeeping while the owner holds the lease (a create about to be sent,
    * a doubt resolved, a FAILED endpoint counted). `undefined` removes a field.
    */
-  async amend(key: string, owner: string, fields: Partial<LeaseFields>): Promise<LedgerItem> {
+  async amend(key: string, owner: string, fields: Partial<AmendFields>): Promise<LedgerItem> {
     // A create in doubt is visited by the checker, which reports an endpoint it made for a
     // request that is no longer running (e.g. parked in the DLQ).
     const set: string[] = ['updatedAt = :now', ...(fields.pendingCreate ? ['tracked = :tracked'] : [])];

@@ -415,7 +415,16 @@ export class Provisioner {
   ): Promise<AtlasResult> {
     const failures = (claimed.endpointFailures ?? 0) + 1;
     if (failures >= this.#o.maxEndpointFailures) {
-      await this.#o.ledger.amend(claimed.key, at.owner, { ...fields, endpointFailures: failures });
+      // Left standing for an operator: the ledger says what stands, so nothing reads it as gone.
+      await this.#o.ledger.amend(claimed.key, at.owner, {
+        ...fields,
+        endpointFailures: failures,
+        recreating: undefined,
+        status: 'FAILED',
+        endpointId: failed.id,
+        ...(claimed.status !== 'FAILED' && { statusSince: this.#now().toISOString() }),
+        ...(failed.errorMessage !== undefined && { atlasErrorMessage: failed.errorMessage }),
+      });
       throw new EndpointFailedError(claimed.key, failures, failed.errorMessage);
     }
     try {

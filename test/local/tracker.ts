@@ -11,7 +11,7 @@ import type { BatchActivity } from './lambda-runner.ts';
 import { printable } from './printable.ts';
 
 /** Where a request ended. */
-export type FinalPlace = 'provisioned' | 'failed' | 'deleted' | 'missing' | 'dlq' | 'rejected';
+export type FinalPlace = 'provisioned' | 'deleted' | 'missing' | 'dlq' | 'rejected';
 
 /** How one delivery ended, as the event source saw it. */
 export type DeliveryResult = 'done' | 'retried' | 'lost' | 'dlq (redrive)';
@@ -61,9 +61,9 @@ export interface TrackerOptions {
   maxReceiveCount: number;
 }
 
+/** FAILED is not among them: a FAILED endpoint is created anew, or its request ends in the DLQ. */
 const FINAL_STATUS: Record<string, FinalPlace> = {
   ACTIVE: 'provisioned',
-  FAILED: 'failed',
   DELETED: 'deleted',
   MISSING: 'missing',
 };
@@ -72,9 +72,15 @@ const FINAL_STATUS: Record<string, FinalPlace> = {
 const STICKY: ReadonlySet<FinalPlace | undefined> = new Set([
   'provisioned',
   'deleted',
-  'failed',
   'missing',
   'rejected',
+]);
+
+/** Events about extra endpoints of the key: they do not move the request that heard them. */
+const ABOUT_OTHER_ENDPOINTS: ReadonlySet<string> = new Set([
+  'DUPLICATE_DELETED',
+  'DUPLICATE_FOUND',
+  'UNCLAIMED',
 ]);
 
 const fieldOf = (body: string, field: string): unknown => {
@@ -333,10 +339,11 @@ export class RequestTracker {
   #apply(detail: StatusChangedDetail, targets: TrackedRequest[]) {
     for (const request of targets) {
       request.events.push(detail);
-      if (detail.endpointId) request.endpointId = detail.endpointId;
+      if (detail.endpointId && !ABOUT_OTHER_ENDPOINTS.has(detail.outcome))
+        request.endpointId = detail.endpointId;
       if (detail.outcome === 'DEAD_LETTERED') request.parked.push('dlq');
       if (detail.outcome === 'REJECTED') request.parked.push('rejected');
-      if (STICKY.has(request.final)) {
+      if (STICKY.has(request.final) || ABOUT_OTHER_ENDPOINTS.has(detail.outcome)) {
         this.#changed();
       } else if (detail.outcome === 'DEAD_LETTERED') {
         request.error = detail.error;
@@ -349,7 +356,7 @@ export class RequestTracker {
       } else {
         const status = detail.status ?? detail.outcome;
         const final = FINAL_STATUS[status];
-        // A create is done when ACTIVE or FAILED, or when a later delete of its key is done; a delete when gone.
+        // A create is done when ACTIVE, or when a later delete of its key is done; a delete when gone.
         const gone = final === 'deleted' || final === 'missing';
         const deleting = request.action === 'delete' || detail.action === 'delete';
         const done = final !== undefined && (deleting ? gone : !gone);

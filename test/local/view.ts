@@ -11,7 +11,6 @@ type Color = 'green' | 'red' | 'yellow' | 'cyan' | 'gray' | 'magenta';
 const PLACE_COLOR: Record<FinalPlace, Color> = {
   provisioned: 'green',
   deleted: 'green',
-  failed: 'red',
   missing: 'red',
   dlq: 'magenta',
   rejected: 'yellow',

@@ -5,6 +5,7 @@
  */
 import { type FailureInfo, KeyBusyError } from '#lib/errors.ts';
 import {
+  type AmendFields,
   type CheckResult,
   isTracked,
   type Ledger,
@@ -96,7 +97,7 @@ export class InMemoryLedger implements LedgerApi {
     return item;
   }
 
-  async amend(key: string, owner: string, fields: Parameters<Ledger['amend']>[2]) {
+  async amend(key: string, owner: string, fields: Partial<AmendFields>) {
     this.writes.push('amend');
     const item = this.#held(key, owner);
     Object.assign(item, fields, { updatedAt: this.#now().toISOString() });
