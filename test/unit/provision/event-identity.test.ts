@@ -1,0 +1,77 @@
+/**
+ * Every outcome delivered twice: a requester that de-duplicates on eventId hears each fact once,
+ * and different facts never share an eventId.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { AtlasApiError } from '#lib/errors.ts';
+import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
+import { buildProvisioner, FakeAtlas, publishedDetails, resetAws } from './fixtures.ts';
+
+describe('event identity', () => {
+  let atlas: FakeAtlas;
+
+  beforeEach(() => {
+    resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  it('gives each fact one eventId however often its message is delivered, one outcome after another', async () => {
+    // Prepare: one message per outcome, each delivered twice
+    const { provisioner } = buildProvisioner(atlas, { maxAttempts: 1 });
+    const created = createRequest();
+    const adopted = createRequest();
+    atlas.seed(adopted.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
+    const deleted = createRequest({ action: 'delete' });
+    const deleting = createRequest();
+    const dead = createRequest();
+    const rejected = { ...createRequest(), regionName: 'MARS_1' };
+    const records = [
+      sqsRecord(created),
+      sqsRecord(adopted),
+      sqsRecord(deleted),
+      sqsRecord(dead),
+      sqsRecord(rejected),
+    ];
+
+    // Act
+    for (const record of records) {
+      if (record.body.includes(dead.requestId)) atlas.failNext('list', apiError(), apiError());
+      await provisioner.handleRecord(record);
+      await provisioner.handleRecord(record);
+    }
+    await provisioner.handleRecord(sqsRecord(deleting));
+    const deleteRecord = sqsRecord({ ...deleting, requestId: 'retire-1', action: 'delete' });
+    await provisioner.handleRecord(deleteRecord);
+    await provisioner.handleRecord(deleteRecord);
+
+    // Assess: ten deliveries answered, each fact once after de-duplication
+    const events = publishedDetails();
+    const unique = events.filter((e, i) => events.findIndex((f) => f.eventId === e.eventId) === i);
+    const perOutcome = (list: typeof events) =>
+      list.reduce<Record<string, number>>((n, e) => ({ ...n, [e.outcome]: (n[e.outcome] ?? 0) + 1 }), {});
+    expect(perOutcome(events)).toEqual({
+      PROVISIONED: 2,
+      ADOPTED: 3,
+      DELETED: 2,
+      DEAD_LETTERED: 2,
+      REJECTED: 2,
+      DELETE_REQUESTED: 2,
+    });
+    // The second delivery of a create re-announces its endpoint (ADOPTED, same fact): one eventId.
+    expect(perOutcome(unique)).toEqual({
+      PROVISIONED: 2,
+      ADOPTED: 1,
+      DELETED: 1,
+      DEAD_LETTERED: 1,
+      REJECTED: 1,
+      DELETE_REQUESTED: 1,
+    });
+    const facts = unique.map(
+      (e) => `${e.requestIds.join()}|${e.outcome === 'ADOPTED' ? 'PROVISIONED' : e.outcome}`,
+    );
+    expect(new Set(facts).size).toBe(unique.length);
+  });
+});
+
+const apiError = () =>
+  new AtlasApiError({ status: 503, errorCode: 'SERVICE_UNAVAILABLE', operation: 'list' });
