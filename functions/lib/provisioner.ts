@@ -384,11 +384,7 @@ export class Provisioner {
       return { events, unconfirmed };
     }
     for (const extra of extras) {
-      try {
-        await client.deleteEndpoint(request.groupId, request.cloudProvider, extra.id);
-      } catch (error) {
-        if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
-      }
+      await deleteIfThere(client, request, extra.id);
       at.logger.warn('deleted an extra endpoint made by a create in doubt', {
         naturalKey: claimed.key,
         kept: keep.id,
@@ -427,11 +423,7 @@ export class Provisioner {
       });
       throw new EndpointFailedError(claimed.key, failures, failed.errorMessage);
     }
-    try {
-      await client.deleteEndpoint(request.groupId, request.cloudProvider, failed.id);
-    } catch (error) {
-      if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
-    }
+    await deleteIfThere(client, request, failed.id);
     at.logger.warn('endpoint FAILED: deleted to be created anew', {
       naturalKey: claimed.key,
       endpointId: failed.id,
@@ -727,6 +719,15 @@ export class Provisioner {
       ...extra,
       occurredAt: this.#now().toISOString(),
     };
+  }
+}
+
+/** Deletes an endpoint; one already gone (404) is as good. */
+async function deleteIfThere(client: EndpointsApi, request: ProvisionRequest, endpointId: string) {
+  try {
+    await client.deleteEndpoint(request.groupId, request.cloudProvider, endpointId);
+  } catch (error) {
+    if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
   }
 }
 

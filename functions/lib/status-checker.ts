@@ -441,20 +441,33 @@ export class StatusChecker {
       };
     }
     this.#o.metrics.addMetric(METRIC.duplicateEndpoints, MetricUnit.Count, extras.length);
+    const report = this.#reportOnce('DUPLICATE_FOUND', item, extras, now);
+    if (report) {
+      this.#o.logger.error('more than one endpoint for the key, not all made by this provisioner', {
+        ...this.#logKeys(item),
+        extras: report.events.map((e) => e.endpointId),
+      });
+    }
+    return report;
+  }
+
+  /** Events for endpoints not announced yet, and the item's `reported` list that remembers them. */
+  #reportOnce(
+    outcome: 'DUPLICATE_FOUND' | 'UNCLAIMED',
+    item: LedgerItem,
+    endpoints: AtlasEndpoint[],
+    now: Date,
+  ) {
     const reported = item.reported ?? [];
-    const fresh = extras.filter((e) => !reported.includes(e.id));
+    const fresh = endpoints.filter((e) => !reported.includes(e.id));
     if (fresh.length === 0) return undefined;
-    this.#o.logger.error('more than one endpoint for the key, not all made by this provisioner', {
-      ...this.#logKeys(item),
-      extras: fresh.map((e) => e.id),
-    });
     return {
       fields: { reported: [...reported, ...fresh.map((e) => e.id)].slice(-MAX_REPORTED) },
-      events: fresh.map((extra) =>
-        this.#detail('DUPLICATE_FOUND', item, {
-          eventId: eventIdOf('DUPLICATE_FOUND', item.key, extra.id),
-          endpointId: extra.id,
-          status: extra.status,
+      events: fresh.map((e) =>
+        this.#detail(outcome, item, {
+          eventId: eventIdOf(outcome, item.key, e.id),
+          endpointId: e.id,
+          status: e.status,
           occurredAt: now.toISOString(),
         }),
       ),
@@ -468,28 +481,17 @@ export class StatusChecker {
   #unclaimed(item: LedgerItem, live: AtlasEndpoint[], now: Date): Decision {
     const sentAt = Date.parse(item.pendingCreate?.sentAt ?? '');
     const overdue = now.getTime() - sentAt > this.#o.deadlines.inProgressMinutes * 60_000;
-    const reported = item.reported ?? [];
-    const fresh = overdue ? live.filter((e) => !reported.includes(e.id)) : [];
-    if (fresh.length === 0) return { item, result: { status: item.status }, kind: 'unchanged', events: [] };
+    const report = overdue ? this.#reportOnce('UNCLAIMED', item, live, now) : undefined;
+    if (!report) return { item, result: { status: item.status }, kind: 'unchanged', events: [] };
     this.#o.logger.warn('an endpoint appeared for a create in doubt whose request is not running', {
       ...this.#logKeys(item),
-      endpoints: fresh.map((e) => e.id),
+      endpoints: report.events.map((e) => e.endpointId),
     });
     return {
       item,
-      result: {
-        status: item.status,
-        fields: { reported: [...reported, ...fresh.map((e) => e.id)].slice(-MAX_REPORTED) },
-      },
+      result: { status: item.status, fields: report.fields },
       kind: 'unchanged',
-      events: fresh.map((e) =>
-        this.#detail('UNCLAIMED', item, {
-          eventId: eventIdOf('UNCLAIMED', item.key, e.id),
-          endpointId: e.id,
-          status: e.status,
-          occurredAt: now.toISOString(),
-        }),
-      ),
+      events: report.events,
     };
   }
 
