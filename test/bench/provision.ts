@@ -107,7 +107,14 @@ export async function run(): Promise<ProvisionFigures> {
     startAtlasSimulator({ serviceAccounts: [account], rateLimit: false, activationDelayMs: 3_600_000 }),
     startMoto(),
   ]);
-  const settings = localSettings({ atlasBaseUrl: sim.url, recordConcurrency: BATCH, atlasTimeoutMs: 10_000 });
+  const settings = localSettings({
+    atlasBaseUrl: sim.url,
+    recordConcurrency: BATCH,
+    atlasTimeoutMs: 10_000,
+    // What an Atlas timeout of 10 s needs: time to start a record, and a settle period as long.
+    provisionTimeoutSeconds: 30,
+    createSettleSeconds: 30,
+  });
   const env = await createLocalEnvironment({
     settings,
     sqsEndpoint: moto.endpoint,
