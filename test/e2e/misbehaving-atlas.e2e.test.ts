@@ -68,13 +68,13 @@ describe('an Atlas that misbehaves like a slow real server', () => {
     sim.injectFault({
       groupId,
       operations: ['create'],
-      fault: { kind: 'lateCreate', landAfterMs: 9_000 },
+      fault: { kind: 'lateCreate', landAfterMs: 15_000 },
       times: 1,
     });
 
     const [late] = await flow.send([body({ requestId: 'later-1', groupId, regionName: 'EU_WEST_1' })]);
     await flow.tracker.settled(40_000);
-    // The first create lands at 9 s, beside the one the retry made: the checker deletes it.
+    // The first create lands at 15 s (well after its retry created one at about 7 s), beside the one the retry made: the checker deletes it.
     await eventually(() => late?.events.some((e) => e.outcome === 'DUPLICATE_DELETED'), {
       timeoutMs: 30_000,
       what: 'the extra endpoint to be deleted',
