@@ -412,9 +412,10 @@ export class Provisioner {
     const failures = (claimed.endpointFailures ?? 0) + 1;
     if (failures >= this.#o.maxEndpointFailures) {
       // Left standing for an operator: the ledger says what stands, so nothing reads it as gone.
+      // The count starts again: replaying the request is the operator's decision to try anew.
       await this.#o.ledger.amend(claimed.key, at.owner, {
         ...fields,
-        endpointFailures: failures,
+        endpointFailures: undefined,
         recreating: undefined,
         status: 'FAILED',
         endpointId: failed.id,
