@@ -320,7 +320,12 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
     const settledMs = Date.now() - publishedAt;
     say(settled ? `Every request is final after ${(settledMs / 1000).toFixed(1)} s` : 'Timed out waiting');
 
-    // A few more checker periods: late creates land, the checker sees the last changes.
+    // Creates still in flight are held by their late landings: no new ones, then wait out the
+    // latest landing a create sent before now can have.
+    sim.clearFaults();
+    const lastLanding = Date.now() + Math.max(...options.lateFactors) * ATLAS_TIMEOUT_MS;
+    await new Promise((ok) => setTimeout(ok, Math.max(0, Math.min(deadline, lastLanding) - Date.now())));
+    // A few more checker periods: the checker sees the last changes and the last extra endpoints.
     for (let i = 0; i < EXTRA_CHECK_PERIODS && Date.now() < deadline; i++) {
       await new Promise((ok) => setTimeout(ok, CHECK_PERIOD_MS));
       await flow.statusChecker.runNow();
