@@ -192,6 +192,8 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
             LEASE_SECONDS: String(2 * DEFAULTS.provisionTimeoutSeconds),
             CREATE_SETTLE_SECONDS: String(3 * (DEFAULTS.atlasTimeoutMs / 1000)),
             MAX_ENDPOINT_FAILURES: String(DEFAULTS.maxEndpointFailures),
+            FOLLOW_UP_FIRST_SECONDS: String(DEFAULTS.followUpFirstSeconds),
+            FOLLOW_UP_MAX_SECONDS: String(DEFAULTS.followUpMaxSeconds),
             POWERTOOLS_SERVICE_NAME: SERVICE.provisioner,
             POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
             NODE_OPTIONS: '--enable-source-maps',
