@@ -56,8 +56,12 @@ export const SettingsSchema = z.strictObject({
    * first looked at again (one GET); each next follow-up comes twice as late. @default 10
    */
   followUpFirstSeconds: int(1, 900).default(10),
-  /** Longest spacing of follow-ups, s (at most SQS's 900 s message delay). @default 120 */
-  followUpMaxSeconds: int(1, 900).default(120),
+  /**
+   * Longest spacing of follow-ups, s (at most SQS's 900 s message delay): how late at worst a
+   * requester hears a status Atlas reached, and the GETs an endpoint in progress costs (one per
+   * this many seconds). @default 30
+   */
+  followUpMaxSeconds: int(1, 900).default(30),
   /** Provisioner timeout, s. @default 60 */
   provisionTimeoutSeconds: int(10, 900).default(60),
   /** Status checker period, minutes. @default 5 */

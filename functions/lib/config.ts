@@ -62,7 +62,7 @@ export const ProvisionConfigSchema = z
     /** Seconds before the first follow-up of a key whose endpoint is in progress; then doubling. */
     FOLLOW_UP_FIRST_SECONDS: int(1, 900).default(10),
     /** Longest spacing of follow-ups. */
-    FOLLOW_UP_MAX_SECONDS: int(1, 900).default(120),
+    FOLLOW_UP_MAX_SECONDS: int(1, 900).default(30),
   })
   .refine((c) => c.FOLLOW_UP_MAX_SECONDS >= c.FOLLOW_UP_FIRST_SECONDS, {
     path: ['FOLLOW_UP_MAX_SECONDS'],

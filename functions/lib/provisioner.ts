@@ -114,8 +114,9 @@ export interface InvocationClock {
 
 const DEFAULT_MAX_WAITS = 60;
 /**
- * Follow-ups of one chain at most (about an hour at the default spacing, the in-progress
- * deadline); past it the sweep alone follows the key.
+ * Follow-ups of one chain at most: about 20 minutes at the default spacing (10 s doubling to
+ * 30 s), far past Atlas's usual activation; past it the sweep alone follows the key (and reports
+ * it STUCK past the in-progress deadline).
  */
 export const MAX_FOLLOW_UPS = 40;
 

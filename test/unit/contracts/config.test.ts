@@ -92,7 +92,7 @@ describe('settings', () => {
     const s = resolveSettings();
     expect(loadConfig(ProvisionConfigSchema, provisionEnvironment(s, resources))).toMatchObject({
       FOLLOW_UP_FIRST_SECONDS: 10,
-      FOLLOW_UP_MAX_SECONDS: 120,
+      FOLLOW_UP_MAX_SECONDS: 30,
     });
     expect(() => resolveSettings({ followUpFirstSeconds: 0 })).toThrow(
       /followUpFirstSeconds: .* \(given 0\)/,
