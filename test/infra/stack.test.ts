@@ -278,6 +278,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
         'sqs:GetQueueAttributes': queue(stack.queues.requestQueue),
         'sqs:GetQueueUrl': queue(stack.queues.requestQueue),
         'dynamodb:UpdateItem': [table],
+        'dynamodb:GetItem': [table],
         'secretsmanager:GetSecretValue': [
           'arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:cfn/atlas/profile/default-??????',
         ],
