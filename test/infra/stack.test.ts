@@ -497,6 +497,9 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       for (const name of [METRIC.checkedEndpoints, METRIC.statusChanged, METRIC.stuck, METRIC.missing]) {
         expect(body).toContain(metric(name, SERVICE.statusChecker));
       }
+      for (const name of [METRIC.followUps, METRIC.followUpsDropped]) {
+        expect(body).toContain(metric(name, SERVICE.provisioner));
+      }
       for (const service of [SERVICE.provisioner, SERVICE.statusChecker]) {
         expect(body).toContain(metric(METRIC.eventPublishFailed, service));
         expect(body).toContain(metric(METRIC.duplicateEndpoints, service));
