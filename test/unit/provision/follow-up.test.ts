@@ -266,4 +266,68 @@ describe('Provisioner, follow-ups', () => {
     );
     expect(followUps()).toEqual([]);
   });
+
+  it('follows an endpoint in progress that a create adopts from Atlas', async () => {
+    const request = createRequest();
+    const found = atlas.seed(request.groupId, {
+      cloudProvider: 'AWS',
+      regionName: request.regionName,
+      status: 'PENDING_RECREATION',
+    });
+    const { provisioner } = build();
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
+    expect(followUps()).toEqual([
+      expect.objectContaining({
+        DelaySeconds: 10,
+        MessageAttributes: expect.objectContaining({
+          EndpointId: { DataType: 'String', StringValue: found.id },
+        }),
+      }),
+    ]);
+  });
+
+  it('does not follow what is settled already: an ACTIVE adoption, or PENDING_ACCEPTANCE, which waits on a person', async () => {
+    const { provisioner } = build();
+    for (const status of ['ACTIVE', 'PENDING_ACCEPTANCE'] as const) {
+      const request = createRequest();
+      atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: request.regionName, status });
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
+    }
+    expect(followUps()).toEqual([]);
+  });
+
+  it('reads the key again on the next follow-up when it moved on while Atlas was asked', async () => {
+    const { provisioner, first, request, endpoint } = await provisioned();
+    if (!endpoint) throw new Error('no endpoint');
+    endpoint.status = 'ACTIVE';
+    // Another writer (a request answered, a checker run) moves the item between read and write.
+    const recordCheck = table.recordCheck.bind(table);
+    table.recordCheck = async (...args) => {
+      const item = table.items.get(keyOf(request));
+      if (item) item.updatedAt = new Date(clock + 1).toISOString();
+      return recordCheck(...args);
+    };
+    sqs.resetHistory();
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
+    expect(publishedDetails().filter((e) => e.outcome === 'STATUS_CHANGED')).toEqual([]);
+    expect(followUps()).toEqual([
+      expect.objectContaining({
+        MessageAttributes: expect.objectContaining({ FollowUp: { DataType: 'Number', StringValue: '2' } }),
+      }),
+    ]);
+  });
+
+  it('drops a follow-up whose body it cannot read, without calling Atlas or parking it', async () => {
+    const { provisioner, first } = await provisioned();
+    const broken = delivered(first);
+    broken.body = '{"requestId":';
+    atlas.calls.length = 0;
+    sqs.resetHistory();
+    await expect(provisioner.handleRecord(broken)).resolves.toBe('FOLLOW_UP_DROPPED');
+    expect(atlas.calls).toEqual([]);
+    expect(sqs.commandCalls(SendMessageCommand)).toEqual([]);
+  });
 });
