@@ -147,6 +147,8 @@ export class AtlasBackupPrivateEndpoints extends Construct {
     for (const queue of [requestQueue, deadLetterQueue, rejectedQueue])
       queue.grant(this.provisioner, 'sqs:SendMessage');
     this.ledger.grantItemUpdates(this.provisioner);
+    // Follow-ups read their key (GetItem) before they look at Atlas.
+    this.ledger.grantItemReads(this.provisioner);
     secrets.grantRead(this.provisioner);
     grantPutStatusEvents(this.eventBus, s.eventSource, this.provisioner);
 

@@ -51,6 +51,17 @@ export const SettingsSchema = z.strictObject({
   createSettleSeconds: int(1, 900).optional(),
   /** FAILED endpoints of one key deleted and created anew; the next one sends the request to the DLQ. @default 3 */
   maxEndpointFailures: int(1, 10).default(3),
+  /**
+   * Seconds after a create, an adoption of an endpoint in progress or a delete before its key is
+   * first looked at again (one GET); each next follow-up comes twice as late. @default 10
+   */
+  followUpFirstSeconds: int(1, 900).default(10),
+  /**
+   * Longest spacing of follow-ups, s (at most SQS's 900 s message delay): how late at worst a
+   * requester hears a status Atlas reached, and the GETs an endpoint in progress costs (one per
+   * this many seconds). @default 30
+   */
+  followUpMaxSeconds: int(1, 900).default(30),
   /** Provisioner timeout, s. @default 60 */
   provisionTimeoutSeconds: int(10, 900).default(60),
   /** Status checker period, minutes. @default 5 */
@@ -129,6 +140,11 @@ export function resolveSettings(input: SettingsInput = {}): Settings {
       `backoffCapSeconds (${s.backoffCapSeconds}) must be at least backoffBaseSeconds (${s.backoffBaseSeconds})`,
     );
   }
+  if (s.followUpMaxSeconds < s.followUpFirstSeconds) {
+    problems.push(
+      `followUpMaxSeconds (${s.followUpMaxSeconds}) must be at least followUpFirstSeconds (${s.followUpFirstSeconds})`,
+    );
+  }
   // A record starts only with time for its clean path (list, create) and the writes after it.
   const neededMs = CALLS_TO_START * s.atlasTimeoutMs + CALL_MARGIN_MS;
   if (s.provisionTimeoutSeconds * 1000 < neededMs + 1000) {
@@ -192,6 +208,8 @@ export function provisionEnvironment(
     LEASE_SECONDS: String(leaseSeconds(s)),
     CREATE_SETTLE_SECONDS: String(s.createSettleSeconds),
     MAX_ENDPOINT_FAILURES: String(s.maxEndpointFailures),
+    FOLLOW_UP_FIRST_SECONDS: String(s.followUpFirstSeconds),
+    FOLLOW_UP_MAX_SECONDS: String(s.followUpMaxSeconds),
   };
 }
 

@@ -41,24 +41,33 @@ const atlas = {
   EVENT_SOURCE: z.string().min(1).default('atlas.backup-private-endpoints'),
 };
 
-export const ProvisionConfigSchema = z.object({
-  ...atlas,
-  REQUEST_QUEUE_URL: z.url(),
-  DLQ_URL: z.url(),
-  REJECTED_QUEUE_URL: z.url(),
-  /** Attempts before a retryable failure goes to the DLQ (from ApproximateReceiveCount). */
-  MAX_ATTEMPTS: int(1, 100).default(5),
-  BACKOFF_BASE_SECONDS: int(1, 43_200).default(2),
-  BACKOFF_CAP_SECONDS: int(1, 43_200).default(900),
-  /** Records of one batch processed at once. */
-  RECORD_CONCURRENCY: int(1, 100).default(10),
-  /** How long a worker's claim on a natural key lasts; must outlive the function timeout. */
-  LEASE_SECONDS: int(10, 3_600).default(900),
-  /** Seconds after a create in doubt was sent before a listing decides it (see timing.ts). */
-  CREATE_SETTLE_SECONDS: int(1, 900).default(30),
-  /** FAILED endpoints of one key deleted and created anew before the request goes to the DLQ. */
-  MAX_ENDPOINT_FAILURES: int(1, 10).default(3),
-});
+export const ProvisionConfigSchema = z
+  .object({
+    ...atlas,
+    REQUEST_QUEUE_URL: z.url(),
+    DLQ_URL: z.url(),
+    REJECTED_QUEUE_URL: z.url(),
+    /** Attempts before a retryable failure goes to the DLQ (from ApproximateReceiveCount). */
+    MAX_ATTEMPTS: int(1, 100).default(5),
+    BACKOFF_BASE_SECONDS: int(1, 43_200).default(2),
+    BACKOFF_CAP_SECONDS: int(1, 43_200).default(900),
+    /** Records of one batch processed at once. */
+    RECORD_CONCURRENCY: int(1, 100).default(10),
+    /** How long a worker's claim on a natural key lasts; must outlive the function timeout. */
+    LEASE_SECONDS: int(10, 3_600).default(900),
+    /** Seconds after a create in doubt was sent before a listing decides it (see timing.ts). */
+    CREATE_SETTLE_SECONDS: int(1, 900).default(30),
+    /** FAILED endpoints of one key deleted and created anew before the request goes to the DLQ. */
+    MAX_ENDPOINT_FAILURES: int(1, 10).default(3),
+    /** Seconds before the first follow-up of a key whose endpoint is in progress; then doubling. */
+    FOLLOW_UP_FIRST_SECONDS: int(1, 900).default(10),
+    /** Longest spacing of follow-ups. */
+    FOLLOW_UP_MAX_SECONDS: int(1, 900).default(30),
+  })
+  .refine((c) => c.FOLLOW_UP_MAX_SECONDS >= c.FOLLOW_UP_FIRST_SECONDS, {
+    path: ['FOLLOW_UP_MAX_SECONDS'],
+    message: 'must be at least FOLLOW_UP_FIRST_SECONDS',
+  });
 export type ProvisionConfig = z.infer<typeof ProvisionConfigSchema>;
 
 export const CheckStatusConfigSchema = z.object({

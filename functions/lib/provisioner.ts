@@ -40,6 +40,8 @@ import {
 } from '#lib/ledger.ts';
 import {
   type Backoff,
+  FOLLOW_UP,
+  FOLLOWED_ENDPOINT_ID,
   MAX_MESSAGE_DELAY_SECONDS,
   ORIGINAL_MESSAGE_ID,
   type Queues,
@@ -47,6 +49,7 @@ import {
   WAITS,
 } from '#lib/queues.ts';
 import { naturalKey, type ProvisionRequest, parseRequest } from '#lib/request.ts';
+import { goneStatus, handBackRequest, SETTLED, statusChange } from '#lib/status-change.ts';
 import { eventIdOf, type Outcome, type StatusChangedDetail } from '#lib/status-event.ts';
 import { METRIC } from '#lib/telemetry.ts';
 import { CALL_MARGIN_MS, CALLS_TO_START } from '#lib/timing.ts';
@@ -57,15 +60,25 @@ export type RecordOutcome =
       Outcome,
       'PROVISIONED' | 'ADOPTED' | 'DELETE_REQUESTED' | 'DELETED' | 'RECREATING' | 'DEAD_LETTERED' | 'REJECTED'
     >
-  | 'WAITING';
+  | 'WAITING'
+  /** A follow-up looked at its key's endpoint (and sent the next one, or found it settled). */
+  | 'FOLLOWED'
+  /** A follow-up given up: its key moved on, or Atlas or SQS kept failing (the sweep settles it). */
+  | 'FOLLOW_UP_DROPPED';
 
 /** The Atlas operations the provisioner uses. */
-export type EndpointsApi = Pick<AtlasClient, 'listEndpoints' | 'createEndpoint' | 'deleteEndpoint'>;
+export type EndpointsApi = Pick<
+  AtlasClient,
+  'listEndpoints' | 'createEndpoint' | 'deleteEndpoint' | 'getEndpoint'
+>;
 
 export interface ProvisionerOptions {
-  ledger: Pick<Ledger, 'claim' | 'amend' | 'release' | 'settle' | 'recordFailure' | 'clearOutbox'>;
+  ledger: Pick<
+    Ledger,
+    'claim' | 'amend' | 'release' | 'settle' | 'recordFailure' | 'clearOutbox' | 'get' | 'recordCheck'
+  >;
   atlas: { withClient<T>(profile: string, fn: (client: EndpointsApi) => Promise<T>): Promise<T> };
-  queues: Pick<Queues, 'delay' | 'park' | 'wait'>;
+  queues: Pick<Queues, 'delay' | 'park' | 'wait' | 'followUp'>;
   events: Pick<StatusEvents, 'publish'>;
   logger: Logger;
   metrics: Pick<Metrics, 'addMetric'>;
@@ -82,6 +95,12 @@ export interface ProvisionerOptions {
   maxEndpointFailures: number;
   /** The Atlas client's timeout of one HTTP request: no call starts with less time left. */
   atlasTimeoutMs: number;
+  /**
+   * Follow-ups of a key after a create, an adoption or a delete, until its endpoint settles:
+   * the first after `firstSeconds`, each next one twice as late, at most `maxSeconds` apart.
+   * Absent: no follow-ups (the status checker's sweep alone follows endpoints).
+   */
+  followUp?: { firstSeconds: number; maxSeconds: number };
   /** Waits for Atlas (message sent again later) before the request goes to the DLQ. Default 60. */
   maxWaits?: number;
   random?: () => number;
@@ -94,6 +113,12 @@ export interface InvocationClock {
 }
 
 const DEFAULT_MAX_WAITS = 60;
+/**
+ * Follow-ups of one chain at most: about 20 minutes at the default spacing (10 s doubling to
+ * 30 s), far past Atlas's usual activation; past it the sweep alone follows the key (and reports
+ * it STUCK past the in-progress deadline).
+ */
+export const MAX_FOLLOW_UPS = 40;
 
 /** Ledger statuses that mean no endpoint to adopt or delete. */
 const GONE: ReadonlySet<LedgerStatus> = new Set(['REQUESTED', 'DELETING', 'DELETED', 'MISSING']);
@@ -105,6 +130,8 @@ const OUTCOME_METRIC: Record<RecordOutcome, string> = {
   DELETED: METRIC.deleted,
   RECREATING: METRIC.recreating,
   WAITING: METRIC.waiting,
+  FOLLOWED: METRIC.followUps,
+  FOLLOW_UP_DROPPED: METRIC.followUpsDropped,
   DEAD_LETTERED: METRIC.deadLettered,
   REJECTED: METRIC.rejected,
 };
@@ -181,7 +208,11 @@ export class Provisioner {
    */
   handleRecord = (record: SQSRecord, context?: InvocationClock): Promise<RecordOutcome> => {
     const parsed = parse(record.body);
-    const run = () => this.#limit.run(() => this.#handle(record, parsed, context));
+    const followUp = attribute(record, FOLLOW_UP) !== undefined;
+    const run = () =>
+      this.#limit.run(() =>
+        followUp ? this.#followUp(record, parsed, context) : this.#handle(record, parsed, context),
+      );
     return parsed.ok ? this.#keys.run(naturalKey(parsed.request), run) : run();
   };
 
@@ -244,7 +275,16 @@ export class Provisioner {
     });
     at.claimed = undefined;
     // Recorded with the answer: a refused publish is sent again from the outbox, never lost.
-    await this.#announce(claimed.key, events, at);
+    await this.#announce(claimed.key, events, at.logger);
+    // A new endpoint or status not settled yet: followed closely until it is (never twice for one fact).
+    if (
+      result.waitSeconds === undefined &&
+      result.endpointId !== undefined &&
+      !SETTLED.has(result.status) &&
+      (claimed.endpointId !== result.endpointId || claimed.status !== result.status)
+    ) {
+      await this.#sendFollowUp(at.record.body, at.messageId, result.endpointId, 1, at.logger);
+    }
     at.logger.info('request done', {
       outcome: result.outcome,
       naturalKey: claimed.key,
@@ -499,6 +539,8 @@ export class Provisioner {
       createEndpoint: (groupId, body) => client.createEndpoint(groupId, body, options('send a create')),
       deleteEndpoint: (groupId, provider, id) =>
         client.deleteEndpoint(groupId, provider, id, options('delete an endpoint')),
+      getEndpoint: (groupId, provider, id) =>
+        client.getEndpoint(groupId, provider, id, options('read an endpoint')),
     };
   }
 
@@ -511,12 +553,12 @@ export class Provisioner {
   async #drainOutbox(claimed: LedgerItem, at: Attempt): Promise<void> {
     const pending = Object.values(claimed.outbox ?? {});
     if (pending.length === 0) return;
-    const sent = await this.#announce(claimed.key, pending, at);
+    const sent = await this.#announce(claimed.key, pending, at.logger);
     if (!sent && pending.length >= MAX_OUTBOX) throw new EventsBackloggedError(claimed.key);
   }
 
   /** Publishes recorded events and clears them from the outbox; false when some stay for later. */
-  async #announce(key: string, events: StatusChangedDetail[], at: Attempt): Promise<boolean> {
+  async #announce(key: string, events: StatusChangedDetail[], logger: Logger): Promise<boolean> {
     let accepted: readonly string[] = events.map((e) => e.eventId);
     let ok = true;
     try {
@@ -525,7 +567,7 @@ export class Provisioner {
       ok = false;
       accepted = error instanceof EventPublishError ? error.accepted : [];
       this.#o.metrics.addMetric(METRIC.eventPublishFailed, MetricUnit.Count, events.length - accepted.length);
-      at.logger.error('could not publish status events; they stay in the ledger outbox and are sent again', {
+      logger.error('could not publish status events; they stay in the ledger outbox and are sent again', {
         error,
         naturalKey: key,
       });
@@ -534,9 +576,161 @@ export class Provisioner {
       await this.#o.ledger.clearOutbox(key, accepted);
     } catch (error) {
       // Left in the outbox: announced again later with the same eventId.
-      at.logger.warn('could not clear published events from the outbox', { error, naturalKey: key });
+      logger.warn('could not clear published events from the outbox', { error, naturalKey: key });
     }
     return ok;
+  }
+
+  /**
+   * A follow-up: one GET of the key's endpoint, recorded and announced as the sweep would
+   * (`recordCheck`: only while no provisioner holds the key and nothing moved since the read, so it
+   * never keeps a key busy and never races a request), then the next follow-up, later, until the
+   * endpoint settles. A FAILED create goes back to the provisioner. It never creates, and it never
+   * ends in the DLQ: a follow-up Atlas or SQS keep failing is dropped with a metric, and the
+   * sweep settles its key.
+   */
+  async #followUp(record: SQSRecord, parsed: Parsed, context?: InvocationClock): Promise<RecordOutcome> {
+    const messageId = attribute(record, ORIGINAL_MESSAGE_ID) ?? record.messageId;
+    const number = Math.max(1, Number(attribute(record, FOLLOW_UP)) || 1);
+    const endpointId = attribute(record, FOLLOWED_ENDPOINT_ID);
+    const logger = this.#o.logger.createChild({
+      persistentKeys: {
+        messageId,
+        followUp: number,
+        ...(parsed.ok && { requestId: parsed.request.requestId }),
+      },
+    });
+    const deadline = context ? Date.now() + context.getRemainingTimeInMillis() : Number.POSITIVE_INFINITY;
+    const drop = (reason: string, extra: Record<string, unknown> = {}) => {
+      logger.warn('follow-up dropped; the status checker settles the key', { reason, ...extra });
+      this.#o.metrics.addMetric(METRIC.followUpsDropped, MetricUnit.Count, 1);
+      return 'FOLLOW_UP_DROPPED' as const;
+    };
+    if (!parsed.ok || endpointId === undefined) return drop('not a follow-up this version can read');
+    const request = parsed.request;
+    const next = async (delaySeconds: number, nextNumber = number + 1): Promise<RecordOutcome> => {
+      if (nextNumber > MAX_FOLLOW_UPS) return drop('too many follow-ups', { followUps: number });
+      const sent = await this.#sendFollowUp(
+        record.body,
+        messageId,
+        endpointId,
+        nextNumber,
+        logger,
+        delaySeconds,
+      );
+      return sent ? 'FOLLOWED' : 'FOLLOW_UP_DROPPED';
+    };
+    try {
+      const item = await this.#o.ledger.get(naturalKey(request));
+      // Followed no more: the key has another endpoint, settled, or is the provisioner's again.
+      if (
+        !item ||
+        item.endpointId !== endpointId ||
+        SETTLED.has(item.status) ||
+        item.pendingCreate ||
+        item.recreating
+      ) {
+        logger.debug('follow-up done: the key moved on or settled', { naturalKey: item?.key });
+        return 'FOLLOWED';
+      }
+      const now = this.#now();
+      // A request holds the key: look again after it (it follows any change it makes itself).
+      if (item.lease && item.lease.expiresAt >= now.getTime()) return next(this.#followUpDelay(number + 1));
+      if (deadline - Date.now() - CALL_MARGIN_MS < this.#o.atlasTimeoutMs) return next(2, number);
+      const provider = request.cloudProvider;
+      const endpoint = await this.#o.atlas.withClient(request.profile, async (unbounded) => {
+        const left = deadline - Date.now() - CALL_MARGIN_MS;
+        const options = Number.isFinite(left) ? { signal: AbortSignal.timeout(left) } : {};
+        try {
+          return await unbounded.getEndpoint(request.groupId, provider, endpointId, options);
+        } catch (error) {
+          if (error instanceof AtlasApiError && error.status === 404) return undefined;
+          throw error;
+        }
+      });
+      this.#o.metrics.addMetric(METRIC.followUps, MetricUnit.Count, 1);
+      const status = endpoint ? endpoint.status : goneStatus(item);
+      if (status !== item.status) {
+        const handBack = status === 'FAILED' && item.action === 'create';
+        const change = statusChange(
+          item,
+          {
+            status,
+            ...(endpoint?.errorMessage !== undefined && { atlasErrorMessage: endpoint.errorMessage }),
+            ...(handBack && { handBack }),
+          },
+          now,
+        );
+        if (handBack) {
+          // Sent before it is recorded, as the checker does: a lost hand-back is seen again.
+          await this.#o.queues.wait(JSON.stringify(handBackRequest(item)), 0, {
+            originalMessageId: messageId,
+            waits: 0,
+          });
+          logger.warn('endpoint FAILED: the key goes back to the provisioner to be created anew', {
+            naturalKey: item.key,
+            endpointId,
+          });
+        }
+        const recorded = await this.#o.ledger.recordCheck(
+          item.key,
+          item.status,
+          { ...change.result, events: [change.event] },
+          item.outbox !== undefined,
+          item.updatedAt,
+        );
+        // Moved on since it was read: the next follow-up reads it again (and stops if it is not ours).
+        if (!recorded) return next(this.#followUpDelay(number + 1));
+        const pending = Object.values(item.outbox ?? {});
+        await this.#announce(item.key, [...pending, change.event], logger);
+        logger.info('follow-up: status changed', { naturalKey: item.key, endpointId, status });
+      }
+      if (SETTLED.has(status)) return 'FOLLOWED';
+      return next(this.#followUpDelay(number + 1));
+    } catch (error) {
+      const failure = describeFailure(error);
+      // 429, 5xx, timeouts, a busy key: asked again later, as a follow-up, never as a retry of the record.
+      if (failure.disposition === 'retry' || failure.disposition === 'wait') {
+        // Retry-After when Atlas gave one, else the backoff, but no sooner than the current spacing.
+        const delay = Math.min(
+          MAX_MESSAGE_DELAY_SECONDS,
+          Math.max(
+            retryDelaySeconds(failure, number, this.#o.backoff, this.#random),
+            failure.retryAfterSeconds === undefined ? this.#followUpDelay(number) : 0,
+          ),
+        );
+        logger.warn('follow-up failed; asked again later', { failure, delaySeconds: delay });
+        return next(Math.max(1, delay));
+      }
+      return drop('Atlas refused the follow-up', { failure });
+    }
+  }
+
+  /** The spacing before follow-up `number`: the first after firstSeconds, doubling, capped. */
+  #followUpDelay(number: number): number {
+    const spacing = this.#o.followUp;
+    if (!spacing) return MAX_MESSAGE_DELAY_SECONDS;
+    return Math.min(spacing.maxSeconds, spacing.firstSeconds * 2 ** Math.min(number - 1, 20));
+  }
+
+  /** Sends follow-up `number` of a key; a failure to send is logged and counted, never the record's. */
+  async #sendFollowUp(
+    body: string,
+    originalMessageId: string,
+    endpointId: string,
+    number: number,
+    logger: Logger,
+    delaySeconds = this.#followUpDelay(number),
+  ): Promise<boolean> {
+    if (!this.#o.followUp) return false;
+    try {
+      await this.#o.queues.followUp(body, delaySeconds, { originalMessageId, number, endpointId });
+      return true;
+    } catch (error) {
+      logger.warn('could not send a follow-up; the status checker settles the key', { error, endpointId });
+      this.#o.metrics.addMetric(METRIC.followUpsDropped, MetricUnit.Count, 1);
+      return false;
+    }
   }
 
   /** The request waits for Atlas: sent again as a new message later, or parked when it waited too often. */
@@ -698,7 +892,7 @@ export class Provisioner {
   }
 
   #detail(
-    outcome: Exclude<RecordOutcome, 'WAITING'>,
+    outcome: Exclude<RecordOutcome, 'WAITING' | 'FOLLOWED' | 'FOLLOW_UP_DROPPED'>,
     at: Attempt,
     request: ProvisionRequest | undefined,
     extra: Pick<StatusChangedDetail, 'eventId'> & Partial<StatusChangedDetail>,

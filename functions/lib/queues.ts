@@ -125,6 +125,13 @@ export const MAX_MESSAGE_DELAY_SECONDS = 900;
 /** Message attributes a request carries through waits and replays: the id its sender was given, and waits so far. */
 export const ORIGINAL_MESSAGE_ID = 'OriginalMessageId';
 export const WAITS = 'Waits';
+/**
+ * Attributes of a follow-up: the original request body sent again to look at its key's endpoint
+ * once (never to create). `FollowUp` is the follow-up's number in its chain, `EndpointId` the
+ * endpoint it follows. A message without `FollowUp` is a request, whatever its body.
+ */
+export const FOLLOW_UP = 'FollowUp';
+export const FOLLOWED_ENDPOINT_ID = 'EndpointId';
 
 /** The request queue as a sender: a waiting request, or a key handed back by the status checker. */
 export class RequestQueue {
@@ -139,7 +146,12 @@ export class RequestQueue {
   /** Sends a request body, delivered after `delaySeconds` (capped at SQS's 900). */
   async send(
     body: string,
-    options: { delaySeconds?: number; originalMessageId?: string; waits?: number } = {},
+    options: {
+      delaySeconds?: number;
+      originalMessageId?: string;
+      waits?: number;
+      followUp?: { number: number; endpointId: string };
+    } = {},
   ): Promise<void> {
     const delay = Math.min(MAX_MESSAGE_DELAY_SECONDS, Math.max(0, Math.ceil(options.delaySeconds ?? 0)));
     await this.#client.send(
@@ -152,6 +164,10 @@ export class RequestQueue {
             [ORIGINAL_MESSAGE_ID]: text(options.originalMessageId),
           }),
           ...(options.waits !== undefined && { [WAITS]: number(options.waits) }),
+          ...(options.followUp && {
+            [FOLLOW_UP]: number(options.followUp.number),
+            [FOLLOWED_ENDPOINT_ID]: text(options.followUp.endpointId),
+          }),
         },
       }),
     );
@@ -181,6 +197,19 @@ export class Queues {
     carried: { originalMessageId: string; waits: number },
   ): Promise<void> {
     await this.#requests.send(body, { delaySeconds: seconds, ...carried });
+  }
+
+  /** Sends a follow-up of the request's key: the same body, delivered after `seconds`. */
+  async followUp(
+    body: string,
+    seconds: number,
+    carried: { originalMessageId: string; number: number; endpointId: string },
+  ): Promise<void> {
+    await this.#requests.send(body, {
+      delaySeconds: seconds,
+      originalMessageId: carried.originalMessageId,
+      followUp: { number: carried.number, endpointId: carried.endpointId },
+    });
   }
 
   /** Makes the received message visible again after `seconds` (capped at MAX_RETRY_DELAY_SECONDS). */

@@ -15,6 +15,7 @@ import { AtlasApiError, describeFailure } from '#lib/errors.ts';
 import { EventPublishError, type StatusEvents } from '#lib/events.ts';
 import { type CheckResult, type Ledger, type LedgerItem, type LedgerStatus, UNTRACKED } from '#lib/ledger.ts';
 import type { RequestQueue } from '#lib/queues.ts';
+import { goneStatus, handBackRequest, itemDetail, statusChange } from '#lib/status-change.ts';
 import { eventIdOf, type Outcome, type StatusChangedDetail } from '#lib/status-event.ts';
 import { METRIC } from '#lib/telemetry.ts';
 
@@ -258,15 +259,7 @@ export class StatusChecker {
   /** Sends the key back to the provisioner, which deletes the FAILED endpoint and creates it anew. */
   async #handBack(item: LedgerItem): Promise<boolean> {
     if (!this.#o.requests) return true;
-    const request = {
-      requestId: item.requestIds.at(-1) ?? `recreate-${eventIdOf(item.key, item.endpointId)}`,
-      action: 'create',
-      groupId: item.groupId,
-      cloudProvider: item.cloudProvider,
-      regionName: item.regionName,
-      ...(item.vpcRegionName !== undefined && { vpcRegionName: item.vpcRegionName }),
-      profile: item.profile,
-    };
+    const request = handBackRequest(item);
     try {
       await this.#o.requests.send(JSON.stringify(request));
       this.#o.logger.warn('endpoint FAILED: the key goes back to the provisioner to be created anew', {
@@ -341,7 +334,7 @@ export class StatusChecker {
     const endpoint = listing.byId.get(item.endpointId);
     let decision: Decision;
     if (!endpoint) {
-      const status = item.action === 'delete' || item.status === 'DELETING' ? 'DELETED' : 'MISSING';
+      const status = goneStatus(item);
       if (status === 'MISSING') {
         this.#o.logger.warn('endpoint missing from Atlas (drift)', this.#logKeys(item));
       }
@@ -496,25 +489,8 @@ export class StatusChecker {
   }
 
   #changed(item: LedgerItem, result: CheckResult, now: Date): Decision {
-    const outcome: Outcome =
-      result.status === 'DELETED' ? 'DELETED' : result.status === 'MISSING' ? 'MISSING' : 'STATUS_CHANGED';
-    // The statusSince announced is the one recorded: one fact, one eventId.
-    const statusSince = now.toISOString();
-    return {
-      item,
-      result: { ...result, statusSince },
-      kind: 'changed',
-      events: [
-        this.#detail(outcome, item, {
-          eventId: eventIdOf(outcome, item.key, item.endpointId, result.status, statusSince),
-          previousStatus: item.status,
-          status: result.status,
-          ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
-          statusSince,
-          occurredAt: now.toISOString(),
-        }),
-      ],
-    };
+    const change = statusChange(item, result, now);
+    return { item, result: change.result, kind: 'changed', events: [change.event] };
   }
 
   #pastDeadline(item: LedgerItem, now: Date): boolean {
@@ -558,19 +534,7 @@ export class StatusChecker {
     item: LedgerItem,
     extra: Pick<StatusChangedDetail, 'eventId' | 'status' | 'occurredAt'> & Partial<StatusChangedDetail>,
   ): StatusChangedDetail {
-    return {
-      version: '1',
-      outcome,
-      requestIds: item.requestIds,
-      naturalKey: item.key,
-      groupId: item.groupId,
-      cloudProvider: item.cloudProvider,
-      regionName: item.regionName,
-      ...(item.vpcRegionName !== undefined && { vpcRegionName: item.vpcRegionName }),
-      action: item.action,
-      ...(item.endpointId !== undefined && { endpointId: item.endpointId }),
-      ...extra,
-    };
+    return itemDetail(outcome, item, extra);
   }
 
   #logKeys(item: LedgerItem) {

@@ -19,6 +19,10 @@ export const METRIC = {
   recreating: 'Recreating',
   deadLettered: 'DeadLettered',
   rejected: 'Rejected',
+  /** Follow-ups of a key after a create, an adoption or a delete: each one GET of its endpoint. */
+  followUps: 'FollowUps',
+  /** Follow-ups given up (Atlas or SQS kept failing, or too many): the sweep settles those keys. */
+  followUpsDropped: 'FollowUpsDropped',
   /** Atlas round trips (milliseconds) and 429 answers. */
   atlasLatency: 'AtlasLatency',
   atlasRateLimited: 'AtlasRateLimited',

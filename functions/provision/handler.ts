@@ -41,6 +41,7 @@ const provisioner = new Provisioner({
   createSettleSeconds: config.CREATE_SETTLE_SECONDS,
   maxEndpointFailures: config.MAX_ENDPOINT_FAILURES,
   atlasTimeoutMs: config.ATLAS_TIMEOUT_MS,
+  followUp: { firstSeconds: config.FOLLOW_UP_FIRST_SECONDS, maxSeconds: config.FOLLOW_UP_MAX_SECONDS },
 });
 
 export const handler = middy(

@@ -38,12 +38,17 @@ export class LedgerTable extends Construct {
   }
 
   /**
-   * Conditionally updates items (Ledger claim, settle, recordFailure, recordCheck): the only item
-   * call the functions make; each reads what it needs back through ReturnValues.
+   * Conditionally updates items (Ledger claim, settle, recordFailure, recordCheck); each reads
+   * what it needs back through ReturnValues. The one plain read is a follow-up's (grantItemReads).
    */
   grantItemUpdates(grantee: IGrantable): Grant {
     // hasIndex false: the table ARN alone, not the `index/*` wildcard the table's own grants add.
     return TableGrants.fromTable(this.table, undefined, false).actions(grantee, 'dynamodb:UpdateItem');
+  }
+
+  /** Reads one item (Ledger get: a follow-up reads its key before it calls Atlas). */
+  grantItemReads(grantee: IGrantable): Grant {
+    return TableGrants.fromTable(this.table, undefined, false).actions(grantee, 'dynamodb:GetItem');
   }
 
   /** Queries the status checker's index (Ledger listTracked). */

@@ -191,10 +191,16 @@ export class Monitoring extends Construct {
         ],
         [
           new GraphWidget({
-            title: 'Status checks',
-            left: [METRIC.checkedEndpoints, METRIC.statusChanged, METRIC.stuck, METRIC.missing].map((name) =>
-              appMetric(SERVICE.statusChecker, name),
-            ),
+            title: 'Status checks and follow-ups',
+            left: [
+              ...[METRIC.checkedEndpoints, METRIC.statusChanged, METRIC.stuck, METRIC.missing].map((name) =>
+                appMetric(SERVICE.statusChecker, name),
+              ),
+              // Follow-ups (one GET each) and those given up to the sweep.
+              ...[METRIC.followUps, METRIC.followUpsDropped].map((name) =>
+                appMetric(SERVICE.provisioner, name),
+              ),
+            ],
           }),
           new GraphWidget({
             title: 'Status events not accepted, duplicate endpoints',

@@ -5,6 +5,7 @@
 const benches = [
   ['provisioner', () => import('./provision.ts')],
   ['status checker', () => import('./check-status.ts')],
+  ['follow-up lag', () => import('./follow-up-lag.ts')],
   ['bundle size', () => import('./bundle-size.ts')],
 ] as const;
 

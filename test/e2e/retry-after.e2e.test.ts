@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalFlow, startLocalFlow } from '#test/local/flow.ts';
 import type { TrackedRequest } from '#test/local/tracker.ts';
-import { body, keepFunctionLogs, queueDepth, simulatorOf } from './support.ts';
+import { body, eventually, keepFunctionLogs, queueDepth, simulatorOf } from './support.ts';
 
 keepFunctionLogs();
 
@@ -97,7 +97,11 @@ describe('Atlas asking to retry later', () => {
     expect(sim.endpoints()).toHaveLength(5);
     expect(sim.endpoints().every((e) => e.status === 'ACTIVE')).toBe(true);
     expect(await queueDepth(flow.environment.clients.sqs, flow.environment.dlq.url)).toBe(0);
-    expect(await queueDepth(flow.environment.clients.sqs, flow.environment.requestQueue.url)).toBe(0);
+    // The last follow-ups end when they find their key settled.
+    await eventually(
+      async () => (await queueDepth(flow.environment.clients.sqs, flow.environment.requestQueue.url)) === 0,
+      { timeoutMs: 15_000, what: 'the request queue to drain of follow-ups' },
+    );
     expect(flow.tracker.events.some((e) => e.outcome === 'DEAD_LETTERED')).toBe(false);
     expect(flow.tracker.problems).toEqual([]);
   });

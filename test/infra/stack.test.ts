@@ -192,6 +192,8 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
             LEASE_SECONDS: String(2 * DEFAULTS.provisionTimeoutSeconds),
             CREATE_SETTLE_SECONDS: String(3 * (DEFAULTS.atlasTimeoutMs / 1000)),
             MAX_ENDPOINT_FAILURES: String(DEFAULTS.maxEndpointFailures),
+            FOLLOW_UP_FIRST_SECONDS: String(DEFAULTS.followUpFirstSeconds),
+            FOLLOW_UP_MAX_SECONDS: String(DEFAULTS.followUpMaxSeconds),
             POWERTOOLS_SERVICE_NAME: SERVICE.provisioner,
             POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
             NODE_OPTIONS: '--enable-source-maps',
@@ -276,6 +278,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
         'sqs:GetQueueAttributes': queue(stack.queues.requestQueue),
         'sqs:GetQueueUrl': queue(stack.queues.requestQueue),
         'dynamodb:UpdateItem': [table],
+        'dynamodb:GetItem': [table],
         'secretsmanager:GetSecretValue': [
           'arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:cfn/atlas/profile/default-??????',
         ],
@@ -493,6 +496,9 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       }
       for (const name of [METRIC.checkedEndpoints, METRIC.statusChanged, METRIC.stuck, METRIC.missing]) {
         expect(body).toContain(metric(name, SERVICE.statusChecker));
+      }
+      for (const name of [METRIC.followUps, METRIC.followUpsDropped]) {
+        expect(body).toContain(metric(name, SERVICE.provisioner));
       }
       for (const service of [SERVICE.provisioner, SERVICE.statusChecker]) {
         expect(body).toContain(metric(METRIC.eventPublishFailed, service));

@@ -56,6 +56,10 @@ export function localSettings(overrides: SettingsInput = {}): Settings {
     // The simulator lands a create at once or never (unless told to land it late): a create in
     // doubt is listed again soon, so local runs see the whole wait without sitting through it.
     createSettleSeconds: 4,
+    // Endpoints in progress are looked at again after 1 s, then every 2 s: local runs see a
+    // status as soon as the simulator reaches it, whatever the checker's period.
+    followUpFirstSeconds: 1,
+    followUpMaxSeconds: 2,
     maxConcurrency: 2,
     ...overrides,
   });

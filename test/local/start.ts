@@ -24,6 +24,8 @@ import { type LocalFlow, startLocalFlow } from './flow.ts';
 import { printable } from './printable.ts';
 import { LiveView } from './view.ts';
 
+/** The status checker's period in a local run. */
+const CHECK_PERIOD_MS = 30_000;
 const ROOT = resolve(import.meta.dirname, '../..');
 const DEMO_REQUESTS = join(ROOT, 'events/demo/requests.jsonl');
 const DEMO_SIMULATOR = join(ROOT, 'events/demo/simulator.json');
@@ -257,6 +259,9 @@ async function main(): Promise<number> {
     );
     flow = await startLocalFlow({
       settings: FRONT_DOOR,
+      // The checker sweeps every 30 s, as a deployment's every few minutes: statuses reach the
+      // requests within seconds of the simulator through the provisioner's follow-ups.
+      checkPeriodMs: CHECK_PERIOD_MS,
       ...(options.atlas && { atlas: options.atlas }),
       ...(demo && {
         simulator: {

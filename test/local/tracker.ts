@@ -6,6 +6,7 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { readTopLevelField } from '#lib/json-scan.ts';
+import { FOLLOW_UP } from '#lib/queues.ts';
 import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
 import type { BatchActivity } from './lambda-runner.ts';
 import { printable } from './printable.ts';
@@ -190,6 +191,9 @@ export class RequestTracker {
       return;
     }
     for (const record of activity.records) {
+      // A follow-up is the provisioner looking at a key again, not a delivery of the request: what
+      // it finds comes as a status event like the checker's.
+      if (record.messageAttributes?.[FOLLOW_UP] !== undefined) continue;
       const adopt = this.#followUnknown && activity.type === 'received';
       const request =
         this.#for(record) ??

@@ -88,6 +88,30 @@ describe('settings', () => {
     expect(() => resolveSettings({ maxAtempts: 3 } as never)).toThrow(/maxAtempts/);
   });
 
+  it('validates the follow-up spacing: in range, the cap at least the first, read back by the provisioner', () => {
+    const s = resolveSettings();
+    expect(loadConfig(ProvisionConfigSchema, provisionEnvironment(s, resources))).toMatchObject({
+      FOLLOW_UP_FIRST_SECONDS: 10,
+      FOLLOW_UP_MAX_SECONDS: 30,
+    });
+    expect(() => resolveSettings({ followUpFirstSeconds: 0 })).toThrow(
+      /followUpFirstSeconds: .* \(given 0\)/,
+    );
+    expect(() => resolveSettings({ followUpMaxSeconds: 901 })).toThrow(
+      /followUpMaxSeconds: .* \(given 901\)/,
+    );
+    expect(() => resolveSettings({ followUpFirstSeconds: 60, followUpMaxSeconds: 30 })).toThrow(
+      /followUpMaxSeconds \(30\) must be at least followUpFirstSeconds \(60\)/,
+    );
+    expect(() =>
+      loadConfig(ProvisionConfigSchema, {
+        ...provisionEnvironment(s, resources),
+        FOLLOW_UP_FIRST_SECONDS: '60',
+        FOLLOW_UP_MAX_SECONDS: '30',
+      }),
+    ).toThrow(/FOLLOW_UP_MAX_SECONDS: must be at least FOLLOW_UP_FIRST_SECONDS/);
+  });
+
   it('fails if the backoff cap is below its base', () => {
     expect(() => resolveSettings({ backoffBaseSeconds: 60, backoffCapSeconds: 10 })).toThrow(
       /backoffCapSeconds/,

@@ -8,6 +8,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { vi } from 'vitest';
 import type { AtlasEndpoint, CloudProvider, CreateEndpointBody } from '#atlas/types.ts';
+import { AtlasApiError } from '#lib/errors.ts';
 import { StatusEvents } from '#lib/events.ts';
 import { type EndpointsApi, Provisioner, type ProvisionerOptions } from '#lib/provisioner.ts';
 import { Queues } from '#lib/queues.ts';
@@ -21,13 +22,13 @@ export const QUEUES = {
 };
 export const NOW = new Date('2026-11-29T10:00:00.000Z');
 
-type Op = 'list' | 'create' | 'delete';
+type Op = 'list' | 'create' | 'delete' | 'get';
 
 /** Atlas as the provisioner sees it: endpoints per project, and failures queued per operation. */
 export class FakeAtlas implements EndpointsApi {
   readonly endpoints = new Map<string, AtlasEndpoint[]>();
   readonly calls: Array<{ op: Op; groupId: string; endpointId?: string }> = [];
-  readonly #failures: Record<Op, unknown[]> = { list: [], create: [], delete: [] };
+  readonly #failures: Record<Op, unknown[]> = { list: [], create: [], delete: [], get: [] };
   /** Resolves each call after this many ms (to observe concurrency). */
   latencyMs = 0;
   #active = 0;
@@ -50,6 +51,18 @@ export class FakeAtlas implements EndpointsApi {
 
   async createEndpoint(groupId: string, body: CreateEndpointBody): Promise<AtlasEndpoint> {
     return this.#call({ op: 'create', groupId }, () => this.seed(groupId, { ...body, status: 'INITIATING' }));
+  }
+
+  async getEndpoint(
+    groupId: string,
+    _cloudProvider: CloudProvider,
+    endpointId: string,
+  ): Promise<AtlasEndpoint> {
+    return this.#call({ op: 'get', groupId, endpointId }, () => {
+      const found = (this.endpoints.get(groupId) ?? []).find((e) => e.id === endpointId);
+      if (!found) throw new AtlasApiError({ status: 404, errorCode: 'NOT_FOUND', operation: 'get' });
+      return { ...found };
+    });
   }
 
   async deleteEndpoint(groupId: string, _cloudProvider: CloudProvider, endpointId: string): Promise<void> {

@@ -1,0 +1,333 @@
+/**
+ * Follow-ups: after a create, an adoption of an endpoint in progress or a delete, the key is looked
+ * at again (one GET) on a growing delay until its endpoint settles, and the requester hears the
+ * change as soon as Atlas has made it, as the same fact the status checker would announce.
+ */
+import type { SendMessageCommandInput } from '@aws-sdk/client-sqs';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { SQSRecord } from 'aws-lambda';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { AtlasApiError, AtlasNetworkError } from '#lib/errors.ts';
+import { MAX_FOLLOW_UPS } from '#lib/provisioner.ts';
+import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
+import { statusChange } from '#lib/status-change.ts';
+import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
+import { buildProvisioner, FakeAtlas, NOW, publishedDetails, QUEUES, resetAws, sqs } from './fixtures.ts';
+
+const keyOf = (request: object) => naturalKey(request as ProvisionRequest);
+const FOLLOW_UP = { firstSeconds: 10, maxSeconds: 120 };
+
+describe('Provisioner, follow-ups', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+  let clock: number;
+  const now = () => new Date(clock);
+  const build = () => buildProvisioner(atlas, { now, followUp: FOLLOW_UP });
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+    clock = NOW.getTime();
+  });
+
+  /** Messages sent to the request queue (follow-ups, waits, hand-backs), oldest first. */
+  const sent = () =>
+    sqs
+      .commandCalls(SendMessageCommand)
+      .map((c) => c.args[0].input)
+      .filter((m) => m.QueueUrl === QUEUES.requestQueueUrl);
+  const followUps = () => sent().filter((m) => m.MessageAttributes?.FollowUp !== undefined);
+  const parked = () =>
+    sqs
+      .commandCalls(SendMessageCommand)
+      .map((c) => c.args[0].input)
+      .filter((m) => m.QueueUrl !== QUEUES.requestQueueUrl);
+
+  /** The record SQS delivers for a message the provisioner sent. */
+  const delivered = (message: SendMessageCommandInput | undefined): SQSRecord => {
+    if (!message?.MessageBody) throw new Error('no message');
+    const record = sqsRecord(message.MessageBody);
+    record.messageAttributes = Object.fromEntries(
+      Object.entries(message.MessageAttributes ?? {}).map(([name, v]) => [
+        name,
+        {
+          dataType: v.DataType ?? 'String',
+          stringValue: v.StringValue,
+          stringListValues: [],
+          binaryListValues: [],
+        },
+      ]),
+    );
+    return record;
+  };
+
+  /** Provisions a create (INITIATING) and returns the first follow-up it scheduled. */
+  async function provisioned() {
+    const request = createRequest();
+    const { provisioner, metrics } = build();
+    await expect(provisioner.handleRecord(sqsRecord(request, { messageId: 'sender-id' }))).resolves.toBe(
+      'PROVISIONED',
+    );
+    const [first] = followUps();
+    return { request, provisioner, metrics, first, endpoint: atlas.endpoints.get(request.groupId)?.[0] };
+  }
+
+  it('follows a new endpoint: the first follow-up after firstSeconds, carrying the original body and messageId', async () => {
+    const { request, endpoint } = await provisioned();
+    expect(followUps()).toEqual([
+      expect.objectContaining({
+        MessageBody: JSON.stringify(request),
+        DelaySeconds: 10,
+        MessageAttributes: expect.objectContaining({
+          FollowUp: { DataType: 'Number', StringValue: '1' },
+          EndpointId: { DataType: 'String', StringValue: endpoint?.id },
+          OriginalMessageId: { DataType: 'String', StringValue: 'sender-id' },
+        }),
+      }),
+    ]);
+  });
+
+  it('looks with one GET, never lists or creates, and comes back twice as late, capped', async () => {
+    const { provisioner, first } = await provisioned();
+    atlas.calls.length = 0;
+    let record = delivered(first);
+    const delays: Array<number | undefined> = [];
+    for (let i = 0; i < 6; i++) {
+      sqs.resetHistory();
+      await expect(provisioner.handleRecord(record)).resolves.toBe('FOLLOWED');
+      const [next] = followUps();
+      delays.push(next?.DelaySeconds);
+      record = delivered(next);
+    }
+    expect(atlas.calls.map((c) => c.op)).toEqual(['get', 'get', 'get', 'get', 'get', 'get']);
+    expect(delays).toEqual([20, 40, 80, 120, 120, 120]);
+    expect(publishedDetails().filter((e) => e.outcome === 'STATUS_CHANGED')).toEqual([]);
+  });
+
+  it('announces ACTIVE as soon as Atlas says so, as the same fact (eventId) the checker would, and stops', async () => {
+    const { request, provisioner, first, endpoint } = await provisioned();
+    if (!endpoint) throw new Error('no endpoint');
+    endpoint.status = 'ACTIVE';
+    clock += 10_000;
+    const before = { ...table.items.get(keyOf(request)) } as NonNullable<ReturnType<typeof table.items.get>>;
+    sqs.resetHistory();
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    const item = table.items.get(keyOf(request));
+    expect(item).toMatchObject({ status: 'ACTIVE', statusSince: new Date(clock).toISOString() });
+    expect(item).not.toHaveProperty('lease');
+    expect(item).not.toHaveProperty('outbox');
+    const changed = publishedDetails().filter((e) => e.outcome === 'STATUS_CHANGED');
+    const expected = statusChange(before, { status: 'ACTIVE' }, new Date(clock)).event;
+    expect(changed).toEqual([expect.objectContaining({ eventId: expected.eventId, status: 'ACTIVE' })]);
+    expect(changed[0]).toMatchObject({ previousStatus: 'INITIATING', requestIds: [request.requestId] });
+    expect(followUps()).toEqual([]);
+  });
+
+  it.each([
+    {
+      name: 'a 429 with Retry-After',
+      error: new AtlasApiError({
+        status: 429,
+        errorCode: 'RATE_LIMITED',
+        retryAfterSeconds: 37,
+        operation: 'get',
+      }),
+      delay: 37,
+    },
+    {
+      name: 'a 503',
+      error: new AtlasApiError({ status: 503, errorCode: 'SERVICE_UNAVAILABLE', operation: 'get' }),
+      delay: 10,
+    },
+    { name: 'a timeout', error: new AtlasNetworkError('get', 'timeout'), delay: 10 },
+  ])('asks again later after $name, never retrying the record or parking it', async ({ error, delay }) => {
+    const { provisioner, first, request } = await provisioned();
+    atlas.failNext('get', error);
+    sqs.resetHistory();
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    expect(followUps()).toEqual([
+      expect.objectContaining({
+        DelaySeconds: delay,
+        MessageAttributes: expect.objectContaining({ FollowUp: { DataType: 'Number', StringValue: '2' } }),
+      }),
+    ]);
+    expect(parked()).toEqual([]);
+    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('lease');
+  });
+
+  it('drops a follow-up Atlas refuses (403) or one past the chain bound, with a metric, never parking it', async () => {
+    const { provisioner, first, metrics } = await provisioned();
+    atlas.failNext('get', new AtlasApiError({ status: 403, errorCode: 'FORBIDDEN', operation: 'get' }));
+    sqs.resetHistory();
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOW_UP_DROPPED');
+
+    const last = delivered(first);
+    const number = last.messageAttributes.FollowUp;
+    if (number) number.stringValue = String(MAX_FOLLOW_UPS);
+    await expect(provisioner.handleRecord(last)).resolves.toBe('FOLLOW_UP_DROPPED');
+
+    expect(followUps()).toEqual([]);
+    expect(parked()).toEqual([]);
+    expect(metrics.addMetric).toHaveBeenCalledWith('FollowUpsDropped', 'Count', 1);
+  });
+
+  it('never keeps a key busy: a key a request holds is looked at later, without calling Atlas', async () => {
+    const { provisioner, first, request } = await provisioned();
+    const item = table.items.get(keyOf(request));
+    if (!item) throw new Error('no item');
+    item.lease = { owner: 'someone', expiresAt: clock + 60_000 };
+    atlas.calls.length = 0;
+    sqs.resetHistory();
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    expect(atlas.calls).toEqual([]);
+    expect(followUps()).toEqual([expect.objectContaining({ DelaySeconds: 20 })]);
+    expect(table.items.get(keyOf(request))?.lease?.owner).toBe('someone');
+  });
+
+  it('stops when the key moved on: another endpoint, or a settled status', async () => {
+    const { provisioner, first, request } = await provisioned();
+    const item = table.items.get(keyOf(request));
+    if (!item) throw new Error('no item');
+    atlas.calls.length = 0;
+    sqs.resetHistory();
+
+    item.endpointId = 'f'.repeat(24);
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+    item.endpointId = first?.MessageAttributes?.EndpointId?.StringValue;
+    item.status = 'ACTIVE';
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    expect(atlas.calls).toEqual([]);
+    expect(sent()).toEqual([]);
+  });
+
+  it('hands a FAILED create back to the provisioner, which deletes it to create it anew', async () => {
+    const { provisioner, first, request, endpoint } = await provisioned();
+    if (!endpoint) throw new Error('no endpoint');
+    endpoint.status = 'FAILED';
+    endpoint.errorMessage = 'bucket policy denied';
+    sqs.resetHistory();
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'FAILED' });
+    expect(publishedDetails()).toContainEqual(
+      expect.objectContaining({
+        outcome: 'STATUS_CHANGED',
+        status: 'FAILED',
+        errorMessage: 'bucket policy denied',
+      }),
+    );
+    const [handBack] = sent();
+    expect(handBack?.MessageAttributes?.FollowUp).toBeUndefined();
+    expect(JSON.parse(handBack?.MessageBody ?? '{}')).toMatchObject({
+      action: 'create',
+      requestId: request.requestId,
+    });
+    atlas.calls.length = 0;
+    await expect(provisioner.handleRecord(delivered(handBack))).resolves.toBe('RECREATING');
+    expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'delete']);
+  });
+
+  it('follows a delete until the endpoint is gone (404), then announces DELETED', async () => {
+    const { provisioner, request, endpoint } = await provisioned();
+    if (!endpoint) throw new Error('no endpoint');
+    endpoint.status = 'ACTIVE';
+    const item = table.items.get(keyOf(request));
+    if (item) item.status = 'ACTIVE';
+    sqs.resetHistory();
+    const del = { ...request, requestId: 'delete-1', action: 'delete' as const };
+    await expect(provisioner.handleRecord(sqsRecord(del))).resolves.toBe('DELETE_REQUESTED');
+    const [first] = followUps();
+    expect(first).toBeDefined();
+    atlas.endpoints.set(request.groupId, []);
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'DELETED' });
+    expect(publishedDetails()).toContainEqual(
+      expect.objectContaining({ outcome: 'DELETED', status: 'DELETED', requestIds: ['delete-1'] }),
+    );
+    expect(followUps()).toHaveLength(1);
+  });
+
+  it('does not start a second chain for a request that changes nothing (a duplicate message)', async () => {
+    const { provisioner, request } = await provisioned();
+    sqs.resetHistory();
+    await expect(provisioner.handleRecord(sqsRecord({ ...request, requestId: 'again' }))).resolves.toBe(
+      'ADOPTED',
+    );
+    expect(followUps()).toEqual([]);
+  });
+
+  it('follows an endpoint in progress that a create adopts from Atlas', async () => {
+    const request = createRequest();
+    const found = atlas.seed(request.groupId, {
+      cloudProvider: 'AWS',
+      regionName: request.regionName,
+      status: 'PENDING_RECREATION',
+    });
+    const { provisioner } = build();
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
+    expect(followUps()).toEqual([
+      expect.objectContaining({
+        DelaySeconds: 10,
+        MessageAttributes: expect.objectContaining({
+          EndpointId: { DataType: 'String', StringValue: found.id },
+        }),
+      }),
+    ]);
+  });
+
+  it('does not follow what is settled already: an ACTIVE adoption, or PENDING_ACCEPTANCE, which waits on a person', async () => {
+    const { provisioner } = build();
+    for (const status of ['ACTIVE', 'PENDING_ACCEPTANCE'] as const) {
+      const request = createRequest();
+      atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: request.regionName, status });
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
+    }
+    expect(followUps()).toEqual([]);
+  });
+
+  it('reads the key again on the next follow-up when it moved on while Atlas was asked', async () => {
+    const { provisioner, first, request, endpoint } = await provisioned();
+    if (!endpoint) throw new Error('no endpoint');
+    endpoint.status = 'ACTIVE';
+    // Another writer (a request answered, a checker run) moves the item between read and write.
+    const recordCheck = table.recordCheck.bind(table);
+    table.recordCheck = async (...args) => {
+      const item = table.items.get(keyOf(request));
+      if (item) item.updatedAt = new Date(clock + 1).toISOString();
+      return recordCheck(...args);
+    };
+    sqs.resetHistory();
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
+    expect(publishedDetails().filter((e) => e.outcome === 'STATUS_CHANGED')).toEqual([]);
+    expect(followUps()).toEqual([
+      expect.objectContaining({
+        MessageAttributes: expect.objectContaining({ FollowUp: { DataType: 'Number', StringValue: '2' } }),
+      }),
+    ]);
+  });
+
+  it('drops a follow-up whose body it cannot read, without calling Atlas or parking it', async () => {
+    const { provisioner, first } = await provisioned();
+    const broken = delivered(first);
+    broken.body = '{"requestId":';
+    atlas.calls.length = 0;
+    sqs.resetHistory();
+    await expect(provisioner.handleRecord(broken)).resolves.toBe('FOLLOW_UP_DROPPED');
+    expect(atlas.calls).toEqual([]);
+    expect(sqs.commandCalls(SendMessageCommand)).toEqual([]);
+  });
+});
