@@ -47,8 +47,11 @@ describe('event identity', () => {
     // Assess: ten deliveries answered, each fact once after de-duplication
     const events = publishedDetails();
     const unique = events.filter((e, i) => events.findIndex((f) => f.eventId === e.eventId) === i);
-    const perOutcome = (list: typeof events) =>
-      list.reduce<Record<string, number>>((n, e) => ({ ...n, [e.outcome]: (n[e.outcome] ?? 0) + 1 }), {});
+    const perOutcome = (list: typeof events) => {
+      const counts: Record<string, number> = {};
+      for (const e of list) counts[e.outcome] = (counts[e.outcome] ?? 0) + 1;
+      return counts;
+    };
     expect(perOutcome(events)).toEqual({
       PROVISIONED: 2,
       ADOPTED: 3,
