@@ -156,8 +156,14 @@ describe('an Atlas that misbehaves like a slow real server', () => {
       doomed?.events.filter((e) => e.outcome === 'RECREATING').map((e) => e.eventId),
     );
     expect(recreations.size).toBe(2);
-    const parked = (await peekQueue(flow.environment.clients.sqs, flow.environment.dlq.url)).filter((m) =>
-      m.Body?.includes('doomed-1'),
+    // The event is published before the message is parked: wait for the DLQ to hold it.
+    const parked = await eventually(
+      async () => {
+        const messages = await peekQueue(flow.environment.clients.sqs, flow.environment.dlq.url);
+        const found = messages.filter((m) => m.Body?.includes('doomed-1'));
+        return found.length > 0 && found;
+      },
+      { timeoutMs: 10_000, what: 'the request to be parked in the DLQ' },
     );
     expect(parked[0]?.MessageAttributes?.Detail?.StringValue).toContain('no capacity in the region');
     // The last FAILED endpoint is left for the operator, never reported as the answer.
