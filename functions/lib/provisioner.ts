@@ -28,7 +28,7 @@ import {
   type FailureInfo,
   InvalidRequestError,
 } from '#lib/errors.ts';
-import { EventPublishError, type StatusEvents } from '#lib/events.ts';
+import type { StatusEvents } from '#lib/events.ts';
 import {
   type LeaseFields,
   type Ledger,
@@ -38,6 +38,7 @@ import {
   MAX_UNCONFIRMED_CREATES,
   UNCONFIRMED_CREATE_TTL_MS,
 } from '#lib/ledger.ts';
+import { announceRecorded } from '#lib/outbox.ts';
 import {
   type Backoff,
   FOLLOW_UP,
@@ -558,27 +559,13 @@ export class Provisioner {
   }
 
   /** Publishes recorded events and clears them from the outbox; false when some stay for later. */
-  async #announce(key: string, events: StatusChangedDetail[], logger: Logger): Promise<boolean> {
-    let accepted: readonly string[] = events.map((e) => e.eventId);
-    let ok = true;
-    try {
-      await this.#o.events.publish(...events);
-    } catch (error) {
-      ok = false;
-      accepted = error instanceof EventPublishError ? error.accepted : [];
-      this.#o.metrics.addMetric(METRIC.eventPublishFailed, MetricUnit.Count, events.length - accepted.length);
-      logger.error('could not publish status events; they stay in the ledger outbox and are sent again', {
-        error,
-        naturalKey: key,
-      });
-    }
-    try {
-      await this.#o.ledger.clearOutbox(key, accepted);
-    } catch (error) {
-      // Left in the outbox: announced again later with the same eventId.
-      logger.warn('could not clear published events from the outbox', { error, naturalKey: key });
-    }
-    return ok;
+  /** Publishes recorded events of one key and clears them from its outbox; false when some stay. */
+  #announce(key: string, events: StatusChangedDetail[], logger: Logger): Promise<boolean> {
+    const { events: publisher, ledger, metrics } = this.#o;
+    return announceRecorded(
+      { events: publisher, ledger, metrics, logger },
+      events.map((event) => ({ key, event })),
+    );
   }
 
   /**

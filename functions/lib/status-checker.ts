@@ -12,8 +12,9 @@ import type { AtlasClient } from '#atlas/client.ts';
 import { ATLAS_STATUSES, type AtlasEndpoint, CLOUD_PROVIDERS, type CloudProvider } from '#atlas/types.ts';
 import { Limiter } from '#lib/concurrency.ts';
 import { AtlasApiError, describeFailure } from '#lib/errors.ts';
-import { EventPublishError, type StatusEvents } from '#lib/events.ts';
+import type { StatusEvents } from '#lib/events.ts';
 import { type CheckResult, type Ledger, type LedgerItem, type LedgerStatus, UNTRACKED } from '#lib/ledger.ts';
+import { announceRecorded } from '#lib/outbox.ts';
 import type { RequestQueue } from '#lib/queues.ts';
 import { goneStatus, handBackRequest, itemDetail, statusChange } from '#lib/status-change.ts';
 import { eventIdOf, type Outcome, type StatusChangedDetail } from '#lib/status-event.ts';
@@ -221,38 +222,10 @@ export class StatusChecker {
    * rest stay there for the next run, announced with the same eventId.
    */
   async #announce(events: Array<{ key: string; event: StatusChangedDetail }>): Promise<void> {
-    if (events.length === 0) return;
-    let accepted = new Set(events.map((e) => e.event.eventId));
-    try {
-      await this.#o.events.publish(...events.map((e) => e.event));
-    } catch (error) {
-      accepted = new Set(error instanceof EventPublishError ? error.accepted : []);
-      this.#o.metrics.addMetric(METRIC.eventPublishFailed, MetricUnit.Count, events.length - accepted.size);
-      this.#o.logger.error('could not publish status events; they stay in the outbox for the next run', {
-        error,
-        events: events.length,
-      });
-    }
-    const byKey = new Map<string, string[]>();
-    for (const { key, event } of events) {
-      if (accepted.has(event.eventId)) byKey.set(key, [...(byKey.get(key) ?? []), event.eventId]);
-    }
-    await Promise.all(
-      [...byKey].map(([key, ids]) =>
-        this.#writes.run(async () => {
-          try {
-            await this.#o.ledger.clearOutbox(key, ids);
-          } catch (error) {
-            this.#o.logger.warn(
-              'could not clear published events; they are sent again with the same eventId',
-              {
-                error,
-                naturalKey: key,
-              },
-            );
-          }
-        }),
-      ),
+    const { events: publisher, ledger, metrics, logger } = this.#o;
+    await announceRecorded(
+      { events: publisher, ledger, metrics, logger, write: (fn) => this.#writes.run(fn) },
+      events,
     );
   }
 
