@@ -113,6 +113,7 @@ export class RequestTracker {
   #polling: Promise<void> | undefined;
   /** Every status event seen, in order. */
   readonly events: StatusChangedDetail[] = [];
+  readonly #eventIds = new Set<string>();
   /** What went wrong around the requests: invalid status events, failures to read them, to poll or to delete. */
   readonly problems: string[] = [];
 
@@ -324,6 +325,9 @@ export class RequestTracker {
   }
 
   #receive(detail: StatusChangedDetail) {
+    // Events are at least once: like any requester, the tracker hears each fact (eventId) once.
+    if (this.#eventIds.has(detail.eventId)) return;
+    this.#eventIds.add(detail.eventId);
     this.events.push(detail);
     const byMessage = detail.messageId === undefined ? undefined : this.#byMessageId.get(detail.messageId);
     // The provisioner's events answer one message; the status checker's name requestIds.
