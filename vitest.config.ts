@@ -1,8 +1,18 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The test tree mirrors the source (test/functions, test/infra, test/events) beside the harness
+ * (test/simulator, test/local, test/support); a file's suffix says what it needs:
+ * `*.test.ts` nothing but itself (unit), `*.{http,moto,http-moto,elasticmq}.test.ts` servers it
+ * starts once per file, `*.e2e.test.ts` the whole local flow, and `test/infra/*.test.ts` a
+ * synthesised stack (esbuild bundles both functions). `npm run test:unit` runs the unit project.
+ */
+const SERVERS = ['http', 'moto', 'http-moto', 'elasticmq'].map((kind) => `test/**/*.${kind}.test.ts`);
+const E2E = ['test/**/*.e2e.test.ts'];
+const STACK = ['test/infra/*.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],
     // Two cores: files run in parallel forks, each starting its own servers once.
     pool: 'forks',
@@ -12,5 +22,14 @@ export default defineConfig({
     restoreMocks: true,
     // CI reads a JSON report to print one summary line (see .ci/run).
     reporters: process.env.CI ? ['default', ['json', { outputFile: '.ci/results.json' }]] : ['default'],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...SERVERS, ...E2E, ...STACK] },
+      },
+      { extends: true, test: { name: 'integration', include: SERVERS, exclude: STACK } },
+      { extends: true, test: { name: 'stack', include: STACK } },
+      { extends: true, test: { name: 'e2e', include: E2E } },
+    ],
   },
 });

@@ -14,8 +14,8 @@ import { CheckStatusConfigSchema, loadConfig } from '#lib/config.ts';
 import { StatusEvents } from '#lib/events.ts';
 import { Ledger } from '#lib/ledger.ts';
 import { RequestQueue } from '#lib/queues.ts';
-import { type CheckSummary, StatusChecker } from '#lib/status-checker.ts';
 import { atlasCallMetrics, METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
+import { type CheckSummary, StatusChecker } from './status-checker.ts';
 
 const config = loadConfig(CheckStatusConfigSchema);
 

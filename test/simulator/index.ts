@@ -1,7 +1,7 @@
 /**
  * The Atlas simulator: a node:http server on 127.0.0.1 speaking the four backup private endpoint
  * operations, OAuth client credentials and Digest like Atlas, validating every request against the
- * official spec copy (test/contract/) and recording what it found.
+ * official spec copy (test/simulator/) and recording what it found.
  *
  * Status codes chosen where Atlas documents none or contradicts itself:
  * - 406 NOT_ACCEPTABLE: Accept names no `application/vnd.atlas.YYYY-MM-DD+json` media type.

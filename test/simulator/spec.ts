@@ -1,5 +1,5 @@
 /**
- * The official spec copy (test/contract/), dereferenced and compiled into validators for the
+ * The official spec copy (test/simulator/), dereferenced and compiled into validators for the
  * simulator's request checks and the contract tests' response checks.
  */
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,7 @@ import addFormatsModule from 'ajv-formats';
 import type { OpenAPIV3 } from 'openapi-types';
 
 export const SPEC_PATH = fileURLToPath(
-  new URL('../contract/backup-private-endpoints.wire.openapi.yaml', import.meta.url),
+  new URL('./backup-private-endpoints.wire.openapi.yaml', import.meta.url),
 );
 
 export type ApiOperation = 'list' | 'create' | 'get' | 'delete';

@@ -1,7 +1,7 @@
 /**
  * The ledger's semantics in memory, for unit tests of the domains: the same conditions (lease,
  * expected status, outbox) and the same writes as Ledger's DynamoDB expressions, which are proven
- * against moto in test/integration/ledger.moto.test.ts.
+ * against moto in test/functions/lib/ledger.moto.test.ts.
  */
 import { type FailureInfo, KeyBusyError } from '#lib/errors.ts';
 import {

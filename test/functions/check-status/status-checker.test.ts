@@ -1,8 +1,8 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { deadlineOf } from '#check-status/status-checker.ts';
 import { AtlasApiError, AtlasNetworkError, CredentialsError } from '#lib/errors.ts';
 import { TRACKED } from '#lib/ledger.ts';
-import { deadlineOf } from '#lib/status-checker.ts';
 import { METRIC } from '#lib/telemetry.ts';
 import {
   buildChecker,

@@ -16,12 +16,12 @@ import { BatchWriteCommand, GetCommand, PutCommand, ScanCommand } from '@aws-sdk
 import type { ScheduledEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ATLAS_REGIONS } from '#atlas/types.ts';
+import { type CheckSummary, StatusChecker } from '#check-status/status-checker.ts';
 import { AtlasProfiles } from '#lib/atlas-profiles.ts';
 import { CredentialsStore } from '#lib/credentials.ts';
 import { StatusEvents } from '#lib/events.ts';
 import { Ledger, type LedgerItem, NEVER_CHECKED, TRACKED } from '#lib/ledger.ts';
 import { naturalKey } from '#lib/request.ts';
-import { type CheckSummary, StatusChecker } from '#lib/status-checker.ts';
 import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
 import { type CapturedOutput, captureProcessOutput } from '#test/local/capture.ts';
 import { type Moto, startMoto } from '#test/local/emulators.ts';
@@ -46,7 +46,7 @@ let capture: CapturedOutput;
 const output: string[] = [];
 
 const scheduledEvent = JSON.parse(
-  readFileSync(resolve(import.meta.dirname, '../../events/scheduled.json'), 'utf8'),
+  readFileSync(resolve(import.meta.dirname, '../../../events/scheduled.json'), 'utf8'),
 ) as ScheduledEvent;
 
 beforeAll(async () => {
@@ -406,7 +406,7 @@ describe('npm run status against the ledger in moto', () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
       ['--import', 'tsx', 'infra/ops/status.ts', '--table', env.tableName, '--group', group],
-      { cwd: resolve(import.meta.dirname, '../..'), env: { ...process.env, ...env.awsEnvironment } },
+      { cwd: resolve(import.meta.dirname, '../../..'), env: { ...process.env, ...env.awsEnvironment } },
     );
 
     // Assess

@@ -97,7 +97,7 @@ beforeAll(async () => {
     // A 5xx or a lost answer on create leaves it in doubt this long: the tests receive it back then.
     createSettleSeconds: 3,
     // The tests share the request queue and receive what comes back to it: follow-ups (proven in
-    // test/unit/provision/follow-up.test.ts and test/e2e/follow-up.e2e.test.ts) stay out of sight.
+    // test/functions/provision/follow-up.test.ts and test/e2e/follow-up.e2e.test.ts) stay out of sight.
     followUpFirstSeconds: 900,
     followUpMaxSeconds: 900,
   });

@@ -10,9 +10,9 @@ import { vi } from 'vitest';
 import type { AtlasEndpoint, CloudProvider, CreateEndpointBody } from '#atlas/types.ts';
 import { AtlasApiError } from '#lib/errors.ts';
 import { StatusEvents } from '#lib/events.ts';
-import { type EndpointsApi, Provisioner, type ProvisionerOptions } from '#lib/provisioner.ts';
 import { Queues } from '#lib/queues.ts';
 import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
+import { type EndpointsApi, Provisioner, type ProvisionerOptions } from '#provision/provisioner.ts';
 import { InMemoryLedger } from '#test/support/in-memory-ledger.ts';
 
 export const QUEUES = {

@@ -8,10 +8,10 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { mockClient } from 'aws-sdk-client-mock';
 import { vi } from 'vitest';
 import { ATLAS_REGIONS, type AtlasEndpoint, type CloudProvider } from '#atlas/types.ts';
+import { type ListingApi, StatusChecker, type StatusCheckerOptions } from '#check-status/status-checker.ts';
 import { StatusEvents } from '#lib/events.ts';
 import { type LedgerItem, TRACKED } from '#lib/ledger.ts';
 import { naturalKey } from '#lib/request.ts';
-import { type ListingApi, StatusChecker, type StatusCheckerOptions } from '#lib/status-checker.ts';
 import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
 import { InMemoryLedger } from '#test/support/in-memory-ledger.ts';
 

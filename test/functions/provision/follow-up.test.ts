@@ -8,9 +8,9 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AtlasApiError, AtlasNetworkError } from '#lib/errors.ts';
-import { MAX_FOLLOW_UPS } from '#lib/provisioner.ts';
 import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
 import { statusChange } from '#lib/status-change.ts';
+import { MAX_FOLLOW_UPS } from '#provision/provisioner.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
 import { buildProvisioner, FakeAtlas, NOW, publishedDetails, QUEUES, resetAws, sqs } from './fixtures.ts';
 
