@@ -1,6 +1,8 @@
 /** The one event a requester subscribes to: every outcome and every status change of a request. */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import type { LedgerItem } from '#lib/ledger.ts';
+import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
 
 export const STATUS_CHANGED_DETAIL_TYPE = 'Backup Private Endpoint Status Changed';
 
@@ -62,4 +64,33 @@ export function eventIdOf(...parts: Array<string | number | undefined>): string 
   const hash = createHash('sha256');
   for (const part of parts) hash.update(`${part ?? ''}\u0000`);
   return hash.digest('hex').slice(0, 32);
+}
+
+/** What an event is about: the request it answers, or the ledger item of the key. */
+export type EventSubject =
+  | Pick<ProvisionRequest, 'groupId' | 'cloudProvider' | 'regionName' | 'vpcRegionName' | 'action'>
+  | Pick<LedgerItem, 'key' | 'groupId' | 'cloudProvider' | 'regionName' | 'vpcRegionName' | 'action'>;
+
+/**
+ * A status event: the one builder of the detail for the provisioner, its follow-ups and the
+ * status checker. `about` is absent only for a rejected body whose key could not be read.
+ */
+export function statusEvent(
+  outcome: Outcome,
+  about: EventSubject | undefined,
+  fields: Pick<StatusChangedDetail, 'eventId' | 'requestIds' | 'occurredAt'> & Partial<StatusChangedDetail>,
+): StatusChangedDetail {
+  return {
+    version: '1',
+    outcome,
+    ...(about && {
+      naturalKey: 'key' in about ? about.key : naturalKey(about as ProvisionRequest),
+      groupId: about.groupId,
+      cloudProvider: about.cloudProvider,
+      regionName: about.regionName,
+      ...(about.vpcRegionName !== undefined && { vpcRegionName: about.vpcRegionName }),
+      action: about.action,
+    }),
+    ...fields,
+  };
 }
