@@ -17,9 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { SettingsError, type SettingsInput, SettingsSchema } from '#infra/settings.ts';
+import { DEFAULT_STACK_NAME } from './names.ts';
 import { AtlasBackupPrivateEndpointsStack } from './stack.ts';
-
-export const DEFAULT_STACK_NAME = 'AtlasBackupPrivateEndpoints';
 
 /** Builds the app and its stack from the context in `props` (or cdk.json and `-c` under the CLI). */
 export function createApp(props?: AppProps): App {

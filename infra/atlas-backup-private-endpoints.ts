@@ -46,8 +46,8 @@ import {
   visibilityTimeoutSeconds,
 } from '#infra/settings.ts';
 import { REQUEST_EVENT_INPUT_PATH, REQUESTED_DETAIL_TYPE, requestEventPattern } from '#lib/front-door.ts';
+import { SERVICE } from '#lib/metric-names.ts';
 import { type Outcome, STATUS_CHANGED_DETAIL_TYPE } from '#lib/status-event.ts';
-import { SERVICE } from '#lib/telemetry.ts';
 import { AppFunction } from './constructs/function.ts';
 import { LedgerTable } from './constructs/ledger.ts';
 import { Monitoring } from './constructs/monitoring.ts';

@@ -13,8 +13,9 @@ import { atlasProfilesFromConfig } from '#lib/atlas-profiles.ts';
 import { loadConfig, ProvisionConfigSchema } from '#lib/config.ts';
 import { StatusEvents } from '#lib/events.ts';
 import { Ledger } from '#lib/ledger.ts';
+import { METRICS_NAMESPACE, SERVICE } from '#lib/metric-names.ts';
 import { Queues } from '#lib/queues.ts';
-import { atlasCallMetrics, METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
+import { atlasCallMetrics } from '#lib/telemetry.ts';
 import { Provisioner } from './provisioner.ts';
 
 const config = loadConfig(ProvisionConfigSchema);

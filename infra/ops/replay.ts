@@ -12,8 +12,9 @@ import {
   SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
+import { DEFAULT_STACK_NAME } from '#infra/names.ts';
 import { formatTable, integerFlag, isMain, ProgressBar, parseCommand, runMain, UsageError } from './cli.ts';
-import { DEFAULT_STACK, resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
+import { resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
 
 /** SQS's ceiling for MaxNumberOfMessagesPerSecond. */
 export const MAX_RATE = 500;
@@ -202,7 +203,7 @@ const USAGE = `usage: npm run replay -- [--dry-run] [--rate <messages/s, 1-${MAX
 
 Moves every message of the dead-letter queue back to the request queue (an SQS message move
 task) and shows its progress. The queues come from the flags, else from the outputs of the
-deployed stack (default ${DEFAULT_STACK}). AWS_ENDPOINT_URL points it at an emulator.
+deployed stack (default ${DEFAULT_STACK_NAME}). AWS_ENDPOINT_URL points it at an emulator.
 
   --dry-run   how many messages would move, and their error codes; moves nothing
   --rate      messages moved per second (default: SQS's own pace)`;

@@ -6,10 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DEFAULT_STACK_NAME } from '#infra/names.ts';
 import { InvalidRequestError } from '#lib/errors.ts';
 import { type ProvisionRequest, parseRequest } from '#lib/request.ts';
 import { isMain, ProgressBar, parseCommand, runMain, UsageError } from './cli.ts';
-import { DEFAULT_STACK, resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
+import { resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
 
 const BATCH = 10;
 
@@ -156,7 +157,7 @@ const USAGE = `usage: npm run send -- --group <projectId> --region <REGION> [--v
 Publishes provisioning requests to the request queue, validated like the function validates
 them. A requestId is generated when none is given, and printed. --file sends one JSON request
 per line, after checking every line. The queue comes from --queue-url, else from the outputs
-of the deployed stack (default ${DEFAULT_STACK}). AWS_ENDPOINT_URL points it at an emulator.`;
+of the deployed stack (default ${DEFAULT_STACK_NAME}). AWS_ENDPOINT_URL points it at an emulator.`;
 
 /** The command: parses argv, prints to stdout (results) and stderr (progress), resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {

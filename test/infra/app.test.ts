@@ -4,7 +4,8 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, DEFAULT_STACK_NAME } from '#infra/app.ts';
+import { createApp } from '#infra/app.ts';
+import { DEFAULT_STACK_NAME } from '#infra/names.ts';
 import type { AtlasBackupPrivateEndpointsStack } from '#infra/stack.ts';
 
 // The feature flags `cdk synth` applies (cdk.json), with bundling skipped.

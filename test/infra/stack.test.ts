@@ -5,14 +5,15 @@ import { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, DEFAULT_STACK_NAME } from '#infra/app.ts';
+import { createApp } from '#infra/app.ts';
 import { PARKING_MAX_MESSAGE_BYTES, REQUEST_MAX_MESSAGE_BYTES } from '#infra/constructs/queues.ts';
+import { DEFAULT_STACK_NAME } from '#infra/names.ts';
 import { maxReceiveCount, resolveSettings, visibilityTimeoutSeconds } from '#infra/settings.ts';
 import { AtlasBackupPrivateEndpointsStack } from '#infra/stack.ts';
-import { CHECK_INDEX } from '#lib/ledger.ts';
-import { PARKED_ATTRIBUTES_MAX_BYTES } from '#lib/queues.ts';
+import { CHECK_INDEX } from '#lib/ledger-schema.ts';
+import { PARKED_ATTRIBUTES_MAX_BYTES } from '#lib/message-attributes.ts';
+import { METRIC, METRICS_NAMESPACE, SERVICE } from '#lib/metric-names.ts';
 import { MAX_BODY_BYTES } from '#lib/request.ts';
-import { METRIC, METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
 
 // The feature flags `cdk synth` applies (cdk.json), with bundling skipped.
 const CONTEXT = {

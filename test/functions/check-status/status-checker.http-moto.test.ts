@@ -20,7 +20,8 @@ import { type CheckSummary, StatusChecker } from '#check-status/status-checker.t
 import { AtlasProfiles } from '#lib/atlas-profiles.ts';
 import { CredentialsStore } from '#lib/credentials.ts';
 import { StatusEvents } from '#lib/events.ts';
-import { Ledger, type LedgerItem, NEVER_CHECKED, TRACKED } from '#lib/ledger.ts';
+import { Ledger, type LedgerItem, NEVER_CHECKED } from '#lib/ledger.ts';
+import { TRACKED } from '#lib/ledger-schema.ts';
 import { naturalKey } from '#lib/request.ts';
 import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
 import { type CapturedOutput, captureProcessOutput } from '#test/local/capture.ts';

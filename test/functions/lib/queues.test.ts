@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  backoffSeconds,
-  PARKED_ATTRIBUTES_MAX_BYTES,
-  parkedAttributes,
-  retryDelaySeconds,
-} from '#lib/queues.ts';
+import { PARKED_ATTRIBUTES_MAX_BYTES } from '#lib/message-attributes.ts';
+import { backoffSeconds, parkedAttributes, retryDelaySeconds } from '#lib/queues.ts';
 
 const backoff = { baseSeconds: 2, capSeconds: 900 };
 
