@@ -113,7 +113,7 @@ export class AtlasBackupPrivateEndpoints extends Construct {
     });
     // The account's default bus always exists and cannot be created: every bus is referenced.
     this.eventBus = EventBus.fromEventBusName(this, 'EventBus', s.eventBusName);
-    const tableName = this.ledger.table.tableName;
+    const ledgerTableName = this.ledger.table.tableName;
 
     this.provisioner = new AppFunction(this, 'Provisioner', {
       entry: ENTRIES.provisioner,
@@ -125,7 +125,7 @@ export class AtlasBackupPrivateEndpoints extends Construct {
         requestQueueUrl: requestQueue.queueUrl,
         dlqUrl: deadLetterQueue.queueUrl,
         rejectedQueueUrl: rejectedQueue.queueUrl,
-        tableName,
+        ledgerTableName,
       }),
     });
     this.provisioner.addEventSource(
@@ -165,7 +165,7 @@ export class AtlasBackupPrivateEndpoints extends Construct {
       reservedConcurrentExecutions: 1,
       // A run that could not start before the next one is due is superseded by it.
       maxEventAge: checkerMaxEventAge(period),
-      environment: checkStatusEnvironment(s, { tableName, requestQueueUrl: requestQueue.queueUrl }),
+      environment: checkStatusEnvironment(s, { ledgerTableName, requestQueueUrl: requestQueue.queueUrl }),
     });
     this.ledger.grantItemUpdates(this.statusChecker);
     this.ledger.grantQueryCheckIndex(this.statusChecker);

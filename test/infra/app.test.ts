@@ -30,6 +30,7 @@ describe('createApp settings from CDK context', () => {
         allowedProfiles: 'default, team-b',
         eventBusName: 'atlas-events',
         maxConcurrency: '3',
+        projectConcurrency: '8',
         batchSize: '20',
         scheduleRateMinutes: '1',
         logRetentionDays: '90',
@@ -106,6 +107,14 @@ describe('createApp settings from CDK context', () => {
     });
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(1 minute)' });
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+  });
+
+  it("passes a function's setting given with -c on to its environment", () => {
+    const checker = template.toJSON().Resources[id(stack.statusChecker)].Properties;
+    expect(checker.Environment.Variables).toMatchObject({
+      PROJECT_CONCURRENCY: '8',
+      ALLOWED_PROFILES: 'default,team-b',
+    });
   });
 
   it('notifies the alarm topic when any alarm fires and clears', () => {
