@@ -6,7 +6,7 @@
  * start, and a missing or bad variable fails the start with a message naming it (README,
  * "Configuration"). Depends on zod/mini only, so `cdk synth` imports it without any SDK.
  */
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 import { baseUrlProblem } from '#atlas/base-url.ts';
 
 /** An integer in [min, max], from a number or its text (an environment variable, a `-c` value). */
@@ -147,11 +147,11 @@ export type FunctionEnvironment<F extends FunctionName> = {
 export type ProvisionEnvironment = FunctionEnvironment<'provision'>;
 export type CheckStatusEnvironment = FunctionEnvironment<'checkStatus'>;
 
-/** Rules across variables, checked once each of them is valid. */
-const RULES: Record<FunctionName, readonly ((o: Record<string, unknown>) => string | undefined)[]> = {
+/** Rules across variables, checked once each of them is valid: a problem, or undefined. */
+const RULES: { [F in FunctionName]: readonly ((o: FunctionEnvironment<F>) => string | undefined)[] } = {
   provision: [
     (o) =>
-      (o.followUpMaxSeconds as number) < (o.followUpFirstSeconds as number)
+      o.followUpMaxSeconds < o.followUpFirstSeconds
         ? 'FOLLOW_UP_MAX_SECONDS: must be at least FOLLOW_UP_FIRST_SECONDS'
         : undefined,
   ],
@@ -172,10 +172,9 @@ const splitList = z.transform((s: string) =>
     .filter(Boolean),
 );
 
-const schemas = {} as Record<FunctionName, z.ZodMiniObject>;
 /** The function's variables as one object schema keyed by variable name, in the contract's order. */
 function schemaOf(fn: FunctionName): z.ZodMiniObject {
-  schemas[fn] ??= z.object(
+  return z.object(
     Object.fromEntries(
       FUNCTION_VARIABLES[fn].map((option) => {
         const v: Variable = VARIABLES[option];
@@ -186,7 +185,6 @@ function schemaOf(fn: FunctionName): z.ZodMiniObject {
       }),
     ),
   );
-  return schemas[fn];
 }
 
 /**
@@ -204,10 +202,13 @@ export function readEnvironment<F extends FunctionName>(
     throw new EnvironmentError(`invalid configuration: ${problems.join('; ')}`);
   }
   const data = result.data as Record<string, unknown>;
-  const options = Object.fromEntries(FUNCTION_VARIABLES[fn].map((o) => [o, data[VARIABLES[o].name]]));
-  const problems = RULES[fn].map((rule) => rule(options)).filter((p) => p !== undefined);
+  const options = Object.fromEntries(
+    FUNCTION_VARIABLES[fn].map((o) => [o, data[VARIABLES[o].name]]),
+  ) as FunctionEnvironment<F>;
+  const rules = RULES[fn] as readonly ((o: FunctionEnvironment<F>) => string | undefined)[];
+  const problems = rules.map((rule) => rule(options)).filter((p) => p !== undefined);
   if (problems.length > 0) throw new EnvironmentError(`invalid configuration: ${problems.join('; ')}`);
-  return options as FunctionEnvironment<F>;
+  return options;
 }
 
 /**

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 import {
   checkStatusEnvironment,
   leaseSeconds,
@@ -255,7 +255,7 @@ describe('the environment the stack writes from settings', () => {
     expect(readers.map((f) => relative(ROOT, f))).toEqual(['functions/lib/environment.ts']);
   });
 
-  it('loads for `cdk synth` with zod/mini alone: no AWS SDK, no Powertools, no classic zod', async () => {
+  it('loads for `cdk synth` with zod/mini alone, tree-shaken: no AWS SDK, no Powertools, no classic zod', async () => {
     const { metafile } = await build({
       entryPoints: [join(ROOT, 'infra/settings.ts')],
       absWorkingDir: ROOT,
@@ -270,6 +270,10 @@ describe('the environment the stack writes from settings', () => {
     const packages = new Set(inputs.flatMap((i) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(i)?.[1] ?? []));
     expect([...packages]).toEqual(['zod']);
     expect(inputs.filter((i) => i.includes('zod/v4/classic'))).toEqual([]);
+    // `import { z } from 'zod/mini'` would keep all of zod (its locales too); `import * as z` lets esbuild drop them.
+    const [output] = Object.values(metafile.outputs);
+    const kept = Object.entries(output?.inputs ?? {}).filter(([, i]) => i.bytesInOutput > 0);
+    expect(kept.filter(([path]) => /zod\/v4\/(locales|core\/to-json-schema)/.test(path))).toEqual([]);
     expect(inputs.filter((i) => !i.includes('node_modules')).sort()).toEqual([
       'functions/lib/atlas/base-url.ts',
       'functions/lib/atlas/types.ts',
