@@ -18,7 +18,7 @@ import { METRIC } from '#lib/metric-names.ts';
 import { announceRecorded } from '#lib/outbox.ts';
 import type { RequestQueue } from '#lib/queues.ts';
 import { goneStatus, handBackRequest, itemDetail, statusChange } from '#lib/status-change.ts';
-import { eventIdOf, type Outcome, type StatusChangedDetail } from '#lib/status-event.ts';
+import { eventIdOf, type StatusChangedDetail } from '#lib/status-event.ts';
 
 /** The Atlas operations the checker uses: one listing per project, and deleting an extra it can account for. */
 export type ListingApi = Pick<AtlasClient, 'listEndpoints' | 'deleteEndpoint'>;
