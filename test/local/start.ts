@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
 import { CLOUD_PROVIDERS } from '#atlas/types.ts';
+import { FaultRuleSchema, ProbabilitySchema } from '#test/simulator/fault-schema.ts';
 import { captureProcessOutput } from './capture.ts';
 import { isInstalled, missingPrerequisites } from './emulators.ts';
 import type { ProfileSecret } from './environment.ts';
@@ -61,27 +62,13 @@ class UsageError extends Error {
   }
 }
 
-const FaultSchema = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('status'),
-    status: z.number().int().min(400).max(599),
-    errorCode: z.string().optional(),
-    retryAfterSeconds: z.number().int().min(0).optional(),
-  }),
-  z.object({ kind: z.literal('delay'), ms: z.number().int().min(0) }),
-  z.object({ kind: z.literal('reset') }),
-  z.object({ kind: z.literal('lostResponse') }),
-  z.object({ kind: z.literal('lateCreate'), landAfterMs: z.number().int().min(0) }),
-  z.object({ kind: z.literal('doubleCreate') }),
-]);
-
 /** events/demo/simulator.json: endpoints that exist before the run, and the faults to inject. */
 const DemoSetupSchema = z.object({
   activationDelayMs: z.number().int().min(0).optional(),
   deletionDelayMs: z.number().int().min(0).optional(),
   /** The simulator's SimulatorOptions.seed (`seed` below is the endpoints seeded before the run). */
   randomSeed: z.number().int().optional(),
-  failProbability: z.number().min(0).max(1).optional(),
+  failProbability: ProbabilitySchema.optional(),
   seed: z
     .array(
       z.object({
@@ -95,17 +82,7 @@ const DemoSetupSchema = z.object({
       }),
     )
     .default([]),
-  faults: z
-    .array(
-      z.object({
-        fault: FaultSchema,
-        groupId: z.string().optional(),
-        operations: z.array(z.enum(['list', 'create', 'get', 'delete', 'token', 'revoke'])).optional(),
-        times: z.number().int().min(1).optional(),
-        probability: z.number().min(0).max(1).optional(),
-      }),
-    )
-    .default([]),
+  faults: z.array(FaultRuleSchema).default([]),
 });
 
 const readJson = (file: string, what: string): unknown => {

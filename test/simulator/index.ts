@@ -21,12 +21,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CreateEndpointBody } from '#atlas/types.ts';
 import { Credentials, DIGEST_REALM } from '#test/simulator/auth.ts';
 import { EndpointStore } from '#test/simulator/endpoints.ts';
+import { CREATE_ONLY_FAULTS, parseFaultRule } from '#test/simulator/fault-schema.ts';
 import { checkProbability, seededRandom } from '#test/simulator/random.ts';
 import { TokenBuckets } from '#test/simulator/rate-limit.ts';
 import { loadAtlasSpec, type SchemaProblem, type SpecOperation } from '#test/simulator/spec.ts';
 import type {
   AtlasSimulator,
-  Fault,
   FaultRule,
   RecordedRequest,
   SimOperation,
@@ -272,9 +272,6 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 const DEFAULT_RATE_LIMIT = { capacity: 1200, refillPerMinute: 500 };
-
-/** Faults that only apply to creates: a rule with one of them never matches another operation. */
-const CREATE_ONLY_FAULTS: ReadonlySet<Fault['kind']> = new Set(['lateCreate', 'doubleCreate']);
 
 /** How perform() carries out a create: as asked, twice (doubleCreate), or later (lateCreate). */
 type CreateMode =
@@ -748,11 +745,8 @@ export async function startAtlasSimulator(options: SimulatorOptions = {}): Promi
     removeApiKey: (publicKey) => credentials.removeApiKey(publicKey),
     revokeAllTokens: () => credentials.revokeAllTokens(),
     injectFault(rule) {
-      if (rule.probability !== undefined) checkProbability(rule.probability, 'FaultRule.probability');
-      if (rule.fault.kind === 'lateCreate' && !(rule.fault.landAfterMs >= 0)) {
-        throw new RangeError(`lateCreate.landAfterMs must be 0 or more, got ${rule.fault.landAfterMs}`);
-      }
-      faults.push({ ...structuredClone(rule), left: rule.times ?? Number.POSITIVE_INFINITY });
+      const checked = parseFaultRule(rule);
+      faults.push({ ...structuredClone(checked), left: checked.times ?? Number.POSITIVE_INFINITY });
     },
     clearFaults() {
       faults = [];

@@ -25,6 +25,7 @@ import { missingPrerequisites } from '#test/local/emulators.ts';
 import type { LocalEnvironment } from '#test/local/environment.ts';
 import { type LocalFlow, startLocalFlow } from '#test/local/flow.ts';
 import type { RequestTracker } from '#test/local/tracker.ts';
+import { API_OPERATIONS } from '#test/simulator/fault-schema.ts';
 import { seededRandom } from '#test/simulator/random.ts';
 import type { AtlasSimulator, FaultRule } from '#test/simulator/types.ts';
 
@@ -147,7 +148,7 @@ function parseOptions(argv: string[]): Options | undefined {
  * falls to the next, so each rule's probability is its share over what the rules before it left.
  */
 function faultRules(lateFactors: number[]): FaultRule[] {
-  const api: FaultRule['operations'] = ['list', 'create', 'get', 'delete'];
+  const api: FaultRule['operations'] = [...API_OPERATIONS];
   const shares: Array<{ share: number; rule: Omit<FaultRule, 'probability'> }> = [
     { share: FAULTS.status500, rule: { fault: { kind: 'status', status: 500 }, operations: api } },
     { share: FAULTS.status503, rule: { fault: { kind: 'status', status: 503 }, operations: api } },
