@@ -13,7 +13,16 @@ import {
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { DEFAULT_STACK_NAME } from '#infra/names.ts';
-import { formatTable, integerFlag, isMain, ProgressBar, parseCommand, runMain, UsageError } from './cli.ts';
+import {
+  CommandError,
+  formatTable,
+  integerFlag,
+  isMain,
+  ProgressBar,
+  parseCommand,
+  runMain,
+  UsageError,
+} from './cli.ts';
 import { resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
 
 /** SQS's ceiling for MaxNumberOfMessagesPerSecond. */
@@ -43,7 +52,7 @@ export interface MoveTask {
 }
 
 /** A move task is already running on the DLQ; SQS allows one at a time. */
-export class ReplayRefusedError extends UsageError {
+export class ReplayRefusedError extends CommandError {
   constructor(message: string) {
     super(message);
     this.name = 'ReplayRefusedError';

@@ -7,7 +7,7 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { DEFAULT_STACK_NAME, STACK_OUTPUTS } from '#infra/names.ts';
-import { UsageError } from './cli.ts';
+import { CommandError, UsageError } from './cli.ts';
 
 /** Each resource: the stack output it comes from (infra/names.ts), and the flag that names it instead. */
 export const RESOURCES = {
@@ -109,7 +109,7 @@ async function stackOutputs(client: CloudFormationClient, stack: string): Promis
 async function queueArn(sqs: SQSClient, url: string): Promise<string> {
   const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
   const arn = out.Attributes?.QueueArn;
-  if (!arn) throw new UsageError(`SQS gave no ARN for queue ${url}`);
+  if (!arn) throw new CommandError(`SQS gave no ARN for queue ${url}`);
   return arn;
 }
 
@@ -117,6 +117,6 @@ async function queueUrl(sqs: SQSClient, arn: string): Promise<string> {
   const [, , service, , account, name] = arn.split(':');
   if (service !== 'sqs' || !account || !name) throw new UsageError(`"${arn}" is not an SQS queue ARN`);
   const out = await sqs.send(new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: account }));
-  if (!out.QueueUrl) throw new UsageError(`SQS gave no URL for queue ${arn}`);
+  if (!out.QueueUrl) throw new CommandError(`SQS gave no URL for queue ${arn}`);
   return out.QueueUrl;
 }

@@ -9,7 +9,7 @@ import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk
 import { DEFAULT_STACK_NAME } from '#infra/names.ts';
 import { InvalidRequestError } from '#lib/errors.ts';
 import { type ProvisionRequest, parseRequest } from '#lib/request.ts';
-import { isMain, ProgressBar, parseCommand, runMain, UsageError } from './cli.ts';
+import { CommandError, isMain, ProgressBar, parseCommand, runMain, UsageError } from './cli.ts';
 import { resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
 
 const BATCH = 10;
@@ -28,7 +28,7 @@ export interface RequestFlags {
 export function requestFromFlags(flags: RequestFlags, newId: () => string = randomUUID): ProvisionRequest {
   const absent = (['group', 'region'] as const).filter((f) => flags[f] === undefined);
   if (absent.length > 0)
-    throw new UsageError(`missing ${absent.map((f) => `--${f}`).join(' and ')}\n\n${USAGE}`);
+    throw new UsageError(`missing ${absent.map((f) => `--${f}`).join(' and ')}`, { usage: USAGE });
   const body = {
     requestId: flags['request-id'] ?? newId(),
     action: flags.action,
@@ -142,7 +142,7 @@ export async function sendRequests(
     onProgress?.(sent, requests.length);
   }
   if (refused.length > 0) {
-    throw new UsageError(
+    throw new CommandError(
       `SQS refused ${refused.length} of ${requests.length} request(s):\n  ${refused.join('\n  ')}`,
     );
   }
@@ -187,7 +187,9 @@ export async function main(argv: string[]): Promise<number> {
     'request-id',
   ] as const;
   if (flags.file !== undefined && requestFlags.some((f) => flags[f] !== undefined)) {
-    throw new UsageError(`--file cannot be combined with request flags (--group, --region, ...)\n\n${USAGE}`);
+    throw new UsageError('--file cannot be combined with request flags (--group, --region, ...)', {
+      usage: USAGE,
+    });
   }
   const sqs = new SQSClient({});
   const queue = async () =>
