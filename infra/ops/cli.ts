@@ -76,7 +76,11 @@ export function parseCommand<O extends Options>(options: O, argv: string[], usag
 }
 
 const range = (min: number, max: number) =>
-  max === Number.POSITIVE_INFINITY ? `of ${min} or more` : `from ${min} to ${max}`;
+  max !== Number.POSITIVE_INFINITY
+    ? ` from ${min} to ${max}`
+    : min !== Number.NEGATIVE_INFINITY
+      ? ` of ${min} or more`
+      : '';
 
 /** An integer flag within bounds (`max` unbounded by default), or a UsageError naming the flag. */
 export function integerFlag(
@@ -88,7 +92,7 @@ export function integerFlag(
   if (value === undefined) return undefined;
   const n = Number(value);
   if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(`--${name} must be a whole number ${range(min, max)} (given "${value}")`);
+    throw new UsageError(`--${name} must be a whole number${range(min, max)} (given "${value}")`);
   }
   return n;
 }
@@ -103,7 +107,7 @@ export function numberFlag(
   if (value === undefined) return undefined;
   const n = Number(value);
   if (value.trim() === '' || !(n >= min && n <= max)) {
-    throw new UsageError(`--${name} must be a number ${range(min, max)} (given "${value}")`);
+    throw new UsageError(`--${name} must be a number${range(min, max)} (given "${value}")`);
   }
   return n;
 }
