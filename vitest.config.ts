@@ -28,7 +28,8 @@ export default defineConfig({
         test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...SERVERS, ...E2E, ...STACK] },
       },
       { extends: true, test: { name: 'integration', include: SERVERS, exclude: STACK } },
-      { extends: true, test: { name: 'stack', include: STACK } },
+      // A synth bundles both functions with esbuild: on a loaded machine one takes most of a minute.
+      { extends: true, test: { name: 'stack', include: STACK, testTimeout: 120_000 } },
       { extends: true, test: { name: 'e2e', include: E2E } },
     ],
   },
