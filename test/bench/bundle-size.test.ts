@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bundle, bytesByPackage, FLOOR_ENTRY, stackEnvironments } from './bundle-size.ts';
-import { importMs, writeBundle } from './cold-init.ts';
+import { importTime, writeBundle } from './cold-init.ts';
 
 describe('the floor', () => {
   it('bundles both SDK clients with the stack options and loads in a fresh node', async () => {
@@ -15,7 +15,7 @@ describe('the floor', () => {
     const dir = await mkdtemp(join(tmpdir(), 'floor-test-'));
     try {
       const file = await writeBundle(dir, floor);
-      expect(await importMs(file, stackEnvironments().provisioner)).toBeGreaterThan(0);
+      expect((await importTime(file, stackEnvironments().provisioner)).ms).toBeGreaterThan(0);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

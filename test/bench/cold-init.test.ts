@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { importMs, pairedRuns, pairRatios, spread, writeBundle } from './cold-init.ts';
+import { importTime, pairedRuns, pairRatios, spread, writeBundle } from './cold-init.ts';
 
 describe('spread', () => {
   it('gives the middle value of an odd count and the mean of the middle two of an even one', () => {
@@ -31,12 +31,12 @@ describe('pairedRuns', () => {
       },
     );
     expect(order).toEqual(['floor', 'function', 'function', 'floor', 'floor', 'function']);
-    expect(paired).toEqual({ floorMs: [1, 4, 5], functionMs: [20, 30, 60] });
+    expect(paired).toEqual({ floor: [1, 4, 5], function: [20, 30, 60] });
     expect(pairRatios(paired)).toEqual([20, 7.5, 12]);
   });
 });
 
-describe('importMs', () => {
+describe('importTime', () => {
   it('imports the module in a fresh node with exactly the environment given', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cold-init-test-'));
     try {
@@ -47,8 +47,9 @@ writeFileSync(new URL('./seen.json', import.meta.url), JSON.stringify(process.en
         code: new TextEncoder().encode(code),
         map: new TextEncoder().encode('{"version":3,"sources":[],"mappings":""}'),
       });
-      const ms = await importMs(file, { ONLY_THIS: 'yes' });
-      expect(ms).toBeGreaterThan(0);
+      const time = await importTime(file, { ONLY_THIS: 'yes' });
+      expect(time.ms).toBeGreaterThan(0);
+      expect(time.cpuMs).toBeGreaterThan(0);
       expect(JSON.parse(await readFile(join(dir, 'seen.json'), 'utf8'))).toEqual({ ONLY_THIS: 'yes' });
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -62,7 +63,7 @@ writeFileSync(new URL('./seen.json', import.meta.url), JSON.stringify(process.en
         code: new TextEncoder().encode("throw new Error('no configuration');"),
         map: new TextEncoder().encode('{}'),
       });
-      await expect(importMs(file, {})).rejects.toThrow('no configuration');
+      await expect(importTime(file, {})).rejects.toThrow('no configuration');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

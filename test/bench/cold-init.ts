@@ -4,7 +4,9 @@
  * the dynamic import itself (`performance.now()` around it): that is what a bundle adds to
  * Lambda's Init duration (parse, compile, top-level code: configuration, clients). Node's own
  * start-up is the same for every bundle and is not Lambda's runtime start either, so timing the
- * whole process would only add a constant that pulls every ratio towards 1.
+ * whole process would only add a constant that pulls every ratio towards 1. The child also reports
+ * the CPU time the import took (all its threads): on a loaded machine the elapsed time includes
+ * waiting for a core, the CPU time does not, so it is the steadier of the two.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -29,16 +31,25 @@ export async function writeBundle(dir: string, files: BundleFiles): Promise<stri
   return file;
 }
 
-const MARK = 'cold-init-ms=';
-const CHILD = `const t0 = performance.now();
+const MARK = 'cold-init=';
+const CHILD = `const cpu0 = process.cpuUsage();
+const t0 = performance.now();
 await import(process.argv[1]);
-process.stderr.write('\\n${MARK}' + (performance.now() - t0) + '\\n');`;
+const ms = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
+process.stderr.write('\\n${MARK}' + JSON.stringify({ ms, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\\n');`;
+
+/** One cold import: elapsed and CPU milliseconds. */
+export interface ImportTime {
+  ms: number;
+  cpuMs: number;
+}
 
 /**
- * Milliseconds a fresh `node` (this one's binary) takes to import `file`, with exactly `env` as
- * its environment (NODE_OPTIONS included).
+ * How long a fresh `node` (this one's binary) takes to import `file`, with exactly `env` as its
+ * environment (NODE_OPTIONS included).
  */
-export async function importMs(file: string, env: Record<string, string>): Promise<number> {
+export async function importTime(file: string, env: Record<string, string>): Promise<ImportTime> {
   const { stderr } = await run(
     process.execPath,
     ['--input-type=module', '--eval', CHILD, pathToFileURL(file).href],
@@ -46,31 +57,31 @@ export async function importMs(file: string, env: Record<string, string>): Promi
   );
   const line = stderr.split('\n').findLast((l) => l.startsWith(MARK));
   if (line === undefined) throw new Error(`no timing from the import of ${file}: ${stderr.slice(-500)}`);
-  return Number(line.slice(MARK.length));
+  return JSON.parse(line.slice(MARK.length)) as ImportTime;
 }
 
-export interface Paired {
-  floorMs: number[];
-  functionMs: number[];
+export interface Paired<T> {
+  floor: T[];
+  function: T[];
 }
 
 /**
  * `pairs` runs of the floor and the function back to back, the floor first in even pairs and
  * second in odd ones, so a change of load on the machine touches both halves of a pair alike.
  */
-export async function pairedRuns(
+export async function pairedRuns<T>(
   pairs: number,
-  floor: () => Promise<number>,
-  fn: () => Promise<number>,
-): Promise<Paired> {
-  const result: Paired = { floorMs: [], functionMs: [] };
+  floor: () => Promise<T>,
+  fn: () => Promise<T>,
+): Promise<Paired<T>> {
+  const result: Paired<T> = { floor: [], function: [] };
   for (let i = 0; i < pairs; i++) {
     if (i % 2 === 0) {
-      result.floorMs.push(await floor());
-      result.functionMs.push(await fn());
+      result.floor.push(await floor());
+      result.function.push(await fn());
     } else {
-      result.functionMs.push(await fn());
-      result.floorMs.push(await floor());
+      result.function.push(await fn());
+      result.floor.push(await floor());
     }
   }
   return result;
@@ -94,7 +105,7 @@ export function spread(values: readonly number[]): Spread {
   return { min: sorted[0] as number, median, max: sorted.at(-1) as number };
 }
 
-/** Each pair's function time over its floor time. */
-export function pairRatios({ floorMs, functionMs }: Paired): number[] {
-  return functionMs.map((ms, i) => ms / (floorMs[i] as number));
+/** Each pair's function figure over its floor figure. */
+export function pairRatios(paired: Paired<number>): number[] {
+  return paired.function.map((value, i) => value / (paired.floor[i] as number));
 }
