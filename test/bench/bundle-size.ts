@@ -14,7 +14,7 @@ import { type BuildOptions, build, type Metafile } from 'esbuild';
 import { BUNDLING, PROJECT_ROOT, runtimeEnvironment } from '#infra/constructs/function.ts';
 import { checkStatusEnvironment, provisionEnvironment, resolveSettings } from '#infra/settings.ts';
 import { ENTRIES } from '#infra/stack.ts';
-import { SERVICE } from '#lib/telemetry.ts';
+import { SERVICE } from '#lib/metric-names.ts';
 import {
   type ImportTime,
   importTime,
@@ -85,7 +85,7 @@ export function stackEnvironments(): Record<keyof typeof ENTRIES, Record<string,
   const settings = resolveSettings();
   const region = 'eu-west-1';
   const queues = `https://sqs.${region}.amazonaws.com/123456789012/AtlasBackupPrivateEndpoints`;
-  const tableName = 'AtlasBackupPrivateEndpoints-Ledger';
+  const ledgerTableName = 'AtlasBackupPrivateEndpoints-Ledger';
   const requestQueueUrl = `${queues}-requests`;
   return {
     provisioner: {
@@ -93,13 +93,13 @@ export function stackEnvironments(): Record<keyof typeof ENTRIES, Record<string,
         requestQueueUrl,
         dlqUrl: `${queues}-dlq`,
         rejectedQueueUrl: `${queues}-rejected`,
-        tableName,
+        ledgerTableName,
       }),
       ...runtimeEnvironment(SERVICE.provisioner),
       AWS_REGION: region,
     },
     statusChecker: {
-      ...checkStatusEnvironment(settings, { tableName, requestQueueUrl }),
+      ...checkStatusEnvironment(settings, { ledgerTableName, requestQueueUrl }),
       ...runtimeEnvironment(SERVICE.statusChecker),
       AWS_REGION: region,
     },
