@@ -37,6 +37,15 @@ export const BUNDLING: BundlingOptions = {
   bundleAwsSDK: true,
 };
 
+/** The variables every function gets on top of its own settings (the bench sets them too). */
+export function runtimeEnvironment(serviceName: string): Record<string, string> {
+  return {
+    POWERTOOLS_SERVICE_NAME: serviceName,
+    POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+    NODE_OPTIONS: '--enable-source-maps',
+  };
+}
+
 export interface AppFunctionProps
   extends Pick<
     NodejsFunctionProps,
@@ -80,12 +89,7 @@ export class AppFunction extends NodejsFunction {
       logGroup,
       role,
       bundling: BUNDLING,
-      environment: {
-        ...props.environment,
-        POWERTOOLS_SERVICE_NAME: props.serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        NODE_OPTIONS: '--enable-source-maps',
-      },
+      environment: { ...props.environment, ...runtimeEnvironment(props.serviceName) },
     });
     // CDK makes a function depend on its role and the role's policies; the policies are what
     // matter, the role half repeats the GetAtt, which cfn-lint reports as W3005.
