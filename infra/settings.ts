@@ -5,10 +5,11 @@
  * A setting the functions read takes its checks from their environment contract
  * (functions/lib/environment.ts), which also writes their environment from these settings.
  */
-import * as z from 'zod/mini';
+
 import { DEFAULT_API_VERSION, DEFAULT_BASE_URL } from '#atlas/types.ts';
 import { eventBusName, int, VARIABLES as V, writeEnvironment } from '#lib/environment.ts';
 import { CALL_MARGIN_MS, CALLS_TO_START, defaultCreateSettleSeconds } from '#lib/timing.ts';
+import * as z from '#lib/zod.ts';
 
 export const SettingsSchema = z.strictObject({
   /** Atlas base URL when the profile secret has no BaseUrl: https, or http to a loopback host. @default 'https://cloud.mongodb.com' */

@@ -6,8 +6,9 @@
  * start, and a missing or bad variable fails the start with a message naming it (README,
  * "Configuration"). Depends on zod/mini only, so `cdk synth` imports it without any SDK.
  */
-import * as z from 'zod/mini';
+
 import { baseUrlProblem } from '#atlas/base-url.ts';
+import * as z from '#lib/zod.ts';
 
 /** An integer in [min, max], from a number or its text (an environment variable, a `-c` value). */
 export const int = (min: number, max: number) =>
