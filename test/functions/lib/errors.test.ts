@@ -85,6 +85,11 @@ describe('describeFailure', () => {
     },
   );
 
+  it('retries a 2xx answer whose body is not what the spec promises', () => {
+    const error = new AtlasApiError({ status: 200, errorCode: 'INVALID_RESPONSE', operation: 'list' });
+    expect(describeFailure(error)).toMatchObject({ disposition: 'retry', httpStatus: 200 });
+  });
+
   it('takes the detail Atlas gave over the error message', () => {
     const error = new AtlasApiError({
       status: 400,
@@ -125,11 +130,11 @@ describe('describeFailure', () => {
     });
   });
 
-  it('rejects invalid requests and profiles the deployment does not allow', () => {
-    expect(describeFailure(new InvalidRequestError(['groupId: bad']))).toEqual({
+  it('rejects invalid requests, naming every issue, and profiles the deployment does not allow', () => {
+    expect(describeFailure(new InvalidRequestError(['groupId: bad', 'regionName: bad']))).toEqual({
       disposition: 'reject',
       code: 'INVALID_REQUEST',
-      detail: 'groupId: bad',
+      detail: 'groupId: bad; regionName: bad',
     });
     expect(describeFailure(new ProfileNotAllowedError('ops')).disposition).toBe('reject');
   });
@@ -158,10 +163,10 @@ describe('describeFailure', () => {
 
   // What each failure becomes: the disposition decides retry / wait / DLQ / reject, and the code
   // and detail are what the DLQ attributes, the rejected event and the logs show.
-  it.each<[string, unknown, FailureInfo]>([
+  it.each<[string, () => unknown, FailureInfo]>([
     [
       'a profile the deployment does not allow',
-      new ProfileNotAllowedError('ops'),
+      () => new ProfileNotAllowedError('ops'),
       {
         disposition: 'reject',
         code: 'PROFILE_NOT_ALLOWED',
@@ -170,17 +175,22 @@ describe('describeFailure', () => {
     ],
     [
       'a secret that is not there',
-      new CredentialsError('secret cfn/atlas/profile/x not found', 'cfn/atlas/profile/x', 'SECRET_NOT_FOUND'),
+      () =>
+        new CredentialsError(
+          'secret cfn/atlas/profile/x not found',
+          'cfn/atlas/profile/x',
+          'SECRET_NOT_FOUND',
+        ),
       { disposition: 'dlq', code: 'SECRET_NOT_FOUND', detail: 'secret cfn/atlas/profile/x not found' },
     ],
     [
       'an unavailable Secrets Manager',
-      new CredentialsError('throttled', 'cfn/atlas/profile/x', 'SECRET_UNAVAILABLE'),
+      () => new CredentialsError('throttled', 'cfn/atlas/profile/x', 'SECRET_UNAVAILABLE'),
       { disposition: 'retry', code: 'SECRET_UNAVAILABLE', detail: 'throttled' },
     ],
     [
       'a timeout',
-      new AtlasNetworkError('list', 'timeout'),
+      () => new AtlasNetworkError('list', 'timeout'),
       {
         disposition: 'retry',
         code: 'ATLAS_TIMEOUT',
@@ -190,7 +200,7 @@ describe('describeFailure', () => {
     ],
     [
       'an unreachable Atlas',
-      new AtlasNetworkError('create', 'network'),
+      () => new AtlasNetworkError('create', 'network'),
       {
         disposition: 'retry',
         code: 'ATLAS_UNREACHABLE',
@@ -200,7 +210,7 @@ describe('describeFailure', () => {
     ],
     [
       'a create in doubt, which waits without spending an attempt',
-      new CreateInDoubtError('k', 45),
+      () => new CreateInDoubtError('k', 45),
       {
         disposition: 'wait',
         code: 'CREATE_IN_DOUBT',
@@ -210,7 +220,7 @@ describe('describeFailure', () => {
     ],
     [
       'a FAILED endpoint being recreated, which waits too',
-      new EndpointRecreatingError('k', 30),
+      () => new EndpointRecreatingError('k', 30),
       {
         disposition: 'wait',
         code: 'ENDPOINT_RECREATING',
@@ -220,7 +230,7 @@ describe('describeFailure', () => {
     ],
     [
       'an endpoint that FAILED too often, for an operator',
-      new EndpointFailedError('k', 3, 'bucket policy denies access'),
+      () => new EndpointFailedError('k', 3, 'bucket policy denies access'),
       {
         disposition: 'dlq',
         code: 'ENDPOINT_FAILED',
@@ -230,7 +240,7 @@ describe('describeFailure', () => {
     ],
     [
       'an endpoint that FAILED without a reason from Atlas',
-      new EndpointFailedError('k', 1, undefined),
+      () => new EndpointFailedError('k', 1, undefined),
       {
         disposition: 'dlq',
         code: 'ENDPOINT_FAILED',
@@ -240,7 +250,7 @@ describe('describeFailure', () => {
     ],
     [
       'too little of the invocation left',
-      new DeadlineError('start k'),
+      () => new DeadlineError('start k'),
       {
         disposition: 'retry',
         code: 'DEADLINE',
@@ -250,7 +260,7 @@ describe('describeFailure', () => {
     ],
     [
       'a full outbox',
-      new EventsBackloggedError('k'),
+      () => new EventsBackloggedError('k'),
       {
         disposition: 'retry',
         code: 'EVENTS_BACKLOGGED',
@@ -259,7 +269,7 @@ describe('describeFailure', () => {
     ],
     [
       'a 409 with nothing to adopt',
-      new ConflictUnresolvedError('k'),
+      () => new ConflictUnresolvedError('k'),
       {
         disposition: 'retry',
         code: 'CONFLICT_UNRESOLVED',
@@ -269,11 +279,11 @@ describe('describeFailure', () => {
     ],
     [
       'an error of its own it has no rule for',
-      new ProvisionerError('odd'),
+      () => new ProvisionerError('odd'),
       { disposition: 'retry', code: 'INTERNAL_ERROR', detail: 'ProvisionerError: odd' },
     ],
   ])('describes %s', (_, error, expected) => {
-    expect(describeFailure(error)).toEqual(expected);
+    expect(describeFailure(error())).toEqual(expected);
   });
 
   it('retries anything it does not recognise, never acknowledging it', () => {
@@ -296,20 +306,21 @@ describe('describeFailure', () => {
 
 describe('the errors', () => {
   it.each([
-    new ProvisionerError('m'),
-    new InvalidRequestError(['a']),
-    new ProfileNotAllowedError('p'),
-    new CredentialsError('m', 's', 'SECRET_MALFORMED'),
-    new AtlasApiError({ status: 500, errorCode: 'E', operation: 'list' }),
-    new AtlasNetworkError('list', 'timeout'),
-    new KeyBusyError('k'),
-    new ConflictUnresolvedError('k'),
-    new CreateInDoubtError('k', 1),
-    new EndpointRecreatingError('k', 1),
-    new EndpointFailedError('k', 1, undefined),
-    new DeadlineError('x'),
-    new EventsBackloggedError('k'),
-  ])('name themselves in logs by their class: $constructor.name', (error) => {
+    () => new ProvisionerError('m'),
+    () => new InvalidRequestError(['a']),
+    () => new ProfileNotAllowedError('p'),
+    () => new CredentialsError('m', 's', 'SECRET_MALFORMED'),
+    () => new AtlasApiError({ status: 500, errorCode: 'E', operation: 'list' }),
+    () => new AtlasNetworkError('list', 'timeout'),
+    () => new KeyBusyError('k'),
+    () => new ConflictUnresolvedError('k'),
+    () => new CreateInDoubtError('k', 1),
+    () => new EndpointRecreatingError('k', 1),
+    () => new EndpointFailedError('k', 1, undefined),
+    () => new DeadlineError('x'),
+    () => new EventsBackloggedError('k'),
+  ])('name themselves in logs by their class (%#)', (make) => {
+    const error = make();
     expect(error.name).toBe(error.constructor.name);
   });
 
