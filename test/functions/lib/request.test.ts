@@ -117,6 +117,7 @@ describe('parseRequest: each field', () => {
     ['a slash last', 'abc/', '(got "/" at position 4)'],
     ['a newline last', 'abc\n', '(got "\\n" at position 4)'],
     ['128 characters with one forbidden', `${'x'.repeat(127)}#`, '(got "#" at position 128)'],
+    ['a single forbidden character', '#', '(got "#" at position 1)'],
     ['an astral character', 'a\u{1f600}', '(got "\\u{1f600}" at position 2)'],
   ])('rejects a requestId with %s, saying what it got', (_, requestId, got) => {
     expect(issuesOf(JSON.stringify({ ...valid, requestId }))).toEqual([`${REQUEST_ID_RULE} ${got}`]);
@@ -209,6 +210,19 @@ describe('parseRequest: each field', () => {
     expect(error.requestId).toBe('a b');
   });
 
+  it('carries a one-character requestId of an invalid request', () => {
+    expect(rejectionOf(JSON.stringify({ ...valid, requestId: 'a', groupId: 'x' })).requestId).toBe('a');
+  });
+
+  it('names only the body when a body without a requestId is oversized or not JSON', () => {
+    const { requestId: _, ...rest } = valid;
+    const big = JSON.stringify({ ...rest, pad: 'x'.repeat(MAX_BODY_BYTES) });
+    expect(issuesOf(big)).toEqual([
+      `body is ${Buffer.byteLength(big)} bytes; the limit is ${MAX_BODY_BYTES}`,
+    ]);
+    expect(issuesOf('{"requestId": 7, oops')).toHaveLength(1);
+  });
+
   it('carries no requestId for an empty one, which breaks the contract', () => {
     const error = rejectionOf(JSON.stringify({ ...valid, requestId: '' }));
     expect(error.requestId).toBeUndefined();
@@ -227,6 +241,7 @@ describe('quoteValue', () => {
 
   it('escapes every character outside printable ASCII, so none hides', () => {
     expect(quoteValue('\u0000\u00e9\u200b\u{1f600}~')).toBe('"\\u0000\\u00e9\\u200b\\u{1f600}~"');
+    expect(quoteValue('\uffff\u{10000}')).toBe('"\\uffff\\u{10000}"');
   });
 });
 
