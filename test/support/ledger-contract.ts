@@ -681,6 +681,39 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerUnderTes
       expect(still).toMatchObject({ endpointFailures: 1 });
     });
 
+    it("does nothing while a provisioner holds the key, to the lease's last millisecond", async () => {
+      const r = request();
+      await ledger.settle(
+        await ledger.claim(r, 'a', LEASE_SECONDS),
+        'a',
+        answer(r, 'INITIATING', { endpointId: 'e'.repeat(24) }),
+      );
+      await ledger.claim(r, 'b', LEASE_SECONDS);
+
+      clock = START + LEASE_SECONDS * 1000;
+      const held = await ledger.recordCheck(naturalKey(r), 'INITIATING', { status: 'ACTIVE' });
+      clock += 1;
+      const after = await ledger.recordCheck(naturalKey(r), 'INITIATING', { status: 'ACTIVE' });
+
+      expect(held).toBeUndefined();
+      expect(after).toMatchObject({ status: 'ACTIVE' });
+    });
+
+    it('records a check that announces nothing on a key whose outbox still waits', async () => {
+      const r = request();
+      await ledger.settle(
+        await ledger.claim(r, 'a', LEASE_SECONDS),
+        'a',
+        answer(r, 'ACTIVE', { endpointId: 'e'.repeat(24), events: [event('a'.repeat(32))] }),
+      );
+      clock += 1_000;
+
+      const item = await ledger.recordCheck(naturalKey(r), 'ACTIVE', { status: 'ACTIVE' });
+
+      expect(item).toMatchObject({ checkedAt: at(clock) });
+      expect(Object.keys(item?.outbox ?? {})).toEqual(['a'.repeat(32)]);
+    });
+
     it('writes the bookkeeping of extra endpoints, an empty list removing it', async () => {
       const key = await settledAs('ACTIVE', { fields: { unconfirmedCreates: [at(START)] } });
 
