@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
+  DigestAuth,
   type DigestChallenge,
   digestAuthorization,
   digestResponse,
   parseDigestChallenge,
 } from '#atlas/digest.ts';
+import type { AtlasHttp, HttpAnswer, HttpRequest } from '#atlas/http.ts';
 
 /** RFC 7616 section 3.9.1: the same request answered with MD5 and with SHA-256. */
 const rfc7616 = {
@@ -231,11 +233,95 @@ describe('parseDigestChallenge', () => {
     ['no realm', 'Digest nonce="n"'],
     ['an algorithm with a suffix', 'Digest realm="r", nonce="n", algorithm=MD5-sessx'],
     ['a -sess on an unknown algorithm', 'Digest realm="r", nonce="n", algorithm=SHA-1-sess'],
+    ['-sess inside an algorithm name', 'Digest realm="r", nonce="n", algorithm=MD-sess5'],
     ['another scheme', 'Basic realm="r"'],
     ['no nonce', 'Digest realm="r", qop="auth"'],
     ['only auth-int offered', 'Digest realm="r", nonce="n", qop="auth-int"'],
     ['an unknown algorithm', 'Digest realm="r", nonce="n", algorithm=SHA-1'],
   ])('returns undefined for %s', (_, header) => {
     expect(parseDigestChallenge(header)).toBeUndefined();
+  });
+});
+
+describe('DigestAuth', () => {
+  /** An HTTP stand-in answering each request in turn, recording what was sent. */
+  const http = (...answers: Array<{ status: number; challenge?: string }>) => {
+    const sent: HttpRequest[] = [];
+    const fake = {
+      send: async (request: HttpRequest): Promise<HttpAnswer> => {
+        sent.push(request);
+        const next = answers.shift() ?? { status: 200 };
+        const headers = new Headers(next.challenge ? { 'www-authenticate': next.challenge } : {});
+        return { status: next.status, headers, body: '' };
+      },
+    };
+    return { http: fake as unknown as AtlasHttp, sent };
+  };
+  const request: HttpRequest = {
+    operation: 'list',
+    method: 'GET',
+    url: 'https://atlas.test/api/x?pageNum=1',
+    headers: { accept: 'application/json' },
+  };
+  const CHALLENGE = 'Digest realm="r", nonce="n", qop="auth"';
+
+  it('returns a 401 without a Digest challenge as it is, and keeps asking without credentials', async () => {
+    const { http: fake, sent } = http({ status: 401, challenge: 'Bearer realm="x"' }, { status: 200 });
+    const auth = new DigestAuth('user', 'key');
+
+    const first = await auth.send(fake, request);
+    const second = await auth.send(fake, request);
+
+    expect([first.status, second.status]).toEqual([401, 200]);
+    expect(sent.map((r) => r.headers.authorization)).toEqual([undefined, undefined]);
+  });
+
+  it('takes a challenge only from a 401', async () => {
+    const { http: fake, sent } = http({ status: 200, challenge: CHALLENGE }, { status: 200 });
+    const auth = new DigestAuth('user', 'key');
+
+    await auth.send(fake, request);
+    await auth.send(fake, request);
+
+    expect(sent.map((r) => r.headers.authorization)).toEqual([undefined, undefined]);
+  });
+
+  it('answers the challenge for the path and query it signs, keeping the request headers', async () => {
+    const { http: fake, sent } = http({ status: 401, challenge: CHALLENGE }, { status: 200 });
+
+    const answer = await new DigestAuth('user', 'key').send(fake, request);
+
+    expect(answer.status).toBe(200);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]?.headers).toMatchObject({ accept: 'application/json' });
+    expect(sent[1]?.headers.authorization).toMatch(
+      /^Digest username="user", realm="r", nonce="n", uri="\/api\/x\?pageNum=1", /,
+    );
+  });
+
+  it('returns a second 401 for credentials it already sent: they are wrong', async () => {
+    const { http: fake, sent } = http(
+      { status: 401, challenge: CHALLENGE },
+      { status: 401, challenge: CHALLENGE },
+    );
+
+    const answer = await new DigestAuth('user', 'wrong').send(fake, request);
+
+    expect(answer.status).toBe(401);
+    expect(sent).toHaveLength(2);
+  });
+
+  it('lets the requests waiting on a probe without a challenge go ahead', async () => {
+    const { http: fake, sent } = http({ status: 503 }, { status: 200 }, { status: 200 });
+    const auth = new DigestAuth('user', 'key');
+
+    const answers = await Promise.all([
+      auth.send(fake, request),
+      auth.send(fake, request),
+      auth.send(fake, request),
+    ]);
+
+    expect(answers.map((a) => a.status)).toEqual([503, 200, 200]);
+    expect(sent).toHaveLength(3);
   });
 });
