@@ -57,6 +57,14 @@ describe('InMemoryLedger', () => {
     ]);
   });
 
+  it('reads the wall clock when given none', async () => {
+    const before = Date.now();
+    const item = await new InMemoryLedger().claim(request, 'a', 60);
+
+    expect(Date.parse(item.createdAt)).toBeGreaterThanOrEqual(before);
+    expect(item.lease?.expiresAt).toBeGreaterThanOrEqual(before + 60_000);
+  });
+
   it('stores a copy of an item a test starts from', async () => {
     const ledger = new InMemoryLedger();
     const item = { ...(await new InMemoryLedger(() => new Date(START)).claim(request, 'a', 60)) };

@@ -31,7 +31,10 @@ export type LedgerUnderTest = Pick<
 export const START = Date.parse('2026-11-29T10:00:00.000Z');
 const LEASE_SECONDS = 60;
 /** A write refused because its condition (the lease, the expected status) does not hold. */
-const CONDITION_FAILED = { name: 'ConditionalCheckFailedException' };
+const CONDITION_FAILED = {
+  name: 'ConditionalCheckFailedException',
+  message: expect.stringMatching(/^The conditional request failed/),
+};
 
 const at = (ms: number) => new Date(ms).toISOString();
 const failure = (code: string) => ({
@@ -477,6 +480,18 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerUnderTes
       expect(counted).not.toHaveProperty('tracked');
       expect(cleared).toMatchObject({ endpointFailures: 1, lease: { owner: 'a' } });
       expect(cleared).not.toHaveProperty('recreating');
+    });
+
+    it('refuses a write under a lease to a key released or never claimed', async () => {
+      const r = request();
+      const key = naturalKey(r);
+      await ledger.claim(r, 'a', LEASE_SECONDS);
+      await ledger.release(key, 'a');
+
+      await expect(ledger.amend(key, 'a', { endpointFailures: 1 })).rejects.toMatchObject(CONDITION_FAILED);
+      await expect(ledger.recordFailure('no-such-key', 'a', failure('X'))).rejects.toMatchObject(
+        CONDITION_FAILED,
+      );
     });
 
     it('releases the lease so the next owner claims at once, and refuses a release by another owner', async () => {
