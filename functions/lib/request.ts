@@ -87,8 +87,9 @@ function correlationId(body: string): { requestId?: string; issues: string[] } {
   };
 }
 
+// String(symbol) is symbol.toString(): every key converts the same way.
 const pathText = (path: ReadonlyArray<PropertyKey>) =>
-  path.length > 0 ? path.map((p) => (typeof p === 'symbol' ? p.toString() : String(p))).join('.') : 'body';
+  path.length > 0 ? path.map(String).join('.') : 'body';
 
 /**
  * Parses an SQS message body into a request, or throws InvalidRequestError naming every field
