@@ -197,6 +197,7 @@ export async function run(overrides: Partial<BurstOptions> = {}): Promise<BurstF
     const timeoutMs = settings.provisionTimeoutSeconds * 1000;
 
     const load = loadavg()[0] ?? 0;
+    const simulatorCpu = process.threadCpuUsage();
     const startedAt = performance.now();
     await Promise.all(
       containers.map(async (container, index) => {
@@ -219,6 +220,9 @@ export async function run(overrides: Partial<BurstOptions> = {}): Promise<BurstF
       }),
     );
     const measuredMs = performance.now() - startedAt;
+    const simulatorCpuMs = (({ user, system }) => (user + system) / 1000)(
+      process.threadCpuUsage(simulatorCpu),
+    );
 
     const reports: Report[] = [];
     for (const container of containers) reports.push(await container.ask({ type: 'report' }, 'report'));
@@ -306,7 +310,7 @@ export async function run(overrides: Partial<BurstOptions> = {}): Promise<BurstF
       )}`,
       `  the burst ${ms(measuredMs)} = ${perContainer.toFixed(1)} batches x ${ms(batchMs)} + between batches ${ms(between)} + uneven finish (the last container less the mean) ${ms(uneven)}`,
       `  over the ideal: AWS calls ${ms(lateAws)}, Atlas beyond its latency (HTTP, token, client) ${ms(lateAtlas)}, the rest (code, secret, batch tails, invocations, uneven finish) ${ms(lateRest)}`,
-      `  CPU per record ${cpuPerRecord.toFixed(1)} ms (container threads; stand-ins' mock matching included); load average ${load.toFixed(1)} on ${availableParallelism()} cores when the burst started`,
+      `  CPU: ${cpuPerRecord.toFixed(1)} ms per record in the containers' threads (the stand-ins' mock matching included), ${ms(simulatorCpuMs)} in the simulator's thread over the burst; load average ${load.toFixed(1)} on ${availableParallelism()} cores when the burst started`,
       `verified: all ${n} requests PROVISIONED, one Atlas create per key, the ledger holds for each key the one endpoint Atlas lists`,
     ];
     console.log(lines.join('\n'));
