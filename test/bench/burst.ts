@@ -283,6 +283,15 @@ export async function run(overrides: Partial<BurstOptions> = {}): Promise<BurstF
     const atlasCallMs = sum(tallies.map((t) => t.ms.atlasHttp)) / sum(tallies.map((t) => t.calls.atlasHttp));
     const awsPerRecord = awsCalls / n;
     const floorMs = rounds * (2 * options.atlasLatencyMs + awsPerRecord * options.awsLatencyMs);
+    const firstBatchMs = avg(
+      (b) => b.wallMs,
+      perBatch.filter((b) => b.first),
+    );
+    const laterBatchMs = avg(
+      (b) => b.wallMs,
+      perBatch.filter((b) => !b.first),
+    );
+    const coldMs = firstBatchMs - laterBatchMs;
     const lateAws = perContainer * (p.ledger + p.eventBridge + p.sqs);
     const lateAtlas = perContainer * (p.atlas - 2 * options.atlasLatencyMs);
     const lateRest = measuredMs - idealMs - lateAws - lateAtlas;
@@ -309,7 +318,7 @@ export async function run(overrides: Partial<BurstOptions> = {}): Promise<BurstF
         ),
       )}`,
       `  the burst ${ms(measuredMs)} = ${perContainer.toFixed(1)} batches x ${ms(batchMs)} + between batches ${ms(between)} + uneven finish (the last container less the mean) ${ms(uneven)}`,
-      `  over the ideal: AWS calls ${ms(lateAws)}, Atlas beyond its latency (HTTP, token, client) ${ms(lateAtlas)}, the rest (code, secret, batch tails, invocations, uneven finish) ${ms(lateRest)}`,
+      `  over the ideal: AWS calls ${ms(lateAws)}, Atlas beyond its latency (HTTP, token, client) ${ms(lateAtlas)}, the rest (code, secret, batch tails, invocations, uneven finish) ${ms(lateRest)}; the first batch of each container (secret read, OAuth token, code not yet optimised) took ${ms(coldMs)} longer than the later ones`,
       `  CPU: ${cpuPerRecord.toFixed(1)} ms per record in the containers' threads (the stand-ins' mock matching included), ${ms(simulatorCpuMs)} in the simulator's thread over the burst; load average ${load.toFixed(1)} on ${availableParallelism()} cores when the burst started`,
       `verified: all ${n} requests PROVISIONED, one Atlas create per key, the ledger holds for each key the one endpoint Atlas lists`,
     ];
