@@ -44,6 +44,8 @@ export type Part = (typeof PARTS)[number];
 export interface Tally {
   messageId: string;
   wallMs: number;
+  /** Time waiting for at least one dependency: less than the sum of the parts when calls overlap. */
+  waitedMs: number;
   outcome?: RecordOutcome;
   error?: string;
   ms: Record<Part, number>;
@@ -83,20 +85,37 @@ class Probe {
   readonly creates = new Map<string, number>();
   readonly atlasCalls = { list: 0, create: 0, get: 0, delete: 0, token: 0 };
 
+  /** Each record's waits, [from, to], for their union. */
+  readonly #waits = new WeakMap<Tally, Array<[number, number]>>();
+
   async time<T>(part: Part, run: () => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
       return await run();
     } finally {
-      this.add(part, performance.now() - started);
+      this.add(part, started);
     }
   }
 
-  add(part: Part, elapsed: number) {
+  /** A wait of the current record for `part` from `started` until now. */
+  add(part: Part, started: number) {
     const tally = this.#current.getStore();
     if (!tally) throw new Error(`a ${part} call outside any record: the bench cannot place it`);
-    tally.ms[part] += elapsed;
+    const ended = performance.now();
+    tally.ms[part] += ended - started;
     tally.calls[part] += 1;
+    this.#waits.get(tally)?.push([started, ended]);
+  }
+
+  #waited(tally: Tally): number {
+    const waits = (this.#waits.get(tally) ?? []).sort((a, b) => a[0] - b[0]);
+    let total = 0;
+    let end = Number.NEGATIVE_INFINITY;
+    for (const [from, to] of waits) {
+      total += Math.max(0, to - Math.max(from, end));
+      end = Math.max(end, to);
+    }
+    return total;
   }
 
   /** The listed methods of `target`, each timed as `part`. */
@@ -115,7 +134,7 @@ class Probe {
       withClient: <T>(profile: string, fn: (client: EndpointsApi) => Promise<T>) => {
         const entered = performance.now();
         return profiles.withClient(profile, (client) => {
-          this.add('secret', performance.now() - entered);
+          this.add('secret', entered);
           return fn(this.#endpoints(client));
         });
       },
@@ -156,18 +175,21 @@ class Probe {
   /** The record handler, each record run in its own tally, collected into `into`. */
   record(handle: Provisioner['handleRecord'], into: () => Tally[]): Provisioner['handleRecord'] {
     return (record, context) => {
-      const tally: Tally = { messageId: record.messageId, wallMs: 0, ms: zero(), calls: zero() };
+      const tally: Tally = { messageId: record.messageId, wallMs: 0, waitedMs: 0, ms: zero(), calls: zero() };
+      this.#waits.set(tally, []);
       into().push(tally);
       const started = performance.now();
       return this.#current.run(tally, () =>
         handle(record, context).then(
           (outcome) => {
             tally.wallMs = performance.now() - started;
+            tally.waitedMs = this.#waited(tally);
             tally.outcome = outcome;
             return outcome;
           },
           (error: unknown) => {
             tally.wallMs = performance.now() - started;
+            tally.waitedMs = this.#waited(tally);
             tally.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
             throw error;
           },
