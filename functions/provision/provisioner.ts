@@ -267,17 +267,20 @@ export class Provisioner {
       events,
     });
     at.claimed = undefined;
-    // Recorded with the answer: a refused publish is sent again from the outbox, never lost.
-    await this.#announce(claimed.key, events, at.logger);
     // A new endpoint or status not settled yet: followed closely until it is (never twice for one fact).
-    if (
+    const followed =
       result.waitSeconds === undefined &&
       result.endpointId !== undefined &&
       !SETTLED.has(result.status) &&
-      (claimed.endpointId !== result.endpointId || claimed.status !== result.status)
-    ) {
-      await this.#sendFollowUp(at.record.body, at.messageId, result.endpointId, 1, at.logger);
-    }
+      (claimed.endpointId !== result.endpointId || claimed.status !== result.status);
+    // Side by side: neither throws, and the follow-up is delivered seconds later.
+    await Promise.all([
+      // Recorded with the answer: a refused publish is sent again from the outbox, never lost.
+      this.#announce(claimed.key, events, at.logger),
+      followed && result.endpointId !== undefined
+        ? this.#sendFollowUp(at.record.body, at.messageId, result.endpointId, 1, at.logger)
+        : undefined,
+    ]);
     at.logger.info('request done', {
       outcome: result.outcome,
       naturalKey: claimed.key,

@@ -4,20 +4,24 @@
  * do (moto answers one call at a time). Mocked per class, so they also answer the clients a
  * handler module built before. The ledger stand-in answers the writes of a successful record
  * (claim, the create written down, settle, the outbox cleared) with the item DynamoDB's ALL_NEW
- * would return; anything else fails, and the SQS stand-in is only counted: the benches expect
- * every record to succeed.
+ * would return; anything else fails. The SQS stand-in accepts SendMessage (the follow-up a new
+ * endpoint sends) after the same latency and nothing else: the benches expect every record to
+ * succeed.
  */
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 
 export interface AwsStandIns {
   /** Calls answered so far, per operation. */
   calls(): { claims: number; settles: number; putEvents: number; secretReads: number; sqs: number };
+  /** The ledger's items as the stand-in holds them, by natural key. */
+  ledgerItems(): ReadonlyMap<string, Record<string, unknown>>;
   restore(): void;
 }
 
@@ -113,6 +117,10 @@ export function standInAws(options: { latencyMs: number; secrets: Record<string,
   });
 
   const sqs = mockClient(SQSClient);
+  sqs.on(SendMessageCommand).callsFake(async () => {
+    await sleep(latencyMs);
+    return { MessageId: randomUUID() };
+  });
 
   return {
     calls: () => ({
@@ -122,6 +130,7 @@ export function standInAws(options: { latencyMs: number; secrets: Record<string,
       secretReads: secretsManager.commandCalls(GetSecretValueCommand).length,
       sqs: sqs.calls().length,
     }),
+    ledgerItems: () => items,
     restore() {
       for (const stub of [ddb, eventBridge, secretsManager, sqs]) stub.restore();
     },

@@ -7,6 +7,7 @@ const benches = [
   ['status checker', () => import('./check-status.ts')],
   ['follow-up lag', () => import('./follow-up-lag.ts')],
   ['bundle size and cold init', () => import('./bundle-size.ts')],
+  ['burst', () => import('./burst.ts')],
 ] as const;
 
 const only = process.argv.slice(2);
