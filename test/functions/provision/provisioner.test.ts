@@ -637,3 +637,201 @@ describe('Provisioner', () => {
     });
   });
 });
+
+describe('Provisioner, choosing the endpoint to keep', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  const endpoint = (request: ReturnType<typeof createRequest>, status: string) =>
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status });
+
+  it('adopts an ACTIVE endpoint over one listed before it, and reports the other', async () => {
+    const request = createRequest();
+    const initiating = endpoint(request, 'INITIATING');
+    const active = endpoint(request, 'ACTIVE');
+    const { provisioner } = buildProvisioner(atlas);
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
+
+    expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: active.id, status: 'ACTIVE' });
+    expect(publishedDetails().map((d) => [d.outcome, d.endpointId, d.status])).toEqual([
+      ['ADOPTED', active.id, 'ACTIVE'],
+      ['DUPLICATE_FOUND', initiating.id, 'INITIATING'],
+    ]);
+  });
+
+  it('adopts the first listed endpoint when none is ACTIVE', async () => {
+    const request = createRequest();
+    const first = endpoint(request, 'PENDING_ACCEPTANCE');
+    endpoint(request, 'INITIATING');
+    const { provisioner } = buildProvisioner(atlas);
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
+
+    expect(table.items.get(keyOf(request))).toMatchObject({
+      endpointId: first.id,
+      status: 'PENDING_ACCEPTANCE',
+    });
+  });
+
+  it("keeps the ledger's own endpoint over an ACTIVE one, which no create of this key accounts for", async () => {
+    const request = createRequest();
+    const { provisioner, metrics } = buildProvisioner(atlas);
+    await provisioner.handleRecord(sqsRecord(request));
+    const own = table.items.get(keyOf(request))?.endpointId;
+    const other = endpoint(request, 'ACTIVE');
+    const item = table.items.get(keyOf(request));
+    if (item) item.status = 'MISSING';
+
+    await expect(provisioner.handleRecord(sqsRecord({ ...request, requestId: 'again' }))).resolves.toBe(
+      'ADOPTED',
+    );
+
+    expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: own, status: 'INITIATING' });
+    expect(atlas.calls.filter((c) => c.op === 'delete')).toEqual([]);
+    expect(publishedDetails().at(-1)).toMatchObject({
+      outcome: 'DUPLICATE_FOUND',
+      endpointId: other.id,
+      status: 'ACTIVE',
+      requestIds: ['again'],
+    });
+    expect(metrics.addMetric).toHaveBeenCalledWith('DuplicateEndpoints', 'Count', 1);
+  });
+
+  it("announces the adopted endpoint's Atlas errorMessage and the status it had before", async () => {
+    const request = createRequest();
+    atlas.seed(request.groupId, {
+      cloudProvider: 'AWS',
+      regionName: 'US_EAST_1',
+      status: 'PENDING_ACCEPTANCE',
+      errorMessage: 'waiting for the interface endpoint',
+    });
+    const { provisioner } = buildProvisioner(atlas);
+
+    await provisioner.handleRecord(sqsRecord(request));
+    await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'again' }));
+
+    expect(table.items.get(keyOf(request))).toMatchObject({
+      atlasErrorMessage: 'waiting for the interface endpoint',
+    });
+    expect(publishedDetails().map((d) => [d.outcome, d.previousStatus, d.errorMessage])).toEqual([
+      ['ADOPTED', 'REQUESTED', 'waiting for the interface endpoint'],
+      ['ADOPTED', undefined, 'waiting for the interface endpoint'],
+    ]);
+  });
+
+  it('lists again rather than adopt what the ledger holds as gone', async () => {
+    for (const status of ['DELETING', 'DELETED', 'MISSING'] as const) {
+      const request = createRequest();
+      const { provisioner } = buildProvisioner(atlas);
+      await provisioner.handleRecord(sqsRecord(request));
+      const item = table.items.get(keyOf(request));
+      if (item) item.status = status;
+      atlas.endpoints.set(request.groupId, []);
+      atlas.calls.length = 0;
+
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
+      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
+    }
+  });
+});
+
+describe('Provisioner, the invocation deadline', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+  const START = 1_800_000_000_000;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+    vi.spyOn(Date, 'now').mockReturnValue(START);
+  });
+
+  const left = (ms: number) => ({ getRemainingTimeInMillis: () => ms });
+
+  it('starts a record with just the time for two Atlas calls and the margin', async () => {
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+
+    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).resolves.toBe(
+      'PROVISIONED',
+    );
+  });
+
+  it('starts no record with a millisecond less, and claims nothing', async () => {
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+
+    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(22_999))).rejects.toThrow(
+      'not enough of the invocation left to start this record',
+    );
+    expect(table.writes).toEqual([]);
+  });
+
+  /** Makes `method` of `target` take `ms` of the invocation. */
+  const slow = <T extends object>(target: T, method: keyof T & string, ms: number) => {
+    const original = (target[method] as (...args: unknown[]) => Promise<unknown>).bind(target);
+    vi.spyOn(target, method as never).mockImplementation((async (...args: unknown[]) => {
+      vi.mocked(Date.now).mockReturnValue(Date.now() + ms);
+      return original(...args);
+    }) as never);
+  };
+
+  it('lists nothing when the claim used up the time for it', async () => {
+    slow(table, 'claim', 11_000);
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+
+    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).rejects.toThrow(
+      'not enough of the invocation left to list the endpoints',
+    );
+    expect(atlas.calls).toEqual([]);
+  });
+
+  it('sends no create once writing it down used up its time, and leaves no create in doubt', async () => {
+    const request = createRequest();
+    slow(atlas, 'listEndpoints', 9_000);
+    slow(table, 'amend', 2_000);
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+
+    await expect(provisioner.handleRecord(sqsRecord(request), left(23_000))).rejects.toThrow(
+      'not enough of the invocation left to send a create',
+    );
+    expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+  });
+
+  it('sends no delete once the listing used up its time', async () => {
+    const request = createRequest({ action: 'delete' });
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
+    slow(atlas, 'listEndpoints', 11_000);
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+
+    await expect(provisioner.handleRecord(sqsRecord(request), left(23_000))).rejects.toThrow(
+      'not enough of the invocation left to delete an endpoint',
+    );
+    expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+  });
+
+  it('gives each Atlas call a timeout of the time left, less the margin', async () => {
+    const list = vi.spyOn(atlas, 'listEndpoints');
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+    const timeout = vi.spyOn(AbortSignal, 'timeout');
+
+    await provisioner.handleRecord(sqsRecord(createRequest()), left(60_000));
+
+    expect(timeout).toHaveBeenCalledWith(57_000);
+    expect(list).toHaveBeenCalledWith(expect.any(String), 'AWS', { signal: expect.any(AbortSignal) });
+  });
+
+  it('bounds no Atlas call when no invocation clock is given', async () => {
+    const list = vi.spyOn(atlas, 'listEndpoints');
+    const { provisioner } = buildProvisioner(atlas);
+
+    await provisioner.handleRecord(sqsRecord(createRequest()));
+
+    expect(list).toHaveBeenCalledWith(expect.any(String), 'AWS', {});
+  });
+});
