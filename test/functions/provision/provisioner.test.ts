@@ -803,6 +803,25 @@ describe('Provisioner, the invocation deadline', () => {
     expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
   });
 
+  it('sends a create with exactly the time for it left after the listing', async () => {
+    slow(atlas, 'listEndpoints', 10_000);
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+
+    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).resolves.toBe(
+      'PROVISIONED',
+    );
+  });
+
+  it('writes down no create it has no time to send', async () => {
+    slow(atlas, 'listEndpoints', 10_001);
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+
+    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).rejects.toThrow(
+      'not enough of the invocation left to send a create',
+    );
+    expect(table.writes).not.toContain('amend');
+  });
+
   it('sends no delete once the listing used up its time', async () => {
     const request = createRequest({ action: 'delete' });
     atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
@@ -1248,5 +1267,128 @@ describe('Provisioner, extra endpoints for one key', () => {
     expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: a.id });
     expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
     expect(publishedDetails().at(-1)).toMatchObject({ outcome: 'DUPLICATE_FOUND', endpointId: b.id });
+  });
+});
+
+describe('Provisioner, one key at a time across instances', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  it("retries a record whose key another instance's record holds, rather than run beside it", async () => {
+    const request = createRequest();
+    atlas.latencyMs = 20;
+    const one = buildProvisioner(atlas).provisioner;
+    const other = buildProvisioner(atlas).provisioner;
+
+    const outcomes = await Promise.allSettled([
+      one.handleRecord(sqsRecord(request)),
+      other.handleRecord(sqsRecord({ ...request, requestId: 'same-key' })),
+    ]);
+
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
+    expect(atlas.endpoints.get(request.groupId)).toHaveLength(1);
+    expect(table.items.get(keyOf(request))?.requestIds).toEqual([request.requestId]);
+  });
+
+  it('reads a record that carries no message attributes', async () => {
+    const record = sqsRecord(createRequest());
+    Reflect.deleteProperty(record, 'messageAttributes');
+    const { provisioner } = buildProvisioner(atlas);
+
+    await expect(provisioner.handleRecord(record)).resolves.toBe('PROVISIONED');
+  });
+});
+
+describe('Provisioner, what it records', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+  let clock: number;
+  const now = () => new Date(clock);
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+    clock = NOW.getTime();
+  });
+
+  it('keeps the time a status began when an answer repeats it, and dates a new status from now', async () => {
+    const request = createRequest();
+    const { provisioner } = buildProvisioner(atlas, { now });
+    await provisioner.handleRecord(sqsRecord(request));
+    clock += 3_600_000;
+
+    await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'again' }));
+    const kept = table.items.get(keyOf(request))?.statusSince;
+    await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'del-1', action: 'delete' }));
+
+    expect(kept).toBe(NOW.toISOString());
+    expect(publishedDetails().map((d) => [d.outcome, d.statusSince])).toEqual([
+      ['PROVISIONED', NOW.toISOString()],
+      ['ADOPTED', NOW.toISOString()],
+      ['DELETE_REQUESTED', new Date(clock).toISOString()],
+    ]);
+    expect(table.items.get(keyOf(request))?.statusSince).toBe(new Date(clock).toISOString());
+  });
+
+  it('remembers at most ten unconfirmed creates of a key, forgetting the oldest', async () => {
+    const request = createRequest();
+    const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: 30 });
+    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    const earlier = Array.from({ length: 10 }, (_, i) =>
+      new Date(NOW.getTime() - (10 - i) * 60_000).toISOString(),
+    );
+    const item = table.items.get(keyOf(request));
+    if (item) item.unconfirmedCreates = earlier;
+    clock += 30_000;
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
+
+    expect(table.items.get(keyOf(request))?.unconfirmedCreates).toEqual([
+      ...earlier.slice(1),
+      NOW.toISOString(),
+    ]);
+  });
+
+  it('creates anew once the FAILED endpoint is gone, whatever else Atlas is still deleting', async () => {
+    const request = createRequest();
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'FAILED' });
+    const { provisioner } = buildProvisioner(atlas, { now });
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
+    atlas.endpoints.set(request.groupId, []);
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'DELETING' });
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('recreating');
+    expect(table.items.get(keyOf(request))).toMatchObject({ endpointFailures: 1, status: 'INITIATING' });
+  });
+
+  it('retries a 409 whose listing shows only an endpoint being deleted', async () => {
+    const request = createRequest();
+    vi.spyOn(atlas, 'listEndpoints').mockResolvedValueOnce([]);
+    atlas.failNext('create', apiError(409, 'CONFLICT'));
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'DELETING' });
+    const { provisioner } = buildProvisioner(atlas, { now });
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow(/409/);
+    expect(table.items.get(keyOf(request))).toMatchObject({ lastError: { code: 'CONFLICT_UNRESOLVED' } });
+  });
+
+  it('takes a 409 whose listing then fails as answered: retried with backoff, not in doubt', async () => {
+    const request = createRequest();
+    atlas.failNext('create', apiError(409, 'CONFLICT'));
+    const { provisioner } = buildProvisioner(atlas, { now });
+    vi.spyOn(atlas, 'listEndpoints')
+      .mockResolvedValueOnce([])
+      .mockRejectedValueOnce(apiError(503, 'SERVICE_UNAVAILABLE'));
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow(/503/);
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+    expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 1 });
   });
 });
