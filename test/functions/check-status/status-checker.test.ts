@@ -3,6 +3,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { deadlineOf } from '#check-status/status-checker.ts';
 import { AtlasApiError, AtlasNetworkError, CredentialsError } from '#lib/errors.ts';
 import { TRACKED } from '#lib/ledger.ts';
+import { eventIdOf } from '#lib/status-event.ts';
 import { METRIC } from '#lib/telemetry.ts';
 import {
   buildChecker,
@@ -198,6 +199,9 @@ describe('StatusChecker', () => {
       { status: 'SOMETHING_NEW', deadline: 'inProgressMinutes' },
       { status: 'ACTIVE', deadline: undefined },
       { status: 'FAILED', deadline: undefined },
+      { status: 'REQUESTED', deadline: undefined },
+      { status: 'DELETED', deadline: undefined },
+      { status: 'MISSING', deadline: undefined },
     ])('gives $status the deadline $deadline', ({ status, deadline }) => {
       expect(deadlineOf(status)).toBe(deadline);
     });
@@ -248,6 +252,7 @@ describe('StatusChecker', () => {
     it.each([
       { status: 'PENDING_ACCEPTANCE', minutes: 1_439 },
       { status: 'INITIATING', minutes: 59 },
+      { status: 'INITIATING', minutes: 60 },
       { status: 'ACTIVE', minutes: 100_000 },
     ])('does not mark an endpoint $minutes minutes in $status stuck', async ({ status, minutes }) => {
       const item = table.put({ status, statusSince: minutesAgo(minutes) });
@@ -1026,3 +1031,154 @@ describe('StatusChecker, what it cannot read', () => {
     expect(table.get(item.key)).not.toHaveProperty('stuckAt');
   });
 });
+
+describe('StatusChecker, run by run', () => {
+  let atlas: FakeAtlas;
+  let table: FakeTable;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  it('stops reading the ledger where the items it recorded come round again', async () => {
+    for (let i = 0; i < 5; i++) atlas.seedFor(table.put({ checkedAt: minutesAgo(10 - i) }), 'INITIATING');
+    const pages = vi.spyOn(table.ledger, 'listTracked');
+    const { checker } = buildChecker(atlas, { pageSize: 2 });
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 5 });
+
+    expect(pages).toHaveBeenCalledTimes(3);
+  });
+
+  it('leaves an item checked since the run started, by an overlapping run, to the next run', async () => {
+    const item = table.put({ status: 'INITIATING', checkedAt: NOW.toISOString() });
+    atlas.seedFor(item, 'ACTIVE');
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 0, changed: 0 });
+    expect(table.get(item.key)).toMatchObject({ status: 'INITIATING' });
+  });
+
+  it('checks an item written at the very moment its project was listed', async () => {
+    const item = table.put({ status: 'INITIATING', updatedAt: NOW.toISOString() });
+    atlas.seedFor(item, 'ACTIVE');
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 1, changed: 1, skipped: 0 });
+  });
+
+  it('still starts with exactly the safety margin left', async () => {
+    atlas.seedFor(table.put({ status: 'ACTIVE' }), 'ACTIVE');
+    const { checker } = buildChecker(atlas, { safetyMarginMs: 10_000 });
+    const remaining = vi.fn().mockReturnValueOnce(60_000).mockReturnValue(10_000);
+
+    await expect(checker.run({ remainingMs: remaining })).resolves.toMatchObject({
+      checked: 1,
+      stoppedEarly: false,
+    });
+  });
+
+  it('records a change of an item whose outbox still holds an earlier event, and announces both', async () => {
+    const item = table.put({ status: 'INITIATING' });
+    const earlier = { ...publishedDetailsOf(item), eventId: 'b'.repeat(32) };
+    const stored = table.get(item.key);
+    if (stored) stored.outbox = { [earlier.eventId]: earlier };
+    atlas.seedFor(item, 'ACTIVE');
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 1, changed: 1 });
+
+    expect(table.get(item.key)).toMatchObject({ status: 'ACTIVE' });
+    expect(table.get(item.key)).not.toHaveProperty('outbox');
+    expect(publishedDetails().map((d) => d.eventId)).toEqual([earlier.eventId, expect.any(String)]);
+  });
+
+  it('counts drift once: a MISSING item revisited only for its outbox is not missing again', async () => {
+    const item = table.put({ status: 'ACTIVE' });
+    eventBridge
+      .on(PutEventsCommand)
+      .rejectsOnce(new Error('EventBridge is down'))
+      .resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-2' }] });
+    await buildChecker(atlas).checker.run(plentyOfTime);
+    expect(table.get(item.key)).toMatchObject({ status: 'MISSING' });
+
+    const next = await buildChecker(atlas, { now: () => new Date(NOW.getTime() + 60_000) }).checker.run(
+      plentyOfTime,
+    );
+
+    expect(next).toMatchObject({ changed: 0, missing: 0 });
+    expect(table.get(item.key)).not.toHaveProperty('outbox');
+  });
+
+  it('announces nothing for an item whose check it could not record', async () => {
+    const item = table.put({ status: 'INITIATING' });
+    atlas.seedFor(item, 'ACTIVE');
+    vi.spyOn(table.ledger, 'recordCheck').mockRejectedValue(new Error('ThrottlingException'));
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 0, skipped: 1 });
+    expect(eventBridge).not.toHaveReceivedCommand(PutEventsCommand);
+  });
+
+  it('hands back only a create whose endpoint FAILED', async () => {
+    const activated = table.put({ status: 'INITIATING' });
+    const deleteFailed = table.put({ status: 'DELETING', action: 'delete' });
+    atlas.seedFor(activated, 'ACTIVE');
+    atlas.seedFor(deleteFailed, 'FAILED');
+    const send = vi.fn(async () => undefined);
+    const { checker } = buildChecker(atlas, { requests: { send } });
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ changed: 2 });
+    expect(send).not.toHaveBeenCalled();
+    expect(table.get(deleteFailed.key)).toMatchObject({ status: 'FAILED' });
+  });
+
+  it("announces a stuck endpoint with Atlas's errorMessage, under the eventId of that fact", async () => {
+    const item = table.put({ status: 'PENDING_ACCEPTANCE', statusSince: minutesAgo(2_000) });
+    atlas.seedFor(item, 'PENDING_ACCEPTANCE', 'accept the endpoint in your VPC');
+    const { checker } = buildChecker(atlas);
+
+    await checker.run(plentyOfTime);
+
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({
+        outcome: 'STUCK',
+        eventId: eventIdOf('STUCK', item.key, item.endpointId, 'PENDING_ACCEPTANCE', item.statusSince),
+        errorMessage: 'accept the endpoint in your VPC',
+      }),
+    ]);
+  });
+
+  it('announces a deleted extra under the eventId of that fact', async () => {
+    const item = table.put({ status: 'ACTIVE', unconfirmedCreates: [minutesAgo(30)] });
+    atlas.seedFor(item, 'ACTIVE');
+    const extra = { ...atlas.seedFor(item, 'INITIATING'), id: 'f'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [...(atlas.endpoints.get(item.groupId) ?? []).slice(0, 1), extra]);
+    const { checker } = buildChecker(atlas);
+
+    await checker.run(plentyOfTime);
+
+    expect(publishedDetails().map((d) => d.eventId)).toEqual([
+      eventIdOf('DUPLICATE_DELETED', item.key, extra.id),
+    ]);
+  });
+});
+
+/** A status event about `item`, as an earlier run would have recorded it. */
+function publishedDetailsOf(item: { key: string; groupId: string; regionName: string; endpointId?: string }) {
+  return {
+    version: '1' as const,
+    eventId: 'a'.repeat(32),
+    outcome: 'STATUS_CHANGED' as const,
+    requestIds: ['req-0'],
+    naturalKey: item.key,
+    groupId: item.groupId,
+    cloudProvider: 'AWS' as const,
+    regionName: item.regionName,
+    action: 'create' as const,
+    ...(item.endpointId !== undefined && { endpointId: item.endpointId }),
+    status: 'INITIATING',
+    occurredAt: minutesAgo(5),
+  };
+}

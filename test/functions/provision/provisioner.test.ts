@@ -726,7 +726,7 @@ describe('Provisioner, choosing the endpoint to keep', () => {
   });
 
   it('lists again rather than adopt what the ledger holds as gone', async () => {
-    for (const status of ['DELETING', 'DELETED', 'MISSING'] as const) {
+    for (const status of ['REQUESTED', 'DELETING', 'DELETED', 'MISSING'] as const) {
       const request = createRequest();
       const { provisioner } = buildProvisioner(atlas);
       await provisioner.handleRecord(sqsRecord(request));
