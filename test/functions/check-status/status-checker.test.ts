@@ -800,6 +800,7 @@ describe('StatusChecker, extra endpoints for one key', () => {
     const extras = Array.from({ length: count }, (_, i) => ({
       ...atlas.seedFor(item, status),
       id: `f${i}`.padEnd(24, 'f'),
+      ...(item.vpcRegionName !== undefined && { vpcRegionName: item.vpcRegionName }),
     }));
     atlas.endpoints.set(item.groupId, [...(atlas.endpoints.get(item.groupId) ?? []).slice(0, 1), ...extras]);
     return extras;
