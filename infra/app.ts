@@ -16,10 +16,10 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { EXIT_USAGE } from '#infra/ops/cli.ts';
 import { SettingsError, type SettingsInput, SettingsSchema } from '#infra/settings.ts';
+import { DEFAULT_STACK_NAME } from './names.ts';
 import { AtlasBackupPrivateEndpointsStack } from './stack.ts';
-
-export const DEFAULT_STACK_NAME = 'AtlasBackupPrivateEndpoints';
 
 /** Builds the app and its stack from the context in `props` (or cdk.json and `-c` under the CLI). */
 export function createApp(props?: AppProps): App {
@@ -55,9 +55,10 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   try {
     createApp().synth();
   } catch (error) {
-    // A settings mistake is the operator's to fix: the message, not a stack trace.
+    // A settings mistake is the operator's to fix: the message, not a stack trace; exit 2 as any
+    // command called with a bad value (infra/ops/cli.ts).
     if (!(error instanceof SettingsError)) throw error;
     console.error(error.message);
-    process.exitCode = 1;
+    process.exitCode = EXIT_USAGE;
   }
 }

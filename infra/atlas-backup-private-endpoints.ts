@@ -46,8 +46,8 @@ import {
   visibilityTimeoutSeconds,
 } from '#infra/settings.ts';
 import { REQUEST_EVENT_INPUT_PATH, REQUESTED_DETAIL_TYPE, requestEventPattern } from '#lib/front-door.ts';
+import { SERVICE } from '#lib/metric-names.ts';
 import { type Outcome, STATUS_CHANGED_DETAIL_TYPE } from '#lib/status-event.ts';
-import { SERVICE } from '#lib/telemetry.ts';
 import { AppFunction } from './constructs/function.ts';
 import { LedgerTable } from './constructs/ledger.ts';
 import { Monitoring } from './constructs/monitoring.ts';
@@ -113,7 +113,7 @@ export class AtlasBackupPrivateEndpoints extends Construct {
     });
     // The account's default bus always exists and cannot be created: every bus is referenced.
     this.eventBus = EventBus.fromEventBusName(this, 'EventBus', s.eventBusName);
-    const tableName = this.ledger.table.tableName;
+    const ledgerTableName = this.ledger.table.tableName;
 
     this.provisioner = new AppFunction(this, 'Provisioner', {
       entry: ENTRIES.provisioner,
@@ -125,7 +125,7 @@ export class AtlasBackupPrivateEndpoints extends Construct {
         requestQueueUrl: requestQueue.queueUrl,
         dlqUrl: deadLetterQueue.queueUrl,
         rejectedQueueUrl: rejectedQueue.queueUrl,
-        tableName,
+        ledgerTableName,
       }),
     });
     this.provisioner.addEventSource(
@@ -165,7 +165,7 @@ export class AtlasBackupPrivateEndpoints extends Construct {
       reservedConcurrentExecutions: 1,
       // A run that could not start before the next one is due is superseded by it.
       maxEventAge: checkerMaxEventAge(period),
-      environment: checkStatusEnvironment(s, { tableName, requestQueueUrl: requestQueue.queueUrl }),
+      environment: checkStatusEnvironment(s, { ledgerTableName, requestQueueUrl: requestQueue.queueUrl }),
     });
     this.ledger.grantItemUpdates(this.statusChecker);
     this.ledger.grantQueryCheckIndex(this.statusChecker);

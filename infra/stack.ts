@@ -10,6 +10,7 @@ import type { AppFunction } from './constructs/function.ts';
 import type { LedgerTable } from './constructs/ledger.ts';
 import type { Monitoring } from './constructs/monitoring.ts';
 import type { RequestQueues } from './constructs/queues.ts';
+import { STACK_OUTPUTS, type StackResource } from './names.ts';
 
 export { ENTRIES } from './atlas-backup-private-endpoints.ts';
 
@@ -50,18 +51,18 @@ export class AtlasBackupPrivateEndpointsStack extends Stack {
     } = p);
     const s = this.settings;
 
-    const outputs: Record<string, [string, string]> = {
-      RequestQueueUrl: [p.requestQueue.queueUrl, 'Send provisioning requests here'],
-      RequestQueueArn: [p.requestQueue.queueArn, 'Destination of DLQ replays'],
-      DeadLetterQueueUrl: [p.deadLetterQueue.queueUrl, 'Requests that need an operator'],
-      DeadLetterQueueArn: [p.deadLetterQueue.queueArn, 'Source of DLQ replays'],
-      RejectedQueueUrl: [p.rejectedQueue.queueUrl, 'Requests rejected as never retryable'],
-      LedgerTableName: [p.ledgerTable.tableName, 'One item per endpoint key'],
-      EventBusName: [s.eventBusName, 'Bus of the status events'],
-      EventSource: [s.eventSource, 'Source of the status events'],
+    const outputs: Record<StackResource, [string, string]> = {
+      requestQueueUrl: [p.requestQueue.queueUrl, 'Send provisioning requests here'],
+      requestQueueArn: [p.requestQueue.queueArn, 'Destination of DLQ replays'],
+      dlqUrl: [p.deadLetterQueue.queueUrl, 'Requests that need an operator'],
+      dlqArn: [p.deadLetterQueue.queueArn, 'Source of DLQ replays'],
+      rejectedQueueUrl: [p.rejectedQueue.queueUrl, 'Requests rejected as never retryable'],
+      tableName: [p.ledgerTable.tableName, 'One item per endpoint key'],
+      eventBusName: [s.eventBusName, 'Bus of the status events'],
+      eventSource: [s.eventSource, 'Source of the status events'],
     };
-    for (const [outputId, [value, description]] of Object.entries(outputs)) {
-      new CfnOutput(this, outputId, { value, description });
+    for (const [name, [value, description]] of Object.entries(outputs)) {
+      new CfnOutput(this, STACK_OUTPUTS[name as StackResource], { value, description });
     }
   }
 }

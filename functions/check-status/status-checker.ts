@@ -14,11 +14,11 @@ import { Limiter } from '#lib/concurrency.ts';
 import { AtlasApiError, describeFailure } from '#lib/errors.ts';
 import type { StatusEvents } from '#lib/events.ts';
 import { type CheckResult, type Ledger, type LedgerItem, type LedgerStatus, UNTRACKED } from '#lib/ledger.ts';
+import { METRIC } from '#lib/metric-names.ts';
 import { announceRecorded } from '#lib/outbox.ts';
 import type { RequestQueue } from '#lib/queues.ts';
 import { goneStatus, handBackRequest, itemDetail, statusChange } from '#lib/status-change.ts';
-import { eventIdOf, type Outcome, type StatusChangedDetail } from '#lib/status-event.ts';
-import { METRIC } from '#lib/telemetry.ts';
+import { eventIdOf, type StatusChangedDetail } from '#lib/status-event.ts';
 
 /** The Atlas operations the checker uses: one listing per project, and deleting an extra it can account for. */
 export type ListingApi = Pick<AtlasClient, 'listEndpoints' | 'deleteEndpoint'>;
@@ -352,7 +352,7 @@ export class StatusChecker {
         result: { ...result, stuck: true },
         kind: 'stuck',
         events: [
-          this.#detail('STUCK', item, {
+          itemDetail('STUCK', item, {
             eventId: eventIdOf('STUCK', item.key, item.endpointId, item.status, item.statusSince),
             status: item.status,
             ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
@@ -397,7 +397,7 @@ export class StatusChecker {
       return {
         fields: { unconfirmedCreates: unconfirmed.slice(deleted.length) },
         events: deleted.map((extra) =>
-          this.#detail('DUPLICATE_DELETED', item, {
+          itemDetail('DUPLICATE_DELETED', item, {
             eventId: eventIdOf('DUPLICATE_DELETED', item.key, extra.id),
             endpointId: extra.id,
             status: 'DELETING',
@@ -430,7 +430,7 @@ export class StatusChecker {
     return {
       fields: { reported: [...reported, ...fresh.map((e) => e.id)].slice(-MAX_REPORTED) },
       events: fresh.map((e) =>
-        this.#detail(outcome, item, {
+        itemDetail(outcome, item, {
           eventId: eventIdOf(outcome, item.key, e.id),
           endpointId: e.id,
           status: e.status,
@@ -500,14 +500,6 @@ export class StatusChecker {
       this.#o.logger.error('could not record the check', { ...this.#logKeys(item), error });
       return false;
     }
-  }
-
-  #detail(
-    outcome: Outcome,
-    item: LedgerItem,
-    extra: Pick<StatusChangedDetail, 'eventId' | 'status' | 'occurredAt'> & Partial<StatusChangedDetail>,
-  ): StatusChangedDetail {
-    return itemDetail(outcome, item, extra);
   }
 
   #logKeys(item: LedgerItem) {

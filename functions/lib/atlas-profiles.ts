@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { type AtlasCallInfo, AtlasClient } from '#atlas/client.ts';
 import type { AtlasCredentials } from '#atlas/types.ts';
-import type { ProvisionConfig } from '#lib/config.ts';
 import { CredentialsStore } from '#lib/credentials.ts';
+import type { CheckStatusEnvironment, ProvisionEnvironment } from '#lib/environment.ts';
 import { AtlasApiError } from '#lib/errors.ts';
 
 export interface AtlasProfilesOptions {
@@ -91,30 +91,30 @@ export class AtlasProfiles {
   }
 }
 
-type AtlasConfig = Pick<
-  ProvisionConfig,
-  | 'SECRET_PREFIX'
-  | 'SECRET_MAX_AGE_SECONDS'
-  | 'ALLOWED_PROFILES'
-  | 'ATLAS_BASE_URL'
-  | 'ATLAS_API_VERSION'
-  | 'ATLAS_TIMEOUT_MS'
+type AtlasEnvironment = Pick<
+  ProvisionEnvironment & CheckStatusEnvironment,
+  | 'secretPrefix'
+  | 'secretMaxAgeSeconds'
+  | 'allowedProfiles'
+  | 'atlasBaseUrl'
+  | 'atlasApiVersion'
+  | 'atlasTimeoutMs'
 >;
 
-/** The Atlas access both functions build from their configuration (see functions/lib/config.ts). */
-export function atlasProfilesFromConfig(
-  config: AtlasConfig,
+/** The Atlas access both functions build from their environment (see functions/lib/environment.ts). */
+export function atlasProfilesFromEnvironment(
+  env: AtlasEnvironment,
   onCall?: (info: AtlasCallInfo) => void,
 ): AtlasProfiles {
   return new AtlasProfiles({
     credentials: new CredentialsStore({
-      prefix: config.SECRET_PREFIX,
-      maxAgeSeconds: config.SECRET_MAX_AGE_SECONDS,
-      allowedProfiles: config.ALLOWED_PROFILES,
+      prefix: env.secretPrefix,
+      maxAgeSeconds: env.secretMaxAgeSeconds,
+      allowedProfiles: env.allowedProfiles,
     }),
-    baseUrl: config.ATLAS_BASE_URL,
-    apiVersion: config.ATLAS_API_VERSION,
-    timeoutMs: config.ATLAS_TIMEOUT_MS,
+    baseUrl: env.atlasBaseUrl,
+    apiVersion: env.atlasApiVersion,
+    timeoutMs: env.atlasTimeoutMs,
     ...(onCall && { onCall }),
   });
 }

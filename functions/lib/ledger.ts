@@ -4,18 +4,18 @@
  * conditional write serialises every worker on a key, and a create is written down before it is
  * sent), what the status checker reads, and the outbox of the status events it records.
  *
- * Table: partition key `key` (string). Sparse index `byCheck`: partition `tracked` ("OPEN" on
- * items the checker visits: a followed endpoint, or events still to announce), sort `checkedAt`.
+ * Table (ledger-schema.ts): partition key `key` (string). Sparse index `byCheck`: partition
+ * `tracked` ("OPEN" on items the checker visits: a followed endpoint, or events still to
+ * announce), sort `checkedAt`.
  */
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AtlasStatus } from '#atlas/types.ts';
 import { type FailureInfo, KeyBusyError } from '#lib/errors.ts';
+import { CHECK_INDEX, TRACKED } from '#lib/ledger-schema.ts';
 import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
 import type { StatusChangedDetail } from '#lib/status-event.ts';
 
-export const TRACKED = 'OPEN';
-export const CHECK_INDEX = 'byCheck';
 export const NEVER_CHECKED = '1970-01-01T00:00:00.000Z';
 /** requestIds kept per key: the current lifecycle's most recent ones. Events carry these. */
 export const MAX_REQUEST_IDS = 20;

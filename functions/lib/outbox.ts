@@ -8,8 +8,8 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventPublishError, type StatusEvents } from '#lib/events.ts';
 import type { Ledger } from '#lib/ledger.ts';
+import { METRIC } from '#lib/metric-names.ts';
 import type { StatusChangedDetail } from '#lib/status-event.ts';
-import { METRIC } from '#lib/telemetry.ts';
 
 export interface OutboxDeps {
   events: Pick<StatusEvents, 'publish'>;

@@ -10,6 +10,13 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { FailureInfo } from '#lib/errors.ts';
+import {
+  FOLLOW_UP,
+  FOLLOWED_ENDPOINT_ID,
+  ORIGINAL_MESSAGE_ID,
+  PARKED_ATTRIBUTES,
+  WAITS,
+} from '#lib/message-attributes.ts';
 
 /** SQS refuses a visibility timeout above 12 hours. */
 export const MAX_VISIBILITY_SECONDS = 43_200;
@@ -19,36 +26,6 @@ export const MAX_VISIBILITY_SECONDS = 43_200;
  * (15 min) when it is delayed; beyond what is left SQS refuses the change outright.
  */
 export const MAX_RETRY_DELAY_SECONDS = MAX_VISIBILITY_SECONDS - 1_200;
-/** Attribute values count against the message size; longer values are cut to these lengths. */
-const MAX_DETAIL_CHARS = 1_000;
-const MAX_ERROR_CODE_CHARS = 128;
-const MAX_REQUEST_ID_CHARS = 1_024;
-/** SQS message ids are at most 100 characters. */
-const MAX_MESSAGE_ID_CHARS = 128;
-/** An ISO timestamp, with room for an expanded year. */
-const MAX_TIMESTAMP_CHARS = 32;
-/** SQS accepts Number values of up to 38 digits. */
-const MAX_NUMBER_CHARS = 40;
-
-/**
- * The most the attributes of a parked record can add to its body, in bytes as SQS counts them
- * (name + data type + value, UTF-8; a UTF-16 code unit is at most 3 bytes). The request queue's
- * maximum message size sits at least this far below the parking queues', so any body the request
- * queue accepted can be parked with its reason.
- */
-export const PARKED_ATTRIBUTES_MAX_BYTES = (
-  [
-    ['ErrorCode', 'String', MAX_ERROR_CODE_CHARS],
-    ['HttpStatus', 'Number', MAX_NUMBER_CHARS],
-    ['Detail', 'String', MAX_DETAIL_CHARS],
-    ['Attempts', 'Number', MAX_NUMBER_CHARS],
-    ['FirstFailureAt', 'String', MAX_TIMESTAMP_CHARS],
-    ['LastFailureAt', 'String', MAX_TIMESTAMP_CHARS],
-    ['RequestId', 'String', MAX_REQUEST_ID_CHARS],
-    ['OriginalMessageId', 'String', MAX_MESSAGE_ID_CHARS],
-  ] as const
-).reduce((sum, [name, type, chars]) => sum + name.length + type.length + 3 * chars, 0);
-
 export interface Backoff {
   baseSeconds: number;
   capSeconds: number;
@@ -103,36 +80,32 @@ const text = (value: string): MessageAttributeValue => ({
 });
 const number = (value: number): MessageAttributeValue => ({ DataType: 'Number', StringValue: String(value) });
 
+/** A parked record's attribute, its value cut to the length PARKED_ATTRIBUTES allows. */
+function parked(
+  attribute: keyof typeof PARKED_ATTRIBUTES,
+  value: string | number,
+): Record<string, MessageAttributeValue> {
+  const { name, type, maxChars } = PARKED_ATTRIBUTES[attribute];
+  return { [name]: type === 'Number' ? number(value as number) : text(String(value).slice(0, maxChars)) };
+}
+
 /** The message attributes of a parked record (SQS refuses empty values, so absent ones are left out). */
-export function parkedAttributes(parked: ParkedFailure): Record<string, MessageAttributeValue> {
-  const { failure } = parked;
+export function parkedAttributes(parkedFailure: ParkedFailure): Record<string, MessageAttributeValue> {
+  const { failure, requestId, originalMessageId } = parkedFailure;
   return {
-    ErrorCode: text(failure.code.slice(0, MAX_ERROR_CODE_CHARS)),
-    ...(failure.httpStatus !== undefined && { HttpStatus: number(failure.httpStatus) }),
-    Detail: text(failure.detail.slice(0, MAX_DETAIL_CHARS) || failure.code),
-    Attempts: number(parked.attempts),
-    FirstFailureAt: text(parked.firstFailureAt.slice(0, MAX_TIMESTAMP_CHARS)),
-    LastFailureAt: text(parked.lastFailureAt.slice(0, MAX_TIMESTAMP_CHARS)),
-    ...(parked.requestId && { RequestId: text(parked.requestId.slice(0, MAX_REQUEST_ID_CHARS)) }),
-    ...(parked.originalMessageId && {
-      [ORIGINAL_MESSAGE_ID]: text(parked.originalMessageId.slice(0, MAX_MESSAGE_ID_CHARS)),
-    }),
+    ...parked('errorCode', failure.code),
+    ...(failure.httpStatus !== undefined && parked('httpStatus', failure.httpStatus)),
+    ...parked('detail', failure.detail.slice(0, PARKED_ATTRIBUTES.detail.maxChars) || failure.code),
+    ...parked('attempts', parkedFailure.attempts),
+    ...parked('firstFailureAt', parkedFailure.firstFailureAt),
+    ...parked('lastFailureAt', parkedFailure.lastFailureAt),
+    ...(requestId && parked('requestId', requestId)),
+    ...(originalMessageId && parked('originalMessageId', originalMessageId)),
   };
 }
 
 /** The longest DelaySeconds SQS accepts on a message. */
 export const MAX_MESSAGE_DELAY_SECONDS = 900;
-/** Message attributes a request carries through waits and replays: the id its sender was given, and waits so far. */
-export const ORIGINAL_MESSAGE_ID = 'OriginalMessageId';
-export const WAITS = 'Waits';
-/**
- * Attributes of a follow-up: the original request body sent again to look at its key's endpoint
- * once (never to create). `FollowUp` is the follow-up's number in its chain, `EndpointId` the
- * endpoint it follows. A message without `FollowUp` is a request, whatever its body.
- */
-export const FOLLOW_UP = 'FollowUp';
-export const FOLLOWED_ENDPOINT_ID = 'EndpointId';
-
 /** The request queue as a sender: a waiting request, or a key handed back by the status checker. */
 export class RequestQueue {
   readonly #url: string;

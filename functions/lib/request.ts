@@ -1,8 +1,8 @@
 /** The v1 request contract: one JSON object per SQS message body. */
-import { z } from 'zod';
 import { ATLAS_REGIONS, CLOUD_PROVIDERS } from '#atlas/types.ts';
 import { InvalidRequestError } from '#lib/errors.ts';
 import { findDuplicateKeys, readTopLevelField } from '#lib/json-scan.ts';
+import * as z from '#lib/zod.ts';
 
 export const MAX_BODY_BYTES = 16 * 1024;
 /**
@@ -33,25 +33,29 @@ const region = z.enum(ATLAS_REGIONS, {
 });
 
 export const ProvisionRequestSchema = z.strictObject({
-  requestId: z.string().regex(REQUEST_ID, {
-    error: (issue) => {
-      const id = String(issue.input);
-      const got =
-        id.length < 1 || id.length > 128
-          ? `${id.length} characters`
-          : `${quoteValue(id.match(/[^A-Za-z0-9._:-]/u)?.[0])} at position ${id.search(/[^A-Za-z0-9._:-]/u) + 1}`;
-      return `must be 1-128 characters of A-Z a-z 0-9 . _ : - (got ${got})`;
-    },
-  }),
-  action: z.enum(['create', 'delete']).default('create'),
-  groupId: z.string().regex(/^[a-f0-9]{24}$/, 'must be a 24-character lowercase hex Atlas project id'),
+  requestId: z.string().check(
+    z.regex(REQUEST_ID, {
+      error: (issue) => {
+        const id = String(issue.input);
+        const got =
+          id.length < 1 || id.length > 128
+            ? `${id.length} characters`
+            : `${quoteValue(id.match(/[^A-Za-z0-9._:-]/u)?.[0])} at position ${id.search(/[^A-Za-z0-9._:-]/u) + 1}`;
+        return `must be 1-128 characters of A-Z a-z 0-9 . _ : - (got ${got})`;
+      },
+    }),
+  ),
+  action: z._default(z.enum(['create', 'delete']), 'create'),
+  groupId: z
+    .string()
+    .check(z.regex(/^[a-f0-9]{24}$/, 'must be a 24-character lowercase hex Atlas project id')),
   cloudProvider: z.enum(CLOUD_PROVIDERS),
   regionName: region,
-  vpcRegionName: region.optional(),
-  profile: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ -')
-    .default('default'),
+  vpcRegionName: z.optional(region),
+  profile: z._default(
+    z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ -')),
+    'default',
+  ),
 });
 
 export type ProvisionRequest = z.infer<typeof ProvisionRequestSchema>;
@@ -83,8 +87,9 @@ function correlationId(body: string): { requestId?: string; issues: string[] } {
   };
 }
 
+// String(symbol) is symbol.toString(): every key converts the same way.
 const pathText = (path: ReadonlyArray<PropertyKey>) =>
-  path.length > 0 ? path.map((p) => (typeof p === 'symbol' ? p.toString() : String(p))).join('.') : 'body';
+  path.length > 0 ? path.map(String).join('.') : 'body';
 
 /**
  * Parses an SQS message body into a request, or throws InvalidRequestError naming every field

@@ -5,7 +5,7 @@
  * one of them records it).
  */
 import type { CheckResult, LedgerItem, LedgerStatus } from '#lib/ledger.ts';
-import { eventIdOf, type Outcome, type StatusChangedDetail } from '#lib/status-event.ts';
+import { eventIdOf, type Outcome, type StatusChangedDetail, statusEvent } from '#lib/status-event.ts';
 
 /** Statuses a follow-up stops at: done, failed, gone, or waiting on a person. */
 export const SETTLED: ReadonlySet<string> = new Set([
@@ -17,25 +17,17 @@ export const SETTLED: ReadonlySet<string> = new Set([
   'MISSING',
 ]);
 
-/** A status event about a ledger item (its key, requestIds and endpoint). */
+/** A status event about a ledger item: its key, its requestIds and its endpoint. */
 export function itemDetail(
   outcome: Outcome,
   item: LedgerItem,
   extra: Pick<StatusChangedDetail, 'eventId' | 'status' | 'occurredAt'> & Partial<StatusChangedDetail>,
 ): StatusChangedDetail {
-  return {
-    version: '1',
-    outcome,
+  return statusEvent(outcome, item, {
     requestIds: item.requestIds,
-    naturalKey: item.key,
-    groupId: item.groupId,
-    cloudProvider: item.cloudProvider,
-    regionName: item.regionName,
-    ...(item.vpcRegionName !== undefined && { vpcRegionName: item.vpcRegionName }),
-    action: item.action,
     ...(item.endpointId !== undefined && { endpointId: item.endpointId }),
     ...extra,
-  };
+  });
 }
 
 /** What Atlas no longer listing (or a 404 for) the item's endpoint means. */

@@ -1,6 +1,8 @@
 /** The one event a requester subscribes to: every outcome and every status change of a request. */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import type { LedgerItem } from '#lib/ledger.ts';
+import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
+import * as z from '#lib/zod.ts';
 
 export const STATUS_CHANGED_DETAIL_TYPE = 'Backup Private Endpoint Status Changed';
 
@@ -28,31 +30,35 @@ export const StatusChangedDetailSchema = z.strictObject({
    * Stable identity of the fact: the same on every announcement of one fact (a redelivery, an
    * outbox drained later), different for different facts. De-duplicate on it.
    */
-  eventId: z.string().regex(/^[a-f0-9]{32}$/),
+  eventId: z.string().check(z.regex(/^[a-f0-9]{32}$/)),
   outcome: z.enum(OUTCOMES),
   requestIds: z.array(z.string()),
   /**
    * The SQS messageId of the request message this event answers (what SendMessage returned to its
    * sender). Absent on events of the status checker, which answer no one message.
    */
-  messageId: z.string().optional(),
+  messageId: z.optional(z.string()),
   /** Absent only for a rejected body whose key could not be read. */
-  naturalKey: z.string().optional(),
-  groupId: z.string().optional(),
-  cloudProvider: z.string().optional(),
-  regionName: z.string().optional(),
-  vpcRegionName: z.string().optional(),
-  action: z.enum(['create', 'delete']).optional(),
-  endpointId: z.string().optional(),
-  previousStatus: z.string().optional(),
+  naturalKey: z.optional(z.string()),
+  groupId: z.optional(z.string()),
+  cloudProvider: z.optional(z.string()),
+  regionName: z.optional(z.string()),
+  vpcRegionName: z.optional(z.string()),
+  action: z.optional(z.enum(['create', 'delete'])),
+  endpointId: z.optional(z.string()),
+  previousStatus: z.optional(z.string()),
   /** Atlas status, or DELETED / MISSING for gone endpoints; absent when Atlas was never reached. */
-  status: z.string().optional(),
+  status: z.optional(z.string()),
   /** Atlas's errorMessage for a FAILED endpoint. */
-  errorMessage: z.string().optional(),
-  error: z
-    .strictObject({ code: z.string(), httpStatus: z.number().int().optional(), detail: z.string() })
-    .optional(),
-  statusSince: z.iso.datetime().optional(),
+  errorMessage: z.optional(z.string()),
+  error: z.optional(
+    z.strictObject({
+      code: z.string(),
+      httpStatus: z.optional(z.number().check(z.int())),
+      detail: z.string(),
+    }),
+  ),
+  statusSince: z.optional(z.iso.datetime()),
   occurredAt: z.iso.datetime(),
 });
 export type StatusChangedDetail = z.infer<typeof StatusChangedDetailSchema>;
@@ -62,4 +68,33 @@ export function eventIdOf(...parts: Array<string | number | undefined>): string 
   const hash = createHash('sha256');
   for (const part of parts) hash.update(`${part ?? ''}\u0000`);
   return hash.digest('hex').slice(0, 32);
+}
+
+/** What an event is about: the request it answers, or the ledger item of the key. */
+export type EventSubject =
+  | Pick<ProvisionRequest, 'groupId' | 'cloudProvider' | 'regionName' | 'vpcRegionName' | 'action'>
+  | Pick<LedgerItem, 'key' | 'groupId' | 'cloudProvider' | 'regionName' | 'vpcRegionName' | 'action'>;
+
+/**
+ * A status event: the one builder of the detail for the provisioner, its follow-ups and the
+ * status checker. `about` is absent only for a rejected body whose key could not be read.
+ */
+export function statusEvent(
+  outcome: Outcome,
+  about: EventSubject | undefined,
+  fields: Pick<StatusChangedDetail, 'eventId' | 'requestIds' | 'occurredAt'> & Partial<StatusChangedDetail>,
+): StatusChangedDetail {
+  return {
+    version: '1',
+    outcome,
+    ...(about && {
+      naturalKey: 'key' in about ? about.key : naturalKey(about as ProvisionRequest),
+      groupId: about.groupId,
+      cloudProvider: about.cloudProvider,
+      regionName: about.regionName,
+      ...(about.vpcRegionName !== undefined && { vpcRegionName: about.vpcRegionName }),
+      action: about.action,
+    }),
+    ...fields,
+  };
 }

@@ -9,39 +9,30 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { atlasProfilesFromConfig } from '#lib/atlas-profiles.ts';
-import { loadConfig, ProvisionConfigSchema } from '#lib/config.ts';
+import { atlasProfilesFromEnvironment } from '#lib/atlas-profiles.ts';
+import { readEnvironment } from '#lib/environment.ts';
 import { StatusEvents } from '#lib/events.ts';
 import { Ledger } from '#lib/ledger.ts';
+import { METRICS_NAMESPACE, SERVICE } from '#lib/metric-names.ts';
 import { Queues } from '#lib/queues.ts';
-import { atlasCallMetrics, METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
+import { atlasCallMetrics } from '#lib/telemetry.ts';
 import { Provisioner } from './provisioner.ts';
 
-const config = loadConfig(ProvisionConfigSchema);
+const env = readEnvironment('provision');
 
 const logger = new Logger({ serviceName: SERVICE.provisioner });
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE.provisioner });
 
 const provisioner = new Provisioner({
-  ledger: new Ledger({ tableName: config.LEDGER_TABLE_NAME }),
-  atlas: atlasProfilesFromConfig(config, atlasCallMetrics(metrics)),
-  queues: new Queues({
-    requestQueueUrl: config.REQUEST_QUEUE_URL,
-    dlqUrl: config.DLQ_URL,
-    rejectedQueueUrl: config.REJECTED_QUEUE_URL,
-  }),
-  events: new StatusEvents({ busName: config.EVENT_BUS_NAME, source: config.EVENT_SOURCE }),
+  ...env,
+  ledger: new Ledger({ tableName: env.ledgerTableName }),
+  atlas: atlasProfilesFromEnvironment(env, atlasCallMetrics(metrics)),
+  queues: new Queues(env),
+  events: new StatusEvents({ busName: env.eventBusName, source: env.eventSource }),
   logger,
   metrics,
-  allowedProfiles: config.ALLOWED_PROFILES,
-  maxAttempts: config.MAX_ATTEMPTS,
-  leaseSeconds: config.LEASE_SECONDS,
-  recordConcurrency: config.RECORD_CONCURRENCY,
-  backoff: { baseSeconds: config.BACKOFF_BASE_SECONDS, capSeconds: config.BACKOFF_CAP_SECONDS },
-  createSettleSeconds: config.CREATE_SETTLE_SECONDS,
-  maxEndpointFailures: config.MAX_ENDPOINT_FAILURES,
-  atlasTimeoutMs: config.ATLAS_TIMEOUT_MS,
-  followUp: { firstSeconds: config.FOLLOW_UP_FIRST_SECONDS, maxSeconds: config.FOLLOW_UP_MAX_SECONDS },
+  backoff: { baseSeconds: env.backoffBaseSeconds, capSeconds: env.backoffCapSeconds },
+  followUp: { firstSeconds: env.followUpFirstSeconds, maxSeconds: env.followUpMaxSeconds },
 });
 
 export const handler = middy(

@@ -38,21 +38,13 @@ import {
   MAX_UNCONFIRMED_CREATES,
   UNCONFIRMED_CREATE_TTL_MS,
 } from '#lib/ledger.ts';
+import { FOLLOW_UP, FOLLOWED_ENDPOINT_ID, ORIGINAL_MESSAGE_ID, WAITS } from '#lib/message-attributes.ts';
+import { METRIC } from '#lib/metric-names.ts';
 import { announceRecorded } from '#lib/outbox.ts';
-import {
-  type Backoff,
-  FOLLOW_UP,
-  FOLLOWED_ENDPOINT_ID,
-  MAX_MESSAGE_DELAY_SECONDS,
-  ORIGINAL_MESSAGE_ID,
-  type Queues,
-  retryDelaySeconds,
-  WAITS,
-} from '#lib/queues.ts';
+import { type Backoff, MAX_MESSAGE_DELAY_SECONDS, type Queues, retryDelaySeconds } from '#lib/queues.ts';
 import { naturalKey, type ProvisionRequest, parseRequest } from '#lib/request.ts';
 import { goneStatus, handBackRequest, SETTLED, statusChange } from '#lib/status-change.ts';
-import { eventIdOf, type Outcome, type StatusChangedDetail } from '#lib/status-event.ts';
-import { METRIC } from '#lib/telemetry.ts';
+import { eventIdOf, type Outcome, type StatusChangedDetail, statusEvent } from '#lib/status-event.ts';
 import { CALL_MARGIN_MS, CALLS_TO_START } from '#lib/timing.ts';
 
 /** How a record ended when it did not go back to the queue. */
@@ -862,21 +854,13 @@ export class Provisioner {
     claimed: LedgerItem,
     extra: AtlasEndpoint,
   ): StatusChangedDetail {
-    return {
-      version: '1',
+    return statusEvent(outcome, request, {
       eventId: eventIdOf(outcome, claimed.key, extra.id),
-      outcome,
       requestIds: [request.requestId],
-      naturalKey: claimed.key,
-      groupId: request.groupId,
-      cloudProvider: request.cloudProvider,
-      regionName: request.regionName,
-      ...(request.vpcRegionName !== undefined && { vpcRegionName: request.vpcRegionName }),
-      action: request.action,
       endpointId: extra.id,
       status: outcome === 'DUPLICATE_DELETED' ? 'DELETING' : extra.status,
       occurredAt: this.#now().toISOString(),
-    };
+    });
   }
 
   #detail(
@@ -886,22 +870,12 @@ export class Provisioner {
     extra: Pick<StatusChangedDetail, 'eventId'> & Partial<StatusChangedDetail>,
     requestId = request?.requestId,
   ): StatusChangedDetail {
-    return {
-      version: '1',
-      outcome,
+    return statusEvent(outcome, request, {
       requestIds: requestId !== undefined ? [requestId] : [],
       messageId: at.messageId,
-      ...(request && {
-        naturalKey: naturalKey(request),
-        groupId: request.groupId,
-        cloudProvider: request.cloudProvider,
-        regionName: request.regionName,
-        ...(request.vpcRegionName !== undefined && { vpcRegionName: request.vpcRegionName }),
-        action: request.action,
-      }),
       ...extra,
       occurredAt: this.#now().toISOString(),
-    };
+    });
   }
 }
 

@@ -17,7 +17,7 @@ import {
 } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { METRICS_NAMESPACE } from '#lib/telemetry.ts';
+import { METRICS_NAMESPACE } from '#lib/metric-names.ts';
 
 /** The repository root: entries are resolved from it and its package-lock.json pins the build. */
 export const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
@@ -36,6 +36,15 @@ export const BUNDLING: BundlingOptions = {
   // Deploy the SDK version the tests ran against, not whichever one the runtime carries today.
   bundleAwsSDK: true,
 };
+
+/** The variables every function gets on top of its own settings (the bench sets them too). */
+export function runtimeEnvironment(serviceName: string): Record<string, string> {
+  return {
+    POWERTOOLS_SERVICE_NAME: serviceName,
+    POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+    NODE_OPTIONS: '--enable-source-maps',
+  };
+}
 
 export interface AppFunctionProps
   extends Pick<
@@ -80,12 +89,7 @@ export class AppFunction extends NodejsFunction {
       logGroup,
       role,
       bundling: BUNDLING,
-      environment: {
-        ...props.environment,
-        POWERTOOLS_SERVICE_NAME: props.serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        NODE_OPTIONS: '--enable-source-maps',
-      },
+      environment: { ...props.environment, ...runtimeEnvironment(props.serviceName) },
     });
     // CDK makes a function depend on its role and the role's policies; the policies are what
     // matter, the role half repeats the GetAtt, which cfn-lint reports as W3005.

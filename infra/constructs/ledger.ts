@@ -1,5 +1,5 @@
 /**
- * The ledger table (schema in functions/lib/ledger.ts): on demand, point-in-time recovery,
+ * The ledger table (schema in functions/lib/ledger-schema.ts): on demand, point-in-time recovery,
  * encrypted, kept and protected from deletion with the stack, since it is the record of which
  * endpoints exist. Grants name the exact items API calls the Ledger class makes.
  */
@@ -14,7 +14,7 @@ import {
 } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { CHECK_INDEX } from '#lib/ledger.ts';
+import { CHECK_INDEX, CHECK_INDEX_PARTITION, CHECK_INDEX_SORT, LEDGER_KEY } from '#lib/ledger-schema.ts';
 
 export class LedgerTable extends Construct {
   readonly table: Table;
@@ -22,7 +22,7 @@ export class LedgerTable extends Construct {
   constructor(scope: Construct, id: string) {
     super(scope, id);
     this.table = new Table(this, 'Table', {
-      partitionKey: { name: 'key', type: AttributeType.STRING },
+      partitionKey: { name: LEDGER_KEY, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: TableEncryption.AWS_MANAGED,
@@ -31,8 +31,8 @@ export class LedgerTable extends Construct {
     });
     this.table.addGlobalSecondaryIndex({
       indexName: CHECK_INDEX,
-      partitionKey: { name: 'tracked', type: AttributeType.STRING },
-      sortKey: { name: 'checkedAt', type: AttributeType.STRING },
+      partitionKey: { name: CHECK_INDEX_PARTITION, type: AttributeType.STRING },
+      sortKey: { name: CHECK_INDEX_SORT, type: AttributeType.STRING },
       projectionType: ProjectionType.ALL,
     });
   }

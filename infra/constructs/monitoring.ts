@@ -22,7 +22,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRIC, METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
+import { METRIC, METRICS_NAMESPACE, SERVICE } from '#lib/metric-names.ts';
 import type { RequestQueues } from './queues.ts';
 
 export interface MonitoringProps {

@@ -6,7 +6,7 @@
 import { ArnFormat, Duration, Names, Stack, Validations } from 'aws-cdk-lib';
 import { Queue, QueueEncryption, type QueueProps, RedrivePermission } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { PARKED_ATTRIBUTES_MAX_BYTES } from '#lib/queues.ts';
+import { PARKED_ATTRIBUTES_MAX_BYTES } from '#lib/message-attributes.ts';
 import { MAX_BODY_BYTES } from '#lib/request.ts';
 
 export interface RequestQueuesProps {

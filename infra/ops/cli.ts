@@ -1,16 +1,42 @@
 /**
- * What the operator commands share: flag parsing with usage errors, one error printer (a line
- * naming what is wrong, never a stack trace for a user error), a progress bar and a text table.
+ * The command-line kit every command of the project uses (the operator commands here, `npm
+ * start`, the soak, the simulator's main, and the CDK app's exit code): flag parsing with usage
+ * errors, one error printer (a line naming what is wrong, never a stack trace for a user error),
+ * one set of exit codes, a progress bar and a text table. Node built-ins only, so `cdk synth`
+ * can import it without loading an SDK.
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 
-/** The command was called wrongly, or names something that does not exist: the user must fix it. */
+/** Exit codes: 0 done, 1 failed (the work could not be done), 2 called wrongly (see UsageError). */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/**
+ * The command was called wrongly: an unknown flag, a bad or missing value, flags that do not go
+ * together, or an input it names that does not exist. Exit code 2. `usage` is printed after the
+ * message.
+ */
 export class UsageError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+  readonly usage: string | undefined;
+
+  constructor(message: string, options?: ErrorOptions & { usage?: string }) {
     super(message, options);
     this.name = 'UsageError';
+    this.usage = options?.usage;
+  }
+}
+
+/**
+ * The command was called rightly but cannot do its work for a reason the user can fix (a task
+ * already running, a service refusing): printed as its message alone, exit code 1.
+ */
+export class CommandError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'CommandError';
   }
 }
 
@@ -22,13 +48,13 @@ export function isMain(meta: ImportMeta): boolean {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-/** parseArgs, with its errors (unknown flag, missing value) as UsageError followed by the usage text. */
+/** parseArgs, with its errors (unknown flag, missing value) as UsageError carrying the usage text. */
 export function parseFlags<O extends Options>(options: O, argv: string[], usage: string) {
   try {
     return parseArgs({ options, args: argv, strict: true, allowPositionals: false }).values;
   } catch (error) {
     if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
-      throw new UsageError(`${error.message}\n\n${usage}`);
+      throw new UsageError(error.message, { cause: error, usage });
     }
     throw error;
   }
@@ -49,8 +75,30 @@ export function parseCommand<O extends Options>(options: O, argv: string[], usag
   return flags;
 }
 
-/** An integer flag within bounds, or a UsageError naming the flag. */
+const range = (min: number, max: number) =>
+  max !== Number.POSITIVE_INFINITY
+    ? ` from ${min} to ${max}`
+    : min !== Number.NEGATIVE_INFINITY
+      ? ` of ${min} or more`
+      : '';
+
+/** An integer flag within bounds (`max` unbounded by default), or a UsageError naming the flag. */
 export function integerFlag(
+  name: string,
+  value: string | undefined,
+  min: number,
+  max = Number.POSITIVE_INFINITY,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be a whole number${range(min, max)} (given "${value}")`);
+  }
+  return n;
+}
+
+/** A number flag within bounds (inclusive), or a UsageError naming the flag. */
+export function numberFlag(
   name: string,
   value: string | undefined,
   min: number,
@@ -58,8 +106,8 @@ export function integerFlag(
 ): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(`--${name} must be a whole number from ${min} to ${max} (given "${value}")`);
+  if (value.trim() === '' || !(n >= min && n <= max)) {
+    throw new UsageError(`--${name} must be a number${range(min, max)} (given "${value}")`);
   }
   return n;
 }
@@ -78,7 +126,9 @@ const HINTS: Record<string, string> = {
 
 /** The message printed for a failure; stack traces only for errors that are not the user's to fix. */
 export function describeCliError(error: unknown): { message: string; expected: boolean } {
-  if (error instanceof UsageError) return { message: error.message, expected: true };
+  if (error instanceof UsageError || error instanceof CommandError) {
+    return { message: error.message, expected: true };
+  }
   if (error instanceof Error) {
     const isAws = '$metadata' in error || error.name === 'CredentialsProviderError';
     if (isAws) {
@@ -93,14 +143,22 @@ export function describeCliError(error: unknown): { message: string; expected: b
   return { message: String(error), expected: false };
 }
 
-/** Runs a command's main; prints a failure as `error: ...` on stderr and exits non-zero. */
-export async function runMain(main: () => Promise<number | undefined>): Promise<void> {
+/**
+ * Runs a command's main and sets the exit code: what main resolves with (0 when nothing), or
+ * EXIT_USAGE for a UsageError and EXIT_FAILURE for any other failure, printed as `error: ...` on
+ * stderr; a UsageError is followed by its usage text, else by `usage` when given.
+ */
+export async function runMain(
+  main: () => Promise<number | undefined>,
+  options: { usage?: string } = {},
+): Promise<void> {
   try {
-    process.exitCode = (await main()) ?? 0;
+    process.exitCode = (await main()) ?? EXIT_OK;
   } catch (error) {
     const { message } = describeCliError(error);
-    process.stderr.write(`error: ${message}\n`);
-    process.exitCode = 1;
+    const usage = error instanceof UsageError ? (error.usage ?? options.usage) : undefined;
+    process.stderr.write(`error: ${message}\n${usage ? `\n${usage}\n` : ''}`);
+    process.exitCode = error instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
   }
 }
 

@@ -12,8 +12,18 @@ import {
   SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
-import { formatTable, integerFlag, isMain, ProgressBar, parseCommand, runMain, UsageError } from './cli.ts';
-import { DEFAULT_STACK, resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
+import { DEFAULT_STACK_NAME } from '#infra/names.ts';
+import {
+  CommandError,
+  formatTable,
+  integerFlag,
+  isMain,
+  ProgressBar,
+  parseCommand,
+  runMain,
+  UsageError,
+} from './cli.ts';
+import { resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
 
 /** SQS's ceiling for MaxNumberOfMessagesPerSecond. */
 export const MAX_RATE = 500;
@@ -42,7 +52,7 @@ export interface MoveTask {
 }
 
 /** A move task is already running on the DLQ; SQS allows one at a time. */
-export class ReplayRefusedError extends UsageError {
+export class ReplayRefusedError extends CommandError {
   constructor(message: string) {
     super(message);
     this.name = 'ReplayRefusedError';
@@ -202,7 +212,7 @@ const USAGE = `usage: npm run replay -- [--dry-run] [--rate <messages/s, 1-${MAX
 
 Moves every message of the dead-letter queue back to the request queue (an SQS message move
 task) and shows its progress. The queues come from the flags, else from the outputs of the
-deployed stack (default ${DEFAULT_STACK}). AWS_ENDPOINT_URL points it at an emulator.
+deployed stack (default ${DEFAULT_STACK_NAME}). AWS_ENDPOINT_URL points it at an emulator.
 
   --dry-run   how many messages would move, and their error codes; moves nothing
   --rate      messages moved per second (default: SQS's own pace)`;

@@ -6,21 +6,20 @@
  */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { UsageError } from './cli.ts';
+import { DEFAULT_STACK_NAME, STACK_OUTPUTS } from '#infra/names.ts';
+import { CommandError, UsageError } from './cli.ts';
 
-export const DEFAULT_STACK = 'AtlasBackupPrivateEndpoints';
-
-/** Each resource: the stack output it comes from, and the flag that names it instead. */
+/** Each resource: the stack output it comes from (infra/names.ts), and the flag that names it instead. */
 export const RESOURCES = {
-  requestQueueUrl: { output: 'RequestQueueUrl', flag: 'queue-url' },
-  requestQueueArn: { output: 'RequestQueueArn', flag: 'queue-arn' },
-  dlqUrl: { output: 'DeadLetterQueueUrl', flag: 'dlq-url' },
-  dlqArn: { output: 'DeadLetterQueueArn', flag: 'dlq-arn' },
-  rejectedQueueUrl: { output: 'RejectedQueueUrl', flag: 'rejected-queue-url' },
-  tableName: { output: 'LedgerTableName', flag: 'table' },
-  eventBusName: { output: 'EventBusName', flag: 'event-bus' },
-  eventSource: { output: 'EventSource', flag: 'event-source' },
-} as const;
+  requestQueueUrl: { output: STACK_OUTPUTS.requestQueueUrl, flag: 'queue-url' },
+  requestQueueArn: { output: STACK_OUTPUTS.requestQueueArn, flag: 'queue-arn' },
+  dlqUrl: { output: STACK_OUTPUTS.dlqUrl, flag: 'dlq-url' },
+  dlqArn: { output: STACK_OUTPUTS.dlqArn, flag: 'dlq-arn' },
+  rejectedQueueUrl: { output: STACK_OUTPUTS.rejectedQueueUrl, flag: 'rejected-queue-url' },
+  tableName: { output: STACK_OUTPUTS.tableName, flag: 'table' },
+  eventBusName: { output: STACK_OUTPUTS.eventBusName, flag: 'event-bus' },
+  eventSource: { output: STACK_OUTPUTS.eventSource, flag: 'event-source' },
+} as const satisfies Record<keyof typeof STACK_OUTPUTS, { output: string; flag: string }>;
 
 export type ResourceName = keyof typeof RESOURCES;
 export type Resources = Record<ResourceName, string>;
@@ -72,7 +71,7 @@ export async function resolveResources<K extends ResourceName>(
   const missing = needed.filter((name) => !found[name] && !derivable(name));
   let stackProblem: string | undefined;
   if (missing.length > 0) {
-    const stack = options.stack ?? DEFAULT_STACK;
+    const stack = options.stack ?? DEFAULT_STACK_NAME;
     try {
       const outputs = await stackOutputs(options.cloudFormation ?? new CloudFormationClient({}), stack);
       for (const [name, { output }] of Object.entries(RESOURCES) as [ResourceName, { output: string }][]) {
@@ -110,7 +109,7 @@ async function stackOutputs(client: CloudFormationClient, stack: string): Promis
 async function queueArn(sqs: SQSClient, url: string): Promise<string> {
   const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
   const arn = out.Attributes?.QueueArn;
-  if (!arn) throw new UsageError(`SQS gave no ARN for queue ${url}`);
+  if (!arn) throw new CommandError(`SQS gave no ARN for queue ${url}`);
   return arn;
 }
 
@@ -118,6 +117,6 @@ async function queueUrl(sqs: SQSClient, arn: string): Promise<string> {
   const [, , service, , account, name] = arn.split(':');
   if (service !== 'sqs' || !account || !name) throw new UsageError(`"${arn}" is not an SQS queue ARN`);
   const out = await sqs.send(new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: account }));
-  if (!out.QueueUrl) throw new UsageError(`SQS gave no URL for queue ${arn}`);
+  if (!out.QueueUrl) throw new CommandError(`SQS gave no URL for queue ${arn}`);
   return out.QueueUrl;
 }

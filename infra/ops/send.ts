@@ -6,10 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DEFAULT_STACK_NAME } from '#infra/names.ts';
 import { InvalidRequestError } from '#lib/errors.ts';
 import { type ProvisionRequest, parseRequest } from '#lib/request.ts';
-import { isMain, ProgressBar, parseCommand, runMain, UsageError } from './cli.ts';
-import { DEFAULT_STACK, resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
+import { CommandError, isMain, ProgressBar, parseCommand, runMain, UsageError } from './cli.ts';
+import { resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
 
 const BATCH = 10;
 
@@ -27,7 +28,7 @@ export interface RequestFlags {
 export function requestFromFlags(flags: RequestFlags, newId: () => string = randomUUID): ProvisionRequest {
   const absent = (['group', 'region'] as const).filter((f) => flags[f] === undefined);
   if (absent.length > 0)
-    throw new UsageError(`missing ${absent.map((f) => `--${f}`).join(' and ')}\n\n${USAGE}`);
+    throw new UsageError(`missing ${absent.map((f) => `--${f}`).join(' and ')}`, { usage: USAGE });
   const body = {
     requestId: flags['request-id'] ?? newId(),
     action: flags.action,
@@ -141,7 +142,7 @@ export async function sendRequests(
     onProgress?.(sent, requests.length);
   }
   if (refused.length > 0) {
-    throw new UsageError(
+    throw new CommandError(
       `SQS refused ${refused.length} of ${requests.length} request(s):\n  ${refused.join('\n  ')}`,
     );
   }
@@ -156,7 +157,7 @@ const USAGE = `usage: npm run send -- --group <projectId> --region <REGION> [--v
 Publishes provisioning requests to the request queue, validated like the function validates
 them. A requestId is generated when none is given, and printed. --file sends one JSON request
 per line, after checking every line. The queue comes from --queue-url, else from the outputs
-of the deployed stack (default ${DEFAULT_STACK}). AWS_ENDPOINT_URL points it at an emulator.`;
+of the deployed stack (default ${DEFAULT_STACK_NAME}). AWS_ENDPOINT_URL points it at an emulator.`;
 
 /** The command: parses argv, prints to stdout (results) and stderr (progress), resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -186,7 +187,9 @@ export async function main(argv: string[]): Promise<number> {
     'request-id',
   ] as const;
   if (flags.file !== undefined && requestFlags.some((f) => flags[f] !== undefined)) {
-    throw new UsageError(`--file cannot be combined with request flags (--group, --region, ...)\n\n${USAGE}`);
+    throw new UsageError('--file cannot be combined with request flags (--group, --region, ...)', {
+      usage: USAGE,
+    });
   }
   const sqs = new SQSClient({});
   const queue = async () =>

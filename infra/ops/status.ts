@@ -5,10 +5,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { DEFAULT_STACK_NAME } from '#infra/names.ts';
 import type { LedgerItem } from '#lib/ledger.ts';
 import { ProvisionRequestSchema } from '#lib/request.ts';
 import { formatTable, isMain, parseCommand, runMain, UsageError } from './cli.ts';
-import { DEFAULT_STACK, resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
+import { resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
 
 /** The fields the table shows. */
 export type LedgerRow = Pick<
@@ -76,7 +77,7 @@ const USAGE = `usage: npm run status -- [--group <projectId>] [--stack <name>] [
 
 Prints the ledger: one row per natural key (project#provider#region#vpc region), its status
 (and "(stuck)" past its deadline), endpoint id, time in that status, and last error. The table
-comes from --table, else from the outputs of the deployed stack (default ${DEFAULT_STACK}).
+comes from --table, else from the outputs of the deployed stack (default ${DEFAULT_STACK_NAME}).
 AWS_ENDPOINT_URL points it at an emulator.`;
 
 /** The command: parses argv, prints to stdout (results) and stderr (progress), resolves with the exit code. */

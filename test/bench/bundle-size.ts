@@ -1,21 +1,38 @@
 /**
- * Bundle size: each function bundled by esbuild with the stack's own options (`BUNDLING` in
- * infra/constructs/function.ts, the flags `cdk synth` passes), measured in memory.
+ * Bundle size and cold initialisation: each function bundled by esbuild with the stack's own
+ * options (`BUNDLING` in infra/constructs/function.ts, the flags `cdk synth` passes), beside the
+ * floor (floor-handler.ts: only the SQS and Secrets Manager clients, bundled the same way).
+ * Prints each bundle's size and its largest packages, then its cold initialisation (cold-init.ts)
+ * with the stack's environment for that function, both as ratios to the floor.
+ * `BENCH_PAIRS` sets the number of paired cold starts (default 15).
  */
-import { join } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { type BuildOptions, build } from 'esbuild';
-import { BUNDLING, PROJECT_ROOT } from '#infra/constructs/function.ts';
+import { type BuildOptions, build, type Metafile } from 'esbuild';
+import { BUNDLING, PROJECT_ROOT, runtimeEnvironment } from '#infra/constructs/function.ts';
+import { checkStatusEnvironment, provisionEnvironment, resolveSettings } from '#infra/settings.ts';
 import { ENTRIES } from '#infra/stack.ts';
+import { SERVICE } from '#lib/metric-names.ts';
+import {
+  type ImportTime,
+  importTime,
+  pairedRuns,
+  pairRatios,
+  type Spread,
+  spread,
+  writeBundle,
+} from './cold-init.ts';
 
-export interface BundleSize {
-  function: string;
-  entry: string;
+export const FLOOR_ENTRY = relative(PROJECT_ROOT, join(import.meta.dirname, 'floor-handler.ts'));
+export const GOAL = { size: 1.3, init: 1.15 } as const;
+
+export interface Bundle {
   /** The minified `index.mjs`. */
-  bytes: number;
-  /** The same, gzipped: close to what the deployment zip adds. */
-  gzipBytes: number;
-  sourceMapBytes: number;
+  code: Uint8Array;
+  map: Uint8Array;
+  metafile: Metafile;
 }
 
 /** The esbuild options NodejsFunction derives from BUNDLING (aws-lambda-nodejs bundling.ts). */
@@ -39,27 +56,149 @@ export function esbuildOptions(entry: string): BuildOptions {
   };
 }
 
-export async function run(): Promise<BundleSize[]> {
-  const sizes: BundleSize[] = [];
-  for (const [name, entry] of Object.entries(ENTRIES)) {
-    const { outputFiles = [] } = await build(esbuildOptions(entry));
-    const code = outputFiles.find((f) => f.path.endsWith('.mjs'));
-    const map = outputFiles.find((f) => f.path.endsWith('.map'));
-    if (!code) throw new Error(`esbuild produced no index.mjs for ${entry}`);
-    sizes.push({
-      function: name,
-      entry,
-      bytes: code.contents.byteLength,
-      gzipBytes: gzipSync(code.contents).byteLength,
-      sourceMapBytes: map?.contents.byteLength ?? 0,
-    });
+/** Bundles `entry` (relative to the repository root) in memory, with its metafile. */
+export async function bundle(entry: string): Promise<Bundle> {
+  const { outputFiles = [], metafile } = await build({ ...esbuildOptions(entry), metafile: true });
+  const code = outputFiles.find((f) => f.path.endsWith('.mjs'));
+  const map = outputFiles.find((f) => f.path.endsWith('.map'));
+  if (!code || !map || !metafile) throw new Error(`esbuild produced no index.mjs with its map for ${entry}`);
+  return { code: code.contents, map: map.contents, metafile };
+}
+
+/** Output bytes per package (or `project` for this repository's own code), largest first. */
+export function bytesByPackage(metafile: Metafile): Array<[string, number]> {
+  const totals = new Map<string, number>();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [path, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const name = path.match(/node_modules\/((?:@[^/]+\/)?[^/]+)/)?.[1] ?? 'project';
+      totals.set(name, (totals.get(name) ?? 0) + bytesInOutput);
+    }
   }
-  for (const s of sizes) {
+  return [...totals].sort((a, b) => b[1] - a[1]);
+}
+
+/**
+ * Each function's environment in the stack: its settings through the stack's own serialiser
+ * (defaults), placeholder queue URLs and table name, the variables AppFunction adds, the region.
+ */
+export function stackEnvironments(): Record<keyof typeof ENTRIES, Record<string, string>> {
+  const settings = resolveSettings();
+  const region = 'eu-west-1';
+  const queues = `https://sqs.${region}.amazonaws.com/123456789012/AtlasBackupPrivateEndpoints`;
+  const ledgerTableName = 'AtlasBackupPrivateEndpoints-Ledger';
+  const requestQueueUrl = `${queues}-requests`;
+  return {
+    provisioner: {
+      ...provisionEnvironment(settings, {
+        requestQueueUrl,
+        dlqUrl: `${queues}-dlq`,
+        rejectedQueueUrl: `${queues}-rejected`,
+        ledgerTableName,
+      }),
+      ...runtimeEnvironment(SERVICE.provisioner),
+      AWS_REGION: region,
+    },
+    statusChecker: {
+      ...checkStatusEnvironment(settings, { ledgerTableName, requestQueueUrl }),
+      ...runtimeEnvironment(SERVICE.statusChecker),
+      AWS_REGION: region,
+    },
+  };
+}
+
+export interface BundleFigures {
+  function: string;
+  bytes: number;
+  gzipBytes: number;
+  sizeRatio: number;
+  /** Elapsed milliseconds of the import, the function's and the floor's. */
+  initMs: Spread;
+  floorInitMs: Spread;
+  /** Each pair's function time over its floor time. */
+  initRatio: Spread;
+  /** The same for the CPU time of the import. */
+  initCpuMs: Spread;
+  initCpuRatio: Spread;
+}
+
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KB`;
+const ms = (s: Spread) => `${s.median.toFixed(1)} ms (${s.min.toFixed(1)} / ${s.max.toFixed(1)})`;
+const x = (s: Spread) => `${s.median.toFixed(2)}x (${s.min.toFixed(2)} / ${s.max.toFixed(2)})`;
+
+export async function run(): Promise<BundleFigures[]> {
+  const pairs = Number(process.env.BENCH_PAIRS ?? 15);
+  const floor = await bundle(FLOOR_ENTRY);
+  const functions = await Promise.all(
+    Object.entries(ENTRIES).map(async ([name, entry]) => ({ name, entry, ...(await bundle(entry)) })),
+  );
+  const size = (b: Bundle) => b.code.byteLength;
+
+  console.log(`size: minified index.mjs, goal <= ${GOAL.size}x the floor`);
+  console.log(`${'floor'.padEnd(14)} ${size(floor).toLocaleString('en').padStart(10)} B  (${FLOOR_ENTRY})`);
+  for (const f of functions) {
+    const top = bytesByPackage(f.metafile)
+      .slice(0, 6)
+      .map(([name, bytes]) => `${name} ${kb(bytes)}`)
+      .join(', ');
     console.log(
-      `${s.function.padEnd(14)} ${s.bytes.toLocaleString('en').padStart(10)} B minified` +
-        `  ${s.gzipBytes.toLocaleString('en').padStart(9)} B gzipped` +
-        `  ${s.sourceMapBytes.toLocaleString('en').padStart(10)} B source map  (${s.entry})`,
+      `${f.name.padEnd(14)} ${size(f).toLocaleString('en').padStart(10)} B  ${(size(f) / size(floor)).toFixed(2)}x` +
+        `  gzipped ${gzipSync(f.code).byteLength.toLocaleString('en')} B  (${f.entry})\n${''.padEnd(16)}largest: ${top}`,
     );
   }
-  return sizes;
+
+  console.log(
+    `\ncold init: import of index.mjs by a fresh node ${process.version} with the function's environment,` +
+      ` ${pairs} pairs with the floor; median (min / max); goal <= ${GOAL.init}x the floor`,
+  );
+  const dir = await mkdtemp(join(tmpdir(), 'bundle-bench-'));
+  const figures: BundleFigures[] = [];
+  try {
+    const floorFile = await writeBundle(join(dir, 'floor'), floor);
+    const environments = stackEnvironments();
+    for (const f of functions) {
+      const env = environments[f.name as keyof typeof ENTRIES];
+      const file = await writeBundle(join(dir, f.name), f);
+      // Once each, untimed: fails early on a bundle that does not load, and warms the file cache.
+      await importTime(floorFile, env);
+      await importTime(file, env);
+      const paired = await pairedRuns(
+        pairs,
+        () => importTime(floorFile, env),
+        () => importTime(file, env),
+      );
+      const of = (key: keyof ImportTime) => ({
+        floor: paired.floor.map((t) => t[key]),
+        function: paired.function.map((t) => t[key]),
+      });
+      const figure: BundleFigures = {
+        function: f.name,
+        bytes: size(f),
+        gzipBytes: gzipSync(f.code).byteLength,
+        sizeRatio: size(f) / size(floor),
+        initMs: spread(of('ms').function),
+        floorInitMs: spread(of('ms').floor),
+        initRatio: spread(pairRatios(of('ms'))),
+        initCpuMs: spread(of('cpuMs').function),
+        initCpuRatio: spread(pairRatios(of('cpuMs'))),
+      };
+      figures.push(figure);
+      console.log(
+        `${f.name.padEnd(14)} ${ms(figure.initMs)}  floor ${ms(figure.floorInitMs)}  ratio ${x(figure.initRatio)}` +
+          `\n${''.padEnd(15)}CPU ${ms(figure.initCpuMs)}  ratio ${x(figure.initCpuRatio)}`,
+      );
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  console.log('\nfunction            bytes  size        init median  init        init CPU');
+  for (const f of figures) {
+    const goal = (value: number, max: number) => `${value.toFixed(2)}x ${value <= max ? 'ok' : 'over'}`;
+    console.log(
+      `${f.function.padEnd(14)} ${f.bytes.toLocaleString('en').padStart(9)}  ${goal(f.sizeRatio, GOAL.size)}` +
+        `  ${f.initMs.median.toFixed(1).padStart(8)} ms  ${goal(f.initRatio.median, GOAL.init)}` +
+        `  ${goal(f.initCpuRatio.median, GOAL.init)}`,
+    );
+  }
+  return figures;
 }

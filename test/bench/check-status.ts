@@ -21,9 +21,10 @@ import { ATLAS_REGIONS } from '#atlas/types.ts';
 import { type CheckSummary, StatusChecker } from '#check-status/status-checker.ts';
 import { resolveSettings } from '#infra/settings.ts';
 import { AtlasProfiles } from '#lib/atlas-profiles.ts';
-import { CheckStatusConfigSchema, loadConfig } from '#lib/config.ts';
 import { CredentialsStore } from '#lib/credentials.ts';
-import { Ledger, type LedgerItem, NEVER_CHECKED, TRACKED } from '#lib/ledger.ts';
+import { readEnvironment } from '#lib/environment.ts';
+import { Ledger, type LedgerItem, NEVER_CHECKED } from '#lib/ledger.ts';
+import { TRACKED } from '#lib/ledger-schema.ts';
 import { naturalKey } from '#lib/request.ts';
 import { captureProcessOutput } from '#test/local/capture.ts';
 import { startMoto } from '#test/local/emulators.ts';
@@ -222,7 +223,7 @@ function checkerWithoutLedgerWrites(
   env: LocalEnvironment,
   reads: { ms: number; pages: number },
 ): StatusChecker {
-  const config = loadConfig(CheckStatusConfigSchema, env.checkStatusEnvironment);
+  const config = readEnvironment('checkStatus', env.checkStatusEnvironment);
   const ledger = new Ledger({ tableName: env.tableName, client: env.clients.dynamo });
   return new StatusChecker({
     ledger: {
@@ -238,25 +239,25 @@ function checkerWithoutLedgerWrites(
     },
     atlas: new AtlasProfiles({
       credentials: new CredentialsStore({
-        prefix: config.SECRET_PREFIX,
-        maxAgeSeconds: config.SECRET_MAX_AGE_SECONDS,
-        allowedProfiles: config.ALLOWED_PROFILES,
+        prefix: config.secretPrefix,
+        maxAgeSeconds: config.secretMaxAgeSeconds,
+        allowedProfiles: config.allowedProfiles,
         client: env.clients.secrets,
       }),
-      baseUrl: config.ATLAS_BASE_URL,
-      apiVersion: config.ATLAS_API_VERSION,
-      timeoutMs: config.ATLAS_TIMEOUT_MS,
+      baseUrl: config.atlasBaseUrl,
+      apiVersion: config.atlasApiVersion,
+      timeoutMs: config.atlasTimeoutMs,
     }),
     events: { publish: async () => undefined },
     logger: new Logger({ serviceName: 'status-checker', logLevel: 'SILENT' }),
     // Never flushed: the figures do not need them.
     metrics: new Metrics({ namespace: 'unused', serviceName: 'status-checker' }),
     deadlines: {
-      pendingAcceptanceMinutes: config.PENDING_ACCEPTANCE_DEADLINE_MINUTES,
-      inProgressMinutes: config.IN_PROGRESS_DEADLINE_MINUTES,
+      pendingAcceptanceMinutes: config.pendingAcceptanceDeadlineMinutes,
+      inProgressMinutes: config.inProgressDeadlineMinutes,
     },
-    projectConcurrency: config.PROJECT_CONCURRENCY,
-    safetyMarginMs: config.SAFETY_MARGIN_MS,
+    projectConcurrency: config.projectConcurrency,
+    safetyMarginMs: config.safetyMarginMs,
   });
 }
 

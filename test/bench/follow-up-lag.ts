@@ -22,7 +22,7 @@ import type { SQSRecord } from 'aws-lambda';
 import type { AtlasEndpoint, CloudProvider, CreateEndpointBody } from '#atlas/types.ts';
 import { StatusChecker } from '#check-status/status-checker.ts';
 import { AtlasApiError } from '#lib/errors.ts';
-import { FOLLOW_UP, FOLLOWED_ENDPOINT_ID, ORIGINAL_MESSAGE_ID, WAITS } from '#lib/queues.ts';
+import { FOLLOW_UP, FOLLOWED_ENDPOINT_ID, ORIGINAL_MESSAGE_ID, WAITS } from '#lib/message-attributes.ts';
 import type { StatusChangedDetail } from '#lib/status-event.ts';
 import { type EndpointsApi, Provisioner } from '#provision/provisioner.ts';
 import { EndpointStore } from '#test/simulator/endpoints.ts';

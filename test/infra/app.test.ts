@@ -4,7 +4,8 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, DEFAULT_STACK_NAME } from '#infra/app.ts';
+import { createApp } from '#infra/app.ts';
+import { DEFAULT_STACK_NAME } from '#infra/names.ts';
 import type { AtlasBackupPrivateEndpointsStack } from '#infra/stack.ts';
 
 // The feature flags `cdk synth` applies (cdk.json), with bundling skipped.
@@ -29,6 +30,7 @@ describe('createApp settings from CDK context', () => {
         allowedProfiles: 'default, team-b',
         eventBusName: 'atlas-events',
         maxConcurrency: '3',
+        projectConcurrency: '8',
         batchSize: '20',
         scheduleRateMinutes: '1',
         logRetentionDays: '90',
@@ -105,6 +107,14 @@ describe('createApp settings from CDK context', () => {
     });
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(1 minute)' });
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+  });
+
+  it("passes a function's setting given with -c on to its environment", () => {
+    const checker = template.toJSON().Resources[id(stack.statusChecker)].Properties;
+    expect(checker.Environment.Variables).toMatchObject({
+      PROJECT_CONCURRENCY: '8',
+      ALLOWED_PROFILES: 'default,team-b',
+    });
   });
 
   it('notifies the alarm topic when any alarm fires and clears', () => {

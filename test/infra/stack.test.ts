@@ -5,14 +5,22 @@ import { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, DEFAULT_STACK_NAME } from '#infra/app.ts';
+import { createApp } from '#infra/app.ts';
 import { PARKING_MAX_MESSAGE_BYTES, REQUEST_MAX_MESSAGE_BYTES } from '#infra/constructs/queues.ts';
-import { maxReceiveCount, resolveSettings, visibilityTimeoutSeconds } from '#infra/settings.ts';
+import { DEFAULT_STACK_NAME } from '#infra/names.ts';
+import {
+  checkStatusEnvironment,
+  maxReceiveCount,
+  provisionEnvironment,
+  resolveSettings,
+  visibilityTimeoutSeconds,
+} from '#infra/settings.ts';
 import { AtlasBackupPrivateEndpointsStack } from '#infra/stack.ts';
-import { CHECK_INDEX } from '#lib/ledger.ts';
-import { PARKED_ATTRIBUTES_MAX_BYTES } from '#lib/queues.ts';
+import { FUNCTION_VARIABLES, VARIABLES } from '#lib/environment.ts';
+import { CHECK_INDEX } from '#lib/ledger-schema.ts';
+import { PARKED_ATTRIBUTES_MAX_BYTES } from '#lib/message-attributes.ts';
+import { METRIC, METRICS_NAMESPACE, SERVICE } from '#lib/metric-names.ts';
 import { MAX_BODY_BYTES } from '#lib/request.ts';
-import { METRIC, METRICS_NAMESPACE, SERVICE } from '#lib/telemetry.ts';
 
 // The feature flags `cdk synth` applies (cdk.json), with bundling skipped.
 const CONTEXT = {
@@ -304,6 +312,40 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
     }
   });
 
+  it('gives each function exactly the variables the contract writes from its settings, and the Powertools ones', () => {
+    // GIVEN what the contract writes from the stack's settings and resources
+    const resources = {
+      ledgerTableName: stack.ledger.table.tableName,
+      requestQueueUrl: stack.queues.requestQueue.queueUrl,
+    };
+    const written = {
+      provision: provisionEnvironment(stack.settings, {
+        ...resources,
+        dlqUrl: stack.queues.deadLetterQueue.queueUrl,
+        rejectedQueueUrl: stack.queues.rejectedQueue.queueUrl,
+      }),
+      checkStatus: checkStatusEnvironment(stack.settings, resources),
+    };
+    for (const [fn, construct, service] of [
+      ['provision', stack.provisioner, SERVICE.provisioner],
+      ['checkStatus', stack.statusChecker, SERVICE.statusChecker],
+    ] as const) {
+      // THEN the function's synthesized environment is that, plus what its construct adds
+      const variables = template.toJSON().Resources[id(construct)].Properties.Environment.Variables;
+      const { POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, NODE_OPTIONS, ...contract } = variables;
+      expect({ POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, NODE_OPTIONS }, fn).toEqual({
+        POWERTOOLS_SERVICE_NAME: service,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        NODE_OPTIONS: '--enable-source-maps',
+      });
+      expect(contract, fn).toEqual(stack.resolve(written[fn]));
+      // AND holds every variable the function reads, and no other
+      expect(Object.keys(contract).sort(), fn).toEqual(
+        FUNCTION_VARIABLES[fn].map((o) => VARIABLES[o].name).sort(),
+      );
+    }
+  });
+
   describe('status checker', () => {
     it('runs one at a time on Node 24, arm64, without X-Ray, with its timeout and no async retry', () => {
       template.hasResourceProperties('AWS::Lambda::Function', {
@@ -318,6 +360,8 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
             REQUEST_QUEUE_URL: ref(stack.queues.requestQueue),
             PENDING_ACCEPTANCE_DEADLINE_MINUTES: String(DEFAULTS.pendingAcceptanceDeadlineMinutes),
             IN_PROGRESS_DEADLINE_MINUTES: String(DEFAULTS.inProgressDeadlineMinutes),
+            PROJECT_CONCURRENCY: String(DEFAULTS.projectConcurrency),
+            SAFETY_MARGIN_MS: '10000',
             POWERTOOLS_SERVICE_NAME: SERVICE.statusChecker,
             POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
             NODE_OPTIONS: '--enable-source-maps',

@@ -18,15 +18,11 @@ import {
   type ProfileSecret,
 } from './environment.ts';
 import { startFrontDoorRelay } from './front-door-relay.ts';
-import {
-  type FunctionInvoker,
-  inProcessInvoker,
-  loadHandler,
-  processInvoker,
-  Schedule,
-  SqsEventSource,
-  type SqsResult,
-} from './lambda-runner.ts';
+import { inProcessInvoker, loadHandler } from './in-process-invoker.ts';
+import type { FunctionInvoker, SqsResult } from './invocation.ts';
+import { processInvoker } from './process-invoker.ts';
+import { ScheduleRunner } from './schedule-runner.ts';
+import { SqsPoller } from './sqs-poller.ts';
 import { RequestTracker, type TrackedRequest } from './tracker.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -45,7 +41,7 @@ export interface LocalFlowOptions {
   visibilityTimeoutSeconds?: number;
   /** Where the provisioner runs: in this process (default), or in child processes a crash really kills. */
   isolation?: 'in-process' | 'process';
-  /** Simulated crash of the provisioner for batches matching this (see SqsEventSourceOptions). */
+  /** Simulated crash of the provisioner for batches matching this (see SqsPollerOptions). */
   crashWhen?: (records: SQSRecord[]) => boolean;
   /** Status checker period, ms. Default 1000. */
   checkPeriodMs?: number;
@@ -69,8 +65,8 @@ export interface LocalFlow {
   readonly servers: { readonly sqs: Emulator; readonly aws: Moto };
   /** The secret written for every allowed profile. */
   readonly secret: ProfileSecret;
-  readonly provisioner: SqsEventSource;
-  readonly statusChecker: Schedule;
+  readonly provisioner: SqsPoller;
+  readonly statusChecker: ScheduleRunner;
   readonly tracker: RequestTracker;
   /** Sends request bodies (one message each) and tracks them; numbers them as lines from 1 across calls. */
   send(bodies: readonly string[]): Promise<TrackedRequest[]>;
@@ -190,7 +186,7 @@ export async function startLocalFlow(options: LocalFlowOptions = {}): Promise<Lo
       });
       cleanups.push(() => relay.stop());
     }
-    const provisioner = new SqsEventSource({
+    const provisioner = new SqsPoller({
       sqs: environment.clients.sqs,
       queue: environment.requestQueue,
       region: environment.region,
@@ -203,7 +199,7 @@ export async function startLocalFlow(options: LocalFlowOptions = {}): Promise<Lo
       ...(options.crashWhen && { crashWhen: options.crashWhen }),
     }).start();
     cleanups.push(() => provisioner.stop());
-    const statusChecker = new Schedule({
+    const statusChecker = new ScheduleRunner({
       invoker: inProcessInvoker(checkHandler),
       periodMs: options.checkPeriodMs ?? 1000,
       region: environment.region,

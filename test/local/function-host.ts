@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type ContextOptions, invocationContext } from './lambda-runner.ts';
+import { type ContextOptions, invocationContext } from './invocation.ts';
 
 interface InvokeMessage {
   id: string;

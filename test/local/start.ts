@@ -13,10 +13,11 @@
  */
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
 import { CLOUD_PROVIDERS } from '#atlas/types.ts';
+import { integerFlag, isMain, parseCommand, runMain, UsageError } from '#infra/ops/cli.ts';
+import { FaultRuleSchema, ProbabilitySchema } from '#test/simulator/fault-schema.ts';
 import { captureProcessOutput } from './capture.ts';
 import { isInstalled, missingPrerequisites } from './emulators.ts';
 import type { ProfileSecret } from './environment.ts';
@@ -53,35 +54,13 @@ const USAGE = `usage: npm start [-- options]
   --timeout SECONDS       give up (exit 1) when requests are still unfinished after this long (default 180)
   -h, --help              this text`;
 
-/** A mistake in how the command was called: printed with the usage, exit 2. */
-class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
-const FaultSchema = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('status'),
-    status: z.number().int().min(400).max(599),
-    errorCode: z.string().optional(),
-    retryAfterSeconds: z.number().int().min(0).optional(),
-  }),
-  z.object({ kind: z.literal('delay'), ms: z.number().int().min(0) }),
-  z.object({ kind: z.literal('reset') }),
-  z.object({ kind: z.literal('lostResponse') }),
-  z.object({ kind: z.literal('lateCreate'), landAfterMs: z.number().int().min(0) }),
-  z.object({ kind: z.literal('doubleCreate') }),
-]);
-
 /** events/demo/simulator.json: endpoints that exist before the run, and the faults to inject. */
 const DemoSetupSchema = z.object({
   activationDelayMs: z.number().int().min(0).optional(),
   deletionDelayMs: z.number().int().min(0).optional(),
   /** The simulator's SimulatorOptions.seed (`seed` below is the endpoints seeded before the run). */
   randomSeed: z.number().int().optional(),
-  failProbability: z.number().min(0).max(1).optional(),
+  failProbability: ProbabilitySchema.optional(),
   seed: z
     .array(
       z.object({
@@ -95,17 +74,7 @@ const DemoSetupSchema = z.object({
       }),
     )
     .default([]),
-  faults: z
-    .array(
-      z.object({
-        fault: FaultSchema,
-        groupId: z.string().optional(),
-        operations: z.array(z.enum(['list', 'create', 'get', 'delete', 'token', 'revoke'])).optional(),
-        times: z.number().int().min(1).optional(),
-        probability: z.number().min(0).max(1).optional(),
-      }),
-    )
-    .default([]),
+  faults: z.array(FaultRuleSchema).default([]),
 });
 
 const readJson = (file: string, what: string): unknown => {
@@ -142,29 +111,24 @@ const readSecret = (file: string): ProfileSecret => {
   return parsed.data;
 };
 
-const OPTIONS = {
-  file: { type: 'string' },
-  keep: { type: 'boolean', default: false },
-  'atlas-url': { type: 'string' },
-  credentials: { type: 'string' },
-  timeout: { type: 'string', default: '180' },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const;
-
-function parseCommandLine() {
-  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
-  try {
-    ({ values } = parseArgs({ options: OPTIONS, strict: true }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const timeoutSeconds = Number(values.timeout);
-  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
-    throw new UsageError(`--timeout must be a whole number of seconds, got ${values.timeout}`);
-  }
+/** The command line; undefined for --help (the usage is printed). */
+export function parseCommandLine(argv: string[]) {
+  const values = parseCommand(
+    {
+      file: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      'atlas-url': { type: 'string' },
+      credentials: { type: 'string' },
+      timeout: { type: 'string', default: '180' },
+    },
+    argv,
+    USAGE,
+  );
+  if (!values) return undefined;
+  const timeoutSeconds = integerFlag('timeout', values.timeout, 1) ?? 0;
   const atlasUrl = values['atlas-url'];
   if (atlasUrl !== undefined) {
-    if (!URL.canParse(atlasUrl)) throw new UsageError(`--atlas-url must be a URL, got ${atlasUrl}`);
+    if (!URL.canParse(atlasUrl)) throw new UsageError(`--atlas-url must be a URL (given "${atlasUrl}")`);
     if (!values.credentials)
       throw new UsageError('--atlas-url needs --credentials FILE (the profile secret JSON)');
     if (!values.file) {
@@ -176,7 +140,6 @@ function parseCommandLine() {
     throw new UsageError('--credentials goes with --atlas-url');
   }
   return {
-    help: values.help,
     keep: values.keep,
     timeoutSeconds,
     file: values.file,
@@ -216,13 +179,11 @@ async function putThroughFrontDoor(flow: LocalFlow): Promise<void> {
   });
 }
 
-async function main(): Promise<number> {
+/** Runs the flow; resolves with 0 when every request reached its final place. */
+export async function main(argv: string[]): Promise<number> {
   const startedAt = Date.now();
-  const options = parseCommandLine();
-  if (options.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const options = parseCommandLine(argv);
+  if (!options) return 0;
   const requests = readRequests(options.file ?? DEMO_REQUESTS);
   const demo =
     options.file === undefined
@@ -342,14 +303,8 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: Error) => {
-    if (error instanceof UsageError) {
-      console.error(`npm start: ${error.message}\n\n${USAGE}`);
-      process.exit(2);
-    }
-    console.error(`npm start failed: ${error.message}`);
-    process.exit(1);
-  },
-);
+if (isMain(import.meta)) {
+  await runMain(() => main(process.argv.slice(2)), { usage: USAGE });
+  // Whatever a stopped server left behind must not keep the process alive.
+  process.exit();
+}

@@ -6,10 +6,10 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { readTopLevelField } from '#lib/json-scan.ts';
-import { FOLLOW_UP } from '#lib/queues.ts';
+import { FOLLOW_UP } from '#lib/message-attributes.ts';
 import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
-import type { BatchActivity } from './lambda-runner.ts';
 import { printable } from './printable.ts';
+import type { BatchActivity } from './sqs-poller.ts';
 
 /** Where a request ended. */
 export type FinalPlace = 'provisioned' | 'deleted' | 'missing' | 'dlq' | 'rejected';

@@ -1,11 +1,13 @@
 /**
  * The simulator's command line (test/simulator/main.ts) as a person starts it: a real process,
- * real HTTP to the URL it prints, then SIGTERM.
+ * real HTTP to the URL it prints, then SIGTERM; its flag mistakes through the exported main.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '#test/simulator/main.ts';
+import { runCommand } from '#test/support/command-line.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = 'test/simulator/main.ts';
@@ -136,12 +138,24 @@ describe('simulator command line', () => {
 it('exits with code 2 and the usage for a malformed option', async () => {
   const { code, stderr } = await output(start(['--service-account', 'no-colon']));
   expect(code).toBe(2);
-  expect(stderr).toContain('--service-account takes A:B');
+  expect(stderr).toContain('error: --service-account must be A:B (given "no-colon")');
   expect(stderr).toContain('usage:');
 });
 
-it('exits with code 2 for a fail probability outside 0..1', async () => {
-  const { code, stderr } = await output(start(['--fail-probability', '1.5']));
-  expect(code).toBe(2);
-  expect(stderr).toContain('--fail-probability takes a number from 0 to 1');
+describe('main', () => {
+  it('exits with code 2 on an unknown flag, naming it', async () => {
+    const { code, stderr } = await runCommand(() => main(['--bogus']), { usage: 'usage: main' });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^error: Unknown option '--bogus'/);
+  });
+
+  it.each([
+    [['--fail-probability', '1.5'], '--fail-probability must be a number from 0 to 1 (given "1.5")'],
+    [['--port', 'eighty'], '--port must be a whole number of 0 or more (given "eighty")'],
+    [['--rate-limit', '10:x'], '--rate-limit must be a whole number of 0 or more (given "x")'],
+  ])('exits with code 2 on %j, naming the flag and the value', async (argv, message) => {
+    const { code, stderr } = await runCommand(() => main(argv));
+    expect(code).toBe(2);
+    expect(stderr).toContain(`error: ${message}`);
+  });
 });

@@ -2,7 +2,7 @@
  * Starts the Atlas simulator on its own and prints its URL:
  *   npx tsx test/simulator/main.ts --port 8090 --service-account id:secret --api-key pub:priv
  */
-import { parseArgs } from 'node:util';
+import { integerFlag, isMain, numberFlag, parseCommand, runMain, UsageError } from '#infra/ops/cli.ts';
 import { startAtlasSimulator } from '#test/simulator/index.ts';
 import type { SimulatorOptions } from '#test/simulator/types.ts';
 
@@ -19,38 +19,20 @@ const USAGE = `usage: tsx test/simulator/main.ts [options]
   --no-rate-limit               no rate limit
   --seed N                      seed of the simulator's random (default: unseeded)
   --fail-probability P          new INITIATING endpoints turn FAILED instead of ACTIVE with
-                                probability P, 0 to 1 (default 0)`;
-
-class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+                                probability P, 0 to 1 (default 0)
+  -h, --help                    this text`;
 
 function pair(value: string, option: string): [string, string] {
   const colon = value.indexOf(':');
-  if (colon <= 0 || colon === value.length - 1) throw new UsageError(`${option} takes A:B, got "${value}"`);
+  if (colon <= 0 || colon === value.length - 1)
+    throw new UsageError(`${option} must be A:B (given "${value}")`);
   return [value.slice(0, colon), value.slice(colon + 1)];
 }
 
-function count(value: string | undefined, option: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${option} takes a whole number, got "${value}"`);
-  return n;
-}
-
-function probability(value: string | undefined, option: string): number | undefined {
-  if (value === undefined) return undefined;
-  const p = Number(value);
-  if (value.trim() === '' || !(p >= 0 && p <= 1)) {
-    throw new UsageError(`${option} takes a number from 0 to 1, got "${value}"`);
-  }
-  return p;
-}
-
-function parseOptions(argv: string[]): SimulatorOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+/** The simulator's options from the command line; undefined for --help (the usage is printed). */
+export function parseOptions(argv: string[]): SimulatorOptions | undefined {
+  const values = parseCommand(
+    {
       port: { type: 'string' },
       'service-account': { type: 'string', multiple: true },
       'api-key': { type: 'string', multiple: true },
@@ -63,29 +45,26 @@ function parseOptions(argv: string[]): SimulatorOptions {
       'no-rate-limit': { type: 'boolean' },
       seed: { type: 'string' },
       'fail-probability': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+    argv,
+    USAGE,
+  );
+  if (!values) return undefined;
   const numbers = {
-    port: count(values.port, '--port'),
-    activationDelayMs: count(values['activation-delay-ms'], '--activation-delay-ms'),
-    deletionDelayMs: count(values['deletion-delay-ms'], '--deletion-delay-ms'),
-    tokenTtlSeconds: count(values['token-ttl-seconds'], '--token-ttl-seconds'),
-    latencyMs: count(values['latency-ms'], '--latency-ms'),
-    seed: count(values.seed, '--seed'),
-    failProbability: probability(values['fail-probability'], '--fail-probability'),
+    port: integerFlag('port', values.port, 0),
+    activationDelayMs: integerFlag('activation-delay-ms', values['activation-delay-ms'], 0),
+    deletionDelayMs: integerFlag('deletion-delay-ms', values['deletion-delay-ms'], 0),
+    tokenTtlSeconds: integerFlag('token-ttl-seconds', values['token-ttl-seconds'], 0),
+    latencyMs: integerFlag('latency-ms', values['latency-ms'], 0),
+    seed: integerFlag('seed', values.seed, 0),
+    failProbability: numberFlag('fail-probability', values['fail-probability'], 0, 1),
   };
   const rate = values['rate-limit'] ? pair(values['rate-limit'], '--rate-limit') : undefined;
   const rateLimit = values['no-rate-limit']
     ? false
     : rate && {
-        capacity: count(rate[0], '--rate-limit') ?? 0,
-        refillPerMinute: count(rate[1], '--rate-limit') ?? 0,
+        capacity: integerFlag('rate-limit', rate[0], 0) ?? 0,
+        refillPerMinute: integerFlag('rate-limit', rate[1], 0) ?? 0,
       };
   return {
     ...Object.fromEntries(Object.entries(numbers).filter(([, v]) => v !== undefined)),
@@ -102,8 +81,10 @@ function parseOptions(argv: string[]): SimulatorOptions {
   };
 }
 
-try {
-  const options = parseOptions(process.argv.slice(2));
+/** Starts the simulator and leaves it running until SIGINT or SIGTERM. */
+export async function main(argv: string[]): Promise<number | undefined> {
+  const options = parseOptions(argv);
+  if (!options) return 0;
   const simulator = await startAtlasSimulator(options);
   // The URL only: the credentials were given on the command line and are not echoed.
   console.log(`Atlas simulator listening on ${simulator.url}`);
@@ -115,9 +96,7 @@ try {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-} catch (error) {
-  const usage =
-    error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-  console.error(`${(error as Error).message}${usage ? `\n${USAGE}` : ''}`);
-  process.exit(2);
+  return undefined;
 }
+
+if (isMain(import.meta)) await runMain(() => main(process.argv.slice(2)), { usage: USAGE });

@@ -7,12 +7,13 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { OpenAPIV3 } from 'openapi-types';
+import type { ApiOperation } from '#test/simulator/fault-schema.ts';
+
+export type { ApiOperation } from '#test/simulator/fault-schema.ts';
 
 export const SPEC_PATH = fileURLToPath(
   new URL('./backup-private-endpoints.wire.openapi.yaml', import.meta.url),
 );
-
-export type ApiOperation = 'list' | 'create' | 'get' | 'delete';
 
 const OPERATION_IDS: Record<string, ApiOperation> = {
   listGroupBackupPrivateEndpoints: 'list',

@@ -3,48 +3,9 @@
  * backup private endpoint operations, OAuth and Digest like Atlas, for tests and local runs.
  */
 import type { AtlasEndpoint } from '#atlas/types.ts';
+import type { FaultRule, SimOperation } from '#test/simulator/fault-schema.ts';
 
-export type SimOperation = 'list' | 'create' | 'get' | 'delete' | 'token' | 'revoke';
-
-export type Fault =
-  /** Answer with this status (ApiError body; 429/503 with Retry-After when retryAfterSeconds is set). */
-  | { kind: 'status'; status: number; errorCode?: string; retryAfterSeconds?: number }
-  /** Wait this long before handling the request (past the client's timeout to simulate a hang). */
-  | { kind: 'delay'; ms: number }
-  /** Destroy the socket without answering. */
-  | { kind: 'reset' }
-  /** Perform the operation (e.g. create the endpoint), then destroy the socket instead of answering. */
-  | { kind: 'lostResponse' }
-  /**
-   * create only: the server accepts the create but finishes it late: the endpoint appears `landAfterMs`
-   * after the request arrived (with no conflict check at landing: the race a slow server has), and the
-   * client gets no answer (the socket is destroyed when it lands, or earlier when the client gives up).
-   * The request is validated and conflict-checked on arrival as usual; a create that would not be
-   * answered 201 is answered as usual (the rule still counts it as a hit). reset() and close() cancel
-   * pending landings.
-   */
-  | { kind: 'lateCreate'; landAfterMs: number }
-  /**
-   * create only: the server answers 201 but creates two endpoints for the one request (both for the same
-   * regions; the answer names the first). A create that conflicts is answered 409 as usual (and counts as a hit).
-   */
-  | { kind: 'doubleCreate' };
-
-export interface FaultRule {
-  fault: Fault;
-  /** Which operations it applies to; all when omitted. */
-  operations?: SimOperation[];
-  /** Only requests for this project. */
-  groupId?: string;
-  /** How many matching requests it hits; unlimited when omitted (until clearFaults()). */
-  times?: number;
-  /**
-   * Each matching request is hit with this probability (0..1), drawn from the simulator's seeded random;
-   * default 1. `times` still caps the hits. Rules are tried in the order injected: a request missed by
-   * one rule's draw can be hit by the next matching rule.
-   */
-  probability?: number;
-}
+export type { ApiOperation, Fault, FaultRule, SimOperation } from '#test/simulator/fault-schema.ts';
 
 export interface SimulatorOptions {
   /** 0 (default) picks a free port on 127.0.0.1. */
@@ -109,6 +70,7 @@ export interface AtlasSimulator {
   removeApiKey(publicKey: string): void;
   /** Invalidate every issued bearer token (next API call with one answers 401). */
   revokeAllTokens(): void;
+  /** Adds a rule after the others; a RangeError naming the field when the rule is not a valid FaultRule. */
   injectFault(rule: FaultRule): void;
   clearFaults(): void;
   /** The status the next created endpoint(s) of a project start in instead of INITIATING (e.g. PENDING_ACCEPTANCE, FAILED). */

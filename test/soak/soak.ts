@@ -16,15 +16,16 @@
 import { createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ATLAS_REGIONS, type AtlasRegion } from '#atlas/types.ts';
+import { integerFlag, isMain, numberFlag, parseCommand, runMain, UsageError } from '#infra/ops/cli.ts';
 import type { LedgerItem } from '#lib/ledger.ts';
 import { captureProcessOutput } from '#test/local/capture.ts';
 import { missingPrerequisites } from '#test/local/emulators.ts';
 import type { LocalEnvironment } from '#test/local/environment.ts';
 import { type LocalFlow, startLocalFlow } from '#test/local/flow.ts';
 import type { RequestTracker } from '#test/local/tracker.ts';
+import { API_OPERATIONS } from '#test/simulator/fault-schema.ts';
 import { seededRandom } from '#test/simulator/random.ts';
 import type { AtlasSimulator, FaultRule } from '#test/simulator/types.ts';
 
@@ -78,10 +79,6 @@ function keyAt(k: number): { regionName: AtlasRegion; vpcRegionName?: AtlasRegio
   return vpcRegionName === regionName ? { regionName } : { regionName, vpcRegionName };
 }
 
-class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
 interface Options {
   requests: number;
   seed: number;
@@ -92,49 +89,42 @@ interface Options {
   log: string;
 }
 
-function parseOptions(argv: string[]): Options | undefined {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        requests: { type: 'string', default: '1000' },
-        seed: { type: 'string', default: '1' },
-        projects: { type: 'string', default: '100' },
-        'timeout-minutes': { type: 'string', default: '15' },
-        'fail-probability': { type: 'string', default: '0' },
-        'late-factors': { type: 'string', default: LATE_FACTORS.join(',') },
-        log: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
+/** The soak's options from the command line; undefined for --help (the usage is printed). */
+export function parseOptions(argv: string[]): Options | undefined {
+  const values = parseCommand(
+    {
+      requests: { type: 'string', default: '1000' },
+      seed: { type: 'string', default: '1' },
+      projects: { type: 'string', default: '100' },
+      'timeout-minutes': { type: 'string', default: '15' },
+      'fail-probability': { type: 'string', default: '0' },
+      'late-factors': { type: 'string', default: LATE_FACTORS.join(',') },
+      log: { type: 'string' },
+    },
+    argv,
+    USAGE,
+  );
+  if (!values) return undefined;
+  const timeoutMinutes = Number(values['timeout-minutes']);
+  if (!(timeoutMinutes > 0)) {
+    throw new UsageError(
+      `--timeout-minutes must be a number of minutes over 0 (given "${values['timeout-minutes']}")`,
+    );
   }
-  if (values.help) return undefined;
-  const number = (name: string, check: (n: number) => boolean, what: string) => {
-    const n = Number(values[name]);
-    if (!check(n)) throw new UsageError(`--${name} takes ${what}, got "${values[name]}"`);
-    return n;
-  };
-  const whole = (min: number) => (n: number) => Number.isInteger(n) && n >= min;
   const options: Options = {
-    requests: number('requests', whole(1), 'a whole number of 1 or more'),
-    seed: number('seed', Number.isInteger, 'a whole number'),
-    projects: number('projects', whole(1), 'a whole number of 1 or more'),
-    timeoutMinutes: number('timeout-minutes', (n) => n > 0, 'a number of minutes over 0'),
-    failProbability: number('fail-probability', (n) => n >= 0 && n <= 1, 'a number from 0 to 1'),
-    lateFactors: String(values['late-factors'])
-      .split(',')
-      .map((f) => {
-        const n = Number(f);
-        if (f.trim() === '' || !(n > 1)) {
-          throw new UsageError(`--late-factors takes numbers over 1 (later than the timeout), got "${f}"`);
-        }
-        return n;
-      }),
-    log: typeof values.log === 'string' ? values.log : join(tmpdir(), `soak-${Date.now()}.log`),
+    requests: integerFlag('requests', values.requests, 1) ?? 0,
+    seed: integerFlag('seed', values.seed, Number.NEGATIVE_INFINITY) ?? 0,
+    projects: integerFlag('projects', values.projects, 1) ?? 0,
+    timeoutMinutes,
+    failProbability: numberFlag('fail-probability', values['fail-probability'], 0, 1) ?? 0,
+    lateFactors: values['late-factors'].split(',').map((f) => {
+      const n = Number(f);
+      if (f.trim() === '' || !(n > 1)) {
+        throw new UsageError(`--late-factors must be numbers over 1 (later than the timeout) (given "${f}")`);
+      }
+      return n;
+    }),
+    log: values.log ?? join(tmpdir(), `soak-${Date.now()}.log`),
   };
   if (options.requests > options.projects * KEYS_PER_PROJECT) {
     throw new UsageError(`--requests ${options.requests} needs more than ${options.projects} projects`);
@@ -147,7 +137,7 @@ function parseOptions(argv: string[]): Options | undefined {
  * falls to the next, so each rule's probability is its share over what the rules before it left.
  */
 function faultRules(lateFactors: number[]): FaultRule[] {
-  const api: FaultRule['operations'] = ['list', 'create', 'get', 'delete'];
+  const api: FaultRule['operations'] = [...API_OPERATIONS];
   const shares: Array<{ share: number; rule: Omit<FaultRule, 'probability'> }> = [
     { share: FAULTS.status500, rule: { fault: { kind: 'status', status: 500 }, operations: api } },
     { share: FAULTS.status503, rule: { fault: { kind: 'status', status: 503 }, operations: api } },
@@ -436,19 +426,10 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
   }
 }
 
-async function main(): Promise<number> {
-  let options: Options | undefined;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`${error.message}\n${USAGE}`);
-    return 2;
-  }
-  if (!options) {
-    console.log(USAGE);
-    return 0;
-  }
+/** Runs the soak; resolves with 0 only when nothing is lost, duplicated or unknown. */
+export async function main(argv: string[]): Promise<number> {
+  const options = parseOptions(argv);
+  if (!options) return 0;
   const missing = await missingPrerequisites();
   if (missing.length > 0) {
     console.error(`npm run soak needs, on this machine:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
@@ -474,10 +455,8 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: Error) => {
-    console.error(error.stack ?? error.message);
-    process.exit(1);
-  },
-);
+if (isMain(import.meta)) {
+  await runMain(() => main(process.argv.slice(2)), { usage: USAGE });
+  // Whatever a stopped server left behind must not keep the process alive.
+  process.exit();
+}

@@ -13,9 +13,9 @@ import {
   NEVER_CHECKED,
   nextRequestIds,
   type SettleResult,
-  TRACKED,
   UNTRACKED,
 } from '#lib/ledger.ts';
+import { TRACKED } from '#lib/ledger-schema.ts';
 import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
 
 type LedgerApi = Pick<

@@ -1,24 +1,23 @@
-/** Creates the ledger table as infra/constructs/ledger.ts declares it, in a DynamoDB emulator. */
+/** Creates the ledger table in a DynamoDB emulator from the schema the stack declares. */
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CHECK_INDEX } from '#lib/ledger.ts';
+import { CHECK_INDEX, CHECK_INDEX_PARTITION, CHECK_INDEX_SORT, LEDGER_KEY } from '#lib/ledger-schema.ts';
 
 export async function createLedgerTable(client: DynamoDBClient, tableName: string): Promise<void> {
   await client.send(
     new CreateTableCommand({
       TableName: tableName,
       BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'key', AttributeType: 'S' },
-        { AttributeName: 'tracked', AttributeType: 'S' },
-        { AttributeName: 'checkedAt', AttributeType: 'S' },
-      ],
-      KeySchema: [{ AttributeName: 'key', KeyType: 'HASH' }],
+      AttributeDefinitions: [LEDGER_KEY, CHECK_INDEX_PARTITION, CHECK_INDEX_SORT].map((name) => ({
+        AttributeName: name,
+        AttributeType: 'S',
+      })),
+      KeySchema: [{ AttributeName: LEDGER_KEY, KeyType: 'HASH' }],
       GlobalSecondaryIndexes: [
         {
           IndexName: CHECK_INDEX,
           KeySchema: [
-            { AttributeName: 'tracked', KeyType: 'HASH' },
-            { AttributeName: 'checkedAt', KeyType: 'RANGE' },
+            { AttributeName: CHECK_INDEX_PARTITION, KeyType: 'HASH' },
+            { AttributeName: CHECK_INDEX_SORT, KeyType: 'RANGE' },
           ],
           Projection: { ProjectionType: 'ALL' },
         },

@@ -3,7 +3,6 @@
  * service account (OAuth) or a programmatic API key (Digest). One instance per credentials,
  * kept warm: it reuses its token or Digest nonce and its connections.
  */
-import { z } from 'zod';
 import { DigestAuth } from '#atlas/digest.ts';
 import {
   type AtlasCallInfo,
@@ -24,6 +23,7 @@ import {
   type CreateEndpointBody,
   DEFAULT_API_VERSION,
 } from '#atlas/types.ts';
+import * as z from '#lib/zod.ts';
 
 export type { AtlasCallInfo } from '#atlas/http.ts';
 
@@ -53,25 +53,25 @@ const withoutNulls = (value: unknown) =>
 /** groupId and endpointId, per the spec: the only shape ever put into a path. */
 const ATLAS_ID = /^[a-f0-9]{24}$/;
 
-const Endpoint = z.preprocess(
-  withoutNulls,
+const Endpoint = z.pipe(
+  z.transform(withoutNulls),
   z.object({
-    id: z.string().regex(ATLAS_ID, 'must be 24 lowercase hex characters'),
+    id: z.string().check(z.regex(ATLAS_ID, 'must be 24 lowercase hex characters')),
     cloudProvider: z.enum(CLOUD_PROVIDERS),
     regionName: z.string(),
-    vpcRegionName: z.string().optional(),
+    vpcRegionName: z.optional(z.string()),
     status: z.string(),
-    errorMessage: z.string().optional(),
-    privateEndpointConnectionName: z.string().optional(),
+    errorMessage: z.optional(z.string()),
+    privateEndpointConnectionName: z.optional(z.string()),
   }),
 );
 
-const Page = z.preprocess(
-  withoutNulls,
+const Page = z.pipe(
+  z.transform(withoutNulls),
   z.object({
-    results: z.array(Endpoint).default([]),
+    results: z._default(z.array(Endpoint), []),
     /** An estimate, per the spec: read, never trusted to end the paging. */
-    totalCount: z.number().int().nonnegative().optional(),
+    totalCount: z.optional(z.number().check(z.int(), z.nonnegative())),
   }),
 );
 
@@ -213,7 +213,7 @@ export class AtlasClient {
   }
 }
 
-function parseBody<T>(schema: z.ZodType<T>, operation: AtlasOperation, answer: HttpAnswer): T {
+function parseBody<T>(schema: z.ZodMiniType<T>, operation: AtlasOperation, answer: HttpAnswer): T {
   let json: unknown;
   try {
     json = JSON.parse(answer.body);

@@ -2,7 +2,6 @@
  * OAuth 2.0 client credentials for Atlas service accounts: one access token per client,
  * reused until shortly before it expires, with concurrent callers sharing one token request.
  */
-import { z } from 'zod';
 import {
   type AtlasHttp,
   type HttpAnswer,
@@ -12,14 +11,15 @@ import {
   toApiError,
   USER_AGENT,
 } from '#atlas/http.ts';
+import * as z from '#lib/zod.ts';
 
 /** Renew this long before expiry (or at half the lifetime, for short-lived tokens). */
 const RENEW_BEFORE_MS = 60_000;
 
 const TokenAnswer = z.object({
-  access_token: z.string().min(1),
-  expires_in: z.number().positive(),
-  token_type: z.string().regex(/^bearer$/i),
+  access_token: z.string().check(z.minLength(1)),
+  expires_in: z.number().check(z.positive()),
+  token_type: z.string().check(z.regex(/^bearer$/i)),
 });
 
 interface Token {

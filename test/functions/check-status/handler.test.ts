@@ -5,16 +5,21 @@ import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { ScheduledEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { checkStatusEnvironment, resolveSettings } from '#infra/settings.ts';
+import { FUNCTION_VARIABLES, VARIABLES } from '#lib/environment.ts';
 import { captureOutput, importWithEnv } from '#test/support/handler-module.ts';
 import { lambdaContext } from '#test/support/sqs-events.ts';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const eventBridge = mockClient(EventBridgeClient);
 
-const ENV = {
+/** What the stack gives the function with every setting at its default. */
+const ENV: Record<string, string> = {
   AWS_REGION: 'us-east-1',
-  LEDGER_TABLE_NAME: 'ledger',
-  REQUEST_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests',
+  ...checkStatusEnvironment(resolveSettings(), {
+    ledgerTableName: 'ledger',
+    requestQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests',
+  }),
   POWERTOOLS_LOG_LEVEL: 'SILENT',
   POWERTOOLS_METRICS_DISABLED: 'true',
 };
@@ -44,6 +49,13 @@ describe('check-status handler', () => {
     await expect(loadHandler({ ...partial, IN_PROGRESS_DEADLINE_MINUTES: '0' })).rejects.toThrow(
       /LEDGER_TABLE_NAME: .*IN_PROGRESS_DEADLINE_MINUTES: /,
     );
+  });
+
+  it('reads its environment through the contract: without any variable, the cold start names each it reads', async () => {
+    const start = loadHandler({ AWS_REGION: 'us-east-1', POWERTOOLS_LOG_LEVEL: 'SILENT' });
+
+    const pattern = FUNCTION_VARIABLES.checkStatus.map((o) => `${VARIABLES[o].name}: `).join('.*');
+    await expect(start).rejects.toThrow(new RegExp(pattern));
   });
 
   it('checks the ledger on the scheduled event of events/scheduled.json and returns the summary', async () => {

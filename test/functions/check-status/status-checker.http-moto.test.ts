@@ -20,14 +20,16 @@ import { type CheckSummary, StatusChecker } from '#check-status/status-checker.t
 import { AtlasProfiles } from '#lib/atlas-profiles.ts';
 import { CredentialsStore } from '#lib/credentials.ts';
 import { StatusEvents } from '#lib/events.ts';
-import { Ledger, type LedgerItem, NEVER_CHECKED, TRACKED } from '#lib/ledger.ts';
+import { Ledger, type LedgerItem, NEVER_CHECKED } from '#lib/ledger.ts';
+import { TRACKED } from '#lib/ledger-schema.ts';
 import { naturalKey } from '#lib/request.ts';
 import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
 import { type CapturedOutput, captureProcessOutput } from '#test/local/capture.ts';
 import { type Moto, startMoto } from '#test/local/emulators.ts';
 import { createLocalEnvironment, type LocalEnvironment, localSettings } from '#test/local/environment.ts';
 import { CHECK_STATUS_HANDLER } from '#test/local/flow.ts';
-import { type LambdaHandler, loadHandler } from '#test/local/lambda-runner.ts';
+import { loadHandler } from '#test/local/in-process-invoker.ts';
+import type { LambdaHandler } from '#test/local/invocation.ts';
 import { newGroupId, startAtlasSimulator } from '#test/simulator/index.ts';
 import type { AtlasSimulator, SimEndpoint } from '#test/simulator/types.ts';
 import { lambdaContext } from '#test/support/sqs-events.ts';

@@ -2,9 +2,9 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { deadlineOf } from '#check-status/status-checker.ts';
 import { AtlasApiError, AtlasNetworkError, CredentialsError } from '#lib/errors.ts';
-import { TRACKED } from '#lib/ledger.ts';
+import { TRACKED } from '#lib/ledger-schema.ts';
+import { METRIC } from '#lib/metric-names.ts';
 import { eventIdOf } from '#lib/status-event.ts';
-import { METRIC } from '#lib/telemetry.ts';
 import {
   buildChecker,
   eventBridge,

@@ -3,11 +3,19 @@ import {
   AtlasApiError,
   AtlasNetworkError,
   ConflictUnresolvedError,
+  CreateInDoubtError,
   CredentialsError,
+  DEADLINE_RETRY_SECONDS,
+  DeadlineError,
   describeFailure,
+  EndpointFailedError,
+  EndpointRecreatingError,
+  EventsBackloggedError,
+  type FailureInfo,
   InvalidRequestError,
   KeyBusyError,
   ProfileNotAllowedError,
+  ProvisionerError,
 } from '#lib/errors.ts';
 
 const atlas = (status: number, extra: Partial<{ errorCode: string; retryAfterSeconds: number }> = {}) =>
@@ -18,11 +26,31 @@ describe('describeFailure', () => {
     expect(describeFailure(atlas(status)).disposition).toBe('retry');
   });
 
+  it.each([500, 503, 599])(
+    'marks the outcome of a call that met an Atlas %i unknown: a create may exist',
+    (status) => {
+      expect(describeFailure(atlas(status))).toEqual({
+        disposition: 'retry',
+        outcomeUnknown: true,
+        code: `E${status}`,
+        httpStatus: status,
+        detail: `Atlas create failed: ${status} E${status}`,
+      });
+    },
+  );
+
+  it.each([429, 418, 499])(
+    'knows the outcome of a call Atlas refused with a %i: nothing was done',
+    (status) => {
+      expect(describeFailure(atlas(status))).not.toHaveProperty('outcomeUnknown');
+    },
+  );
+
   it.each([401, 403, 406, 410])('parks an Atlas %i in the DLQ for an operator', (status) => {
     expect(describeFailure(atlas(status)).disposition).toBe('dlq');
   });
 
-  it.each([301, 302, 303, 307, 308])(
+  it.each([300, 301, 302, 303, 307, 308, 399])(
     'parks an Atlas %i redirect in the DLQ: the base URL is wrong',
     (status) => {
       expect(describeFailure(atlas(status, { errorCode: 'REDIRECT_REFUSED' }))).toMatchObject({
@@ -50,8 +78,35 @@ describe('describeFailure', () => {
     expect(describeFailure(error).disposition).toBe('retry');
   });
 
-  it('retries an Atlas status it does not know rather than acknowledging it', () => {
-    expect(describeFailure(atlas(418)).disposition).toBe('retry');
+  it.each([405, 409, 418, 422, 499])(
+    'retries an Atlas %i it does not know rather than acknowledging it',
+    (status) => {
+      expect(describeFailure(atlas(status)).disposition).toBe('retry');
+    },
+  );
+
+  it('retries a 2xx answer whose body is not what the spec promises', () => {
+    const error = new AtlasApiError({ status: 200, errorCode: 'INVALID_RESPONSE', operation: 'list' });
+    expect(describeFailure(error)).toMatchObject({ disposition: 'retry', httpStatus: 200 });
+  });
+
+  it('takes the detail Atlas gave over the error message', () => {
+    const error = new AtlasApiError({
+      status: 400,
+      errorCode: 'INVALID_ATTRIBUTE',
+      detail: 'Invalid attribute regionName specified.',
+      operation: 'create',
+    });
+
+    expect(error.message).toBe(
+      'Atlas create failed: 400 INVALID_ATTRIBUTE: Invalid attribute regionName specified.',
+    );
+    expect(describeFailure(error)).toEqual({
+      disposition: 'reject',
+      code: 'INVALID_ATTRIBUTE',
+      httpStatus: 400,
+      detail: 'Invalid attribute regionName specified.',
+    });
   });
 
   it('keeps the status, errorCode and Retry-After of an Atlas error', () => {
@@ -75,11 +130,11 @@ describe('describeFailure', () => {
     });
   });
 
-  it('rejects invalid requests and profiles the deployment does not allow', () => {
-    expect(describeFailure(new InvalidRequestError(['groupId: bad']))).toEqual({
+  it('rejects invalid requests, naming every issue, and profiles the deployment does not allow', () => {
+    expect(describeFailure(new InvalidRequestError(['groupId: bad', 'regionName: bad']))).toEqual({
       disposition: 'reject',
       code: 'INVALID_REQUEST',
-      detail: 'groupId: bad',
+      detail: 'groupId: bad; regionName: bad',
     });
     expect(describeFailure(new ProfileNotAllowedError('ops')).disposition).toBe('reject');
   });
@@ -93,13 +148,142 @@ describe('describeFailure', () => {
     expect(describeFailure(error('SECRET_UNAVAILABLE')).disposition).toBe('retry');
   });
 
-  it('retries a busy key and an unresolved 409', () => {
-    expect(describeFailure(new KeyBusyError('k')).code).toBe('KEY_BUSY');
+  it('retries a busy key, waiting for the lease when it is known, and an unresolved 409', () => {
+    expect(describeFailure(new KeyBusyError('k'))).toEqual({
+      disposition: 'retry',
+      code: 'KEY_BUSY',
+      detail: 'another worker is processing k',
+    });
     expect(describeFailure(new KeyBusyError('k', 90)).retryAfterSeconds).toBe(90);
     expect(describeFailure(new ConflictUnresolvedError('k'))).toMatchObject({
       disposition: 'retry',
       httpStatus: 409,
     });
+  });
+
+  // What each failure becomes: the disposition decides retry / wait / DLQ / reject, and the code
+  // and detail are what the DLQ attributes, the rejected event and the logs show.
+  it.each<[string, () => unknown, FailureInfo]>([
+    [
+      'a profile the deployment does not allow',
+      () => new ProfileNotAllowedError('ops'),
+      {
+        disposition: 'reject',
+        code: 'PROFILE_NOT_ALLOWED',
+        detail: `profile "ops" is not in this deployment's allowed profiles`,
+      },
+    ],
+    [
+      'a secret that is not there',
+      () =>
+        new CredentialsError(
+          'secret cfn/atlas/profile/x not found',
+          'cfn/atlas/profile/x',
+          'SECRET_NOT_FOUND',
+        ),
+      { disposition: 'dlq', code: 'SECRET_NOT_FOUND', detail: 'secret cfn/atlas/profile/x not found' },
+    ],
+    [
+      'an unavailable Secrets Manager',
+      () => new CredentialsError('throttled', 'cfn/atlas/profile/x', 'SECRET_UNAVAILABLE'),
+      { disposition: 'retry', code: 'SECRET_UNAVAILABLE', detail: 'throttled' },
+    ],
+    [
+      'a timeout',
+      () => new AtlasNetworkError('list', 'timeout'),
+      {
+        disposition: 'retry',
+        code: 'ATLAS_TIMEOUT',
+        detail: 'Atlas list failed: request timed out',
+        outcomeUnknown: true,
+      },
+    ],
+    [
+      'an unreachable Atlas',
+      () => new AtlasNetworkError('create', 'network'),
+      {
+        disposition: 'retry',
+        code: 'ATLAS_UNREACHABLE',
+        detail: 'Atlas create failed: network error',
+        outcomeUnknown: true,
+      },
+    ],
+    [
+      'a create in doubt, which waits without spending an attempt',
+      () => new CreateInDoubtError('k', 45),
+      {
+        disposition: 'wait',
+        code: 'CREATE_IN_DOUBT',
+        detail: 'a create for k is in doubt; it is listed again in 45 s before anything is created',
+        retryAfterSeconds: 45,
+      },
+    ],
+    [
+      'a FAILED endpoint being recreated, which waits too',
+      () => new EndpointRecreatingError('k', 30),
+      {
+        disposition: 'wait',
+        code: 'ENDPOINT_RECREATING',
+        detail: 'the FAILED endpoint of k is being deleted to be created anew',
+        retryAfterSeconds: 30,
+      },
+    ],
+    [
+      'an endpoint that FAILED too often, for an operator',
+      () => new EndpointFailedError('k', 3, 'bucket policy denies access'),
+      {
+        disposition: 'dlq',
+        code: 'ENDPOINT_FAILED',
+        detail:
+          'the endpoint of k FAILED 3 time(s), the most this deployment recreates: bucket policy denies access',
+      },
+    ],
+    [
+      'an endpoint that FAILED without a reason from Atlas',
+      () => new EndpointFailedError('k', 1, undefined),
+      {
+        disposition: 'dlq',
+        code: 'ENDPOINT_FAILED',
+        detail:
+          'the endpoint of k FAILED 1 time(s), the most this deployment recreates: Atlas gave no errorMessage',
+      },
+    ],
+    [
+      'too little of the invocation left',
+      () => new DeadlineError('start k'),
+      {
+        disposition: 'retry',
+        code: 'DEADLINE',
+        detail: 'not enough of the invocation left to start k',
+        retryAfterSeconds: DEADLINE_RETRY_SECONDS,
+      },
+    ],
+    [
+      'a full outbox',
+      () => new EventsBackloggedError('k'),
+      {
+        disposition: 'retry',
+        code: 'EVENTS_BACKLOGGED',
+        detail: 'status events of k are waiting for EventBridge; the request waits with them',
+      },
+    ],
+    [
+      'a 409 with nothing to adopt',
+      () => new ConflictUnresolvedError('k'),
+      {
+        disposition: 'retry',
+        code: 'CONFLICT_UNRESOLVED',
+        httpStatus: 409,
+        detail: 'Atlas answered 409 for k but no matching endpoint was listed',
+      },
+    ],
+    [
+      'an error of its own it has no rule for',
+      () => new ProvisionerError('odd'),
+      { disposition: 'retry', code: 'INTERNAL_ERROR', detail: 'ProvisionerError: odd' },
+    ],
+  ])('describes %s', (_, error, expected) => {
+    expect(describeFailure(error())).toEqual(expected);
   });
 
   it('retries anything it does not recognise, never acknowledging it', () => {
@@ -108,6 +292,46 @@ describe('describeFailure', () => {
       code: 'INTERNAL_ERROR',
       detail: 'TypeError: boom',
     });
-    expect(describeFailure('a string').disposition).toBe('retry');
+    expect(describeFailure('a string')).toEqual({
+      disposition: 'retry',
+      code: 'INTERNAL_ERROR',
+      detail: 'a string',
+    });
+  });
+
+  it('cuts the detail of an unknown error to 500 characters', () => {
+    expect(describeFailure(new Error('x'.repeat(2_000))).detail).toBe(`Error: ${'x'.repeat(493)}`);
+  });
+});
+
+describe('the errors', () => {
+  it.each([
+    () => new ProvisionerError('m'),
+    () => new InvalidRequestError(['a']),
+    () => new ProfileNotAllowedError('p'),
+    () => new CredentialsError('m', 's', 'SECRET_MALFORMED'),
+    () => new AtlasApiError({ status: 500, errorCode: 'E', operation: 'list' }),
+    () => new AtlasNetworkError('list', 'timeout'),
+    () => new KeyBusyError('k'),
+    () => new ConflictUnresolvedError('k'),
+    () => new CreateInDoubtError('k', 1),
+    () => new EndpointRecreatingError('k', 1),
+    () => new EndpointFailedError('k', 1, undefined),
+    () => new DeadlineError('x'),
+    () => new EventsBackloggedError('k'),
+  ])('name themselves in logs by their class (%#)', (make) => {
+    const error = make();
+    expect(error.name).toBe(error.constructor.name);
+  });
+
+  it('keep the error they wrap as the cause', () => {
+    const cause = new Error('socket hang up');
+    expect(new AtlasNetworkError('list', 'network', { cause }).cause).toBe(cause);
+  });
+
+  it('name every issue of an invalid request in its message', () => {
+    const error = new InvalidRequestError(['groupId: bad', 'regionName: bad'], 'req-1');
+    expect(error.message).toBe('invalid request: groupId: bad; regionName: bad');
+    expect(error.requestId).toBe('req-1');
   });
 });

@@ -4,6 +4,8 @@ import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { provisionEnvironment, resolveSettings } from '#infra/settings.ts';
+import { FUNCTION_VARIABLES, VARIABLES } from '#lib/environment.ts';
 import { captureOutput, importWithEnv } from '#test/support/handler-module.ts';
 import { lambdaContext, loadEvent, sqsEvent, sqsRecord } from '#test/support/sqs-events.ts';
 
@@ -12,12 +14,15 @@ const ddb = mockClient(DynamoDBDocumentClient);
 const eventBridge = mockClient(EventBridgeClient);
 
 const QUEUE = 'https://sqs.us-east-1.amazonaws.com/123456789012';
-const ENV = {
+/** What the stack gives the function with every setting at its default. */
+const ENV: Record<string, string> = {
   AWS_REGION: 'us-east-1',
-  LEDGER_TABLE_NAME: 'ledger',
-  REQUEST_QUEUE_URL: `${QUEUE}/requests`,
-  DLQ_URL: `${QUEUE}/requests-dlq`,
-  REJECTED_QUEUE_URL: `${QUEUE}/requests-rejected`,
+  ...provisionEnvironment(resolveSettings(), {
+    ledgerTableName: 'ledger',
+    requestQueueUrl: `${QUEUE}/requests`,
+    dlqUrl: `${QUEUE}/requests-dlq`,
+    rejectedQueueUrl: `${QUEUE}/requests-rejected`,
+  }),
   POWERTOOLS_LOG_LEVEL: 'SILENT',
   POWERTOOLS_METRICS_DISABLED: 'true',
 };
@@ -44,6 +49,13 @@ describe('provision handler', () => {
     await expect(loadHandler({ ...partial, MAX_ATTEMPTS: '0' })).rejects.toThrow(
       /LEDGER_TABLE_NAME: .*DLQ_URL: .*MAX_ATTEMPTS: /,
     );
+  });
+
+  it('reads its environment through the contract: without any variable, the cold start names each it reads', async () => {
+    const start = loadHandler({ AWS_REGION: 'us-east-1', POWERTOOLS_LOG_LEVEL: 'SILENT' });
+
+    const pattern = FUNCTION_VARIABLES.provision.map((o) => `${VARIABLES[o].name}: `).join('.*');
+    await expect(start).rejects.toThrow(new RegExp(pattern));
   });
 
   it('acknowledges rejected records and reports only the record to retry as a batch item failure', async () => {

@@ -22,7 +22,8 @@ import { type CapturedOutput, captureProcessOutput } from '#test/local/capture.t
 import { type Moto, startMoto } from '#test/local/emulators.ts';
 import { createLocalEnvironment, type LocalEnvironment, localSettings } from '#test/local/environment.ts';
 import { PROVISION_HANDLER } from '#test/local/flow.ts';
-import { type LambdaHandler, loadHandler } from '#test/local/lambda-runner.ts';
+import { loadHandler } from '#test/local/in-process-invoker.ts';
+import type { LambdaHandler } from '#test/local/invocation.ts';
 import { startAtlasSimulator } from '#test/simulator/index.ts';
 import type { AtlasSimulator } from '#test/simulator/types.ts';
 import { lambdaContext, recordFromMessage, sqsEvent } from '#test/support/sqs-events.ts';

@@ -238,7 +238,8 @@ describe('replay on ElasticMQ', () => {
   });
 
   it('fails as a command with a one-line error and a non-zero exit code when a task is running', async () => {
-    for (let i = 0; i < 3; i++) await park(`{"requestId":"busy-${i}"}`, 'RATE_LIMITED');
+    // A minute of work at one message a second: still running however slowly the command starts.
+    for (let i = 0; i < 60; i++) await park(`{"requestId":"busy-${i}"}`, 'RATE_LIMITED');
     const running = await startSlowTask();
 
     const attempt = promisify(execFile)(

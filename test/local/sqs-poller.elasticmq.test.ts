@@ -1,7 +1,7 @@
 /**
- * The local SQS event source against ElasticMQ (started here): the records it hands a function
- * have Lambda's shape, and it deletes exactly what Lambda would, so visibility and redelivery
- * behave as on AWS in the end-to-end tests and `npm start`.
+ * The local SQS event source (SqsPoller) against ElasticMQ (started here): the records it hands
+ * a function have Lambda's shape, and it deletes exactly what Lambda would, so visibility and
+ * redelivery behave as on AWS in the end-to-end tests and `npm start`.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -14,7 +14,9 @@ import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Emulator, startElasticMq } from './emulators.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from './environment.ts';
-import { type BatchActivity, inProcessInvoker, SqsEventSource, type SqsResult } from './lambda-runner.ts';
+import { inProcessInvoker } from './in-process-invoker.ts';
+import type { SqsResult } from './invocation.ts';
+import { type BatchActivity, SqsPoller } from './sqs-poller.ts';
 
 let elasticMq: Emulator;
 let sqs: SQSClient;
@@ -49,7 +51,7 @@ async function run(
 ) {
   const seen: BatchActivity[] = [];
   const finished = Promise.withResolvers<void>();
-  const source = new SqsEventSource({
+  const source = new SqsPoller({
     sqs,
     queue,
     region: LOCAL_REGION,
@@ -79,7 +81,7 @@ async function run(
 const received = (seen: BatchActivity[]) =>
   seen.flatMap((a) => (a.type === 'received' ? a.records : [])).map((r) => r.body);
 
-describe('SqsEventSource', () => {
+describe('SqsPoller', () => {
   it('hands the function records shaped as Lambda builds them', async () => {
     // Prepare
     const queue = await newQueue(30);

@@ -1,0 +1,45 @@
+/**
+ * The SQS message attributes the provisioner writes: on a parked record (why it was parked), and
+ * on a request it sends again (a wait, a follow-up). Dependency-free: the stack sizes its queues
+ * from PARKED_ATTRIBUTES_MAX_BYTES, and operator tools read the same names.
+ */
+
+/**
+ * A parked record's attributes, each with its SQS data type and the most characters its value
+ * keeps (values count against the message size; longer ones are cut).
+ */
+export const PARKED_ATTRIBUTES = {
+  errorCode: { name: 'ErrorCode', type: 'String', maxChars: 128 },
+  /** SQS accepts Number values of up to 38 digits. */
+  httpStatus: { name: 'HttpStatus', type: 'Number', maxChars: 40 },
+  detail: { name: 'Detail', type: 'String', maxChars: 1_000 },
+  attempts: { name: 'Attempts', type: 'Number', maxChars: 40 },
+  /** An ISO timestamp, with room for an expanded year. */
+  firstFailureAt: { name: 'FirstFailureAt', type: 'String', maxChars: 32 },
+  lastFailureAt: { name: 'LastFailureAt', type: 'String', maxChars: 32 },
+  requestId: { name: 'RequestId', type: 'String', maxChars: 1_024 },
+  /** The messageId the request's sender was given (SQS message ids are at most 100 characters). */
+  originalMessageId: { name: 'OriginalMessageId', type: 'String', maxChars: 128 },
+} as const;
+
+/**
+ * The most the attributes of a parked record can add to its body, in bytes as SQS counts them
+ * (name + data type + value, UTF-8; a UTF-16 code unit is at most 3 bytes). The request queue's
+ * maximum message size sits at least this far below the parking queues', so any body the request
+ * queue accepted can be parked with its reason.
+ */
+export const PARKED_ATTRIBUTES_MAX_BYTES = Object.values(PARKED_ATTRIBUTES).reduce(
+  (sum, { name, type, maxChars }) => sum + name.length + type.length + 3 * maxChars,
+  0,
+);
+
+/** Attributes a request carries through waits and replays: the id its sender was given, and waits so far. */
+export const ORIGINAL_MESSAGE_ID = PARKED_ATTRIBUTES.originalMessageId.name;
+export const WAITS = 'Waits';
+/**
+ * Attributes of a follow-up: the original request body sent again to look at its key's endpoint
+ * once (never to create). `FollowUp` is the follow-up's number in its chain, `EndpointId` the
+ * endpoint it follows. A message without `FollowUp` is a request, whatever its body.
+ */
+export const FOLLOW_UP = 'FollowUp';
+export const FOLLOWED_ENDPOINT_ID = 'EndpointId';

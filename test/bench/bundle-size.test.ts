@@ -1,0 +1,37 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { bundle, bytesByPackage, FLOOR_ENTRY, stackEnvironments } from './bundle-size.ts';
+import { importTime, writeBundle } from './cold-init.ts';
+
+describe('the floor', () => {
+  it('bundles both SDK clients with the stack options and loads in a fresh node', async () => {
+    const floor = await bundle(FLOOR_ENTRY);
+    const packages = new Map(bytesByPackage(floor.metafile));
+    expect(packages.get('@aws-sdk/client-sqs')).toBeGreaterThan(0);
+    expect(packages.get('@aws-sdk/client-secrets-manager')).toBeGreaterThan(0);
+    expect(packages.has('zod')).toBe(false);
+    const dir = await mkdtemp(join(tmpdir(), 'floor-test-'));
+    try {
+      const file = await writeBundle(dir, floor);
+      expect((await importTime(file, stackEnvironments().provisioner)).ms).toBeGreaterThan(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('stackEnvironments', () => {
+  it('gives each function its settings, the Powertools variables, source maps and a region', () => {
+    const { provisioner, statusChecker } = stackEnvironments();
+    expect(provisioner).toMatchObject({
+      POWERTOOLS_SERVICE_NAME: 'provisioner',
+      NODE_OPTIONS: '--enable-source-maps',
+      AWS_REGION: 'eu-west-1',
+    });
+    expect(provisioner.DLQ_URL).toMatch(/^https:\/\/sqs\./);
+    expect(statusChecker).toMatchObject({ POWERTOOLS_SERVICE_NAME: 'status-checker' });
+    expect(statusChecker.LEDGER_TABLE_NAME).toBe(provisioner.LEDGER_TABLE_NAME);
+  });
+});

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { main, parseOptions } from '#test/soak/soak.ts';
+import { runCommand } from '#test/support/command-line.ts';
+
+describe('npm run soak command line', () => {
+  it('takes the defaults the usage states', () => {
+    expect(parseOptions([])).toMatchObject({
+      requests: 1000,
+      seed: 1,
+      projects: 100,
+      timeoutMinutes: 15,
+      failProbability: 0,
+      lateFactors: [1.5, 2, 3],
+    });
+  });
+
+  it('exits 2 on an unknown flag, naming it, with the usage', async () => {
+    const { code, stderr } = await runCommand(() => main(['--request', '5']));
+
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^error: Unknown option '--request'.*\n\nusage: npm run soak/s);
+  });
+
+  it.each([
+    [['--requests', '0'], '--requests must be a whole number of 1 or more (given "0")'],
+    [['--seed', '1.5'], '--seed must be a whole number (given "1.5")'],
+    [['--timeout-minutes', '0'], '--timeout-minutes must be a number of minutes over 0 (given "0")'],
+    [['--fail-probability', '2'], '--fail-probability must be a number from 0 to 1 (given "2")'],
+    [
+      ['--late-factors', '1.5,1'],
+      '--late-factors must be numbers over 1 (later than the timeout) (given "1")',
+    ],
+    [['--requests', '1000', '--projects', '1'], '--requests 1000 needs more than 1 projects'],
+  ])('exits 2 on %j, naming the flag', async (argv, message) => {
+    const { code, stderr } = await runCommand(() => main(argv));
+
+    expect(code).toBe(2);
+    expect(stderr).toContain(`error: ${message}`);
+  });
+});

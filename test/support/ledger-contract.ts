@@ -1,0 +1,779 @@
+/**
+ * The ledger's contract as one table of cases, run against the real Ledger on DynamoDB (moto, in
+ * test/functions/lib/ledger.moto.test.ts) and against the in-memory stand-in the domains' unit
+ * tests use (test/support/in-memory-ledger.test.ts): the stand-in is only as good as this proof.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  type Ledger,
+  type LedgerStatus,
+  MAX_REQUEST_IDS,
+  NEVER_CHECKED,
+  type SettleResult,
+} from '#lib/ledger.ts';
+import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
+import type { StatusChangedDetail } from '#lib/status-event.ts';
+
+/** What the domains use of a ledger. */
+export type LedgerUnderTest = Pick<
+  Ledger,
+  | 'get'
+  | 'claim'
+  | 'amend'
+  | 'release'
+  | 'settle'
+  | 'recordFailure'
+  | 'listTracked'
+  | 'recordCheck'
+  | 'clearOutbox'
+>;
+
+export const START = Date.parse('2026-11-29T10:00:00.000Z');
+const LEASE_SECONDS = 60;
+/** A write refused because its condition (the lease, the expected status) does not hold. */
+const CONDITION_FAILED = {
+  name: 'ConditionalCheckFailedException',
+  message: expect.stringMatching(/^The conditional request failed/),
+};
+
+const at = (ms: number) => new Date(ms).toISOString();
+const failure = (code: string) => ({
+  disposition: 'retry' as const,
+  code,
+  httpStatus: 503,
+  detail: `${code} detail`,
+});
+
+let groups = 0;
+const request = (overrides: Partial<ProvisionRequest> = {}): ProvisionRequest => {
+  groups += 1;
+  return {
+    requestId: `req-${groups}`,
+    action: 'create',
+    groupId: groups.toString(16).padStart(24, 'a'),
+    cloudProvider: 'AWS',
+    regionName: 'US_EAST_1',
+    profile: 'default',
+    ...overrides,
+  };
+};
+
+/**
+ * Defines the contract's cases in the current describe block. `make` builds an empty ledger
+ * reading the given clock, once per case.
+ */
+export function ledgerContract(make: (now: () => Date) => Promise<LedgerUnderTest>): void {
+  let clock: number;
+  let ledger: LedgerUnderTest;
+
+  /** What the provisioner records when it answers `r`: the status since now. */
+  const answer = (
+    r: ProvisionRequest,
+    status: LedgerStatus,
+    extra: Partial<SettleResult> = {},
+  ): SettleResult => ({ status, request: r, statusSince: at(clock), ...extra });
+
+  const event = (eventId: string): StatusChangedDetail => ({
+    version: '1',
+    eventId,
+    outcome: 'PROVISIONED',
+    requestIds: ['req'],
+    occurredAt: at(clock),
+  });
+
+  beforeEach(async () => {
+    clock = START;
+    ledger = await make(() => new Date(clock));
+  });
+
+  it('creates the item on the first claim, REQUESTED and leased to its owner', async () => {
+    const r = request({ vpcRegionName: 'US_WEST_2' });
+
+    const item = await ledger.claim(r, 'owner-a', LEASE_SECONDS);
+
+    expect(item).toMatchObject({
+      key: naturalKey(r),
+      groupId: r.groupId,
+      vpcRegionName: 'US_WEST_2',
+      action: 'create',
+      status: 'REQUESTED',
+      requestIds: [],
+      createdAt: at(START),
+      statusSince: at(START),
+      checkedAt: NEVER_CHECKED,
+      lease: { owner: 'owner-a', expiresAt: START + LEASE_SECONDS * 1000 },
+    });
+    expect(await ledger.get(naturalKey(r))).toEqual(item);
+  });
+
+  it('refuses a second owner while the lease lasts, lets its owner claim again, and anyone once it expired', async () => {
+    const r = request();
+    await ledger.claim(r, 'owner-a', LEASE_SECONDS);
+
+    clock = START + 10_000;
+    await expect(ledger.claim({ ...r, requestId: 'other' }, 'owner-b', LEASE_SECONDS)).rejects.toMatchObject({
+      name: 'KeyBusyError',
+      // The refused owner learns how long the lease has left, and waits that long.
+      retryAfterSeconds: LEASE_SECONDS - 10,
+    });
+    clock = START;
+    await expect(ledger.claim(r, 'owner-a', LEASE_SECONDS)).resolves.toMatchObject({
+      lease: { owner: 'owner-a' },
+    });
+
+    clock = START + LEASE_SECONDS * 1000 + 1;
+    const taken = await ledger.claim(
+      { ...r, requestId: 'other', action: 'delete' },
+      'owner-b',
+      LEASE_SECONDS,
+    );
+    // What a request asks for is recorded when it is answered, not when it is claimed.
+    expect(taken).toMatchObject({ lease: { owner: 'owner-b' }, action: 'create', requestIds: [] });
+  });
+
+  it('keeps each requestId once, however often it is redelivered', async () => {
+    const r = request();
+    await ledger.settle(await ledger.claim(r, 'a', LEASE_SECONDS), 'a', answer(r, 'REQUESTED'));
+    await ledger.settle(await ledger.claim(r, 'b', LEASE_SECONDS), 'b', answer(r, 'REQUESTED'));
+
+    const again = await ledger.claim(r, 'c', LEASE_SECONDS);
+
+    expect(again.requestIds).toEqual([r.requestId]);
+  });
+
+  it('keeps the most recent requestIds of the current lifecycle only, so a busy key never grows', async () => {
+    const r = request();
+    for (let i = 0; i < MAX_REQUEST_IDS + 5; i++) {
+      const ask = { ...r, requestId: `ask-${i}` };
+      await ledger.settle(
+        await ledger.claim(ask, `o${i}`, LEASE_SECONDS),
+        `o${i}`,
+        answer(ask, 'ACTIVE', { endpointId: 'e'.repeat(24) }),
+      );
+    }
+    const kept = (await ledger.get(naturalKey(r)))?.requestIds ?? [];
+    expect(kept).toHaveLength(MAX_REQUEST_IDS);
+    expect(kept.at(-1)).toBe(`ask-${MAX_REQUEST_IDS + 4}`);
+    expect(kept[0]).toBe('ask-5');
+
+    // A delete starts a new lifecycle: the create's requests are no longer the ones answered.
+    const del = { ...r, requestId: 'retire', action: 'delete' as const };
+    const settled = await ledger.settle(
+      await ledger.claim(del, 'd', LEASE_SECONDS),
+      'd',
+      answer(del, 'DELETING', { endpointId: 'e'.repeat(24) }),
+    );
+    expect(settled.requestIds).toEqual(['retire']);
+  });
+
+  it('writes a create down while the lease is held, and keeps it in doubt until a settle or an answered failure', async () => {
+    const r = request();
+    const key = naturalKey(r);
+    await ledger.claim(r, 'a', LEASE_SECONDS);
+
+    const amended = await ledger.amend(key, 'a', {
+      pendingCreate: { sentAt: at(clock) },
+      unconfirmedCreates: [at(START - 1)],
+    });
+    await expect(ledger.amend(key, 'other', { pendingCreate: { sentAt: at(clock) } })).rejects.toMatchObject(
+      CONDITION_FAILED,
+    );
+    // A timeout is not an answer: the create stays in doubt past the failure.
+    await ledger.recordFailure(key, 'a', failure('ATLAS_TIMEOUT'));
+    const doubtful = await ledger.claim(r, 'b', LEASE_SECONDS);
+    await ledger.recordFailure(key, 'b', failure('RATE_LIMITED'), { resolvedCreate: true });
+    const answered = await ledger.get(key);
+
+    expect(amended).toMatchObject({
+      pendingCreate: { sentAt: at(clock) },
+      unconfirmedCreates: [at(START - 1)],
+      tracked: 'OPEN',
+    });
+    expect(doubtful.pendingCreate).toEqual({ sentAt: at(clock) });
+    expect(answered).not.toHaveProperty('pendingCreate');
+    expect(answered).toMatchObject({ unconfirmedCreates: [at(START - 1)] });
+  });
+
+  it('keeps events in the outbox with the state they announce, adds to it, and clears what was sent', async () => {
+    const r = request();
+    const key = naturalKey(r);
+    await ledger.settle(
+      await ledger.claim(r, 'a', LEASE_SECONDS),
+      'a',
+      answer(r, 'DELETED', { events: [event('a'.repeat(32))] }),
+    );
+    const both = await ledger.settle(
+      await ledger.claim(r, 'b', LEASE_SECONDS),
+      'b',
+      answer(r, 'DELETED', { events: [event('b'.repeat(32))] }),
+    );
+
+    expect(Object.keys(both.outbox ?? {}).sort()).toEqual(['a'.repeat(32), 'b'.repeat(32)]);
+    // Events to announce keep the item in the check index, whatever its status.
+    expect(both.tracked).toBe('OPEN');
+
+    await ledger.clearOutbox(key, ['a'.repeat(32)]);
+    expect(Object.keys((await ledger.get(key))?.outbox ?? {})).toEqual(['b'.repeat(32)]);
+    await ledger.clearOutbox(key, ['b'.repeat(32)]);
+    const cleared = await ledger.get(key);
+    expect(cleared).not.toHaveProperty('outbox');
+    expect(cleared).not.toHaveProperty('tracked');
+  });
+
+  it('records a check with its events, and refuses to replace an outbox it did not read', async () => {
+    const r = request();
+    const key = naturalKey(r);
+    await ledger.settle(
+      await ledger.claim(r, 'a', LEASE_SECONDS),
+      'a',
+      answer(r, 'INITIATING', { endpointId: 'e'.repeat(24) }),
+    );
+    clock += 1_000;
+
+    const checked = await ledger.recordCheck(key, 'INITIATING', {
+      status: 'ACTIVE',
+      statusSince: at(clock),
+      events: [event('c'.repeat(32))],
+    });
+    const refused = await ledger.recordCheck(key, 'ACTIVE', {
+      status: 'FAILED',
+      events: [event('d'.repeat(32))],
+    });
+    const added = await ledger.recordCheck(
+      key,
+      'ACTIVE',
+      { status: 'FAILED', events: [event('d'.repeat(32))] },
+      true,
+    );
+
+    expect(checked).toMatchObject({ status: 'ACTIVE', statusSince: at(clock) });
+    expect(Object.keys(checked?.outbox ?? {})).toEqual(['c'.repeat(32)]);
+    expect(refused).toBeUndefined();
+    expect(Object.keys(added?.outbox ?? {}).sort()).toEqual(['c'.repeat(32), 'd'.repeat(32)]);
+  });
+
+  it('settles: records the status and endpoint, releases the lease, tracks the endpoint and restarts the status clock', async () => {
+    const r = request();
+    const claimed = await ledger.claim(r, 'owner-a', LEASE_SECONDS);
+    clock += 5_000;
+
+    const settled = await ledger.settle(
+      claimed,
+      'owner-a',
+      answer(r, 'INITIATING', { endpointId: 'e'.repeat(24) }),
+    );
+
+    expect(settled).toMatchObject({
+      status: 'INITIATING',
+      endpointId: 'e'.repeat(24),
+      tracked: 'OPEN',
+      statusSince: at(clock),
+    });
+    expect(settled).not.toHaveProperty('lease');
+    await expect(ledger.claim(r, 'owner-b', LEASE_SECONDS)).resolves.toMatchObject({ status: 'INITIATING' });
+  });
+
+  it('refuses to settle for an owner that lost the lease', async () => {
+    const r = request();
+    const claimed = await ledger.claim(r, 'owner-a', LEASE_SECONDS);
+    clock += LEASE_SECONDS * 1000 + 1;
+    await ledger.claim(r, 'owner-b', LEASE_SECONDS);
+
+    await expect(
+      ledger.settle(claimed, 'owner-a', answer(r, 'ACTIVE', { endpointId: 'e'.repeat(24) })),
+    ).rejects.toMatchObject(CONDITION_FAILED);
+  });
+
+  it('records failures, keeping the first failure time, releases the lease, and a settle clears them', async () => {
+    const r = request();
+    await ledger.claim(r, 'a', LEASE_SECONDS);
+    const first = await ledger.recordFailure(naturalKey(r), 'a', failure('RATE_LIMITED'));
+    clock += 60_000;
+    await ledger.claim(r, 'b', LEASE_SECONDS);
+
+    const second = await ledger.recordFailure(naturalKey(r), 'b', failure('SERVICE_UNAVAILABLE'));
+
+    expect(first).not.toHaveProperty('lease');
+    expect(second).toMatchObject({
+      firstFailureAt: at(START),
+      lastError: {
+        code: 'SERVICE_UNAVAILABLE',
+        httpStatus: 503,
+        detail: 'SERVICE_UNAVAILABLE detail',
+        at: at(clock),
+      },
+    });
+    const claimed = await ledger.claim(r, 'c', LEASE_SECONDS);
+    const settled = await ledger.settle(claimed, 'c', answer(r, 'ACTIVE', { endpointId: 'e'.repeat(24) }));
+    expect(settled).not.toHaveProperty('lastError');
+    expect(settled).not.toHaveProperty('firstFailureAt');
+  });
+
+  it('refuses to record a failure for an owner without the lease', async () => {
+    const r = request();
+    await ledger.claim(r, 'a', LEASE_SECONDS);
+
+    await expect(ledger.recordFailure(naturalKey(r), 'b', failure('X'))).rejects.toMatchObject(
+      CONDITION_FAILED,
+    );
+  });
+
+  it('lists only followed endpoints, least recently checked first, a page at a time', async () => {
+    const keys: string[] = [];
+    for (const status of ['ACTIVE', 'DELETED', 'PENDING_ACCEPTANCE', 'FAILED', 'DELETING']) {
+      const r = request();
+      const claimed = await ledger.claim(r, 'a', LEASE_SECONDS);
+      await ledger.settle(claimed, 'a', answer(r, status, { endpointId: 'e'.repeat(24) }));
+      keys.push(naturalKey(r));
+    }
+    const [active, , pending, failed, deleting] = keys as [string, string, string, string, string];
+    clock += 1_000;
+    await ledger.recordCheck(pending, 'PENDING_ACCEPTANCE', { status: 'PENDING_ACCEPTANCE' });
+    clock += 1_000;
+    await ledger.recordCheck(active, 'ACTIVE', { status: 'ACTIVE' });
+
+    const first = await ledger.listTracked({ limit: 2 });
+    const rest = await ledger.listTracked({ limit: 2, startKey: first.nextKey });
+
+    const listed = [...first.items, ...rest.items].map((i) => i.key);
+    // FAILED stays followed: its key goes back to the provisioner. Never-checked items come first.
+    expect(listed.slice(0, 2).sort()).toEqual([failed, deleting].sort());
+    expect(listed.slice(2)).toEqual([pending, active]);
+  });
+
+  describe('recordCheck', () => {
+    const settledAs = async (status: string) => {
+      const r = request();
+      const claimed = await ledger.claim(r, 'a', LEASE_SECONDS);
+      await ledger.settle(claimed, 'a', answer(r, status, { endpointId: 'e'.repeat(24) }));
+      return naturalKey(r);
+    };
+
+    it('records a new status, restarting its clock, and stops following a deleted endpoint', async () => {
+      const key = await settledAs('DELETING');
+      clock += 10_000;
+
+      const item = await ledger.recordCheck(key, 'DELETING', { status: 'DELETED' });
+
+      expect(item).toMatchObject({ status: 'DELETED', statusSince: at(clock), checkedAt: at(clock) });
+      expect(item).not.toHaveProperty('tracked');
+    });
+
+    it('marks an endpoint stuck once and keeps the first time', async () => {
+      const key = await settledAs('PENDING_ACCEPTANCE');
+      clock += 10_000;
+      await ledger.recordCheck(key, 'PENDING_ACCEPTANCE', { status: 'PENDING_ACCEPTANCE', stuck: true });
+      const stuckAt = at(clock);
+      clock += 10_000;
+
+      const item = await ledger.recordCheck(key, 'PENDING_ACCEPTANCE', {
+        status: 'PENDING_ACCEPTANCE',
+        stuck: true,
+      });
+
+      expect(item).toMatchObject({ stuckAt, checkedAt: at(clock), tracked: 'OPEN' });
+    });
+
+    it('does nothing when the status moved on since it was read', async () => {
+      const key = await settledAs('INITIATING');
+
+      await expect(
+        ledger.recordCheck(key, 'PENDING_ACCEPTANCE', { status: 'ACTIVE' }),
+      ).resolves.toBeUndefined();
+      expect(await ledger.get(key)).toMatchObject({ status: 'INITIATING', checkedAt: NEVER_CHECKED });
+    });
+
+    it('does nothing while a provisioner holds the key, and applies once the lease expired', async () => {
+      const r = request();
+      await ledger.settle(
+        await ledger.claim(r, 'a', LEASE_SECONDS),
+        'a',
+        answer(r, 'INITIATING', { endpointId: 'e'.repeat(24) }),
+      );
+      await ledger.claim(r, 'b', LEASE_SECONDS);
+
+      await expect(
+        ledger.recordCheck(naturalKey(r), 'INITIATING', { status: 'ACTIVE' }),
+      ).resolves.toBeUndefined();
+
+      clock += LEASE_SECONDS * 1000 + 1;
+      await expect(
+        ledger.recordCheck(naturalKey(r), 'INITIATING', { status: 'ACTIVE' }),
+      ).resolves.toMatchObject({
+        status: 'ACTIVE',
+      });
+    });
+
+    it('does nothing for a key the ledger does not hold', async () => {
+      await expect(
+        ledger.recordCheck('no-such-key', 'ACTIVE', { status: 'ACTIVE' }),
+      ).resolves.toBeUndefined();
+    });
+  });
+
+  describe('claim', () => {
+    it('records the key without a VPC region when none is given, and a later claim keeps what was answered', async () => {
+      const r = request();
+      const first = await ledger.claim(r, 'a', LEASE_SECONDS);
+      await ledger.settle(first, 'a', answer(r, 'ACTIVE', { endpointId: 'e'.repeat(24) }));
+      clock += 5_000;
+
+      const again = await ledger.claim({ ...r, requestId: 'again', profile: 'team_b' }, 'b', LEASE_SECONDS);
+
+      expect(first).not.toHaveProperty('vpcRegionName');
+      expect(again).toMatchObject({
+        status: 'ACTIVE',
+        statusSince: at(START),
+        createdAt: at(START),
+        checkedAt: NEVER_CHECKED,
+        endpointId: 'e'.repeat(24),
+        requestIds: [r.requestId],
+        profile: 'team_b',
+        updatedAt: at(clock),
+        lease: { owner: 'b', expiresAt: clock + LEASE_SECONDS * 1000 },
+      });
+    });
+
+    it('holds the lease up to and including its last millisecond, telling the refused owner to wait at least 1 s', async () => {
+      const r = request();
+      await ledger.claim(r, 'a', LEASE_SECONDS);
+
+      clock = START + 10_500;
+      await expect(ledger.claim(r, 'b', LEASE_SECONDS)).rejects.toMatchObject({
+        name: 'KeyBusyError',
+        key: naturalKey(r),
+        retryAfterSeconds: 50,
+      });
+      clock = START + LEASE_SECONDS * 1000;
+      await expect(ledger.claim(r, 'b', LEASE_SECONDS)).rejects.toMatchObject({ retryAfterSeconds: 1 });
+      clock += 1;
+      await expect(ledger.claim(r, 'b', LEASE_SECONDS)).resolves.toMatchObject({ lease: { owner: 'b' } });
+    });
+
+    it('hands out copies: changing an item read changes nothing stored', async () => {
+      const r = request();
+      const claimed = await ledger.claim(r, 'a', LEASE_SECONDS);
+      claimed.status = 'ACTIVE';
+      claimed.requestIds.push('forged');
+      const read = await ledger.get(naturalKey(r));
+      if (read) read.status = 'FAILED';
+
+      expect(await ledger.get(naturalKey(r))).toMatchObject({ status: 'REQUESTED', requestIds: [] });
+    });
+
+    it('reads nothing for a key it does not hold', async () => {
+      expect(await ledger.get('no-such-key')).toBeUndefined();
+    });
+  });
+
+  describe('amend and release', () => {
+    it('writes fields under the lease and removes those given as undefined; only a create in doubt is followed', async () => {
+      const r = request();
+      const key = naturalKey(r);
+      await ledger.claim(r, 'a', LEASE_SECONDS);
+      clock += 1_000;
+
+      const counted = await ledger.amend(key, 'a', { endpointFailures: 1, recreating: true });
+      const cleared = await ledger.amend(key, 'a', { recreating: undefined });
+
+      expect(counted).toMatchObject({ endpointFailures: 1, recreating: true, updatedAt: at(clock) });
+      expect(counted).not.toHaveProperty('tracked');
+      expect(cleared).toMatchObject({ endpointFailures: 1, lease: { owner: 'a' } });
+      expect(cleared).not.toHaveProperty('recreating');
+    });
+
+    it('refuses a write under a lease to a key released or never claimed', async () => {
+      const r = request();
+      const key = naturalKey(r);
+      await ledger.claim(r, 'a', LEASE_SECONDS);
+      await ledger.release(key, 'a');
+
+      await expect(ledger.amend(key, 'a', { endpointFailures: 1 })).rejects.toMatchObject(CONDITION_FAILED);
+      await expect(ledger.recordFailure('no-such-key', 'a', failure('X'))).rejects.toMatchObject(
+        CONDITION_FAILED,
+      );
+    });
+
+    it('releases the lease so the next owner claims at once, and refuses a release by another owner', async () => {
+      const r = request();
+      const key = naturalKey(r);
+      await ledger.claim(r, 'a', LEASE_SECONDS);
+
+      await expect(ledger.release(key, 'b')).rejects.toMatchObject(CONDITION_FAILED);
+      clock += 1_000;
+      await ledger.release(key, 'a');
+      const released = await ledger.get(key);
+
+      expect(released).not.toHaveProperty('lease');
+      expect(released).toMatchObject({ status: 'REQUESTED', updatedAt: at(clock) });
+      await expect(ledger.claim(r, 'b', LEASE_SECONDS)).resolves.toMatchObject({ lease: { owner: 'b' } });
+    });
+  });
+
+  describe('settle', () => {
+    const settleAgain = async (r: ProvisionRequest, owner: string, result: SettleResult) =>
+      ledger.settle(await ledger.claim(r, owner, LEASE_SECONDS), owner, result);
+
+    it('keeps the stuck mark while the status stays, and drops it when the status changes', async () => {
+      const r = request();
+      const key = naturalKey(r);
+      await settleAgain(r, 'a', answer(r, 'PENDING_ACCEPTANCE', { endpointId: 'e'.repeat(24) }));
+      await ledger.recordCheck(key, 'PENDING_ACCEPTANCE', { status: 'PENDING_ACCEPTANCE', stuck: true });
+
+      const same = await settleAgain(r, 'b', answer(r, 'PENDING_ACCEPTANCE', { endpointId: 'e'.repeat(24) }));
+      const moved = await settleAgain(r, 'c', answer(r, 'ACTIVE', { endpointId: 'e'.repeat(24) }));
+
+      expect(same.stuckAt).toBe(at(START));
+      expect(moved).not.toHaveProperty('stuckAt');
+    });
+
+    it('forgets the endpoint of a key gone DELETED and stops following it, but keeps it for a status that has one', async () => {
+      const r = request();
+      await settleAgain(r, 'a', answer(r, 'ACTIVE', { endpointId: 'e'.repeat(24) }));
+
+      const pending = await settleAgain(r, 'b', answer(r, 'PENDING_ACCEPTANCE'));
+      const del = { ...r, requestId: 'del', action: 'delete' as const };
+      const deleted = await settleAgain(del, 'c', answer(del, 'DELETED'));
+
+      expect(pending).toMatchObject({ status: 'PENDING_ACCEPTANCE', endpointId: 'e'.repeat(24) });
+      expect(deleted).toMatchObject({ status: 'DELETED', action: 'delete', requestIds: ['del'] });
+      expect(deleted).not.toHaveProperty('endpointId');
+      expect(deleted).not.toHaveProperty('tracked');
+    });
+
+    it("records Atlas' error message while it lasts, and the lease bookkeeping it is given", async () => {
+      const r = request();
+      const key = naturalKey(r);
+      await ledger.claim(r, 'a', LEASE_SECONDS);
+      await ledger.amend(key, 'a', { pendingCreate: { sentAt: at(clock) } });
+      const claimed = await ledger.claim(r, 'a', LEASE_SECONDS);
+
+      const failed = await ledger.settle(
+        claimed,
+        'a',
+        answer(r, 'FAILED', {
+          endpointId: 'e'.repeat(24),
+          atlasErrorMessage: 'bucket policy',
+          fields: { endpointFailures: 2, recreating: true },
+        }),
+      );
+      const again = await settleAgain(
+        r,
+        'b',
+        answer(r, 'INITIATING', { endpointId: 'f'.repeat(24), fields: { recreating: undefined } }),
+      );
+
+      expect(failed).toMatchObject({
+        atlasErrorMessage: 'bucket policy',
+        endpointFailures: 2,
+        recreating: true,
+      });
+      expect(failed).not.toHaveProperty('pendingCreate');
+      expect(again).toMatchObject({ endpointId: 'f'.repeat(24), endpointFailures: 2 });
+      expect(again).not.toHaveProperty('atlasErrorMessage');
+      expect(again).not.toHaveProperty('recreating');
+    });
+
+    it('leaves a key answered with no endpoint unfollowed', async () => {
+      const r = request();
+      const settled = await settleAgain(r, 'a', answer(r, 'REQUESTED'));
+
+      expect(settled).not.toHaveProperty('tracked');
+      expect((await ledger.listTracked({ limit: 10 })).items).toEqual([]);
+    });
+  });
+
+  it('records a failure without an HTTP status when there was none', async () => {
+    const r = request();
+    await ledger.claim(r, 'a', LEASE_SECONDS);
+
+    const item = await ledger.recordFailure(naturalKey(r), 'a', {
+      disposition: 'retry',
+      code: 'ATLAS_TIMEOUT',
+      detail: 'timed out',
+    });
+
+    expect(item.lastError).toEqual({ code: 'ATLAS_TIMEOUT', detail: 'timed out', at: at(START) });
+  });
+
+  it('ends the listing with no next key on a page shorter than the limit', async () => {
+    const r = request();
+    await ledger.settle(
+      await ledger.claim(r, 'a', LEASE_SECONDS),
+      'a',
+      answer(r, 'ACTIVE', { endpointId: 'e'.repeat(24) }),
+    );
+
+    const page = await ledger.listTracked({ limit: 5 });
+
+    expect(page.items.map((i) => i.key)).toEqual([naturalKey(r)]);
+    expect(page.nextKey).toBeUndefined();
+  });
+
+  describe('recordCheck, further', () => {
+    const settledAs = async (status: LedgerStatus, extra: Partial<SettleResult> = {}) => {
+      const r = request();
+      const claimed = await ledger.claim(r, 'a', LEASE_SECONDS);
+      await ledger.settle(claimed, 'a', answer(r, status, { endpointId: 'e'.repeat(24), ...extra }));
+      return naturalKey(r);
+    };
+
+    it('applies only when the item was not written since it was read', async () => {
+      const key = await settledAs('INITIATING');
+      const read = (await ledger.get(key))?.updatedAt;
+      clock += 1_000;
+
+      const stale = await ledger.recordCheck(key, 'INITIATING', { status: 'ACTIVE' }, false, at(START - 1));
+      const fresh = await ledger.recordCheck(key, 'INITIATING', { status: 'ACTIVE' }, false, read);
+
+      expect(stale).toBeUndefined();
+      expect(fresh).toMatchObject({ status: 'ACTIVE', statusSince: at(clock), checkedAt: at(clock) });
+    });
+
+    it("keeps the status clock when the status stays, and Atlas' error message only while Atlas gives one", async () => {
+      const key = await settledAs('FAILED', { atlasErrorMessage: 'old' });
+      clock += 1_000;
+
+      const failed = await ledger.recordCheck(key, 'FAILED', { status: 'FAILED', atlasErrorMessage: 'new' });
+      const quiet = await ledger.recordCheck(key, 'FAILED', { status: 'FAILED' });
+
+      expect(failed).toMatchObject({ statusSince: at(START), atlasErrorMessage: 'new', tracked: 'OPEN' });
+      expect(quiet).not.toHaveProperty('atlasErrorMessage');
+    });
+
+    it('does not mark a changed status stuck, and a change clears the stuck mark', async () => {
+      const key = await settledAs('PENDING_ACCEPTANCE');
+      await ledger.recordCheck(key, 'PENDING_ACCEPTANCE', { status: 'PENDING_ACCEPTANCE', stuck: true });
+      clock += 1_000;
+
+      const moved = await ledger.recordCheck(key, 'PENDING_ACCEPTANCE', {
+        status: 'INITIATING',
+        stuck: true,
+      });
+
+      expect(moved).toMatchObject({ status: 'INITIATING', statusSince: at(clock) });
+      expect(moved).not.toHaveProperty('stuckAt');
+    });
+
+    it('forgets a MISSING endpoint and stops following it, unless events are still to announce', async () => {
+      const quiet = await settledAs('ACTIVE');
+      const announcing = await settledAs('ACTIVE');
+
+      const missing = await ledger.recordCheck(quiet, 'ACTIVE', { status: 'MISSING' });
+      const told = await ledger.recordCheck(announcing, 'ACTIVE', {
+        status: 'MISSING',
+        events: [event('e'.repeat(32))],
+      });
+
+      expect(missing).not.toHaveProperty('endpointId');
+      expect(missing).not.toHaveProperty('tracked');
+      expect(told).toMatchObject({ status: 'MISSING', tracked: 'OPEN' });
+      expect(told).not.toHaveProperty('endpointId');
+    });
+
+    it('keeps following a key whose outbox still holds events, whatever the status', async () => {
+      const r = request();
+      await ledger.settle(
+        await ledger.claim(r, 'a', LEASE_SECONDS),
+        'a',
+        answer(r, 'DELETING', { endpointId: 'e'.repeat(24), events: [event('a'.repeat(32))] }),
+      );
+
+      const item = await ledger.recordCheck(naturalKey(r), 'DELETING', { status: 'DELETED' }, true);
+
+      expect(item).toMatchObject({ status: 'DELETED', tracked: 'OPEN' });
+      expect(Object.keys(item?.outbox ?? {})).toEqual(['a'.repeat(32)]);
+    });
+
+    it('resets the FAILED count when an endpoint becomes ACTIVE, and only then', async () => {
+      const key = await settledAs('INITIATING', { fields: { endpointFailures: 2 } });
+      const steady = await settledAs('ACTIVE', { fields: { endpointFailures: 1 } });
+
+      const active = await ledger.recordCheck(key, 'INITIATING', { status: 'ACTIVE' });
+      const still = await ledger.recordCheck(steady, 'ACTIVE', { status: 'ACTIVE' });
+
+      expect(active).not.toHaveProperty('endpointFailures');
+      expect(still).toMatchObject({ endpointFailures: 1 });
+    });
+
+    it("does nothing while a provisioner holds the key, to the lease's last millisecond", async () => {
+      const r = request();
+      await ledger.settle(
+        await ledger.claim(r, 'a', LEASE_SECONDS),
+        'a',
+        answer(r, 'INITIATING', { endpointId: 'e'.repeat(24) }),
+      );
+      await ledger.claim(r, 'b', LEASE_SECONDS);
+
+      clock = START + LEASE_SECONDS * 1000;
+      const held = await ledger.recordCheck(naturalKey(r), 'INITIATING', { status: 'ACTIVE' });
+      clock += 1;
+      const after = await ledger.recordCheck(naturalKey(r), 'INITIATING', { status: 'ACTIVE' });
+
+      expect(held).toBeUndefined();
+      expect(after).toMatchObject({ status: 'ACTIVE' });
+    });
+
+    it('records a check that announces nothing on a key whose outbox still waits', async () => {
+      const r = request();
+      await ledger.settle(
+        await ledger.claim(r, 'a', LEASE_SECONDS),
+        'a',
+        answer(r, 'ACTIVE', { endpointId: 'e'.repeat(24), events: [event('a'.repeat(32))] }),
+      );
+      clock += 1_000;
+
+      const item = await ledger.recordCheck(naturalKey(r), 'ACTIVE', { status: 'ACTIVE' });
+
+      expect(item).toMatchObject({ checkedAt: at(clock) });
+      expect(Object.keys(item?.outbox ?? {})).toEqual(['a'.repeat(32)]);
+    });
+
+    it('writes the bookkeeping of extra endpoints, an empty list removing it', async () => {
+      const key = await settledAs('ACTIVE', { fields: { unconfirmedCreates: [at(START)] } });
+
+      const item = await ledger.recordCheck(key, 'ACTIVE', {
+        status: 'ACTIVE',
+        fields: { unconfirmedCreates: [], reported: ['x'.repeat(24)] },
+      });
+
+      expect(item).toMatchObject({ reported: ['x'.repeat(24)] });
+      expect(item).not.toHaveProperty('unconfirmedCreates');
+    });
+  });
+
+  describe('clearOutbox', () => {
+    it('keeps following an endpoint after its events are sent, and keeps events not yet sent', async () => {
+      const r = request();
+      const key = naturalKey(r);
+      await ledger.settle(
+        await ledger.claim(r, 'a', LEASE_SECONDS),
+        'a',
+        answer(r, 'ACTIVE', {
+          endpointId: 'e'.repeat(24),
+          events: [event('a'.repeat(32)), event('b'.repeat(32))],
+        }),
+      );
+
+      await ledger.clearOutbox(key, []);
+      await ledger.clearOutbox(key, ['c'.repeat(32)]);
+      const untouched = await ledger.get(key);
+      await ledger.clearOutbox(key, ['a'.repeat(32), 'b'.repeat(32)]);
+      const cleared = await ledger.get(key);
+
+      expect(Object.keys(untouched?.outbox ?? {}).sort()).toEqual(['a'.repeat(32), 'b'.repeat(32)]);
+      expect(cleared).not.toHaveProperty('outbox');
+      expect(cleared).toMatchObject({ tracked: 'OPEN' });
+    });
+
+    it('does nothing for a key it does not hold or one without an outbox', async () => {
+      const r = request();
+      await ledger.settle(await ledger.claim(r, 'a', LEASE_SECONDS), 'a', answer(r, 'REQUESTED'));
+
+      await expect(ledger.clearOutbox('no-such-key', ['a'.repeat(32)])).resolves.toBeUndefined();
+      await ledger.clearOutbox(naturalKey(r), ['a'.repeat(32)]);
+
+      expect(await ledger.get(naturalKey(r))).toMatchObject({ status: 'REQUESTED' });
+    });
+  });
+}
