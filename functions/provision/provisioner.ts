@@ -65,6 +65,9 @@ export type EndpointsApi = Pick<
   'listEndpoints' | 'createEndpoint' | 'deleteEndpoint' | 'getEndpoint'
 >;
 
+/** What a request does with Atlas, each call bounded by the invocation (a follow-up only reads). */
+type RequestApi = Omit<EndpointsApi, 'getEndpoint'>;
+
 export interface ProvisionerOptions {
   ledger: Pick<
     Ledger,
@@ -368,7 +371,7 @@ export class Provisioner {
    */
   async #adopt(
     at: Attempt,
-    client: EndpointsApi,
+    client: RequestApi,
     request: ProvisionRequest,
     claimed: LedgerItem,
     live: AtlasEndpoint[],
@@ -396,7 +399,7 @@ export class Provisioner {
   /** Deletes the extras this provisioner's creates in doubt account for; reports the rest. */
   async #resolveExtras(
     at: Attempt,
-    client: EndpointsApi,
+    client: RequestApi,
     request: ProvisionRequest,
     claimed: LedgerItem,
     keep: AtlasEndpoint,
@@ -438,7 +441,7 @@ export class Provisioner {
    */
   async #recreate(
     at: Attempt,
-    client: EndpointsApi,
+    client: RequestApi,
     request: ProvisionRequest,
     claimed: LedgerItem,
     failed: AtlasEndpoint,
@@ -517,13 +520,13 @@ export class Provisioner {
   }
 
   /** Every listed endpoint of the request's key, in any status. */
-  async #listKey(client: EndpointsApi, request: ProvisionRequest): Promise<AtlasEndpoint[]> {
+  async #listKey(client: RequestApi, request: ProvisionRequest): Promise<AtlasEndpoint[]> {
     const listed = await client.listEndpoints(request.groupId, request.cloudProvider);
     return listed.filter((e) => e.regionName === request.regionName && vpcRegion(e) === vpcRegion(request));
   }
 
   /** The Atlas client bounded by the invocation: no call starts that could outlive it. */
-  #bounded(client: EndpointsApi, at: Attempt): EndpointsApi {
+  #bounded(client: EndpointsApi, at: Attempt): RequestApi {
     const options = (what: string) => {
       const left = this.#timeLeft(at) - CALL_MARGIN_MS;
       if (left < this.#o.atlasTimeoutMs) throw new DeadlineError(what);
@@ -535,8 +538,6 @@ export class Provisioner {
       createEndpoint: (groupId, body) => client.createEndpoint(groupId, body, options('send a create')),
       deleteEndpoint: (groupId, provider, id) =>
         client.deleteEndpoint(groupId, provider, id, options('delete an endpoint')),
-      getEndpoint: (groupId, provider, id) =>
-        client.getEndpoint(groupId, provider, id, options('read an endpoint')),
     };
   }
 
@@ -882,7 +883,7 @@ export class Provisioner {
 }
 
 /** Deletes an endpoint; one already gone (404) is as good. */
-async function deleteIfThere(client: EndpointsApi, request: ProvisionRequest, endpointId: string) {
+async function deleteIfThere(client: RequestApi, request: ProvisionRequest, endpointId: string) {
   try {
     await client.deleteEndpoint(request.groupId, request.cloudProvider, endpointId);
   } catch (error) {

@@ -4,6 +4,7 @@ import { deadlineOf } from '#check-status/status-checker.ts';
 import { AtlasApiError, AtlasNetworkError, CredentialsError } from '#lib/errors.ts';
 import { TRACKED } from '#lib/ledger-schema.ts';
 import { METRIC } from '#lib/metric-names.ts';
+import { eventIdOf } from '#lib/status-event.ts';
 import {
   buildChecker,
   eventBridge,
@@ -198,6 +199,9 @@ describe('StatusChecker', () => {
       { status: 'SOMETHING_NEW', deadline: 'inProgressMinutes' },
       { status: 'ACTIVE', deadline: undefined },
       { status: 'FAILED', deadline: undefined },
+      { status: 'REQUESTED', deadline: undefined },
+      { status: 'DELETED', deadline: undefined },
+      { status: 'MISSING', deadline: undefined },
     ])('gives $status the deadline $deadline', ({ status, deadline }) => {
       expect(deadlineOf(status)).toBe(deadline);
     });
@@ -248,6 +252,7 @@ describe('StatusChecker', () => {
     it.each([
       { status: 'PENDING_ACCEPTANCE', minutes: 1_439 },
       { status: 'INITIATING', minutes: 59 },
+      { status: 'INITIATING', minutes: 60 },
       { status: 'ACTIVE', minutes: 100_000 },
     ])('does not mark an endpoint $minutes minutes in $status stuck', async ({ status, minutes }) => {
       const item = table.put({ status, statusSince: minutesAgo(minutes) });
@@ -779,3 +784,402 @@ describe('StatusChecker, never a wrong answer', () => {
     expect(table.get(item.key)).not.toHaveProperty('endpointId');
   });
 });
+
+describe('StatusChecker, extra endpoints for one key', () => {
+  let atlas: FakeAtlas;
+  let table: FakeTable;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  /** The item's endpoint and `count` more for its key, as Atlas lists them. */
+  const withExtras = (item: ReturnType<FakeTable['put']>, count: number, status = 'INITIATING') => {
+    atlas.seedFor(item, 'ACTIVE');
+    const extras = Array.from({ length: count }, (_, i) => ({
+      ...atlas.seedFor(item, status),
+      id: `f${i}`.padEnd(24, 'f'),
+      ...(item.vpcRegionName !== undefined && { vpcRegionName: item.vpcRegionName }),
+    }));
+    atlas.endpoints.set(item.groupId, [...(atlas.endpoints.get(item.groupId) ?? []).slice(0, 1), ...extras]);
+    return extras;
+  };
+
+  it('deletes only as many extras as creates in doubt account for, forgetting the oldest of them', async () => {
+    const item = table.put({ status: 'ACTIVE', unconfirmedCreates: [minutesAgo(50), minutesAgo(40)] });
+    const [extra] = withExtras(item, 1);
+    const { checker, metrics } = buildChecker(atlas);
+
+    const summary = await checker.run(plentyOfTime);
+
+    expect(summary).toMatchObject({ checked: 1, duplicatesDeleted: 1 });
+    expect(atlas.deletes).toEqual([{ groupId: item.groupId, endpointId: extra?.id }]);
+    expect(table.get(item.key)?.unconfirmedCreates).toEqual([minutesAgo(40)]);
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({
+        outcome: 'DUPLICATE_DELETED',
+        eventId: expect.stringMatching(/^[a-f0-9]{32}$/),
+        naturalKey: item.key,
+        endpointId: extra?.id,
+        status: 'DELETING',
+        occurredAt: NOW.toISOString(),
+      }),
+    ]);
+    expect(metrics.addMetric).not.toHaveBeenCalledWith(METRIC.duplicateEndpoints, 'Count', expect.anything());
+  });
+
+  it('reports, never deletes, more extras than creates in doubt account for', async () => {
+    const item = table.put({ status: 'ACTIVE', unconfirmedCreates: [minutesAgo(50)] });
+    const extras = withExtras(item, 2);
+    const { checker, metrics } = buildChecker(atlas);
+
+    const summary = await checker.run(plentyOfTime);
+
+    expect(summary).toMatchObject({ checked: 1, duplicatesDeleted: 0 });
+    expect(atlas.deletes).toEqual([]);
+    expect(table.get(item.key)).toMatchObject({
+      unconfirmedCreates: [minutesAgo(50)],
+      reported: extras.map((e) => e.id),
+    });
+    expect(publishedDetails().map((d) => [d.outcome, d.endpointId, d.status])).toEqual(
+      extras.map((e) => ['DUPLICATE_FOUND', e.id, 'INITIATING']),
+    );
+    expect(metrics.addMetric).toHaveBeenCalledWith(METRIC.duplicateEndpoints, 'Count', 2);
+  });
+
+  it('deletes no extra while a provisioner holds the key: the provisioner resolves it itself', async () => {
+    const item = table.put({ status: 'ACTIVE', unconfirmedCreates: [minutesAgo(50)] });
+    const stored = table.get(item.key);
+    if (stored) stored.lease = { owner: 'worker', expiresAt: NOW.getTime() };
+    withExtras(item, 1);
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ duplicatesDeleted: 0, skipped: 1 });
+
+    expect(atlas.deletes).toEqual([]);
+    expect(table.get(item.key)?.unconfirmedCreates).toEqual([minutesAgo(50)]);
+  });
+
+  it('deletes the extras of a key whose lease ran out', async () => {
+    const item = table.put({ status: 'ACTIVE', unconfirmedCreates: [minutesAgo(50)] });
+    const stored = table.get(item.key);
+    if (stored) stored.lease = { owner: 'crashed', expiresAt: NOW.getTime() - 1 };
+    const [extra] = withExtras(item, 1);
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ duplicatesDeleted: 1 });
+    expect(atlas.deletes).toEqual([{ groupId: item.groupId, endpointId: extra?.id }]);
+  });
+
+  it('counts an extra already gone (404) as deleted, and keeps one Atlas would not delete for the next run', async () => {
+    const gone = table.put({ status: 'ACTIVE', unconfirmedCreates: [minutesAgo(50)] });
+    const kept = table.put({ status: 'ACTIVE', unconfirmedCreates: [minutesAgo(50)] });
+    const [goneExtra] = withExtras(gone, 1);
+    withExtras(kept, 1);
+    const failing = {
+      withClient: <T>(profile: string, fn: Parameters<typeof atlas.profiles.withClient<T>>[1]) =>
+        atlas.profiles.withClient(profile, (client) =>
+          fn({
+            listEndpoints: client.listEndpoints,
+            deleteEndpoint: async (groupId, provider, endpointId) => {
+              if (groupId === gone.groupId) throw apiError(404, 'RESOURCE_NOT_FOUND');
+              if (groupId === kept.groupId) throw apiError(500, 'UNEXPECTED_ERROR');
+              return client.deleteEndpoint(groupId, provider, endpointId);
+            },
+          }),
+        ),
+    };
+    const { checker } = buildChecker(atlas, { atlas: failing });
+
+    const summary = await checker.run(plentyOfTime);
+
+    expect(summary).toMatchObject({ checked: 2, duplicatesDeleted: 1 });
+    expect(table.get(gone.key)).not.toHaveProperty('unconfirmedCreates');
+    expect(table.get(kept.key)?.unconfirmedCreates).toEqual([minutesAgo(50)]);
+    expect(publishedDetails().map((d) => [d.outcome, d.endpointId])).toEqual([
+      ['DUPLICATE_DELETED', goneExtra?.id],
+    ]);
+  });
+
+  it('ignores endpoints Atlas is deleting: they are not extras', async () => {
+    const item = table.put({ status: 'ACTIVE' });
+    withExtras(item, 1, 'DELETING');
+    const { checker, metrics } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 1, changed: 0 });
+
+    expect(publishedDetails()).toEqual([]);
+    expect(metrics.addMetric).not.toHaveBeenCalledWith(METRIC.duplicateEndpoints, 'Count', expect.anything());
+  });
+
+  it('remembers the last ten extras it reported, and reports each only once', async () => {
+    const item = table.put({ status: 'ACTIVE', reported: ['r'.repeat(24)] });
+    const extras = withExtras(item, 11);
+    const { checker } = buildChecker(atlas);
+
+    await checker.run(plentyOfTime);
+
+    expect(table.get(item.key)?.reported).toEqual(extras.slice(1).map((e) => e.id));
+    expect(publishedDetails()).toHaveLength(11);
+  });
+
+  it('reports an extra endpoint beside a ledger endpoint that is gone, with the drift', async () => {
+    const item = table.put({ status: 'ACTIVE' });
+    const extra = { ...atlas.seedFor(item, 'ACTIVE'), id: 'f'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [extra]);
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ changed: 1, missing: 1 });
+
+    expect(table.get(item.key)).toMatchObject({ status: 'MISSING', reported: [extra.id] });
+    expect(publishedDetails().map((d) => d.outcome)).toEqual(['MISSING', 'DUPLICATE_FOUND']);
+  });
+});
+
+describe('StatusChecker, creates in doubt', () => {
+  let atlas: FakeAtlas;
+  let table: FakeTable;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  /** A key whose create is in doubt since `minutes` ago, and the endpoint that landed for it. */
+  const inDoubt = (minutes: number) => {
+    const item = table.put({ status: 'REQUESTED', pendingCreate: { sentAt: minutesAgo(minutes) } });
+    const stored = table.get(item.key);
+    if (stored) delete stored.endpointId;
+    const landed = atlas.seedFor({ ...item, endpointId: 'a'.repeat(24) }, 'INITIATING');
+    return { item, landed };
+  };
+
+  it('says nothing of an endpoint for a create in doubt while its request may still be running', async () => {
+    const { item } = inDoubt(60);
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 1, changed: 0 });
+
+    expect(publishedDetails()).toEqual([]);
+    expect(table.get(item.key)).not.toHaveProperty('reported');
+  });
+
+  it('reports the endpoint once the request is past the in-progress deadline, remembering it', async () => {
+    const { item, landed } = inDoubt(61);
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 1, changed: 0 });
+
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({
+        outcome: 'UNCLAIMED',
+        naturalKey: item.key,
+        endpointId: landed.id,
+        status: 'INITIATING',
+        occurredAt: NOW.toISOString(),
+      }),
+    ]);
+    expect(table.get(item.key)).toMatchObject({ status: 'REQUESTED', reported: [landed.id] });
+  });
+
+  it('leaves a key with neither an endpoint nor a create in doubt to the provisioner', async () => {
+    const item = table.put({ status: 'DELETING' });
+    const stored = table.get(item.key);
+    if (stored) delete stored.endpointId;
+    atlas.seedFor({ ...item, endpointId: 'a'.repeat(24) }, 'ACTIVE');
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 1, changed: 0 });
+
+    expect(table.get(item.key)).toMatchObject({ status: 'DELETING' });
+    expect(publishedDetails()).toEqual([]);
+  });
+});
+
+describe('StatusChecker, what it cannot read', () => {
+  let atlas: FakeAtlas;
+  let table: FakeTable;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  it('leaves an item whose cloud provider this version does not know untouched, without asking Atlas', async () => {
+    const item = table.put({ status: 'INITIATING', cloudProvider: 'ORACLE' });
+    const before = structuredClone(table.get(item.key));
+    const { checker, logger } = buildChecker(atlas);
+    const logError = vi.spyOn(logger, 'error');
+
+    const summary = await checker.run(plentyOfTime);
+
+    expect(summary).toMatchObject({ checked: 0, skipped: 1, projects: 1 });
+    expect(atlas.calls).toEqual([]);
+    expect(table.get(item.key)).toEqual(before);
+    expect(logError).toHaveBeenCalledWith(
+      expect.stringContaining('cloud provider'),
+      expect.objectContaining({ cloudProvider: 'ORACLE' }),
+    );
+  });
+
+  it('does not call a status stuck when the time it started is unreadable', async () => {
+    const item = table.put({ status: 'INITIATING', statusSince: 'not a date' });
+    atlas.seedFor(item, 'INITIATING');
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 1, stuck: 0 });
+    expect(table.get(item.key)).not.toHaveProperty('stuckAt');
+  });
+});
+
+describe('StatusChecker, run by run', () => {
+  let atlas: FakeAtlas;
+  let table: FakeTable;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  it('stops reading the ledger where the items it recorded come round again', async () => {
+    for (let i = 0; i < 5; i++) atlas.seedFor(table.put({ checkedAt: minutesAgo(10 - i) }), 'INITIATING');
+    const pages = vi.spyOn(table.ledger, 'listTracked');
+    const { checker } = buildChecker(atlas, { pageSize: 2 });
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 5 });
+
+    expect(pages).toHaveBeenCalledTimes(3);
+  });
+
+  it('leaves an item checked since the run started, by an overlapping run, to the next run', async () => {
+    const item = table.put({ status: 'INITIATING', checkedAt: NOW.toISOString() });
+    atlas.seedFor(item, 'ACTIVE');
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 0, changed: 0 });
+    expect(table.get(item.key)).toMatchObject({ status: 'INITIATING' });
+  });
+
+  it('checks an item written at the very moment its project was listed', async () => {
+    const item = table.put({ status: 'INITIATING', updatedAt: NOW.toISOString() });
+    atlas.seedFor(item, 'ACTIVE');
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 1, changed: 1, skipped: 0 });
+  });
+
+  it('still starts with exactly the safety margin left', async () => {
+    atlas.seedFor(table.put({ status: 'ACTIVE' }), 'ACTIVE');
+    const { checker } = buildChecker(atlas, { safetyMarginMs: 10_000 });
+    const remaining = vi.fn().mockReturnValueOnce(60_000).mockReturnValue(10_000);
+
+    await expect(checker.run({ remainingMs: remaining })).resolves.toMatchObject({
+      checked: 1,
+      stoppedEarly: false,
+    });
+  });
+
+  it('records a change of an item whose outbox still holds an earlier event, and announces both', async () => {
+    const item = table.put({ status: 'INITIATING' });
+    const earlier = { ...publishedDetailsOf(item), eventId: 'b'.repeat(32) };
+    const stored = table.get(item.key);
+    if (stored) stored.outbox = { [earlier.eventId]: earlier };
+    atlas.seedFor(item, 'ACTIVE');
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 1, changed: 1 });
+
+    expect(table.get(item.key)).toMatchObject({ status: 'ACTIVE' });
+    expect(table.get(item.key)).not.toHaveProperty('outbox');
+    expect(publishedDetails().map((d) => d.eventId)).toEqual([earlier.eventId, expect.any(String)]);
+  });
+
+  it('counts drift once: a MISSING item revisited only for its outbox is not missing again', async () => {
+    const item = table.put({ status: 'ACTIVE' });
+    eventBridge
+      .on(PutEventsCommand)
+      .rejectsOnce(new Error('EventBridge is down'))
+      .resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-2' }] });
+    await buildChecker(atlas).checker.run(plentyOfTime);
+    expect(table.get(item.key)).toMatchObject({ status: 'MISSING' });
+
+    const next = await buildChecker(atlas, { now: () => new Date(NOW.getTime() + 60_000) }).checker.run(
+      plentyOfTime,
+    );
+
+    expect(next).toMatchObject({ changed: 0, missing: 0 });
+    expect(table.get(item.key)).not.toHaveProperty('outbox');
+  });
+
+  it('announces nothing for an item whose check it could not record', async () => {
+    const item = table.put({ status: 'INITIATING' });
+    atlas.seedFor(item, 'ACTIVE');
+    vi.spyOn(table.ledger, 'recordCheck').mockRejectedValue(new Error('ThrottlingException'));
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 0, skipped: 1 });
+    expect(eventBridge).not.toHaveReceivedCommand(PutEventsCommand);
+  });
+
+  it('hands back only a create whose endpoint FAILED', async () => {
+    const activated = table.put({ status: 'INITIATING' });
+    const deleteFailed = table.put({ status: 'DELETING', action: 'delete' });
+    atlas.seedFor(activated, 'ACTIVE');
+    atlas.seedFor(deleteFailed, 'FAILED');
+    const send = vi.fn(async () => undefined);
+    const { checker } = buildChecker(atlas, { requests: { send } });
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ changed: 2 });
+    expect(send).not.toHaveBeenCalled();
+    expect(table.get(deleteFailed.key)).toMatchObject({ status: 'FAILED' });
+  });
+
+  it("announces a stuck endpoint with Atlas's errorMessage, under the eventId of that fact", async () => {
+    const item = table.put({ status: 'PENDING_ACCEPTANCE', statusSince: minutesAgo(2_000) });
+    atlas.seedFor(item, 'PENDING_ACCEPTANCE', 'accept the endpoint in your VPC');
+    const { checker } = buildChecker(atlas);
+
+    await checker.run(plentyOfTime);
+
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({
+        outcome: 'STUCK',
+        eventId: eventIdOf('STUCK', item.key, item.endpointId, 'PENDING_ACCEPTANCE', item.statusSince),
+        errorMessage: 'accept the endpoint in your VPC',
+      }),
+    ]);
+  });
+
+  it('announces a deleted extra under the eventId of that fact', async () => {
+    const item = table.put({ status: 'ACTIVE', unconfirmedCreates: [minutesAgo(30)] });
+    atlas.seedFor(item, 'ACTIVE');
+    const extra = { ...atlas.seedFor(item, 'INITIATING'), id: 'f'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [...(atlas.endpoints.get(item.groupId) ?? []).slice(0, 1), extra]);
+    const { checker } = buildChecker(atlas);
+
+    await checker.run(plentyOfTime);
+
+    expect(publishedDetails().map((d) => d.eventId)).toEqual([
+      eventIdOf('DUPLICATE_DELETED', item.key, extra.id),
+    ]);
+  });
+});
+
+/** A status event about `item`, as an earlier run would have recorded it. */
+function publishedDetailsOf(item: { key: string; groupId: string; regionName: string; endpointId?: string }) {
+  return {
+    version: '1' as const,
+    eventId: 'a'.repeat(32),
+    outcome: 'STATUS_CHANGED' as const,
+    requestIds: ['req-0'],
+    naturalKey: item.key,
+    groupId: item.groupId,
+    cloudProvider: 'AWS' as const,
+    regionName: item.regionName,
+    action: 'create' as const,
+    ...(item.endpointId !== undefined && { endpointId: item.endpointId }),
+    status: 'INITIATING',
+    occurredAt: minutesAgo(5),
+  };
+}

@@ -6,7 +6,7 @@
 import type { SendMessageCommandInput } from '@aws-sdk/client-sqs';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AtlasApiError, AtlasNetworkError } from '#lib/errors.ts';
 import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
 import { statusChange } from '#lib/status-change.ts';
@@ -329,5 +329,295 @@ describe('Provisioner, follow-ups', () => {
     await expect(provisioner.handleRecord(broken)).resolves.toBe('FOLLOW_UP_DROPPED');
     expect(atlas.calls).toEqual([]);
     expect(sqs.commandCalls(SendMessageCommand)).toEqual([]);
+  });
+
+  /** A follow-up record like `record`, carrying another FollowUp number. */
+  const numbered = (record: SQSRecord, number: number): SQSRecord => {
+    const attribute = record.messageAttributes.FollowUp;
+    if (attribute) attribute.stringValue = String(number);
+    return record;
+  };
+
+  it('counts each look at Atlas and does not record a status that did not change', async () => {
+    const { provisioner, first, request, metrics } = await provisioned();
+    const writes = table.writes.length;
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    expect(metrics.addMetric).toHaveBeenCalledWith('FollowUps', 'Count', 1);
+    expect(table.writes.slice(writes)).toEqual([]);
+    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
+  });
+
+  it('reports a created endpoint that Atlas no longer knows (404) as MISSING, and stops', async () => {
+    const { provisioner, first, request } = await provisioned();
+    atlas.endpoints.set(request.groupId, []);
+    sqs.resetHistory();
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'MISSING' });
+    expect(publishedDetails().at(-1)).toMatchObject({ outcome: 'MISSING', previousStatus: 'INITIATING' });
+    expect(followUps()).toEqual([]);
+  });
+
+  it('keeps following a status that changed but has not settled', async () => {
+    const { provisioner, first, request, endpoint } = await provisioned();
+    if (!endpoint) throw new Error('no endpoint');
+    endpoint.status = 'PENDING_RECREATION';
+    sqs.resetHistory();
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'PENDING_RECREATION' });
+    expect(followUps()).toEqual([
+      expect.objectContaining({
+        DelaySeconds: 20,
+        MessageAttributes: expect.objectContaining({ FollowUp: { DataType: 'Number', StringValue: '2' } }),
+      }),
+    ]);
+  });
+
+  it("hands a FAILED create back at once, under the sender's messageId, as a request that has not waited", async () => {
+    const { provisioner, first, endpoint } = await provisioned();
+    if (!endpoint) throw new Error('no endpoint');
+    endpoint.status = 'FAILED';
+    sqs.resetHistory();
+
+    await provisioner.handleRecord(delivered(first));
+
+    expect(sent()).toEqual([
+      {
+        QueueUrl: QUEUES.requestQueueUrl,
+        MessageBody: expect.any(String),
+        MessageAttributes: {
+          OriginalMessageId: { DataType: 'String', StringValue: 'sender-id' },
+          Waits: { DataType: 'Number', StringValue: '0' },
+        },
+      },
+    ]);
+  });
+
+  it('hands back no delete whose endpoint FAILED: it is recorded and announced only', async () => {
+    const { provisioner, request, endpoint } = await provisioned();
+    if (!endpoint) throw new Error('no endpoint');
+    const del = { ...request, requestId: 'delete-1', action: 'delete' as const };
+    await expect(provisioner.handleRecord(sqsRecord(del))).resolves.toBe('DELETE_REQUESTED');
+    const [first] = followUps().slice(-1);
+    endpoint.status = 'FAILED';
+    sqs.resetHistory();
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'FAILED', action: 'delete' });
+    expect(sent()).toEqual([]);
+  });
+
+  it('announces what the outbox still held together with the change, and empties it', async () => {
+    const { provisioner, first, request, endpoint } = await provisioned();
+    if (!endpoint) throw new Error('no endpoint');
+    const item = table.items.get(keyOf(request));
+    if (!item) throw new Error('no item');
+    const earlier = { ...publishedDetails()[0], eventId: 'b'.repeat(32) } as NonNullable<
+      ReturnType<typeof publishedDetails>[number]
+    >;
+    item.outbox = { [earlier.eventId]: earlier };
+    endpoint.status = 'ACTIVE';
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    expect(
+      publishedDetails()
+        .slice(1)
+        .map((d) => [d.eventId, d.outcome]),
+    ).toEqual([
+      [earlier.eventId, 'PROVISIONED'],
+      [expect.any(String), 'STATUS_CHANGED'],
+    ]);
+    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'ACTIVE' });
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('outbox');
+  });
+
+  it('looks at a key whose lease ran out', async () => {
+    const { provisioner, first, request } = await provisioned();
+    const item = table.items.get(keyOf(request));
+    if (item) item.lease = { owner: 'crashed', expiresAt: clock - 1 };
+    atlas.calls.length = 0;
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    expect(atlas.calls.map((c) => c.op)).toEqual(['get']);
+  });
+
+  it('leaves a key alone while its lease lasts, to the millisecond', async () => {
+    const { provisioner, first, request } = await provisioned();
+    const item = table.items.get(keyOf(request));
+    if (item) item.lease = { owner: 'someone', expiresAt: clock };
+    atlas.calls.length = 0;
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    expect(atlas.calls).toEqual([]);
+  });
+
+  it.each([
+    { name: 'a key being recreated', change: { recreating: true } },
+    { name: 'a create in doubt', change: { pendingCreate: { sentAt: NOW.toISOString() } } },
+    { name: 'a key with no ledger item', change: undefined },
+  ])('stops following $name: the provisioner has it again', async ({ change }) => {
+    const { provisioner, first, request } = await provisioned();
+    if (change) Object.assign(table.items.get(keyOf(request)) ?? {}, change);
+    else table.items.delete(keyOf(request));
+    atlas.calls.length = 0;
+    sqs.resetHistory();
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    expect(atlas.calls).toEqual([]);
+    expect(sent()).toEqual([]);
+  });
+
+  it('sends the last follow-up the chain allows, and drops the one after it', async () => {
+    const { provisioner, first, metrics } = await provisioned();
+    sqs.resetHistory();
+
+    await expect(provisioner.handleRecord(numbered(delivered(first), MAX_FOLLOW_UPS - 1))).resolves.toBe(
+      'FOLLOWED',
+    );
+    const [last] = followUps();
+    expect(last?.MessageAttributes?.FollowUp).toEqual({
+      DataType: 'Number',
+      StringValue: String(MAX_FOLLOW_UPS),
+    });
+    expect(metrics.addMetric).not.toHaveBeenCalledWith('FollowUpsDropped', 'Count', 1);
+  });
+
+  it.each([
+    {
+      name: 'a 503 late in the chain waits the current spacing',
+      error: 503,
+      retryAfter: undefined,
+      delay: 80,
+    },
+    { name: 'a Retry-After sooner than the spacing is kept', error: 429, retryAfter: 2, delay: 2 },
+    { name: 'a Retry-After of 0 waits a second', error: 429, retryAfter: 0, delay: 1 },
+  ])('asks Atlas again later: $name', async ({ error, retryAfter, delay }) => {
+    const { provisioner, first } = await provisioned();
+    atlas.failNext(
+      'get',
+      new AtlasApiError({
+        status: error,
+        errorCode: 'BUSY',
+        operation: 'get',
+        ...(retryAfter !== undefined && { retryAfterSeconds: retryAfter }),
+      }),
+    );
+    sqs.resetHistory();
+
+    await expect(provisioner.handleRecord(numbered(delivered(first), 4))).resolves.toBe('FOLLOWED');
+
+    expect(followUps()).toEqual([
+      expect.objectContaining({
+        DelaySeconds: delay,
+        MessageAttributes: expect.objectContaining({ FollowUp: { DataType: 'Number', StringValue: '5' } }),
+      }),
+    ]);
+  });
+
+  it('drops a follow-up it cannot send again, with a metric, and the sweep settles the key', async () => {
+    const { provisioner, first, metrics } = await provisioned();
+    sqs.on(SendMessageCommand).rejects(new Error('SQS is down'));
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOW_UP_DROPPED');
+
+    expect(metrics.addMetric).toHaveBeenCalledWith('FollowUpsDropped', 'Count', 1);
+  });
+
+  it('provisions all the same when the first follow-up cannot be sent', async () => {
+    sqs.on(SendMessageCommand).rejects(new Error('SQS is down'));
+    const request = createRequest();
+    const { provisioner, metrics } = build();
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
+
+    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
+    expect(metrics.addMetric).toHaveBeenCalledWith('FollowUpsDropped', 'Count', 1);
+    expect(metrics.addMetric).toHaveBeenCalledWith('Provisioned', 'Count', 1);
+  });
+
+  it('drops a follow-up that names no endpoint, without calling Atlas', async () => {
+    const { provisioner, first } = await provisioned();
+    const record = delivered(first);
+    delete record.messageAttributes.EndpointId;
+    atlas.calls.length = 0;
+    sqs.resetHistory();
+
+    await expect(provisioner.handleRecord(record)).resolves.toBe('FOLLOW_UP_DROPPED');
+    expect(atlas.calls).toEqual([]);
+    expect(sent()).toEqual([]);
+  });
+
+  it('drops the follow-ups still queued once a deployment turns them off', async () => {
+    const { first } = await provisioned();
+    const { provisioner } = buildProvisioner(atlas, { now });
+    sqs.resetHistory();
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOW_UP_DROPPED');
+    expect(sent()).toEqual([]);
+  });
+
+  it('starts no follow-up without follow-ups configured, nor for a FAILED endpoint being recreated', async () => {
+    const plain = buildProvisioner(atlas, { now });
+    await expect(plain.provisioner.handleRecord(sqsRecord(createRequest()))).resolves.toBe('PROVISIONED');
+    const request = createRequest();
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'FAILED' });
+    await expect(build().provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
+
+    expect(followUps()).toEqual([]);
+  });
+
+  describe('the invocation deadline', () => {
+    const START = 1_800_000_000_000;
+    const left = (ms: number) => ({ getRemainingTimeInMillis: () => ms });
+
+    it('looks at Atlas with just the time for one call and the margin, bounding the call by it', async () => {
+      const { provisioner, first } = await provisioned();
+      vi.spyOn(Date, 'now').mockReturnValue(START);
+      const get = vi.spyOn(atlas, 'getEndpoint');
+      const timeout = vi.spyOn(AbortSignal, 'timeout');
+
+      await expect(provisioner.handleRecord(delivered(first), left(13_000))).resolves.toBe('FOLLOWED');
+
+      expect(get).toHaveBeenCalledWith(expect.any(String), 'AWS', expect.any(String), {
+        signal: expect.any(AbortSignal),
+      });
+      expect(timeout).toHaveBeenCalledWith(10_000);
+    });
+
+    it('sends the same follow-up again shortly when less is left, without calling Atlas', async () => {
+      const { provisioner, first } = await provisioned();
+      vi.spyOn(Date, 'now').mockReturnValue(START);
+      atlas.calls.length = 0;
+      sqs.resetHistory();
+
+      await expect(provisioner.handleRecord(delivered(first), left(12_999))).resolves.toBe('FOLLOWED');
+
+      expect(atlas.calls).toEqual([]);
+      expect(followUps()).toEqual([
+        expect.objectContaining({
+          DelaySeconds: 2,
+          MessageAttributes: expect.objectContaining({ FollowUp: { DataType: 'Number', StringValue: '1' } }),
+        }),
+      ]);
+    });
+
+    it('bounds no call when no invocation clock is given', async () => {
+      const { provisioner, first } = await provisioned();
+      const get = vi.spyOn(atlas, 'getEndpoint');
+
+      await provisioner.handleRecord(delivered(first));
+
+      expect(get).toHaveBeenCalledWith(expect.any(String), 'AWS', expect.any(String), {});
+    });
   });
 });

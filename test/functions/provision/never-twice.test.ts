@@ -3,6 +3,7 @@
  * outcome is unknown, two endpoints for one key, FAILED endpoints, and invocations running out.
  */
 import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { SQSRecord } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AtlasApiError, AtlasNetworkError } from '#lib/errors.ts';
 import { MAX_REQUEST_IDS } from '#lib/ledger.ts';
@@ -314,5 +315,292 @@ describe('Provisioner, never twice', () => {
     expect(item?.requestIds.at(-1)).toBe('r-last');
     expect(JSON.stringify(item).length).toBeLessThan(8_000);
     expect(publishedDetails().at(-1)?.requestIds).toEqual(['r-last']);
+  });
+});
+
+/** A record as SQS delivers a message the provisioner sent back, with the attributes it carried. */
+function carrying(record: SQSRecord, attributes: Record<string, string>): SQSRecord {
+  record.messageAttributes = Object.fromEntries(
+    Object.entries(attributes).map(([name, stringValue]) => [
+      name,
+      { dataType: 'String', stringValue, stringListValues: [], binaryListValues: [] },
+    ]),
+  );
+  return record;
+}
+
+describe('Provisioner, waiting for Atlas', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+  let clock: number;
+  const now = () => new Date(clock);
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+    clock = NOW.getTime();
+  });
+
+  const sentTo = (url: string) =>
+    sqs
+      .commandCalls(SendMessageCommand)
+      .map((c) => c.args[0].input)
+      .filter((m) => m.QueueUrl === url);
+
+  /** A key whose create timed out at NOW: in doubt for SETTLE seconds. */
+  async function createInDoubt(options: Parameters<typeof buildProvisioner>[1] = {}) {
+    const request = createRequest();
+    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    const built = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE, ...options });
+    await expect(built.provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    sqs.resetHistory();
+    return { request, ...built };
+  }
+
+  it("waits no less than the settle period after a create in doubt, or Atlas's Retry-After when longer", async () => {
+    const request = createRequest();
+    atlas.failNext(
+      'create',
+      new AtlasApiError({
+        status: 503,
+        errorCode: 'SERVICE_UNAVAILABLE',
+        retryAfterSeconds: 45,
+        operation: 'create',
+      }),
+    );
+    const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+
+    expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 45 });
+    expect(table.items.get(keyOf(request))).toMatchObject({
+      pendingCreate: { sentAt: NOW.toISOString() },
+      lastError: { code: 'SERVICE_UNAVAILABLE' },
+    });
+  });
+
+  it("carries the sender's messageId and counts the waits from one wait to the next, recording no failure", async () => {
+    const { request, provisioner, metrics } = await createInDoubt();
+    clock += 10_000;
+    const record = carrying(sqsRecord(request), { OriginalMessageId: 'sender-1', Waits: '2' });
+
+    await expect(provisioner.handleRecord(record)).resolves.toBe('WAITING');
+
+    expect(sentTo(QUEUES.requestQueueUrl)).toEqual([
+      expect.objectContaining({
+        MessageBody: record.body,
+        DelaySeconds: SETTLE - 10,
+        MessageAttributes: {
+          OriginalMessageId: { DataType: 'String', StringValue: 'sender-1' },
+          Waits: { DataType: 'Number', StringValue: '3' },
+        },
+      }),
+    ]);
+    expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('lease');
+    expect(table.items.get(keyOf(request))?.lastError?.code).not.toBe('CREATE_IN_DOUBT');
+    expect(metrics.addMetric).toHaveBeenCalledWith('Waiting', 'Count', 1);
+  });
+
+  it('parks the request in the DLQ with CREATE_IN_DOUBT once it has waited maxWaits times', async () => {
+    const { request, provisioner, metrics } = await createInDoubt({ maxWaits: 3 });
+    clock += 10_000;
+    const record = carrying(sqsRecord(request), { OriginalMessageId: 'sender-1', Waits: '3' });
+
+    await expect(provisioner.handleRecord(record)).resolves.toBe('DEAD_LETTERED');
+
+    expect(sentTo(QUEUES.requestQueueUrl)).toEqual([]);
+    expect(sentTo(QUEUES.dlqUrl)).toEqual([
+      expect.objectContaining({
+        MessageBody: record.body,
+        MessageAttributes: expect.objectContaining({
+          ErrorCode: { DataType: 'String', StringValue: 'CREATE_IN_DOUBT' },
+          OriginalMessageId: { DataType: 'String', StringValue: 'sender-1' },
+        }),
+      }),
+    ]);
+    expect(publishedDetails().at(-1)).toMatchObject({
+      outcome: 'DEAD_LETTERED',
+      messageId: 'sender-1',
+      error: { code: 'CREATE_IN_DOUBT' },
+    });
+    expect(table.items.get(keyOf(request))).toMatchObject({
+      lastError: { code: 'CREATE_IN_DOUBT' },
+      pendingCreate: { sentAt: NOW.toISOString() },
+    });
+    expect(metrics.addMetric).toHaveBeenCalledWith('DeadLettered', 'Count', 1);
+  });
+
+  it.each([
+    { waits: '59', outcome: 'WAITING' },
+    { waits: '60', outcome: 'DEAD_LETTERED' },
+  ])(
+    'waits at most 60 times by default: after $waits waits the request is $outcome',
+    async ({ waits, outcome }) => {
+      const { request, provisioner } = await createInDoubt();
+      clock += 10_000;
+
+      await expect(provisioner.handleRecord(carrying(sqsRecord(request), { Waits: waits }))).resolves.toBe(
+        outcome,
+      );
+    },
+  );
+
+  it('waits longer each time the FAILED endpoint is still being deleted: the settle period doubled per wait, at most 15 minutes', async () => {
+    const request = createRequest();
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'FAILED' });
+    const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
+
+    const delays = [];
+    for (const waits of ['1', '2', '5']) {
+      sqs.resetHistory();
+      await expect(provisioner.handleRecord(carrying(sqsRecord(request), { Waits: waits }))).resolves.toBe(
+        'WAITING',
+      );
+      delays.push(sentTo(QUEUES.requestQueueUrl)[0]?.DelaySeconds);
+    }
+
+    expect(delays).toEqual([60, 120, 900]);
+    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'DELETING', recreating: true });
+  });
+});
+
+describe('Provisioner, FAILED endpoints', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  const sentTo = (url: string) =>
+    sqs
+      .commandCalls(SendMessageCommand)
+      .map((c) => c.args[0].input)
+      .filter((m) => m.QueueUrl === url);
+
+  /** Atlas reports the key's endpoint FAILED, and the status checker recorded it. */
+  const fails = (request: ProvisionRequest | ReturnType<typeof createRequest>, errorMessage: string) => {
+    const [endpoint] = (atlas.endpoints.get(request.groupId) ?? []).filter((e) => e.status !== 'DELETING');
+    if (!endpoint) throw new Error('no endpoint');
+    endpoint.status = 'FAILED';
+    endpoint.errorMessage = errorMessage;
+    const item = table.items.get(keyOf(request));
+    if (item) item.status = 'FAILED';
+  };
+
+  it('parks the request in the DLQ with ENDPOINT_FAILED after the third FAILED endpoint, leaving it for an operator', async () => {
+    // Prepare
+    const request = createRequest();
+    const { provisioner, metrics } = buildProvisioner(atlas, { maxEndpointFailures: 3 });
+    const outcomes: string[] = [];
+    for (const message of ['first', 'second']) {
+      outcomes.push(await provisioner.handleRecord(sqsRecord(request)));
+      fails(request, message);
+      outcomes.push(await provisioner.handleRecord(sqsRecord(request)));
+      atlas.endpoints.set(request.groupId, []);
+    }
+    outcomes.push(await provisioner.handleRecord(sqsRecord(request)));
+    const third = atlas.endpoints.get(request.groupId)?.[0];
+    fails(request, 'third');
+    sqs.resetHistory();
+
+    // Act
+    const outcome = await provisioner.handleRecord(sqsRecord(request));
+
+    // Assess
+    expect(outcomes).toEqual(['PROVISIONED', 'RECREATING', 'PROVISIONED', 'RECREATING', 'PROVISIONED']);
+    expect(outcome).toBe('DEAD_LETTERED');
+    expect(atlas.calls.filter((c) => c.op === 'delete')).toHaveLength(2);
+    expect(sentTo(QUEUES.dlqUrl)).toEqual([
+      expect.objectContaining({
+        MessageAttributes: expect.objectContaining({
+          ErrorCode: { DataType: 'String', StringValue: 'ENDPOINT_FAILED' },
+          Detail: {
+            DataType: 'String',
+            StringValue: `the endpoint of ${keyOf(request)} FAILED 3 time(s), the most this deployment recreates: third`,
+          },
+        }),
+      }),
+    ]);
+    const item = table.items.get(keyOf(request));
+    expect(item).toMatchObject({
+      status: 'FAILED',
+      endpointId: third?.id,
+      atlasErrorMessage: 'third',
+      lastError: { code: 'ENDPOINT_FAILED' },
+    });
+    expect(item).not.toHaveProperty('endpointFailures');
+    expect(item).not.toHaveProperty('recreating');
+    expect(publishedDetails().at(-1)).toMatchObject({
+      outcome: 'DEAD_LETTERED',
+      errorMessage: 'third',
+      error: { code: 'ENDPOINT_FAILED' },
+    });
+    expect(metrics.addMetric).toHaveBeenCalledWith('Recreating', 'Count', 1);
+  });
+
+  it('counts each FAILED endpoint of the key and announces the recreation with the endpoint and its message', async () => {
+    const request = createRequest();
+    const { provisioner } = buildProvisioner(atlas, { maxEndpointFailures: 3 });
+    await provisioner.handleRecord(sqsRecord(request));
+    const failed = atlas.endpoints.get(request.groupId)?.[0];
+    fails(request, 'no subnet');
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
+
+    expect(atlas.calls.at(-1)).toEqual({ op: 'delete', groupId: request.groupId, endpointId: failed?.id });
+    expect(table.items.get(keyOf(request))).toMatchObject({
+      status: 'DELETING',
+      endpointId: failed?.id,
+      endpointFailures: 1,
+      recreating: true,
+      atlasErrorMessage: 'no subnet',
+    });
+    expect(publishedDetails().at(-1)).toMatchObject({
+      outcome: 'RECREATING',
+      endpointId: failed?.id,
+      status: 'DELETING',
+      previousStatus: 'FAILED',
+      errorMessage: 'no subnet',
+    });
+  });
+
+  it('dates the FAILED status it records from when it saw it, unless the ledger had it FAILED already', async () => {
+    let clock = NOW.getTime();
+    const { provisioner } = buildProvisioner(atlas, { maxEndpointFailures: 1, now: () => new Date(clock) });
+    const drifted = createRequest();
+    const known = createRequest();
+    for (const request of [drifted, known]) await provisioner.handleRecord(sqsRecord(request));
+    fails(drifted, 'no subnet');
+    fails(known, 'no subnet');
+    const item = table.items.get(keyOf(drifted));
+    if (item) item.status = 'MISSING';
+    clock += 3_600_000;
+
+    for (const request of [drifted, known])
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DEAD_LETTERED');
+
+    expect(table.items.get(keyOf(drifted))).toMatchObject({
+      status: 'FAILED',
+      statusSince: new Date(clock).toISOString(),
+    });
+    expect(table.items.get(keyOf(known))).toMatchObject({ status: 'FAILED', statusSince: NOW.toISOString() });
+  });
+
+  it('says so when Atlas gave no errorMessage for the FAILED endpoint', async () => {
+    const request = createRequest();
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'FAILED' });
+    const { provisioner } = buildProvisioner(atlas, { maxEndpointFailures: 1 });
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DEAD_LETTERED');
+
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('atlasErrorMessage');
+    expect(publishedDetails().at(-1)).not.toHaveProperty('errorMessage');
+    expect(sentTo(QUEUES.dlqUrl)[0]?.MessageAttributes?.Detail?.StringValue).toContain(
+      'Atlas gave no errorMessage',
+    );
   });
 });

@@ -637,3 +637,758 @@ describe('Provisioner', () => {
     });
   });
 });
+
+describe('Provisioner, choosing the endpoint to keep', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  const endpoint = (request: ReturnType<typeof createRequest>, status: string) =>
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status });
+
+  it('adopts an ACTIVE endpoint over one listed before it, and reports the other', async () => {
+    const request = createRequest();
+    const initiating = endpoint(request, 'INITIATING');
+    const active = endpoint(request, 'ACTIVE');
+    const { provisioner } = buildProvisioner(atlas);
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
+
+    expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: active.id, status: 'ACTIVE' });
+    expect(publishedDetails().map((d) => [d.outcome, d.endpointId, d.status])).toEqual([
+      ['ADOPTED', active.id, 'ACTIVE'],
+      ['DUPLICATE_FOUND', initiating.id, 'INITIATING'],
+    ]);
+  });
+
+  it('adopts the first listed endpoint when none is ACTIVE', async () => {
+    const request = createRequest();
+    const first = endpoint(request, 'PENDING_ACCEPTANCE');
+    endpoint(request, 'INITIATING');
+    const { provisioner } = buildProvisioner(atlas);
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
+
+    expect(table.items.get(keyOf(request))).toMatchObject({
+      endpointId: first.id,
+      status: 'PENDING_ACCEPTANCE',
+    });
+  });
+
+  it("keeps the ledger's own endpoint over an ACTIVE one, which no create of this key accounts for", async () => {
+    const request = createRequest();
+    const { provisioner, metrics } = buildProvisioner(atlas);
+    await provisioner.handleRecord(sqsRecord(request));
+    const own = table.items.get(keyOf(request))?.endpointId;
+    const other = endpoint(request, 'ACTIVE');
+    const item = table.items.get(keyOf(request));
+    if (item) item.status = 'MISSING';
+
+    await expect(provisioner.handleRecord(sqsRecord({ ...request, requestId: 'again' }))).resolves.toBe(
+      'ADOPTED',
+    );
+
+    expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: own, status: 'INITIATING' });
+    expect(atlas.calls.filter((c) => c.op === 'delete')).toEqual([]);
+    expect(publishedDetails().at(-1)).toMatchObject({
+      outcome: 'DUPLICATE_FOUND',
+      endpointId: other.id,
+      status: 'ACTIVE',
+      requestIds: ['again'],
+    });
+    expect(metrics.addMetric).toHaveBeenCalledWith('DuplicateEndpoints', 'Count', 1);
+  });
+
+  it("announces the adopted endpoint's Atlas errorMessage and the status it had before", async () => {
+    const request = createRequest();
+    atlas.seed(request.groupId, {
+      cloudProvider: 'AWS',
+      regionName: 'US_EAST_1',
+      status: 'PENDING_ACCEPTANCE',
+      errorMessage: 'waiting for the interface endpoint',
+    });
+    const { provisioner } = buildProvisioner(atlas);
+
+    await provisioner.handleRecord(sqsRecord(request));
+    await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'again' }));
+
+    expect(table.items.get(keyOf(request))).toMatchObject({
+      atlasErrorMessage: 'waiting for the interface endpoint',
+    });
+    expect(publishedDetails().map((d) => [d.outcome, d.previousStatus, d.errorMessage])).toEqual([
+      ['ADOPTED', 'REQUESTED', 'waiting for the interface endpoint'],
+      ['ADOPTED', undefined, 'waiting for the interface endpoint'],
+    ]);
+  });
+
+  it('lists again rather than adopt what the ledger holds as gone', async () => {
+    for (const status of ['REQUESTED', 'DELETING', 'DELETED', 'MISSING'] as const) {
+      const request = createRequest();
+      const { provisioner } = buildProvisioner(atlas);
+      await provisioner.handleRecord(sqsRecord(request));
+      const item = table.items.get(keyOf(request));
+      if (item) item.status = status;
+      atlas.endpoints.set(request.groupId, []);
+      atlas.calls.length = 0;
+
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
+      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
+    }
+  });
+});
+
+describe('Provisioner, the invocation deadline', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+  const START = 1_800_000_000_000;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+    vi.spyOn(Date, 'now').mockReturnValue(START);
+  });
+
+  const left = (ms: number) => ({ getRemainingTimeInMillis: () => ms });
+
+  it('starts a record with just the time for two Atlas calls and the margin', async () => {
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+
+    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).resolves.toBe(
+      'PROVISIONED',
+    );
+  });
+
+  it('starts no record with a millisecond less, and claims nothing', async () => {
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+
+    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(22_999))).rejects.toThrow(
+      'not enough of the invocation left to start this record',
+    );
+    expect(table.writes).toEqual([]);
+  });
+
+  /** Makes `method` of `target` take `ms` of the invocation. */
+  const slow = <T extends object>(target: T, method: keyof T & string, ms: number) => {
+    const original = (target[method] as (...args: unknown[]) => Promise<unknown>).bind(target);
+    vi.spyOn(target, method as never).mockImplementation((async (...args: unknown[]) => {
+      vi.mocked(Date.now).mockReturnValue(Date.now() + ms);
+      return original(...args);
+    }) as never);
+  };
+
+  it('lists nothing when the claim used up the time for it', async () => {
+    slow(table, 'claim', 11_000);
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+
+    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).rejects.toThrow(
+      'not enough of the invocation left to list the endpoints',
+    );
+    expect(atlas.calls).toEqual([]);
+  });
+
+  it('sends no create once writing it down used up its time, and leaves no create in doubt', async () => {
+    const request = createRequest();
+    slow(atlas, 'listEndpoints', 9_000);
+    slow(table, 'amend', 2_000);
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+
+    await expect(provisioner.handleRecord(sqsRecord(request), left(23_000))).rejects.toThrow(
+      'not enough of the invocation left to send a create',
+    );
+    expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+  });
+
+  it('sends a create with exactly the time for it left after the listing', async () => {
+    slow(atlas, 'listEndpoints', 10_000);
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+
+    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).resolves.toBe(
+      'PROVISIONED',
+    );
+  });
+
+  it('writes down no create it has no time to send', async () => {
+    slow(atlas, 'listEndpoints', 10_001);
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+
+    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).rejects.toThrow(
+      'not enough of the invocation left to send a create',
+    );
+    expect(table.writes).not.toContain('amend');
+  });
+
+  it('sends no delete once the listing used up its time', async () => {
+    const request = createRequest({ action: 'delete' });
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
+    slow(atlas, 'listEndpoints', 11_000);
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+
+    await expect(provisioner.handleRecord(sqsRecord(request), left(23_000))).rejects.toThrow(
+      'not enough of the invocation left to delete an endpoint',
+    );
+    expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+  });
+
+  it('gives each Atlas call a timeout of the time left, less the margin', async () => {
+    const list = vi.spyOn(atlas, 'listEndpoints');
+    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+    const timeout = vi.spyOn(AbortSignal, 'timeout');
+
+    await provisioner.handleRecord(sqsRecord(createRequest()), left(60_000));
+
+    expect(timeout).toHaveBeenCalledWith(57_000);
+    expect(list).toHaveBeenCalledWith(expect.any(String), 'AWS', { signal: expect.any(AbortSignal) });
+  });
+
+  it('bounds no Atlas call when no invocation clock is given', async () => {
+    const list = vi.spyOn(atlas, 'listEndpoints');
+    const { provisioner } = buildProvisioner(atlas);
+
+    await provisioner.handleRecord(sqsRecord(createRequest()));
+
+    expect(list).toHaveBeenCalledWith(expect.any(String), 'AWS', {});
+  });
+});
+
+describe('Provisioner, failures and their record', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+  let clock: number;
+  const now = () => new Date(clock);
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+    clock = NOW.getTime();
+  });
+
+  const dlq = () =>
+    sqs
+      .commandCalls(SendMessageCommand)
+      .map((c) => c.args[0].input)
+      .filter((m) => m.QueueUrl === QUEUES.dlqUrl);
+
+  it('dates the failures of a request parked in the DLQ from the first one the ledger recorded', async () => {
+    const request = createRequest();
+    const { provisioner } = buildProvisioner(atlas, { now, maxAttempts: 2 });
+    atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'), apiError(500, 'UNEXPECTED_ERROR'));
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    clock += 60_000;
+
+    await expect(provisioner.handleRecord(sqsRecord(request, { receiveCount: 2 }))).resolves.toBe(
+      'DEAD_LETTERED',
+    );
+
+    expect(dlq()[0]?.MessageAttributes).toMatchObject({
+      Attempts: { DataType: 'Number', StringValue: '2' },
+      FirstFailureAt: { DataType: 'String', StringValue: NOW.toISOString() },
+      LastFailureAt: { DataType: 'String', StringValue: new Date(clock).toISOString() },
+    });
+  });
+
+  it('retries before the last attempt: one attempt short of maxAttempts is delayed, not parked', async () => {
+    atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'));
+    const { provisioner } = buildProvisioner(atlas, { maxAttempts: 5 });
+
+    await expect(provisioner.handleRecord(sqsRecord(createRequest(), { receiveCount: 4 }))).rejects.toThrow();
+
+    expect(dlq()).toEqual([]);
+    expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 8 });
+  });
+
+  it('dates the first failure of a first delivery from now, whatever the receive timestamp says', async () => {
+    const request = createRequest();
+    table.busy.add(keyOf(request));
+    const { provisioner } = buildProvisioner(atlas, { maxAttempts: 1 });
+
+    await provisioner.handleRecord(
+      sqsRecord(request, { receiveCount: 1, firstReceivedAt: Date.parse('2026-11-29T08:30:00.000Z') }),
+    );
+
+    expect(dlq()[0]?.MessageAttributes?.FirstFailureAt).toEqual({
+      DataType: 'String',
+      StringValue: NOW.toISOString(),
+    });
+  });
+
+  it('dates the first failure from now when the receive timestamp is unreadable', async () => {
+    const request = createRequest();
+    table.busy.add(keyOf(request));
+    const { provisioner } = buildProvisioner(atlas, { maxAttempts: 2 });
+    const record = sqsRecord(request, { receiveCount: 2 });
+    record.attributes.ApproximateFirstReceiveTimestamp = 'soon';
+
+    await provisioner.handleRecord(record);
+
+    expect(dlq()[0]?.MessageAttributes?.FirstFailureAt?.StringValue).toBe(NOW.toISOString());
+  });
+
+  it('counts an unreadable receive count as the first delivery', async () => {
+    atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'));
+    const { provisioner } = buildProvisioner(atlas, { maxAttempts: 2 });
+    const record = sqsRecord(createRequest());
+    record.attributes.ApproximateReceiveCount = 'many';
+
+    await expect(provisioner.handleRecord(record)).rejects.toThrow();
+    expect(dlq()).toEqual([]);
+  });
+
+  it('still parks the request when the ledger cannot record the failure', async () => {
+    atlas.failNext('list', apiError(403, 'USER_UNAUTHORIZED'));
+    vi.spyOn(table, 'recordFailure').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
+    const { provisioner } = buildProvisioner(atlas);
+
+    await expect(provisioner.handleRecord(sqsRecord(createRequest()))).resolves.toBe('DEAD_LETTERED');
+    expect(dlq()).toHaveLength(1);
+  });
+
+  it('still waits when the ledger cannot release the key', async () => {
+    const request = createRequest();
+    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    const { provisioner } = buildProvisioner(atlas, { now });
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    vi.spyOn(table, 'release').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
+  });
+
+  it('takes a create answered FAILED whose delete then fails as answered, not in doubt', async () => {
+    const request = createRequest();
+    vi.spyOn(atlas, 'createEndpoint').mockResolvedValueOnce({
+      id: 'c'.repeat(24),
+      cloudProvider: 'AWS',
+      regionName: 'US_EAST_1',
+      status: 'FAILED',
+    });
+    atlas.failNext('delete', apiError(503, 'SERVICE_UNAVAILABLE'));
+    const { provisioner } = buildProvisioner(atlas, { now });
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+    expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 1 });
+  });
+
+  it('recreates a FAILED endpoint that a create returns', async () => {
+    const request = createRequest();
+    vi.spyOn(atlas, 'createEndpoint').mockResolvedValueOnce({
+      id: 'c'.repeat(24),
+      cloudProvider: 'AWS',
+      regionName: 'US_EAST_1',
+      status: 'FAILED',
+      errorMessage: 'no capacity',
+    });
+    const { provisioner } = buildProvisioner(atlas, { now });
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
+
+    expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'delete']);
+    expect(table.items.get(keyOf(request))).toMatchObject({
+      endpointId: 'c'.repeat(24),
+      endpointFailures: 1,
+    });
+  });
+});
+
+describe('Provisioner, the outbox', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  /** A key whose answers EventBridge refused `count` times: its outbox holds them. */
+  async function backlog(count: number) {
+    const request = createRequest();
+    const { provisioner } = buildProvisioner(atlas);
+    await provisioner.handleRecord(sqsRecord(request));
+    const item = table.items.get(keyOf(request));
+    if (!item) throw new Error('no item');
+    const [answer] = publishedDetails();
+    if (!answer) throw new Error('no answer');
+    item.outbox = Object.fromEntries(
+      Array.from({ length: count }, (_, i) => {
+        const eventId = i.toString(16).padStart(32, '0');
+        return [eventId, { ...answer, eventId }];
+      }),
+    );
+    eventBridge.reset();
+    eventBridge.on(PutEventsCommand).rejects(new Error('EventBridge is down'));
+    atlas.calls.length = 0;
+    return { request, provisioner };
+  }
+
+  it('lets a request through while the outbox has room, keeping what EventBridge refused', async () => {
+    const { request, provisioner } = await backlog(49);
+
+    await expect(provisioner.handleRecord(sqsRecord({ ...request, requestId: 'next' }))).resolves.toBe(
+      'ADOPTED',
+    );
+    expect(Object.keys(table.items.get(keyOf(request))?.outbox ?? {})).toHaveLength(50);
+  });
+
+  it('makes a new request wait, retried, once 50 events are waiting for EventBridge', async () => {
+    const { request, provisioner } = await backlog(50);
+
+    await expect(provisioner.handleRecord(sqsRecord({ ...request, requestId: 'next' }))).rejects.toThrow(
+      /waiting for EventBridge/,
+    );
+    expect(table.items.get(keyOf(request))).toMatchObject({ lastError: { code: 'EVENTS_BACKLOGGED' } });
+    expect(table.items.get(keyOf(request))?.requestIds).not.toContain('next');
+  });
+
+  it('sends what the outbox held before the new answer, and empties it', async () => {
+    const { request, provisioner } = await backlog(2);
+    eventBridge.reset();
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
+
+    await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'next' }));
+
+    expect(publishedDetails().map((d) => d.requestIds)).toEqual([
+      [request.requestId],
+      [request.requestId],
+      ['next'],
+    ]);
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('outbox');
+  });
+});
+
+describe('Provisioner, delete', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+  let clock: number;
+  const now = () => new Date(clock);
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+    clock = NOW.getTime();
+  });
+
+  const endpoint = (request: ReturnType<typeof createRequest>, status: string) =>
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status });
+
+  it('waits to delete while a create is in doubt, and deletes what a listing after the settle period shows', async () => {
+    const request = createRequest();
+    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: 30 });
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    const landed = endpoint(request, 'INITIATING');
+    atlas.calls.length = 0;
+    const del = sqsRecord({ ...request, requestId: 'del-1', action: 'delete' });
+
+    clock += 29_000;
+    await expect(provisioner.handleRecord(del)).resolves.toBe('WAITING');
+    expect(atlas.calls).toEqual([]);
+    clock += 1_000;
+    await expect(provisioner.handleRecord(del)).resolves.toBe('DELETE_REQUESTED');
+
+    expect(atlas.calls.map((c) => [c.op, c.endpointId])).toEqual([
+      ['list', undefined],
+      ['delete', landed.id],
+    ]);
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+  });
+
+  it('deletes a live endpoint rather than one Atlas is deleting already', async () => {
+    const request = createRequest({ action: 'delete' });
+    endpoint(request, 'DELETING');
+    const live = endpoint(request, 'ACTIVE');
+    const { provisioner } = buildProvisioner(atlas);
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DELETE_REQUESTED');
+
+    expect(atlas.calls.at(-1)).toEqual({ op: 'delete', groupId: request.groupId, endpointId: live.id });
+  });
+
+  it('calls an endpoint Atlas is deleting already DELETE_REQUESTED, without a DELETE request', async () => {
+    const request = createRequest({ action: 'delete' });
+    const deleting = endpoint(request, 'DELETING');
+    const { provisioner } = buildProvisioner(atlas);
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DELETE_REQUESTED');
+
+    expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'DELETING', endpointId: deleting.id });
+  });
+
+  it('takes over a key whose FAILED endpoint is being recreated: deleted, no recreation, no failure count', async () => {
+    const request = createRequest();
+    endpoint(request, 'FAILED');
+    const { provisioner } = buildProvisioner(atlas);
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
+    atlas.calls.length = 0;
+
+    await expect(
+      provisioner.handleRecord(sqsRecord({ ...request, requestId: 'del-1', action: 'delete' })),
+    ).resolves.toBe('DELETE_REQUESTED');
+
+    expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+    const item = table.items.get(keyOf(request));
+    expect(item).toMatchObject({ status: 'DELETING', action: 'delete' });
+    expect(item).not.toHaveProperty('recreating');
+    expect(item).not.toHaveProperty('endpointFailures');
+  });
+
+  it('lists to find what to delete when the ledger holds its endpoint as gone', async () => {
+    const request = createRequest();
+    const { provisioner } = buildProvisioner(atlas);
+    await provisioner.handleRecord(sqsRecord(request));
+    const item = table.items.get(keyOf(request));
+    if (item) item.status = 'MISSING';
+    atlas.endpoints.set(request.groupId, []);
+    atlas.calls.length = 0;
+
+    await expect(
+      provisioner.handleRecord(sqsRecord({ ...request, requestId: 'del-1', action: 'delete' })),
+    ).resolves.toBe('DELETED');
+
+    expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('endpointId');
+  });
+
+  it('retries a delete Atlas fails for another reason than 404', async () => {
+    const request = createRequest({ action: 'delete' });
+    endpoint(request, 'ACTIVE');
+    atlas.failNext('delete', apiError(500, 'UNEXPECTED_ERROR'));
+    const { provisioner } = buildProvisioner(atlas);
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow(/500/);
+    expect(table.items.get(keyOf(request))).toMatchObject({ lastError: { code: 'UNEXPECTED_ERROR' } });
+  });
+});
+
+describe('Provisioner, extra endpoints for one key', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+  let clock: number;
+  const now = () => new Date(clock);
+  const SETTLE = 30;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+    clock = NOW.getTime();
+  });
+
+  const endpoint = (request: ReturnType<typeof createRequest>, status: string) =>
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status });
+
+  /** Two creates of the key time out, a listing after the settle period between them showing nothing. */
+  async function twoCreatesInDoubt() {
+    const request = createRequest();
+    const { provisioner, metrics } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+    atlas.failNext(
+      'create',
+      new AtlasNetworkError('create', 'timeout'),
+      new AtlasNetworkError('create', 'timeout'),
+    );
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    const firstSentAt = new Date(clock).toISOString();
+    clock += SETTLE * 1000;
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    clock += SETTLE * 1000;
+    return { request, provisioner, metrics, firstSentAt };
+  }
+
+  it('deletes one of two endpoints that two creates in doubt made, keeping the ACTIVE one', async () => {
+    const { request, provisioner, metrics } = await twoCreatesInDoubt();
+    const first = endpoint(request, 'INITIATING');
+    const second = endpoint(request, 'ACTIVE');
+    atlas.calls.length = 0;
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
+
+    expect(atlas.calls.map((c) => [c.op, c.endpointId])).toEqual([
+      ['list', undefined],
+      ['delete', first.id],
+    ]);
+    const item = table.items.get(keyOf(request));
+    expect(item).toMatchObject({ endpointId: second.id, status: 'ACTIVE' });
+    expect(item).not.toHaveProperty('unconfirmedCreates');
+    expect(item).not.toHaveProperty('pendingCreate');
+    expect(publishedDetails().filter((d) => d.outcome === 'DUPLICATE_DELETED')).toEqual([
+      expect.objectContaining({ endpointId: first.id, status: 'DELETING', naturalKey: keyOf(request) }),
+    ]);
+    expect(metrics.addMetric).not.toHaveBeenCalledWith('DuplicateEndpoints', 'Count', expect.anything());
+  });
+
+  it('remembers the older create in doubt when one endpoint answers the newer', async () => {
+    const { request, provisioner, firstSentAt } = await twoCreatesInDoubt();
+    endpoint(request, 'INITIATING');
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
+
+    expect(table.items.get(keyOf(request))).toMatchObject({ unconfirmedCreates: [firstSentAt] });
+  });
+
+  it('no longer counts on a create in doubt older than a day: its endpoint would have shown by now', async () => {
+    const request = createRequest();
+    const { provisioner, metrics } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    clock += SETTLE * 1000;
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
+    const late = endpoint(request, 'INITIATING');
+    const item = table.items.get(keyOf(request));
+    if (item) item.status = 'MISSING';
+    clock += 24 * 3_600_000 + 1;
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
+
+    expect(atlas.calls.filter((c) => c.op === 'delete')).toEqual([]);
+    expect(publishedDetails().at(-1)).toMatchObject({ outcome: 'DUPLICATE_FOUND', endpointId: late.id });
+    expect(metrics.addMetric).toHaveBeenCalledWith('DuplicateEndpoints', 'Count', 1);
+  });
+
+  it('reports, after a 409, a second endpoint that the one earlier create in doubt cannot account for', async () => {
+    const request = createRequest();
+    const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    clock += SETTLE * 1000;
+    const listed = vi.spyOn(atlas, 'listEndpoints');
+    listed.mockResolvedValueOnce([]);
+    atlas.failNext('create', apiError(409, 'CONFLICT'));
+    const a = endpoint(request, 'ACTIVE');
+    const b = endpoint(request, 'INITIATING');
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
+
+    // The 409 answered the create (nothing was made): only the earlier create in doubt made one.
+    expect(atlas.calls.filter((c) => c.op === 'delete')).toEqual([]);
+    expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: a.id });
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+    expect(publishedDetails().at(-1)).toMatchObject({ outcome: 'DUPLICATE_FOUND', endpointId: b.id });
+  });
+});
+
+describe('Provisioner, one key at a time across instances', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  it("retries a record whose key another instance's record holds, rather than run beside it", async () => {
+    const request = createRequest();
+    atlas.latencyMs = 20;
+    const one = buildProvisioner(atlas).provisioner;
+    const other = buildProvisioner(atlas).provisioner;
+
+    const outcomes = await Promise.allSettled([
+      one.handleRecord(sqsRecord(request)),
+      other.handleRecord(sqsRecord({ ...request, requestId: 'same-key' })),
+    ]);
+
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
+    expect(atlas.endpoints.get(request.groupId)).toHaveLength(1);
+    expect(table.items.get(keyOf(request))?.requestIds).toEqual([request.requestId]);
+  });
+
+  it('reads a record that carries no message attributes', async () => {
+    const record = sqsRecord(createRequest());
+    Reflect.deleteProperty(record, 'messageAttributes');
+    const { provisioner } = buildProvisioner(atlas);
+
+    await expect(provisioner.handleRecord(record)).resolves.toBe('PROVISIONED');
+  });
+});
+
+describe('Provisioner, what it records', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+  let clock: number;
+  const now = () => new Date(clock);
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+    clock = NOW.getTime();
+  });
+
+  it('keeps the time a status began when an answer repeats it, and dates a new status from now', async () => {
+    const request = createRequest();
+    const { provisioner } = buildProvisioner(atlas, { now });
+    await provisioner.handleRecord(sqsRecord(request));
+    clock += 3_600_000;
+
+    await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'again' }));
+    const kept = table.items.get(keyOf(request))?.statusSince;
+    await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'del-1', action: 'delete' }));
+
+    expect(kept).toBe(NOW.toISOString());
+    expect(publishedDetails().map((d) => [d.outcome, d.statusSince])).toEqual([
+      ['PROVISIONED', NOW.toISOString()],
+      ['ADOPTED', NOW.toISOString()],
+      ['DELETE_REQUESTED', new Date(clock).toISOString()],
+    ]);
+    expect(table.items.get(keyOf(request))?.statusSince).toBe(new Date(clock).toISOString());
+  });
+
+  it('remembers at most ten unconfirmed creates of a key, forgetting the oldest', async () => {
+    const request = createRequest();
+    const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: 30 });
+    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    const earlier = Array.from({ length: 10 }, (_, i) =>
+      new Date(NOW.getTime() - (10 - i) * 60_000).toISOString(),
+    );
+    const item = table.items.get(keyOf(request));
+    if (item) item.unconfirmedCreates = earlier;
+    clock += 30_000;
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
+
+    expect(table.items.get(keyOf(request))?.unconfirmedCreates).toEqual([
+      ...earlier.slice(1),
+      NOW.toISOString(),
+    ]);
+  });
+
+  it('creates anew once the FAILED endpoint is gone, whatever else Atlas is still deleting', async () => {
+    const request = createRequest();
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'FAILED' });
+    const { provisioner } = buildProvisioner(atlas, { now });
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
+    atlas.endpoints.set(request.groupId, []);
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'DELETING' });
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('recreating');
+    expect(table.items.get(keyOf(request))).toMatchObject({ endpointFailures: 1, status: 'INITIATING' });
+  });
+
+  it('retries a 409 whose listing shows only an endpoint being deleted', async () => {
+    const request = createRequest();
+    vi.spyOn(atlas, 'listEndpoints').mockResolvedValueOnce([]);
+    atlas.failNext('create', apiError(409, 'CONFLICT'));
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'DELETING' });
+    const { provisioner } = buildProvisioner(atlas, { now });
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow(/409/);
+    expect(table.items.get(keyOf(request))).toMatchObject({ lastError: { code: 'CONFLICT_UNRESOLVED' } });
+  });
+
+  it('takes a 409 whose listing then fails as answered: retried with backoff, not in doubt', async () => {
+    const request = createRequest();
+    atlas.failNext('create', apiError(409, 'CONFLICT'));
+    const { provisioner } = buildProvisioner(atlas, { now });
+    vi.spyOn(atlas, 'listEndpoints')
+      .mockResolvedValueOnce([])
+      .mockRejectedValueOnce(apiError(503, 'SERVICE_UNAVAILABLE'));
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow(/503/);
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+    expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 1 });
+  });
+});
