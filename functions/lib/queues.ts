@@ -95,7 +95,7 @@ export function parkedAttributes(parkedFailure: ParkedFailure): Record<string, M
   return {
     ...parked('errorCode', failure.code),
     ...(failure.httpStatus !== undefined && parked('httpStatus', failure.httpStatus)),
-    ...parked('detail', failure.detail.slice(0, PARKED_ATTRIBUTES.detail.maxChars) || failure.code),
+    ...parked('detail', failure.detail || failure.code),
     ...parked('attempts', parkedFailure.attempts),
     ...parked('firstFailureAt', parkedFailure.firstFailureAt),
     ...parked('lastFailureAt', parkedFailure.lastFailureAt),
