@@ -16,7 +16,7 @@ import { Ledger } from '#lib/ledger.ts';
 import { METRICS_NAMESPACE, SERVICE } from '#lib/metric-names.ts';
 import { Queues } from '#lib/queues.ts';
 import { atlasCallMetrics } from '#lib/telemetry.ts';
-import { Provisioner } from './provisioner.ts';
+import { Provisioner, tuningFrom } from './provisioner.ts';
 
 const env = readEnvironment('provision');
 
@@ -24,15 +24,13 @@ const logger = new Logger({ serviceName: SERVICE.provisioner });
 const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE.provisioner });
 
 const provisioner = new Provisioner({
-  ...env,
+  ...tuningFrom(env),
   ledger: new Ledger({ tableName: env.ledgerTableName }),
   atlas: atlasProfilesFromEnvironment(env, atlasCallMetrics(metrics)),
   queues: new Queues(env),
   events: new StatusEvents({ busName: env.eventBusName, source: env.eventSource }),
   logger,
   metrics,
-  backoff: { baseSeconds: env.backoffBaseSeconds, capSeconds: env.backoffCapSeconds },
-  followUp: { firstSeconds: env.followUpFirstSeconds, maxSeconds: env.followUpMaxSeconds },
 });
 
 export const handler = middy(

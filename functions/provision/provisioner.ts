@@ -16,6 +16,7 @@ import type { AtlasClient } from '#atlas/client.ts';
 import type { AtlasEndpoint } from '#atlas/types.ts';
 import { KeyedLock, Limiter } from '#lib/concurrency.ts';
 import { assertProfileAllowed } from '#lib/credentials.ts';
+import type { ProvisionEnvironment } from '#lib/environment.ts';
 import {
   AtlasApiError,
   ConflictUnresolvedError,
@@ -101,6 +102,15 @@ export interface ProvisionerOptions {
   maxWaits?: number;
   random?: () => number;
   now?: () => Date;
+}
+
+/** The provisioner's tuning as its function's environment gives it: the flat options and the two groups. */
+export function tuningFrom(env: ProvisionEnvironment) {
+  return {
+    ...env,
+    backoff: { baseSeconds: env.backoffBaseSeconds, capSeconds: env.backoffCapSeconds },
+    followUp: { firstSeconds: env.followUpFirstSeconds, maxSeconds: env.followUpMaxSeconds },
+  };
 }
 
 /** What the Lambda context tells of the time left; absent in tests that do not care. */

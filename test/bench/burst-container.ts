@@ -32,6 +32,7 @@ import {
   Provisioner,
   type ProvisionerOptions,
   type RecordOutcome,
+  tuningFrom,
 } from '#provision/provisioner.ts';
 import { standInAws } from '#test/bench/aws-stand-ins.ts';
 import { captureProcessOutput } from '#test/local/capture.ts';
@@ -216,7 +217,7 @@ function coldStart(env: ProvisionEnvironment, probe: Probe, tallies: () => Tally
     'recordCheck',
   ] as const;
   const provisioner = new Provisioner({
-    ...env,
+    ...tuningFrom(env),
     ledger: probe.timed(new Ledger({ tableName: env.ledgerTableName }), 'ledger', ledgerMethods),
     atlas: probe.atlas(atlasProfilesFromEnvironment(env, atlasCallMetrics(metrics))),
     queues: probe.timed(new Queues(env), 'sqs', ['delay', 'park', 'wait', 'followUp']),
@@ -227,8 +228,6 @@ function coldStart(env: ProvisionEnvironment, probe: Probe, tallies: () => Tally
     ),
     logger,
     metrics,
-    backoff: { baseSeconds: env.backoffBaseSeconds, capSeconds: env.backoffCapSeconds },
-    followUp: { firstSeconds: env.followUpFirstSeconds, maxSeconds: env.followUpMaxSeconds },
   });
   const handleRecord = probe.record(provisioner.handleRecord, tallies);
   return middy(
