@@ -1,8 +1,12 @@
-/** The one event a requester subscribes to: every outcome and every status change of a request. */
+/**
+ * The one event a requester subscribes to: every outcome and every status change of a request.
+ * The functions build its detail here; its zod schema lives apart (status-event-schema.ts), since
+ * no function parses an event: a schema built at import is cold-start time for nothing.
+ */
 import { createHash } from 'node:crypto';
 import type { LedgerItem } from '#lib/ledger.ts';
 import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
-import * as z from '#lib/zod.ts';
+import type { StatusChangedDetail } from '#lib/status-event-schema.ts';
 
 export const STATUS_CHANGED_DETAIL_TYPE = 'Backup Private Endpoint Status Changed';
 
@@ -24,44 +28,8 @@ export const OUTCOMES = [
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-export const StatusChangedDetailSchema = z.strictObject({
-  version: z.literal('1'),
-  /**
-   * Stable identity of the fact: the same on every announcement of one fact (a redelivery, an
-   * outbox drained later), different for different facts. De-duplicate on it.
-   */
-  eventId: z.string().check(z.regex(/^[a-f0-9]{32}$/)),
-  outcome: z.enum(OUTCOMES),
-  requestIds: z.array(z.string()),
-  /**
-   * The SQS messageId of the request message this event answers (what SendMessage returned to its
-   * sender). Absent on events of the status checker, which answer no one message.
-   */
-  messageId: z.optional(z.string()),
-  /** Absent only for a rejected body whose key could not be read. */
-  naturalKey: z.optional(z.string()),
-  groupId: z.optional(z.string()),
-  cloudProvider: z.optional(z.string()),
-  regionName: z.optional(z.string()),
-  vpcRegionName: z.optional(z.string()),
-  action: z.optional(z.enum(['create', 'delete'])),
-  endpointId: z.optional(z.string()),
-  previousStatus: z.optional(z.string()),
-  /** Atlas status, or DELETED / MISSING for gone endpoints; absent when Atlas was never reached. */
-  status: z.optional(z.string()),
-  /** Atlas's errorMessage for a FAILED endpoint. */
-  errorMessage: z.optional(z.string()),
-  error: z.optional(
-    z.strictObject({
-      code: z.string(),
-      httpStatus: z.optional(z.number().check(z.int())),
-      detail: z.string(),
-    }),
-  ),
-  statusSince: z.optional(z.iso.datetime()),
-  occurredAt: z.iso.datetime(),
-});
-export type StatusChangedDetail = z.infer<typeof StatusChangedDetailSchema>;
+/** The detail every status event carries; its schema is in status-event-schema.ts. */
+export type { StatusChangedDetail };
 
 /** An eventId from the parts that make a fact what it is (absent parts count as empty). */
 export function eventIdOf(...parts: Array<string | number | undefined>): string {

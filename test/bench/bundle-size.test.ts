@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ENTRIES } from '#infra/stack.ts';
 import { bundle, bytesByPackage, FLOOR_ENTRY, stackEnvironments } from './bundle-size.ts';
 import { importTime, writeBundle } from './cold-init.ts';
 
@@ -20,6 +21,19 @@ describe('the floor', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('the functions', () => {
+  // Built at import, a schema no function parses would be cold-start time for nothing.
+  it.each(Object.entries(ENTRIES))(
+    '%s bundles no module that is only for requesters and tests',
+    async (_, entry) => {
+      const { metafile } = await bundle(entry);
+      const inputs = Object.keys(metafile.inputs);
+      expect(inputs).toContain('functions/lib/status-event.ts');
+      expect(inputs).not.toContain('functions/lib/status-event-schema.ts');
+    },
+  );
 });
 
 describe('stackEnvironments', () => {

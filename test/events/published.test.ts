@@ -12,7 +12,8 @@ import addFormatsModule from 'ajv-formats';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REQUESTED_DETAIL_TYPE } from '#lib/front-door.ts';
 import { ProvisionRequestSchema } from '#lib/request.ts';
-import { STATUS_CHANGED_DETAIL_TYPE, StatusChangedDetailSchema } from '#lib/status-event.ts';
+import { STATUS_CHANGED_DETAIL_TYPE } from '#lib/status-event.ts';
+import { StatusChangedDetailSchema } from '#lib/status-event-schema.ts';
 import { buildContracts, CONTRACT_FILES, EVENTS, ROOT } from './published.ts';
 
 const addFormats = addFormatsModule as unknown as <A extends Ajv | Ajv2020>(ajv: A) => A;

@@ -11,7 +11,8 @@ import { stringify } from 'yaml';
 import { z } from 'zod';
 import { REQUESTED_DETAIL_TYPE } from '#lib/front-door.ts';
 import { MAX_BODY_BYTES, ProvisionRequestSchema } from '#lib/request.ts';
-import { STATUS_CHANGED_DETAIL_TYPE, StatusChangedDetailSchema } from '#lib/status-event.ts';
+import { STATUS_CHANGED_DETAIL_TYPE } from '#lib/status-event.ts';
+import { StatusChangedDetailSchema } from '#lib/status-event-schema.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const EVENTS = join(ROOT, 'events');

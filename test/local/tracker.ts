@@ -7,7 +7,7 @@ import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from
 import type { SQSRecord } from 'aws-lambda';
 import { readTopLevelField } from '#lib/json-scan.ts';
 import { FOLLOW_UP } from '#lib/message-attributes.ts';
-import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
+import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event-schema.ts';
 import { printable } from './printable.ts';
 import type { BatchActivity } from './sqs-poller.ts';
 

@@ -13,7 +13,7 @@ import { StatusEvents } from '#lib/events.ts';
 import type { LedgerItem } from '#lib/ledger.ts';
 import { TRACKED } from '#lib/ledger-schema.ts';
 import { naturalKey } from '#lib/request.ts';
-import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
+import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event-schema.ts';
 import { InMemoryLedger } from '#test/support/in-memory-ledger.ts';
 
 export const NOW = new Date('2026-11-29T10:00:00.000Z');

@@ -23,7 +23,7 @@ import { StatusEvents } from '#lib/events.ts';
 import { Ledger, type LedgerItem, NEVER_CHECKED } from '#lib/ledger.ts';
 import { TRACKED } from '#lib/ledger-schema.ts';
 import { naturalKey } from '#lib/request.ts';
-import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
+import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event-schema.ts';
 import { type CapturedOutput, captureProcessOutput } from '#test/local/capture.ts';
 import { type Moto, startMoto } from '#test/local/emulators.ts';
 import { createLocalEnvironment, type LocalEnvironment, localSettings } from '#test/local/environment.ts';

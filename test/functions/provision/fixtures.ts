@@ -11,7 +11,7 @@ import type { AtlasEndpoint, CloudProvider, CreateEndpointBody } from '#atlas/ty
 import { AtlasApiError } from '#lib/errors.ts';
 import { StatusEvents } from '#lib/events.ts';
 import { Queues } from '#lib/queues.ts';
-import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
+import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event-schema.ts';
 import { type EndpointsApi, Provisioner, type ProvisionerOptions } from '#provision/provisioner.ts';
 import { InMemoryLedger } from '#test/support/in-memory-ledger.ts';
 

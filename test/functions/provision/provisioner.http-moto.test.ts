@@ -17,7 +17,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LedgerItem } from '#lib/ledger.ts';
 import { Ledger } from '#lib/ledger.ts';
 import { naturalKey, type ProvisionRequest, type ProvisionRequestInput } from '#lib/request.ts';
-import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event.ts';
+import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event-schema.ts';
 import { type CapturedOutput, captureProcessOutput } from '#test/local/capture.ts';
 import { type Moto, startMoto } from '#test/local/emulators.ts';
 import { createLocalEnvironment, type LocalEnvironment, localSettings } from '#test/local/environment.ts';

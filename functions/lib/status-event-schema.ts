@@ -1,0 +1,46 @@
+/**
+ * The schema of the status event's detail (status-event.ts builds it): what a requester may rely
+ * on, the source of the published JSON Schema (events/schema) and of the tests' checks of every
+ * event. No function imports it at run time.
+ */
+import { OUTCOMES } from '#lib/status-event.ts';
+import * as z from '#lib/zod.ts';
+
+export const StatusChangedDetailSchema = z.strictObject({
+  version: z.literal('1'),
+  /**
+   * Stable identity of the fact: the same on every announcement of one fact (a redelivery, an
+   * outbox drained later), different for different facts. De-duplicate on it.
+   */
+  eventId: z.string().check(z.regex(/^[a-f0-9]{32}$/)),
+  outcome: z.enum(OUTCOMES),
+  requestIds: z.array(z.string()),
+  /**
+   * The SQS messageId of the request message this event answers (what SendMessage returned to its
+   * sender). Absent on events of the status checker, which answer no one message.
+   */
+  messageId: z.optional(z.string()),
+  /** Absent only for a rejected body whose key could not be read. */
+  naturalKey: z.optional(z.string()),
+  groupId: z.optional(z.string()),
+  cloudProvider: z.optional(z.string()),
+  regionName: z.optional(z.string()),
+  vpcRegionName: z.optional(z.string()),
+  action: z.optional(z.enum(['create', 'delete'])),
+  endpointId: z.optional(z.string()),
+  previousStatus: z.optional(z.string()),
+  /** Atlas status, or DELETED / MISSING for gone endpoints; absent when Atlas was never reached. */
+  status: z.optional(z.string()),
+  /** Atlas's errorMessage for a FAILED endpoint. */
+  errorMessage: z.optional(z.string()),
+  error: z.optional(
+    z.strictObject({
+      code: z.string(),
+      httpStatus: z.optional(z.number().check(z.int())),
+      detail: z.string(),
+    }),
+  ),
+  statusSince: z.optional(z.iso.datetime()),
+  occurredAt: z.iso.datetime(),
+});
+export type StatusChangedDetail = z.infer<typeof StatusChangedDetailSchema>;
