@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ENTRIES } from '#infra/stack.ts';
-import { bundle, bytesByPackage, FLOOR_ENTRY, stackEnvironments } from './bundle-size.ts';
+import { bundle, bytesByPackage, FLOOR_ENTRY, PARTS, stackEnvironments } from './bundle-size.ts';
 import { importTime, writeBundle } from './cold-init.ts';
 
 describe('the floor', () => {
@@ -34,6 +34,41 @@ describe('the functions', () => {
       expect(inputs).not.toContain('functions/lib/status-event-schema.ts');
     },
   );
+});
+
+describe('the parts', () => {
+  // Each part is the floor plus what it names, and nothing else the functions add.
+  const expected: Record<keyof typeof PARTS, { has: string[]; hasNot: string[]; functions: boolean }> = {
+    'DynamoDB + EventBridge clients': {
+      has: ['@aws-sdk/client-dynamodb', '@aws-sdk/lib-dynamodb', '@aws-sdk/client-eventbridge'],
+      hasNot: ['zod', '@aws-lambda-powertools/logger'],
+      functions: false,
+    },
+    'Powertools + middy': {
+      has: [
+        '@aws-lambda-powertools/logger',
+        '@aws-lambda-powertools/metrics',
+        '@aws-lambda-powertools/batch',
+        '@middy/core',
+      ],
+      hasNot: ['zod', '@aws-sdk/client-dynamodb'],
+      functions: false,
+    },
+    'zod + the schemas (and the Atlas client)': {
+      has: ['zod'],
+      hasNot: ['@aws-sdk/client-dynamodb', '@aws-lambda-powertools/logger'],
+      functions: true,
+    },
+  };
+  it.each(Object.entries(PARTS))('%s: the floor and that part', async (name, entry) => {
+    const { metafile } = await bundle(entry);
+    const packages = new Map(bytesByPackage(metafile));
+    const { has, hasNot, functions } = expected[name as keyof typeof PARTS];
+    expect(Object.keys(metafile.inputs).some((path) => path.startsWith('functions/'))).toBe(functions);
+    for (const p of ['@aws-sdk/client-sqs', '@aws-sdk/client-secrets-manager', ...has])
+      expect(packages.get(p)).toBeGreaterThan(0);
+    for (const p of hasNot) expect(packages.has(p)).toBe(false);
+  });
 });
 
 describe('stackEnvironments', () => {

@@ -4,6 +4,8 @@
  * floor (floor-handler.ts: only the SQS and Secrets Manager clients, bundled the same way).
  * Prints each bundle's size and its largest packages, then its cold initialisation (cold-init.ts)
  * with the stack's environment for that function, both as ratios to the floor.
+ * Then the same for each part the functions add to the floor (parts/*.ts: the floor plus that
+ * part alone), so that the figures say where a function's bytes and milliseconds go.
  * `BENCH_PAIRS` sets the number of paired cold starts (default 15).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -18,6 +20,7 @@ import { SERVICE } from '#lib/metric-names.ts';
 import {
   type ImportTime,
   importTime,
+  pairDifferences,
   pairedRuns,
   pairRatios,
   type Spread,
@@ -26,6 +29,13 @@ import {
 } from './cold-init.ts';
 
 export const FLOOR_ENTRY = relative(PROJECT_ROOT, join(import.meta.dirname, 'floor-handler.ts'));
+const part = (file: string) => relative(PROJECT_ROOT, join(import.meta.dirname, 'parts', file));
+/** What the functions add to the floor, one part at a time (each entry: the floor plus the part). */
+export const PARTS = {
+  'DynamoDB + EventBridge clients': part('clients.ts'),
+  'Powertools + middy': part('powertools.ts'),
+  'zod + the schemas (and the Atlas client)': part('schemas.ts'),
+} as const;
 export const GOAL = { size: 1.3, init: 1.15 } as const;
 
 export interface Bundle {
@@ -119,6 +129,15 @@ export interface BundleFigures {
   /** The same for the CPU time of the import. */
   initCpuMs: Spread;
   initCpuRatio: Spread;
+  /** Each pair's function CPU time less its floor CPU time: what the function adds. */
+  initCpuAddedMs: Spread;
+}
+
+/** What one part (or a whole function) adds to the floor. */
+export interface Added {
+  name: string;
+  bytes: number;
+  cpuMs: Spread;
 }
 
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KB`;
@@ -152,6 +171,7 @@ export async function run(): Promise<BundleFigures[]> {
   );
   const dir = await mkdtemp(join(tmpdir(), 'bundle-bench-'));
   const figures: BundleFigures[] = [];
+  let parts: Added[] = [];
   try {
     const floorFile = await writeBundle(join(dir, 'floor'), floor);
     const environments = stackEnvironments();
@@ -180,6 +200,7 @@ export async function run(): Promise<BundleFigures[]> {
         initRatio: spread(pairRatios(of('ms'))),
         initCpuMs: spread(of('cpuMs').function),
         initCpuRatio: spread(pairRatios(of('cpuMs'))),
+        initCpuAddedMs: spread(pairDifferences(of('cpuMs'))),
       };
       figures.push(figure);
       console.log(
@@ -187,6 +208,7 @@ export async function run(): Promise<BundleFigures[]> {
           `\n${''.padEnd(15)}CPU ${ms(figure.initCpuMs)}  ratio ${x(figure.initCpuRatio)}`,
       );
     }
+    parts = await measureParts(dir, floor, floorFile, environments.provisioner, pairs);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -200,5 +222,70 @@ export async function run(): Promise<BundleFigures[]> {
         `  ${goal(f.initCpuRatio.median, GOAL.init)}`,
     );
   }
+  printParts(parts, figures);
   return figures;
 }
+
+/** Each part bundled and loaded the way the functions are, paired with the floor. */
+async function measureParts(
+  dir: string,
+  floor: Bundle,
+  floorFile: string,
+  env: Record<string, string>,
+  pairs: number,
+): Promise<Added[]> {
+  const added: Added[] = [];
+  for (const [name, entry] of Object.entries(PARTS)) {
+    const b = await bundle(entry);
+    const file = await writeBundle(join(dir, `part-${added.length}`), b);
+    await importTime(file, env);
+    const paired = await pairedRuns(
+      pairs,
+      () => importTime(floorFile, env),
+      () => importTime(file, env),
+    );
+    added.push({
+      name,
+      bytes: b.code.byteLength - floor.code.byteLength,
+      cpuMs: spread(
+        pairDifferences({
+          floor: paired.floor.map((t) => t.cpuMs),
+          function: paired.function.map((t) => t.cpuMs),
+        }),
+      ),
+    });
+  }
+  return added;
+}
+
+function printParts(parts: Added[], figures: BundleFigures[]): void {
+  const row = (name: string, bytes: number, cpuMs: number) =>
+    `${name.padEnd(44)} ${`${bytes >= 0 ? '+' : ''}${kb(bytes)}`.padStart(9)}  ${`${cpuMs >= 0 ? '+' : ''}${cpuMs.toFixed(1)} ms`.padStart(10)}`;
+  console.log(
+    '\nwhat each part adds to the floor (the floor plus that part alone, bundled and loaded the same way;' +
+      " init: median of the pairs' CPU differences)",
+  );
+  console.log(`${'part'.padEnd(44)} ${'size'.padStart(9)}  ${'init CPU'.padStart(10)}`);
+  for (const p of parts) console.log(row(p.name, p.bytes, p.cpuMs.median));
+  const partsBytes = sum(parts.map((p) => p.bytes));
+  const partsMs = sum(parts.map((p) => p.cpuMs.median));
+  console.log(row('the parts together', partsBytes, partsMs));
+  for (const f of figures) {
+    const bytes = f.bytes - f.bytes / f.sizeRatio;
+    console.log(row(`${f.function}, all it adds`, bytes, f.initCpuAddedMs.median));
+    console.log(
+      row(
+        `  of which beyond the parts (its own code...)`,
+        bytes - partsBytes,
+        f.initCpuAddedMs.median - partsMs,
+      ),
+    );
+    console.log(
+      `${''.padEnd(46)}goals allow +${kb((f.bytes / f.sizeRatio) * (GOAL.size - 1))} and +${(
+        (f.initCpuMs.median / f.initCpuRatio.median) * (GOAL.init - 1)
+      ).toFixed(1)} ms`,
+    );
+  }
+}
+
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { importTime, pairedRuns, pairRatios, spread, writeBundle } from './cold-init.ts';
+import { importTime, pairDifferences, pairedRuns, pairRatios, spread, writeBundle } from './cold-init.ts';
 
 describe('spread', () => {
   it('gives the middle value of an odd count and the mean of the middle two of an even one', () => {
@@ -33,6 +33,7 @@ describe('pairedRuns', () => {
     expect(order).toEqual(['floor', 'function', 'function', 'floor', 'floor', 'function']);
     expect(paired).toEqual({ floor: [1, 4, 5], function: [20, 30, 60] });
     expect(pairRatios(paired)).toEqual([20, 7.5, 12]);
+    expect(pairDifferences(paired)).toEqual([19, 26, 55]);
   });
 });
 

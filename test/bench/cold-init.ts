@@ -105,6 +105,11 @@ export function spread(values: readonly number[]): Spread {
   return { min: sorted[0] as number, median, max: sorted.at(-1) as number };
 }
 
+/** Each pair's function figure less its floor figure. */
+export function pairDifferences(paired: Paired<number>): number[] {
+  return paired.function.map((value, i) => value - (paired.floor[i] as number));
+}
+
 /** Each pair's function figure over its floor figure. */
 export function pairRatios(paired: Paired<number>): number[] {
   return paired.function.map((value, i) => value / (paired.floor[i] as number));
