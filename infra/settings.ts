@@ -7,7 +7,7 @@
  */
 
 import { DEFAULT_API_VERSION, DEFAULT_BASE_URL } from '#atlas/types.ts';
-import { eventBusName, int, VARIABLES as V, writeEnvironment } from '#lib/environment.ts';
+import { AT_LEAST, eventBusName, int, VARIABLES as V, writeEnvironment } from '#lib/environment.ts';
 import { CALL_MARGIN_MS, CALLS_TO_START, defaultCreateSettleSeconds } from '#lib/timing.ts';
 import * as z from '#lib/zod.ts';
 
@@ -130,15 +130,9 @@ export function resolveSettings(input: SettingsInput = {}): Settings {
       result.data.createSettleSeconds ?? defaultCreateSettleSeconds(result.data.atlasTimeoutMs),
   };
   const problems: string[] = [];
-  if (s.backoffCapSeconds < s.backoffBaseSeconds) {
-    problems.push(
-      `backoffCapSeconds (${s.backoffCapSeconds}) must be at least backoffBaseSeconds (${s.backoffBaseSeconds})`,
-    );
-  }
-  if (s.followUpMaxSeconds < s.followUpFirstSeconds) {
-    problems.push(
-      `followUpMaxSeconds (${s.followUpMaxSeconds}) must be at least followUpFirstSeconds (${s.followUpFirstSeconds})`,
-    );
+  for (const { option, floor } of AT_LEAST) {
+    if (s[option] < s[floor])
+      problems.push(`${option} (${s[option]}) must be at least ${floor} (${s[floor]})`);
   }
   // A record starts only with time for its clean path (list, create) and the writes after it.
   const neededMs = CALLS_TO_START * s.atlasTimeoutMs + CALL_MARGIN_MS;

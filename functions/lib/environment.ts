@@ -148,16 +148,26 @@ export type FunctionEnvironment<F extends FunctionName> = {
 export type ProvisionEnvironment = FunctionEnvironment<'provision'>;
 export type CheckStatusEnvironment = FunctionEnvironment<'checkStatus'>;
 
-/** Rules across variables, checked once each of them is valid: a problem, or undefined. */
-const RULES: { [F in FunctionName]: readonly ((o: FunctionEnvironment<F>) => string | undefined)[] } = {
-  provision: [
-    (o) =>
-      o.followUpMaxSeconds < o.followUpFirstSeconds
-        ? 'FOLLOW_UP_MAX_SECONDS: must be at least FOLLOW_UP_FIRST_SECONDS'
-        : undefined,
-  ],
-  checkStatus: [],
-};
+/**
+ * Rules across variables: each `option` must be at least its `floor` (both option names). The
+ * stack's settings check them with the values named (infra/settings.ts), a function at cold start
+ * with the variables named.
+ */
+export const AT_LEAST = [
+  { option: 'backoffCapSeconds', floor: 'backoffBaseSeconds' },
+  { option: 'followUpMaxSeconds', floor: 'followUpFirstSeconds' },
+] as const satisfies readonly { option: VariableName; floor: VariableName }[];
+
+/** The rules a function's options break, each as a problem naming its variables. */
+function brokenRules(fn: FunctionName, options: Record<string, unknown>): string[] {
+  const reads: readonly VariableName[] = FUNCTION_VARIABLES[fn];
+  return AT_LEAST.filter(
+    ({ option, floor }) =>
+      reads.includes(option) &&
+      reads.includes(floor) &&
+      (options[option] as number) < (options[floor] as number),
+  ).map(({ option, floor }) => `${VARIABLES[option].name}: must be at least ${VARIABLES[floor].name}`);
+}
 
 export class EnvironmentError extends Error {
   constructor(message: string) {
@@ -206,8 +216,7 @@ export function readEnvironment<F extends FunctionName>(
   const options = Object.fromEntries(
     FUNCTION_VARIABLES[fn].map((o) => [o, data[VARIABLES[o].name]]),
   ) as FunctionEnvironment<F>;
-  const rules = RULES[fn] as readonly ((o: FunctionEnvironment<F>) => string | undefined)[];
-  const problems = rules.map((rule) => rule(options)).filter((p) => p !== undefined);
+  const problems = brokenRules(fn, options);
   if (problems.length > 0) throw new EnvironmentError(`invalid configuration: ${problems.join('; ')}`);
   return options;
 }

@@ -17,6 +17,7 @@ import {
   visibilityTimeoutSeconds,
 } from '#infra/settings.ts';
 import {
+  AT_LEAST,
   EnvironmentError,
   FUNCTION_VARIABLES,
   type FunctionName,
@@ -113,6 +114,25 @@ describe('readEnvironment', () => {
       }),
     ).toThrow(/FOLLOW_UP_MAX_SECONDS: must be at least FOLLOW_UP_FIRST_SECONDS/);
   });
+
+  // One list of rules across variables, checked by the settings and by every function reading both.
+  it.each(AT_LEAST)(
+    '$option below $floor fails the settings and the cold start alike',
+    ({ option, floor }) => {
+      expect(() => resolveSettings({ [floor]: 60, [option]: 30 })).toThrow(
+        `${option} (30) must be at least ${floor} (60)`,
+      );
+      const readers = FUNCTIONS.filter((fn) => FUNCTION_VARIABLES[fn].some((o) => o === option));
+      expect(readers.length).toBeGreaterThan(0);
+      for (const fn of readers) {
+        const env = { ...defaults[fn], [VARIABLES[floor].name]: '60', [VARIABLES[option].name]: '30' };
+        expect(() => readEnvironment(fn, env)).toThrow(
+          `${VARIABLES[option].name}: must be at least ${VARIABLES[floor].name}`,
+        );
+        expect(() => readEnvironment(fn, { ...env, [VARIABLES[option].name]: '60' })).not.toThrow();
+      }
+    },
+  );
 });
 
 /** Whatever makes room for a setting at one of its bounds, under the rules across settings. */
