@@ -111,7 +111,16 @@ describe('follow-ups: answers as fast as Atlas', () => {
       timeoutMs: 20_000,
       what: 'a follow-up to be refused',
     });
-    await new Promise((ok) => setTimeout(ok, ACTIVATION_MS + 2_000));
+    // Nothing more can happen once Atlas has it ACTIVE and no follow-up waits or runs in the queue.
+    await eventually(
+      async () =>
+        sim.endpoints(groupId)[0]?.status === 'ACTIVE' &&
+        (await queueDepth(flow.environment.clients.sqs, flow.environment.requestQueue.url)) === 0,
+      {
+        timeoutMs: 20_000,
+        what: 'Atlas to activate the endpoint with no follow-up left in the request queue',
+      },
+    );
     expect(request?.final).toBeUndefined();
     expect(gets(groupId)).toHaveLength(1);
 
