@@ -174,9 +174,8 @@ describe('lateCreate', () => {
     other.sim.injectFault({ fault: { kind: 'lateCreate', landAfterMs: 60_000 } });
     const hanging = other.create(groupId);
     await expect.poll(() => other.sim.requests.length).toBe(2);
-    const closing = performance.now();
+    // A close that waited for the landing 60 s later would outlast the test.
     await other.sim.close();
-    expect(performance.now() - closing).toBeLessThan(1000);
     await expect(hanging).rejects.toThrow(/fetch failed/);
   });
 });

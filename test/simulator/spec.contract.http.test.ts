@@ -694,14 +694,13 @@ describe('faults', () => {
 
   it('hangs past the client timeout with a delay fault', async () => {
     sim.injectFault({ fault: { kind: 'delay', ms: 3000 }, times: 1 });
-    const started = Date.now();
+    // Answered after its 3 s, the fetch would resolve: only the client's timeout makes it reject.
     await expect(
       fetch(`${sim.url}${collectionPath(project())}`, {
         headers: { authorization: `Bearer ${bearer}`, accept: MEDIA_TYPE },
         signal: AbortSignal.timeout(200),
       }),
     ).rejects.toThrow(/timeout|aborted/i);
-    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   it('destroys the socket without answering with a reset fault, recording status 0', async () => {
@@ -751,9 +750,9 @@ describe('recording and lifecycle', () => {
     });
     await expect.poll(() => other.requests.length).toBe(2);
 
-    const started = performance.now();
+    // A close that waited for the 60 s delay would outlast the test; one that let it answer would
+    // resolve the fetch.
     await other.close();
-    expect(performance.now() - started).toBeLessThan(1000);
     await expect(hanging).rejects.toThrow(/fetch failed/);
   });
 
