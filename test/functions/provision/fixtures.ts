@@ -4,7 +4,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { vi } from 'vitest';
 import type { AtlasEndpoint, CloudProvider, CreateEndpointBody } from '#atlas/types.ts';
@@ -108,6 +108,14 @@ export function resetAws(): InMemoryLedger {
 }
 
 /** The status event details published so far, each checked against the published schema. */
+/** The messages the provisioner sent to one queue, oldest first. */
+export function sentTo(queueUrl: string) {
+  return sqs
+    .commandCalls(SendMessageCommand)
+    .map((c) => c.args[0].input)
+    .filter((m) => m.QueueUrl === queueUrl);
+}
+
 export function publishedDetails(): StatusChangedDetail[] {
   return eventBridge
     .commandCalls(PutEventsCommand)

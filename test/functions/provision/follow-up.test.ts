@@ -12,7 +12,16 @@ import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
 import { statusChange } from '#lib/status-change.ts';
 import { MAX_FOLLOW_UPS } from '#provision/provisioner.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
-import { buildProvisioner, FakeAtlas, NOW, publishedDetails, QUEUES, resetAws, sqs } from './fixtures.ts';
+import {
+  buildProvisioner,
+  FakeAtlas,
+  NOW,
+  publishedDetails,
+  QUEUES,
+  resetAws,
+  sentTo,
+  sqs,
+} from './fixtures.ts';
 
 const keyOf = (request: object) => naturalKey(request as ProvisionRequest);
 const FOLLOW_UP = { firstSeconds: 10, maxSeconds: 120 };
@@ -31,11 +40,7 @@ describe('Provisioner, follow-ups', () => {
   });
 
   /** Messages sent to the request queue (follow-ups, waits, hand-backs), oldest first. */
-  const sent = () =>
-    sqs
-      .commandCalls(SendMessageCommand)
-      .map((c) => c.args[0].input)
-      .filter((m) => m.QueueUrl === QUEUES.requestQueueUrl);
+  const sent = () => sentTo(QUEUES.requestQueueUrl);
   const followUps = () => sent().filter((m) => m.MessageAttributes?.FollowUp !== undefined);
   const parked = () =>
     sqs

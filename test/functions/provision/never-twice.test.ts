@@ -9,7 +9,16 @@ import { AtlasApiError, AtlasNetworkError } from '#lib/errors.ts';
 import { MAX_REQUEST_IDS } from '#lib/ledger.ts';
 import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
-import { buildProvisioner, FakeAtlas, NOW, publishedDetails, QUEUES, resetAws, sqs } from './fixtures.ts';
+import {
+  buildProvisioner,
+  FakeAtlas,
+  NOW,
+  publishedDetails,
+  QUEUES,
+  resetAws,
+  sentTo,
+  sqs,
+} from './fixtures.ts';
 
 const keyOf = (request: object) => naturalKey(request as ProvisionRequest);
 const SETTLE = 30;
@@ -27,11 +36,7 @@ describe('Provisioner, never twice', () => {
   });
 
   /** The messages the provisioner sent back to the request queue to wait, with their delays. */
-  const waits = () =>
-    sqs
-      .commandCalls(SendMessageCommand)
-      .map((c) => c.args[0].input)
-      .filter((m) => m.QueueUrl === QUEUES.requestQueueUrl);
+  const waits = () => sentTo(QUEUES.requestQueueUrl);
 
   describe('a create whose outcome is unknown', () => {
     it.each([
@@ -341,12 +346,6 @@ describe('Provisioner, waiting for Atlas', () => {
     clock = NOW.getTime();
   });
 
-  const sentTo = (url: string) =>
-    sqs
-      .commandCalls(SendMessageCommand)
-      .map((c) => c.args[0].input)
-      .filter((m) => m.QueueUrl === url);
-
   /** A key whose create timed out at NOW: in doubt for SETTLE seconds. */
   async function createInDoubt(options: Parameters<typeof buildProvisioner>[1] = {}) {
     const request = createRequest();
@@ -474,12 +473,6 @@ describe('Provisioner, FAILED endpoints', () => {
     table = resetAws();
     atlas = new FakeAtlas();
   });
-
-  const sentTo = (url: string) =>
-    sqs
-      .commandCalls(SendMessageCommand)
-      .map((c) => c.args[0].input)
-      .filter((m) => m.QueueUrl === url);
 
   /** Atlas reports the key's endpoint FAILED, and the status checker recorded it. */
   const fails = (request: ProvisionRequest | ReturnType<typeof createRequest>, errorMessage: string) => {

@@ -13,6 +13,7 @@ import {
   publishedDetails,
   QUEUES,
   resetAws,
+  sentTo,
   sqs,
 } from './fixtures.ts';
 
@@ -867,11 +868,7 @@ describe('Provisioner, failures and their record', () => {
     clock = NOW.getTime();
   });
 
-  const dlq = () =>
-    sqs
-      .commandCalls(SendMessageCommand)
-      .map((c) => c.args[0].input)
-      .filter((m) => m.QueueUrl === QUEUES.dlqUrl);
+  const dlq = () => sentTo(QUEUES.dlqUrl);
 
   it('dates the failures of a request parked in the DLQ from the first one the ledger recorded', async () => {
     const request = createRequest();
