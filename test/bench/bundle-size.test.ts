@@ -34,6 +34,19 @@ describe('the functions', () => {
       expect(inputs).not.toContain('functions/lib/status-event-schema.ts');
     },
   );
+
+  // Two copies of a package (one nested under another's node_modules) ship and load its code twice.
+  it.each(Object.entries(ENTRIES))('%s bundles each package once', async (_, entry) => {
+    const { metafile } = await bundle(entry);
+    const copies = new Map<string, Set<string>>();
+    for (const path of Object.keys(metafile.inputs)) {
+      const match = path.match(/^(.*node_modules\/)((?:@[^/]+\/)?[^/]+)\//);
+      if (match)
+        copies.set(match[2] as string, (copies.get(match[2] as string) ?? new Set()).add(match[1] as string));
+    }
+    expect([...copies].filter(([, roots]) => roots.size > 1).map(([name]) => name)).toEqual([]);
+    expect(copies.has('@aws-lambda-powertools/commons')).toBe(true);
+  });
 });
 
 describe('the parts', () => {
