@@ -281,17 +281,18 @@ export class Provisioner {
     });
     at.claimed = undefined;
     // A new endpoint or status not settled yet: followed closely until it is (never twice for one fact).
-    const followed =
+    const followedEndpointId =
       result.waitSeconds === undefined &&
-      result.endpointId !== undefined &&
       !SETTLED.has(result.status) &&
-      (claimed.endpointId !== result.endpointId || claimed.status !== result.status);
+      (claimed.endpointId !== result.endpointId || claimed.status !== result.status)
+        ? result.endpointId
+        : undefined;
     // Side by side: neither throws, and the follow-up is delivered seconds later.
     await Promise.all([
       // Recorded with the answer: a refused publish is sent again from the outbox, never lost.
       this.#announce(claimed.key, events, at.logger),
-      followed && result.endpointId !== undefined
-        ? this.#sendFollowUp(at.record.body, at.messageId, result.endpointId, 1, at.logger)
+      followedEndpointId !== undefined
+        ? this.#sendFollowUp(at.record.body, at.messageId, followedEndpointId, 1, at.logger)
         : undefined,
     ]);
     at.logger.info('request done', {
@@ -564,7 +565,6 @@ export class Provisioner {
     if (!sent && pending.length >= MAX_OUTBOX) throw new EventsBackloggedError(claimed.key);
   }
 
-  /** Publishes recorded events and clears them from the outbox; false when some stay for later. */
   /** Publishes recorded events of one key and clears them from its outbox; false when some stay. */
   #announce(key: string, events: StatusChangedDetail[], logger: Logger): Promise<boolean> {
     const { events: publisher, ledger, metrics } = this.#o;
