@@ -18,7 +18,8 @@ import {
 import { TRACKED } from '#lib/ledger-schema.ts';
 import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
 
-type LedgerApi = Pick<
+/** What the domains use of a ledger: what the stand-in implements and the ledger contract tests. */
+export type LedgerApi = Pick<
   Ledger,
   | 'get'
   | 'claim'

@@ -4,29 +4,10 @@
  * tests use (test/support/in-memory-ledger.test.ts): the stand-in is only as good as this proof.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  type Ledger,
-  type LedgerStatus,
-  MAX_REQUEST_IDS,
-  NEVER_CHECKED,
-  type SettleResult,
-} from '#lib/ledger.ts';
+import { type LedgerStatus, MAX_REQUEST_IDS, NEVER_CHECKED, type SettleResult } from '#lib/ledger.ts';
 import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
 import type { StatusChangedDetail } from '#lib/status-event.ts';
-
-/** What the domains use of a ledger. */
-export type LedgerUnderTest = Pick<
-  Ledger,
-  | 'get'
-  | 'claim'
-  | 'amend'
-  | 'release'
-  | 'settle'
-  | 'recordFailure'
-  | 'listTracked'
-  | 'recordCheck'
-  | 'clearOutbox'
->;
+import type { LedgerApi } from './in-memory-ledger.ts';
 
 export const START = Date.parse('2026-11-29T10:00:00.000Z');
 const LEASE_SECONDS = 60;
@@ -62,9 +43,9 @@ const request = (overrides: Partial<ProvisionRequest> = {}): ProvisionRequest =>
  * Defines the contract's cases in the current describe block. `make` builds an empty ledger
  * reading the given clock, once per case.
  */
-export function ledgerContract(make: (now: () => Date) => Promise<LedgerUnderTest>): void {
+export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): void {
   let clock: number;
-  let ledger: LedgerUnderTest;
+  let ledger: LedgerApi;
 
   /** What the provisioner records when it answers `r`: the status since now. */
   const answer = (
