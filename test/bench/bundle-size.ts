@@ -20,6 +20,7 @@ import { SERVICE } from '#lib/metric-names.ts';
 import {
   type ImportTime,
   importTime,
+  type Paired,
   pairDifferences,
   pairedRuns,
   pairRatios,
@@ -119,6 +120,7 @@ export function stackEnvironments(): Record<keyof typeof ENTRIES, Record<string,
 export interface BundleFigures {
   function: string;
   bytes: number;
+  floorBytes: number;
   gzipBytes: number;
   sizeRatio: number;
   /** Elapsed milliseconds of the import, the function's and the floor's. */
@@ -128,6 +130,7 @@ export interface BundleFigures {
   initRatio: Spread;
   /** The same for the CPU time of the import. */
   initCpuMs: Spread;
+  floorInitCpuMs: Spread;
   initCpuRatio: Spread;
   /** Each pair's function CPU time less its floor CPU time: what the function adds. */
   initCpuAddedMs: Spread;
@@ -177,28 +180,18 @@ export async function run(): Promise<BundleFigures[]> {
     const environments = stackEnvironments();
     for (const f of functions) {
       const env = environments[f.name as keyof typeof ENTRIES];
-      const file = await writeBundle(join(dir, f.name), f);
-      // Once each, untimed: fails early on a bundle that does not load, and warms the file cache.
-      await importTime(floorFile, env);
-      await importTime(file, env);
-      const paired = await pairedRuns(
-        pairs,
-        () => importTime(floorFile, env),
-        () => importTime(file, env),
-      );
-      const of = (key: keyof ImportTime) => ({
-        floor: paired.floor.map((t) => t[key]),
-        function: paired.function.map((t) => t[key]),
-      });
+      const of = await pairedWithFloor(floorFile, await writeBundle(join(dir, f.name), f), env, pairs);
       const figure: BundleFigures = {
         function: f.name,
         bytes: size(f),
+        floorBytes: size(floor),
         gzipBytes: gzipSync(f.code).byteLength,
         sizeRatio: size(f) / size(floor),
         initMs: spread(of('ms').function),
         floorInitMs: spread(of('ms').floor),
         initRatio: spread(pairRatios(of('ms'))),
         initCpuMs: spread(of('cpuMs').function),
+        floorInitCpuMs: spread(of('cpuMs').floor),
         initCpuRatio: spread(pairRatios(of('cpuMs'))),
         initCpuAddedMs: spread(pairDifferences(of('cpuMs'))),
       };
@@ -226,6 +219,25 @@ export async function run(): Promise<BundleFigures[]> {
   return figures;
 }
 
+/**
+ * `pairs` paired cold imports of the floor and of `file`, after one untimed import of each (fails
+ * early on a bundle that does not load, and warms the file cache); each figure's floor and
+ * function series.
+ */
+async function pairedWithFloor(floorFile: string, file: string, env: Record<string, string>, pairs: number) {
+  await importTime(floorFile, env);
+  await importTime(file, env);
+  const paired = await pairedRuns(
+    pairs,
+    () => importTime(floorFile, env),
+    () => importTime(file, env),
+  );
+  return (key: keyof ImportTime): Paired<number> => ({
+    floor: paired.floor.map((t) => t[key]),
+    function: paired.function.map((t) => t[key]),
+  });
+}
+
 /** Each part bundled and loaded the way the functions are, paired with the floor. */
 async function measureParts(
   dir: string,
@@ -237,22 +249,16 @@ async function measureParts(
   const added: Added[] = [];
   for (const [name, entry] of Object.entries(PARTS)) {
     const b = await bundle(entry);
-    const file = await writeBundle(join(dir, `part-${added.length}`), b);
-    await importTime(file, env);
-    const paired = await pairedRuns(
+    const of = await pairedWithFloor(
+      floorFile,
+      await writeBundle(join(dir, `part-${added.length}`), b),
+      env,
       pairs,
-      () => importTime(floorFile, env),
-      () => importTime(file, env),
     );
     added.push({
       name,
       bytes: b.code.byteLength - floor.code.byteLength,
-      cpuMs: spread(
-        pairDifferences({
-          floor: paired.floor.map((t) => t.cpuMs),
-          function: paired.function.map((t) => t.cpuMs),
-        }),
-      ),
+      cpuMs: spread(pairDifferences(of('cpuMs'))),
     });
   }
   return added;
@@ -271,7 +277,7 @@ function printParts(parts: Added[], figures: BundleFigures[]): void {
   const partsMs = sum(parts.map((p) => p.cpuMs.median));
   console.log(row('the parts together', partsBytes, partsMs));
   for (const f of figures) {
-    const bytes = f.bytes - f.bytes / f.sizeRatio;
+    const bytes = f.bytes - f.floorBytes;
     console.log(row(`${f.function}, all it adds`, bytes, f.initCpuAddedMs.median));
     console.log(
       row(
@@ -281,8 +287,8 @@ function printParts(parts: Added[], figures: BundleFigures[]): void {
       ),
     );
     console.log(
-      `${''.padEnd(46)}goals allow +${kb((f.bytes / f.sizeRatio) * (GOAL.size - 1))} and +${(
-        (f.initCpuMs.median / f.initCpuRatio.median) * (GOAL.init - 1)
+      `${''.padEnd(46)}goals allow +${kb(f.floorBytes * (GOAL.size - 1))} and +${(
+        f.floorInitCpuMs.median * (GOAL.init - 1)
       ).toFixed(1)} ms`,
     );
   }
