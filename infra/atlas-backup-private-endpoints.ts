@@ -35,6 +35,7 @@ import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { type Outcome, STATUS_CHANGED_DETAIL_TYPE } from '#events/status-event.ts';
 import {
   checkStatusEnvironment,
   maxReceiveCount,
@@ -45,9 +46,12 @@ import {
   type SettingsInput,
   visibilityTimeoutSeconds,
 } from '#infra/settings.ts';
-import { REQUEST_EVENT_INPUT_PATH, REQUESTED_DETAIL_TYPE, requestEventPattern } from '#lib/front-door.ts';
-import { SERVICE } from '#lib/metric-names.ts';
-import { type Outcome, STATUS_CHANGED_DETAIL_TYPE } from '#lib/status-event.ts';
+import {
+  REQUEST_EVENT_INPUT_PATH,
+  REQUESTED_DETAIL_TYPE,
+  requestEventPattern,
+} from '#messages/front-door.ts';
+import { SERVICE } from '#runtime/metric-names.ts';
 import { AppFunction } from './constructs/function.ts';
 import { LedgerTable } from './constructs/ledger.ts';
 import { Monitoring } from './constructs/monitoring.ts';

@@ -3,13 +3,13 @@
  * so a laptop run behaves like the deployment. Each field's default is documented here and in
  * the README ("Configuration"). Set them as stack props or as CDK context (`cdk.json` or `-c`).
  * A setting the functions read takes its checks from their environment contract
- * (functions/lib/environment.ts), which also writes their environment from these settings.
+ * (functions/lib/runtime/environment.ts), which also writes their environment from these settings.
  */
 
 import { DEFAULT_API_VERSION, DEFAULT_BASE_URL } from '#atlas/types.ts';
-import { AT_LEAST, eventBusName, int, VARIABLES as V, writeEnvironment } from '#lib/environment.ts';
-import { CALL_MARGIN_MS, CALLS_TO_START, defaultCreateSettleSeconds } from '#lib/timing.ts';
 import * as z from '#lib/zod.ts';
+import { AT_LEAST, eventBusName, int, VARIABLES as V, writeEnvironment } from '#runtime/environment.ts';
+import { CALL_MARGIN_MS, CALLS_TO_START, defaultCreateSettleSeconds } from '#runtime/timing.ts';
 
 export const SettingsSchema = z.strictObject({
   /** Atlas base URL when the profile secret has no BaseUrl: https, or http to a loopback host. @default 'https://cloud.mongodb.com' */
@@ -186,7 +186,7 @@ export interface FunctionResources {
   requestQueueUrl: string;
 }
 
-/** Environment of the provisioning function, written by the contract (functions/lib/environment.ts). */
+/** Environment of the provisioning function, written by the contract (functions/lib/runtime/environment.ts). */
 export function provisionEnvironment(
   s: Settings,
   resources: FunctionResources & { dlqUrl: string; rejectedQueueUrl: string },

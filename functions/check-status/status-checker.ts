@@ -10,15 +10,21 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { AtlasClient } from '#atlas/client.ts';
 import { ATLAS_STATUSES, type AtlasEndpoint, CLOUD_PROVIDERS, type CloudProvider } from '#atlas/types.ts';
-import { Limiter } from '#lib/concurrency.ts';
+import { announceRecorded } from '#events/outbox.ts';
+import type { StatusEvents } from '#events/publisher.ts';
+import { goneStatus, handBackRequest, itemDetail, statusChange } from '#events/status-change.ts';
+import { eventIdOf, type StatusChangedDetail } from '#events/status-event.ts';
+import {
+  type CheckResult,
+  type Ledger,
+  type LedgerItem,
+  type LedgerStatus,
+  UNTRACKED,
+} from '#ledger/ledger.ts';
 import { AtlasApiError, describeFailure } from '#lib/errors.ts';
-import type { StatusEvents } from '#lib/events.ts';
-import { type CheckResult, type Ledger, type LedgerItem, type LedgerStatus, UNTRACKED } from '#lib/ledger.ts';
-import { METRIC } from '#lib/metric-names.ts';
-import { announceRecorded } from '#lib/outbox.ts';
-import type { RequestQueue } from '#lib/queues.ts';
-import { goneStatus, handBackRequest, itemDetail, statusChange } from '#lib/status-change.ts';
-import { eventIdOf, type StatusChangedDetail } from '#lib/status-event.ts';
+import type { RequestQueue } from '#messages/queues.ts';
+import { Limiter } from '#runtime/concurrency.ts';
+import { METRIC } from '#runtime/metric-names.ts';
 
 /** The Atlas operations the checker uses: one listing per project, and deleting an extra it can account for. */
 export type ListingApi = Pick<AtlasClient, 'listEndpoints' | 'deleteEndpoint'>;

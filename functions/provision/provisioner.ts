@@ -13,10 +13,21 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
 import type { AtlasClient } from '#atlas/client.ts';
+import { assertProfileAllowed } from '#atlas/credentials.ts';
 import type { AtlasEndpoint } from '#atlas/types.ts';
-import { KeyedLock, Limiter } from '#lib/concurrency.ts';
-import { assertProfileAllowed } from '#lib/credentials.ts';
-import type { ProvisionEnvironment } from '#lib/environment.ts';
+import { announceRecorded } from '#events/outbox.ts';
+import type { StatusEvents } from '#events/publisher.ts';
+import { goneStatus, handBackRequest, SETTLED, statusChange } from '#events/status-change.ts';
+import { eventIdOf, type Outcome, type StatusChangedDetail, statusEvent } from '#events/status-event.ts';
+import {
+  type LeaseFields,
+  type Ledger,
+  type LedgerItem,
+  type LedgerStatus,
+  MAX_OUTBOX,
+  MAX_UNCONFIRMED_CREATES,
+  UNCONFIRMED_CREATE_TTL_MS,
+} from '#ledger/ledger.ts';
 import {
   AtlasApiError,
   ConflictUnresolvedError,
@@ -29,24 +40,13 @@ import {
   type FailureInfo,
   InvalidRequestError,
 } from '#lib/errors.ts';
-import type { StatusEvents } from '#lib/events.ts';
-import {
-  type LeaseFields,
-  type Ledger,
-  type LedgerItem,
-  type LedgerStatus,
-  MAX_OUTBOX,
-  MAX_UNCONFIRMED_CREATES,
-  UNCONFIRMED_CREATE_TTL_MS,
-} from '#lib/ledger.ts';
-import { FOLLOW_UP, FOLLOWED_ENDPOINT_ID, ORIGINAL_MESSAGE_ID, WAITS } from '#lib/message-attributes.ts';
-import { METRIC } from '#lib/metric-names.ts';
-import { announceRecorded } from '#lib/outbox.ts';
-import { type Backoff, MAX_MESSAGE_DELAY_SECONDS, type Queues, retryDelaySeconds } from '#lib/queues.ts';
-import { naturalKey, type ProvisionRequest, parseRequest } from '#lib/request.ts';
-import { goneStatus, handBackRequest, SETTLED, statusChange } from '#lib/status-change.ts';
-import { eventIdOf, type Outcome, type StatusChangedDetail, statusEvent } from '#lib/status-event.ts';
-import { CALL_MARGIN_MS, CALLS_TO_START } from '#lib/timing.ts';
+import { FOLLOW_UP, FOLLOWED_ENDPOINT_ID, ORIGINAL_MESSAGE_ID, WAITS } from '#messages/attributes.ts';
+import { type Backoff, MAX_MESSAGE_DELAY_SECONDS, type Queues, retryDelaySeconds } from '#messages/queues.ts';
+import { naturalKey, type ProvisionRequest, parseRequest } from '#messages/request.ts';
+import { KeyedLock, Limiter } from '#runtime/concurrency.ts';
+import type { ProvisionEnvironment } from '#runtime/environment.ts';
+import { METRIC } from '#runtime/metric-names.ts';
+import { CALL_MARGIN_MS, CALLS_TO_START } from '#runtime/timing.ts';
 
 /** How a record ended when it did not go back to the queue. */
 export type RecordOutcome =

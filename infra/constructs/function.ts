@@ -17,7 +17,7 @@ import {
 } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { METRICS_NAMESPACE } from '#lib/metric-names.ts';
+import { METRICS_NAMESPACE } from '#runtime/metric-names.ts';
 
 /** The repository root: entries are resolved from it and its package-lock.json pins the build. */
 export const PROJECT_ROOT = resolve(import.meta.dirname, '../..');

@@ -1,5 +1,5 @@
 /**
- * The ledger table (schema in functions/lib/ledger-schema.ts): on demand, point-in-time recovery,
+ * The ledger table (schema in functions/lib/ledger/schema.ts): on demand, point-in-time recovery,
  * encrypted, kept and protected from deletion with the stack, since it is the record of which
  * endpoints exist. Grants name the exact items API calls the Ledger class makes.
  */
@@ -14,7 +14,7 @@ import {
 } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { CHECK_INDEX, CHECK_INDEX_PARTITION, CHECK_INDEX_SORT, LEDGER_KEY } from '#lib/ledger-schema.ts';
+import { CHECK_INDEX, CHECK_INDEX_PARTITION, CHECK_INDEX_SORT, LEDGER_KEY } from '#ledger/schema.ts';
 
 export class LedgerTable extends Construct {
   readonly table: Table;

@@ -2,7 +2,7 @@
  * Alarms on what needs a person (a request parked in the DLQ or the rejected queue, requests
  * waiting too long, failing or throttled functions, status events EventBridge refused, duplicate
  * endpoints in Atlas), notifying an optional SNS topic, and a
- * dashboard of the functions' own metrics (functions/lib/telemetry.ts).
+ * dashboard of the functions' own metrics (functions/lib/runtime/telemetry.ts).
  */
 import { Duration } from 'aws-cdk-lib';
 import {
@@ -22,7 +22,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRIC, METRICS_NAMESPACE, SERVICE } from '#lib/metric-names.ts';
+import { METRIC, METRICS_NAMESPACE, SERVICE } from '#runtime/metric-names.ts';
 import type { RequestQueues } from './queues.ts';
 
 export interface MonitoringProps {

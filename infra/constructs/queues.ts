@@ -6,8 +6,8 @@
 import { ArnFormat, Duration, Names, Stack, Validations } from 'aws-cdk-lib';
 import { Queue, QueueEncryption, type QueueProps, RedrivePermission } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { PARKED_ATTRIBUTES_MAX_BYTES } from '#lib/message-attributes.ts';
-import { MAX_BODY_BYTES } from '#lib/request.ts';
+import { PARKED_ATTRIBUTES_MAX_BYTES } from '#messages/attributes.ts';
+import { MAX_BODY_BYTES } from '#messages/request.ts';
 
 export interface RequestQueuesProps {
   /** Receives after which SQS itself moves a request to the DLQ: the net for crashes and timeouts. */

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DEFAULT_STACK_NAME } from '#infra/names.ts';
 import { InvalidRequestError } from '#lib/errors.ts';
-import { type ProvisionRequest, parseRequest } from '#lib/request.ts';
+import { type ProvisionRequest, parseRequest } from '#messages/request.ts';
 import { CommandError, isMain, ProgressBar, parseCommand, runMain, UsageError } from './cli.ts';
 import { resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
 

@@ -6,8 +6,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_STACK_NAME } from '#infra/names.ts';
-import type { LedgerItem } from '#lib/ledger.ts';
-import { ProvisionRequestSchema } from '#lib/request.ts';
+import type { LedgerItem } from '#ledger/ledger.ts';
+import { ProvisionRequestSchema } from '#messages/request.ts';
 import { formatTable, isMain, parseCommand, runMain, UsageError } from './cli.ts';
 import { resolveResources, resourceFlags, resourcesFromFlags } from './resources.ts';
 

@@ -30,8 +30,8 @@ describe('the functions', () => {
     async (_, entry) => {
       const { metafile } = await bundle(entry);
       const inputs = Object.keys(metafile.inputs);
-      expect(inputs).toContain('functions/lib/status-event.ts');
-      expect(inputs).not.toContain('functions/lib/status-event-schema.ts');
+      expect(inputs).toContain('functions/lib/events/status-event.ts');
+      expect(inputs).not.toContain('functions/lib/events/schema.ts');
     },
   );
 

@@ -16,7 +16,7 @@ import { type BuildOptions, build, type Metafile } from 'esbuild';
 import { BUNDLING, PROJECT_ROOT, runtimeEnvironment } from '#infra/constructs/function.ts';
 import { checkStatusEnvironment, provisionEnvironment, resolveSettings } from '#infra/settings.ts';
 import { ENTRIES } from '#infra/stack.ts';
-import { SERVICE } from '#lib/metric-names.ts';
+import { SERVICE } from '#runtime/metric-names.ts';
 import {
   type ImportTime,
   importTime,

@@ -18,15 +18,12 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { AtlasClient } from '#atlas/client.ts';
+import { type AtlasProfiles, atlasProfilesFromEnvironment } from '#atlas/profiles.ts';
 import type { CreateEndpointBody } from '#atlas/types.ts';
-import { type AtlasProfiles, atlasProfilesFromEnvironment } from '#lib/atlas-profiles.ts';
-import { type ProvisionEnvironment, readEnvironment } from '#lib/environment.ts';
-import { StatusEvents } from '#lib/events.ts';
-import { Ledger } from '#lib/ledger.ts';
-import { METRICS_NAMESPACE, SERVICE } from '#lib/metric-names.ts';
-import { Queues } from '#lib/queues.ts';
-import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
-import { atlasCallMetrics } from '#lib/telemetry.ts';
+import { StatusEvents } from '#events/publisher.ts';
+import { Ledger } from '#ledger/ledger.ts';
+import { Queues } from '#messages/queues.ts';
+import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import {
   type EndpointsApi,
   Provisioner,
@@ -34,6 +31,9 @@ import {
   type RecordOutcome,
   tuningFrom,
 } from '#provision/provisioner.ts';
+import { type ProvisionEnvironment, readEnvironment } from '#runtime/environment.ts';
+import { METRICS_NAMESPACE, SERVICE } from '#runtime/metric-names.ts';
+import { atlasCallMetrics } from '#runtime/telemetry.ts';
 import { standInAws } from '#test/bench/aws-stand-ins.ts';
 import { captureProcessOutput } from '#test/local/capture.ts';
 import { lambdaContext } from '#test/support/sqs-events.ts';

@@ -30,7 +30,7 @@ import { AtlasClient } from '#atlas/client.ts';
 import { ATLAS_REGIONS, type AtlasRegion } from '#atlas/types.ts';
 import { integerFlag, parseCommand, UsageError } from '#infra/ops/cli.ts';
 import { provisionEnvironment, resolveSettings, type SettingsInput } from '#infra/settings.ts';
-import { naturalKey } from '#lib/request.ts';
+import { naturalKey } from '#messages/request.ts';
 import {
   type ContainerData,
   type FromContainer,

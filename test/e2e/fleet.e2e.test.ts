@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AtlasRegion } from '#atlas/types.ts';
-import { naturalKey } from '#lib/request.ts';
+import { naturalKey } from '#messages/request.ts';
 import { type LocalFlow, startLocalFlow } from '#test/local/flow.ts';
 import {
   attribute,

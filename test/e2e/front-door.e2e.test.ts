@@ -13,7 +13,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AtlasBackupPrivateEndpointsStack } from '#infra/stack.ts';
-import { putRequestEvent } from '#lib/requester.ts';
+import { putRequestEvent } from '#messages/requester.ts';
 import { type LocalFlow, startLocalFlow } from '#test/local/flow.ts';
 import { endpointKey, keepFunctionLogs, simulatorOf } from './support.ts';
 

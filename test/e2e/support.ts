@@ -12,8 +12,8 @@ import {
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach } from 'vitest';
 import { replay } from '#infra/ops/replay.ts';
-import type { LedgerItem } from '#lib/ledger.ts';
-import type { ProvisionRequestInput } from '#lib/request.ts';
+import type { LedgerItem } from '#ledger/ledger.ts';
+import type { ProvisionRequestInput } from '#messages/request.ts';
 import { captureProcessOutput } from '#test/local/capture.ts';
 import type { LocalEnvironment } from '#test/local/environment.ts';
 import type { LocalFlow } from '#test/local/flow.ts';

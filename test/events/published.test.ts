@@ -10,10 +10,10 @@ import { Ajv } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REQUESTED_DETAIL_TYPE } from '#lib/front-door.ts';
-import { ProvisionRequestSchema } from '#lib/request.ts';
-import { STATUS_CHANGED_DETAIL_TYPE } from '#lib/status-event.ts';
-import { StatusChangedDetailSchema } from '#lib/status-event-schema.ts';
+import { StatusChangedDetailSchema } from '#events/schema.ts';
+import { STATUS_CHANGED_DETAIL_TYPE } from '#events/status-event.ts';
+import { REQUESTED_DETAIL_TYPE } from '#messages/front-door.ts';
+import { ProvisionRequestSchema } from '#messages/request.ts';
 import { buildContracts, CONTRACT_FILES, EVENTS, ROOT } from './published.ts';
 
 const addFormats = addFormatsModule as unknown as <A extends Ajv | Ajv2020>(ajv: A) => A;

@@ -9,10 +9,10 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { REQUESTED_DETAIL_TYPE } from '#lib/front-door.ts';
-import { MAX_BODY_BYTES, ProvisionRequestSchema } from '#lib/request.ts';
-import { STATUS_CHANGED_DETAIL_TYPE } from '#lib/status-event.ts';
-import { StatusChangedDetailSchema } from '#lib/status-event-schema.ts';
+import { StatusChangedDetailSchema } from '#events/schema.ts';
+import { STATUS_CHANGED_DETAIL_TYPE } from '#events/status-event.ts';
+import { REQUESTED_DETAIL_TYPE } from '#messages/front-door.ts';
+import { MAX_BODY_BYTES, ProvisionRequestSchema } from '#messages/request.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const EVENTS = join(ROOT, 'events');

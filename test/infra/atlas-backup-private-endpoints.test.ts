@@ -13,9 +13,9 @@ import { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STATUS_CHANGED_DETAIL_TYPE } from '#events/status-event.ts';
 import { AtlasBackupPrivateEndpoints } from '#infra/index.ts';
-import { REQUESTED_DETAIL_TYPE } from '#lib/front-door.ts';
-import { STATUS_CHANGED_DETAIL_TYPE } from '#lib/status-event.ts';
+import { REQUESTED_DETAIL_TYPE } from '#messages/front-door.ts';
 
 // The feature flags `cdk synth` applies (cdk.json), with bundling skipped.
 const CONTEXT = {

@@ -16,11 +16,11 @@ import {
   visibilityTimeoutSeconds,
 } from '#infra/settings.ts';
 import { AtlasBackupPrivateEndpointsStack } from '#infra/stack.ts';
-import { FUNCTION_VARIABLES, VARIABLES } from '#lib/environment.ts';
-import { CHECK_INDEX } from '#lib/ledger-schema.ts';
-import { PARKED_ATTRIBUTES_MAX_BYTES } from '#lib/message-attributes.ts';
-import { METRIC, METRICS_NAMESPACE, SERVICE } from '#lib/metric-names.ts';
-import { MAX_BODY_BYTES } from '#lib/request.ts';
+import { CHECK_INDEX } from '#ledger/schema.ts';
+import { PARKED_ATTRIBUTES_MAX_BYTES } from '#messages/attributes.ts';
+import { MAX_BODY_BYTES } from '#messages/request.ts';
+import { FUNCTION_VARIABLES, VARIABLES } from '#runtime/environment.ts';
+import { METRIC, METRICS_NAMESPACE, SERVICE } from '#runtime/metric-names.ts';
 
 // The feature flags `cdk synth` applies (cdk.json), with bundling skipped.
 const CONTEXT = {

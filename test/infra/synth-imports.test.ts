@@ -39,14 +39,14 @@ describe('what cdk synth loads', () => {
   it('imports from functions/ only modules that load no AWS SDK, Powertools or middy', async () => {
     const { packages, files } = await packagesImportedBy('infra/app.ts');
 
-    expect(files).toContain('functions/lib/metric-names.ts');
-    expect(files).toContain('functions/lib/ledger-schema.ts');
+    expect(files).toContain('functions/lib/runtime/metric-names.ts');
+    expect(files).toContain('functions/lib/ledger/schema.ts');
     expect(packages.filter((p) => /^@aws-sdk\/|^@aws-lambda-powertools\/|^@middy\//.test(p))).toEqual([]);
     expect(packages).toEqual(expect.arrayContaining(['aws-cdk-lib', 'constructs', 'cdk-nag']));
   });
 
   it('sees a runtime SDK when a module imports one (the check works)', async () => {
-    const { packages } = await packagesImportedBy('functions/lib/queues.ts');
+    const { packages } = await packagesImportedBy('functions/lib/messages/queues.ts');
 
     expect(packages).toContain('@aws-sdk/client-sqs');
   });

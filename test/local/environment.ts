@@ -20,6 +20,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { STATUS_CHANGED_DETAIL_TYPE } from '#events/status-event.ts';
 import {
   checkStatusEnvironment,
   maxReceiveCount,
@@ -29,8 +30,7 @@ import {
   type SettingsInput,
   visibilityTimeoutSeconds,
 } from '#infra/settings.ts';
-import { REQUEST_EVENT_INPUT_PATH, requestEventPattern } from '#lib/front-door.ts';
-import { STATUS_CHANGED_DETAIL_TYPE } from '#lib/status-event.ts';
+import { REQUEST_EVENT_INPUT_PATH, requestEventPattern } from '#messages/front-door.ts';
 import { createLedgerTable } from '#test/support/ledger-table.ts';
 
 /** ElasticMQ is configured for this region (see emulators.ts); moto accepts any. */

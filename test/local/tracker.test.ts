@@ -1,7 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { eventIdOf, type StatusChangedDetail } from '#lib/status-event.ts';
+import { eventIdOf, type StatusChangedDetail } from '#events/status-event.ts';
 import { printable } from '#test/local/printable.ts';
 import type { BatchActivity } from '#test/local/sqs-poller.ts';
 import { RequestTracker } from '#test/local/tracker.ts';

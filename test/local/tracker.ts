@@ -5,9 +5,9 @@
  */
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { readTopLevelField } from '#lib/json-scan.ts';
-import { FOLLOW_UP } from '#lib/message-attributes.ts';
-import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event-schema.ts';
+import { type StatusChangedDetail, StatusChangedDetailSchema } from '#events/schema.ts';
+import { FOLLOW_UP } from '#messages/attributes.ts';
+import { readTopLevelField } from '#messages/json-scan.ts';
 import { printable } from './printable.ts';
 import type { BatchActivity } from './sqs-poller.ts';
 

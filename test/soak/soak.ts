@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ATLAS_REGIONS, type AtlasRegion } from '#atlas/types.ts';
 import { integerFlag, isMain, numberFlag, parseCommand, runMain, UsageError } from '#infra/ops/cli.ts';
-import type { LedgerItem } from '#lib/ledger.ts';
+import type { LedgerItem } from '#ledger/ledger.ts';
 import { captureProcessOutput } from '#test/local/capture.ts';
 import { missingPrerequisites } from '#test/local/emulators.ts';
 import type { LocalEnvironment } from '#test/local/environment.ts';

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
+import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { InMemoryLedger } from '#test/support/in-memory-ledger.ts';
 import { ledgerContract, START } from '#test/support/ledger-contract.ts';
 
 describe('InMemoryLedger', () => {
-  // The same cases the real Ledger passes on DynamoDB (test/functions/lib/ledger.moto.test.ts).
+  // The same cases the real Ledger passes on DynamoDB (test/functions/lib/ledger/ledger.moto.test.ts).
   describe('keeps the ledger contract', () => {
     ledgerContract(async (now) => new InMemoryLedger(now));
   });

@@ -1,9 +1,9 @@
 /**
  * The ledger's semantics in memory, for unit tests of the domains: the same conditions (lease,
  * expected status, outbox) and the same writes as Ledger's DynamoDB expressions, which are proven
- * against moto in test/functions/lib/ledger.moto.test.ts.
+ * against moto in test/functions/lib/ledger/ledger.moto.test.ts.
  */
-import { type FailureInfo, KeyBusyError } from '#lib/errors.ts';
+
 import {
   type AmendFields,
   type CheckResult,
@@ -14,9 +14,10 @@ import {
   nextRequestIds,
   type SettleResult,
   UNTRACKED,
-} from '#lib/ledger.ts';
-import { TRACKED } from '#lib/ledger-schema.ts';
-import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
+} from '#ledger/ledger.ts';
+import { TRACKED } from '#ledger/schema.ts';
+import { type FailureInfo, KeyBusyError } from '#lib/errors.ts';
+import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 
 /** What the domains use of a ledger: what the stand-in implements and the ledger contract tests. */
 export type LedgerApi = Pick<

@@ -1,12 +1,12 @@
 /**
  * The ledger's contract as one table of cases, run against the real Ledger on DynamoDB (moto, in
- * test/functions/lib/ledger.moto.test.ts) and against the in-memory stand-in the domains' unit
+ * test/functions/lib/ledger/ledger.moto.test.ts) and against the in-memory stand-in the domains' unit
  * tests use (test/support/in-memory-ledger.test.ts): the stand-in is only as good as this proof.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { type LedgerStatus, MAX_REQUEST_IDS, NEVER_CHECKED, type SettleResult } from '#lib/ledger.ts';
-import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
-import type { StatusChangedDetail } from '#lib/status-event.ts';
+import type { StatusChangedDetail } from '#events/status-event.ts';
+import { type LedgerStatus, MAX_REQUEST_IDS, NEVER_CHECKED, type SettleResult } from '#ledger/ledger.ts';
+import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import type { LedgerApi } from './in-memory-ledger.ts';
 
 export const START = Date.parse('2026-11-29T10:00:00.000Z');

@@ -1,6 +1,6 @@
 /** Creates the ledger table in a DynamoDB emulator from the schema the stack declares. */
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CHECK_INDEX, CHECK_INDEX_PARTITION, CHECK_INDEX_SORT, LEDGER_KEY } from '#lib/ledger-schema.ts';
+import { CHECK_INDEX, CHECK_INDEX_PARTITION, CHECK_INDEX_SORT, LEDGER_KEY } from '#ledger/schema.ts';
 
 export async function createLedgerTable(client: DynamoDBClient, tableName: string): Promise<void> {
   await client.send(

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Message } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { ProvisionRequestInput } from '#lib/request.ts';
+import type { ProvisionRequestInput } from '#messages/request.ts';
 
 const EVENTS = resolve(import.meta.dirname, '../../events');
 

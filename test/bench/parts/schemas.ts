@@ -4,8 +4,8 @@
  * answers (its module brings the client's code along: HTTP, Digest, OAuth).
  */
 import * as atlas from '#atlas/client.ts';
-import { readEnvironment } from '#lib/environment.ts';
-import { parseRequest } from '#lib/request.ts';
+import { parseRequest } from '#messages/request.ts';
+import { readEnvironment } from '#runtime/environment.ts';
 import { handler as floor } from '../floor-handler.ts';
 
 const env = readEnvironment('provision');

@@ -9,11 +9,11 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { vi } from 'vitest';
 import { ATLAS_REGIONS, type AtlasEndpoint, type CloudProvider } from '#atlas/types.ts';
 import { type ListingApi, StatusChecker, type StatusCheckerOptions } from '#check-status/status-checker.ts';
-import { StatusEvents } from '#lib/events.ts';
-import type { LedgerItem } from '#lib/ledger.ts';
-import { TRACKED } from '#lib/ledger-schema.ts';
-import { naturalKey } from '#lib/request.ts';
-import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event-schema.ts';
+import { StatusEvents } from '#events/publisher.ts';
+import { type StatusChangedDetail, StatusChangedDetailSchema } from '#events/schema.ts';
+import type { LedgerItem } from '#ledger/ledger.ts';
+import { TRACKED } from '#ledger/schema.ts';
+import { naturalKey } from '#messages/request.ts';
 import { InMemoryLedger } from '#test/support/in-memory-ledger.ts';
 
 export const NOW = new Date('2026-11-29T10:00:00.000Z');

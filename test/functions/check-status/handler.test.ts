@@ -6,7 +6,7 @@ import type { ScheduledEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { checkStatusEnvironment, resolveSettings } from '#infra/settings.ts';
-import { FUNCTION_VARIABLES, VARIABLES } from '#lib/environment.ts';
+import { FUNCTION_VARIABLES, VARIABLES } from '#runtime/environment.ts';
 import { captureOutput, importWithEnv } from '#test/support/handler-module.ts';
 import { lambdaContext } from '#test/support/sqs-events.ts';
 

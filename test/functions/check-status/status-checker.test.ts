@@ -1,10 +1,10 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { deadlineOf } from '#check-status/status-checker.ts';
+import { eventIdOf } from '#events/status-event.ts';
+import { TRACKED } from '#ledger/schema.ts';
 import { AtlasApiError, AtlasNetworkError, CredentialsError } from '#lib/errors.ts';
-import { TRACKED } from '#lib/ledger-schema.ts';
-import { METRIC } from '#lib/metric-names.ts';
-import { eventIdOf } from '#lib/status-event.ts';
+import { METRIC } from '#runtime/metric-names.ts';
 import {
   buildChecker,
   eventBridge,

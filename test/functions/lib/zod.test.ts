@@ -2,8 +2,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '#infra/constructs/function.ts';
-import { ProvisionRequestSchema } from '#lib/request.ts';
 import * as z from '#lib/zod.ts';
+import { ProvisionRequestSchema } from '#messages/request.ts';
 import { bundle } from '#test/bench/bundle-size.ts';
 
 /**
@@ -40,7 +40,7 @@ describe('#lib/zod.ts', () => {
   it('bundles only the parts of zod a module uses, never the classic API or other locales', async () => {
     const modules = await miniModules();
     expect(modules).toEqual(
-      expect.arrayContaining(['functions/lib/request.ts', 'functions/lib/status-event-schema.ts']),
+      expect.arrayContaining(['functions/lib/messages/request.ts', 'functions/lib/events/schema.ts']),
     );
     for (const entry of modules) {
       const { metafile } = await bundle(entry);

@@ -8,10 +8,10 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { vi } from 'vitest';
 import type { AtlasEndpoint, CloudProvider, CreateEndpointBody } from '#atlas/types.ts';
+import { StatusEvents } from '#events/publisher.ts';
+import { type StatusChangedDetail, StatusChangedDetailSchema } from '#events/schema.ts';
 import { AtlasApiError } from '#lib/errors.ts';
-import { StatusEvents } from '#lib/events.ts';
-import { Queues } from '#lib/queues.ts';
-import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event-schema.ts';
+import { Queues } from '#messages/queues.ts';
 import { type EndpointsApi, Provisioner, type ProvisionerOptions } from '#provision/provisioner.ts';
 import { InMemoryLedger } from '#test/support/in-memory-ledger.ts';
 

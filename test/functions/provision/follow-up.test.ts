@@ -7,9 +7,9 @@ import type { SendMessageCommandInput } from '@aws-sdk/client-sqs';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { statusChange } from '#events/status-change.ts';
 import { AtlasApiError, AtlasNetworkError } from '#lib/errors.ts';
-import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
-import { statusChange } from '#lib/status-change.ts';
+import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { MAX_FOLLOW_UPS } from '#provision/provisioner.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
 import {

@@ -5,7 +5,7 @@ import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { provisionEnvironment, resolveSettings } from '#infra/settings.ts';
-import { FUNCTION_VARIABLES, VARIABLES } from '#lib/environment.ts';
+import { FUNCTION_VARIABLES, VARIABLES } from '#runtime/environment.ts';
 import { captureOutput, importWithEnv } from '#test/support/handler-module.ts';
 import { lambdaContext, loadEvent, sqsEvent, sqsRecord } from '#test/support/sqs-events.ts';
 

@@ -15,8 +15,8 @@ import {
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parkedAttributes } from '#lib/queues.ts';
-import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event-schema.ts';
+import { type StatusChangedDetail, StatusChangedDetailSchema } from '#events/schema.ts';
+import { parkedAttributes } from '#messages/queues.ts';
 import { INVALID_REQUESTS, type InvalidRequest } from '#test/fixtures/invalid-requests.ts';
 import { type CapturedOutput, captureProcessOutput } from '#test/local/capture.ts';
 import { type Moto, startMoto } from '#test/local/emulators.ts';

@@ -5,9 +5,9 @@
 import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { MAX_REQUEST_IDS } from '#ledger/ledger.ts';
 import { AtlasApiError, AtlasNetworkError } from '#lib/errors.ts';
-import { MAX_REQUEST_IDS } from '#lib/ledger.ts';
-import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
+import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,

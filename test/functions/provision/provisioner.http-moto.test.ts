@@ -14,10 +14,10 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { LedgerItem } from '#lib/ledger.ts';
-import { Ledger } from '#lib/ledger.ts';
-import { naturalKey, type ProvisionRequest, type ProvisionRequestInput } from '#lib/request.ts';
-import { type StatusChangedDetail, StatusChangedDetailSchema } from '#lib/status-event-schema.ts';
+import { type StatusChangedDetail, StatusChangedDetailSchema } from '#events/schema.ts';
+import type { LedgerItem } from '#ledger/ledger.ts';
+import { Ledger } from '#ledger/ledger.ts';
+import { naturalKey, type ProvisionRequest, type ProvisionRequestInput } from '#messages/request.ts';
 import { type CapturedOutput, captureProcessOutput } from '#test/local/capture.ts';
 import { type Moto, startMoto } from '#test/local/emulators.ts';
 import { createLocalEnvironment, type LocalEnvironment, localSettings } from '#test/local/environment.ts';

@@ -3,7 +3,7 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AtlasApiError, AtlasNetworkError, CredentialsError } from '#lib/errors.ts';
-import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
+import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { createRequest, loadEvent, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,

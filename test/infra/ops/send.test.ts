@@ -12,7 +12,7 @@ import {
   requestFromFlags,
   sendRequests,
 } from '#infra/ops/send.ts';
-import { parseRequest } from '#lib/request.ts';
+import { parseRequest } from '#messages/request.ts';
 
 const sqs = mockClient(SQSClient);
 const client = new SQSClient({ region: 'us-east-1' });

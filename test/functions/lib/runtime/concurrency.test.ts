@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KeyedLock, Limiter } from '#lib/concurrency.ts';
+import { KeyedLock, Limiter } from '#runtime/concurrency.ts';
 
 const tick = (ms = 5) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,7 +1,7 @@
 import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { PARKED_ATTRIBUTES_MAX_BYTES } from '#lib/message-attributes.ts';
+import { PARKED_ATTRIBUTES_MAX_BYTES } from '#messages/attributes.ts';
 import {
   backoffSeconds,
   MAX_MESSAGE_DELAY_SECONDS,
@@ -12,7 +12,7 @@ import {
   Queues,
   RequestQueue,
   retryDelaySeconds,
-} from '#lib/queues.ts';
+} from '#messages/queues.ts';
 
 const backoff = { baseSeconds: 2, capSeconds: 900 };
 

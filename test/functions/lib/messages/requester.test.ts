@@ -2,8 +2,13 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { REQUESTED_DETAIL_TYPE } from '#lib/front-door.ts';
-import { InvalidRequestError, putRequestEvent, RequestNotSentError, sendRequest } from '#lib/requester.ts';
+import { REQUESTED_DETAIL_TYPE } from '#messages/front-door.ts';
+import {
+  InvalidRequestError,
+  putRequestEvent,
+  RequestNotSentError,
+  sendRequest,
+} from '#messages/requester.ts';
 
 const sqs = mockClient(SQSClient);
 const eventBridge = mockClient(EventBridgeClient);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findDuplicateKeys, readTopLevelField } from '#lib/json-scan.ts';
+import { findDuplicateKeys, readTopLevelField } from '#messages/json-scan.ts';
 
 describe('findDuplicateKeys', () => {
   it('finds nothing in JSON without repeated keys, including the same key in sibling objects', () => {

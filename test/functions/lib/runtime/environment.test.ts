@@ -24,9 +24,9 @@ import {
   readEnvironment,
   VARIABLES,
   type VariableName,
-} from '#lib/environment.ts';
+} from '#runtime/environment.ts';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
+const ROOT = resolve(import.meta.dirname, '../../../..');
 
 const resources = {
   requestQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests',
@@ -272,7 +272,7 @@ describe('the environment the stack writes from settings', () => {
       .filter((f) => f.endsWith('.ts'))
       .map((f) => join(ROOT, 'functions', f));
     const readers = files.filter((f) => /process\.env/.test(readFileSync(f, 'utf8')));
-    expect(readers.map((f) => relative(ROOT, f))).toEqual(['functions/lib/environment.ts']);
+    expect(readers.map((f) => relative(ROOT, f))).toEqual(['functions/lib/runtime/environment.ts']);
   });
 
   it('loads for `cdk synth` with zod/mini alone, tree-shaken: no AWS SDK, no Powertools, no classic zod', async () => {
@@ -301,8 +301,8 @@ describe('the environment the stack writes from settings', () => {
     expect(inputs.filter((i) => !i.includes('node_modules')).sort()).toEqual([
       'functions/lib/atlas/base-url.ts',
       'functions/lib/atlas/types.ts',
-      'functions/lib/environment.ts',
-      'functions/lib/timing.ts',
+      'functions/lib/runtime/environment.ts',
+      'functions/lib/runtime/timing.ts',
       'functions/lib/zod.ts',
       'infra/settings.ts',
     ]);

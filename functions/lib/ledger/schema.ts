@@ -4,7 +4,9 @@
  * so `cdk synth` imports it without loading the DynamoDB SDK; the attribute names are checked
  * against the item type.
  */
-import type { LedgerItem } from '#lib/ledger.ts';
+import { type LedgerItem, TRACKED } from '#ledger/item.ts';
+
+export { TRACKED };
 
 /** Partition key: the natural key (project, provider, region, VPC region). */
 export const LEDGER_KEY = 'key' satisfies keyof LedgerItem;
@@ -13,5 +15,3 @@ export const LEDGER_KEY = 'key' satisfies keyof LedgerItem;
 export const CHECK_INDEX = 'byCheck';
 export const CHECK_INDEX_PARTITION = 'tracked' satisfies keyof LedgerItem;
 export const CHECK_INDEX_SORT = 'checkedAt' satisfies keyof LedgerItem;
-/** The one value of `tracked`: present on an item the checker visits, absent otherwise. */
-export const TRACKED = 'OPEN';

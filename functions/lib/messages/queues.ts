@@ -16,7 +16,7 @@ import {
   ORIGINAL_MESSAGE_ID,
   PARKED_ATTRIBUTES,
   WAITS,
-} from '#lib/message-attributes.ts';
+} from '#messages/attributes.ts';
 
 /** SQS refuses a visibility timeout above 12 hours. */
 export const MAX_VISIBILITY_SECONDS = 43_200;

@@ -1,34 +1,17 @@
 /**
  * The one event a requester subscribes to: every outcome and every status change of a request.
- * The functions build its detail here; its zod schema lives apart (status-event-schema.ts), since
+ * The functions build its detail here; its zod schema lives apart (schema.ts), since
  * no function parses an event: a schema built at import is cold-start time for nothing.
  */
 import { createHash } from 'node:crypto';
-import type { LedgerItem } from '#lib/ledger.ts';
-import { naturalKey, type ProvisionRequest } from '#lib/request.ts';
-import type { StatusChangedDetail } from '#lib/status-event-schema.ts';
+import type { Outcome } from '#events/outcomes.ts';
+import type { StatusChangedDetail } from '#events/schema.ts';
+import type { LedgerItem } from '#ledger/item.ts';
+import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 
-export const STATUS_CHANGED_DETAIL_TYPE = 'Backup Private Endpoint Status Changed';
+export { OUTCOMES, type Outcome, STATUS_CHANGED_DETAIL_TYPE } from '#events/outcomes.ts';
 
-/** What happened, in the requester's words. */
-export const OUTCOMES = [
-  'PROVISIONED', // created by this request (201)
-  'ADOPTED', // an endpoint for the key already existed and was taken over
-  'DELETE_REQUESTED', // Atlas accepted the delete (204); the checker follows it until gone
-  'DELETED', // the endpoint is gone
-  'STATUS_CHANGED', // the status checker saw a new Atlas status
-  'STUCK', // past its deadline in PENDING_ACCEPTANCE or an in-progress status
-  'MISSING', // an endpoint that was ACTIVE answered 404 (drift)
-  'RECREATING', // the key's endpoint FAILED: it is being deleted and will be created anew
-  'DUPLICATE_DELETED', // an extra endpoint for the key, made by a create in doubt, was deleted
-  'DUPLICATE_FOUND', // more than one endpoint for the key that this provisioner did not make: an operator decides
-  'UNCLAIMED', // an endpoint appeared for a key whose create was in doubt and whose request is not running (e.g. in the DLQ)
-  'DEAD_LETTERED', // sent to the DLQ; an operator must act, then replay
-  'REJECTED', // invalid or unfixable; never retried
-] as const;
-export type Outcome = (typeof OUTCOMES)[number];
-
-/** The detail every status event carries; its schema is in status-event-schema.ts. */
+/** The detail every status event carries; its schema is in schema.ts. */
 export type { StatusChangedDetail };
 
 /** An eventId from the parts that make a fact what it is (absent parts count as empty). */

@@ -2,8 +2,8 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AtlasClient, AtlasClientOptions } from '#atlas/client.ts';
-import { AtlasProfiles } from '#lib/atlas-profiles.ts';
-import { CredentialsStore } from '#lib/credentials.ts';
+import { CredentialsStore } from '#atlas/credentials.ts';
+import { AtlasProfiles } from '#atlas/profiles.ts';
 import { AtlasApiError, AtlasNetworkError } from '#lib/errors.ts';
 
 const built = vi.hoisted(() => [] as AtlasClientOptions[]);

@@ -3,7 +3,7 @@
  * on, the source of the published JSON Schema (events/schema) and of the tests' checks of every
  * event. No function imports it at run time.
  */
-import { OUTCOMES } from '#lib/status-event.ts';
+import { OUTCOMES } from '#events/outcomes.ts';
 import * as z from '#lib/zod.ts';
 
 export const StatusChangedDetailSchema = z.strictObject({

@@ -7,7 +7,7 @@ import {
   naturalKey,
   parseRequest,
   quoteValue,
-} from '#lib/request.ts';
+} from '#messages/request.ts';
 
 const valid = {
   requestId: 'orders-svc:7f3c',

@@ -6,10 +6,10 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { EventPublishError, type StatusEvents } from '#lib/events.ts';
-import type { Ledger } from '#lib/ledger.ts';
-import { METRIC } from '#lib/metric-names.ts';
-import type { StatusChangedDetail } from '#lib/status-event.ts';
+import { EventPublishError, type StatusEvents } from '#events/publisher.ts';
+import type { StatusChangedDetail } from '#events/status-event.ts';
+import type { Ledger } from '#ledger/ledger.ts';
+import { METRIC } from '#runtime/metric-names.ts';
 
 export interface OutboxDeps {
   events: Pick<StatusEvents, 'publish'>;

@@ -6,7 +6,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe } from 'vitest';
-import { Ledger } from '#lib/ledger.ts';
+import { Ledger } from '#ledger/ledger.ts';
 import { type Moto, startMoto } from '#test/local/emulators.ts';
 import { ledgerContract } from '#test/support/ledger-contract.ts';
 import { createLedgerTable } from '#test/support/ledger-table.ts';

@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { CredentialsStore, parseSecret } from '#lib/credentials.ts';
+import { CredentialsStore, parseSecret } from '#atlas/credentials.ts';
 import { CredentialsError, describeFailure, ProfileNotAllowedError } from '#lib/errors.ts';
 
 const secretsManager = mockClient(SecretsManagerClient);

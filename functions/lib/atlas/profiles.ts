@@ -5,10 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { type AtlasCallInfo, AtlasClient } from '#atlas/client.ts';
+import { CredentialsStore } from '#atlas/credentials.ts';
 import type { AtlasCredentials } from '#atlas/types.ts';
-import { CredentialsStore } from '#lib/credentials.ts';
-import type { CheckStatusEnvironment, ProvisionEnvironment } from '#lib/environment.ts';
 import { AtlasApiError } from '#lib/errors.ts';
+import type { CheckStatusEnvironment, ProvisionEnvironment } from '#runtime/environment.ts';
 
 export interface AtlasProfilesOptions {
   credentials: CredentialsStore;
@@ -101,7 +101,7 @@ type AtlasEnvironment = Pick<
   | 'atlasTimeoutMs'
 >;
 
-/** The Atlas access both functions build from their environment (see functions/lib/environment.ts). */
+/** The Atlas access both functions build from their environment (see functions/lib/runtime/environment.ts). */
 export function atlasProfilesFromEnvironment(
   env: AtlasEnvironment,
   onCall?: (info: AtlasCallInfo) => void,

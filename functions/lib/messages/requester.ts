@@ -7,11 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { REQUESTED_DETAIL_TYPE } from '#lib/front-door.ts';
-import { type ProvisionRequest, type ProvisionRequestInput, parseRequest } from '#lib/request.ts';
+import { REQUESTED_DETAIL_TYPE } from '#messages/front-door.ts';
+import { type ProvisionRequest, type ProvisionRequestInput, parseRequest } from '#messages/request.ts';
 
 export { InvalidRequestError } from '#lib/errors.ts';
-export type { ProvisionRequest } from '#lib/request.ts';
+export type { ProvisionRequest } from '#messages/request.ts';
 
 /** A request as a service writes it: `requestId` is generated when left out, `action` and `profile` default. */
 export type RequestToSend = Omit<ProvisionRequestInput, 'requestId'> & { requestId?: string };

@@ -4,8 +4,9 @@
  * whichever of them saw it first (the ledger write is conditional on the status read, so only
  * one of them records it).
  */
-import type { CheckResult, LedgerItem, LedgerStatus } from '#lib/ledger.ts';
-import { eventIdOf, type Outcome, type StatusChangedDetail, statusEvent } from '#lib/status-event.ts';
+
+import { eventIdOf, type Outcome, type StatusChangedDetail, statusEvent } from '#events/status-event.ts';
+import type { CheckResult, LedgerItem, LedgerStatus } from '#ledger/ledger.ts';
 
 /** Statuses a follow-up stops at: done, failed, gone, or waiting on a person. */
 export const SETTLED: ReadonlySet<string> = new Set([

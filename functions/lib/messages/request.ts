@@ -1,8 +1,8 @@
 /** The v1 request contract: one JSON object per SQS message body. */
 import { ATLAS_REGIONS, CLOUD_PROVIDERS } from '#atlas/types.ts';
 import { InvalidRequestError } from '#lib/errors.ts';
-import { findDuplicateKeys, readTopLevelField } from '#lib/json-scan.ts';
 import * as z from '#lib/zod.ts';
+import { findDuplicateKeys, readTopLevelField } from '#messages/json-scan.ts';
 
 export const MAX_BODY_BYTES = 16 * 1024;
 /**

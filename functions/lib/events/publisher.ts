@@ -1,6 +1,6 @@
 /** Publishes the status events requesters subscribe to (EventBridge, one detail-type). */
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import { STATUS_CHANGED_DETAIL_TYPE, type StatusChangedDetail } from '#lib/status-event.ts';
+import { STATUS_CHANGED_DETAIL_TYPE, type StatusChangedDetail } from '#events/status-event.ts';
 
 export interface StatusEventsOptions {
   busName: string;

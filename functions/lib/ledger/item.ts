@@ -1,0 +1,102 @@
+/**
+ * What the ledger holds: one item per natural key, its statuses and bounds, and what each writer
+ * may change. Types and constants only, so every room can name them without loading the ledger.
+ */
+
+import type { AtlasStatus } from '#atlas/types.ts';
+import type { StatusChangedDetail } from '#events/schema.ts';
+import type { ProvisionRequest } from '#messages/request.ts';
+
+/** The one value of `tracked`: present on an item the checker visits, absent otherwise. */
+export const TRACKED = 'OPEN';
+
+export const NEVER_CHECKED = '1970-01-01T00:00:00.000Z';
+/** requestIds kept per key: the current lifecycle's most recent ones. Events carry these. */
+export const MAX_REQUEST_IDS = 20;
+/** Creates in doubt remembered per key; an older one is forgotten after UNCONFIRMED_CREATE_TTL_MS. */
+export const MAX_UNCONFIRMED_CREATES = 10;
+export const UNCONFIRMED_CREATE_TTL_MS = 24 * 60 * 60 * 1000;
+/** Events waiting in one item's outbox before new facts for the key wait for EventBridge. */
+export const MAX_OUTBOX = 50;
+
+/** Atlas statuses, plus the ledger's own: REQUESTED (claimed, no endpoint yet), DELETED, MISSING. */
+export type LedgerStatus = AtlasStatus | 'REQUESTED' | 'DELETED' | 'MISSING';
+
+/** Statuses after which the checker stops following an endpoint. ACTIVE stays followed, for drift. */
+export const UNTRACKED: ReadonlySet<string> = new Set(['REQUESTED', 'DELETED', 'MISSING']);
+
+export interface LedgerItem {
+  key: string;
+  groupId: string;
+  cloudProvider: string;
+  regionName: string;
+  vpcRegionName?: string;
+  profile: string;
+  action: 'create' | 'delete';
+  /** The requestIds of the key's current lifecycle that were answered, oldest first, at most MAX_REQUEST_IDS. */
+  requestIds: string[];
+  status: LedgerStatus;
+  statusSince: string;
+  endpointId?: string;
+  atlasErrorMessage?: string;
+  /** Set once when the checker reports the endpoint stuck past its deadline. */
+  stuckAt?: string;
+  tracked?: typeof TRACKED;
+  checkedAt: string;
+  createdAt: string;
+  updatedAt: string;
+  lastError?: { code: string; httpStatus?: number; detail: string; at: string };
+  firstFailureAt?: string;
+  lease?: { owner: string; expiresAt: number };
+  /** A create was sent at this time and its outcome is not known yet: no create is sent until a listing settles it. */
+  pendingCreate?: { sentAt: string };
+  /**
+   * Creates in doubt that a listing after the settle period did not show (send times). An
+   * endpoint for the key that appears later is one of them: an extra that this provisioner made.
+   */
+  unconfirmedCreates?: string[];
+  /** FAILED endpoints met in this lifecycle (each deleted and created anew, up to a bound). */
+  endpointFailures?: number;
+  /** A FAILED endpoint was deleted to be created anew; the key's requests wait for it to go. */
+  recreating?: boolean;
+  /** Extra endpoints for the key already announced (DUPLICATE_FOUND, UNCLAIMED): each once. */
+  reported?: string[];
+  /** Status events recorded with the state they announce and not yet confirmed sent, by eventId. */
+  outbox?: Record<string, StatusChangedDetail>;
+}
+
+/** Fields the provisioner writes while it holds the lease. */
+export type LeaseFields = Pick<
+  LedgerItem,
+  'pendingCreate' | 'unconfirmedCreates' | 'endpointFailures' | 'recreating'
+>;
+
+/** What amend may write: the bookkeeping, and the endpoint a request that ends in the DLQ leaves standing. */
+export type AmendFields = LeaseFields &
+  Partial<Pick<LedgerItem, 'status' | 'statusSince' | 'endpointId' | 'atlasErrorMessage'>>;
+
+export interface SettleResult {
+  status: LedgerStatus;
+  endpointId?: string;
+  atlasErrorMessage?: string;
+  /** The request answered; it joins the key's requestIds (a new lifecycle starts a new list). */
+  request: Pick<ProvisionRequest, 'requestId' | 'action'>;
+  /** statusSince to record: the caller computes it, so the events in the outbox carry the same value. */
+  statusSince: string;
+  fields?: Partial<LeaseFields>;
+  /** Events recorded in the outbox with this state. */
+  events?: StatusChangedDetail[];
+}
+
+export interface CheckResult {
+  status: LedgerStatus;
+  atlasErrorMessage?: string;
+  stuck?: boolean;
+  /** statusSince to record when the status changed (the value the events announce). */
+  statusSince?: string;
+  /** The endpoint FAILED and the key goes back to the provisioner to be created anew. */
+  handBack?: boolean;
+  /** Bookkeeping of extra endpoints (deleted ones leave unconfirmedCreates, reported ones join reported). */
+  fields?: Partial<Pick<LedgerItem, 'unconfirmedCreates' | 'reported'>>;
+  events?: StatusChangedDetail[];
+}
