@@ -119,7 +119,9 @@ export async function handleApi(parts: SimulatorParts, exchange: Exchange): Prom
       ? { kind: 'late', landAt: record.at + fault.landAfterMs, res }
       : fault?.kind === 'doubleCreate'
         ? { kind: 'double' }
-        : { kind: 'normal' };
+        : fault?.kind === 'recreate'
+          ? { kind: 'recreate', plan: { activeMs: fault.activeMs, pendingMs: fault.pendingMs } }
+          : { kind: 'normal' };
   const performed = perform(
     parts,
     operation,

@@ -1,7 +1,9 @@
 /**
  * The simulator's endpoints per project and their lifecycle: INITIATING becomes ACTIVE (or FAILED,
- * with the fail probability, decided when it is created) after the activation delay and DELETING
- * disappears after the deletion delay, computed lazily from timestamps so no timer outlives the server.
+ * with the fail probability, decided when it is created) after the activation delay, DELETING
+ * disappears after the deletion delay, and an endpoint Atlas recreates shows PENDING_RECREATION and
+ * is then replaced by a new endpoint (a new id, INITIATING) for the same regions. All of it is
+ * computed lazily from timestamps, so no timer outlives the server.
  */
 import { randomBytes } from 'node:crypto';
 import type { AtlasEndpoint, AtlasStatus, CreateEndpointBody } from '#atlas/types.ts';
@@ -25,6 +27,18 @@ interface Stored {
   failWith?: string;
   /** When a DELETING endpoint disappears. */
   removeAt?: number;
+  /** Recreated by Atlas once ACTIVE: `activeMs` after activating, PENDING_RECREATION for `pendingMs`. */
+  recreate?: RecreatePlan;
+  /** When an ACTIVE endpoint turns PENDING_RECREATION. */
+  pendingRecreationAt?: number;
+  /** When a PENDING_RECREATION endpoint is gone and its replacement appears. */
+  replaceAt?: number;
+}
+
+/** How Atlas recreates an endpoint: how long it stays ACTIVE first, how long PENDING_RECREATION lasts. */
+export interface RecreatePlan {
+  activeMs: number;
+  pendingMs: number;
 }
 
 /** An ObjectId-like id: 4 bytes of seconds, then 8 random bytes, in lower-case hex. */
@@ -77,6 +91,8 @@ export class EndpointStore {
   list(groupId: string): AtlasEndpoint[] {
     const group = this.#groups.get(groupId);
     if (!group) return [];
+    // A first pass brings every endpoint up to now: a recreation replaces one with a new id.
+    for (const id of [...group.keys()]) this.get(groupId, id);
     return [...group.keys()].flatMap((id) => {
       const endpoint = this.get(groupId, id);
       return endpoint ? [endpoint] : [];
@@ -100,10 +116,37 @@ export class EndpointStore {
         stored.endpoint.status = 'ACTIVE';
         stored.endpoint.privateEndpointConnectionName ??= connectionName();
       }
+      if (stored.recreate && stored.endpoint.status === 'ACTIVE') {
+        stored.pendingRecreationAt = stored.activateAt + stored.recreate.activeMs;
+        stored.replaceAt = stored.pendingRecreationAt + stored.recreate.pendingMs;
+      }
       stored.activateAt = undefined;
       stored.failWith = undefined;
+      stored.recreate = undefined;
+    }
+    if (stored.pendingRecreationAt !== undefined && now >= stored.pendingRecreationAt) {
+      stored.endpoint.status = 'PENDING_RECREATION';
+      stored.pendingRecreationAt = undefined;
+    }
+    if (stored.replaceAt !== undefined && now >= stored.replaceAt) {
+      group.delete(id);
+      this.#replace(groupId, stored.endpoint, stored.replaceAt);
+      return undefined;
     }
     return structuredClone(stored.endpoint);
+  }
+
+  /**
+   * Atlas recreates the endpoint under a new id: PENDING_RECREATION from now for `pendingMs`, then
+   * gone, and a new INITIATING endpoint for the same regions in its place.
+   */
+  recreate(groupId: string, id: string, pendingMs: number): void {
+    const stored = this.get(groupId, id) && this.#groups.get(groupId)?.get(id);
+    if (!stored) throw new Error(`recreateEndpoint: no endpoint ${id} in project ${groupId}`);
+    this.#settle(stored);
+    stored.endpoint.status = 'PENDING_RECREATION';
+    delete stored.endpoint.errorMessage;
+    stored.replaceAt = this.#now() + pendingMs;
   }
 
   /** The live endpoint for the same regions, which makes a create conflict. */
@@ -118,7 +161,8 @@ export class EndpointStore {
     );
   }
 
-  create(groupId: string, body: CreateEndpointBody): AtlasEndpoint {
+  /** Creates an endpoint; with `recreate`, Atlas recreates it under a new id once it has been ACTIVE. */
+  create(groupId: string, body: CreateEndpointBody, recreate?: RecreatePlan): AtlasEndpoint {
     const start = this.#createStatus.get(groupId) ?? { status: 'INITIATING' };
     const now = this.#now();
     const endpoint: AtlasEndpoint = {
@@ -132,6 +176,8 @@ export class EndpointStore {
         start.errorMessage !== undefined && { errorMessage: start.errorMessage }),
     };
     this.#put(groupId, endpoint);
+    const stored = this.#groups.get(groupId)?.get(endpoint.id);
+    if (recreate && stored) stored.recreate = recreate;
     return structuredClone(endpoint);
   }
 
@@ -141,9 +187,8 @@ export class EndpointStore {
     const stored = this.#groups.get(groupId)?.get(id);
     if (!stored) return false;
     if (stored.endpoint.status !== 'DELETING' || stored.removeAt === undefined) {
+      this.#settle(stored);
       stored.endpoint.status = 'DELETING';
-      stored.activateAt = undefined;
-      stored.failWith = undefined;
       stored.removeAt = this.#now() + this.#options.deletionDelayMs;
     }
     return true;
@@ -170,9 +215,8 @@ export class EndpointStore {
   setStatus(groupId: string, id: string, status: AtlasStatus, errorMessage?: string): void {
     const stored = this.get(groupId, id) && this.#groups.get(groupId)?.get(id);
     if (!stored) throw new Error(`setEndpointStatus: no endpoint ${id} in project ${groupId}`);
+    this.#settle(stored);
     stored.endpoint.status = status;
-    stored.activateAt = undefined;
-    stored.failWith = undefined;
     stored.removeAt = undefined;
     if (errorMessage !== undefined) stored.endpoint.errorMessage = errorMessage;
     else if (status === 'FAILED') stored.endpoint.errorMessage ??= DEFAULT_FAILURE;
@@ -217,21 +261,39 @@ export class EndpointStore {
     return [...byKey.values()].filter((entry) => entry.ids.length > 1);
   }
 
-  #put(groupId: string, endpoint: AtlasEndpoint): void {
+  /** Ends whatever the endpoint had scheduled: its status is about to be set by hand. */
+  #settle(stored: Stored): void {
+    stored.activateAt = undefined;
+    stored.failWith = undefined;
+    stored.recreate = undefined;
+    stored.pendingRecreationAt = undefined;
+    stored.replaceAt = undefined;
+  }
+
+  /** The endpoint Atlas creates in place of a recreated one, as if created at `at`. */
+  #replace(groupId: string, old: AtlasEndpoint, at: number): void {
+    const { cloudProvider, regionName, vpcRegionName } = old;
+    this.#put(
+      groupId,
+      { id: newEndpointId(at), cloudProvider, regionName, vpcRegionName, status: 'INITIATING' },
+      at,
+    );
+  }
+
+  #put(groupId: string, endpoint: AtlasEndpoint, at = this.#now()): void {
     let group = this.#groups.get(groupId);
     if (!group) {
       group = new Map();
       this.#groups.set(groupId, group);
     }
-    const now = this.#now();
     const initiating = endpoint.status === 'INITIATING';
     // Drawn only when failures are asked for, so they leave the fault draws of a seeded run alone otherwise.
     const fails = initiating && this.#failProbability > 0 && this.#random() < this.#failProbability;
     group.set(endpoint.id, {
       endpoint,
-      ...(initiating && { activateAt: now + this.#options.activationDelayMs }),
+      ...(initiating && { activateAt: at + this.#options.activationDelayMs }),
       ...(fails && { failWith: FAILURES[Math.floor(this.#random() * FAILURES.length)] ?? DEFAULT_FAILURE }),
-      ...(endpoint.status === 'DELETING' && { removeAt: now + this.#options.deletionDelayMs }),
+      ...(endpoint.status === 'DELETING' && { removeAt: at + this.#options.deletionDelayMs }),
     });
   }
 }

@@ -45,11 +45,22 @@ export const FaultSchema = z.discriminatedUnion('kind', [
    * regions; the answer names the first). A create that conflicts is answered 409 as usual (and counts as a hit).
    */
   z.object({ kind: z.literal('doubleCreate') }),
+  /**
+   * create only: the create is answered as usual, and Atlas later recreates the endpoint under a new id
+   * (as it does when the cloud side rejected or removed it): `activeMs` after turning ACTIVE it shows
+   * PENDING_RECREATION for `pendingMs`, then it is gone and a new INITIATING endpoint for the same regions
+   * takes its place (and activates, or fails, as any new endpoint).
+   */
+  z.object({ kind: z.literal('recreate'), activeMs: whole, pendingMs: whole }),
 ]);
 export type Fault = z.infer<typeof FaultSchema>;
 
 /** Faults that only apply to creates: a rule with one of them never matches another operation. */
-export const CREATE_ONLY_FAULTS: ReadonlySet<Fault['kind']> = new Set(['lateCreate', 'doubleCreate']);
+export const CREATE_ONLY_FAULTS: ReadonlySet<Fault['kind']> = new Set([
+  'lateCreate',
+  'doubleCreate',
+  'recreate',
+]);
 
 export const FaultRuleSchema = z.object({
   fault: FaultSchema,

@@ -214,6 +214,117 @@ describe('doubleCreate', () => {
   });
 });
 
+describe('recreate', () => {
+  type Listed = {
+    results: Array<{ id: string; status: string; regionName: string; vpcRegionName?: string }>;
+  };
+  const statusOf = async (call: Client['call'], groupId: string, id: string) => {
+    const reply = await call('GET', `${collectionPath(groupId)}/${id}`);
+    expectConforms('get', reply);
+    return reply.status === 404 ? 'GONE' : (reply.body as { status: string }).status;
+  };
+  const listed = async (call: Client['call'], groupId: string) => {
+    const reply = await call('GET', collectionPath(groupId));
+    expectConforms('list', reply);
+    return (reply.body as Listed).results;
+  };
+
+  it('shows PENDING_RECREATION after ACTIVE, then a new endpoint for the same regions under a new id', async () => {
+    const { sim, create, call } = await client();
+    const groupId = newGroupId();
+    sim.injectFault({ fault: { kind: 'recreate', activeMs: 150, pendingMs: 400 }, times: 1 });
+    const created = await create(groupId, { regionName: 'EU_WEST_1' });
+    expectConforms('create', created);
+    expect(created.body).toMatchObject({ status: 'INITIATING' });
+    const oldId = idOf(created);
+
+    const seen = new Set<string>();
+    await expect
+      .poll(
+        async () => {
+          const status = await statusOf(call, groupId, oldId);
+          seen.add(status);
+          return status;
+        },
+        { timeout: 5000, interval: 20 },
+      )
+      .toBe('GONE');
+    expect([...seen]).toEqual(expect.arrayContaining(['ACTIVE', 'PENDING_RECREATION', 'GONE']));
+
+    const [replacement, ...others] = await listed(call, groupId);
+    expect(others).toEqual([]);
+    expect(replacement).toMatchObject({ regionName: 'EU_WEST_1', vpcRegionName: 'EU_WEST_1' });
+    expect(replacement?.id).toMatch(/^[a-f0-9]{24}$/);
+    expect(replacement?.id).not.toBe(oldId);
+    await expect.poll(() => statusOf(call, groupId, replacement?.id ?? ''), { timeout: 3000 }).toBe('ACTIVE');
+    // Recreated once: the replacement stays.
+    expect((await listed(call, groupId)).map((e) => e.id)).toEqual([replacement?.id]);
+  });
+
+  it('replaces the endpoint in the listing even when PENDING_RECREATION lasts no time at all', async () => {
+    const { sim, create, call } = await client();
+    const groupId = newGroupId();
+    sim.injectFault({ fault: { kind: 'recreate', activeMs: 0, pendingMs: 0 }, times: 1 });
+    const oldId = idOf(await create(groupId));
+    await expect
+      .poll(async () => (await listed(call, groupId)).map((e) => e.id).includes(oldId), { timeout: 3000 })
+      .toBe(false);
+    const now = await listed(call, groupId);
+    expect(now).toHaveLength(1);
+    expect(now[0]?.status).toMatch(/^(INITIATING|ACTIVE)$/);
+    expect(sim.duplicates()).toEqual([]);
+  });
+
+  it('applies to creates only, and to as many as the rule hits', async () => {
+    const { sim, create, call } = await client();
+    const groupId = newGroupId();
+    const seeded = sim.seedEndpoint(groupId, {
+      cloudProvider: 'AWS',
+      regionName: 'US_WEST_2',
+      status: 'ACTIVE',
+    });
+    sim.injectFault({ fault: { kind: 'recreate', activeMs: 0, pendingMs: 0 }, times: 1 });
+    expect(await statusOf(call, groupId, seeded.id)).toBe('ACTIVE');
+    const recreated = idOf(await create(groupId, { regionName: 'EU_WEST_1' }));
+    const kept = idOf(await create(groupId, { regionName: 'US_EAST_1' }));
+    await expect.poll(() => statusOf(call, groupId, recreated), { timeout: 3000 }).toBe('GONE');
+    await expect.poll(() => statusOf(call, groupId, kept), { timeout: 3000 }).toBe('ACTIVE');
+    expect(await statusOf(call, groupId, seeded.id)).toBe('ACTIVE');
+    expect((await listed(call, groupId)).map((e) => e.regionName).sort()).toEqual([
+      'EU_WEST_1',
+      'US_EAST_1',
+      'US_WEST_2',
+    ]);
+  });
+
+  it('recreates an existing endpoint on demand, and a delete during PENDING_RECREATION brings no new one', async () => {
+    const { sim, call } = await client();
+    const groupId = newGroupId();
+    const first = sim.seedEndpoint(groupId, {
+      cloudProvider: 'AWS',
+      regionName: 'US_EAST_1',
+      status: 'ACTIVE',
+    });
+    const second = sim.seedEndpoint(groupId, {
+      cloudProvider: 'AWS',
+      regionName: 'EU_WEST_1',
+      status: 'ACTIVE',
+    });
+    sim.recreateEndpoint(groupId, first.id, 300);
+    sim.recreateEndpoint(groupId, second.id, 60_000);
+    expect(await statusOf(call, groupId, first.id)).toBe('PENDING_RECREATION');
+    expect(await statusOf(call, groupId, second.id)).toBe('PENDING_RECREATION');
+
+    expect((await call('DELETE', `${collectionPath(groupId)}/${second.id}`)).status).toBe(204);
+    await expect.poll(() => statusOf(call, groupId, first.id), { timeout: 3000 }).toBe('GONE');
+    await expect.poll(() => statusOf(call, groupId, second.id), { timeout: 3000 }).toBe('GONE');
+    const left = await listed(call, groupId);
+    expect(left.map((e) => e.regionName)).toEqual(['US_EAST_1']);
+    expect(left[0]?.id).not.toBe(first.id);
+    expect(() => sim.recreateEndpoint(groupId, second.id, 0)).toThrow(/no endpoint/);
+  });
+});
+
 describe('probability', () => {
   /** The statuses of 32 lists against a fresh simulator with a 50% 500 rule. */
   async function pattern(seed: number): Promise<number[]> {

@@ -117,6 +117,7 @@ export async function startAtlasSimulator(options: SimulatorOptions = {}): Promi
     setEndpointStatus: (groupId, endpointId, status, errorMessage) =>
       store.setStatus(groupId, endpointId, status, errorMessage),
     removeEndpoint: (groupId, endpointId) => store.remove(groupId, endpointId),
+    recreateEndpoint: (groupId, endpointId, pendingMs) => store.recreate(groupId, endpointId, pendingMs),
     seedEndpoint: (groupId, endpoint) => store.seed(groupId, endpoint),
     endpoints: (groupId) => store.all(groupId),
     get requests() {

@@ -2,13 +2,15 @@
 import type { ServerResponse } from 'node:http';
 import type { CreateEndpointBody } from '#atlas/types.ts';
 import { type Answer, apiError } from '#test/simulator/answers.ts';
+import type { RecreatePlan } from '#test/simulator/endpoints.ts';
 import type { SimulatorParts } from '#test/simulator/exchange.ts';
 import type { SpecOperation } from '#test/simulator/spec.ts';
 
-/** How perform() carries out a create: as asked, twice (doubleCreate), or later (lateCreate). */
+/** How perform() carries out a create: as asked, twice (doubleCreate), later (lateCreate), or to be recreated. */
 export type CreateMode =
   | { kind: 'normal' }
   | { kind: 'double' }
+  | { kind: 'recreate'; plan: RecreatePlan }
   | { kind: 'late'; landAt: number; res: ServerResponse };
 
 /** The answer to a valid request, or 'held' for a lateCreate that answers nothing. */
@@ -69,7 +71,7 @@ export function perform(
         parts.lateCreates.hold(mode.landAt, mode.res, () => store.create(groupId, request));
         return 'held';
       }
-      const created = store.create(groupId, request);
+      const created = store.create(groupId, request, mode.kind === 'recreate' ? mode.plan : undefined);
       if (mode.kind === 'double') store.create(groupId, request);
       return ok(201, created);
     }

@@ -79,6 +79,12 @@ export interface AtlasSimulator {
   setEndpointStatus(groupId: string, endpointId: string, status: string, errorMessage?: string): void;
   /** Remove an endpoint behind the provisioner's back (drift). */
   removeEndpoint(groupId: string, endpointId: string): void;
+  /**
+   * Atlas recreates an endpoint under a new id (the cloud side rejected or removed it): it shows
+   * PENDING_RECREATION for `pendingMs` (0: gone at once), then a new INITIATING endpoint for the same
+   * regions takes its place. The `recreate` fault does the same to a created endpoint once it is ACTIVE.
+   */
+  recreateEndpoint(groupId: string, endpointId: string, pendingMs: number): void;
   /** Add an endpoint directly (e.g. one that already exists before the provisioner runs). */
   seedEndpoint(groupId: string, endpoint: Omit<AtlasEndpoint, 'id'> & { id?: string }): SimEndpoint;
   endpoints(groupId?: string): SimEndpoint[];
