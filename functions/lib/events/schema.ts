@@ -28,6 +28,8 @@ export const StatusChangedDetailSchema = z.strictObject({
   vpcRegionName: z.optional(z.string()),
   action: z.optional(z.enum(['create', 'delete'])),
   endpointId: z.optional(z.string()),
+  /** The endpoint `endpointId` replaced: Atlas recreated it under a new id (RECREATED), or it vanished and this one was adopted. */
+  previousEndpointId: z.optional(z.string()),
   previousStatus: z.optional(z.string()),
   /** Atlas status, or DELETED / MISSING for gone endpoints; absent when Atlas was never reached. */
   status: z.optional(z.string()),

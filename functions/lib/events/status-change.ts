@@ -5,6 +5,7 @@
  * one of them records it).
  */
 
+import type { AtlasEndpoint } from '#atlas/types.ts';
 import { eventIdOf, type Outcome, type StatusChangedDetail, statusEvent } from '#events/status-event.ts';
 import type { CheckResult, LedgerItem, LedgerStatus } from '#ledger/ledger.ts';
 
@@ -55,6 +56,69 @@ export function statusChange(
       previousStatus: item.status,
       status: result.status,
       ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
+      statusSince,
+      occurredAt: now.toISOString(),
+    }),
+  };
+}
+
+/**
+ * What became of a create's endpoint that Atlas no longer lists, given the key's other live
+ * endpoints (not DELETING). Atlas recreates an endpoint the cloud side rejected or removed:
+ * PENDING_RECREATION, then a new endpoint for the same regions under a new id.
+ * - `recreated`: it was seen PENDING_RECREATION and one new endpoint took its place.
+ * - `adopted`: the recreation was not seen (or the endpoint was replaced some other way), and
+ *   exactly one other endpoint stands for the key. It is followed as the key's endpoint: a create
+ *   request would adopt it anyway (Atlas holds one endpoint per region), so reporting it as
+ *   missing would only make the next create do the same, after an alarm nobody can act on.
+ * - `waiting`: seen PENDING_RECREATION, gone, and its successor not listed yet (STUCK past the
+ *   in-progress deadline, like any status in progress).
+ * - `gone`: nothing took its place, or more than one endpoint did (an operator decides which).
+ */
+export type Successor =
+  | { kind: 'recreated' | 'adopted'; endpoint: AtlasEndpoint }
+  | { kind: 'waiting' }
+  | { kind: 'gone' };
+
+export function successorOf(item: LedgerItem, others: readonly AtlasEndpoint[]): Successor {
+  if (item.action !== 'create' || item.status === 'DELETING') return { kind: 'gone' };
+  const recreating = item.status === 'PENDING_RECREATION';
+  const [only, ...more] = others;
+  if (only && more.length === 0) return { kind: recreating ? 'recreated' : 'adopted', endpoint: only };
+  return recreating && !only ? { kind: 'waiting' } : { kind: 'gone' };
+}
+
+/**
+ * The key follows `successor.endpoint`: the result to record (the new endpointId, its status) and
+ * the one event that names the old and the new id. A successor that is FAILED goes back to the
+ * provisioner, as any FAILED endpoint of a create.
+ */
+export function successorChange(
+  item: LedgerItem,
+  successor: { kind: 'recreated' | 'adopted'; endpoint: AtlasEndpoint },
+  now: Date,
+): { result: CheckResult; event: StatusChangedDetail } {
+  const { endpoint } = successor;
+  const outcome: Outcome = successor.kind === 'recreated' ? 'RECREATED' : 'ADOPTED';
+  const changed = endpoint.status !== item.status;
+  // The statusSince announced is the one recorded (recordCheck keeps it when the status is the same).
+  const statusSince = changed ? now.toISOString() : item.statusSince;
+  const handBack = endpoint.status === 'FAILED';
+  return {
+    result: {
+      status: endpoint.status,
+      ...(endpoint.errorMessage !== undefined && { atlasErrorMessage: endpoint.errorMessage }),
+      statusSince,
+      ...(handBack && { handBack }),
+      fields: { endpointId: endpoint.id },
+    },
+    event: itemDetail(outcome, item, {
+      eventId: eventIdOf(outcome, item.key, item.endpointId, endpoint.id),
+      endpointId: endpoint.id,
+      ...(item.endpointId !== undefined && { previousEndpointId: item.endpointId }),
+      previousStatus: item.status,
+      status: endpoint.status,
+      ...(endpoint.errorMessage !== undefined && { errorMessage: endpoint.errorMessage }),
       statusSince,
       occurredAt: now.toISOString(),
     }),

@@ -96,7 +96,10 @@ export interface CheckResult {
   statusSince?: string;
   /** The endpoint FAILED and the key goes back to the provisioner to be created anew. */
   handBack?: boolean;
-  /** Bookkeeping of extra endpoints (deleted ones leave unconfirmedCreates, reported ones join reported). */
-  fields?: Partial<Pick<LedgerItem, 'unconfirmedCreates' | 'reported'>>;
+  /**
+   * Bookkeeping of extra endpoints (deleted ones leave unconfirmedCreates, reported ones join
+   * reported), and the endpoint that took the place of a recreated or vanished one.
+   */
+  fields?: Partial<Pick<LedgerItem, 'unconfirmedCreates' | 'reported' | 'endpointId'>>;
   events?: StatusChangedDetail[];
 }
