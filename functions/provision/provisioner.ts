@@ -10,20 +10,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
-import type { AtlasClient } from '#atlas/client.ts';
 import { assertProfileAllowed } from '#atlas/credentials.ts';
 import type { AtlasEndpoint } from '#atlas/types.ts';
 import { announceRecorded } from '#events/outbox.ts';
-import type { StatusEvents } from '#events/publisher.ts';
 import { goneStatus, handBackRequest, SETTLED, statusChange } from '#events/status-change.ts';
-import { eventIdOf, type Outcome, type StatusChangedDetail, statusEvent } from '#events/status-event.ts';
+import { eventIdOf, type StatusChangedDetail, statusEvent } from '#events/status-event.ts';
 import {
   type LeaseFields,
-  type Ledger,
   type LedgerItem,
-  type LedgerStatus,
   MAX_OUTBOX,
   MAX_UNCONFIRMED_CREATES,
   UNCONFIRMED_CREATE_TTL_MS,
@@ -41,68 +37,33 @@ import {
   InvalidRequestError,
 } from '#lib/errors.ts';
 import { FOLLOW_UP, FOLLOWED_ENDPOINT_ID, ORIGINAL_MESSAGE_ID, WAITS } from '#messages/attributes.ts';
-import { type Backoff, MAX_MESSAGE_DELAY_SECONDS, type Queues, retryDelaySeconds } from '#messages/queues.ts';
-import { naturalKey, type ProvisionRequest, parseRequest } from '#messages/request.ts';
+import { MAX_MESSAGE_DELAY_SECONDS, retryDelaySeconds } from '#messages/queues.ts';
+import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { KeyedLock, Limiter } from '#runtime/concurrency.ts';
 import type { ProvisionEnvironment } from '#runtime/environment.ts';
 import { METRIC } from '#runtime/metric-names.ts';
 import { CALL_MARGIN_MS, CALLS_TO_START } from '#runtime/timing.ts';
+import {
+  attribute,
+  bounded,
+  GONE,
+  listKey,
+  OUTCOME_METRIC,
+  type Parsed,
+  parse,
+  timeLeft,
+} from './attempt.ts';
+import type {
+  AtlasResult,
+  Attempt,
+  InvocationClock,
+  ProvisionContext,
+  ProvisionerOptions,
+  RecordOutcome,
+  RequestApi,
+} from './types.ts';
 
-/** How a record ended when it did not go back to the queue. */
-export type RecordOutcome =
-  | Extract<
-      Outcome,
-      'PROVISIONED' | 'ADOPTED' | 'DELETE_REQUESTED' | 'DELETED' | 'RECREATING' | 'DEAD_LETTERED' | 'REJECTED'
-    >
-  | 'WAITING'
-  /** A follow-up looked at its key's endpoint (and sent the next one, or found it settled). */
-  | 'FOLLOWED'
-  /** A follow-up given up: its key moved on, or Atlas or SQS kept failing (the sweep settles it). */
-  | 'FOLLOW_UP_DROPPED';
-
-/** The Atlas operations the provisioner uses. */
-export type EndpointsApi = Pick<
-  AtlasClient,
-  'listEndpoints' | 'createEndpoint' | 'deleteEndpoint' | 'getEndpoint'
->;
-
-/** What a request does with Atlas, each call bounded by the invocation (a follow-up only reads). */
-type RequestApi = Omit<EndpointsApi, 'getEndpoint'>;
-
-export interface ProvisionerOptions {
-  ledger: Pick<
-    Ledger,
-    'claim' | 'amend' | 'release' | 'settle' | 'recordFailure' | 'clearOutbox' | 'get' | 'recordCheck'
-  >;
-  atlas: { withClient<T>(profile: string, fn: (client: EndpointsApi) => Promise<T>): Promise<T> };
-  queues: Pick<Queues, 'delay' | 'park' | 'wait' | 'followUp'>;
-  events: Pick<StatusEvents, 'publish'>;
-  logger: Logger;
-  metrics: Pick<Metrics, 'addMetric'>;
-  allowedProfiles: readonly string[];
-  /** Deliveries (ApproximateReceiveCount) after which a retryable failure is parked in the DLQ. */
-  maxAttempts: number;
-  leaseSeconds: number;
-  /** Records of one batch processed at once. */
-  recordConcurrency: number;
-  backoff: Backoff;
-  /** How long after a create in doubt was sent a listing can tell whether it was done. */
-  createSettleSeconds: number;
-  /** FAILED endpoints of one key that are deleted and created anew; the next one ends in the DLQ. */
-  maxEndpointFailures: number;
-  /** The Atlas client's timeout of one HTTP request: no call starts with less time left. */
-  atlasTimeoutMs: number;
-  /**
-   * Follow-ups of a key after a create, an adoption or a delete, until its endpoint settles:
-   * the first after `firstSeconds`, each next one twice as late, at most `maxSeconds` apart.
-   * Absent: no follow-ups (the status checker's sweep alone follows endpoints).
-   */
-  followUp?: { firstSeconds: number; maxSeconds: number };
-  /** Waits for Atlas (message sent again later) before the request goes to the DLQ. Default 60. */
-  maxWaits?: number;
-  random?: () => number;
-  now?: () => Date;
-}
+export type { EndpointsApi, InvocationClock, ProvisionerOptions, RecordOutcome } from './types.ts';
 
 /** The provisioner's tuning as its function's environment gives it: the flat options and the two groups. */
 export function tuningFrom(env: ProvisionEnvironment) {
@@ -113,11 +74,6 @@ export function tuningFrom(env: ProvisionEnvironment) {
   };
 }
 
-/** What the Lambda context tells of the time left; absent in tests that do not care. */
-export interface InvocationClock {
-  getRemainingTimeInMillis(): number;
-}
-
 const DEFAULT_MAX_WAITS = 60;
 /**
  * Follow-ups of one chain at most: about 20 minutes at the default spacing (10 s doubling to
@@ -126,84 +82,24 @@ const DEFAULT_MAX_WAITS = 60;
  */
 export const MAX_FOLLOW_UPS = 40;
 
-/** Ledger statuses that mean no endpoint to adopt or delete. */
-const GONE: ReadonlySet<LedgerStatus> = new Set(['REQUESTED', 'DELETING', 'DELETED', 'MISSING']);
-
-const OUTCOME_METRIC: Record<RecordOutcome, string> = {
-  PROVISIONED: METRIC.provisioned,
-  ADOPTED: METRIC.adopted,
-  DELETE_REQUESTED: METRIC.deleted,
-  DELETED: METRIC.deleted,
-  RECREATING: METRIC.recreating,
-  WAITING: METRIC.waiting,
-  FOLLOWED: METRIC.followUps,
-  FOLLOW_UP_DROPPED: METRIC.followUpsDropped,
-  DEAD_LETTERED: METRIC.deadLettered,
-  REJECTED: METRIC.rejected,
-};
-
-interface AtlasResult {
-  outcome: Extract<RecordOutcome, 'PROVISIONED' | 'ADOPTED' | 'DELETE_REQUESTED' | 'DELETED' | 'RECREATING'>;
-  status: LedgerStatus;
-  endpointId?: string;
-  atlasErrorMessage?: string;
-  fields?: Partial<LeaseFields>;
-  /** Events beside the answer (duplicates deleted or found). */
-  events?: StatusChangedDetail[];
-  /** The request is not done: it waits this long for Atlas after its answer is recorded. */
-  waitSeconds?: number;
-}
-
-/** One delivery of one record. */
-interface Attempt {
-  record: SQSRecord;
-  attempt: number;
-  owner: string;
-  /** The messageId the sender was given (kept across waits and replays). */
-  messageId: string;
-  waits: number;
-  /** Epoch ms by which this record's work must be done. */
-  deadline: number;
-  logger: Logger;
-  request?: ProvisionRequest;
-  /** The ledger item while this attempt holds its lease. */
-  claimed?: LedgerItem;
-  /** This attempt wrote a create down and sent it; `createAnswered` once Atlas answered it. */
-  createSent?: boolean;
-  createAnswered?: boolean;
-}
-
-type Parsed = { ok: true; request: ProvisionRequest } | { ok: false; error: unknown };
-
-const parse = (body: string): Parsed => {
-  try {
-    return { ok: true, request: parseRequest(body) };
-  } catch (error) {
-    return { ok: false, error };
-  }
-};
-
-const vpcRegion = (e: { regionName: string; vpcRegionName?: string }) => e.vpcRegionName ?? e.regionName;
-
 const fromEndpoint = (endpoint: AtlasEndpoint) => ({
   endpointId: endpoint.id,
   status: endpoint.status,
   ...(endpoint.errorMessage !== undefined && { atlasErrorMessage: endpoint.errorMessage }),
 });
 
-const attribute = (record: SQSRecord, name: string) => record.messageAttributes?.[name]?.stringValue;
-
 export class Provisioner {
-  readonly #o: ProvisionerOptions;
-  readonly #now: () => Date;
-  readonly #random: () => number;
+  readonly #ctx: ProvisionContext;
   readonly #keys = new KeyedLock();
   readonly #limit: Limiter;
 
   constructor(options: ProvisionerOptions) {
-    this.#o = options;
-    this.#now = options.now ?? (() => new Date());
-    this.#random = options.random ?? Math.random;
+    this.#ctx = {
+      ...options,
+      maxWaits: options.maxWaits ?? DEFAULT_MAX_WAITS,
+      random: options.random ?? Math.random,
+      now: options.now ?? (() => new Date()),
+    };
     this.#limit = new Limiter(options.recordConcurrency);
   }
 
@@ -236,15 +132,15 @@ export class Provisioner {
       messageId,
       waits: Math.max(0, Number(attribute(record, WAITS)) || 0),
       deadline: context ? Date.now() + context.getRemainingTimeInMillis() : Number.POSITIVE_INFINITY,
-      logger: this.#o.logger.createChild({
+      logger: this.#ctx.logger.createChild({
         persistentKeys: { messageId, ...(requestId !== undefined && { requestId }) },
       }),
     };
-    this.#o.metrics.addMetric(METRIC.requests, MetricUnit.Count, 1);
+    this.#ctx.metrics.addMetric(METRIC.requests, MetricUnit.Count, 1);
     try {
       if (!parsed.ok) throw parsed.error;
       // Started only with time for the clean path: a record not started is delivered again shortly.
-      if (this.#timeLeft(at) < CALLS_TO_START * this.#o.atlasTimeoutMs + CALL_MARGIN_MS) {
+      if (timeLeft(at) < CALLS_TO_START * this.#ctx.atlasTimeoutMs + CALL_MARGIN_MS) {
         throw new DeadlineError('start this record');
       }
       return await this.#provision(at, parsed.request);
@@ -253,24 +149,21 @@ export class Provisioner {
     }
   }
 
-  #timeLeft(at: Attempt): number {
-    return at.deadline - Date.now();
-  }
-
   async #provision(at: Attempt, request: ProvisionRequest): Promise<RecordOutcome> {
     at.request = request;
-    assertProfileAllowed(request.profile, this.#o.allowedProfiles);
-    const claimed = await this.#o.ledger.claim(request, at.owner, this.#o.leaseSeconds);
+    assertProfileAllowed(request.profile, this.#ctx.allowedProfiles);
+    const claimed = await this.#ctx.ledger.claim(request, at.owner, this.#ctx.leaseSeconds);
     at.claimed = claimed;
     await this.#drainOutbox(claimed, at);
     const result =
       request.action === 'create'
         ? await this.#create(at, request, claimed)
         : await this.#delete(at, request, claimed);
-    const statusSince = claimed.status === result.status ? claimed.statusSince : this.#now().toISOString();
+    const statusSince =
+      claimed.status === result.status ? claimed.statusSince : this.#ctx.now().toISOString();
     const answer = this.#answer(result, at, request, claimed, statusSince);
     const events = [answer, ...(result.events ?? [])];
-    await this.#o.ledger.settle(claimed, at.owner, {
+    await this.#ctx.ledger.settle(claimed, at.owner, {
       status: result.status,
       ...(result.endpointId !== undefined && { endpointId: result.endpointId }),
       ...(result.atlasErrorMessage !== undefined && { atlasErrorMessage: result.atlasErrorMessage }),
@@ -302,7 +195,7 @@ export class Provisioner {
       status: result.status,
     });
     if (result.waitSeconds !== undefined) return this.#wait(at, result.waitSeconds, result.outcome);
-    this.#o.metrics.addMetric(OUTCOME_METRIC[result.outcome], MetricUnit.Count, 1);
+    this.#ctx.metrics.addMetric(OUTCOME_METRIC[result.outcome], MetricUnit.Count, 1);
     return result.outcome;
   }
 
@@ -310,8 +203,8 @@ export class Provisioner {
   async #create(at: Attempt, request: ProvisionRequest, claimed: LedgerItem): Promise<AtlasResult> {
     const key = claimed.key;
     if (claimed.pendingCreate) {
-      const readyAt = Date.parse(claimed.pendingCreate.sentAt) + this.#o.createSettleSeconds * 1000;
-      const waitSeconds = Math.ceil((readyAt - this.#now().getTime()) / 1000);
+      const readyAt = Date.parse(claimed.pendingCreate.sentAt) + this.#ctx.createSettleSeconds * 1000;
+      const waitSeconds = Math.ceil((readyAt - this.#ctx.now().getTime()) / 1000);
       if (waitSeconds > 0) throw new CreateInDoubtError(key, waitSeconds);
     }
     const settledLedger = !claimed.pendingCreate && !claimed.recreating;
@@ -328,9 +221,9 @@ export class Provisioner {
         ...(claimed.atlasErrorMessage !== undefined && { atlasErrorMessage: claimed.atlasErrorMessage }),
       };
     }
-    return this.#o.atlas.withClient(request.profile, async (unbounded) => {
-      const client = this.#bounded(unbounded, at);
-      const listed = await this.#listKey(client, request);
+    return this.#ctx.atlas.withClient(request.profile, async (unbounded) => {
+      const client = bounded(this.#ctx, unbounded, at);
+      const listed = await listKey(client, request);
       if (claimed.recreating && listed.some((e) => e.id === claimed.endpointId && e.status === 'DELETING')) {
         throw new EndpointRecreatingError(key, this.#recreateWait(at));
       }
@@ -340,7 +233,7 @@ export class Provisioner {
       // Nothing listed after the settle period: a create in doubt was not done (yet). Remembered,
       // so that an endpoint it makes later is known as this provisioner's own extra.
       const unconfirmed = claimed.pendingCreate
-        ? [...freshUnconfirmed(claimed, this.#now()), claimed.pendingCreate.sentAt].slice(
+        ? [...freshUnconfirmed(claimed, this.#ctx.now()), claimed.pendingCreate.sentAt].slice(
             -MAX_UNCONFIRMED_CREATES,
           )
         : undefined;
@@ -348,11 +241,10 @@ export class Provisioner {
         ...(unconfirmed && { unconfirmedCreates: unconfirmed }),
         ...(claimed.recreating && { recreating: undefined }),
       };
-      if (this.#timeLeft(at) - CALL_MARGIN_MS < this.#o.atlasTimeoutMs)
-        throw new DeadlineError('send a create');
-      await this.#o.ledger.amend(key, at.owner, {
+      if (timeLeft(at) - CALL_MARGIN_MS < this.#ctx.atlasTimeoutMs) throw new DeadlineError('send a create');
+      await this.#ctx.ledger.amend(key, at.owner, {
         ...fields,
-        pendingCreate: { sentAt: this.#now().toISOString() },
+        pendingCreate: { sentAt: this.#ctx.now().toISOString() },
       });
       at.createSent = true;
       let created: AtlasEndpoint;
@@ -366,7 +258,7 @@ export class Provisioner {
       } catch (error) {
         if (!(error instanceof AtlasApiError && error.status === 409)) throw error;
         at.createAnswered = true;
-        const found = (await this.#listKey(client, request)).filter((e) => e.status !== 'DELETING');
+        const found = (await listKey(client, request)).filter((e) => e.status !== 'DELETING');
         if (found.length === 0) throw new ConflictUnresolvedError(key);
         // The create was answered (not done): only earlier creates in doubt can account for extras.
         return this.#adopt(at, client, request, { ...claimed, ...fields, pendingCreate: undefined }, found);
@@ -391,7 +283,7 @@ export class Provisioner {
       live.find((e) => e.id === claimed.endpointId) ?? live.find((e) => e.status === 'ACTIVE') ?? live[0];
     if (!keep) throw new Error('adopt needs an endpoint');
     const extras = live.filter((e) => e !== keep);
-    const unconfirmed = freshUnconfirmed(claimed, this.#now());
+    const unconfirmed = freshUnconfirmed(claimed, this.#ctx.now());
     const events: StatusChangedDetail[] = [];
     let fields: Partial<LeaseFields> = {};
     if (extras.length > 0) {
@@ -423,7 +315,7 @@ export class Provisioner {
     const events: StatusChangedDetail[] = [];
     if (extras.length + 1 > Math.max(ours, 1)) {
       // Someone else made at least one of them, and nothing says which: an operator decides.
-      this.#o.metrics.addMetric(METRIC.duplicateEndpoints, MetricUnit.Count, extras.length);
+      this.#ctx.metrics.addMetric(METRIC.duplicateEndpoints, MetricUnit.Count, extras.length);
       at.logger.error('more than one endpoint for the key, not all made by this provisioner', {
         naturalKey: claimed.key,
         kept: keep.id,
@@ -460,16 +352,16 @@ export class Provisioner {
     events: StatusChangedDetail[] = [],
   ): Promise<AtlasResult> {
     const failures = (claimed.endpointFailures ?? 0) + 1;
-    if (failures >= this.#o.maxEndpointFailures) {
+    if (failures >= this.#ctx.maxEndpointFailures) {
       // Left standing for an operator: the ledger says what stands, so nothing reads it as gone.
       // The count starts again: replaying the request is the operator's decision to try anew.
-      await this.#o.ledger.amend(claimed.key, at.owner, {
+      await this.#ctx.ledger.amend(claimed.key, at.owner, {
         ...fields,
         endpointFailures: undefined,
         recreating: undefined,
         status: 'FAILED',
         endpointId: failed.id,
-        ...(claimed.status !== 'FAILED' && { statusSince: this.#now().toISOString() }),
+        ...(claimed.status !== 'FAILED' && { statusSince: this.#ctx.now().toISOString() }),
         ...(failed.errorMessage !== undefined && { atlasErrorMessage: failed.errorMessage }),
       });
       throw new EndpointFailedError(claimed.key, failures, failed.errorMessage);
@@ -496,8 +388,8 @@ export class Provisioner {
   async #delete(at: Attempt, request: ProvisionRequest, claimed: LedgerItem): Promise<AtlasResult> {
     if (claimed.pendingCreate) {
       // A create in doubt may still land: delete only what a listing after the settle period shows.
-      const readyAt = Date.parse(claimed.pendingCreate.sentAt) + this.#o.createSettleSeconds * 1000;
-      const waitSeconds = Math.ceil((readyAt - this.#now().getTime()) / 1000);
+      const readyAt = Date.parse(claimed.pendingCreate.sentAt) + this.#ctx.createSettleSeconds * 1000;
+      const waitSeconds = Math.ceil((readyAt - this.#ctx.now().getTime()) / 1000);
       if (waitSeconds > 0) throw new CreateInDoubtError(claimed.key, waitSeconds);
     }
     if (claimed.endpointId !== undefined && claimed.status === 'DELETING' && !claimed.recreating) {
@@ -509,12 +401,12 @@ export class Provisioner {
         ? claimed.endpointId
         : undefined;
     const fields: Partial<LeaseFields> = { recreating: undefined, endpointFailures: undefined };
-    return this.#o.atlas.withClient(request.profile, async (unbounded) => {
-      const client = this.#bounded(unbounded, at);
+    return this.#ctx.atlas.withClient(request.profile, async (unbounded) => {
+      const client = bounded(this.#ctx, unbounded, at);
       let endpointId = known;
       try {
         if (endpointId === undefined) {
-          const listed = await this.#listKey(client, request);
+          const listed = await listKey(client, request);
           const found = listed.find((e) => e.status !== 'DELETING') ?? listed[0];
           if (!found) return { outcome: 'DELETED', status: 'DELETED', fields };
           if (found.status === 'DELETING')
@@ -530,31 +422,9 @@ export class Provisioner {
     });
   }
 
-  /** Every listed endpoint of the request's key, in any status. */
-  async #listKey(client: RequestApi, request: ProvisionRequest): Promise<AtlasEndpoint[]> {
-    const listed = await client.listEndpoints(request.groupId, request.cloudProvider);
-    return listed.filter((e) => e.regionName === request.regionName && vpcRegion(e) === vpcRegion(request));
-  }
-
-  /** The Atlas client bounded by the invocation: no call starts that could outlive it. */
-  #bounded(client: EndpointsApi, at: Attempt): RequestApi {
-    const options = (what: string) => {
-      const left = this.#timeLeft(at) - CALL_MARGIN_MS;
-      if (left < this.#o.atlasTimeoutMs) throw new DeadlineError(what);
-      return Number.isFinite(left) ? { signal: AbortSignal.timeout(left) } : {};
-    };
-    return {
-      listEndpoints: (groupId, provider) =>
-        client.listEndpoints(groupId, provider, options('list the endpoints')),
-      createEndpoint: (groupId, body) => client.createEndpoint(groupId, body, options('send a create')),
-      deleteEndpoint: (groupId, provider, id) =>
-        client.deleteEndpoint(groupId, provider, id, options('delete an endpoint')),
-    };
-  }
-
   /** Growing waits for a FAILED endpoint to go: the settle period, doubled per wait, capped. */
   #recreateWait(at: Attempt): number {
-    return Math.min(MAX_MESSAGE_DELAY_SECONDS, this.#o.createSettleSeconds * 2 ** Math.min(at.waits, 6));
+    return Math.min(MAX_MESSAGE_DELAY_SECONDS, this.#ctx.createSettleSeconds * 2 ** Math.min(at.waits, 6));
   }
 
   /** Sends events a failed publish left in the key's outbox; a full outbox makes new facts wait. */
@@ -567,7 +437,7 @@ export class Provisioner {
 
   /** Publishes recorded events of one key and clears them from its outbox; false when some stay. */
   #announce(key: string, events: StatusChangedDetail[], logger: Logger): Promise<boolean> {
-    const { events: publisher, ledger, metrics } = this.#o;
+    const { events: publisher, ledger, metrics } = this.#ctx;
     return announceRecorded(
       { events: publisher, ledger, metrics, logger },
       events.map((event) => ({ key, event })),
@@ -586,7 +456,7 @@ export class Provisioner {
     const messageId = attribute(record, ORIGINAL_MESSAGE_ID) ?? record.messageId;
     const number = Math.max(1, Number(attribute(record, FOLLOW_UP)) || 1);
     const endpointId = attribute(record, FOLLOWED_ENDPOINT_ID);
-    const logger = this.#o.logger.createChild({
+    const logger = this.#ctx.logger.createChild({
       persistentKeys: {
         messageId,
         followUp: number,
@@ -596,7 +466,7 @@ export class Provisioner {
     const deadline = context ? Date.now() + context.getRemainingTimeInMillis() : Number.POSITIVE_INFINITY;
     const drop = (reason: string, extra: Record<string, unknown> = {}) => {
       logger.warn('follow-up dropped; the status checker settles the key', { reason, ...extra });
-      this.#o.metrics.addMetric(METRIC.followUpsDropped, MetricUnit.Count, 1);
+      this.#ctx.metrics.addMetric(METRIC.followUpsDropped, MetricUnit.Count, 1);
       return 'FOLLOW_UP_DROPPED' as const;
     };
     if (!parsed.ok || endpointId === undefined) return drop('not a follow-up this version can read');
@@ -614,7 +484,7 @@ export class Provisioner {
       return sent ? 'FOLLOWED' : 'FOLLOW_UP_DROPPED';
     };
     try {
-      const item = await this.#o.ledger.get(naturalKey(request));
+      const item = await this.#ctx.ledger.get(naturalKey(request));
       // Followed no more: the key has another endpoint, settled, or is the provisioner's again.
       if (
         !item ||
@@ -626,12 +496,12 @@ export class Provisioner {
         logger.debug('follow-up done: the key moved on or settled', { naturalKey: item?.key });
         return 'FOLLOWED';
       }
-      const now = this.#now();
+      const now = this.#ctx.now();
       // A request holds the key: look again after it (it follows any change it makes itself).
       if (item.lease && item.lease.expiresAt >= now.getTime()) return next(this.#followUpDelay(number + 1));
-      if (deadline - Date.now() - CALL_MARGIN_MS < this.#o.atlasTimeoutMs) return next(2, number);
+      if (deadline - Date.now() - CALL_MARGIN_MS < this.#ctx.atlasTimeoutMs) return next(2, number);
       const provider = request.cloudProvider;
-      const endpoint = await this.#o.atlas.withClient(request.profile, async (unbounded) => {
+      const endpoint = await this.#ctx.atlas.withClient(request.profile, async (unbounded) => {
         const left = deadline - Date.now() - CALL_MARGIN_MS;
         const options = Number.isFinite(left) ? { signal: AbortSignal.timeout(left) } : {};
         try {
@@ -641,7 +511,7 @@ export class Provisioner {
           throw error;
         }
       });
-      this.#o.metrics.addMetric(METRIC.followUps, MetricUnit.Count, 1);
+      this.#ctx.metrics.addMetric(METRIC.followUps, MetricUnit.Count, 1);
       const status = endpoint ? endpoint.status : goneStatus(item);
       if (status !== item.status) {
         const handBack = status === 'FAILED' && item.action === 'create';
@@ -656,7 +526,7 @@ export class Provisioner {
         );
         if (handBack) {
           // Sent before it is recorded, as the checker does: a lost hand-back is seen again.
-          await this.#o.queues.wait(JSON.stringify(handBackRequest(item)), 0, {
+          await this.#ctx.queues.wait(JSON.stringify(handBackRequest(item)), 0, {
             originalMessageId: messageId,
             waits: 0,
           });
@@ -665,7 +535,7 @@ export class Provisioner {
             endpointId,
           });
         }
-        const recorded = await this.#o.ledger.recordCheck(
+        const recorded = await this.#ctx.ledger.recordCheck(
           item.key,
           item.status,
           { ...change.result, events: [change.event] },
@@ -688,7 +558,7 @@ export class Provisioner {
         const delay = Math.min(
           MAX_MESSAGE_DELAY_SECONDS,
           Math.max(
-            retryDelaySeconds(failure, number, this.#o.backoff, this.#random),
+            retryDelaySeconds(failure, number, this.#ctx.backoff, this.#ctx.random),
             failure.retryAfterSeconds === undefined ? this.#followUpDelay(number) : 0,
           ),
         );
@@ -701,7 +571,7 @@ export class Provisioner {
 
   /** The spacing before follow-up `number`: the first after firstSeconds, doubling, capped. */
   #followUpDelay(number: number): number {
-    const spacing = this.#o.followUp;
+    const spacing = this.#ctx.followUp;
     if (!spacing) return MAX_MESSAGE_DELAY_SECONDS;
     return Math.min(spacing.maxSeconds, spacing.firstSeconds * 2 ** Math.min(number - 1, 20));
   }
@@ -715,24 +585,24 @@ export class Provisioner {
     logger: Logger,
     delaySeconds = this.#followUpDelay(number),
   ): Promise<boolean> {
-    if (!this.#o.followUp) return false;
+    if (!this.#ctx.followUp) return false;
     try {
-      await this.#o.queues.followUp(body, delaySeconds, { originalMessageId, number, endpointId });
+      await this.#ctx.queues.followUp(body, delaySeconds, { originalMessageId, number, endpointId });
       return true;
     } catch (error) {
       logger.warn('could not send a follow-up; the status checker settles the key', { error, endpointId });
-      this.#o.metrics.addMetric(METRIC.followUpsDropped, MetricUnit.Count, 1);
+      this.#ctx.metrics.addMetric(METRIC.followUpsDropped, MetricUnit.Count, 1);
       return false;
     }
   }
 
   /** The request waits for Atlas: sent again as a new message later, or parked when it waited too often. */
   async #wait(at: Attempt, seconds: number, outcome: RecordOutcome = 'WAITING'): Promise<RecordOutcome> {
-    await this.#o.queues.wait(at.record.body, seconds, {
+    await this.#ctx.queues.wait(at.record.body, seconds, {
       originalMessageId: at.messageId,
       waits: at.waits + 1,
     });
-    this.#o.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
+    this.#ctx.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
     at.logger.info('request waits for Atlas', { delaySeconds: seconds, waits: at.waits + 1 });
     return outcome;
   }
@@ -744,50 +614,50 @@ export class Provisioner {
    */
   async #fail(at: Attempt, error: unknown): Promise<RecordOutcome> {
     let failure = describeFailure(error);
-    const now = this.#now().toISOString();
+    const now = this.#ctx.now().toISOString();
     const inDoubt = at.createSent === true && !at.createAnswered && failure.outcomeUnknown === true;
     if (inDoubt) {
       // The create may still be done: nothing is created for the key before the settle period.
       failure = {
         ...failure,
-        retryAfterSeconds: Math.max(failure.retryAfterSeconds ?? 0, this.#o.createSettleSeconds),
+        retryAfterSeconds: Math.max(failure.retryAfterSeconds ?? 0, this.#ctx.createSettleSeconds),
       };
       at.logger.warn('create in doubt: the key waits for a listing after the settle period', {
         naturalKey: at.claimed?.key,
       });
     }
-    const waiting = failure.disposition === 'wait' && at.waits < (this.#o.maxWaits ?? DEFAULT_MAX_WAITS);
+    const waiting = failure.disposition === 'wait' && at.waits < this.#ctx.maxWaits;
     let firstFailureAt: string | undefined;
     if (at.claimed) {
       try {
-        if (waiting) await this.#o.ledger.release(at.claimed.key, at.owner);
+        if (waiting) await this.#ctx.ledger.release(at.claimed.key, at.owner);
         else {
           const resolvedCreate = at.createSent === true && !inDoubt;
           firstFailureAt = (
-            await this.#o.ledger.recordFailure(at.claimed.key, at.owner, failure, { resolvedCreate })
+            await this.#ctx.ledger.recordFailure(at.claimed.key, at.owner, failure, { resolvedCreate })
           ).firstFailureAt;
         }
       } catch (ledgerError) {
         at.logger.warn('could not record the failure in the ledger', { error: ledgerError });
       }
     }
-    if (waiting) return this.#wait(at, failure.retryAfterSeconds ?? this.#o.createSettleSeconds);
+    if (waiting) return this.#wait(at, failure.retryAfterSeconds ?? this.#ctx.createSettleSeconds);
 
-    const lastAttempt = at.attempt >= this.#o.maxAttempts;
+    const lastAttempt = at.attempt >= this.#ctx.maxAttempts;
     const log = {
       failure,
       attempt: at.attempt,
       ...(failure.code === 'INTERNAL_ERROR' && { error }),
     };
     if (failure.disposition === 'retry' && !lastAttempt) {
-      const delaySeconds = retryDelaySeconds(failure, at.attempt, this.#o.backoff, this.#random);
+      const delaySeconds = retryDelaySeconds(failure, at.attempt, this.#ctx.backoff, this.#ctx.random);
       try {
-        await this.#o.queues.delay(at.record.receiptHandle, delaySeconds);
+        await this.#ctx.queues.delay(at.record.receiptHandle, delaySeconds);
       } catch (sqsError) {
         // The record still comes back, after the queue's own visibility timeout.
         at.logger.warn('could not delay the retry', { error: sqsError });
       }
-      this.#o.metrics.addMetric(METRIC.retried, MetricUnit.Count, 1);
+      this.#ctx.metrics.addMetric(METRIC.retried, MetricUnit.Count, 1);
       at.logger.warn('request will be retried', { ...log, delaySeconds });
       throw error;
     }
@@ -799,7 +669,7 @@ export class Provisioner {
     // Announced before parked: a failed publish retries a record not parked yet, while parking
     // first would park it again on every redelivery. Events are at least once.
     const summary = errorSummary(failure);
-    await this.#o.events.publish(
+    await this.#ctx.events.publish(
       this.#detail(
         outcome,
         at,
@@ -813,7 +683,7 @@ export class Provisioner {
         requestId,
       ),
     );
-    await this.#o.queues.park(destination, at.record.body, {
+    await this.#ctx.queues.park(destination, at.record.body, {
       failure,
       attempts: at.attempt,
       firstFailureAt: firstFailureAt ?? this.#firstFailureFallback(at, now),
@@ -821,7 +691,7 @@ export class Provisioner {
       originalMessageId: at.messageId,
       ...(requestId !== undefined && { requestId }),
     });
-    this.#o.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
+    this.#ctx.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
     at.logger.error(destination === 'reject' ? 'request rejected' : 'request sent to the dead-letter queue', {
       ...log,
       outcome,
@@ -872,7 +742,7 @@ export class Provisioner {
       requestIds: [request.requestId],
       endpointId: extra.id,
       status: outcome === 'DUPLICATE_DELETED' ? 'DELETING' : extra.status,
-      occurredAt: this.#now().toISOString(),
+      occurredAt: this.#ctx.now().toISOString(),
     });
   }
 
@@ -887,7 +757,7 @@ export class Provisioner {
       requestIds: requestId !== undefined ? [requestId] : [],
       messageId: at.messageId,
       ...extra,
-      occurredAt: this.#now().toISOString(),
+      occurredAt: this.#ctx.now().toISOString(),
     });
   }
 }
