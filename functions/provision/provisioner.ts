@@ -14,13 +14,11 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
 import { assertProfileAllowed } from '#atlas/credentials.ts';
 import type { AtlasEndpoint } from '#atlas/types.ts';
-import { announceRecorded } from '#events/outbox.ts';
 import { goneStatus, handBackRequest, SETTLED, statusChange } from '#events/status-change.ts';
-import { eventIdOf, type StatusChangedDetail, statusEvent } from '#events/status-event.ts';
+import { eventIdOf, type StatusChangedDetail } from '#events/status-event.ts';
 import {
   type LeaseFields,
   type LedgerItem,
-  MAX_OUTBOX,
   MAX_UNCONFIRMED_CREATES,
   UNCONFIRMED_CREATE_TTL_MS,
 } from '#ledger/ledger.ts';
@@ -32,7 +30,6 @@ import {
   describeFailure,
   EndpointFailedError,
   EndpointRecreatingError,
-  EventsBackloggedError,
   type FailureInfo,
   InvalidRequestError,
 } from '#lib/errors.ts';
@@ -43,6 +40,7 @@ import { KeyedLock, Limiter } from '#runtime/concurrency.ts';
 import type { ProvisionEnvironment } from '#runtime/environment.ts';
 import { METRIC } from '#runtime/metric-names.ts';
 import { CALL_MARGIN_MS, CALLS_TO_START } from '#runtime/timing.ts';
+import { announce, answerEvent, detail, drainOutbox, duplicateEvent } from './answers.ts';
 import {
   attribute,
   bounded,
@@ -154,14 +152,14 @@ export class Provisioner {
     assertProfileAllowed(request.profile, this.#ctx.allowedProfiles);
     const claimed = await this.#ctx.ledger.claim(request, at.owner, this.#ctx.leaseSeconds);
     at.claimed = claimed;
-    await this.#drainOutbox(claimed, at);
+    await drainOutbox(this.#ctx, claimed, at);
     const result =
       request.action === 'create'
         ? await this.#create(at, request, claimed)
         : await this.#delete(at, request, claimed);
     const statusSince =
       claimed.status === result.status ? claimed.statusSince : this.#ctx.now().toISOString();
-    const answer = this.#answer(result, at, request, claimed, statusSince);
+    const answer = answerEvent(this.#ctx, result, at, request, claimed, statusSince);
     const events = [answer, ...(result.events ?? [])];
     await this.#ctx.ledger.settle(claimed, at.owner, {
       status: result.status,
@@ -183,7 +181,7 @@ export class Provisioner {
     // Side by side: neither throws, and the follow-up is delivered seconds later.
     await Promise.all([
       // Recorded with the answer: a refused publish is sent again from the outbox, never lost.
-      this.#announce(claimed.key, events, at.logger),
+      announce(this.#ctx, claimed.key, events, at.logger),
       followedEndpointId !== undefined
         ? this.#sendFollowUp(at.record.body, at.messageId, followedEndpointId, 1, at.logger)
         : undefined,
@@ -322,7 +320,7 @@ export class Provisioner {
         extras: extras.map((e) => e.id),
       });
       for (const extra of extras)
-        events.push(this.#duplicateEvent('DUPLICATE_FOUND', request, claimed, extra));
+        events.push(duplicateEvent(this.#ctx, 'DUPLICATE_FOUND', request, claimed, extra));
       return { events, unconfirmed };
     }
     for (const extra of extras) {
@@ -332,7 +330,7 @@ export class Provisioner {
         kept: keep.id,
         deleted: extra.id,
       });
-      events.push(this.#duplicateEvent('DUPLICATE_DELETED', request, claimed, extra));
+      events.push(duplicateEvent(this.#ctx, 'DUPLICATE_DELETED', request, claimed, extra));
     }
     // Each extra deleted was one of the unconfirmed creates (the oldest first).
     return { events, unconfirmed: unconfirmed.slice(Math.min(unconfirmed.length, extras.length)) };
@@ -425,23 +423,6 @@ export class Provisioner {
   /** Growing waits for a FAILED endpoint to go: the settle period, doubled per wait, capped. */
   #recreateWait(at: Attempt): number {
     return Math.min(MAX_MESSAGE_DELAY_SECONDS, this.#ctx.createSettleSeconds * 2 ** Math.min(at.waits, 6));
-  }
-
-  /** Sends events a failed publish left in the key's outbox; a full outbox makes new facts wait. */
-  async #drainOutbox(claimed: LedgerItem, at: Attempt): Promise<void> {
-    const pending = Object.values(claimed.outbox ?? {});
-    if (pending.length === 0) return;
-    const sent = await this.#announce(claimed.key, pending, at.logger);
-    if (!sent && pending.length >= MAX_OUTBOX) throw new EventsBackloggedError(claimed.key);
-  }
-
-  /** Publishes recorded events of one key and clears them from its outbox; false when some stay. */
-  #announce(key: string, events: StatusChangedDetail[], logger: Logger): Promise<boolean> {
-    const { events: publisher, ledger, metrics } = this.#ctx;
-    return announceRecorded(
-      { events: publisher, ledger, metrics, logger },
-      events.map((event) => ({ key, event })),
-    );
   }
 
   /**
@@ -545,7 +526,7 @@ export class Provisioner {
         // Moved on since it was read: the next follow-up reads it again (and stops if it is not ours).
         if (!recorded) return next(this.#followUpDelay(number + 1));
         const pending = Object.values(item.outbox ?? {});
-        await this.#announce(item.key, [...pending, change.event], logger);
+        await announce(this.#ctx, item.key, [...pending, change.event], logger);
         logger.info('follow-up: status changed', { naturalKey: item.key, endpointId, status });
       }
       if (SETTLED.has(status)) return 'FOLLOWED';
@@ -670,7 +651,8 @@ export class Provisioner {
     // first would park it again on every redelivery. Events are at least once.
     const summary = errorSummary(failure);
     await this.#ctx.events.publish(
-      this.#detail(
+      detail(
+        this.#ctx,
         outcome,
         at,
         at.request,
@@ -703,62 +685,6 @@ export class Provisioner {
   #firstFailureFallback(at: Attempt, now: string): string {
     const first = Number(at.record.attributes.ApproximateFirstReceiveTimestamp);
     return at.attempt > 1 && Number.isFinite(first) && first > 0 ? new Date(first).toISOString() : now;
-  }
-
-  /** The answer to the request, as recorded: the same fact always has the same eventId. */
-  #answer(
-    result: AtlasResult,
-    at: Attempt,
-    request: ProvisionRequest,
-    claimed: LedgerItem,
-    statusSince: string,
-  ): StatusChangedDetail {
-    return this.#detail(result.outcome, at, request, {
-      eventId: eventIdOf(
-        'answer',
-        request.requestId,
-        claimed.key,
-        request.action,
-        result.outcome === 'RECREATING' ? `recreate-${result.endpointId}` : result.endpointId,
-        result.status,
-        statusSince,
-      ),
-      ...(result.endpointId !== undefined && { endpointId: result.endpointId }),
-      status: result.status,
-      ...(claimed.status !== result.status && { previousStatus: claimed.status }),
-      ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
-      statusSince,
-    });
-  }
-
-  #duplicateEvent(
-    outcome: 'DUPLICATE_DELETED' | 'DUPLICATE_FOUND',
-    request: ProvisionRequest,
-    claimed: LedgerItem,
-    extra: AtlasEndpoint,
-  ): StatusChangedDetail {
-    return statusEvent(outcome, request, {
-      eventId: eventIdOf(outcome, claimed.key, extra.id),
-      requestIds: [request.requestId],
-      endpointId: extra.id,
-      status: outcome === 'DUPLICATE_DELETED' ? 'DELETING' : extra.status,
-      occurredAt: this.#ctx.now().toISOString(),
-    });
-  }
-
-  #detail(
-    outcome: Exclude<RecordOutcome, 'WAITING' | 'FOLLOWED' | 'FOLLOW_UP_DROPPED'>,
-    at: Attempt,
-    request: ProvisionRequest | undefined,
-    extra: Pick<StatusChangedDetail, 'eventId'> & Partial<StatusChangedDetail>,
-    requestId = request?.requestId,
-  ): StatusChangedDetail {
-    return statusEvent(outcome, request, {
-      requestIds: requestId !== undefined ? [requestId] : [],
-      messageId: at.messageId,
-      ...extra,
-      occurredAt: this.#ctx.now().toISOString(),
-    });
   }
 }
 
