@@ -15,7 +15,7 @@ import type { SQSRecord } from 'aws-lambda';
 import { assertProfileAllowed } from '#atlas/credentials.ts';
 import type { AtlasEndpoint } from '#atlas/types.ts';
 import { goneStatus, handBackRequest, SETTLED, statusChange } from '#events/status-change.ts';
-import { eventIdOf, type StatusChangedDetail } from '#events/status-event.ts';
+import type { StatusChangedDetail } from '#events/status-event.ts';
 import {
   type LeaseFields,
   type LedgerItem,
@@ -30,7 +30,6 @@ import {
   describeFailure,
   EndpointFailedError,
   EndpointRecreatingError,
-  type FailureInfo,
   InvalidRequestError,
 } from '#lib/errors.ts';
 import { FOLLOW_UP, FOLLOWED_ENDPOINT_ID, ORIGINAL_MESSAGE_ID, WAITS } from '#messages/attributes.ts';
@@ -40,7 +39,7 @@ import { KeyedLock, Limiter } from '#runtime/concurrency.ts';
 import type { ProvisionEnvironment } from '#runtime/environment.ts';
 import { METRIC } from '#runtime/metric-names.ts';
 import { CALL_MARGIN_MS, CALLS_TO_START } from '#runtime/timing.ts';
-import { announce, answerEvent, detail, drainOutbox, duplicateEvent } from './answers.ts';
+import { announce, answerEvent, drainOutbox, duplicateEvent } from './answers.ts';
 import {
   attribute,
   bounded,
@@ -51,6 +50,7 @@ import {
   parse,
   timeLeft,
 } from './attempt.ts';
+import { fail, wait } from './failure.ts';
 import type {
   AtlasResult,
   Attempt,
@@ -143,7 +143,7 @@ export class Provisioner {
       }
       return await this.#provision(at, parsed.request);
     } catch (error) {
-      return this.#fail(at, error);
+      return fail(this.#ctx, at, error);
     }
   }
 
@@ -192,7 +192,7 @@ export class Provisioner {
       endpointId: result.endpointId,
       status: result.status,
     });
-    if (result.waitSeconds !== undefined) return this.#wait(at, result.waitSeconds, result.outcome);
+    if (result.waitSeconds !== undefined) return wait(this.#ctx, at, result.waitSeconds, result.outcome);
     this.#ctx.metrics.addMetric(OUTCOME_METRIC[result.outcome], MetricUnit.Count, 1);
     return result.outcome;
   }
@@ -576,116 +576,6 @@ export class Provisioner {
       return false;
     }
   }
-
-  /** The request waits for Atlas: sent again as a new message later, or parked when it waited too often. */
-  async #wait(at: Attempt, seconds: number, outcome: RecordOutcome = 'WAITING'): Promise<RecordOutcome> {
-    await this.#ctx.queues.wait(at.record.body, seconds, {
-      originalMessageId: at.messageId,
-      waits: at.waits + 1,
-    });
-    this.#ctx.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
-    at.logger.info('request waits for Atlas', { delaySeconds: seconds, waits: at.waits + 1 });
-    return outcome;
-  }
-
-  /**
-   * The one path of every failure: describeFailure decides; a retry delays the record and
-   * rethrows so the batch reports it; a wait sends the request again later; dlq and reject
-   * announce, park the original body and resolve.
-   */
-  async #fail(at: Attempt, error: unknown): Promise<RecordOutcome> {
-    let failure = describeFailure(error);
-    const now = this.#ctx.now().toISOString();
-    const inDoubt = at.createSent === true && !at.createAnswered && failure.outcomeUnknown === true;
-    if (inDoubt) {
-      // The create may still be done: nothing is created for the key before the settle period.
-      failure = {
-        ...failure,
-        retryAfterSeconds: Math.max(failure.retryAfterSeconds ?? 0, this.#ctx.createSettleSeconds),
-      };
-      at.logger.warn('create in doubt: the key waits for a listing after the settle period', {
-        naturalKey: at.claimed?.key,
-      });
-    }
-    const waiting = failure.disposition === 'wait' && at.waits < this.#ctx.maxWaits;
-    let firstFailureAt: string | undefined;
-    if (at.claimed) {
-      try {
-        if (waiting) await this.#ctx.ledger.release(at.claimed.key, at.owner);
-        else {
-          const resolvedCreate = at.createSent === true && !inDoubt;
-          firstFailureAt = (
-            await this.#ctx.ledger.recordFailure(at.claimed.key, at.owner, failure, { resolvedCreate })
-          ).firstFailureAt;
-        }
-      } catch (ledgerError) {
-        at.logger.warn('could not record the failure in the ledger', { error: ledgerError });
-      }
-    }
-    if (waiting) return this.#wait(at, failure.retryAfterSeconds ?? this.#ctx.createSettleSeconds);
-
-    const lastAttempt = at.attempt >= this.#ctx.maxAttempts;
-    const log = {
-      failure,
-      attempt: at.attempt,
-      ...(failure.code === 'INTERNAL_ERROR' && { error }),
-    };
-    if (failure.disposition === 'retry' && !lastAttempt) {
-      const delaySeconds = retryDelaySeconds(failure, at.attempt, this.#ctx.backoff, this.#ctx.random);
-      try {
-        await this.#ctx.queues.delay(at.record.receiptHandle, delaySeconds);
-      } catch (sqsError) {
-        // The record still comes back, after the queue's own visibility timeout.
-        at.logger.warn('could not delay the retry', { error: sqsError });
-      }
-      this.#ctx.metrics.addMetric(METRIC.retried, MetricUnit.Count, 1);
-      at.logger.warn('request will be retried', { ...log, delaySeconds });
-      throw error;
-    }
-
-    const destination = failure.disposition === 'reject' ? 'reject' : 'dlq';
-    const requestId =
-      at.request?.requestId ?? (error instanceof InvalidRequestError ? error.requestId : undefined);
-    const outcome = destination === 'reject' ? 'REJECTED' : 'DEAD_LETTERED';
-    // Announced before parked: a failed publish retries a record not parked yet, while parking
-    // first would park it again on every redelivery. Events are at least once.
-    const summary = errorSummary(failure);
-    await this.#ctx.events.publish(
-      detail(
-        this.#ctx,
-        outcome,
-        at,
-        at.request,
-        {
-          eventId: eventIdOf(outcome, at.messageId, requestId, summary.code),
-          error: summary,
-          ...(error instanceof EndpointFailedError &&
-            error.atlasErrorMessage !== undefined && { errorMessage: error.atlasErrorMessage }),
-        },
-        requestId,
-      ),
-    );
-    await this.#ctx.queues.park(destination, at.record.body, {
-      failure,
-      attempts: at.attempt,
-      firstFailureAt: firstFailureAt ?? this.#firstFailureFallback(at, now),
-      lastFailureAt: now,
-      originalMessageId: at.messageId,
-      ...(requestId !== undefined && { requestId }),
-    });
-    this.#ctx.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
-    at.logger.error(destination === 'reject' ? 'request rejected' : 'request sent to the dead-letter queue', {
-      ...log,
-      outcome,
-    });
-    return outcome;
-  }
-
-  /** Without a ledger record, a redelivered message failed first when it was first received. */
-  #firstFailureFallback(at: Attempt, now: string): string {
-    const first = Number(at.record.attributes.ApproximateFirstReceiveTimestamp);
-    return at.attempt > 1 && Number.isFinite(first) && first > 0 ? new Date(first).toISOString() : now;
-  }
 }
 
 /** Deletes an endpoint; one already gone (404) is as good. */
@@ -702,9 +592,3 @@ function freshUnconfirmed(item: LedgerItem, now: Date): string[] {
   const since = now.getTime() - UNCONFIRMED_CREATE_TTL_MS;
   return (item.unconfirmedCreates ?? []).filter((sentAt) => Date.parse(sentAt) >= since);
 }
-
-const errorSummary = (failure: FailureInfo): NonNullable<StatusChangedDetail['error']> => ({
-  code: failure.code,
-  ...(failure.httpStatus !== undefined && { httpStatus: failure.httpStatus }),
-  detail: failure.detail,
-});
