@@ -48,6 +48,7 @@ import {
   parse,
   timeLeft,
 } from './attempt.ts';
+import { remove } from './delete.ts';
 import { fail, wait } from './failure.ts';
 import { followUp, sendFollowUp } from './follow-up.ts';
 import type {
@@ -150,7 +151,7 @@ export class Provisioner {
     const result =
       request.action === 'create'
         ? await this.#create(at, request, claimed)
-        : await this.#delete(at, request, claimed);
+        : await remove(this.#ctx, at, request, claimed);
     const statusSince =
       claimed.status === result.status ? claimed.statusSince : this.#ctx.now().toISOString();
     const answer = answerEvent(this.#ctx, result, at, request, claimed, statusSince);
@@ -374,44 +375,6 @@ export class Provisioner {
       events,
       waitSeconds: this.#recreateWait(at),
     };
-  }
-
-  /** Deletes the key's endpoint; one that is already gone (404, or none listed) counts as deleted. */
-  async #delete(at: Attempt, request: ProvisionRequest, claimed: LedgerItem): Promise<AtlasResult> {
-    if (claimed.pendingCreate) {
-      // A create in doubt may still land: delete only what a listing after the settle period shows.
-      const readyAt = Date.parse(claimed.pendingCreate.sentAt) + this.#ctx.createSettleSeconds * 1000;
-      const waitSeconds = Math.ceil((readyAt - this.#ctx.now().getTime()) / 1000);
-      if (waitSeconds > 0) throw new CreateInDoubtError(claimed.key, waitSeconds);
-    }
-    if (claimed.endpointId !== undefined && claimed.status === 'DELETING' && !claimed.recreating) {
-      return { outcome: 'DELETE_REQUESTED', endpointId: claimed.endpointId, status: 'DELETING' };
-    }
-    const settled = !claimed.pendingCreate && !claimed.recreating;
-    const known =
-      settled && claimed.endpointId !== undefined && !GONE.has(claimed.status)
-        ? claimed.endpointId
-        : undefined;
-    const fields: Partial<LeaseFields> = { recreating: undefined, endpointFailures: undefined };
-    return this.#ctx.atlas.withClient(request.profile, async (unbounded) => {
-      const client = bounded(this.#ctx, unbounded, at);
-      let endpointId = known;
-      try {
-        if (endpointId === undefined) {
-          const listed = await listKey(client, request);
-          const found = listed.find((e) => e.status !== 'DELETING') ?? listed[0];
-          if (!found) return { outcome: 'DELETED', status: 'DELETED', fields };
-          if (found.status === 'DELETING')
-            return { outcome: 'DELETE_REQUESTED', endpointId: found.id, status: 'DELETING', fields };
-          endpointId = found.id;
-        }
-        await client.deleteEndpoint(request.groupId, request.cloudProvider, endpointId);
-        return { outcome: 'DELETE_REQUESTED', endpointId, status: 'DELETING', fields };
-      } catch (error) {
-        if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
-        return { outcome: 'DELETED', status: 'DELETED', fields };
-      }
-    });
   }
 
   /** Growing waits for a FAILED endpoint to go: the settle period, doubled per wait, capped. */
