@@ -11,6 +11,7 @@ import { METRIC } from '#runtime/metric-names.ts';
 import { CALL_MARGIN_MS } from '#runtime/timing.ts';
 import type { Attempt, EndpointsApi, ProvisionContext, RecordOutcome, RequestApi } from './types.ts';
 
+/** The metric each outcome counts. */
 export const OUTCOME_METRIC: Record<RecordOutcome, string> = {
   PROVISIONED: METRIC.provisioned,
   ADOPTED: METRIC.adopted,

@@ -1,8 +1,4 @@
-/**
- * How a request that did not finish ends: it waits for Atlas (sent again later), is retried
- * (its next delivery delayed, the error rethrown), or is announced and parked in the DLQ or the
- * rejected queue. describeFailure decides which.
- */
+/** How a request that did not finish ends: it waits for Atlas, is retried, or is parked (see fail). */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { eventIdOf, type StatusChangedDetail } from '#events/status-event.ts';
 import { describeFailure, EndpointFailedError, type FailureInfo, InvalidRequestError } from '#lib/errors.ts';
