@@ -3,106 +3,37 @@
  * (created, adopted, deleted), waits for Atlas, is retried later, parked in the dead-letter queue,
  * or rejected; a failure this code does not understand is always retried, never acknowledged.
  *
- * One endpoint per natural key, whatever Atlas does: a create is written down before it is sent,
- * and a create whose outcome is unknown is never sent again until a listing taken after the settle
- * period shows no endpoint for the key; an extra endpoint that such a create made is deleted; a
- * FAILED endpoint is deleted and created anew, a bounded number of times.
+ * This entry decides the outcome; the work it dispatches lives beside it, a file per action
+ * (create.ts, delete.ts, follow-up.ts, failure.ts) and answers.ts for what is announced.
  */
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '@aws-lambda-powertools/logger';
-import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
-import type { AtlasClient } from '#atlas/client.ts';
 import { assertProfileAllowed } from '#atlas/credentials.ts';
-import type { AtlasEndpoint } from '#atlas/types.ts';
-import { announceRecorded } from '#events/outbox.ts';
-import type { StatusEvents } from '#events/publisher.ts';
-import { goneStatus, handBackRequest, SETTLED, statusChange } from '#events/status-change.ts';
-import { eventIdOf, type Outcome, type StatusChangedDetail, statusEvent } from '#events/status-event.ts';
-import {
-  type LeaseFields,
-  type Ledger,
-  type LedgerItem,
-  type LedgerStatus,
-  MAX_OUTBOX,
-  MAX_UNCONFIRMED_CREATES,
-  UNCONFIRMED_CREATE_TTL_MS,
-} from '#ledger/ledger.ts';
-import {
-  AtlasApiError,
-  ConflictUnresolvedError,
-  CreateInDoubtError,
-  DeadlineError,
-  describeFailure,
-  EndpointFailedError,
-  EndpointRecreatingError,
-  EventsBackloggedError,
-  type FailureInfo,
-  InvalidRequestError,
-} from '#lib/errors.ts';
-import { FOLLOW_UP, FOLLOWED_ENDPOINT_ID, ORIGINAL_MESSAGE_ID, WAITS } from '#messages/attributes.ts';
-import { type Backoff, MAX_MESSAGE_DELAY_SECONDS, type Queues, retryDelaySeconds } from '#messages/queues.ts';
-import { naturalKey, type ProvisionRequest, parseRequest } from '#messages/request.ts';
+import { SETTLED } from '#events/status-change.ts';
+import { DeadlineError, InvalidRequestError } from '#lib/errors.ts';
+import { FOLLOW_UP, ORIGINAL_MESSAGE_ID, WAITS } from '#messages/attributes.ts';
+import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { KeyedLock, Limiter } from '#runtime/concurrency.ts';
 import type { ProvisionEnvironment } from '#runtime/environment.ts';
 import { METRIC } from '#runtime/metric-names.ts';
 import { CALL_MARGIN_MS, CALLS_TO_START } from '#runtime/timing.ts';
+import { announce, answerEvent, drainOutbox } from './answers.ts';
+import { attribute, OUTCOME_METRIC, type Parsed, parse, timeLeft } from './attempt.ts';
+import { create } from './create.ts';
+import { remove } from './delete.ts';
+import { fail, wait } from './failure.ts';
+import { followUp, sendFollowUp } from './follow-up.ts';
+import type {
+  Attempt,
+  InvocationClock,
+  ProvisionContext,
+  ProvisionerOptions,
+  RecordOutcome,
+} from './types.ts';
 
-/** How a record ended when it did not go back to the queue. */
-export type RecordOutcome =
-  | Extract<
-      Outcome,
-      'PROVISIONED' | 'ADOPTED' | 'DELETE_REQUESTED' | 'DELETED' | 'RECREATING' | 'DEAD_LETTERED' | 'REJECTED'
-    >
-  | 'WAITING'
-  /** A follow-up looked at its key's endpoint (and sent the next one, or found it settled). */
-  | 'FOLLOWED'
-  /** A follow-up given up: its key moved on, or Atlas or SQS kept failing (the sweep settles it). */
-  | 'FOLLOW_UP_DROPPED';
-
-/** The Atlas operations the provisioner uses. */
-export type EndpointsApi = Pick<
-  AtlasClient,
-  'listEndpoints' | 'createEndpoint' | 'deleteEndpoint' | 'getEndpoint'
->;
-
-/** What a request does with Atlas, each call bounded by the invocation (a follow-up only reads). */
-type RequestApi = Omit<EndpointsApi, 'getEndpoint'>;
-
-export interface ProvisionerOptions {
-  ledger: Pick<
-    Ledger,
-    'claim' | 'amend' | 'release' | 'settle' | 'recordFailure' | 'clearOutbox' | 'get' | 'recordCheck'
-  >;
-  atlas: { withClient<T>(profile: string, fn: (client: EndpointsApi) => Promise<T>): Promise<T> };
-  queues: Pick<Queues, 'delay' | 'park' | 'wait' | 'followUp'>;
-  events: Pick<StatusEvents, 'publish'>;
-  logger: Logger;
-  metrics: Pick<Metrics, 'addMetric'>;
-  allowedProfiles: readonly string[];
-  /** Deliveries (ApproximateReceiveCount) after which a retryable failure is parked in the DLQ. */
-  maxAttempts: number;
-  leaseSeconds: number;
-  /** Records of one batch processed at once. */
-  recordConcurrency: number;
-  backoff: Backoff;
-  /** How long after a create in doubt was sent a listing can tell whether it was done. */
-  createSettleSeconds: number;
-  /** FAILED endpoints of one key that are deleted and created anew; the next one ends in the DLQ. */
-  maxEndpointFailures: number;
-  /** The Atlas client's timeout of one HTTP request: no call starts with less time left. */
-  atlasTimeoutMs: number;
-  /**
-   * Follow-ups of a key after a create, an adoption or a delete, until its endpoint settles:
-   * the first after `firstSeconds`, each next one twice as late, at most `maxSeconds` apart.
-   * Absent: no follow-ups (the status checker's sweep alone follows endpoints).
-   */
-  followUp?: { firstSeconds: number; maxSeconds: number };
-  /** Waits for Atlas (message sent again later) before the request goes to the DLQ. Default 60. */
-  maxWaits?: number;
-  random?: () => number;
-  now?: () => Date;
-}
+export { MAX_FOLLOW_UPS } from './follow-up.ts';
+export type { EndpointsApi, InvocationClock, ProvisionerOptions, RecordOutcome } from './types.ts';
 
 /** The provisioner's tuning as its function's environment gives it: the flat options and the two groups. */
 export function tuningFrom(env: ProvisionEnvironment) {
@@ -113,97 +44,21 @@ export function tuningFrom(env: ProvisionEnvironment) {
   };
 }
 
-/** What the Lambda context tells of the time left; absent in tests that do not care. */
-export interface InvocationClock {
-  getRemainingTimeInMillis(): number;
-}
-
 const DEFAULT_MAX_WAITS = 60;
-/**
- * Follow-ups of one chain at most: about 20 minutes at the default spacing (10 s doubling to
- * 30 s), far past Atlas's usual activation; past it the sweep alone follows the key (and reports
- * it STUCK past the in-progress deadline).
- */
-export const MAX_FOLLOW_UPS = 40;
 
-/** Ledger statuses that mean no endpoint to adopt or delete. */
-const GONE: ReadonlySet<LedgerStatus> = new Set(['REQUESTED', 'DELETING', 'DELETED', 'MISSING']);
-
-const OUTCOME_METRIC: Record<RecordOutcome, string> = {
-  PROVISIONED: METRIC.provisioned,
-  ADOPTED: METRIC.adopted,
-  DELETE_REQUESTED: METRIC.deleted,
-  DELETED: METRIC.deleted,
-  RECREATING: METRIC.recreating,
-  WAITING: METRIC.waiting,
-  FOLLOWED: METRIC.followUps,
-  FOLLOW_UP_DROPPED: METRIC.followUpsDropped,
-  DEAD_LETTERED: METRIC.deadLettered,
-  REJECTED: METRIC.rejected,
-};
-
-interface AtlasResult {
-  outcome: Extract<RecordOutcome, 'PROVISIONED' | 'ADOPTED' | 'DELETE_REQUESTED' | 'DELETED' | 'RECREATING'>;
-  status: LedgerStatus;
-  endpointId?: string;
-  atlasErrorMessage?: string;
-  fields?: Partial<LeaseFields>;
-  /** Events beside the answer (duplicates deleted or found). */
-  events?: StatusChangedDetail[];
-  /** The request is not done: it waits this long for Atlas after its answer is recorded. */
-  waitSeconds?: number;
-}
-
-/** One delivery of one record. */
-interface Attempt {
-  record: SQSRecord;
-  attempt: number;
-  owner: string;
-  /** The messageId the sender was given (kept across waits and replays). */
-  messageId: string;
-  waits: number;
-  /** Epoch ms by which this record's work must be done. */
-  deadline: number;
-  logger: Logger;
-  request?: ProvisionRequest;
-  /** The ledger item while this attempt holds its lease. */
-  claimed?: LedgerItem;
-  /** This attempt wrote a create down and sent it; `createAnswered` once Atlas answered it. */
-  createSent?: boolean;
-  createAnswered?: boolean;
-}
-
-type Parsed = { ok: true; request: ProvisionRequest } | { ok: false; error: unknown };
-
-const parse = (body: string): Parsed => {
-  try {
-    return { ok: true, request: parseRequest(body) };
-  } catch (error) {
-    return { ok: false, error };
-  }
-};
-
-const vpcRegion = (e: { regionName: string; vpcRegionName?: string }) => e.vpcRegionName ?? e.regionName;
-
-const fromEndpoint = (endpoint: AtlasEndpoint) => ({
-  endpointId: endpoint.id,
-  status: endpoint.status,
-  ...(endpoint.errorMessage !== undefined && { atlasErrorMessage: endpoint.errorMessage }),
-});
-
-const attribute = (record: SQSRecord, name: string) => record.messageAttributes?.[name]?.stringValue;
-
+/** Handles SQS records: up to recordConcurrency at once, one at a time per natural key. */
 export class Provisioner {
-  readonly #o: ProvisionerOptions;
-  readonly #now: () => Date;
-  readonly #random: () => number;
+  readonly #ctx: ProvisionContext;
   readonly #keys = new KeyedLock();
   readonly #limit: Limiter;
 
   constructor(options: ProvisionerOptions) {
-    this.#o = options;
-    this.#now = options.now ?? (() => new Date());
-    this.#random = options.random ?? Math.random;
+    this.#ctx = {
+      ...options,
+      maxWaits: options.maxWaits ?? DEFAULT_MAX_WAITS,
+      random: options.random ?? Math.random,
+      now: options.now ?? (() => new Date()),
+    };
     this.#limit = new Limiter(options.recordConcurrency);
   }
 
@@ -214,10 +69,10 @@ export class Provisioner {
    */
   handleRecord = (record: SQSRecord, context?: InvocationClock): Promise<RecordOutcome> => {
     const parsed = parse(record.body);
-    const followUp = attribute(record, FOLLOW_UP) !== undefined;
+    const isFollowUp = attribute(record, FOLLOW_UP) !== undefined;
     const run = () =>
       this.#limit.run(() =>
-        followUp ? this.#followUp(record, parsed, context) : this.#handle(record, parsed, context),
+        isFollowUp ? followUp(this.#ctx, record, parsed, context) : this.#handle(record, parsed, context),
       );
     return parsed.ok ? this.#keys.run(naturalKey(parsed.request), run) : run();
   };
@@ -236,41 +91,38 @@ export class Provisioner {
       messageId,
       waits: Math.max(0, Number(attribute(record, WAITS)) || 0),
       deadline: context ? Date.now() + context.getRemainingTimeInMillis() : Number.POSITIVE_INFINITY,
-      logger: this.#o.logger.createChild({
+      logger: this.#ctx.logger.createChild({
         persistentKeys: { messageId, ...(requestId !== undefined && { requestId }) },
       }),
     };
-    this.#o.metrics.addMetric(METRIC.requests, MetricUnit.Count, 1);
+    this.#ctx.metrics.addMetric(METRIC.requests, MetricUnit.Count, 1);
     try {
       if (!parsed.ok) throw parsed.error;
       // Started only with time for the clean path: a record not started is delivered again shortly.
-      if (this.#timeLeft(at) < CALLS_TO_START * this.#o.atlasTimeoutMs + CALL_MARGIN_MS) {
+      if (timeLeft(at) < CALLS_TO_START * this.#ctx.atlasTimeoutMs + CALL_MARGIN_MS) {
         throw new DeadlineError('start this record');
       }
       return await this.#provision(at, parsed.request);
     } catch (error) {
-      return this.#fail(at, error);
+      return fail(this.#ctx, at, error);
     }
-  }
-
-  #timeLeft(at: Attempt): number {
-    return at.deadline - Date.now();
   }
 
   async #provision(at: Attempt, request: ProvisionRequest): Promise<RecordOutcome> {
     at.request = request;
-    assertProfileAllowed(request.profile, this.#o.allowedProfiles);
-    const claimed = await this.#o.ledger.claim(request, at.owner, this.#o.leaseSeconds);
+    assertProfileAllowed(request.profile, this.#ctx.allowedProfiles);
+    const claimed = await this.#ctx.ledger.claim(request, at.owner, this.#ctx.leaseSeconds);
     at.claimed = claimed;
-    await this.#drainOutbox(claimed, at);
+    await drainOutbox(this.#ctx, claimed, at);
     const result =
       request.action === 'create'
-        ? await this.#create(at, request, claimed)
-        : await this.#delete(at, request, claimed);
-    const statusSince = claimed.status === result.status ? claimed.statusSince : this.#now().toISOString();
-    const answer = this.#answer(result, at, request, claimed, statusSince);
+        ? await create(this.#ctx, at, request, claimed)
+        : await remove(this.#ctx, at, request, claimed);
+    const statusSince =
+      claimed.status === result.status ? claimed.statusSince : this.#ctx.now().toISOString();
+    const answer = answerEvent(this.#ctx, result, at, request, claimed, statusSince);
     const events = [answer, ...(result.events ?? [])];
-    await this.#o.ledger.settle(claimed, at.owner, {
+    await this.#ctx.ledger.settle(claimed, at.owner, {
       status: result.status,
       ...(result.endpointId !== undefined && { endpointId: result.endpointId }),
       ...(result.atlasErrorMessage !== undefined && { atlasErrorMessage: result.atlasErrorMessage }),
@@ -290,9 +142,9 @@ export class Provisioner {
     // Side by side: neither throws, and the follow-up is delivered seconds later.
     await Promise.all([
       // Recorded with the answer: a refused publish is sent again from the outbox, never lost.
-      this.#announce(claimed.key, events, at.logger),
+      announce(this.#ctx, claimed.key, events, at.logger),
       followedEndpointId !== undefined
-        ? this.#sendFollowUp(at.record.body, at.messageId, followedEndpointId, 1, at.logger)
+        ? sendFollowUp(this.#ctx, at.record.body, at.messageId, followedEndpointId, 1, at.logger)
         : undefined,
     ]);
     at.logger.info('request done', {
@@ -301,614 +153,8 @@ export class Provisioner {
       endpointId: result.endpointId,
       status: result.status,
     });
-    if (result.waitSeconds !== undefined) return this.#wait(at, result.waitSeconds, result.outcome);
-    this.#o.metrics.addMetric(OUTCOME_METRIC[result.outcome], MetricUnit.Count, 1);
+    if (result.waitSeconds !== undefined) return wait(this.#ctx, at, result.waitSeconds, result.outcome);
+    this.#ctx.metrics.addMetric(OUTCOME_METRIC[result.outcome], MetricUnit.Count, 1);
     return result.outcome;
   }
-
-  /** Creates the key's endpoint, or adopts the one Atlas has; never twice, never a FAILED one. */
-  async #create(at: Attempt, request: ProvisionRequest, claimed: LedgerItem): Promise<AtlasResult> {
-    const key = claimed.key;
-    if (claimed.pendingCreate) {
-      const readyAt = Date.parse(claimed.pendingCreate.sentAt) + this.#o.createSettleSeconds * 1000;
-      const waitSeconds = Math.ceil((readyAt - this.#now().getTime()) / 1000);
-      if (waitSeconds > 0) throw new CreateInDoubtError(key, waitSeconds);
-    }
-    const settledLedger = !claimed.pendingCreate && !claimed.recreating;
-    if (
-      settledLedger &&
-      claimed.endpointId !== undefined &&
-      !GONE.has(claimed.status) &&
-      claimed.status !== 'FAILED'
-    ) {
-      return {
-        outcome: 'ADOPTED',
-        endpointId: claimed.endpointId,
-        status: claimed.status,
-        ...(claimed.atlasErrorMessage !== undefined && { atlasErrorMessage: claimed.atlasErrorMessage }),
-      };
-    }
-    return this.#o.atlas.withClient(request.profile, async (unbounded) => {
-      const client = this.#bounded(unbounded, at);
-      const listed = await this.#listKey(client, request);
-      if (claimed.recreating && listed.some((e) => e.id === claimed.endpointId && e.status === 'DELETING')) {
-        throw new EndpointRecreatingError(key, this.#recreateWait(at));
-      }
-      const live = listed.filter((e) => e.status !== 'DELETING');
-      if (live.length > 0) return this.#adopt(at, client, request, claimed, live);
-
-      // Nothing listed after the settle period: a create in doubt was not done (yet). Remembered,
-      // so that an endpoint it makes later is known as this provisioner's own extra.
-      const unconfirmed = claimed.pendingCreate
-        ? [...freshUnconfirmed(claimed, this.#now()), claimed.pendingCreate.sentAt].slice(
-            -MAX_UNCONFIRMED_CREATES,
-          )
-        : undefined;
-      const fields: Partial<LeaseFields> = {
-        ...(unconfirmed && { unconfirmedCreates: unconfirmed }),
-        ...(claimed.recreating && { recreating: undefined }),
-      };
-      if (this.#timeLeft(at) - CALL_MARGIN_MS < this.#o.atlasTimeoutMs)
-        throw new DeadlineError('send a create');
-      await this.#o.ledger.amend(key, at.owner, {
-        ...fields,
-        pendingCreate: { sentAt: this.#now().toISOString() },
-      });
-      at.createSent = true;
-      let created: AtlasEndpoint;
-      try {
-        created = await client.createEndpoint(request.groupId, {
-          cloudProvider: request.cloudProvider,
-          regionName: request.regionName,
-          ...(request.vpcRegionName !== undefined && { vpcRegionName: request.vpcRegionName }),
-        });
-        at.createAnswered = true;
-      } catch (error) {
-        if (!(error instanceof AtlasApiError && error.status === 409)) throw error;
-        at.createAnswered = true;
-        const found = (await this.#listKey(client, request)).filter((e) => e.status !== 'DELETING');
-        if (found.length === 0) throw new ConflictUnresolvedError(key);
-        // The create was answered (not done): only earlier creates in doubt can account for extras.
-        return this.#adopt(at, client, request, { ...claimed, ...fields, pendingCreate: undefined }, found);
-      }
-      if (created.status === 'FAILED') return this.#recreate(at, client, request, claimed, created, fields);
-      return { outcome: 'PROVISIONED', ...fromEndpoint(created), fields };
-    });
-  }
-
-  /**
-   * Adopts one of the key's live endpoints: the ledger's own, else an ACTIVE one, else the first.
-   * Extras that creates in doubt can account for are deleted; any other extra is reported and left.
-   */
-  async #adopt(
-    at: Attempt,
-    client: RequestApi,
-    request: ProvisionRequest,
-    claimed: LedgerItem,
-    live: AtlasEndpoint[],
-  ): Promise<AtlasResult> {
-    const keep =
-      live.find((e) => e.id === claimed.endpointId) ?? live.find((e) => e.status === 'ACTIVE') ?? live[0];
-    if (!keep) throw new Error('adopt needs an endpoint');
-    const extras = live.filter((e) => e !== keep);
-    const unconfirmed = freshUnconfirmed(claimed, this.#now());
-    const events: StatusChangedDetail[] = [];
-    let fields: Partial<LeaseFields> = {};
-    if (extras.length > 0) {
-      const resolved = await this.#resolveExtras(at, client, request, claimed, keep, extras, unconfirmed);
-      events.push(...resolved.events);
-      fields = { unconfirmedCreates: resolved.unconfirmed.length > 0 ? resolved.unconfirmed : undefined };
-    } else if (claimed.pendingCreate && unconfirmed.length > 0) {
-      // The doubt is resolved by this endpoint; older unconfirmed creates stay remembered.
-      fields = { unconfirmedCreates: unconfirmed };
-    }
-    if (claimed.recreating) fields.recreating = undefined;
-    if (keep.status === 'FAILED') return this.#recreate(at, client, request, claimed, keep, fields, events);
-    return { outcome: 'ADOPTED', ...fromEndpoint(keep), fields, events };
-  }
-
-  /** Deletes the extras this provisioner's creates in doubt account for; reports the rest. */
-  async #resolveExtras(
-    at: Attempt,
-    client: RequestApi,
-    request: ProvisionRequest,
-    claimed: LedgerItem,
-    keep: AtlasEndpoint,
-    extras: AtlasEndpoint[],
-    unconfirmed: string[],
-  ) {
-    // Endpoints this provisioner may have made: the ledger's own, each create in doubt, each unconfirmed one.
-    const ours =
-      (claimed.endpointId === keep.id ? 1 : 0) + (claimed.pendingCreate ? 1 : 0) + unconfirmed.length;
-    const events: StatusChangedDetail[] = [];
-    if (extras.length + 1 > Math.max(ours, 1)) {
-      // Someone else made at least one of them, and nothing says which: an operator decides.
-      this.#o.metrics.addMetric(METRIC.duplicateEndpoints, MetricUnit.Count, extras.length);
-      at.logger.error('more than one endpoint for the key, not all made by this provisioner', {
-        naturalKey: claimed.key,
-        kept: keep.id,
-        extras: extras.map((e) => e.id),
-      });
-      for (const extra of extras)
-        events.push(this.#duplicateEvent('DUPLICATE_FOUND', request, claimed, extra));
-      return { events, unconfirmed };
-    }
-    for (const extra of extras) {
-      await deleteIfThere(client, request, extra.id);
-      at.logger.warn('deleted an extra endpoint made by a create in doubt', {
-        naturalKey: claimed.key,
-        kept: keep.id,
-        deleted: extra.id,
-      });
-      events.push(this.#duplicateEvent('DUPLICATE_DELETED', request, claimed, extra));
-    }
-    // Each extra deleted was one of the unconfirmed creates (the oldest first).
-    return { events, unconfirmed: unconfirmed.slice(Math.min(unconfirmed.length, extras.length)) };
-  }
-
-  /**
-   * A FAILED endpoint is deleted to be created anew once it is gone, or, past the bound, the
-   * request goes to the DLQ with Atlas's errorMessage.
-   */
-  async #recreate(
-    at: Attempt,
-    client: RequestApi,
-    request: ProvisionRequest,
-    claimed: LedgerItem,
-    failed: AtlasEndpoint,
-    fields: Partial<LeaseFields>,
-    events: StatusChangedDetail[] = [],
-  ): Promise<AtlasResult> {
-    const failures = (claimed.endpointFailures ?? 0) + 1;
-    if (failures >= this.#o.maxEndpointFailures) {
-      // Left standing for an operator: the ledger says what stands, so nothing reads it as gone.
-      // The count starts again: replaying the request is the operator's decision to try anew.
-      await this.#o.ledger.amend(claimed.key, at.owner, {
-        ...fields,
-        endpointFailures: undefined,
-        recreating: undefined,
-        status: 'FAILED',
-        endpointId: failed.id,
-        ...(claimed.status !== 'FAILED' && { statusSince: this.#now().toISOString() }),
-        ...(failed.errorMessage !== undefined && { atlasErrorMessage: failed.errorMessage }),
-      });
-      throw new EndpointFailedError(claimed.key, failures, failed.errorMessage);
-    }
-    await deleteIfThere(client, request, failed.id);
-    at.logger.warn('endpoint FAILED: deleted to be created anew', {
-      naturalKey: claimed.key,
-      endpointId: failed.id,
-      failures,
-      atlasErrorMessage: failed.errorMessage,
-    });
-    return {
-      outcome: 'RECREATING',
-      endpointId: failed.id,
-      status: 'DELETING',
-      ...(failed.errorMessage !== undefined && { atlasErrorMessage: failed.errorMessage }),
-      fields: { ...fields, endpointFailures: failures, recreating: true },
-      events,
-      waitSeconds: this.#recreateWait(at),
-    };
-  }
-
-  /** Deletes the key's endpoint; one that is already gone (404, or none listed) counts as deleted. */
-  async #delete(at: Attempt, request: ProvisionRequest, claimed: LedgerItem): Promise<AtlasResult> {
-    if (claimed.pendingCreate) {
-      // A create in doubt may still land: delete only what a listing after the settle period shows.
-      const readyAt = Date.parse(claimed.pendingCreate.sentAt) + this.#o.createSettleSeconds * 1000;
-      const waitSeconds = Math.ceil((readyAt - this.#now().getTime()) / 1000);
-      if (waitSeconds > 0) throw new CreateInDoubtError(claimed.key, waitSeconds);
-    }
-    if (claimed.endpointId !== undefined && claimed.status === 'DELETING' && !claimed.recreating) {
-      return { outcome: 'DELETE_REQUESTED', endpointId: claimed.endpointId, status: 'DELETING' };
-    }
-    const settled = !claimed.pendingCreate && !claimed.recreating;
-    const known =
-      settled && claimed.endpointId !== undefined && !GONE.has(claimed.status)
-        ? claimed.endpointId
-        : undefined;
-    const fields: Partial<LeaseFields> = { recreating: undefined, endpointFailures: undefined };
-    return this.#o.atlas.withClient(request.profile, async (unbounded) => {
-      const client = this.#bounded(unbounded, at);
-      let endpointId = known;
-      try {
-        if (endpointId === undefined) {
-          const listed = await this.#listKey(client, request);
-          const found = listed.find((e) => e.status !== 'DELETING') ?? listed[0];
-          if (!found) return { outcome: 'DELETED', status: 'DELETED', fields };
-          if (found.status === 'DELETING')
-            return { outcome: 'DELETE_REQUESTED', endpointId: found.id, status: 'DELETING', fields };
-          endpointId = found.id;
-        }
-        await client.deleteEndpoint(request.groupId, request.cloudProvider, endpointId);
-        return { outcome: 'DELETE_REQUESTED', endpointId, status: 'DELETING', fields };
-      } catch (error) {
-        if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
-        return { outcome: 'DELETED', status: 'DELETED', fields };
-      }
-    });
-  }
-
-  /** Every listed endpoint of the request's key, in any status. */
-  async #listKey(client: RequestApi, request: ProvisionRequest): Promise<AtlasEndpoint[]> {
-    const listed = await client.listEndpoints(request.groupId, request.cloudProvider);
-    return listed.filter((e) => e.regionName === request.regionName && vpcRegion(e) === vpcRegion(request));
-  }
-
-  /** The Atlas client bounded by the invocation: no call starts that could outlive it. */
-  #bounded(client: EndpointsApi, at: Attempt): RequestApi {
-    const options = (what: string) => {
-      const left = this.#timeLeft(at) - CALL_MARGIN_MS;
-      if (left < this.#o.atlasTimeoutMs) throw new DeadlineError(what);
-      return Number.isFinite(left) ? { signal: AbortSignal.timeout(left) } : {};
-    };
-    return {
-      listEndpoints: (groupId, provider) =>
-        client.listEndpoints(groupId, provider, options('list the endpoints')),
-      createEndpoint: (groupId, body) => client.createEndpoint(groupId, body, options('send a create')),
-      deleteEndpoint: (groupId, provider, id) =>
-        client.deleteEndpoint(groupId, provider, id, options('delete an endpoint')),
-    };
-  }
-
-  /** Growing waits for a FAILED endpoint to go: the settle period, doubled per wait, capped. */
-  #recreateWait(at: Attempt): number {
-    return Math.min(MAX_MESSAGE_DELAY_SECONDS, this.#o.createSettleSeconds * 2 ** Math.min(at.waits, 6));
-  }
-
-  /** Sends events a failed publish left in the key's outbox; a full outbox makes new facts wait. */
-  async #drainOutbox(claimed: LedgerItem, at: Attempt): Promise<void> {
-    const pending = Object.values(claimed.outbox ?? {});
-    if (pending.length === 0) return;
-    const sent = await this.#announce(claimed.key, pending, at.logger);
-    if (!sent && pending.length >= MAX_OUTBOX) throw new EventsBackloggedError(claimed.key);
-  }
-
-  /** Publishes recorded events of one key and clears them from its outbox; false when some stay. */
-  #announce(key: string, events: StatusChangedDetail[], logger: Logger): Promise<boolean> {
-    const { events: publisher, ledger, metrics } = this.#o;
-    return announceRecorded(
-      { events: publisher, ledger, metrics, logger },
-      events.map((event) => ({ key, event })),
-    );
-  }
-
-  /**
-   * A follow-up: one GET of the key's endpoint, recorded and announced as the sweep would
-   * (`recordCheck`: only while no provisioner holds the key and nothing moved since the read, so it
-   * never keeps a key busy and never races a request), then the next follow-up, later, until the
-   * endpoint settles. A FAILED create goes back to the provisioner. It never creates, and it never
-   * ends in the DLQ: a follow-up Atlas or SQS keep failing is dropped with a metric, and the
-   * sweep settles its key.
-   */
-  async #followUp(record: SQSRecord, parsed: Parsed, context?: InvocationClock): Promise<RecordOutcome> {
-    const messageId = attribute(record, ORIGINAL_MESSAGE_ID) ?? record.messageId;
-    const number = Math.max(1, Number(attribute(record, FOLLOW_UP)) || 1);
-    const endpointId = attribute(record, FOLLOWED_ENDPOINT_ID);
-    const logger = this.#o.logger.createChild({
-      persistentKeys: {
-        messageId,
-        followUp: number,
-        ...(parsed.ok && { requestId: parsed.request.requestId }),
-      },
-    });
-    const deadline = context ? Date.now() + context.getRemainingTimeInMillis() : Number.POSITIVE_INFINITY;
-    const drop = (reason: string, extra: Record<string, unknown> = {}) => {
-      logger.warn('follow-up dropped; the status checker settles the key', { reason, ...extra });
-      this.#o.metrics.addMetric(METRIC.followUpsDropped, MetricUnit.Count, 1);
-      return 'FOLLOW_UP_DROPPED' as const;
-    };
-    if (!parsed.ok || endpointId === undefined) return drop('not a follow-up this version can read');
-    const request = parsed.request;
-    const next = async (delaySeconds: number, nextNumber = number + 1): Promise<RecordOutcome> => {
-      if (nextNumber > MAX_FOLLOW_UPS) return drop('too many follow-ups', { followUps: number });
-      const sent = await this.#sendFollowUp(
-        record.body,
-        messageId,
-        endpointId,
-        nextNumber,
-        logger,
-        delaySeconds,
-      );
-      return sent ? 'FOLLOWED' : 'FOLLOW_UP_DROPPED';
-    };
-    try {
-      const item = await this.#o.ledger.get(naturalKey(request));
-      // Followed no more: the key has another endpoint, settled, or is the provisioner's again.
-      if (
-        !item ||
-        item.endpointId !== endpointId ||
-        SETTLED.has(item.status) ||
-        item.pendingCreate ||
-        item.recreating
-      ) {
-        logger.debug('follow-up done: the key moved on or settled', { naturalKey: item?.key });
-        return 'FOLLOWED';
-      }
-      const now = this.#now();
-      // A request holds the key: look again after it (it follows any change it makes itself).
-      if (item.lease && item.lease.expiresAt >= now.getTime()) return next(this.#followUpDelay(number + 1));
-      if (deadline - Date.now() - CALL_MARGIN_MS < this.#o.atlasTimeoutMs) return next(2, number);
-      const provider = request.cloudProvider;
-      const endpoint = await this.#o.atlas.withClient(request.profile, async (unbounded) => {
-        const left = deadline - Date.now() - CALL_MARGIN_MS;
-        const options = Number.isFinite(left) ? { signal: AbortSignal.timeout(left) } : {};
-        try {
-          return await unbounded.getEndpoint(request.groupId, provider, endpointId, options);
-        } catch (error) {
-          if (error instanceof AtlasApiError && error.status === 404) return undefined;
-          throw error;
-        }
-      });
-      this.#o.metrics.addMetric(METRIC.followUps, MetricUnit.Count, 1);
-      const status = endpoint ? endpoint.status : goneStatus(item);
-      if (status !== item.status) {
-        const handBack = status === 'FAILED' && item.action === 'create';
-        const change = statusChange(
-          item,
-          {
-            status,
-            ...(endpoint?.errorMessage !== undefined && { atlasErrorMessage: endpoint.errorMessage }),
-            ...(handBack && { handBack }),
-          },
-          now,
-        );
-        if (handBack) {
-          // Sent before it is recorded, as the checker does: a lost hand-back is seen again.
-          await this.#o.queues.wait(JSON.stringify(handBackRequest(item)), 0, {
-            originalMessageId: messageId,
-            waits: 0,
-          });
-          logger.warn('endpoint FAILED: the key goes back to the provisioner to be created anew', {
-            naturalKey: item.key,
-            endpointId,
-          });
-        }
-        const recorded = await this.#o.ledger.recordCheck(
-          item.key,
-          item.status,
-          { ...change.result, events: [change.event] },
-          item.outbox !== undefined,
-          item.updatedAt,
-        );
-        // Moved on since it was read: the next follow-up reads it again (and stops if it is not ours).
-        if (!recorded) return next(this.#followUpDelay(number + 1));
-        const pending = Object.values(item.outbox ?? {});
-        await this.#announce(item.key, [...pending, change.event], logger);
-        logger.info('follow-up: status changed', { naturalKey: item.key, endpointId, status });
-      }
-      if (SETTLED.has(status)) return 'FOLLOWED';
-      return next(this.#followUpDelay(number + 1));
-    } catch (error) {
-      const failure = describeFailure(error);
-      // 429, 5xx, timeouts, a busy key: asked again later, as a follow-up, never as a retry of the record.
-      if (failure.disposition === 'retry' || failure.disposition === 'wait') {
-        // Retry-After when Atlas gave one, else the backoff, but no sooner than the current spacing.
-        const delay = Math.min(
-          MAX_MESSAGE_DELAY_SECONDS,
-          Math.max(
-            retryDelaySeconds(failure, number, this.#o.backoff, this.#random),
-            failure.retryAfterSeconds === undefined ? this.#followUpDelay(number) : 0,
-          ),
-        );
-        logger.warn('follow-up failed; asked again later', { failure, delaySeconds: delay });
-        return next(Math.max(1, delay));
-      }
-      return drop('Atlas refused the follow-up', { failure });
-    }
-  }
-
-  /** The spacing before follow-up `number`: the first after firstSeconds, doubling, capped. */
-  #followUpDelay(number: number): number {
-    const spacing = this.#o.followUp;
-    if (!spacing) return MAX_MESSAGE_DELAY_SECONDS;
-    return Math.min(spacing.maxSeconds, spacing.firstSeconds * 2 ** Math.min(number - 1, 20));
-  }
-
-  /** Sends follow-up `number` of a key; a failure to send is logged and counted, never the record's. */
-  async #sendFollowUp(
-    body: string,
-    originalMessageId: string,
-    endpointId: string,
-    number: number,
-    logger: Logger,
-    delaySeconds = this.#followUpDelay(number),
-  ): Promise<boolean> {
-    if (!this.#o.followUp) return false;
-    try {
-      await this.#o.queues.followUp(body, delaySeconds, { originalMessageId, number, endpointId });
-      return true;
-    } catch (error) {
-      logger.warn('could not send a follow-up; the status checker settles the key', { error, endpointId });
-      this.#o.metrics.addMetric(METRIC.followUpsDropped, MetricUnit.Count, 1);
-      return false;
-    }
-  }
-
-  /** The request waits for Atlas: sent again as a new message later, or parked when it waited too often. */
-  async #wait(at: Attempt, seconds: number, outcome: RecordOutcome = 'WAITING'): Promise<RecordOutcome> {
-    await this.#o.queues.wait(at.record.body, seconds, {
-      originalMessageId: at.messageId,
-      waits: at.waits + 1,
-    });
-    this.#o.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
-    at.logger.info('request waits for Atlas', { delaySeconds: seconds, waits: at.waits + 1 });
-    return outcome;
-  }
-
-  /**
-   * The one path of every failure: describeFailure decides; a retry delays the record and
-   * rethrows so the batch reports it; a wait sends the request again later; dlq and reject
-   * announce, park the original body and resolve.
-   */
-  async #fail(at: Attempt, error: unknown): Promise<RecordOutcome> {
-    let failure = describeFailure(error);
-    const now = this.#now().toISOString();
-    const inDoubt = at.createSent === true && !at.createAnswered && failure.outcomeUnknown === true;
-    if (inDoubt) {
-      // The create may still be done: nothing is created for the key before the settle period.
-      failure = {
-        ...failure,
-        retryAfterSeconds: Math.max(failure.retryAfterSeconds ?? 0, this.#o.createSettleSeconds),
-      };
-      at.logger.warn('create in doubt: the key waits for a listing after the settle period', {
-        naturalKey: at.claimed?.key,
-      });
-    }
-    const waiting = failure.disposition === 'wait' && at.waits < (this.#o.maxWaits ?? DEFAULT_MAX_WAITS);
-    let firstFailureAt: string | undefined;
-    if (at.claimed) {
-      try {
-        if (waiting) await this.#o.ledger.release(at.claimed.key, at.owner);
-        else {
-          const resolvedCreate = at.createSent === true && !inDoubt;
-          firstFailureAt = (
-            await this.#o.ledger.recordFailure(at.claimed.key, at.owner, failure, { resolvedCreate })
-          ).firstFailureAt;
-        }
-      } catch (ledgerError) {
-        at.logger.warn('could not record the failure in the ledger', { error: ledgerError });
-      }
-    }
-    if (waiting) return this.#wait(at, failure.retryAfterSeconds ?? this.#o.createSettleSeconds);
-
-    const lastAttempt = at.attempt >= this.#o.maxAttempts;
-    const log = {
-      failure,
-      attempt: at.attempt,
-      ...(failure.code === 'INTERNAL_ERROR' && { error }),
-    };
-    if (failure.disposition === 'retry' && !lastAttempt) {
-      const delaySeconds = retryDelaySeconds(failure, at.attempt, this.#o.backoff, this.#random);
-      try {
-        await this.#o.queues.delay(at.record.receiptHandle, delaySeconds);
-      } catch (sqsError) {
-        // The record still comes back, after the queue's own visibility timeout.
-        at.logger.warn('could not delay the retry', { error: sqsError });
-      }
-      this.#o.metrics.addMetric(METRIC.retried, MetricUnit.Count, 1);
-      at.logger.warn('request will be retried', { ...log, delaySeconds });
-      throw error;
-    }
-
-    const destination = failure.disposition === 'reject' ? 'reject' : 'dlq';
-    const requestId =
-      at.request?.requestId ?? (error instanceof InvalidRequestError ? error.requestId : undefined);
-    const outcome = destination === 'reject' ? 'REJECTED' : 'DEAD_LETTERED';
-    // Announced before parked: a failed publish retries a record not parked yet, while parking
-    // first would park it again on every redelivery. Events are at least once.
-    const summary = errorSummary(failure);
-    await this.#o.events.publish(
-      this.#detail(
-        outcome,
-        at,
-        at.request,
-        {
-          eventId: eventIdOf(outcome, at.messageId, requestId, summary.code),
-          error: summary,
-          ...(error instanceof EndpointFailedError &&
-            error.atlasErrorMessage !== undefined && { errorMessage: error.atlasErrorMessage }),
-        },
-        requestId,
-      ),
-    );
-    await this.#o.queues.park(destination, at.record.body, {
-      failure,
-      attempts: at.attempt,
-      firstFailureAt: firstFailureAt ?? this.#firstFailureFallback(at, now),
-      lastFailureAt: now,
-      originalMessageId: at.messageId,
-      ...(requestId !== undefined && { requestId }),
-    });
-    this.#o.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
-    at.logger.error(destination === 'reject' ? 'request rejected' : 'request sent to the dead-letter queue', {
-      ...log,
-      outcome,
-    });
-    return outcome;
-  }
-
-  /** Without a ledger record, a redelivered message failed first when it was first received. */
-  #firstFailureFallback(at: Attempt, now: string): string {
-    const first = Number(at.record.attributes.ApproximateFirstReceiveTimestamp);
-    return at.attempt > 1 && Number.isFinite(first) && first > 0 ? new Date(first).toISOString() : now;
-  }
-
-  /** The answer to the request, as recorded: the same fact always has the same eventId. */
-  #answer(
-    result: AtlasResult,
-    at: Attempt,
-    request: ProvisionRequest,
-    claimed: LedgerItem,
-    statusSince: string,
-  ): StatusChangedDetail {
-    return this.#detail(result.outcome, at, request, {
-      eventId: eventIdOf(
-        'answer',
-        request.requestId,
-        claimed.key,
-        request.action,
-        result.outcome === 'RECREATING' ? `recreate-${result.endpointId}` : result.endpointId,
-        result.status,
-        statusSince,
-      ),
-      ...(result.endpointId !== undefined && { endpointId: result.endpointId }),
-      status: result.status,
-      ...(claimed.status !== result.status && { previousStatus: claimed.status }),
-      ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
-      statusSince,
-    });
-  }
-
-  #duplicateEvent(
-    outcome: 'DUPLICATE_DELETED' | 'DUPLICATE_FOUND',
-    request: ProvisionRequest,
-    claimed: LedgerItem,
-    extra: AtlasEndpoint,
-  ): StatusChangedDetail {
-    return statusEvent(outcome, request, {
-      eventId: eventIdOf(outcome, claimed.key, extra.id),
-      requestIds: [request.requestId],
-      endpointId: extra.id,
-      status: outcome === 'DUPLICATE_DELETED' ? 'DELETING' : extra.status,
-      occurredAt: this.#now().toISOString(),
-    });
-  }
-
-  #detail(
-    outcome: Exclude<RecordOutcome, 'WAITING' | 'FOLLOWED' | 'FOLLOW_UP_DROPPED'>,
-    at: Attempt,
-    request: ProvisionRequest | undefined,
-    extra: Pick<StatusChangedDetail, 'eventId'> & Partial<StatusChangedDetail>,
-    requestId = request?.requestId,
-  ): StatusChangedDetail {
-    return statusEvent(outcome, request, {
-      requestIds: requestId !== undefined ? [requestId] : [],
-      messageId: at.messageId,
-      ...extra,
-      occurredAt: this.#now().toISOString(),
-    });
-  }
 }
-
-/** Deletes an endpoint; one already gone (404) is as good. */
-async function deleteIfThere(client: RequestApi, request: ProvisionRequest, endpointId: string) {
-  try {
-    await client.deleteEndpoint(request.groupId, request.cloudProvider, endpointId);
-  } catch (error) {
-    if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
-  }
-}
-
-/** The key's unconfirmed creates that may still land (older ones are forgotten). */
-function freshUnconfirmed(item: LedgerItem, now: Date): string[] {
-  const since = now.getTime() - UNCONFIRMED_CREATE_TTL_MS;
-  return (item.unconfirmedCreates ?? []).filter((sentAt) => Date.parse(sentAt) >= since);
-}
-
-const errorSummary = (failure: FailureInfo): NonNullable<StatusChangedDetail['error']> => ({
-  code: failure.code,
-  ...(failure.httpStatus !== undefined && { httpStatus: failure.httpStatus }),
-  detail: failure.detail,
-});

@@ -1,0 +1,95 @@
+/**
+ * What the provisioner announces: the answer to each request, the events beside it (duplicates,
+ * failures), and their delivery through the key's outbox, so a refused publish is sent again.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { AtlasEndpoint } from '#atlas/types.ts';
+import { announceRecorded } from '#events/outbox.ts';
+import { eventIdOf, type StatusChangedDetail, statusEvent } from '#events/status-event.ts';
+import { type LedgerItem, MAX_OUTBOX } from '#ledger/ledger.ts';
+import { EventsBackloggedError } from '#lib/errors.ts';
+import type { ProvisionRequest } from '#messages/request.ts';
+import type { AtlasResult, Attempt, ProvisionContext, RecordOutcome } from './types.ts';
+
+/** Sends events a failed publish left in the key's outbox; a full outbox makes new facts wait. */
+export async function drainOutbox(ctx: ProvisionContext, claimed: LedgerItem, at: Attempt): Promise<void> {
+  const pending = Object.values(claimed.outbox ?? {});
+  if (pending.length === 0) return;
+  const sent = await announce(ctx, claimed.key, pending, at.logger);
+  if (!sent && pending.length >= MAX_OUTBOX) throw new EventsBackloggedError(claimed.key);
+}
+
+/** Publishes recorded events of one key and clears them from its outbox; false when some stay. */
+export function announce(
+  ctx: ProvisionContext,
+  key: string,
+  events: StatusChangedDetail[],
+  logger: Logger,
+): Promise<boolean> {
+  const { events: publisher, ledger, metrics } = ctx;
+  return announceRecorded(
+    { events: publisher, ledger, metrics, logger },
+    events.map((event) => ({ key, event })),
+  );
+}
+
+/** The answer to the request, as recorded: the same fact always has the same eventId. */
+export function answerEvent(
+  ctx: ProvisionContext,
+  result: AtlasResult,
+  at: Attempt,
+  request: ProvisionRequest,
+  claimed: LedgerItem,
+  statusSince: string,
+): StatusChangedDetail {
+  return detail(ctx, result.outcome, at, request, {
+    eventId: eventIdOf(
+      'answer',
+      request.requestId,
+      claimed.key,
+      request.action,
+      result.outcome === 'RECREATING' ? `recreate-${result.endpointId}` : result.endpointId,
+      result.status,
+      statusSince,
+    ),
+    ...(result.endpointId !== undefined && { endpointId: result.endpointId }),
+    status: result.status,
+    ...(claimed.status !== result.status && { previousStatus: claimed.status }),
+    ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
+    statusSince,
+  });
+}
+
+/** An extra endpoint of the key, deleted or found: one eventId per endpoint, whichever request meets it. */
+export function duplicateEvent(
+  ctx: ProvisionContext,
+  outcome: 'DUPLICATE_DELETED' | 'DUPLICATE_FOUND',
+  request: ProvisionRequest,
+  claimed: LedgerItem,
+  extra: AtlasEndpoint,
+): StatusChangedDetail {
+  return statusEvent(outcome, request, {
+    eventId: eventIdOf(outcome, claimed.key, extra.id),
+    requestIds: [request.requestId],
+    endpointId: extra.id,
+    status: outcome === 'DUPLICATE_DELETED' ? 'DELETING' : extra.status,
+    occurredAt: ctx.now().toISOString(),
+  });
+}
+
+/** An event of this attempt's request, stamped now. */
+export function detail(
+  ctx: ProvisionContext,
+  outcome: Exclude<RecordOutcome, 'WAITING' | 'FOLLOWED' | 'FOLLOW_UP_DROPPED'>,
+  at: Attempt,
+  request: ProvisionRequest | undefined,
+  extra: Pick<StatusChangedDetail, 'eventId'> & Partial<StatusChangedDetail>,
+  requestId = request?.requestId,
+): StatusChangedDetail {
+  return statusEvent(outcome, request, {
+    requestIds: requestId !== undefined ? [requestId] : [],
+    messageId: at.messageId,
+    ...extra,
+    occurredAt: ctx.now().toISOString(),
+  });
+}

@@ -1,0 +1,47 @@
+/** The delete action: the key's endpoint deleted, never while a create in doubt may still land. */
+import type { LeaseFields, LedgerItem } from '#ledger/ledger.ts';
+import { AtlasApiError, CreateInDoubtError } from '#lib/errors.ts';
+import type { ProvisionRequest } from '#messages/request.ts';
+import { bounded, GONE, listKey } from './attempt.ts';
+import type { AtlasResult, Attempt, ProvisionContext } from './types.ts';
+
+/** Deletes the key's endpoint; one that is already gone (404, or none listed) counts as deleted. */
+export async function remove(
+  ctx: ProvisionContext,
+  at: Attempt,
+  request: ProvisionRequest,
+  claimed: LedgerItem,
+): Promise<AtlasResult> {
+  if (claimed.pendingCreate) {
+    // A create in doubt may still land: delete only what a listing after the settle period shows.
+    const readyAt = Date.parse(claimed.pendingCreate.sentAt) + ctx.createSettleSeconds * 1000;
+    const waitSeconds = Math.ceil((readyAt - ctx.now().getTime()) / 1000);
+    if (waitSeconds > 0) throw new CreateInDoubtError(claimed.key, waitSeconds);
+  }
+  if (claimed.endpointId !== undefined && claimed.status === 'DELETING' && !claimed.recreating) {
+    return { outcome: 'DELETE_REQUESTED', endpointId: claimed.endpointId, status: 'DELETING' };
+  }
+  const settled = !claimed.pendingCreate && !claimed.recreating;
+  const known =
+    settled && claimed.endpointId !== undefined && !GONE.has(claimed.status) ? claimed.endpointId : undefined;
+  const fields: Partial<LeaseFields> = { recreating: undefined, endpointFailures: undefined };
+  return ctx.atlas.withClient(request.profile, async (unbounded) => {
+    const client = bounded(ctx, unbounded, at);
+    let endpointId = known;
+    try {
+      if (endpointId === undefined) {
+        const listed = await listKey(client, request);
+        const found = listed.find((e) => e.status !== 'DELETING') ?? listed[0];
+        if (!found) return { outcome: 'DELETED', status: 'DELETED', fields };
+        if (found.status === 'DELETING')
+          return { outcome: 'DELETE_REQUESTED', endpointId: found.id, status: 'DELETING', fields };
+        endpointId = found.id;
+      }
+      await client.deleteEndpoint(request.groupId, request.cloudProvider, endpointId);
+      return { outcome: 'DELETE_REQUESTED', endpointId, status: 'DELETING', fields };
+    } catch (error) {
+      if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
+      return { outcome: 'DELETED', status: 'DELETED', fields };
+    }
+  });
+}

@@ -1,0 +1,130 @@
+/** How a request that did not finish ends: it waits for Atlas, is retried, or is parked (see fail). */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { eventIdOf, type StatusChangedDetail } from '#events/status-event.ts';
+import { describeFailure, EndpointFailedError, type FailureInfo, InvalidRequestError } from '#lib/errors.ts';
+import { retryDelaySeconds } from '#messages/queues.ts';
+import { METRIC } from '#runtime/metric-names.ts';
+import { detail } from './answers.ts';
+import { OUTCOME_METRIC } from './attempt.ts';
+import type { Attempt, ProvisionContext, RecordOutcome } from './types.ts';
+
+/** The request waits for Atlas: sent again as a new message later, or parked when it waited too often. */
+export async function wait(
+  ctx: ProvisionContext,
+  at: Attempt,
+  seconds: number,
+  outcome: RecordOutcome = 'WAITING',
+): Promise<RecordOutcome> {
+  await ctx.queues.wait(at.record.body, seconds, {
+    originalMessageId: at.messageId,
+    waits: at.waits + 1,
+  });
+  ctx.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
+  at.logger.info('request waits for Atlas', { delaySeconds: seconds, waits: at.waits + 1 });
+  return outcome;
+}
+
+/**
+ * The one path of every failure: describeFailure decides; a retry delays the record and
+ * rethrows so the batch reports it; a wait sends the request again later; dlq and reject
+ * announce, park the original body and resolve.
+ */
+export async function fail(ctx: ProvisionContext, at: Attempt, error: unknown): Promise<RecordOutcome> {
+  let failure = describeFailure(error);
+  const now = ctx.now().toISOString();
+  const inDoubt = at.createSent === true && !at.createAnswered && failure.outcomeUnknown === true;
+  if (inDoubt) {
+    // The create may still be done: nothing is created for the key before the settle period.
+    failure = {
+      ...failure,
+      retryAfterSeconds: Math.max(failure.retryAfterSeconds ?? 0, ctx.createSettleSeconds),
+    };
+    at.logger.warn('create in doubt: the key waits for a listing after the settle period', {
+      naturalKey: at.claimed?.key,
+    });
+  }
+  const waiting = failure.disposition === 'wait' && at.waits < ctx.maxWaits;
+  let firstFailureAt: string | undefined;
+  if (at.claimed) {
+    try {
+      if (waiting) await ctx.ledger.release(at.claimed.key, at.owner);
+      else {
+        const resolvedCreate = at.createSent === true && !inDoubt;
+        firstFailureAt = (
+          await ctx.ledger.recordFailure(at.claimed.key, at.owner, failure, { resolvedCreate })
+        ).firstFailureAt;
+      }
+    } catch (ledgerError) {
+      at.logger.warn('could not record the failure in the ledger', { error: ledgerError });
+    }
+  }
+  if (waiting) return wait(ctx, at, failure.retryAfterSeconds ?? ctx.createSettleSeconds);
+
+  const lastAttempt = at.attempt >= ctx.maxAttempts;
+  const log = {
+    failure,
+    attempt: at.attempt,
+    ...(failure.code === 'INTERNAL_ERROR' && { error }),
+  };
+  if (failure.disposition === 'retry' && !lastAttempt) {
+    const delaySeconds = retryDelaySeconds(failure, at.attempt, ctx.backoff, ctx.random);
+    try {
+      await ctx.queues.delay(at.record.receiptHandle, delaySeconds);
+    } catch (sqsError) {
+      // The record still comes back, after the queue's own visibility timeout.
+      at.logger.warn('could not delay the retry', { error: sqsError });
+    }
+    ctx.metrics.addMetric(METRIC.retried, MetricUnit.Count, 1);
+    at.logger.warn('request will be retried', { ...log, delaySeconds });
+    throw error;
+  }
+
+  const destination = failure.disposition === 'reject' ? 'reject' : 'dlq';
+  const requestId =
+    at.request?.requestId ?? (error instanceof InvalidRequestError ? error.requestId : undefined);
+  const outcome = destination === 'reject' ? 'REJECTED' : 'DEAD_LETTERED';
+  // Announced before parked: a failed publish retries a record not parked yet, while parking
+  // first would park it again on every redelivery. Events are at least once.
+  const summary = errorSummary(failure);
+  await ctx.events.publish(
+    detail(
+      ctx,
+      outcome,
+      at,
+      at.request,
+      {
+        eventId: eventIdOf(outcome, at.messageId, requestId, summary.code),
+        error: summary,
+        ...(error instanceof EndpointFailedError &&
+          error.atlasErrorMessage !== undefined && { errorMessage: error.atlasErrorMessage }),
+      },
+      requestId,
+    ),
+  );
+  await ctx.queues.park(destination, at.record.body, {
+    failure,
+    attempts: at.attempt,
+    firstFailureAt: firstFailureAt ?? firstFailureFallback(at, now),
+    lastFailureAt: now,
+    originalMessageId: at.messageId,
+    ...(requestId !== undefined && { requestId }),
+  });
+  ctx.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
+  at.logger.error(destination === 'reject' ? 'request rejected' : 'request sent to the dead-letter queue', {
+    ...log,
+    outcome,
+  });
+  return outcome;
+}
+
+/** Without a ledger record, a redelivered message failed first when it was first received. */
+function firstFailureFallback(at: Attempt, now: string): string {
+  const first = Number(at.record.attributes.ApproximateFirstReceiveTimestamp);
+  return at.attempt > 1 && Number.isFinite(first) && first > 0 ? new Date(first).toISOString() : now;
+}
+
+const errorSummary = (failure: FailureInfo): NonNullable<StatusChangedDetail['error']> => ({
+  code: failure.code,
+  ...(failure.httpStatus !== undefined && { httpStatus: failure.httpStatus }),
+  detail: failure.detail,
+});
