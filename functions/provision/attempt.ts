@@ -66,7 +66,10 @@ export function bounded(ctx: ProvisionContext, client: EndpointsApi, at: Attempt
 const vpcRegion = (e: { regionName: string; vpcRegionName?: string }) => e.vpcRegionName ?? e.regionName;
 
 /** Every listed endpoint of the request's key, in any status. */
-export async function listKey(client: RequestApi, request: ProvisionRequest): Promise<AtlasEndpoint[]> {
+export async function listKey(
+  client: Pick<RequestApi, 'listEndpoints'>,
+  request: ProvisionRequest,
+): Promise<AtlasEndpoint[]> {
   const listed = await client.listEndpoints(request.groupId, request.cloudProvider);
   return listed.filter((e) => e.regionName === request.regionName && vpcRegion(e) === vpcRegion(request));
 }

@@ -5,7 +5,17 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
-import { goneStatus, handBackRequest, SETTLED, statusChange } from '#events/status-change.ts';
+import type { AtlasEndpoint } from '#atlas/types.ts';
+import {
+  goneStatus,
+  handBackRequest,
+  SETTLED,
+  type Successor,
+  statusChange,
+  successorChange,
+  successorOf,
+} from '#events/status-change.ts';
+import type { LedgerItem } from '#ledger/item.ts';
 import { AtlasApiError, describeFailure } from '#lib/errors.ts';
 import { FOLLOW_UP, FOLLOWED_ENDPOINT_ID, ORIGINAL_MESSAGE_ID } from '#messages/attributes.ts';
 import { MAX_MESSAGE_DELAY_SECONDS, retryDelaySeconds } from '#messages/queues.ts';
@@ -13,7 +23,7 @@ import { naturalKey } from '#messages/request.ts';
 import { METRIC } from '#runtime/metric-names.ts';
 import { CALL_MARGIN_MS } from '#runtime/timing.ts';
 import { announce } from './answers.ts';
-import { attribute, type Parsed } from './attempt.ts';
+import { attribute, listKey, type Parsed } from './attempt.ts';
 import type { InvocationClock, ProvisionContext, RecordOutcome } from './types.ts';
 
 /**
@@ -27,7 +37,8 @@ export const MAX_FOLLOW_UPS = 40;
  * A follow-up: one GET of the key's endpoint, recorded and announced as the sweep would
  * (`recordCheck`: only while no provisioner holds the key and nothing moved since the read, so it
  * never keeps a key busy and never races a request), then the next follow-up, later, until the
- * endpoint settles. A FAILED create goes back to the provisioner. It never creates, and it never
+ * endpoint settles. A FAILED create goes back to the provisioner. An endpoint Atlas recreated
+ * under a new id is followed to its successor (successorOf). It never creates, and it never
  * ends in the DLQ: a follow-up Atlas or SQS keep failing is dropped with a metric, and the
  * sweep settles its key.
  */
@@ -55,17 +66,13 @@ export async function followUp(
   };
   if (!parsed.ok || endpointId === undefined) return drop('not a follow-up this version can read');
   const request = parsed.request;
-  const next = async (delaySeconds: number, nextNumber = number + 1): Promise<RecordOutcome> => {
+  const next = async (
+    delaySeconds: number,
+    nextNumber = number + 1,
+    followed = endpointId,
+  ): Promise<RecordOutcome> => {
     if (nextNumber > MAX_FOLLOW_UPS) return drop('too many follow-ups', { followUps: number });
-    const sent = await sendFollowUp(
-      ctx,
-      record.body,
-      messageId,
-      endpointId,
-      nextNumber,
-      logger,
-      delaySeconds,
-    );
+    const sent = await sendFollowUp(ctx, record.body, messageId, followed, nextNumber, logger, delaySeconds);
     return sent ? 'FOLLOWED' : 'FOLLOW_UP_DROPPED';
   };
   try {
@@ -86,40 +93,65 @@ export async function followUp(
     if (item.lease && item.lease.expiresAt >= now.getTime()) return next(followUpDelay(ctx, number + 1));
     if (deadline - Date.now() - CALL_MARGIN_MS < ctx.atlasTimeoutMs) return next(2, number);
     const provider = request.cloudProvider;
-    const endpoint = await ctx.atlas.withClient(request.profile, async (unbounded) => {
-      const left = deadline - Date.now() - CALL_MARGIN_MS;
-      const options = Number.isFinite(left) ? { signal: AbortSignal.timeout(left) } : {};
+    const { endpoint, successor } = await ctx.atlas.withClient(request.profile, async (unbounded) => {
+      const options = () => {
+        const left = deadline - Date.now() - CALL_MARGIN_MS;
+        return Number.isFinite(left) ? { signal: AbortSignal.timeout(left) } : {};
+      };
       try {
-        return await unbounded.getEndpoint(request.groupId, provider, endpointId, options);
+        return { endpoint: await unbounded.getEndpoint(request.groupId, provider, endpointId, options()) };
       } catch (error) {
-        if (error instanceof AtlasApiError && error.status === 404) return undefined;
-        throw error;
+        if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
       }
+      // Gone: Atlas may have put a new endpoint in its place (a recreation), which the key follows.
+      if (item.action !== 'create') return { successor: { kind: 'gone' } as Successor };
+      const listed = await listKey(
+        {
+          listEndpoints: (groupId, cloudProvider) =>
+            unbounded.listEndpoints(groupId, cloudProvider, options()),
+        },
+        request,
+      );
+      const others = listed.filter((e: AtlasEndpoint) => e.id !== endpointId && e.status !== 'DELETING');
+      return { successor: successorOf(item, others) };
     });
     ctx.metrics.addMetric(METRIC.followUps, MetricUnit.Count, 1);
+    if (successor?.kind === 'waiting') return next(followUpDelay(ctx, number + 1));
+    if (successor?.kind === 'recreated' || successor?.kind === 'adopted') {
+      const change = successorChange(item, successor, now);
+      const successorId = successor.endpoint.id;
+      if (change.result.handBack) await handBack(ctx, item, { endpointId: successorId, messageId }, logger);
+      const recorded = await ctx.ledger.recordCheck(
+        item.key,
+        item.status,
+        { ...change.result, events: [change.event] },
+        item.outbox !== undefined,
+        item.updatedAt,
+      );
+      if (!recorded) return next(followUpDelay(ctx, number + 1));
+      await announce(ctx, item.key, [...Object.values(item.outbox ?? {}), change.event], logger);
+      logger.info('follow-up: the key follows the endpoint that took its place', {
+        naturalKey: item.key,
+        previousEndpointId: endpointId,
+        endpointId: successorId,
+        how: successor.kind,
+      });
+      if (SETTLED.has(change.result.status)) return 'FOLLOWED';
+      return next(followUpDelay(ctx, number + 1), number + 1, successorId);
+    }
     const status = endpoint ? endpoint.status : goneStatus(item);
     if (status !== item.status) {
-      const handBack = status === 'FAILED' && item.action === 'create';
+      const isHandBack = status === 'FAILED' && item.action === 'create';
       const change = statusChange(
         item,
         {
           status,
           ...(endpoint?.errorMessage !== undefined && { atlasErrorMessage: endpoint.errorMessage }),
-          ...(handBack && { handBack }),
+          ...(isHandBack && { handBack: isHandBack }),
         },
         now,
       );
-      if (handBack) {
-        // Sent before it is recorded, as the checker does: a lost hand-back is seen again.
-        await ctx.queues.wait(JSON.stringify(handBackRequest(item)), 0, {
-          originalMessageId: messageId,
-          waits: 0,
-        });
-        logger.warn('endpoint FAILED: the key goes back to the provisioner to be created anew', {
-          naturalKey: item.key,
-          endpointId,
-        });
-      }
+      if (isHandBack) await handBack(ctx, item, { endpointId, messageId }, logger);
       const recorded = await ctx.ledger.recordCheck(
         item.key,
         item.status,
@@ -152,6 +184,23 @@ export async function followUp(
     }
     return drop('Atlas refused the follow-up', { failure });
   }
+}
+
+/** Sends a key whose endpoint FAILED back to the provisioner, before it is recorded: a lost hand-back is seen again. */
+async function handBack(
+  ctx: ProvisionContext,
+  item: LedgerItem,
+  failed: { endpointId: string; messageId: string },
+  logger: Logger,
+): Promise<void> {
+  await ctx.queues.wait(JSON.stringify(handBackRequest(item)), 0, {
+    originalMessageId: failed.messageId,
+    waits: 0,
+  });
+  logger.warn('endpoint FAILED: the key goes back to the provisioner to be created anew', {
+    naturalKey: item.key,
+    endpointId: failed.endpointId,
+  });
 }
 
 /** The spacing before follow-up `number`: the first after firstSeconds, doubling, capped. */

@@ -107,7 +107,6 @@ export function resetAws(): InMemoryLedger {
   return ledger;
 }
 
-/** The status event details published so far, each checked against the published schema. */
 /** The messages the provisioner sent to one queue, oldest first. */
 export function sentTo(queueUrl: string) {
   return sqs
@@ -116,6 +115,7 @@ export function sentTo(queueUrl: string) {
     .filter((m) => m.QueueUrl === queueUrl);
 }
 
+/** The status event details published so far, each checked against the published schema. */
 export function publishedDetails(): StatusChangedDetail[] {
   return eventBridge
     .commandCalls(PutEventsCommand)

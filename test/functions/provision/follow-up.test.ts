@@ -14,6 +14,7 @@ import { MAX_FOLLOW_UPS } from '#provision/provisioner.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,
+  eventBridge,
   FakeAtlas,
   NOW,
   publishedDetails,
@@ -579,6 +580,116 @@ describe('Provisioner, follow-ups', () => {
     await expect(build().provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
 
     expect(followUps()).toEqual([]);
+  });
+
+  describe('an endpoint Atlas recreates under a new id', () => {
+    /** Atlas replaces the key's endpoint: the old one is gone, these stand in its place. */
+    const replace = (groupId: string, ...statuses: string[]) => {
+      const [old] = atlas.endpoints.get(groupId) ?? [];
+      if (!old) throw new Error('no endpoint');
+      atlas.endpoints.set(groupId, []);
+      return statuses.map((status) =>
+        atlas.seed(groupId, {
+          cloudProvider: old.cloudProvider,
+          regionName: old.regionName,
+          vpcRegionName: old.vpcRegionName ?? old.regionName,
+          status,
+        }),
+      );
+    };
+    /** The endpoint a follow-up message names, and its number. */
+    const followed = (message: SendMessageCommandInput | undefined) => ({
+      endpointId: message?.MessageAttributes?.EndpointId?.StringValue,
+      number: message?.MessageAttributes?.FollowUp?.StringValue,
+    });
+
+    it('follows PENDING_RECREATION to the new endpoint: one RECREATED event naming both ids, then its statuses', async () => {
+      const { request, provisioner, first, endpoint } = await provisioned();
+      if (!endpoint) throw new Error('no endpoint');
+      endpoint.status = 'PENDING_RECREATION';
+      sqs.resetHistory();
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+      expect(table.items.get(keyOf(request))?.status).toBe('PENDING_RECREATION');
+      const [second] = followUps();
+      expect(followed(second)).toEqual({ endpointId: endpoint.id, number: '2' });
+
+      const [successor] = replace(request.groupId, 'INITIATING');
+      sqs.resetHistory();
+      eventBridge.resetHistory();
+      await expect(provisioner.handleRecord(delivered(second))).resolves.toBe('FOLLOWED');
+      expect(table.items.get(keyOf(request))).toMatchObject({
+        endpointId: successor?.id,
+        status: 'INITIATING',
+      });
+      expect(publishedDetails()).toEqual([
+        expect.objectContaining({
+          outcome: 'RECREATED',
+          endpointId: successor?.id,
+          previousEndpointId: endpoint.id,
+          previousStatus: 'PENDING_RECREATION',
+          status: 'INITIATING',
+          requestIds: [request.requestId],
+        }),
+      ]);
+      const [third] = followUps();
+      expect(followed(third)).toEqual({ endpointId: successor?.id, number: '3' });
+
+      if (!successor) throw new Error('no successor');
+      successor.status = 'ACTIVE';
+      sqs.resetHistory();
+      eventBridge.resetHistory();
+      await expect(provisioner.handleRecord(delivered(third))).resolves.toBe('FOLLOWED');
+      expect(publishedDetails()).toEqual([
+        expect.objectContaining({ outcome: 'STATUS_CHANGED', endpointId: successor.id, status: 'ACTIVE' }),
+      ]);
+      expect(followUps()).toEqual([]);
+    });
+
+    it('waits for the new endpoint while only the old one is gone, announcing nothing', async () => {
+      const { request, provisioner, first, endpoint } = await provisioned();
+      if (!endpoint) throw new Error('no endpoint');
+      endpoint.status = 'PENDING_RECREATION';
+      await provisioner.handleRecord(delivered(first));
+      const [, second] = followUps();
+      replace(request.groupId);
+      sqs.resetHistory();
+      eventBridge.resetHistory();
+      await expect(provisioner.handleRecord(delivered(second))).resolves.toBe('FOLLOWED');
+      expect(table.items.get(keyOf(request))).toMatchObject({
+        endpointId: endpoint.id,
+        status: 'PENDING_RECREATION',
+      });
+      expect(publishedDetails()).toEqual([]);
+      expect(followed(followUps()[0])).toEqual({ endpointId: endpoint.id, number: '3' });
+    });
+
+    it('adopts the one endpoint that took the place of a vanished one, naming both ids', async () => {
+      const { request, provisioner, first, endpoint } = await provisioned();
+      const [successor] = replace(request.groupId, 'INITIATING');
+      sqs.resetHistory();
+      eventBridge.resetHistory();
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+      expect(table.items.get(keyOf(request))?.endpointId).toBe(successor?.id);
+      expect(publishedDetails()).toEqual([
+        expect.objectContaining({
+          outcome: 'ADOPTED',
+          endpointId: successor?.id,
+          previousEndpointId: endpoint?.id,
+        }),
+      ]);
+      expect(followed(followUps()[0])).toEqual({ endpointId: successor?.id, number: '2' });
+    });
+
+    it('reports the key MISSING, as before, when two endpoints took its place', async () => {
+      const { request, provisioner, first } = await provisioned();
+      replace(request.groupId, 'INITIATING', 'ACTIVE');
+      sqs.resetHistory();
+      eventBridge.resetHistory();
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+      expect(table.items.get(keyOf(request))?.status).toBe('MISSING');
+      expect(publishedDetails().map((e) => e.outcome)).toEqual(['MISSING']);
+      expect(followUps()).toEqual([]);
+    });
   });
 
   describe('the invocation deadline', () => {
