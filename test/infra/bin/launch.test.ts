@@ -13,7 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUILDS, decide, fetchNode, layout, PINNED, tooOldMessage } from '#infra/bin/launch.cjs';
+import { BUILDS, commandLine, decide, fetchNode, layout, PINNED, tooOldMessage } from '#infra/bin/launch.cjs';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const temps: string[] = [];
@@ -99,6 +99,146 @@ describe('the npm scripts', () => {
     }
   });
 });
+
+/** Arguments a shell would read again: spaces, quotes, `&`, `|`, `%`, `!`, `^`, backslashes before quotes. */
+const AWKWARD = [
+  'two words',
+  'say "hi"',
+  "it's",
+  'a&b',
+  'x & y | z',
+  '100%',
+  '%PATH%',
+  '$HOME `id` $(id)',
+  '(p) <i >o',
+  'caret^',
+  '!bang!',
+  'semi;colon,comma',
+  'back\\slash\\',
+  'C:\\dir with spaces\\',
+  'q\\"m',
+  '\\\\""\\',
+  'tab\there',
+  '',
+];
+
+describe('the command', () => {
+  it('gets its arguments unchanged: no shell reads them (here, on this platform)', () => {
+    const dir = temp('argv-');
+    const script = join(dir, 'argv.cjs');
+    writeFileSync(script, 'process.stdout.write(JSON.stringify(process.argv.slice(2)));\n');
+    const ran = spawnSync(
+      process.execPath,
+      [join(ROOT, 'infra/bin/launch.cjs'), process.execPath, script, ...AWKWARD],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(ran.stderr).toBe('');
+    expect(JSON.parse(ran.stdout)).toEqual(AWKWARD);
+  });
+
+  it('runs as it is elsewhere than on Windows', () => {
+    expect(commandLine(['vitest', 'run', 'a b&c'], { platform: 'linux', env: {} })).toEqual({
+      command: 'vitest',
+      args: ['run', 'a b&c'],
+    });
+  });
+
+  describe('on Windows', () => {
+    const BIN = 'C:\\My Project\\node_modules\\.bin';
+    const env = {
+      Path: `C:\\Windows;"${BIN}";C:\\Git\\bin`,
+      PATHEXT: '.COM;.EXE;.BAT;.CMD',
+      ComSpec: 'C:\\WINDOWS\\system32\\cmd.exe',
+    };
+    const files = new Set([`${BIN}\\vitest.CMD`, 'C:\\Git\\bin\\bash.EXE']);
+    const exists = (file: string) => files.has(file);
+
+    it('runs an .exe directly, without a shell (node quotes its arguments for the C runtime)', () => {
+      expect(commandLine(['bash', '.ci/run', 'a b&c'], { platform: 'win32', env, exists })).toEqual({
+        command: 'C:\\Git\\bin\\bash.EXE',
+        args: ['.ci/run', 'a b&c'],
+      });
+    });
+
+    it('runs a .cmd shim through cmd /d /s /c, every special character escaped twice', () => {
+      expect(commandLine(['vitest', 'run', 'a b&c'], { platform: 'win32', env, exists })).toEqual({
+        command: 'C:\\WINDOWS\\system32\\cmd.exe',
+        args: [
+          '/d',
+          '/s',
+          '/c',
+          `"C:\\My^ Project\\node_modules\\.bin\\vitest.CMD ^^^"run^^^" ^^^"a^^^ b^^^&c^^^""`,
+        ],
+        windowsVerbatimArguments: true,
+      });
+    });
+
+    it('passes spaces, quotes and & to the program behind a .cmd shim unchanged', () => {
+      const { command, args } = commandLine(['vitest', ...AWKWARD], { platform: 'win32', env, exists });
+      expect(command).toBe(env.ComSpec);
+      expect(args.slice(0, 3)).toEqual(['/d', '/s', '/c']);
+      // cmd /s /c drops the outer quotes and reads the line (one level of ^); the shim's `%*` line is
+      // read again (another level); node.exe then splits what is left by the C runtime's rules.
+      const line = String(args[3]).slice(1, -1);
+      const shimArgs = line.slice(line.indexOf('vitest.CMD ') + 'vitest.CMD '.length);
+      expect(splitLikeTheCRuntime(readByCmd(readByCmd(shimArgs)))).toEqual(AWKWARD);
+    });
+
+    it('refuses an argument cmd.exe cannot carry (a line break), and runs what PATH does not have as named', () => {
+      expect(() => commandLine(['vitest', 'a\nb'], { platform: 'win32', env, exists })).toThrow('line break');
+      expect(commandLine(['missing', 'x'], { platform: 'win32', env, exists })).toEqual({
+        command: 'missing',
+        args: ['x'],
+      });
+    });
+  });
+});
+
+/** What cmd.exe reads in a line whose every special character (quotes too) is escaped: one level of ^ goes. */
+const readByCmd = (line: string) => line.replace(/\^(.)/gs, '$1');
+
+/** How a program built with the Microsoft C runtime (node.exe among them) splits its command line. */
+function splitLikeTheCRuntime(line: string): string[] {
+  const args: string[] = [];
+  let i = 0;
+  while (i < line.length) {
+    while (line[i] === ' ' || line[i] === '\t') i += 1;
+    if (i >= line.length) break;
+    let arg = '';
+    let quoted = false;
+    while (i < line.length && (quoted || (line[i] !== ' ' && line[i] !== '\t'))) {
+      if (line[i] === '\\') {
+        let n = 0;
+        while (line[i] === '\\') {
+          n += 1;
+          i += 1;
+        }
+        if (line[i] === '"') {
+          arg += '\\'.repeat(Math.floor(n / 2));
+          if (n % 2 === 1) {
+            arg += '"';
+            i += 1;
+          }
+        } else arg += '\\'.repeat(n);
+      } else if (line[i] === '"') {
+        if (quoted && line[i + 1] === '"') {
+          arg += '"';
+          i += 2;
+        } else {
+          quoted = !quoted;
+          i += 1;
+        }
+      } else {
+        arg += line[i];
+        i += 1;
+      }
+    }
+    args.push(arg);
+  }
+  return args;
+}
 
 /** A scratch repository root, with its own npm cache so no earlier fetch is reused. */
 function scratch(): { root: string; env: NodeJS.ProcessEnv } {
