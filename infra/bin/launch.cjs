@@ -506,6 +506,8 @@ module.exports = {
   decide,
   fetchNode,
   layout,
+  npmCommand,
+  npmReason,
   tooOldMessage,
   verifyInstalled,
 };

@@ -67,3 +67,9 @@ export declare function verifyInstalled(options: {
   version: string;
   integrity: string;
 }): string;
+
+/** npm as the user runs it: the npm that started this script when there is one. */
+export declare function npmCommand(env: NodeJS.ProcessEnv): { command: string; args: string[] };
+
+/** npm's reason in one line, ` (CODE): message`, from its stderr. */
+export declare function npmReason(stderr: string): string;

