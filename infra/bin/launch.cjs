@@ -225,8 +225,8 @@ function removeAbandoned(tools, prefix) {
 
 /**
  * Installs name@version into root/.tools/<name>-<version>/ atomically, in a private temporary sibling:
- * npm fetches the tarball (`npm pack`, which runs nothing from it) from the registry it is configured
- * with; its sha512 must be `integrity`, the value pinned in the repository, before anything else is done
+ * npm fetches the tarball (`npm pack`, which runs nothing from it, into a cache of its own there) from
+ * the registry it is configured with; its sha512 must be `integrity`, the value pinned in the repository, before anything else is done
  * with it; tar extracts it (no lifecycle scripts: nothing from the package runs but its node binary, which
  * must then report v<version>); and the package folder is renamed into place. Returns the bin folder;
  * throws with the reason, removing the temporary folder, on failure.
@@ -250,6 +250,9 @@ function fetchNode({ root = ROOT, name, version, integrity, env = process.env })
       `${name}@${version}`,
       '--pack-destination',
       tmp,
+      // A cache of its own, removed with the folder: a refused tarball stays nowhere, not even in npm's cache.
+      '--cache',
+      path.join(tmp, 'npm-cache'),
       '--ignore-scripts',
       '--no-audit',
       '--no-fund',

@@ -134,6 +134,7 @@ describe('fetchNode from a registry', () => {
     );
     expect(runs(tampered.marker)).toBe('');
     expect(existsSync(join(root, '.tools'))).toBe(false);
+    expect(existsSync(env.npm_config_cache as string)).toBe(false); // nor in npm's cache
   });
 
   it('keeps nothing when the fetched binary does not report the version asked for', () => {
