@@ -202,7 +202,7 @@ function verifyInstalled({ root = ROOT, name, version, integrity }) {
   }
   const after = fileState(target.node);
   const state = sameState(before, after) && settled(after, since) ? after : null;
-  if (!sameState(record.state, state)) {
+  if (JSON.stringify(record.state) !== JSON.stringify(state)) {
     try {
       writeRecord(target.record, { ...record, state });
     } catch {} // read-only: the next use hashes it again
@@ -226,10 +226,11 @@ function removeAbandoned(tools, prefix) {
 /**
  * Installs name@version into root/.tools/<name>-<version>/ atomically, in a private temporary sibling:
  * npm fetches the tarball (`npm pack`, which runs nothing from it, into a cache of its own there) from
- * the registry it is configured with; its sha512 must be `integrity`, the value pinned in the repository, before anything else is done
- * with it; tar extracts it (no lifecycle scripts: nothing from the package runs but its node binary, which
- * must then report v<version>); and the package folder is renamed into place. Returns the bin folder;
- * throws with the reason, removing the temporary folder, on failure.
+ * the registry it is configured with; its sha512 must be `integrity`, the value pinned in the
+ * repository, before anything else is done with it; tar extracts it (no lifecycle scripts: nothing from
+ * the package runs but its node binary, which must then report v<version>); the install record is
+ * written beside it; and the package folder is renamed into place. Returns the bin folder; throws with
+ * the reason, removing the temporary folder, on failure.
  */
 function fetchNode({ root = ROOT, name, version, integrity, env = process.env }) {
   if (!/^sha512-[A-Za-z0-9+/]{86}==$/.test(String(integrity))) {
