@@ -5,7 +5,10 @@ import type { ProvisionRequest } from '#messages/request.ts';
 import { bounded, GONE, listKey } from './attempt.ts';
 import type { AtlasResult, Attempt, ProvisionContext } from './types.ts';
 
-/** Deletes the key's endpoint; one that is already gone (404, or none listed) counts as deleted. */
+/**
+ * Deletes the key's endpoint; one that is already gone (404, and none listed for the key) counts as
+ * deleted.
+ */
 export async function remove(
   ctx: ProvisionContext,
   at: Attempt,
@@ -25,23 +28,26 @@ export async function remove(
   const known =
     settled && claimed.endpointId !== undefined && !GONE.has(claimed.status) ? claimed.endpointId : undefined;
   const fields: Partial<LeaseFields> = { recreating: undefined, endpointFailures: undefined };
-  return ctx.atlas.withClient(request.profile, async (unbounded) => {
+  return ctx.atlas.withClient(request.profile, async (unbounded): Promise<AtlasResult> => {
     const client = bounded(ctx, unbounded, at);
-    let endpointId = known;
-    try {
-      if (endpointId === undefined) {
-        const listed = await listKey(client, request);
-        const found = listed.find((e) => e.status !== 'DELETING') ?? listed[0];
-        if (!found) return { outcome: 'DELETED', status: 'DELETED', fields };
-        if (found.status === 'DELETING')
-          return { outcome: 'DELETE_REQUESTED', endpointId: found.id, status: 'DELETING', fields };
-        endpointId = found.id;
+    const deleteListed = async (): Promise<AtlasResult> => {
+      const listed = await listKey(client, request);
+      const found = listed.find((e) => e.status !== 'DELETING') ?? listed[0];
+      if (!found) return { outcome: 'DELETED', status: 'DELETED', fields };
+      if (found.status === 'DELETING')
+        return { outcome: 'DELETE_REQUESTED', endpointId: found.id, status: 'DELETING', fields };
+      return deleteId(found.id, false);
+    };
+    // A known endpoint already gone may have been recreated by Atlas under a new id: list the key.
+    const deleteId = async (endpointId: string, listIfGone: boolean): Promise<AtlasResult> => {
+      try {
+        await client.deleteEndpoint(request.groupId, request.cloudProvider, endpointId);
+        return { outcome: 'DELETE_REQUESTED', endpointId, status: 'DELETING', fields };
+      } catch (error) {
+        if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
+        return listIfGone ? deleteListed() : { outcome: 'DELETED', status: 'DELETED', fields };
       }
-      await client.deleteEndpoint(request.groupId, request.cloudProvider, endpointId);
-      return { outcome: 'DELETE_REQUESTED', endpointId, status: 'DELETING', fields };
-    } catch (error) {
-      if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
-      return { outcome: 'DELETED', status: 'DELETED', fields };
-    }
+    };
+    return known === undefined ? deleteListed() : deleteId(known, true);
   });
 }

@@ -69,7 +69,8 @@ export class FakeAtlas implements EndpointsApi {
     return this.#call({ op: 'delete', groupId, endpointId }, () => {
       const list = this.endpoints.get(groupId) ?? [];
       const found = list.find((e) => e.id === endpointId);
-      if (found) found.status = 'DELETING';
+      if (!found) throw new AtlasApiError({ status: 404, errorCode: 'NOT_FOUND', operation: 'delete' });
+      found.status = 'DELETING';
     });
   }
 

@@ -244,6 +244,32 @@ describe('Provisioner', () => {
       expect(table.items.get(keyOf(request))).toMatchObject({ status: 'DELETED' });
     });
 
+    it('deletes the endpoint Atlas recreated under a new id when the ledger still names the old one', async () => {
+      const request = createRequest();
+      const { provisioner } = buildProvisioner(atlas);
+      await provisioner.handleRecord(sqsRecord(request));
+      const old = table.items.get(keyOf(request))?.endpointId;
+      // Atlas recreated it: the old id is gone, a new endpoint for the key stands in its place.
+      atlas.endpoints.set(request.groupId, []);
+      const successor = atlas.seed(request.groupId, {
+        cloudProvider: 'AWS',
+        regionName: 'US_EAST_1',
+        status: 'ACTIVE',
+      });
+      atlas.calls.length = 0;
+
+      await expect(
+        provisioner.handleRecord(sqsRecord({ ...request, requestId: 'del-1', action: 'delete' })),
+      ).resolves.toBe('DELETE_REQUESTED');
+      expect(atlas.calls).toEqual([
+        { op: 'delete', groupId: request.groupId, endpointId: old },
+        { op: 'list', groupId: request.groupId },
+        { op: 'delete', groupId: request.groupId, endpointId: successor.id },
+      ]);
+      expect(successor.status).toBe('DELETING');
+      expect(table.items.get(keyOf(request))).toMatchObject({ status: 'DELETING', endpointId: successor.id });
+    });
+
     it('does not delete again an endpoint the ledger already sees being deleted', async () => {
       const request = createRequest({ action: 'delete' });
       atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
