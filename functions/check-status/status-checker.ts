@@ -6,77 +6,28 @@
  * created anew. Atlas failures leave the project's items untouched: they stay the least recently
  * checked, so the next run takes them first and nothing is starved.
  */
-import type { Logger } from '@aws-lambda-powertools/logger';
-import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { AtlasClient } from '#atlas/client.ts';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { ATLAS_STATUSES, type AtlasEndpoint, CLOUD_PROVIDERS, type CloudProvider } from '#atlas/types.ts';
 import { announceRecorded } from '#events/outbox.ts';
-import type { StatusEvents } from '#events/publisher.ts';
 import { goneStatus, handBackRequest, itemDetail, statusChange } from '#events/status-change.ts';
 import { eventIdOf, type StatusChangedDetail } from '#events/status-event.ts';
-import {
-  type CheckResult,
-  type Ledger,
-  type LedgerItem,
-  type LedgerStatus,
-  UNTRACKED,
-} from '#ledger/ledger.ts';
+import { type CheckResult, type LedgerItem, type LedgerStatus, UNTRACKED } from '#ledger/ledger.ts';
 import { AtlasApiError, describeFailure } from '#lib/errors.ts';
-import type { RequestQueue } from '#messages/queues.ts';
 import { Limiter } from '#runtime/concurrency.ts';
 import { METRIC } from '#runtime/metric-names.ts';
+import {
+  type CheckerDeps,
+  type CheckSummary,
+  type Deadlines,
+  type Decision,
+  type Listing,
+  logKeys,
+  outOfTime,
+  type Run,
+  type StatusCheckerOptions,
+} from './run.ts';
 
-/** The Atlas operations the checker uses: one listing per project, and deleting an extra it can account for. */
-export type ListingApi = Pick<AtlasClient, 'listEndpoints' | 'deleteEndpoint'>;
-
-export interface Deadlines {
-  /** Minutes in PENDING_ACCEPTANCE before an endpoint is reported stuck. */
-  pendingAcceptanceMinutes: number;
-  /** Minutes in an in-progress status (INITIATING, PENDING_RECREATION, DELETING, unknown). */
-  inProgressMinutes: number;
-}
-
-export interface StatusCheckerOptions {
-  ledger: Pick<Ledger, 'listTracked' | 'recordCheck' | 'clearOutbox'>;
-  atlas: { withClient<T>(profile: string, fn: (client: ListingApi) => Promise<T>): Promise<T> };
-  events: Pick<StatusEvents, 'publish'>;
-  /** Where a key whose endpoint FAILED goes back to the provisioner (absent: it is only announced). */
-  requests?: Pick<RequestQueue, 'send'>;
-  logger: Logger;
-  metrics: Pick<Metrics, 'addMetric'>;
-  deadlines: Deadlines;
-  /** Projects checked at once. */
-  projectConcurrency: number;
-  /**
-   * No project is started once less than this much of the invocation remains. Capped at half
-   * the time left when the run starts, so that a short timeout still checks something.
-   */
-  safetyMarginMs: number;
-  /** Ledger items read per query (DynamoDB also stops a page at 1 MB). Default 1000. */
-  pageSize?: number;
-  /** Ledger writes in flight at once, across projects. Default 16. */
-  writeConcurrency?: number;
-  now?: () => Date;
-}
-
-export interface CheckSummary {
-  /** Items compared with Atlas's listing and recorded. */
-  checked: number;
-  /** Items whose status changed (including those now DELETED or MISSING). */
-  changed: number;
-  /** Items newly reported stuck past their deadline. */
-  stuck: number;
-  /** Items whose endpoint disappeared from Atlas while not being deleted (drift). */
-  missing: number;
-  /** Items left untouched for the next run: Atlas or the ledger failed, or time ran out. */
-  skipped: number;
-  /** Project listings made (one paginated list each). */
-  projects: number;
-  /** Extra endpoints made by creates in doubt that were deleted. */
-  duplicatesDeleted: number;
-  /** The run stopped starting projects to finish before the function's timeout. */
-  stoppedEarly: boolean;
-}
+export type { CheckSummary, Deadlines, ListingApi, StatusCheckerOptions } from './run.ts';
 
 /** Which deadline applies to a status, if any. Unknown statuses count as in progress. */
 export function deadlineOf(status: LedgerStatus): keyof Deadlines | undefined {
@@ -97,40 +48,15 @@ const DEFAULT_WRITE_CONCURRENCY = 16;
 const isCloudProvider = (value: string): value is CloudProvider =>
   (CLOUD_PROVIDERS as readonly string[]).includes(value);
 
-/** `listedAt`: taken before the list call; an item written after it is newer than the listing. */
-type Listing =
-  | { ok: true; byId: Map<string, AtlasEndpoint>; byKey: Map<string, AtlasEndpoint[]>; listedAt: string }
-  | { ok: false };
-
-interface Decision {
-  item: LedgerItem;
-  result: CheckResult;
-  kind: 'unchanged' | 'changed' | 'stuck';
-  events: StatusChangedDetail[];
-}
-
 const endpointKey = (e: { regionName: string; vpcRegionName?: string }) =>
   `${e.regionName}#${e.vpcRegionName ?? e.regionName}`;
 
-/** State of one run. */
-interface Run {
-  startedAt: string;
-  remainingMs: () => number;
-  marginMs: number;
-  listings: Map<string, Promise<Listing>>;
-  /** Keys taken this run: never checked twice, whatever the clocks say. */
-  seen: Set<string>;
-  summary: CheckSummary;
-}
-
 export class StatusChecker {
-  readonly #o: StatusCheckerOptions;
-  readonly #now: () => Date;
+  readonly #o: CheckerDeps;
   readonly #writes: Limiter;
 
   constructor(options: StatusCheckerOptions) {
-    this.#o = options;
-    this.#now = options.now ?? (() => new Date());
+    this.#o = { ...options, now: options.now ?? (() => new Date()) };
     this.#writes = new Limiter(options.writeConcurrency ?? DEFAULT_WRITE_CONCURRENCY);
   }
 
@@ -140,7 +66,7 @@ export class StatusChecker {
    */
   async run(options: { remainingMs: () => number }): Promise<CheckSummary> {
     const run: Run = {
-      startedAt: this.#now().toISOString(),
+      startedAt: this.#o.now().toISOString(),
       remainingMs: options.remainingMs,
       marginMs: Math.min(this.#o.safetyMarginMs, options.remainingMs() / 2),
       listings: new Map(),
@@ -159,7 +85,7 @@ export class StatusChecker {
     const projects = new Limiter(this.#o.projectConcurrency);
     let startKey: Record<string, unknown> | undefined;
     do {
-      if (this.#outOfTime(run)) break;
+      if (outOfTime(run)) break;
       const page = await this.#o.ledger.listTracked({
         limit: this.#o.pageSize ?? DEFAULT_PAGE_SIZE,
         ...(startKey && { startKey }),
@@ -177,12 +103,6 @@ export class StatusChecker {
     this.#emitMetrics(run.summary);
     this.#o.logger.info('status check done', { ...run.summary });
     return run.summary;
-  }
-
-  #outOfTime(run: Run): boolean {
-    if (run.remainingMs() >= run.marginMs) return false;
-    run.summary.stoppedEarly = true;
-    return true;
   }
 
   async #checkProject(items: LedgerItem[], run: Run): Promise<void> {
@@ -214,7 +134,7 @@ export class StatusChecker {
     run: Run,
   ): Promise<Array<{ key: string; event: StatusChangedDetail }>> {
     const pending = Object.values(item.outbox ?? {}).map((event) => ({ key: item.key, event }));
-    const decision = await this.#decide(item, listing, this.#now(), run);
+    const decision = await this.#decide(item, listing, this.#o.now(), run);
     if (decision.result.handBack && !(await this.#handBack(item))) {
       run.summary.skipped += 1;
       return pending;
@@ -242,13 +162,13 @@ export class StatusChecker {
     try {
       await this.#o.requests.send(JSON.stringify(request));
       this.#o.logger.warn('endpoint FAILED: the key goes back to the provisioner to be created anew', {
-        ...this.#logKeys(item),
+        ...logKeys(item),
       });
       return true;
     } catch (error) {
       // Not recorded either: the next run sees the FAILED endpoint as new and hands it back then.
       this.#o.logger.error('could not hand the FAILED key back to the provisioner', {
-        ...this.#logKeys(item),
+        ...logKeys(item),
         error,
       });
       return false;
@@ -260,7 +180,7 @@ export class StatusChecker {
     const key = projectKey(item);
     const known = run.listings.get(key);
     if (known) return known;
-    if (this.#outOfTime(run)) return undefined;
+    if (outOfTime(run)) return undefined;
     run.summary.projects += 1;
     const listing = this.#list(item);
     run.listings.set(key, listing);
@@ -273,7 +193,7 @@ export class StatusChecker {
       this.#o.logger.error('the ledger names a cloud provider this version does not know', context);
       return { ok: false };
     }
-    const listedAt = this.#now().toISOString();
+    const listedAt = this.#o.now().toISOString();
     try {
       const endpoints = await this.#o.atlas.withClient(profile, (client) =>
         client.listEndpoints(groupId, cloudProvider),
@@ -315,7 +235,7 @@ export class StatusChecker {
     if (!endpoint) {
       const status = goneStatus(item);
       if (status === 'MISSING') {
-        this.#o.logger.warn('endpoint missing from Atlas (drift)', this.#logKeys(item));
+        this.#o.logger.warn('endpoint missing from Atlas (drift)', logKeys(item));
       }
       decision = this.#changed(item, { status }, now);
     } else {
@@ -338,7 +258,7 @@ export class StatusChecker {
       this.#o.logger.warn(
         'Atlas reported a status this version does not know; kept, treated as in progress',
         {
-          ...this.#logKeys(item),
+          ...logKeys(item),
           status: endpoint.status,
         },
       );
@@ -350,7 +270,7 @@ export class StatusChecker {
     }
     if (item.stuckAt === undefined && this.#pastDeadline(item, now)) {
       this.#o.logger.warn('endpoint stuck past its deadline', {
-        ...this.#logKeys(item),
+        ...logKeys(item),
         status: item.status,
       });
       return {
@@ -397,7 +317,7 @@ export class StatusChecker {
       if (deleted.length === 0) return undefined;
       run.summary.duplicatesDeleted += deleted.length;
       this.#o.logger.warn('deleted extra endpoints made by creates in doubt', {
-        ...this.#logKeys(item),
+        ...logKeys(item),
         deleted: deleted.map((e) => e.id),
       });
       return {
@@ -416,7 +336,7 @@ export class StatusChecker {
     const report = this.#reportOnce('DUPLICATE_FOUND', item, extras, now);
     if (report) {
       this.#o.logger.error('more than one endpoint for the key, not all made by this provisioner', {
-        ...this.#logKeys(item),
+        ...logKeys(item),
         extras: report.events.map((e) => e.endpointId),
       });
     }
@@ -456,7 +376,7 @@ export class StatusChecker {
     const report = overdue ? this.#reportOnce('UNCLAIMED', item, live, now) : undefined;
     if (!report) return { item, result: { status: item.status }, kind: 'unchanged', events: [] };
     this.#o.logger.warn('an endpoint appeared for a create in doubt whose request is not running', {
-      ...this.#logKeys(item),
+      ...logKeys(item),
       endpoints: report.events.map((e) => e.endpointId),
     });
     return {
@@ -493,7 +413,7 @@ export class StatusChecker {
       if (!recorded) {
         // A provisioner holds the key or moved it on; the next run compares against its status.
         run.summary.skipped += 1;
-        this.#o.logger.debug('the item changed while it was checked; not recorded', this.#logKeys(item));
+        this.#o.logger.debug('the item changed while it was checked; not recorded', logKeys(item));
         return false;
       }
       run.summary.checked += 1;
@@ -503,13 +423,9 @@ export class StatusChecker {
       return true;
     } catch (error) {
       run.summary.skipped += 1;
-      this.#o.logger.error('could not record the check', { ...this.#logKeys(item), error });
+      this.#o.logger.error('could not record the check', { ...logKeys(item), error });
       return false;
     }
-  }
-
-  #logKeys(item: LedgerItem) {
-    return { naturalKey: item.key, endpointId: item.endpointId, requestIds: item.requestIds };
   }
 
   #emitMetrics(summary: CheckSummary): void {
