@@ -7,14 +7,15 @@
  * checked, so the next run takes them first and nothing is starved.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { ATLAS_STATUSES, type AtlasEndpoint, CLOUD_PROVIDERS, type CloudProvider } from '#atlas/types.ts';
+import { ATLAS_STATUSES, type AtlasEndpoint } from '#atlas/types.ts';
 import { announceRecorded } from '#events/outbox.ts';
 import { goneStatus, handBackRequest, itemDetail, statusChange } from '#events/status-change.ts';
 import { eventIdOf, type StatusChangedDetail } from '#events/status-event.ts';
 import { type CheckResult, type LedgerItem, type LedgerStatus, UNTRACKED } from '#ledger/ledger.ts';
-import { AtlasApiError, describeFailure } from '#lib/errors.ts';
+import { AtlasApiError } from '#lib/errors.ts';
 import { Limiter } from '#runtime/concurrency.ts';
 import { METRIC } from '#runtime/metric-names.ts';
+import { endpointKey, groupByProject, isCloudProvider, listingFor } from './listing.ts';
 import {
   type CheckerDeps,
   type CheckSummary,
@@ -44,12 +45,6 @@ const NO_DEADLINE: ReadonlySet<string> = new Set(['ACTIVE', 'FAILED', 'REQUESTED
 const KNOWN: ReadonlySet<string> = new Set(ATLAS_STATUSES);
 const DEFAULT_PAGE_SIZE = 1_000;
 const DEFAULT_WRITE_CONCURRENCY = 16;
-
-const isCloudProvider = (value: string): value is CloudProvider =>
-  (CLOUD_PROVIDERS as readonly string[]).includes(value);
-
-const endpointKey = (e: { regionName: string; vpcRegionName?: string }) =>
-  `${e.regionName}#${e.vpcRegionName ?? e.regionName}`;
 
 export class StatusChecker {
   readonly #o: CheckerDeps;
@@ -108,7 +103,7 @@ export class StatusChecker {
   async #checkProject(items: LedgerItem[], run: Run): Promise<void> {
     const [first] = items;
     if (!first) return;
-    const listing = await this.#listing(first, run);
+    const listing = await listingFor(this.#o, first, run);
     if (!listing?.ok) {
       run.summary.skipped += items.length;
       return;
@@ -172,48 +167,6 @@ export class StatusChecker {
         error,
       });
       return false;
-    }
-  }
-
-  /** One paginated list per project and provider per run, shared by the items of every ledger page. */
-  #listing(item: LedgerItem, run: Run): Promise<Listing> | undefined {
-    const key = projectKey(item);
-    const known = run.listings.get(key);
-    if (known) return known;
-    if (outOfTime(run)) return undefined;
-    run.summary.projects += 1;
-    const listing = this.#list(item);
-    run.listings.set(key, listing);
-    return listing;
-  }
-
-  async #list({ profile, groupId, cloudProvider }: LedgerItem): Promise<Listing> {
-    const context = { profile, groupId, cloudProvider };
-    if (!isCloudProvider(cloudProvider)) {
-      this.#o.logger.error('the ledger names a cloud provider this version does not know', context);
-      return { ok: false };
-    }
-    const listedAt = this.#o.now().toISOString();
-    try {
-      const endpoints = await this.#o.atlas.withClient(profile, (client) =>
-        client.listEndpoints(groupId, cloudProvider),
-      );
-      const byKey = new Map<string, AtlasEndpoint[]>();
-      for (const e of endpoints) byKey.set(endpointKey(e), [...(byKey.get(endpointKey(e)) ?? []), e]);
-      return { ok: true, byId: new Map(endpoints.map((e) => [e.id, e])), byKey, listedAt };
-    } catch (error) {
-      const failure = describeFailure(error);
-      if (failure.disposition === 'retry') {
-        // 429, 5xx, timeouts: Atlas said nothing about the endpoints; ask again next run.
-        this.#o.logger.warn('could not list the project; its endpoints are checked next run', {
-          ...context,
-          failure,
-        });
-      } else {
-        this.#o.logger.error('could not list the project; an operator must act', { ...context, failure });
-        this.#o.metrics.addMetric(METRIC.checkFailed, MetricUnit.Count, 1);
-      }
-      return { ok: false };
     }
   }
 
@@ -437,18 +390,4 @@ export class StatusChecker {
     ] as const;
     for (const [name, value] of counts) this.#o.metrics.addMetric(name, MetricUnit.Count, value);
   }
-}
-
-const projectKey = (item: LedgerItem) => [item.profile, item.groupId, item.cloudProvider].join('\u0000');
-
-/** Items per project and provider, in the order their first item came (least recently checked first). */
-function groupByProject(items: LedgerItem[]): Map<string, LedgerItem[]> {
-  const groups = new Map<string, LedgerItem[]>();
-  for (const item of items) {
-    const key = projectKey(item);
-    const group = groups.get(key);
-    if (group) group.push(item);
-    else groups.set(key, [item]);
-  }
-  return groups;
 }
