@@ -12,10 +12,10 @@ import { announceRecorded } from '#events/outbox.ts';
 import { goneStatus, handBackRequest, itemDetail, statusChange } from '#events/status-change.ts';
 import { eventIdOf, type StatusChangedDetail } from '#events/status-event.ts';
 import { type CheckResult, type LedgerItem, type LedgerStatus, UNTRACKED } from '#ledger/ledger.ts';
-import { AtlasApiError } from '#lib/errors.ts';
 import { Limiter } from '#runtime/concurrency.ts';
 import { METRIC } from '#runtime/metric-names.ts';
-import { endpointKey, groupByProject, isCloudProvider, listingFor } from './listing.ts';
+import { reportOnce, resolveExtras } from './extras.ts';
+import { endpointKey, groupByProject, listingFor } from './listing.ts';
 import {
   type CheckerDeps,
   type CheckSummary,
@@ -36,9 +36,6 @@ export function deadlineOf(status: LedgerStatus): keyof Deadlines | undefined {
   if (NO_DEADLINE.has(status)) return undefined;
   return 'inProgressMinutes';
 }
-
-/** Extra endpoints reported per key at most (each once). */
-const MAX_REPORTED = 10;
 
 /** Settled statuses, and the ledger's own (never followed). */
 const NO_DEADLINE: ReadonlySet<string> = new Set(['ACTIVE', 'FAILED', 'REQUESTED', 'DELETED', 'MISSING']);
@@ -182,7 +179,7 @@ export class StatusChecker {
     const live = (listing.byKey.get(endpointKey(item)) ?? []).filter((e) => e.status !== 'DELETING');
     if (item.endpointId === undefined)
       return item.pendingCreate ? this.#unclaimed(item, live, now) : unchanged;
-    const extras = await this.#extras(item, live, now, run);
+    const extras = await resolveExtras(this.#o, item, live, now, run.summary);
     const endpoint = listing.byId.get(item.endpointId);
     let decision: Decision;
     if (!endpoint) {
@@ -245,88 +242,13 @@ export class StatusChecker {
   }
 
   /**
-   * Endpoints for the key beside the ledger's: deleted when creates in doubt account for them,
-   * else reported once each (and counted every run, for the alarm) and left for an operator.
-   */
-  async #extras(item: LedgerItem, live: AtlasEndpoint[], now: Date, run: Run) {
-    const extras = live.filter((e) => e.id !== item.endpointId);
-    if (extras.length === 0) return undefined;
-    const unconfirmed = item.unconfirmedCreates ?? [];
-    const leased = item.lease !== undefined && item.lease.expiresAt >= now.getTime();
-    const provider = item.cloudProvider;
-    if (!leased && extras.length <= unconfirmed.length && isCloudProvider(provider)) {
-      const deleted: AtlasEndpoint[] = [];
-      for (const extra of extras) {
-        try {
-          await this.#o.atlas.withClient(item.profile, (client) =>
-            client.deleteEndpoint(item.groupId, provider, extra.id),
-          );
-          deleted.push(extra);
-        } catch (error) {
-          if (error instanceof AtlasApiError && error.status === 404) deleted.push(extra);
-          else this.#o.logger.warn('could not delete an extra endpoint; tried again next run', { error });
-        }
-      }
-      if (deleted.length === 0) return undefined;
-      run.summary.duplicatesDeleted += deleted.length;
-      this.#o.logger.warn('deleted extra endpoints made by creates in doubt', {
-        ...logKeys(item),
-        deleted: deleted.map((e) => e.id),
-      });
-      return {
-        fields: { unconfirmedCreates: unconfirmed.slice(deleted.length) },
-        events: deleted.map((extra) =>
-          itemDetail('DUPLICATE_DELETED', item, {
-            eventId: eventIdOf('DUPLICATE_DELETED', item.key, extra.id),
-            endpointId: extra.id,
-            status: 'DELETING',
-            occurredAt: now.toISOString(),
-          }),
-        ),
-      };
-    }
-    this.#o.metrics.addMetric(METRIC.duplicateEndpoints, MetricUnit.Count, extras.length);
-    const report = this.#reportOnce('DUPLICATE_FOUND', item, extras, now);
-    if (report) {
-      this.#o.logger.error('more than one endpoint for the key, not all made by this provisioner', {
-        ...logKeys(item),
-        extras: report.events.map((e) => e.endpointId),
-      });
-    }
-    return report;
-  }
-
-  /** Events for endpoints not announced yet, and the item's `reported` list that remembers them. */
-  #reportOnce(
-    outcome: 'DUPLICATE_FOUND' | 'UNCLAIMED',
-    item: LedgerItem,
-    endpoints: AtlasEndpoint[],
-    now: Date,
-  ) {
-    const reported = item.reported ?? [];
-    const fresh = endpoints.filter((e) => !reported.includes(e.id));
-    if (fresh.length === 0) return undefined;
-    return {
-      fields: { reported: [...reported, ...fresh.map((e) => e.id)].slice(-MAX_REPORTED) },
-      events: fresh.map((e) =>
-        itemDetail(outcome, item, {
-          eventId: eventIdOf(outcome, item.key, e.id),
-          endpointId: e.id,
-          status: e.status,
-          occurredAt: now.toISOString(),
-        }),
-      ),
-    };
-  }
-
-  /**
    * A create in doubt whose request is no longer running (past the in-progress deadline, e.g.
    * parked in the DLQ) and an endpoint for its key: announced once, adopted when it is replayed.
    */
   #unclaimed(item: LedgerItem, live: AtlasEndpoint[], now: Date): Decision {
     const sentAt = Date.parse(item.pendingCreate?.sentAt ?? '');
     const overdue = now.getTime() - sentAt > this.#o.deadlines.inProgressMinutes * 60_000;
-    const report = overdue ? this.#reportOnce('UNCLAIMED', item, live, now) : undefined;
+    const report = overdue ? reportOnce('UNCLAIMED', item, live, now) : undefined;
     if (!report) return { item, result: { status: item.status }, kind: 'unchanged', events: [] };
     this.#o.logger.warn('an endpoint appeared for a create in doubt whose request is not running', {
       ...logKeys(item),
