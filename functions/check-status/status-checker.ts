@@ -7,19 +7,17 @@
  * checked, so the next run takes them first and nothing is starved.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { ATLAS_STATUSES, type AtlasEndpoint } from '#atlas/types.ts';
 import { announceRecorded } from '#events/outbox.ts';
-import { goneStatus, handBackRequest, itemDetail, statusChange } from '#events/status-change.ts';
-import { eventIdOf, type StatusChangedDetail } from '#events/status-event.ts';
-import { type CheckResult, type LedgerItem, type LedgerStatus, UNTRACKED } from '#ledger/ledger.ts';
+import { handBackRequest } from '#events/status-change.ts';
+import type { StatusChangedDetail } from '#events/status-event.ts';
+import type { LedgerItem } from '#ledger/ledger.ts';
 import { Limiter } from '#runtime/concurrency.ts';
 import { METRIC } from '#runtime/metric-names.ts';
-import { reportOnce, resolveExtras } from './extras.ts';
-import { endpointKey, groupByProject, listingFor } from './listing.ts';
+import { decide } from './compare.ts';
+import { groupByProject, listingFor } from './listing.ts';
 import {
   type CheckerDeps,
   type CheckSummary,
-  type Deadlines,
   type Decision,
   type Listing,
   logKeys,
@@ -28,18 +26,9 @@ import {
   type StatusCheckerOptions,
 } from './run.ts';
 
+export { deadlineOf } from './compare.ts';
 export type { CheckSummary, Deadlines, ListingApi, StatusCheckerOptions } from './run.ts';
 
-/** Which deadline applies to a status, if any. Unknown statuses count as in progress. */
-export function deadlineOf(status: LedgerStatus): keyof Deadlines | undefined {
-  if (status === 'PENDING_ACCEPTANCE') return 'pendingAcceptanceMinutes';
-  if (NO_DEADLINE.has(status)) return undefined;
-  return 'inProgressMinutes';
-}
-
-/** Settled statuses, and the ledger's own (never followed). */
-const NO_DEADLINE: ReadonlySet<string> = new Set(['ACTIVE', 'FAILED', 'REQUESTED', 'DELETED', 'MISSING']);
-const KNOWN: ReadonlySet<string> = new Set(ATLAS_STATUSES);
 const DEFAULT_PAGE_SIZE = 1_000;
 const DEFAULT_WRITE_CONCURRENCY = 16;
 
@@ -126,7 +115,7 @@ export class StatusChecker {
     run: Run,
   ): Promise<Array<{ key: string; event: StatusChangedDetail }>> {
     const pending = Object.values(item.outbox ?? {}).map((event) => ({ key: item.key, event }));
-    const decision = await this.#decide(item, listing, this.#o.now(), run);
+    const decision = await decide(this.#o, item, listing, this.#o.now(), run.summary);
     if (decision.result.handBack && !(await this.#handBack(item))) {
       run.summary.skipped += 1;
       return pending;
@@ -165,113 +154,6 @@ export class StatusChecker {
       });
       return false;
     }
-  }
-
-  async #decide(
-    item: LedgerItem,
-    listing: Extract<Listing, { ok: true }>,
-    now: Date,
-    run: Run,
-  ): Promise<Decision> {
-    const unchanged: Decision = { item, result: { status: item.status }, kind: 'unchanged', events: [] };
-    // A FAILED endpoint being recreated, or a key visited only for its outbox: the provisioner's.
-    if (item.recreating || (UNTRACKED.has(item.status) && !item.pendingCreate)) return unchanged;
-    const live = (listing.byKey.get(endpointKey(item)) ?? []).filter((e) => e.status !== 'DELETING');
-    if (item.endpointId === undefined)
-      return item.pendingCreate ? this.#unclaimed(item, live, now) : unchanged;
-    const extras = await resolveExtras(this.#o, item, live, now, run.summary);
-    const endpoint = listing.byId.get(item.endpointId);
-    let decision: Decision;
-    if (!endpoint) {
-      const status = goneStatus(item);
-      if (status === 'MISSING') {
-        this.#o.logger.warn('endpoint missing from Atlas (drift)', logKeys(item));
-      }
-      decision = this.#changed(item, { status }, now);
-    } else {
-      decision = this.#compare(item, endpoint, now);
-    }
-    if (!extras) return decision;
-    return {
-      ...decision,
-      result: { ...decision.result, fields: extras.fields },
-      events: [...decision.events, ...extras.events],
-    };
-  }
-
-  #compare(item: LedgerItem, endpoint: AtlasEndpoint, now: Date): Decision {
-    const result = {
-      status: endpoint.status,
-      ...(endpoint.errorMessage !== undefined && { atlasErrorMessage: endpoint.errorMessage }),
-    };
-    if (!KNOWN.has(endpoint.status)) {
-      this.#o.logger.warn(
-        'Atlas reported a status this version does not know; kept, treated as in progress',
-        {
-          ...logKeys(item),
-          status: endpoint.status,
-        },
-      );
-    }
-    if (endpoint.status !== item.status) {
-      // A FAILED endpoint is never the answer: its key goes back to the provisioner.
-      const handBack = endpoint.status === 'FAILED' && item.action === 'create';
-      return this.#changed(item, { ...result, ...(handBack && { handBack }) }, now);
-    }
-    if (item.stuckAt === undefined && this.#pastDeadline(item, now)) {
-      this.#o.logger.warn('endpoint stuck past its deadline', {
-        ...logKeys(item),
-        status: item.status,
-      });
-      return {
-        item,
-        result: { ...result, stuck: true },
-        kind: 'stuck',
-        events: [
-          itemDetail('STUCK', item, {
-            eventId: eventIdOf('STUCK', item.key, item.endpointId, item.status, item.statusSince),
-            status: item.status,
-            ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
-            statusSince: item.statusSince,
-            occurredAt: now.toISOString(),
-          }),
-        ],
-      };
-    }
-    return { item, result, kind: 'unchanged', events: [] };
-  }
-
-  /**
-   * A create in doubt whose request is no longer running (past the in-progress deadline, e.g.
-   * parked in the DLQ) and an endpoint for its key: announced once, adopted when it is replayed.
-   */
-  #unclaimed(item: LedgerItem, live: AtlasEndpoint[], now: Date): Decision {
-    const sentAt = Date.parse(item.pendingCreate?.sentAt ?? '');
-    const overdue = now.getTime() - sentAt > this.#o.deadlines.inProgressMinutes * 60_000;
-    const report = overdue ? reportOnce('UNCLAIMED', item, live, now) : undefined;
-    if (!report) return { item, result: { status: item.status }, kind: 'unchanged', events: [] };
-    this.#o.logger.warn('an endpoint appeared for a create in doubt whose request is not running', {
-      ...logKeys(item),
-      endpoints: report.events.map((e) => e.endpointId),
-    });
-    return {
-      item,
-      result: { status: item.status, fields: report.fields },
-      kind: 'unchanged',
-      events: report.events,
-    };
-  }
-
-  #changed(item: LedgerItem, result: CheckResult, now: Date): Decision {
-    const change = statusChange(item, result, now);
-    return { item, result: change.result, kind: 'changed', events: [change.event] };
-  }
-
-  #pastDeadline(item: LedgerItem, now: Date): boolean {
-    const deadline = deadlineOf(item.status);
-    if (deadline === undefined) return false;
-    const since = Date.parse(item.statusSince);
-    return Number.isFinite(since) && now.getTime() - since > this.#o.deadlines[deadline] * 60_000;
   }
 
   /** Records the decision with its events in the outbox; true when it was recorded. */
