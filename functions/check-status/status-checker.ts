@@ -8,12 +8,12 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { announceRecorded } from '#events/outbox.ts';
-import { handBackRequest } from '#events/status-change.ts';
 import type { StatusChangedDetail } from '#events/status-event.ts';
 import type { LedgerItem } from '#ledger/ledger.ts';
 import { Limiter } from '#runtime/concurrency.ts';
 import { METRIC } from '#runtime/metric-names.ts';
 import { decide } from './compare.ts';
+import { handBack } from './hand-back.ts';
 import { groupByProject, listingFor } from './listing.ts';
 import {
   type CheckerDeps,
@@ -116,7 +116,7 @@ export class StatusChecker {
   ): Promise<Array<{ key: string; event: StatusChangedDetail }>> {
     const pending = Object.values(item.outbox ?? {}).map((event) => ({ key: item.key, event }));
     const decision = await decide(this.#o, item, listing, this.#o.now(), run.summary);
-    if (decision.result.handBack && !(await this.#handBack(item))) {
+    if (decision.result.handBack && !(await handBack(this.#o, item))) {
       run.summary.skipped += 1;
       return pending;
     }
@@ -134,26 +134,6 @@ export class StatusChecker {
       { events: publisher, ledger, metrics, logger, write: (fn) => this.#writes.run(fn) },
       events,
     );
-  }
-
-  /** Sends the key back to the provisioner, which deletes the FAILED endpoint and creates it anew. */
-  async #handBack(item: LedgerItem): Promise<boolean> {
-    if (!this.#o.requests) return true;
-    const request = handBackRequest(item);
-    try {
-      await this.#o.requests.send(JSON.stringify(request));
-      this.#o.logger.warn('endpoint FAILED: the key goes back to the provisioner to be created anew', {
-        ...logKeys(item),
-      });
-      return true;
-    } catch (error) {
-      // Not recorded either: the next run sees the FAILED endpoint as new and hands it back then.
-      this.#o.logger.error('could not hand the FAILED key back to the provisioner', {
-        ...logKeys(item),
-        error,
-      });
-      return false;
-    }
   }
 
   /** Records the decision with its events in the outbox; true when it was recorded. */
