@@ -5,22 +5,23 @@
  * endpoints for one key, and FAILED endpoints, whose keys go back to the provisioner to be
  * created anew. Atlas failures leave the project's items untouched: they stay the least recently
  * checked, so the next run takes them first and nothing is starved.
+ *
+ * This entry pages the ledger and takes each project and item in turn; the work is done by
+ * listing.ts (Atlas's listing), compare.ts and extras.ts (the decision), hand-back.ts and
+ * record.ts, which share the types of run.ts.
  */
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { announceRecorded } from '#events/outbox.ts';
 import type { StatusChangedDetail } from '#events/status-event.ts';
 import type { LedgerItem } from '#ledger/ledger.ts';
 import { Limiter } from '#runtime/concurrency.ts';
-import { METRIC } from '#runtime/metric-names.ts';
 import { decide } from './compare.ts';
 import { handBack } from './hand-back.ts';
 import { groupByProject, listingFor } from './listing.ts';
+import { emitMetrics, record } from './record.ts';
 import {
   type CheckerDeps,
   type CheckSummary,
-  type Decision,
   type Listing,
-  logKeys,
   outOfTime,
   type Run,
   type StatusCheckerOptions,
@@ -81,7 +82,7 @@ export class StatusChecker {
       startKey = wrapped ? undefined : page.nextKey;
     } while (startKey && !run.summary.stoppedEarly);
 
-    this.#emitMetrics(run.summary);
+    emitMetrics(this.#o, run.summary);
     this.#o.logger.info('status check done', { ...run.summary });
     return run.summary;
   }
@@ -102,7 +103,11 @@ export class StatusChecker {
     const recorded = await Promise.all(
       current.map((item) => this.#writes.run(() => this.#checkItem(item, listing, run))),
     );
-    await this.#announce(recorded.flat());
+    const { events, ledger, metrics, logger } = this.#o;
+    await announceRecorded(
+      { events, ledger, metrics, logger, write: (fn) => this.#writes.run(fn) },
+      recorded.flat(),
+    );
   }
 
   /**
@@ -120,58 +125,7 @@ export class StatusChecker {
       run.summary.skipped += 1;
       return pending;
     }
-    const recorded = await this.#record(decision, item.outbox !== undefined, run);
+    const recorded = await record(this.#o, decision, item.outbox !== undefined, run.summary);
     return recorded ? [...pending, ...decision.events.map((event) => ({ key: item.key, event }))] : pending;
-  }
-
-  /**
-   * Publishes recorded events and clears from each item's outbox those EventBridge accepted; the
-   * rest stay there for the next run, announced with the same eventId.
-   */
-  async #announce(events: Array<{ key: string; event: StatusChangedDetail }>): Promise<void> {
-    const { events: publisher, ledger, metrics, logger } = this.#o;
-    await announceRecorded(
-      { events: publisher, ledger, metrics, logger, write: (fn) => this.#writes.run(fn) },
-      events,
-    );
-  }
-
-  /** Records the decision with its events in the outbox; true when it was recorded. */
-  async #record(decision: Decision, outboxExists: boolean, run: Run): Promise<boolean> {
-    const { item, result, kind } = decision;
-    try {
-      const recorded = await this.#o.ledger.recordCheck(
-        item.key,
-        item.status,
-        { ...result, events: decision.events },
-        outboxExists,
-        item.updatedAt,
-      );
-      if (!recorded) {
-        // A provisioner holds the key or moved it on; the next run compares against its status.
-        run.summary.skipped += 1;
-        this.#o.logger.debug('the item changed while it was checked; not recorded', logKeys(item));
-        return false;
-      }
-      run.summary.checked += 1;
-      if (kind === 'changed') run.summary.changed += 1;
-      if (kind === 'changed' && result.status === 'MISSING') run.summary.missing += 1;
-      if (kind === 'stuck') run.summary.stuck += 1;
-      return true;
-    } catch (error) {
-      run.summary.skipped += 1;
-      this.#o.logger.error('could not record the check', { ...logKeys(item), error });
-      return false;
-    }
-  }
-
-  #emitMetrics(summary: CheckSummary): void {
-    const counts = [
-      [METRIC.checkedEndpoints, summary.checked],
-      [METRIC.statusChanged, summary.changed],
-      [METRIC.stuck, summary.stuck],
-      [METRIC.missing, summary.missing],
-    ] as const;
-    for (const [name, value] of counts) this.#o.metrics.addMetric(name, MetricUnit.Count, value);
   }
 }
