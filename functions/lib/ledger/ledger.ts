@@ -16,16 +16,18 @@ import {
   type CheckResult,
   type LedgerItem,
   type LedgerStatus,
-  MAX_REQUEST_IDS,
   NEVER_CHECKED,
   type SettleResult,
   UNTRACKED,
 } from '#ledger/item.ts';
+import { isTracked, nextRequestIds } from '#ledger/rules.ts';
 import { CHECK_INDEX, TRACKED } from '#ledger/schema.ts';
+import { fromRaw, type TableHandle } from '#ledger/table.ts';
 import { type FailureInfo, KeyBusyError } from '#lib/errors.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 
 export * from '#ledger/item.ts';
+export * from '#ledger/rules.ts';
 
 export interface LedgerOptions {
   tableName: string;
@@ -35,31 +37,6 @@ export interface LedgerOptions {
 
 const defaultClient = () =>
   DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
-
-/** requestIds was a string set before it was a bounded list: both read the same. */
-const fromRaw = (raw: Record<string, unknown>): LedgerItem => {
-  const { requestIds, outbox, ...rest } = raw as Omit<LedgerItem, 'requestIds' | 'outbox'> & {
-    requestIds?: Iterable<string>;
-    outbox?: Record<string, StatusChangedDetail>;
-  };
-  const pending = outbox && Object.keys(outbox).length > 0 ? { outbox } : {};
-  return { ...rest, ...pending, requestIds: [...(requestIds ?? [])] } as LedgerItem;
-};
-
-/** Whether settling `request` on `claimed` starts a new lifecycle of the key (its requestIds start again). */
-export function startsLifecycle(claimed: LedgerItem, action: 'create' | 'delete'): boolean {
-  return claimed.action !== action || (action === 'create' && UNTRACKED.has(claimed.status));
-}
-
-/** The requestIds after answering `requestId`: bounded, most recent last, each once. */
-export function nextRequestIds(claimed: LedgerItem, request: SettleResult['request']): string[] {
-  const kept = startsLifecycle(claimed, request.action) ? [] : claimed.requestIds;
-  return [...kept.filter((id) => id !== request.requestId), request.requestId].slice(-MAX_REQUEST_IDS);
-}
-
-/** Whether the checker visits an item: a followed endpoint, or events to announce. */
-export const isTracked = (item: Pick<LedgerItem, 'status' | 'endpointId' | 'outbox'>) =>
-  (item.endpointId !== undefined && !UNTRACKED.has(item.status)) || Object.keys(item.outbox ?? {}).length > 0;
 
 /**
  * The outbox part of an update: entries added under the existing map, or a new map (a document
@@ -82,19 +59,19 @@ function outboxUpdate(events: readonly StatusChangedDetail[], exists: boolean) {
 }
 
 export class Ledger {
-  readonly #table: string;
-  readonly #db: DynamoDBDocumentClient;
-  readonly #now: () => Date;
+  readonly #table: TableHandle;
 
   constructor(options: LedgerOptions) {
-    this.#table = options.tableName;
-    this.#db = options.client ?? defaultClient();
-    this.#now = options.now ?? (() => new Date());
+    this.#table = {
+      client: options.client ?? defaultClient(),
+      tableName: options.tableName,
+      now: options.now ?? (() => new Date()),
+    };
   }
 
   async get(key: string): Promise<LedgerItem | undefined> {
-    const out = await this.#db.send(
-      new GetCommand({ TableName: this.#table, Key: { key }, ConsistentRead: true }),
+    const out = await this.#table.client.send(
+      new GetCommand({ TableName: this.#table.tableName, Key: { key }, ConsistentRead: true }),
     );
     return out.Item ? fromRaw(out.Item) : undefined;
   }
@@ -105,12 +82,12 @@ export class Ledger {
    * only when it is answered (settle).
    */
   async claim(request: ProvisionRequest, owner: string, leaseSeconds: number): Promise<LedgerItem> {
-    const now = this.#now();
+    const now = this.#table.now();
     const iso = now.toISOString();
     try {
-      const out = await this.#db.send(
+      const out = await this.#table.client.send(
         new UpdateCommand({
-          TableName: this.#table,
+          TableName: this.#table.tableName,
           Key: { key: naturalKey(request) },
           UpdateExpression:
             'SET lease = :lease, groupId = :g, cloudProvider = :c, regionName = :r, profile = :p, ' +
@@ -163,7 +140,7 @@ export class Ledger {
     const remove: string[] = [];
     const names: Record<string, string> = { '#owner': 'owner' };
     const values: Record<string, unknown> = {
-      ':now': this.#now().toISOString(),
+      ':now': this.#table.now().toISOString(),
       ':owner': owner,
       ...(fields.pendingCreate && { ':tracked': TRACKED }),
     };
@@ -175,9 +152,9 @@ export class Ledger {
         values[`:f${i}`] = value;
       }
     }
-    const out = await this.#db.send(
+    const out = await this.#table.client.send(
       new UpdateCommand({
-        TableName: this.#table,
+        TableName: this.#table.tableName,
         Key: { key },
         UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
         ConditionExpression: 'lease.#owner = :owner',
@@ -191,14 +168,14 @@ export class Ledger {
 
   /** Releases the lease without recording anything: the request waits for Atlas. */
   async release(key: string, owner: string): Promise<void> {
-    await this.#db.send(
+    await this.#table.client.send(
       new UpdateCommand({
-        TableName: this.#table,
+        TableName: this.#table.tableName,
         Key: { key },
         UpdateExpression: 'SET updatedAt = :now REMOVE lease',
         ConditionExpression: 'lease.#owner = :owner',
         ExpressionAttributeNames: { '#owner': 'owner' },
-        ExpressionAttributeValues: { ':now': this.#now().toISOString(), ':owner': owner },
+        ExpressionAttributeValues: { ':now': this.#table.now().toISOString(), ':owner': owner },
       }),
     );
   }
@@ -239,9 +216,9 @@ export class Ledger {
       ...(claimed.status !== result.status ? ['stuckAt'] : []),
       ...fields.flatMap(([name, value]) => (value === undefined && name !== 'pendingCreate' ? [name] : [])),
     ];
-    const out = await this.#db.send(
+    const out = await this.#table.client.send(
       new UpdateCommand({
-        TableName: this.#table,
+        TableName: this.#table.tableName,
         Key: { key: claimed.key },
         UpdateExpression: `SET ${set.join(', ')} REMOVE ${remove.join(', ')}`,
         ConditionExpression: 'lease.#owner = :owner',
@@ -255,7 +232,7 @@ export class Ledger {
           ':status': result.status,
           ':action': result.request.action,
           ':rids': nextRequestIds(claimed, result.request),
-          ':now': this.#now().toISOString(),
+          ':now': this.#table.now().toISOString(),
           ':since': result.statusSince,
           ':owner': owner,
           ...(endpointId !== undefined && { ':eid': endpointId }),
@@ -282,16 +259,16 @@ export class Ledger {
     failure: FailureInfo,
     options: { resolvedCreate?: boolean } = {},
   ): Promise<LedgerItem> {
-    const iso = this.#now().toISOString();
+    const iso = this.#table.now().toISOString();
     const lastError = {
       code: failure.code,
       detail: failure.detail,
       at: iso,
       ...(failure.httpStatus !== undefined && { httpStatus: failure.httpStatus }),
     };
-    const out = await this.#db.send(
+    const out = await this.#table.client.send(
       new UpdateCommand({
-        TableName: this.#table,
+        TableName: this.#table.tableName,
         Key: { key },
         UpdateExpression:
           'SET lastError = :err, updatedAt = :now, firstFailureAt = if_not_exists(firstFailureAt, :now) REMOVE lease' +
@@ -307,9 +284,9 @@ export class Ledger {
 
   /** One page of items the checker visits, least recently checked first. */
   async listTracked(options: { limit: number; startKey?: Record<string, unknown> }) {
-    const out = await this.#db.send(
+    const out = await this.#table.client.send(
       new QueryCommand({
-        TableName: this.#table,
+        TableName: this.#table.tableName,
         IndexName: CHECK_INDEX,
         KeyConditionExpression: 'tracked = :t',
         ExpressionAttributeValues: { ':t': TRACKED },
@@ -333,7 +310,7 @@ export class Ledger {
     outboxExists = false,
     readUpdatedAt?: string,
   ): Promise<LedgerItem | undefined> {
-    const now = this.#now();
+    const now = this.#table.now();
     const iso = now.toISOString();
     const changed = result.status !== expectedStatus;
     const events = result.events ?? [];
@@ -360,9 +337,9 @@ export class Ledger {
     const outbox = outboxUpdate(events, outboxExists);
     set.push(...outbox.set);
     try {
-      const out = await this.#db.send(
+      const out = await this.#table.client.send(
         new UpdateCommand({
-          TableName: this.#table,
+          TableName: this.#table.tableName,
           Key: { key },
           UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
           // A new outbox map must not replace events a provisioner recorded since the item was read.
@@ -405,10 +382,10 @@ export class Ledger {
   async clearOutbox(key: string, eventIds: readonly string[]): Promise<void> {
     if (eventIds.length === 0) return;
     const names = Object.fromEntries(eventIds.map((id, i) => [`#ob${i}`, id]));
-    const out = await this.#db
+    const out = await this.#table.client
       .send(
         new UpdateCommand({
-          TableName: this.#table,
+          TableName: this.#table.tableName,
           Key: { key },
           UpdateExpression: `REMOVE ${eventIds.map((_, i) => `outbox.#ob${i}`).join(', ')}`,
           ConditionExpression: 'attribute_exists(outbox)',
@@ -422,10 +399,10 @@ export class Ledger {
       });
     const item = out?.Attributes ? fromRaw(out.Attributes) : undefined;
     if (!item || item.tracked !== TRACKED || isTracked(item)) return;
-    await this.#db
+    await this.#table.client
       .send(
         new UpdateCommand({
-          TableName: this.#table,
+          TableName: this.#table.tableName,
           Key: { key },
           UpdateExpression: 'REMOVE tracked',
           // Only if nothing was announced or followed since.
