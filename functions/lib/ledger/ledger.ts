@@ -10,7 +10,6 @@
  */
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { StatusChangedDetail } from '#events/schema.ts';
 import {
   type AmendFields,
   type CheckResult,
@@ -20,6 +19,7 @@ import {
   type SettleResult,
   UNTRACKED,
 } from '#ledger/item.ts';
+import { clearOutbox, outboxUpdate } from '#ledger/outbox.ts';
 import { isTracked, nextRequestIds } from '#ledger/rules.ts';
 import { CHECK_INDEX, TRACKED } from '#ledger/schema.ts';
 import { fromRaw, type TableHandle } from '#ledger/table.ts';
@@ -37,26 +37,6 @@ export interface LedgerOptions {
 
 const defaultClient = () =>
   DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
-
-/**
- * The outbox part of an update: entries added under the existing map, or a new map (a document
- * path cannot be set under a map that does not exist yet). `exists`: the item has an outbox map.
- */
-function outboxUpdate(events: readonly StatusChangedDetail[], exists: boolean) {
-  if (events.length === 0) return { set: [], names: {}, values: {} };
-  if (!exists) {
-    return {
-      set: ['outbox = :outbox'],
-      names: {},
-      values: { ':outbox': Object.fromEntries(events.map((e) => [e.eventId, e])) },
-    };
-  }
-  return {
-    set: events.map((_, i) => `outbox.#ob${i} = :ob${i}`),
-    names: Object.fromEntries(events.map((e, i) => [`#ob${i}`, e.eventId])),
-    values: Object.fromEntries(events.map((e, i) => [`:ob${i}`, e])),
-  };
-}
 
 export class Ledger {
   readonly #table: TableHandle;
@@ -375,44 +355,8 @@ export class Ledger {
     }
   }
 
-  /**
-   * Removes events from the outbox once EventBridge accepted them. An item the checker no longer
-   * follows and whose outbox is now empty leaves the check index.
-   */
-  async clearOutbox(key: string, eventIds: readonly string[]): Promise<void> {
-    if (eventIds.length === 0) return;
-    const names = Object.fromEntries(eventIds.map((id, i) => [`#ob${i}`, id]));
-    const out = await this.#table.client
-      .send(
-        new UpdateCommand({
-          TableName: this.#table.tableName,
-          Key: { key },
-          UpdateExpression: `REMOVE ${eventIds.map((_, i) => `outbox.#ob${i}`).join(', ')}`,
-          ConditionExpression: 'attribute_exists(outbox)',
-          ExpressionAttributeNames: names,
-          ReturnValues: 'ALL_NEW',
-        }),
-      )
-      .catch((error: unknown) => {
-        if (error instanceof ConditionalCheckFailedException) return undefined;
-        throw error;
-      });
-    const item = out?.Attributes ? fromRaw(out.Attributes) : undefined;
-    if (!item || item.tracked !== TRACKED || isTracked(item)) return;
-    await this.#table.client
-      .send(
-        new UpdateCommand({
-          TableName: this.#table.tableName,
-          Key: { key },
-          UpdateExpression: 'REMOVE tracked',
-          // Only if nothing was announced or followed since.
-          ConditionExpression: '#status = :status AND size(outbox) = :zero',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':status': item.status, ':zero': 0 },
-        }),
-      )
-      .catch((error: unknown) => {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      });
+  /** Removes events EventBridge accepted from the key's outbox. */
+  clearOutbox(key: string, eventIds: readonly string[]): Promise<void> {
+    return clearOutbox(this.#table, key, eventIds);
   }
 }
