@@ -9,7 +9,8 @@
  * announce), sort `checkedAt`.
  */
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { listTracked, recordCheck } from '#ledger/check.ts';
 import {
   type AmendFields,
   type CheckResult,
@@ -21,7 +22,7 @@ import {
 } from '#ledger/item.ts';
 import { clearOutbox, outboxUpdate } from '#ledger/outbox.ts';
 import { isTracked, nextRequestIds } from '#ledger/rules.ts';
-import { CHECK_INDEX, TRACKED } from '#ledger/schema.ts';
+import { TRACKED } from '#ledger/schema.ts';
 import { fromRaw, type TableHandle } from '#ledger/table.ts';
 import { type FailureInfo, KeyBusyError } from '#lib/errors.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
@@ -263,96 +264,19 @@ export class Ledger {
   }
 
   /** One page of items the checker visits, least recently checked first. */
-  async listTracked(options: { limit: number; startKey?: Record<string, unknown> }) {
-    const out = await this.#table.client.send(
-      new QueryCommand({
-        TableName: this.#table.tableName,
-        IndexName: CHECK_INDEX,
-        KeyConditionExpression: 'tracked = :t',
-        ExpressionAttributeValues: { ':t': TRACKED },
-        ScanIndexForward: true,
-        Limit: options.limit,
-        ...(options.startKey && { ExclusiveStartKey: options.startKey }),
-      }),
-    );
-    return { items: (out.Items ?? []).map(fromRaw), nextKey: out.LastEvaluatedKey };
+  listTracked(options: { limit: number; startKey?: Record<string, unknown> }) {
+    return listTracked(this.#table, options);
   }
 
-  /**
-   * Records a status check and the events that announce it (outbox). Applies only while no
-   * provisioner holds the key, the status is still `expectedStatus` and (when given) the item was
-   * not written since `readUpdatedAt`; returns undefined when it moved on (checked again next run).
-   */
-  async recordCheck(
+  /** Records a status check and its events, unless the item moved on since it was read. */
+  recordCheck(
     key: string,
     expectedStatus: LedgerStatus,
     result: CheckResult,
     outboxExists = false,
     readUpdatedAt?: string,
   ): Promise<LedgerItem | undefined> {
-    const now = this.#table.now();
-    const iso = now.toISOString();
-    const changed = result.status !== expectedStatus;
-    const events = result.events ?? [];
-    const tracked = !UNTRACKED.has(result.status) || events.length > 0 || outboxExists;
-    const set = ['checkedAt = :now', 'updatedAt = :now', '#status = :status'];
-    const remove: string[] = [];
-    if (changed) set.push('statusSince = :since');
-    if (changed) remove.push('stuckAt');
-    if (result.stuck && !changed) set.push('stuckAt = if_not_exists(stuckAt, :now)');
-    if (result.atlasErrorMessage !== undefined) set.push('atlasErrorMessage = :msg');
-    else remove.push('atlasErrorMessage');
-    if (!tracked) remove.push('tracked');
-    else set.push('tracked = :tracked');
-    if (result.status === 'DELETED' || result.status === 'MISSING') remove.push('endpointId');
-    if (result.status === 'ACTIVE' && changed) remove.push('endpointFailures');
-    const fieldValues: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(result.fields ?? {})) {
-      if (value === undefined || (Array.isArray(value) && value.length === 0)) remove.push(name);
-      else {
-        set.push(`${name} = :${name}`);
-        fieldValues[`:${name}`] = value;
-      }
-    }
-    const outbox = outboxUpdate(events, outboxExists);
-    set.push(...outbox.set);
-    try {
-      const out = await this.#table.client.send(
-        new UpdateCommand({
-          TableName: this.#table.tableName,
-          Key: { key },
-          UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-          // A new outbox map must not replace events a provisioner recorded since the item was read.
-          ConditionExpression:
-            'attribute_exists(#key) AND #status = :expected AND (attribute_not_exists(lease) OR lease.expiresAt < :nowMs)' +
-            (events.length > 0 && !outboxExists
-              ? ' AND (attribute_not_exists(outbox) OR size(outbox) = :zero)'
-              : '') +
-            // A provisioner that answered a request since the item was read (an adoption adds its
-            // requestId) must hear of the change too: the next run announces it to all of them.
-            (readUpdatedAt !== undefined ? ' AND updatedAt = :read' : ''),
-          ExpressionAttributeNames: { '#key': 'key', '#status': 'status', ...outbox.names },
-          ExpressionAttributeValues: {
-            ':now': iso,
-            ':nowMs': now.getTime(),
-            ':status': result.status,
-            ':expected': expectedStatus,
-            ...(tracked && { ':tracked': TRACKED }),
-            ...(changed && { ':since': result.statusSince ?? iso }),
-            ...(result.atlasErrorMessage !== undefined && { ':msg': result.atlasErrorMessage }),
-            ...fieldValues,
-            ...(events.length > 0 && !outboxExists && { ':zero': 0 }),
-            ...(readUpdatedAt !== undefined && { ':read': readUpdatedAt }),
-            ...outbox.values,
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return fromRaw(out.Attributes ?? {});
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return undefined;
-      throw error;
-    }
+    return recordCheck(this.#table, key, expectedStatus, result, outboxExists, readUpdatedAt);
   }
 
   /** Removes events EventBridge accepted from the key's outbox. */
