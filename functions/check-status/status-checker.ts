@@ -5,132 +5,40 @@
  * endpoints for one key, and FAILED endpoints, whose keys go back to the provisioner to be
  * created anew. Atlas failures leave the project's items untouched: they stay the least recently
  * checked, so the next run takes them first and nothing is starved.
+ *
+ * This entry pages the ledger and takes each project and item in turn; the work is done by
+ * listing.ts (Atlas's listing), compare.ts and extras.ts (the decision), hand-back.ts and
+ * record.ts, which share the types of run.ts.
  */
-import type { Logger } from '@aws-lambda-powertools/logger';
-import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { AtlasClient } from '#atlas/client.ts';
-import { ATLAS_STATUSES, type AtlasEndpoint, CLOUD_PROVIDERS, type CloudProvider } from '#atlas/types.ts';
 import { announceRecorded } from '#events/outbox.ts';
-import type { StatusEvents } from '#events/publisher.ts';
-import { goneStatus, handBackRequest, itemDetail, statusChange } from '#events/status-change.ts';
-import { eventIdOf, type StatusChangedDetail } from '#events/status-event.ts';
-import {
-  type CheckResult,
-  type Ledger,
-  type LedgerItem,
-  type LedgerStatus,
-  UNTRACKED,
-} from '#ledger/ledger.ts';
-import { AtlasApiError, describeFailure } from '#lib/errors.ts';
-import type { RequestQueue } from '#messages/queues.ts';
+import type { StatusChangedDetail } from '#events/status-event.ts';
+import type { LedgerItem } from '#ledger/ledger.ts';
 import { Limiter } from '#runtime/concurrency.ts';
-import { METRIC } from '#runtime/metric-names.ts';
+import { decide } from './compare.ts';
+import { handBack } from './hand-back.ts';
+import { groupByProject, listingFor } from './listing.ts';
+import { emitMetrics, record } from './record.ts';
+import {
+  type CheckerDeps,
+  type CheckSummary,
+  type Listing,
+  outOfTime,
+  type Run,
+  type StatusCheckerOptions,
+} from './run.ts';
 
-/** The Atlas operations the checker uses: one listing per project, and deleting an extra it can account for. */
-export type ListingApi = Pick<AtlasClient, 'listEndpoints' | 'deleteEndpoint'>;
+export { deadlineOf } from './compare.ts';
+export type { CheckSummary, Deadlines, ListingApi, StatusCheckerOptions } from './run.ts';
 
-export interface Deadlines {
-  /** Minutes in PENDING_ACCEPTANCE before an endpoint is reported stuck. */
-  pendingAcceptanceMinutes: number;
-  /** Minutes in an in-progress status (INITIATING, PENDING_RECREATION, DELETING, unknown). */
-  inProgressMinutes: number;
-}
-
-export interface StatusCheckerOptions {
-  ledger: Pick<Ledger, 'listTracked' | 'recordCheck' | 'clearOutbox'>;
-  atlas: { withClient<T>(profile: string, fn: (client: ListingApi) => Promise<T>): Promise<T> };
-  events: Pick<StatusEvents, 'publish'>;
-  /** Where a key whose endpoint FAILED goes back to the provisioner (absent: it is only announced). */
-  requests?: Pick<RequestQueue, 'send'>;
-  logger: Logger;
-  metrics: Pick<Metrics, 'addMetric'>;
-  deadlines: Deadlines;
-  /** Projects checked at once. */
-  projectConcurrency: number;
-  /**
-   * No project is started once less than this much of the invocation remains. Capped at half
-   * the time left when the run starts, so that a short timeout still checks something.
-   */
-  safetyMarginMs: number;
-  /** Ledger items read per query (DynamoDB also stops a page at 1 MB). Default 1000. */
-  pageSize?: number;
-  /** Ledger writes in flight at once, across projects. Default 16. */
-  writeConcurrency?: number;
-  now?: () => Date;
-}
-
-export interface CheckSummary {
-  /** Items compared with Atlas's listing and recorded. */
-  checked: number;
-  /** Items whose status changed (including those now DELETED or MISSING). */
-  changed: number;
-  /** Items newly reported stuck past their deadline. */
-  stuck: number;
-  /** Items whose endpoint disappeared from Atlas while not being deleted (drift). */
-  missing: number;
-  /** Items left untouched for the next run: Atlas or the ledger failed, or time ran out. */
-  skipped: number;
-  /** Project listings made (one paginated list each). */
-  projects: number;
-  /** Extra endpoints made by creates in doubt that were deleted. */
-  duplicatesDeleted: number;
-  /** The run stopped starting projects to finish before the function's timeout. */
-  stoppedEarly: boolean;
-}
-
-/** Which deadline applies to a status, if any. Unknown statuses count as in progress. */
-export function deadlineOf(status: LedgerStatus): keyof Deadlines | undefined {
-  if (status === 'PENDING_ACCEPTANCE') return 'pendingAcceptanceMinutes';
-  if (NO_DEADLINE.has(status)) return undefined;
-  return 'inProgressMinutes';
-}
-
-/** Extra endpoints reported per key at most (each once). */
-const MAX_REPORTED = 10;
-
-/** Settled statuses, and the ledger's own (never followed). */
-const NO_DEADLINE: ReadonlySet<string> = new Set(['ACTIVE', 'FAILED', 'REQUESTED', 'DELETED', 'MISSING']);
-const KNOWN: ReadonlySet<string> = new Set(ATLAS_STATUSES);
 const DEFAULT_PAGE_SIZE = 1_000;
 const DEFAULT_WRITE_CONCURRENCY = 16;
 
-const isCloudProvider = (value: string): value is CloudProvider =>
-  (CLOUD_PROVIDERS as readonly string[]).includes(value);
-
-/** `listedAt`: taken before the list call; an item written after it is newer than the listing. */
-type Listing =
-  | { ok: true; byId: Map<string, AtlasEndpoint>; byKey: Map<string, AtlasEndpoint[]>; listedAt: string }
-  | { ok: false };
-
-interface Decision {
-  item: LedgerItem;
-  result: CheckResult;
-  kind: 'unchanged' | 'changed' | 'stuck';
-  events: StatusChangedDetail[];
-}
-
-const endpointKey = (e: { regionName: string; vpcRegionName?: string }) =>
-  `${e.regionName}#${e.vpcRegionName ?? e.regionName}`;
-
-/** State of one run. */
-interface Run {
-  startedAt: string;
-  remainingMs: () => number;
-  marginMs: number;
-  listings: Map<string, Promise<Listing>>;
-  /** Keys taken this run: never checked twice, whatever the clocks say. */
-  seen: Set<string>;
-  summary: CheckSummary;
-}
-
 export class StatusChecker {
-  readonly #o: StatusCheckerOptions;
-  readonly #now: () => Date;
+  readonly #o: CheckerDeps;
   readonly #writes: Limiter;
 
   constructor(options: StatusCheckerOptions) {
-    this.#o = options;
-    this.#now = options.now ?? (() => new Date());
+    this.#o = { ...options, now: options.now ?? (() => new Date()) };
     this.#writes = new Limiter(options.writeConcurrency ?? DEFAULT_WRITE_CONCURRENCY);
   }
 
@@ -140,7 +48,7 @@ export class StatusChecker {
    */
   async run(options: { remainingMs: () => number }): Promise<CheckSummary> {
     const run: Run = {
-      startedAt: this.#now().toISOString(),
+      startedAt: this.#o.now().toISOString(),
       remainingMs: options.remainingMs,
       marginMs: Math.min(this.#o.safetyMarginMs, options.remainingMs() / 2),
       listings: new Map(),
@@ -159,7 +67,7 @@ export class StatusChecker {
     const projects = new Limiter(this.#o.projectConcurrency);
     let startKey: Record<string, unknown> | undefined;
     do {
-      if (this.#outOfTime(run)) break;
+      if (outOfTime(run)) break;
       const page = await this.#o.ledger.listTracked({
         limit: this.#o.pageSize ?? DEFAULT_PAGE_SIZE,
         ...(startKey && { startKey }),
@@ -174,21 +82,15 @@ export class StatusChecker {
       startKey = wrapped ? undefined : page.nextKey;
     } while (startKey && !run.summary.stoppedEarly);
 
-    this.#emitMetrics(run.summary);
+    emitMetrics(this.#o, run.summary);
     this.#o.logger.info('status check done', { ...run.summary });
     return run.summary;
-  }
-
-  #outOfTime(run: Run): boolean {
-    if (run.remainingMs() >= run.marginMs) return false;
-    run.summary.stoppedEarly = true;
-    return true;
   }
 
   async #checkProject(items: LedgerItem[], run: Run): Promise<void> {
     const [first] = items;
     if (!first) return;
-    const listing = await this.#listing(first, run);
+    const listing = await listingFor(this.#o, first, run);
     if (!listing?.ok) {
       run.summary.skipped += items.length;
       return;
@@ -201,7 +103,11 @@ export class StatusChecker {
     const recorded = await Promise.all(
       current.map((item) => this.#writes.run(() => this.#checkItem(item, listing, run))),
     );
-    await this.#announce(recorded.flat());
+    const { events, ledger, metrics, logger } = this.#o;
+    await announceRecorded(
+      { events, ledger, metrics, logger, write: (fn) => this.#writes.run(fn) },
+      recorded.flat(),
+    );
   }
 
   /**
@@ -214,325 +120,12 @@ export class StatusChecker {
     run: Run,
   ): Promise<Array<{ key: string; event: StatusChangedDetail }>> {
     const pending = Object.values(item.outbox ?? {}).map((event) => ({ key: item.key, event }));
-    const decision = await this.#decide(item, listing, this.#now(), run);
-    if (decision.result.handBack && !(await this.#handBack(item))) {
+    const decision = await decide(this.#o, item, listing, this.#o.now(), run.summary);
+    if (decision.result.handBack && !(await handBack(this.#o, item))) {
       run.summary.skipped += 1;
       return pending;
     }
-    const recorded = await this.#record(decision, item.outbox !== undefined, run);
+    const recorded = await record(this.#o, decision, item.outbox !== undefined, run.summary);
     return recorded ? [...pending, ...decision.events.map((event) => ({ key: item.key, event }))] : pending;
   }
-
-  /**
-   * Publishes recorded events and clears from each item's outbox those EventBridge accepted; the
-   * rest stay there for the next run, announced with the same eventId.
-   */
-  async #announce(events: Array<{ key: string; event: StatusChangedDetail }>): Promise<void> {
-    const { events: publisher, ledger, metrics, logger } = this.#o;
-    await announceRecorded(
-      { events: publisher, ledger, metrics, logger, write: (fn) => this.#writes.run(fn) },
-      events,
-    );
-  }
-
-  /** Sends the key back to the provisioner, which deletes the FAILED endpoint and creates it anew. */
-  async #handBack(item: LedgerItem): Promise<boolean> {
-    if (!this.#o.requests) return true;
-    const request = handBackRequest(item);
-    try {
-      await this.#o.requests.send(JSON.stringify(request));
-      this.#o.logger.warn('endpoint FAILED: the key goes back to the provisioner to be created anew', {
-        ...this.#logKeys(item),
-      });
-      return true;
-    } catch (error) {
-      // Not recorded either: the next run sees the FAILED endpoint as new and hands it back then.
-      this.#o.logger.error('could not hand the FAILED key back to the provisioner', {
-        ...this.#logKeys(item),
-        error,
-      });
-      return false;
-    }
-  }
-
-  /** One paginated list per project and provider per run, shared by the items of every ledger page. */
-  #listing(item: LedgerItem, run: Run): Promise<Listing> | undefined {
-    const key = projectKey(item);
-    const known = run.listings.get(key);
-    if (known) return known;
-    if (this.#outOfTime(run)) return undefined;
-    run.summary.projects += 1;
-    const listing = this.#list(item);
-    run.listings.set(key, listing);
-    return listing;
-  }
-
-  async #list({ profile, groupId, cloudProvider }: LedgerItem): Promise<Listing> {
-    const context = { profile, groupId, cloudProvider };
-    if (!isCloudProvider(cloudProvider)) {
-      this.#o.logger.error('the ledger names a cloud provider this version does not know', context);
-      return { ok: false };
-    }
-    const listedAt = this.#now().toISOString();
-    try {
-      const endpoints = await this.#o.atlas.withClient(profile, (client) =>
-        client.listEndpoints(groupId, cloudProvider),
-      );
-      const byKey = new Map<string, AtlasEndpoint[]>();
-      for (const e of endpoints) byKey.set(endpointKey(e), [...(byKey.get(endpointKey(e)) ?? []), e]);
-      return { ok: true, byId: new Map(endpoints.map((e) => [e.id, e])), byKey, listedAt };
-    } catch (error) {
-      const failure = describeFailure(error);
-      if (failure.disposition === 'retry') {
-        // 429, 5xx, timeouts: Atlas said nothing about the endpoints; ask again next run.
-        this.#o.logger.warn('could not list the project; its endpoints are checked next run', {
-          ...context,
-          failure,
-        });
-      } else {
-        this.#o.logger.error('could not list the project; an operator must act', { ...context, failure });
-        this.#o.metrics.addMetric(METRIC.checkFailed, MetricUnit.Count, 1);
-      }
-      return { ok: false };
-    }
-  }
-
-  async #decide(
-    item: LedgerItem,
-    listing: Extract<Listing, { ok: true }>,
-    now: Date,
-    run: Run,
-  ): Promise<Decision> {
-    const unchanged: Decision = { item, result: { status: item.status }, kind: 'unchanged', events: [] };
-    // A FAILED endpoint being recreated, or a key visited only for its outbox: the provisioner's.
-    if (item.recreating || (UNTRACKED.has(item.status) && !item.pendingCreate)) return unchanged;
-    const live = (listing.byKey.get(endpointKey(item)) ?? []).filter((e) => e.status !== 'DELETING');
-    if (item.endpointId === undefined)
-      return item.pendingCreate ? this.#unclaimed(item, live, now) : unchanged;
-    const extras = await this.#extras(item, live, now, run);
-    const endpoint = listing.byId.get(item.endpointId);
-    let decision: Decision;
-    if (!endpoint) {
-      const status = goneStatus(item);
-      if (status === 'MISSING') {
-        this.#o.logger.warn('endpoint missing from Atlas (drift)', this.#logKeys(item));
-      }
-      decision = this.#changed(item, { status }, now);
-    } else {
-      decision = this.#compare(item, endpoint, now);
-    }
-    if (!extras) return decision;
-    return {
-      ...decision,
-      result: { ...decision.result, fields: extras.fields },
-      events: [...decision.events, ...extras.events],
-    };
-  }
-
-  #compare(item: LedgerItem, endpoint: AtlasEndpoint, now: Date): Decision {
-    const result = {
-      status: endpoint.status,
-      ...(endpoint.errorMessage !== undefined && { atlasErrorMessage: endpoint.errorMessage }),
-    };
-    if (!KNOWN.has(endpoint.status)) {
-      this.#o.logger.warn(
-        'Atlas reported a status this version does not know; kept, treated as in progress',
-        {
-          ...this.#logKeys(item),
-          status: endpoint.status,
-        },
-      );
-    }
-    if (endpoint.status !== item.status) {
-      // A FAILED endpoint is never the answer: its key goes back to the provisioner.
-      const handBack = endpoint.status === 'FAILED' && item.action === 'create';
-      return this.#changed(item, { ...result, ...(handBack && { handBack }) }, now);
-    }
-    if (item.stuckAt === undefined && this.#pastDeadline(item, now)) {
-      this.#o.logger.warn('endpoint stuck past its deadline', {
-        ...this.#logKeys(item),
-        status: item.status,
-      });
-      return {
-        item,
-        result: { ...result, stuck: true },
-        kind: 'stuck',
-        events: [
-          itemDetail('STUCK', item, {
-            eventId: eventIdOf('STUCK', item.key, item.endpointId, item.status, item.statusSince),
-            status: item.status,
-            ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
-            statusSince: item.statusSince,
-            occurredAt: now.toISOString(),
-          }),
-        ],
-      };
-    }
-    return { item, result, kind: 'unchanged', events: [] };
-  }
-
-  /**
-   * Endpoints for the key beside the ledger's: deleted when creates in doubt account for them,
-   * else reported once each (and counted every run, for the alarm) and left for an operator.
-   */
-  async #extras(item: LedgerItem, live: AtlasEndpoint[], now: Date, run: Run) {
-    const extras = live.filter((e) => e.id !== item.endpointId);
-    if (extras.length === 0) return undefined;
-    const unconfirmed = item.unconfirmedCreates ?? [];
-    const leased = item.lease !== undefined && item.lease.expiresAt >= now.getTime();
-    const provider = item.cloudProvider;
-    if (!leased && extras.length <= unconfirmed.length && isCloudProvider(provider)) {
-      const deleted: AtlasEndpoint[] = [];
-      for (const extra of extras) {
-        try {
-          await this.#o.atlas.withClient(item.profile, (client) =>
-            client.deleteEndpoint(item.groupId, provider, extra.id),
-          );
-          deleted.push(extra);
-        } catch (error) {
-          if (error instanceof AtlasApiError && error.status === 404) deleted.push(extra);
-          else this.#o.logger.warn('could not delete an extra endpoint; tried again next run', { error });
-        }
-      }
-      if (deleted.length === 0) return undefined;
-      run.summary.duplicatesDeleted += deleted.length;
-      this.#o.logger.warn('deleted extra endpoints made by creates in doubt', {
-        ...this.#logKeys(item),
-        deleted: deleted.map((e) => e.id),
-      });
-      return {
-        fields: { unconfirmedCreates: unconfirmed.slice(deleted.length) },
-        events: deleted.map((extra) =>
-          itemDetail('DUPLICATE_DELETED', item, {
-            eventId: eventIdOf('DUPLICATE_DELETED', item.key, extra.id),
-            endpointId: extra.id,
-            status: 'DELETING',
-            occurredAt: now.toISOString(),
-          }),
-        ),
-      };
-    }
-    this.#o.metrics.addMetric(METRIC.duplicateEndpoints, MetricUnit.Count, extras.length);
-    const report = this.#reportOnce('DUPLICATE_FOUND', item, extras, now);
-    if (report) {
-      this.#o.logger.error('more than one endpoint for the key, not all made by this provisioner', {
-        ...this.#logKeys(item),
-        extras: report.events.map((e) => e.endpointId),
-      });
-    }
-    return report;
-  }
-
-  /** Events for endpoints not announced yet, and the item's `reported` list that remembers them. */
-  #reportOnce(
-    outcome: 'DUPLICATE_FOUND' | 'UNCLAIMED',
-    item: LedgerItem,
-    endpoints: AtlasEndpoint[],
-    now: Date,
-  ) {
-    const reported = item.reported ?? [];
-    const fresh = endpoints.filter((e) => !reported.includes(e.id));
-    if (fresh.length === 0) return undefined;
-    return {
-      fields: { reported: [...reported, ...fresh.map((e) => e.id)].slice(-MAX_REPORTED) },
-      events: fresh.map((e) =>
-        itemDetail(outcome, item, {
-          eventId: eventIdOf(outcome, item.key, e.id),
-          endpointId: e.id,
-          status: e.status,
-          occurredAt: now.toISOString(),
-        }),
-      ),
-    };
-  }
-
-  /**
-   * A create in doubt whose request is no longer running (past the in-progress deadline, e.g.
-   * parked in the DLQ) and an endpoint for its key: announced once, adopted when it is replayed.
-   */
-  #unclaimed(item: LedgerItem, live: AtlasEndpoint[], now: Date): Decision {
-    const sentAt = Date.parse(item.pendingCreate?.sentAt ?? '');
-    const overdue = now.getTime() - sentAt > this.#o.deadlines.inProgressMinutes * 60_000;
-    const report = overdue ? this.#reportOnce('UNCLAIMED', item, live, now) : undefined;
-    if (!report) return { item, result: { status: item.status }, kind: 'unchanged', events: [] };
-    this.#o.logger.warn('an endpoint appeared for a create in doubt whose request is not running', {
-      ...this.#logKeys(item),
-      endpoints: report.events.map((e) => e.endpointId),
-    });
-    return {
-      item,
-      result: { status: item.status, fields: report.fields },
-      kind: 'unchanged',
-      events: report.events,
-    };
-  }
-
-  #changed(item: LedgerItem, result: CheckResult, now: Date): Decision {
-    const change = statusChange(item, result, now);
-    return { item, result: change.result, kind: 'changed', events: [change.event] };
-  }
-
-  #pastDeadline(item: LedgerItem, now: Date): boolean {
-    const deadline = deadlineOf(item.status);
-    if (deadline === undefined) return false;
-    const since = Date.parse(item.statusSince);
-    return Number.isFinite(since) && now.getTime() - since > this.#o.deadlines[deadline] * 60_000;
-  }
-
-  /** Records the decision with its events in the outbox; true when it was recorded. */
-  async #record(decision: Decision, outboxExists: boolean, run: Run): Promise<boolean> {
-    const { item, result, kind } = decision;
-    try {
-      const recorded = await this.#o.ledger.recordCheck(
-        item.key,
-        item.status,
-        { ...result, events: decision.events },
-        outboxExists,
-        item.updatedAt,
-      );
-      if (!recorded) {
-        // A provisioner holds the key or moved it on; the next run compares against its status.
-        run.summary.skipped += 1;
-        this.#o.logger.debug('the item changed while it was checked; not recorded', this.#logKeys(item));
-        return false;
-      }
-      run.summary.checked += 1;
-      if (kind === 'changed') run.summary.changed += 1;
-      if (kind === 'changed' && result.status === 'MISSING') run.summary.missing += 1;
-      if (kind === 'stuck') run.summary.stuck += 1;
-      return true;
-    } catch (error) {
-      run.summary.skipped += 1;
-      this.#o.logger.error('could not record the check', { ...this.#logKeys(item), error });
-      return false;
-    }
-  }
-
-  #logKeys(item: LedgerItem) {
-    return { naturalKey: item.key, endpointId: item.endpointId, requestIds: item.requestIds };
-  }
-
-  #emitMetrics(summary: CheckSummary): void {
-    const counts = [
-      [METRIC.checkedEndpoints, summary.checked],
-      [METRIC.statusChanged, summary.changed],
-      [METRIC.stuck, summary.stuck],
-      [METRIC.missing, summary.missing],
-    ] as const;
-    for (const [name, value] of counts) this.#o.metrics.addMetric(name, MetricUnit.Count, value);
-  }
-}
-
-const projectKey = (item: LedgerItem) => [item.profile, item.groupId, item.cloudProvider].join('\u0000');
-
-/** Items per project and provider, in the order their first item came (least recently checked first). */
-function groupByProject(items: LedgerItem[]): Map<string, LedgerItem[]> {
-  const groups = new Map<string, LedgerItem[]>();
-  for (const item of items) {
-    const key = projectKey(item);
-    const group = groups.get(key);
-    if (group) group.push(item);
-    else groups.set(key, [item]);
-  }
-  return groups;
 }

@@ -3,29 +3,25 @@
  * how the provisioner guarantees at most one endpoint per key (a lease claimed with a
  * conditional write serialises every worker on a key, and a create is written down before it is
  * sent), what the status checker reads, and the outbox of the status events it records.
+ * One Ledger serves every writer; the writes live by concern: lease.ts (the provisioner's),
+ * check.ts (the status checker's), outbox.ts (adding to the outbox, and clearing it).
  *
- * Table (ledger-schema.ts): partition key `key` (string). Sparse index `byCheck`: partition
+ * Table (schema.ts): partition key `key` (string). Sparse index `byCheck`: partition
  * `tracked` ("OPEN" on items the checker visits: a followed endpoint, or events still to
  * announce), sort `checkedAt`.
  */
-import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { StatusChangedDetail } from '#events/schema.ts';
-import {
-  type AmendFields,
-  type CheckResult,
-  type LedgerItem,
-  type LedgerStatus,
-  MAX_REQUEST_IDS,
-  NEVER_CHECKED,
-  type SettleResult,
-  UNTRACKED,
-} from '#ledger/item.ts';
-import { CHECK_INDEX, TRACKED } from '#ledger/schema.ts';
-import { type FailureInfo, KeyBusyError } from '#lib/errors.ts';
-import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { listTracked, recordCheck } from '#ledger/check.ts';
+import type { AmendFields, CheckResult, LedgerItem, LedgerStatus, SettleResult } from '#ledger/item.ts';
+import { amend, claim, recordFailure, release, settle } from '#ledger/lease.ts';
+import { clearOutbox } from '#ledger/outbox.ts';
+import { fromRaw, type TableHandle } from '#ledger/table.ts';
+import type { FailureInfo } from '#lib/errors.ts';
+import type { ProvisionRequest } from '#messages/request.ts';
 
 export * from '#ledger/item.ts';
+export * from '#ledger/rules.ts';
 
 export interface LedgerOptions {
   tableName: string;
@@ -36,406 +32,73 @@ export interface LedgerOptions {
 const defaultClient = () =>
   DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
 
-/** requestIds was a string set before it was a bounded list: both read the same. */
-const fromRaw = (raw: Record<string, unknown>): LedgerItem => {
-  const { requestIds, outbox, ...rest } = raw as Omit<LedgerItem, 'requestIds' | 'outbox'> & {
-    requestIds?: Iterable<string>;
-    outbox?: Record<string, StatusChangedDetail>;
-  };
-  const pending = outbox && Object.keys(outbox).length > 0 ? { outbox } : {};
-  return { ...rest, ...pending, requestIds: [...(requestIds ?? [])] } as LedgerItem;
-};
-
-/** Whether settling `request` on `claimed` starts a new lifecycle of the key (its requestIds start again). */
-export function startsLifecycle(claimed: LedgerItem, action: 'create' | 'delete'): boolean {
-  return claimed.action !== action || (action === 'create' && UNTRACKED.has(claimed.status));
-}
-
-/** The requestIds after answering `requestId`: bounded, most recent last, each once. */
-export function nextRequestIds(claimed: LedgerItem, request: SettleResult['request']): string[] {
-  const kept = startsLifecycle(claimed, request.action) ? [] : claimed.requestIds;
-  return [...kept.filter((id) => id !== request.requestId), request.requestId].slice(-MAX_REQUEST_IDS);
-}
-
-/** Whether the checker visits an item: a followed endpoint, or events to announce. */
-export const isTracked = (item: Pick<LedgerItem, 'status' | 'endpointId' | 'outbox'>) =>
-  (item.endpointId !== undefined && !UNTRACKED.has(item.status)) || Object.keys(item.outbox ?? {}).length > 0;
-
-/**
- * The outbox part of an update: entries added under the existing map, or a new map (a document
- * path cannot be set under a map that does not exist yet). `exists`: the item has an outbox map.
- */
-function outboxUpdate(events: readonly StatusChangedDetail[], exists: boolean) {
-  if (events.length === 0) return { set: [], names: {}, values: {} };
-  if (!exists) {
-    return {
-      set: ['outbox = :outbox'],
-      names: {},
-      values: { ':outbox': Object.fromEntries(events.map((e) => [e.eventId, e])) },
-    };
-  }
-  return {
-    set: events.map((_, i) => `outbox.#ob${i} = :ob${i}`),
-    names: Object.fromEntries(events.map((e, i) => [`#ob${i}`, e.eventId])),
-    values: Object.fromEntries(events.map((e, i) => [`:ob${i}`, e])),
-  };
-}
-
 export class Ledger {
-  readonly #table: string;
-  readonly #db: DynamoDBDocumentClient;
-  readonly #now: () => Date;
+  readonly #table: TableHandle;
 
   constructor(options: LedgerOptions) {
-    this.#table = options.tableName;
-    this.#db = options.client ?? defaultClient();
-    this.#now = options.now ?? (() => new Date());
+    this.#table = {
+      client: options.client ?? defaultClient(),
+      tableName: options.tableName,
+      now: options.now ?? (() => new Date()),
+    };
   }
 
+  /** The key's item, read consistently. */
   async get(key: string): Promise<LedgerItem | undefined> {
-    const out = await this.#db.send(
-      new GetCommand({ TableName: this.#table, Key: { key }, ConsistentRead: true }),
+    const out = await this.#table.client.send(
+      new GetCommand({ TableName: this.#table.tableName, Key: { key }, ConsistentRead: true }),
     );
     return out.Item ? fromRaw(out.Item) : undefined;
   }
 
-  /**
-   * Takes the lease on the request's key for `leaseSeconds`, creating the item on first sight.
-   * Throws KeyBusyError while another owner holds it. What the request asks for is recorded
-   * only when it is answered (settle).
-   */
-  async claim(request: ProvisionRequest, owner: string, leaseSeconds: number): Promise<LedgerItem> {
-    const now = this.#now();
-    const iso = now.toISOString();
-    try {
-      const out = await this.#db.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { key: naturalKey(request) },
-          UpdateExpression:
-            'SET lease = :lease, groupId = :g, cloudProvider = :c, regionName = :r, profile = :p, ' +
-            '#action = if_not_exists(#action, :a), requestIds = if_not_exists(requestIds, :none), ' +
-            'updatedAt = :now, createdAt = if_not_exists(createdAt, :now), #status = if_not_exists(#status, :requested), ' +
-            'statusSince = if_not_exists(statusSince, :now), checkedAt = if_not_exists(checkedAt, :never)' +
-            (request.vpcRegionName ? ', vpcRegionName = :v' : ''),
-          ConditionExpression:
-            'attribute_not_exists(lease) OR lease.expiresAt < :nowMs OR lease.#owner = :owner',
-          ExpressionAttributeNames: { '#action': 'action', '#status': 'status', '#owner': 'owner' },
-          ExpressionAttributeValues: {
-            ':lease': { owner, expiresAt: now.getTime() + leaseSeconds * 1000 },
-            ':g': request.groupId,
-            ':c': request.cloudProvider,
-            ':r': request.regionName,
-            ':p': request.profile,
-            ':a': request.action,
-            ':none': [],
-            ':now': iso,
-            ':nowMs': now.getTime(),
-            ':owner': owner,
-            ':requested': 'REQUESTED',
-            ':never': NEVER_CHECKED,
-            ...(request.vpcRegionName && { ':v': request.vpcRegionName }),
-          },
-          ReturnValues: 'ALL_NEW',
-          // The holder's lease tells the retry how long to wait, instead of spending attempts.
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      return fromRaw(out.Attributes ?? {});
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const expiresAt = error.Item?.lease?.M?.expiresAt?.N;
-      const waitSeconds = expiresAt
-        ? Math.max(1, Math.ceil((Number(expiresAt) - now.getTime()) / 1000))
-        : undefined;
-      throw new KeyBusyError(naturalKey(request), waitSeconds);
-    }
+  /** Takes the key's lease, creating the item on first sight; KeyBusyError while another owner holds it. */
+  claim(request: ProvisionRequest, owner: string, leaseSeconds: number): Promise<LedgerItem> {
+    return claim(this.#table, request, owner, leaseSeconds);
   }
 
-  /**
-   * Writes provisioner bookkeeping while the owner holds the lease (a create about to be sent,
-   * a doubt resolved, a FAILED endpoint counted). `undefined` removes a field.
-   */
-  async amend(key: string, owner: string, fields: Partial<AmendFields>): Promise<LedgerItem> {
-    // A create in doubt is visited by the checker, which reports an endpoint it made for a
-    // request that is no longer running (e.g. parked in the DLQ).
-    const set: string[] = ['updatedAt = :now', ...(fields.pendingCreate ? ['tracked = :tracked'] : [])];
-    const remove: string[] = [];
-    const names: Record<string, string> = { '#owner': 'owner' };
-    const values: Record<string, unknown> = {
-      ':now': this.#now().toISOString(),
-      ':owner': owner,
-      ...(fields.pendingCreate && { ':tracked': TRACKED }),
-    };
-    for (const [i, [name, value]] of Object.entries(fields).entries()) {
-      names[`#f${i}`] = name;
-      if (value === undefined) remove.push(`#f${i}`);
-      else {
-        set.push(`#f${i} = :f${i}`);
-        values[`:f${i}`] = value;
-      }
-    }
-    const out = await this.#db.send(
-      new UpdateCommand({
-        TableName: this.#table,
-        Key: { key },
-        UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-        ConditionExpression: 'lease.#owner = :owner',
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return fromRaw(out.Attributes ?? {});
+  /** Writes provisioner bookkeeping under the lease; `undefined` removes a field. */
+  amend(key: string, owner: string, fields: Partial<AmendFields>): Promise<LedgerItem> {
+    return amend(this.#table, key, owner, fields);
   }
 
   /** Releases the lease without recording anything: the request waits for Atlas. */
-  async release(key: string, owner: string): Promise<void> {
-    await this.#db.send(
-      new UpdateCommand({
-        TableName: this.#table,
-        Key: { key },
-        UpdateExpression: 'SET updatedAt = :now REMOVE lease',
-        ConditionExpression: 'lease.#owner = :owner',
-        ExpressionAttributeNames: { '#owner': 'owner' },
-        ExpressionAttributeValues: { ':now': this.#now().toISOString(), ':owner': owner },
-      }),
-    );
+  release(key: string, owner: string): Promise<void> {
+    return release(this.#table, key, owner);
   }
 
-  /**
-   * Records the answer to a request: what Atlas now says of the key's endpoint, the request among
-   * the key's requestIds, the events that announce it (outbox); clears any failure and any create
-   * in doubt, and releases the lease.
-   */
-  async settle(claimed: LedgerItem, owner: string, result: SettleResult): Promise<LedgerItem> {
-    const events = result.events ?? [];
-    const { endpointId, atlasErrorMessage } = result;
-    const tracked =
-      isTracked({ status: result.status, endpointId, outbox: claimed.outbox }) || events.length > 0;
-    // Under the lease nobody else adds to the outbox: what the claim read is current.
-    const outbox = outboxUpdate(events, claimed.outbox !== undefined);
-    const fields = Object.entries(result.fields ?? {});
-    const set = [
-      '#status = :status',
-      '#action = :action',
-      'requestIds = :rids',
-      'updatedAt = :now',
-      'statusSince = :since',
-      ...(endpointId !== undefined ? ['endpointId = :eid'] : []),
-      ...(atlasErrorMessage !== undefined ? ['atlasErrorMessage = :msg'] : []),
-      ...(tracked ? ['tracked = :tracked'] : []),
-      ...fields.flatMap(([name, value]) => (value === undefined ? [] : [`${name} = :${name}`])),
-      ...outbox.set,
-    ];
-    const remove = [
-      'lease',
-      'lastError',
-      'firstFailureAt',
-      'pendingCreate',
-      ...(tracked ? [] : ['tracked']),
-      ...(atlasErrorMessage === undefined ? ['atlasErrorMessage'] : []),
-      ...(endpointId === undefined && UNTRACKED.has(result.status) ? ['endpointId'] : []),
-      ...(claimed.status !== result.status ? ['stuckAt'] : []),
-      ...fields.flatMap(([name, value]) => (value === undefined && name !== 'pendingCreate' ? [name] : [])),
-    ];
-    const out = await this.#db.send(
-      new UpdateCommand({
-        TableName: this.#table,
-        Key: { key: claimed.key },
-        UpdateExpression: `SET ${set.join(', ')} REMOVE ${remove.join(', ')}`,
-        ConditionExpression: 'lease.#owner = :owner',
-        ExpressionAttributeNames: {
-          '#status': 'status',
-          '#owner': 'owner',
-          '#action': 'action',
-          ...outbox.names,
-        },
-        ExpressionAttributeValues: {
-          ':status': result.status,
-          ':action': result.request.action,
-          ':rids': nextRequestIds(claimed, result.request),
-          ':now': this.#now().toISOString(),
-          ':since': result.statusSince,
-          ':owner': owner,
-          ...(endpointId !== undefined && { ':eid': endpointId }),
-          ...(atlasErrorMessage !== undefined && { ':msg': atlasErrorMessage }),
-          ...(tracked && { ':tracked': TRACKED }),
-          ...Object.fromEntries(
-            fields.flatMap(([name, value]) => (value === undefined ? [] : [[`:${name}`, value]])),
-          ),
-          ...outbox.values,
-        },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return fromRaw(out.Attributes ?? {});
+  /** Records the answer to a request with its events, and releases the lease. */
+  settle(claimed: LedgerItem, owner: string, result: SettleResult): Promise<LedgerItem> {
+    return settle(this.#table, claimed, owner, result);
   }
 
-  /**
-   * Records a failed attempt and releases the lease so a retry (or another worker) can claim the
-   * key. `resolvedCreate`: this attempt's create got an answer (a 4xx, a 429), so it is not in doubt.
-   */
-  async recordFailure(
+  /** Records a failed attempt and releases the lease. */
+  recordFailure(
     key: string,
     owner: string,
     failure: FailureInfo,
     options: { resolvedCreate?: boolean } = {},
   ): Promise<LedgerItem> {
-    const iso = this.#now().toISOString();
-    const lastError = {
-      code: failure.code,
-      detail: failure.detail,
-      at: iso,
-      ...(failure.httpStatus !== undefined && { httpStatus: failure.httpStatus }),
-    };
-    const out = await this.#db.send(
-      new UpdateCommand({
-        TableName: this.#table,
-        Key: { key },
-        UpdateExpression:
-          'SET lastError = :err, updatedAt = :now, firstFailureAt = if_not_exists(firstFailureAt, :now) REMOVE lease' +
-          (options.resolvedCreate ? ', pendingCreate' : ''),
-        ConditionExpression: 'lease.#owner = :owner',
-        ExpressionAttributeNames: { '#owner': 'owner' },
-        ExpressionAttributeValues: { ':err': lastError, ':now': iso, ':owner': owner },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return fromRaw(out.Attributes ?? {});
+    return recordFailure(this.#table, key, owner, failure, options);
   }
 
   /** One page of items the checker visits, least recently checked first. */
-  async listTracked(options: { limit: number; startKey?: Record<string, unknown> }) {
-    const out = await this.#db.send(
-      new QueryCommand({
-        TableName: this.#table,
-        IndexName: CHECK_INDEX,
-        KeyConditionExpression: 'tracked = :t',
-        ExpressionAttributeValues: { ':t': TRACKED },
-        ScanIndexForward: true,
-        Limit: options.limit,
-        ...(options.startKey && { ExclusiveStartKey: options.startKey }),
-      }),
-    );
-    return { items: (out.Items ?? []).map(fromRaw), nextKey: out.LastEvaluatedKey };
+  listTracked(options: { limit: number; startKey?: Record<string, unknown> }) {
+    return listTracked(this.#table, options);
   }
 
-  /**
-   * Records a status check and the events that announce it (outbox). Applies only while no
-   * provisioner holds the key, the status is still `expectedStatus` and (when given) the item was
-   * not written since `readUpdatedAt`; returns undefined when it moved on (checked again next run).
-   */
-  async recordCheck(
+  /** Records a status check and its events, unless the item moved on since it was read. */
+  recordCheck(
     key: string,
     expectedStatus: LedgerStatus,
     result: CheckResult,
     outboxExists = false,
     readUpdatedAt?: string,
   ): Promise<LedgerItem | undefined> {
-    const now = this.#now();
-    const iso = now.toISOString();
-    const changed = result.status !== expectedStatus;
-    const events = result.events ?? [];
-    const tracked = !UNTRACKED.has(result.status) || events.length > 0 || outboxExists;
-    const set = ['checkedAt = :now', 'updatedAt = :now', '#status = :status'];
-    const remove: string[] = [];
-    if (changed) set.push('statusSince = :since');
-    if (changed) remove.push('stuckAt');
-    if (result.stuck && !changed) set.push('stuckAt = if_not_exists(stuckAt, :now)');
-    if (result.atlasErrorMessage !== undefined) set.push('atlasErrorMessage = :msg');
-    else remove.push('atlasErrorMessage');
-    if (!tracked) remove.push('tracked');
-    else set.push('tracked = :tracked');
-    if (result.status === 'DELETED' || result.status === 'MISSING') remove.push('endpointId');
-    if (result.status === 'ACTIVE' && changed) remove.push('endpointFailures');
-    const fieldValues: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(result.fields ?? {})) {
-      if (value === undefined || (Array.isArray(value) && value.length === 0)) remove.push(name);
-      else {
-        set.push(`${name} = :${name}`);
-        fieldValues[`:${name}`] = value;
-      }
-    }
-    const outbox = outboxUpdate(events, outboxExists);
-    set.push(...outbox.set);
-    try {
-      const out = await this.#db.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { key },
-          UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-          // A new outbox map must not replace events a provisioner recorded since the item was read.
-          ConditionExpression:
-            'attribute_exists(#key) AND #status = :expected AND (attribute_not_exists(lease) OR lease.expiresAt < :nowMs)' +
-            (events.length > 0 && !outboxExists
-              ? ' AND (attribute_not_exists(outbox) OR size(outbox) = :zero)'
-              : '') +
-            // A provisioner that answered a request since the item was read (an adoption adds its
-            // requestId) must hear of the change too: the next run announces it to all of them.
-            (readUpdatedAt !== undefined ? ' AND updatedAt = :read' : ''),
-          ExpressionAttributeNames: { '#key': 'key', '#status': 'status', ...outbox.names },
-          ExpressionAttributeValues: {
-            ':now': iso,
-            ':nowMs': now.getTime(),
-            ':status': result.status,
-            ':expected': expectedStatus,
-            ...(tracked && { ':tracked': TRACKED }),
-            ...(changed && { ':since': result.statusSince ?? iso }),
-            ...(result.atlasErrorMessage !== undefined && { ':msg': result.atlasErrorMessage }),
-            ...fieldValues,
-            ...(events.length > 0 && !outboxExists && { ':zero': 0 }),
-            ...(readUpdatedAt !== undefined && { ':read': readUpdatedAt }),
-            ...outbox.values,
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return fromRaw(out.Attributes ?? {});
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return undefined;
-      throw error;
-    }
+    return recordCheck(this.#table, key, expectedStatus, result, outboxExists, readUpdatedAt);
   }
 
-  /**
-   * Removes events from the outbox once EventBridge accepted them. An item the checker no longer
-   * follows and whose outbox is now empty leaves the check index.
-   */
-  async clearOutbox(key: string, eventIds: readonly string[]): Promise<void> {
-    if (eventIds.length === 0) return;
-    const names = Object.fromEntries(eventIds.map((id, i) => [`#ob${i}`, id]));
-    const out = await this.#db
-      .send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { key },
-          UpdateExpression: `REMOVE ${eventIds.map((_, i) => `outbox.#ob${i}`).join(', ')}`,
-          ConditionExpression: 'attribute_exists(outbox)',
-          ExpressionAttributeNames: names,
-          ReturnValues: 'ALL_NEW',
-        }),
-      )
-      .catch((error: unknown) => {
-        if (error instanceof ConditionalCheckFailedException) return undefined;
-        throw error;
-      });
-    const item = out?.Attributes ? fromRaw(out.Attributes) : undefined;
-    if (!item || item.tracked !== TRACKED || isTracked(item)) return;
-    await this.#db
-      .send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { key },
-          UpdateExpression: 'REMOVE tracked',
-          // Only if nothing was announced or followed since.
-          ConditionExpression: '#status = :status AND size(outbox) = :zero',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':status': item.status, ':zero': 0 },
-        }),
-      )
-      .catch((error: unknown) => {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      });
+  /** Removes events EventBridge accepted from the key's outbox. */
+  clearOutbox(key: string, eventIds: readonly string[]): Promise<void> {
+    return clearOutbox(this.#table, key, eventIds);
   }
 }

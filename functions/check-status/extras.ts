@@ -1,0 +1,97 @@
+/**
+ * Extra endpoints: Atlas lists more than one for a key. Those the provisioner's creates in doubt
+ * made are deleted; the others are announced once each, and the item remembers which.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { AtlasEndpoint } from '#atlas/types.ts';
+import { itemDetail } from '#events/status-change.ts';
+import { eventIdOf } from '#events/status-event.ts';
+import type { LedgerItem } from '#ledger/ledger.ts';
+import { AtlasApiError } from '#lib/errors.ts';
+import { METRIC } from '#runtime/metric-names.ts';
+import { isCloudProvider } from './listing.ts';
+import { type CheckerDeps, type CheckSummary, logKeys } from './run.ts';
+
+/** Extra endpoints reported per key at most (each once). */
+const MAX_REPORTED = 10;
+
+/**
+ * Endpoints for the key beside the ledger's: deleted when creates in doubt account for them,
+ * else reported once each (and counted every run, for the alarm) and left for an operator.
+ */
+export async function resolveExtras(
+  deps: Pick<CheckerDeps, 'atlas' | 'logger' | 'metrics'>,
+  item: LedgerItem,
+  live: AtlasEndpoint[],
+  now: Date,
+  summary: CheckSummary,
+) {
+  const extras = live.filter((e) => e.id !== item.endpointId);
+  if (extras.length === 0) return undefined;
+  const unconfirmed = item.unconfirmedCreates ?? [];
+  const leased = item.lease !== undefined && item.lease.expiresAt >= now.getTime();
+  const provider = item.cloudProvider;
+  if (!leased && extras.length <= unconfirmed.length && isCloudProvider(provider)) {
+    const deleted: AtlasEndpoint[] = [];
+    for (const extra of extras) {
+      try {
+        await deps.atlas.withClient(item.profile, (client) =>
+          client.deleteEndpoint(item.groupId, provider, extra.id),
+        );
+        deleted.push(extra);
+      } catch (error) {
+        if (error instanceof AtlasApiError && error.status === 404) deleted.push(extra);
+        else deps.logger.warn('could not delete an extra endpoint; tried again next run', { error });
+      }
+    }
+    if (deleted.length === 0) return undefined;
+    summary.duplicatesDeleted += deleted.length;
+    deps.logger.warn('deleted extra endpoints made by creates in doubt', {
+      ...logKeys(item),
+      deleted: deleted.map((e) => e.id),
+    });
+    return {
+      fields: { unconfirmedCreates: unconfirmed.slice(deleted.length) },
+      events: deleted.map((extra) =>
+        itemDetail('DUPLICATE_DELETED', item, {
+          eventId: eventIdOf('DUPLICATE_DELETED', item.key, extra.id),
+          endpointId: extra.id,
+          status: 'DELETING',
+          occurredAt: now.toISOString(),
+        }),
+      ),
+    };
+  }
+  deps.metrics.addMetric(METRIC.duplicateEndpoints, MetricUnit.Count, extras.length);
+  const report = reportOnce('DUPLICATE_FOUND', item, extras, now);
+  if (report) {
+    deps.logger.error('more than one endpoint for the key, not all made by this provisioner', {
+      ...logKeys(item),
+      extras: report.events.map((e) => e.endpointId),
+    });
+  }
+  return report;
+}
+
+/** Events for endpoints not announced yet, and the item's `reported` list that remembers them. */
+export function reportOnce(
+  outcome: 'DUPLICATE_FOUND' | 'UNCLAIMED',
+  item: LedgerItem,
+  endpoints: AtlasEndpoint[],
+  now: Date,
+) {
+  const reported = item.reported ?? [];
+  const fresh = endpoints.filter((e) => !reported.includes(e.id));
+  if (fresh.length === 0) return undefined;
+  return {
+    fields: { reported: [...reported, ...fresh.map((e) => e.id)].slice(-MAX_REPORTED) },
+    events: fresh.map((e) =>
+      itemDetail(outcome, item, {
+        eventId: eventIdOf(outcome, item.key, e.id),
+        endpointId: e.id,
+        status: e.status,
+        occurredAt: now.toISOString(),
+      }),
+    ),
+  };
+}

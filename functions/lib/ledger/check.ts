@@ -1,0 +1,107 @@
+/**
+ * The status checker's reads and writes: the items it visits, least recently checked first, and
+ * what a check found, written only while no provisioner holds or moved the key.
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type CheckResult, type LedgerItem, type LedgerStatus, UNTRACKED } from '#ledger/item.ts';
+import { outboxUpdate } from '#ledger/outbox.ts';
+import { CHECK_INDEX, TRACKED } from '#ledger/schema.ts';
+import { fromRaw, type TableHandle } from '#ledger/table.ts';
+
+/** One page of items the checker visits, least recently checked first. */
+export async function listTracked(
+  table: TableHandle,
+  options: { limit: number; startKey?: Record<string, unknown> },
+) {
+  const out = await table.client.send(
+    new QueryCommand({
+      TableName: table.tableName,
+      IndexName: CHECK_INDEX,
+      KeyConditionExpression: 'tracked = :t',
+      ExpressionAttributeValues: { ':t': TRACKED },
+      ScanIndexForward: true,
+      Limit: options.limit,
+      ...(options.startKey && { ExclusiveStartKey: options.startKey }),
+    }),
+  );
+  return { items: (out.Items ?? []).map(fromRaw), nextKey: out.LastEvaluatedKey };
+}
+
+/**
+ * Records a status check and the events that announce it (outbox). Applies only while no
+ * provisioner holds the key, the status is still `expectedStatus` and (when given) the item was
+ * not written since `readUpdatedAt`; returns undefined when it moved on (checked again next run).
+ */
+export async function recordCheck(
+  table: TableHandle,
+  key: string,
+  expectedStatus: LedgerStatus,
+  result: CheckResult,
+  outboxExists: boolean,
+  readUpdatedAt?: string,
+): Promise<LedgerItem | undefined> {
+  const now = table.now();
+  const iso = now.toISOString();
+  const changed = result.status !== expectedStatus;
+  const events = result.events ?? [];
+  const tracked = !UNTRACKED.has(result.status) || events.length > 0 || outboxExists;
+  const set = ['checkedAt = :now', 'updatedAt = :now', '#status = :status'];
+  const remove: string[] = [];
+  if (changed) set.push('statusSince = :since');
+  if (changed) remove.push('stuckAt');
+  if (result.stuck && !changed) set.push('stuckAt = if_not_exists(stuckAt, :now)');
+  if (result.atlasErrorMessage !== undefined) set.push('atlasErrorMessage = :msg');
+  else remove.push('atlasErrorMessage');
+  if (!tracked) remove.push('tracked');
+  else set.push('tracked = :tracked');
+  if (result.status === 'DELETED' || result.status === 'MISSING') remove.push('endpointId');
+  if (result.status === 'ACTIVE' && changed) remove.push('endpointFailures');
+  const fieldValues: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(result.fields ?? {})) {
+    if (value === undefined || (Array.isArray(value) && value.length === 0)) remove.push(name);
+    else {
+      set.push(`${name} = :${name}`);
+      fieldValues[`:${name}`] = value;
+    }
+  }
+  const outbox = outboxUpdate(events, outboxExists);
+  set.push(...outbox.set);
+  try {
+    const out = await table.client.send(
+      new UpdateCommand({
+        TableName: table.tableName,
+        Key: { key },
+        UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+        // A new outbox map must not replace events a provisioner recorded since the item was read.
+        ConditionExpression:
+          'attribute_exists(#key) AND #status = :expected AND (attribute_not_exists(lease) OR lease.expiresAt < :nowMs)' +
+          (events.length > 0 && !outboxExists
+            ? ' AND (attribute_not_exists(outbox) OR size(outbox) = :zero)'
+            : '') +
+          // A provisioner that answered a request since the item was read (an adoption adds its
+          // requestId) must hear of the change too: the next run announces it to all of them.
+          (readUpdatedAt !== undefined ? ' AND updatedAt = :read' : ''),
+        ExpressionAttributeNames: { '#key': 'key', '#status': 'status', ...outbox.names },
+        ExpressionAttributeValues: {
+          ':now': iso,
+          ':nowMs': now.getTime(),
+          ':status': result.status,
+          ':expected': expectedStatus,
+          ...(tracked && { ':tracked': TRACKED }),
+          ...(changed && { ':since': result.statusSince ?? iso }),
+          ...(result.atlasErrorMessage !== undefined && { ':msg': result.atlasErrorMessage }),
+          ...fieldValues,
+          ...(events.length > 0 && !outboxExists && { ':zero': 0 }),
+          ...(readUpdatedAt !== undefined && { ':read': readUpdatedAt }),
+          ...outbox.values,
+        },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return fromRaw(out.Attributes ?? {});
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return undefined;
+    throw error;
+  }
+}
