@@ -3,7 +3,14 @@
  * deadline, gone from Atlas, an unclaimed endpoint for a create in doubt), and the deadlines.
  */
 import { ATLAS_STATUSES, type AtlasEndpoint } from '#atlas/types.ts';
-import { goneStatus, itemDetail, statusChange } from '#events/status-change.ts';
+import {
+  goneStatus,
+  itemDetail,
+  SETTLED,
+  statusChange,
+  successorChange,
+  successorOf,
+} from '#events/status-change.ts';
 import { eventIdOf } from '#events/status-event.ts';
 import { type CheckResult, type LedgerItem, type LedgerStatus, UNTRACKED } from '#ledger/ledger.ts';
 import { reportOnce, resolveExtras } from './extras.ts';
@@ -47,8 +54,31 @@ export async function decide(
   if (item.recreating || (UNTRACKED.has(item.status) && !item.pendingCreate)) return unchanged;
   const live = (listing.byKey.get(endpointKey(item)) ?? []).filter((e) => e.status !== 'DELETING');
   if (item.endpointId === undefined) return item.pendingCreate ? unclaimed(deps, item, live, now) : unchanged;
-  const extras = await resolveExtras(deps, item, live, now, summary);
   const endpoint = listing.byId.get(item.endpointId);
+  if (!endpoint) {
+    // Atlas may have recreated it under a new id: the key follows the one endpoint in its place.
+    const successor = successorOf(
+      item,
+      live.filter((e) => e.id !== item.endpointId),
+    );
+    if (successor.kind === 'waiting') return inProgress(deps, item, { status: item.status }, now);
+    if (successor.kind === 'recreated' || successor.kind === 'adopted') {
+      const change = successorChange(item, successor, now);
+      deps.logger.warn('the key follows the endpoint that took its place', {
+        ...logKeys(item),
+        successor: successor.endpoint.id,
+        how: successor.kind,
+      });
+      return {
+        item,
+        result: change.result,
+        kind: 'changed',
+        events: [change.event],
+        ...(!SETTLED.has(change.result.status) && { follow: successor.endpoint.id }),
+      };
+    }
+  }
+  const extras = await resolveExtras(deps, item, live, now, summary);
   let decision: Decision;
   if (!endpoint) {
     const status = goneStatus(item);
@@ -81,8 +111,17 @@ function compare(deps: CompareDeps, item: LedgerItem, endpoint: AtlasEndpoint, n
   if (endpoint.status !== item.status) {
     // A FAILED endpoint is never the answer: its key goes back to the provisioner.
     const handBack = endpoint.status === 'FAILED' && item.action === 'create';
-    return changed(item, { ...result, ...(handBack && { handBack }) }, now);
+    const decision = changed(item, { ...result, ...(handBack && { handBack }) }, now);
+    // Atlas is recreating it: followed closely until its successor settles.
+    return endpoint.status === 'PENDING_RECREATION' && item.action === 'create'
+      ? { ...decision, follow: endpoint.id }
+      : decision;
   }
+  return inProgress(deps, item, result, now);
+}
+
+/** An unchanged status: reported once when it is stuck past its deadline. */
+function inProgress(deps: CompareDeps, item: LedgerItem, result: CheckResult, now: Date): Decision {
   if (item.stuckAt === undefined && pastDeadline(deps, item, now)) {
     deps.logger.warn('endpoint stuck past its deadline', {
       ...logKeys(item),

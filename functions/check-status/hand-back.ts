@@ -1,6 +1,8 @@
 /**
- * Handing back a FAILED key: a FAILED endpoint is never the answer to a create, so its key goes
- * back to the provisioner. When the queue refuses it, the check is not recorded either.
+ * What the checker hands to the provisioner through the request queue: a FAILED key (a FAILED
+ * endpoint is never the answer to a create, so its key goes back to be created anew; when the
+ * queue refuses it, the check is not recorded either), and a key Atlas is recreating, to follow
+ * closely with the provisioner's follow-ups until its new endpoint settles.
  */
 import { handBackRequest } from '#events/status-change.ts';
 import type { LedgerItem } from '#ledger/ledger.ts';
@@ -26,5 +28,28 @@ export async function handBack(
       error,
     });
     return false;
+  }
+}
+
+/**
+ * Starts the follow-ups of a key whose endpoint Atlas is recreating (or has replaced), as the
+ * provisioner does after a create. A refused send is logged: the sweep still follows the key.
+ */
+export async function followClosely(
+  deps: Pick<CheckerDeps, 'requests' | 'logger' | 'followUpFirstSeconds'>,
+  item: LedgerItem,
+  endpointId: string,
+): Promise<void> {
+  if (!deps.requests || deps.followUpFirstSeconds === undefined) return;
+  try {
+    await deps.requests.send(JSON.stringify(handBackRequest(item)), {
+      delaySeconds: deps.followUpFirstSeconds,
+      followUp: { number: 1, endpointId },
+    });
+  } catch (error) {
+    deps.logger.warn('could not start the follow-ups of a recreated endpoint; the sweep follows it', {
+      ...logKeys(item),
+      error,
+    });
   }
 }

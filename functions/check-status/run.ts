@@ -42,6 +42,11 @@ export interface StatusCheckerOptions {
   pageSize?: number;
   /** Ledger writes in flight at once, across projects. Default 16. */
   writeConcurrency?: number;
+  /**
+   * Delay of the first follow-up the checker starts for a key Atlas is recreating (absent: none;
+   * the sweep alone follows it). The provisioner's follow-ups then follow it until it settles.
+   */
+  followUpFirstSeconds?: number;
   now?: () => Date;
 }
 
@@ -77,6 +82,8 @@ export interface Decision {
   result: CheckResult;
   kind: 'unchanged' | 'changed' | 'stuck';
   events: StatusChangedDetail[];
+  /** The endpoint to follow closely once this is recorded: one Atlas is recreating, or its successor. */
+  follow?: string;
 }
 
 /** State of one run. */

@@ -15,7 +15,7 @@ import type { StatusChangedDetail } from '#events/status-event.ts';
 import type { LedgerItem } from '#ledger/ledger.ts';
 import { Limiter } from '#runtime/concurrency.ts';
 import { decide } from './compare.ts';
-import { handBack } from './hand-back.ts';
+import { followClosely, handBack } from './hand-back.ts';
 import { groupByProject, listingFor } from './listing.ts';
 import { emitMetrics, record } from './record.ts';
 import {
@@ -126,6 +126,7 @@ export class StatusChecker {
       return pending;
     }
     const recorded = await record(this.#o, decision, item.outbox !== undefined, run.summary);
+    if (recorded && decision.follow !== undefined) await followClosely(this.#o, item, decision.follow);
     return recorded ? [...pending, ...decision.events.map((event) => ({ key: item.key, event }))] : pending;
   }
 }

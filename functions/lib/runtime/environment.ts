@@ -136,6 +136,7 @@ export const FUNCTION_VARIABLES = {
     'inProgressDeadlineMinutes',
     'safetyMarginMs',
     'projectConcurrency',
+    'followUpFirstSeconds',
   ],
 } as const satisfies Record<string, readonly VariableName[]>;
 

@@ -924,16 +924,41 @@ describe('StatusChecker, extra endpoints for one key', () => {
     expect(publishedDetails()).toHaveLength(11);
   });
 
-  it('reports an extra endpoint beside a ledger endpoint that is gone, with the drift', async () => {
+  it('adopts the one endpoint that took the place of a ledger endpoint that is gone, naming both ids', async () => {
     const item = table.put({ status: 'ACTIVE' });
-    const extra = { ...atlas.seedFor(item, 'ACTIVE'), id: 'f'.repeat(24) };
-    atlas.endpoints.set(item.groupId, [extra]);
+    const successor = { ...atlas.seedFor(item, 'ACTIVE'), id: 'f'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [successor]);
     const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ changed: 1, missing: 0 });
+
+    expect(table.get(item.key)).toMatchObject({ status: 'ACTIVE', endpointId: successor.id });
+    expect(table.get(item.key)).not.toHaveProperty('reported');
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({
+        outcome: 'ADOPTED',
+        endpointId: successor.id,
+        previousEndpointId: item.endpointId,
+        status: 'ACTIVE',
+      }),
+    ]);
+  });
+
+  it('reports two endpoints beside a ledger endpoint that is gone, with the drift, for an operator', async () => {
+    const item = table.put({ status: 'ACTIVE' });
+    const extras = ['f', 'e'].map((c) => ({ ...atlas.seedFor(item, 'ACTIVE'), id: c.repeat(24) }));
+    atlas.endpoints.set(item.groupId, extras);
+    const { checker, metrics } = buildChecker(atlas);
 
     await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ changed: 1, missing: 1 });
 
-    expect(table.get(item.key)).toMatchObject({ status: 'MISSING', reported: [extra.id] });
-    expect(publishedDetails().map((d) => d.outcome)).toEqual(['MISSING', 'DUPLICATE_FOUND']);
+    expect(table.get(item.key)).toMatchObject({ status: 'MISSING', reported: extras.map((e) => e.id) });
+    expect(publishedDetails().map((d) => d.outcome)).toEqual([
+      'MISSING',
+      'DUPLICATE_FOUND',
+      'DUPLICATE_FOUND',
+    ]);
+    expect(metrics.addMetric).toHaveBeenCalledWith('DuplicateEndpoints', 'Count', 2);
   });
 });
 
@@ -1183,3 +1208,116 @@ function publishedDetailsOf(item: { key: string; groupId: string; regionName: st
     occurredAt: minutesAgo(5),
   };
 }
+
+describe('StatusChecker, an endpoint Atlas recreates under a new id', () => {
+  let atlas: FakeAtlas;
+  let table: FakeTable;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  /** The follow-ups the checker started: their endpoint, number and delay. */
+  const followUpsOf = (send: ReturnType<typeof vi.fn>) =>
+    send.mock.calls
+      .map(
+        ([, options]) =>
+          options as { delaySeconds?: number; followUp?: { number: number; endpointId: string } },
+      )
+      .filter((options) => options?.followUp !== undefined);
+
+  it('announces PENDING_RECREATION and starts the follow-ups that watch the key closely', async () => {
+    const item = table.put({ status: 'ACTIVE' });
+    atlas.seedFor(item, 'PENDING_RECREATION');
+    const send = vi.fn(async () => undefined);
+    const { checker } = buildChecker(atlas, { requests: { send }, followUpFirstSeconds: 7 });
+
+    await checker.run(plentyOfTime);
+
+    expect(table.get(item.key)?.status).toBe('PENDING_RECREATION');
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({
+        outcome: 'STATUS_CHANGED',
+        status: 'PENDING_RECREATION',
+        previousStatus: 'ACTIVE',
+      }),
+    ]);
+    expect(followUpsOf(send)).toEqual([
+      { delaySeconds: 7, followUp: { number: 1, endpointId: item.endpointId } },
+    ]);
+    expect(JSON.parse(String(send.mock.calls[0]?.[0 as never]))).toMatchObject({
+      action: 'create',
+      groupId: item.groupId,
+      regionName: item.regionName,
+    });
+  });
+
+  it('starts no follow-up without follow-ups configured, and none for a status that is not a recreation', async () => {
+    const recreating = table.put({ status: 'ACTIVE' });
+    atlas.seedFor(recreating, 'PENDING_RECREATION');
+    const send = vi.fn(async () => undefined);
+    await buildChecker(atlas, { requests: { send } }).checker.run(plentyOfTime);
+    expect(followUpsOf(send)).toEqual([]);
+
+    table = resetAws();
+    atlas = new FakeAtlas();
+    const initiating = table.put({ status: 'PENDING_ACCEPTANCE' });
+    atlas.seedFor(initiating, 'INITIATING');
+    await buildChecker(atlas, { requests: { send }, followUpFirstSeconds: 7 }).checker.run(plentyOfTime);
+    expect(followUpsOf(send)).toEqual([]);
+  });
+
+  it('records the new endpoint in place of the recreated one: one RECREATED event, no MISSING, no duplicate', async () => {
+    const item = table.put({ status: 'PENDING_RECREATION' });
+    const successor = { ...atlas.seedFor(item, 'INITIATING'), id: 'c'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [successor]);
+    const send = vi.fn(async () => undefined);
+    const { checker, metrics } = buildChecker(atlas, { requests: { send }, followUpFirstSeconds: 7 });
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ changed: 1, missing: 0 });
+
+    expect(table.get(item.key)).toMatchObject({ endpointId: successor.id, status: 'INITIATING' });
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({
+        outcome: 'RECREATED',
+        endpointId: successor.id,
+        previousEndpointId: item.endpointId,
+        previousStatus: 'PENDING_RECREATION',
+        status: 'INITIATING',
+        requestIds: item.requestIds,
+      }),
+    ]);
+    expect(metrics.addMetric).not.toHaveBeenCalledWith('DuplicateEndpoints', 'Count', expect.anything());
+    expect(followUpsOf(send)).toEqual([
+      { delaySeconds: 7, followUp: { number: 1, endpointId: successor.id } },
+    ]);
+  });
+
+  it('waits for the successor of a recreation, and reports the key STUCK past the in-progress deadline', async () => {
+    const item = table.put({ status: 'PENDING_RECREATION', statusSince: minutesAgo(30) });
+    atlas.endpoints.set(item.groupId, []);
+    await buildChecker(atlas).checker.run(plentyOfTime);
+    expect(publishedDetails()).toEqual([]);
+    expect(table.get(item.key)).toMatchObject({ status: 'PENDING_RECREATION', endpointId: item.endpointId });
+
+    table.put({ ...item, statusSince: minutesAgo(90), checkedAt: minutesAgo(5) });
+    await buildChecker(atlas).checker.run(plentyOfTime);
+    expect(publishedDetails().map((d) => d.outcome)).toEqual(['STUCK']);
+  });
+
+  it('hands a successor that FAILED back to the provisioner, as any FAILED endpoint', async () => {
+    const item = table.put({ status: 'PENDING_RECREATION' });
+    const successor = { ...atlas.seedFor(item, 'FAILED', 'quota exceeded'), id: 'c'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [successor]);
+    const send = vi.fn(async () => undefined);
+    await buildChecker(atlas, { requests: { send }, followUpFirstSeconds: 7 }).checker.run(plentyOfTime);
+
+    expect(send).toHaveBeenCalledTimes(1);
+    expect(followUpsOf(send)).toEqual([]);
+    expect(table.get(item.key)).toMatchObject({ endpointId: successor.id, status: 'FAILED' });
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({ outcome: 'RECREATED', status: 'FAILED', errorMessage: 'quota exceeded' }),
+    ]);
+  });
+});
