@@ -33,7 +33,11 @@ export function announce(
   );
 }
 
-/** The answer to the request, as recorded: the same fact always has the same eventId. */
+/**
+ * The answer to the request, as recorded: the same fact always has the same eventId. The message
+ * is part of the fact: two messages with one requestId get two answers, which a requester that
+ * matches by messageId and de-duplicates on eventId both hears.
+ */
 export function answerEvent(
   ctx: ProvisionContext,
   result: AtlasResult,
@@ -45,6 +49,7 @@ export function answerEvent(
   return detail(ctx, result.outcome, at, request, {
     eventId: eventIdOf(
       'answer',
+      at.messageId,
       request.requestId,
       claimed.key,
       request.action,

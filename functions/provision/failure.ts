@@ -84,7 +84,8 @@ export async function fail(ctx: ProvisionContext, at: Attempt, error: unknown): 
     at.request?.requestId ?? (error instanceof InvalidRequestError ? error.requestId : undefined);
   const outcome = destination === 'reject' ? 'REJECTED' : 'DEAD_LETTERED';
   // Announced before parked: a failed publish retries a record not parked yet, while parking
-  // first would park it again on every redelivery. Events are at least once.
+  // first would park it again on every redelivery. Events are at least once. The SQS message is
+  // part of the fact: a redelivery parks it once, a replay parked again is a new parking.
   const summary = errorSummary(failure);
   await ctx.events.publish(
     detail(
@@ -93,7 +94,7 @@ export async function fail(ctx: ProvisionContext, at: Attempt, error: unknown): 
       at,
       at.request,
       {
-        eventId: eventIdOf(outcome, at.messageId, requestId, summary.code),
+        eventId: eventIdOf(outcome, at.messageId, at.record.messageId, requestId, summary.code),
         error: summary,
         ...(error instanceof EndpointFailedError &&
           error.atlasErrorMessage !== undefined && { errorMessage: error.atlasErrorMessage }),

@@ -74,6 +74,52 @@ describe('event identity', () => {
     );
     expect(new Set(facts).size).toBe(unique.length);
   });
+
+  it('answers each of two messages with one requestId, as two facts a requester matching by messageId hears', async () => {
+    const { provisioner } = buildProvisioner(atlas);
+    const request = createRequest();
+    const first = sqsRecord(request, { messageId: 'message-1' });
+    const second = sqsRecord(request, { messageId: 'message-2' });
+
+    await provisioner.handleRecord(first);
+    await provisioner.handleRecord(second);
+    await provisioner.handleRecord(second);
+
+    const answers = publishedDetails();
+    expect(answers.map((e) => e.messageId)).toEqual(['message-1', 'message-2', 'message-2']);
+    expect(new Set(answers.map((e) => e.eventId)).size).toBe(2);
+    expect(answers[1]?.eventId).toBe(answers[2]?.eventId);
+  });
+
+  it('gives a request parked again after a replay a new eventId, and a redelivery of one parking the same', async () => {
+    const { provisioner } = buildProvisioner(atlas, { maxAttempts: 1 });
+    const request = createRequest();
+    atlas.failNext('list', apiError(), apiError(), apiError());
+    const parked = sqsRecord(request, { messageId: 'sender-id' });
+    // A replay is a new SQS message that carries the sender's messageId as OriginalMessageId.
+    const replayed = sqsRecord(request, { messageId: 'replayed-id' });
+    replayed.messageAttributes = {
+      OriginalMessageId: {
+        dataType: 'String',
+        stringValue: 'sender-id',
+        stringListValues: [],
+        binaryListValues: [],
+      },
+    };
+
+    await provisioner.handleRecord(parked);
+    await provisioner.handleRecord(parked);
+    await provisioner.handleRecord(replayed);
+
+    const events = publishedDetails();
+    expect(events.map((e) => [e.outcome, e.messageId])).toEqual([
+      ['DEAD_LETTERED', 'sender-id'],
+      ['DEAD_LETTERED', 'sender-id'],
+      ['DEAD_LETTERED', 'sender-id'],
+    ]);
+    expect(events[0]?.eventId).toBe(events[1]?.eventId);
+    expect(events[2]?.eventId).not.toBe(events[0]?.eventId);
+  });
 });
 
 const apiError = () =>

@@ -383,7 +383,8 @@ describe('Provisioner', () => {
       const { provisioner, metrics } = buildProvisioner(atlas);
 
       // Act
-      const outcome = await provisioner.handleRecord(sqsRecord(request));
+      const record = sqsRecord(request);
+      const outcome = await provisioner.handleRecord(record);
 
       // Assess: provisioned all the same, the answer kept with the state it announces
       expect(outcome).toBe('PROVISIONED');
@@ -399,7 +400,7 @@ describe('Provisioner', () => {
       // Act: EventBridge is back; a duplicate delivery drains the outbox with the same eventId
       eventBridge.reset();
       eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-2' }] });
-      await provisioner.handleRecord(sqsRecord(request));
+      await provisioner.handleRecord(record);
 
       // Assess
       const sent = publishedDetails();
