@@ -622,6 +622,25 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
       expect(quiet).not.toHaveProperty('atlasErrorMessage');
     });
 
+    it('moves the key to the endpoint that took the place of a recreated one, and keeps following it', async () => {
+      const key = await settledAs('PENDING_RECREATION');
+      clock += 1_000;
+
+      const moved = await ledger.recordCheck(key, 'PENDING_RECREATION', {
+        status: 'INITIATING',
+        statusSince: at(clock),
+        fields: { endpointId: 'f'.repeat(24) },
+      });
+
+      expect(moved).toMatchObject({
+        endpointId: 'f'.repeat(24),
+        status: 'INITIATING',
+        statusSince: at(clock),
+        tracked: 'OPEN',
+      });
+      expect(await ledger.get(key)).toMatchObject({ endpointId: 'f'.repeat(24) });
+    });
+
     it('does not mark a changed status stuck, and a change clears the stuck mark', async () => {
       const key = await settledAs('PENDING_ACCEPTANCE');
       await ledger.recordCheck(key, 'PENDING_ACCEPTANCE', { status: 'PENDING_ACCEPTANCE', stuck: true });
