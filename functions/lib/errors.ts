@@ -55,6 +55,20 @@ export class ProfileNotAllowedError extends ProvisionerError {
   }
 }
 
+/** The key is bound to another profile: its endpoint was made with it, and only it may change it. */
+export class ProfileMismatchError extends ProvisionerError {
+  constructor(
+    readonly key: string,
+    readonly boundProfile: string,
+    readonly profile: string,
+  ) {
+    super(
+      `the endpoint of ${key} was made with profile "${boundProfile}": a request for it with profile "${profile}" is refused (send it with "${boundProfile}", or delete the endpoint with "${boundProfile}" first)`,
+    );
+    this.name = 'ProfileMismatchError';
+  }
+}
+
 /**
  * The profile's secret is missing, not readable by this function, not JSON, or has neither key
  * pair (all for an operator to fix), or Secrets Manager is unavailable just now (retried).
@@ -213,6 +227,9 @@ export function describeFailure(error: unknown): FailureInfo {
   }
   if (error instanceof ProfileNotAllowedError) {
     return { disposition: 'reject', code: 'PROFILE_NOT_ALLOWED', detail: error.message };
+  }
+  if (error instanceof ProfileMismatchError) {
+    return { disposition: 'reject', code: 'PROFILE_MISMATCH', detail: error.message };
   }
   if (error instanceof CredentialsError) {
     return {

@@ -83,9 +83,11 @@ export async function create(
       ...(claimed.recreating && { recreating: undefined }),
     };
     if (timeLeft(at) - CALL_MARGIN_MS < ctx.atlasTimeoutMs) throw new DeadlineError('send a create');
+    // The create binds the key to its profile: a request naming another is refused from now on.
     await ctx.ledger.amend(key, at.owner, {
       ...fields,
       pendingCreate: { sentAt: ctx.now().toISOString() },
+      profile: request.profile,
     });
     at.createSent = true;
     let created: AtlasEndpoint;

@@ -11,7 +11,8 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
 import { assertProfileAllowed } from '#atlas/credentials.ts';
 import { SETTLED } from '#events/status-change.ts';
-import { DeadlineError, InvalidRequestError } from '#lib/errors.ts';
+import { boundProfile } from '#ledger/rules.ts';
+import { DeadlineError, InvalidRequestError, ProfileMismatchError } from '#lib/errors.ts';
 import { FOLLOW_UP, ORIGINAL_MESSAGE_ID, WAITS } from '#messages/attributes.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { KeyedLock, Limiter } from '#runtime/concurrency.ts';
@@ -113,6 +114,10 @@ export class Provisioner {
     assertProfileAllowed(request.profile, this.#ctx.allowedProfiles);
     const claimed = await this.#ctx.ledger.claim(request, at.owner, this.#ctx.leaseSeconds);
     at.claimed = claimed;
+    // Before anything reaches Atlas: a key's endpoint is changed only with the profile it was made with.
+    const bound = boundProfile(claimed);
+    if (bound !== undefined && bound !== request.profile)
+      throw new ProfileMismatchError(claimed.key, bound, request.profile);
     await drainOutbox(this.#ctx, claimed, at);
     const result =
       request.action === 'create'

@@ -85,7 +85,7 @@ export class InMemoryLedger implements LedgerApi {
       cloudProvider: request.cloudProvider,
       regionName: request.regionName,
       ...(request.vpcRegionName && { vpcRegionName: request.vpcRegionName }),
-      profile: request.profile,
+      profile: stored?.profile ?? request.profile,
       updatedAt: iso,
       lease: { owner, expiresAt: now.getTime() + leaseSeconds * 1000 },
     };
@@ -140,6 +140,8 @@ export class InMemoryLedger implements LedgerApi {
       updatedAt: this.#now().toISOString(),
       statusSince: result.statusSince,
       ...(result.endpointId !== undefined && { endpointId: result.endpointId }),
+      ...(result.endpointId !== undefined &&
+        !UNTRACKED.has(result.status) && { profile: result.request.profile }),
       ...(result.atlasErrorMessage !== undefined && { atlasErrorMessage: result.atlasErrorMessage }),
     });
     for (const [name, value] of Object.entries(result.fields ?? {})) {

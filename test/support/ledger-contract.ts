@@ -393,7 +393,7 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
   });
 
   describe('claim', () => {
-    it('records the key without a VPC region when none is given, and a later claim keeps what was answered', async () => {
+    it('records the key without a VPC region when none is given, and a later claim keeps what was answered, profile included', async () => {
       const r = request();
       const first = await ledger.claim(r, 'a', LEASE_SECONDS);
       await ledger.settle(first, 'a', answer(r, 'ACTIVE', { endpointId: 'e'.repeat(24) }));
@@ -409,10 +409,31 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
         checkedAt: NEVER_CHECKED,
         endpointId: 'e'.repeat(24),
         requestIds: [r.requestId],
-        profile: 'team_b',
+        // A claim never repoints the key: its endpoint was made with the first profile.
+        profile: r.profile,
         updatedAt: at(clock),
         lease: { owner: 'b', expiresAt: clock + LEASE_SECONDS * 1000 },
       });
+    });
+
+    it('binds the key to the profile of the request that leaves it an endpoint, and of a create sent', async () => {
+      const r = request();
+      const claimed = await ledger.claim(r, 'a', LEASE_SECONDS);
+      await ledger.settle(claimed, 'a', answer(r, 'DELETED'));
+      const gone = await ledger.claim({ ...r, requestId: 'ops-1', profile: 'team_b' }, 'b', LEASE_SECONDS);
+      expect(gone.profile).toBe(r.profile);
+
+      const sent = await ledger.amend(gone.key, 'b', {
+        pendingCreate: { sentAt: at(clock) },
+        profile: 'team_b',
+      });
+      expect(sent.profile).toBe('team_b');
+      const bound = await ledger.settle(sent, 'b', {
+        ...answer({ ...r, requestId: 'ops-1', profile: 'team_b' }, 'INITIATING', {
+          endpointId: 'e'.repeat(24),
+        }),
+      });
+      expect(bound).toMatchObject({ profile: 'team_b', endpointId: 'e'.repeat(24) });
     });
 
     it('holds the lease up to and including its last millisecond, telling the refused owner to wait at least 1 s', async () => {

@@ -31,6 +31,11 @@ export interface LedgerItem {
   cloudProvider: string;
   regionName: string;
   vpcRegionName?: string;
+  /**
+   * The credentials profile the key's endpoint was made with. Written by the first claim, then only
+   * when a create is sent or answered; while the key is bound (rules.ts boundProfile) a request
+   * naming another profile is refused, so no request can repoint the sweep.
+   */
   profile: string;
   action: 'create' | 'delete';
   /** The requestIds of the key's current lifecycle that were answered, oldest first, at most MAX_REQUEST_IDS. */
@@ -73,14 +78,14 @@ export type LeaseFields = Pick<
 
 /** What amend may write: the bookkeeping, and the endpoint a request that ends in the DLQ leaves standing. */
 export type AmendFields = LeaseFields &
-  Partial<Pick<LedgerItem, 'status' | 'statusSince' | 'endpointId' | 'atlasErrorMessage'>>;
+  Partial<Pick<LedgerItem, 'status' | 'statusSince' | 'endpointId' | 'atlasErrorMessage' | 'profile'>>;
 
 export interface SettleResult {
   status: LedgerStatus;
   endpointId?: string;
   atlasErrorMessage?: string;
   /** The request answered; it joins the key's requestIds (a new lifecycle starts a new list). */
-  request: Pick<ProvisionRequest, 'requestId' | 'action'>;
+  request: Pick<ProvisionRequest, 'requestId' | 'action' | 'profile'>;
   /** statusSince to record: the caller computes it, so the events in the outbox carry the same value. */
   statusSince: string;
   fields?: Partial<LeaseFields>;

@@ -22,7 +22,7 @@ import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 /**
  * Takes the lease on the request's key for `leaseSeconds`, creating the item on first sight.
  * Throws KeyBusyError while another owner holds it. What the request asks for is recorded
- * only when it is answered (settle).
+ * only when it is answered (settle); its profile only on a new item, until a create binds one.
  */
 export async function claim(
   table: TableHandle,
@@ -38,7 +38,7 @@ export async function claim(
         TableName: table.tableName,
         Key: { key: naturalKey(request) },
         UpdateExpression:
-          'SET lease = :lease, groupId = :g, cloudProvider = :c, regionName = :r, profile = :p, ' +
+          'SET lease = :lease, groupId = :g, cloudProvider = :c, regionName = :r, profile = if_not_exists(profile, :p), ' +
           '#action = if_not_exists(#action, :a), requestIds = if_not_exists(requestIds, :none), ' +
           'updatedAt = :now, createdAt = if_not_exists(createdAt, :now), #status = if_not_exists(#status, :requested), ' +
           'statusSince = if_not_exists(statusSince, :now), checkedAt = if_not_exists(checkedAt, :never)' +
@@ -151,6 +151,8 @@ export async function settle(
   // Under the lease nobody else adds to the outbox: what the claim read is current.
   const outbox = outboxUpdate(events, claimed.outbox !== undefined);
   const fields = Object.entries(result.fields ?? {});
+  // The key is bound to the profile of the request that leaves it an endpoint.
+  const binds = endpointId !== undefined && !UNTRACKED.has(result.status);
   const set = [
     '#status = :status',
     '#action = :action',
@@ -158,6 +160,7 @@ export async function settle(
     'updatedAt = :now',
     'statusSince = :since',
     ...(endpointId !== undefined ? ['endpointId = :eid'] : []),
+    ...(binds ? ['profile = :profile'] : []),
     ...(atlasErrorMessage !== undefined ? ['atlasErrorMessage = :msg'] : []),
     ...(tracked ? ['tracked = :tracked'] : []),
     ...fields.flatMap(([name, value]) => (value === undefined ? [] : [`${name} = :${name}`])),
@@ -194,6 +197,7 @@ export async function settle(
         ':since': result.statusSince,
         ':owner': owner,
         ...(endpointId !== undefined && { ':eid': endpointId }),
+        ...(binds && { ':profile': result.request.profile }),
         ...(atlasErrorMessage !== undefined && { ':msg': atlasErrorMessage }),
         ...(tracked && { ':tracked': TRACKED }),
         ...Object.fromEntries(

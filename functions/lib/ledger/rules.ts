@@ -18,3 +18,17 @@ export function nextRequestIds(claimed: LedgerItem, request: SettleResult['reque
 /** Whether the checker visits an item: a followed endpoint, or events to announce. */
 export const isTracked = (item: Pick<LedgerItem, 'status' | 'endpointId' | 'outbox'>) =>
   (item.endpointId !== undefined && !UNTRACKED.has(item.status)) || Object.keys(item.outbox ?? {}).length > 0;
+
+/**
+ * The profile a key is bound to: the one its endpoint was made with, while the key has an
+ * endpoint, a create in doubt or a FAILED endpoint being recreated; undefined when it has none.
+ */
+export function boundProfile(
+  item: Pick<LedgerItem, 'profile' | 'status' | 'endpointId' | 'pendingCreate' | 'recreating'>,
+): string | undefined {
+  const bound =
+    item.pendingCreate !== undefined ||
+    item.recreating === true ||
+    (item.endpointId !== undefined && !UNTRACKED.has(item.status));
+  return bound ? item.profile : undefined;
+}
