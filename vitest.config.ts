@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
  * (test/simulator, test/local, test/support); a file's suffix says what it needs:
  * `*.test.ts` nothing but itself (unit), `*.{http,moto,http-moto,elasticmq}.test.ts` servers it
  * starts once per file, `*.e2e.test.ts` the whole local flow, and `test/infra/*.test.ts` a
- * synthesised stack (esbuild bundles both functions). `npm run test:unit` runs the unit project.
+ * synthesised stack (of the bundles in dist/functions). `npm run test:unit` runs the unit project.
  */
 const SERVERS = ['http', 'moto', 'http-moto', 'elasticmq'].map((kind) => `test/**/*.${kind}.test.ts`);
 const E2E = ['test/**/*.e2e.test.ts'];
@@ -16,6 +16,8 @@ export const UNIT = { name: 'unit', include: ['test/**/*.test.ts'], exclude: [..
 export default defineConfig({
   test: {
     setupFiles: ['test/setup.ts'],
+    // A synth deploys dist/functions: built by `npm test`, rebuilt here when stale.
+    globalSetup: ['test/support/functions-built.ts'],
     // Two cores: files run in parallel forks, each starting its own servers once.
     pool: 'forks',
     maxWorkers: 2,
@@ -30,7 +32,7 @@ export default defineConfig({
         test: UNIT,
       },
       { extends: true, test: { name: 'integration', include: SERVERS, exclude: STACK } },
-      // A synth bundles both functions with esbuild: on a loaded machine one takes most of a minute.
+      // On a loaded machine one synth takes most of a minute.
       { extends: true, test: { name: 'stack', include: STACK, testTimeout: 120_000 } },
       { extends: true, test: { name: 'e2e', include: E2E } },
     ],
