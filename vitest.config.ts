@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The test tree mirrors the source (test/functions, test/infra, test/events) beside the harness
- * (test/simulator, test/local, test/support); a file's suffix says what it needs:
+ * (test/simulator, test/local, test/support) and the packages as users install them
+ * (test/package); a file's suffix says what it needs:
  * `*.test.ts` nothing but itself (unit), `*.{http,moto,http-moto,elasticmq}.test.ts` servers it
  * starts once per file, `*.e2e.test.ts` the whole local flow, and `test/infra/*.test.ts` a
  * synthesised stack (of the bundles in dist/functions). `npm run test:unit` runs the unit project.

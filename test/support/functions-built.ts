@@ -1,7 +1,8 @@
 /**
  * Vitest global setup: the construct deploys the bundles `npm run build` writes to dist/functions
  * (infra/package/functions.ts), so a synth in a test needs them, and needs them current. `npm
- * test` builds first; a test run on its own rebuilds them here when a source is newer.
+ * test` builds first; a test run on its own rebuilds them here when a source is newer. The
+ * package tests (test/package) check the rest of dist/ the same way before they pack it.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +27,22 @@ export function functionsStale(): boolean {
     newest(join(PROJECT_ROOT, 'functions')),
     statSync(join(PROJECT_ROOT, 'package-lock.json')).mtimeMs,
     statSync(join(PROJECT_ROOT, 'infra/package/functions.ts')).mtimeMs,
+  ];
+  return Math.max(...inputs) > built;
+}
+
+/** Whether dist/lib or dist/requester is missing or older than the sources they are built from. */
+export function libraryStale(): boolean {
+  const outputs = ['dist/lib/index.mjs', 'dist/lib/index.cjs', 'dist/requester/package.json'].map((file) =>
+    join(PROJECT_ROOT, file),
+  );
+  if (!outputs.every(existsSync)) return true;
+  const built = Math.min(...outputs.map((file) => statSync(file).mtimeMs));
+  const inputs = [
+    newest(join(PROJECT_ROOT, 'infra')),
+    newest(join(PROJECT_ROOT, 'functions/lib')),
+    newest(join(PROJECT_ROOT, 'events/schema')),
+    statSync(join(PROJECT_ROOT, 'package.json')).mtimeMs,
   ];
   return Math.max(...inputs) > built;
 }
