@@ -149,14 +149,16 @@ export function parseCommandLine(argv: string[]) {
 }
 
 /** How to reach this environment from another shell with `npm run send / status / replay`. */
-function opsInstructions(flow: LocalFlow): string[] {
-  const env = flow.environment;
+export function opsInstructions(
+  env: Pick<LocalFlow['environment'], 'awsEnvironment' | 'requestQueue' | 'dlq' | 'tableName' | 'frontDoor'>,
+): string[] {
   return [
     ...Object.entries(env.awsEnvironment).map(([name, value]) => `export ${name}=${value}`),
     `export REQUEST_QUEUE_URL=${env.requestQueue.url} DLQ_URL=${env.dlq.url} LEDGER_TABLE=${env.tableName}`,
-    'npm run send -- --queue-url $REQUEST_QUEUE_URL --group <projectId> --region <REGION>',
-    'npm run status -- --table $LEDGER_TABLE',
-    'npm run replay -- --dlq-url $DLQ_URL --queue-url $REQUEST_QUEUE_URL',
+    // The commands read those variables (infra/ops/resources.ts): no flags needed for the queues and the table.
+    'npm run send -- --group <projectId> --region <REGION>',
+    'npm run status',
+    'npm run replay -- --dry-run        # then without --dry-run',
     `aws events put-events --endpoint-url ${env.awsEnvironment.AWS_ENDPOINT_URL} --entries file://events/put-events.json` +
       `   # the front door: bus ${env.frontDoor?.busName}`,
   ];
@@ -287,7 +289,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (options.keep) {
       say('The environment stays up until Ctrl-C; new requests show up below. In another shell:');
-      for (const line of opsInstructions(flow)) say(`  ${line}`);
+      for (const line of opsInstructions(flow.environment)) say(`  ${line}`);
       say();
       flow.tracker.followUnknown();
       new LiveView(flow.tracker, { write: output.write, tty: false, startedAt, fromNow: true }).start();
