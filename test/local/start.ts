@@ -18,6 +18,7 @@ import { z } from 'zod';
 import { CLOUD_PROVIDERS } from '#atlas/types.ts';
 import { integerFlag, isMain, parseCommand, runMain, UsageError } from '#infra/ops/cli.ts';
 import { FaultRuleSchema, ProbabilitySchema } from '#test/simulator/fault-schema.ts';
+import { watchAncestors } from './ancestors.ts';
 import { captureProcessOutput } from './capture.ts';
 import { isInstalled, missingPrerequisites } from './emulators.ts';
 import type { ProfileSecret } from './environment.ts';
@@ -212,8 +213,13 @@ export async function main(argv: string[]): Promise<number> {
   let flow: LocalFlow | undefined;
   let view: LiveView | undefined;
   const interrupted = Promise.withResolvers<void>();
-  process.once('SIGINT', () => interrupted.resolve());
-  process.once('SIGTERM', () => interrupted.resolve());
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.once(signal, () => interrupted.resolve());
+  // A signal to npm or its shell reaches no one below them: their end stops the run too.
+  const stopWatching = watchAncestors((pid) => {
+    say(`A process that started this run (${pid}) has ended: stopping.`);
+    interrupted.resolve();
+  });
   try {
     say(
       options.atlas
@@ -297,6 +303,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return outcome === 'settled' ? 0 : 1;
   } finally {
+    stopWatching();
     view?.stop();
     say('Stopping …');
     await flow?.stop();
