@@ -11,14 +11,14 @@ import { defineConfig } from 'vitest/config';
 const SERVERS = ['http', 'moto', 'http-moto', 'elasticmq'].map((kind) => `test/**/*.${kind}.test.ts`);
 const E2E = ['test/**/*.e2e.test.ts'];
 const STACK = ['test/infra/*.test.ts'];
+/** A synth deploys dist/functions: built by `npm test`, rebuilt before these projects when stale. */
+const BUILT = ['test/support/functions-built.ts'];
 /** The unit project: every test that needs nothing but itself (also what `npm run mutate` runs). */
 export const UNIT = { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...SERVERS, ...E2E, ...STACK] };
 
 export default defineConfig({
   test: {
     setupFiles: ['test/setup.ts'],
-    // A synth deploys dist/functions: built by `npm test`, rebuilt here when stale.
-    globalSetup: ['test/support/functions-built.ts'],
     // Two cores: files run in parallel forks, each starting its own servers once.
     pool: 'forks',
     maxWorkers: 2,
@@ -32,10 +32,10 @@ export default defineConfig({
         extends: true,
         test: UNIT,
       },
-      { extends: true, test: { name: 'integration', include: SERVERS, exclude: STACK } },
+      { extends: true, test: { name: 'integration', include: SERVERS, exclude: STACK, globalSetup: BUILT } },
       // On a loaded machine one synth takes most of a minute.
-      { extends: true, test: { name: 'stack', include: STACK, testTimeout: 120_000 } },
-      { extends: true, test: { name: 'e2e', include: E2E } },
+      { extends: true, test: { name: 'stack', include: STACK, testTimeout: 120_000, globalSetup: BUILT } },
+      { extends: true, test: { name: 'e2e', include: E2E, globalSetup: BUILT } },
     ],
   },
 });

@@ -47,6 +47,11 @@ export function libraryStale(): boolean {
   return Math.max(...inputs) > built;
 }
 
+/** One build per run: each project that synths has this setup, and vitest may load it once per project. */
+const BUILD = Symbol.for('atlas-backup-private-endpoints.functions-built');
+const shared = globalThis as { [BUILD]?: Promise<unknown> };
+
 export default async function setup(): Promise<void> {
-  if (functionsStale()) await buildFunctions();
+  shared[BUILD] ??= functionsStale() ? buildFunctions() : Promise.resolve();
+  await shared[BUILD];
 }
