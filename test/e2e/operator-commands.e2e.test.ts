@@ -38,6 +38,7 @@ describe('the operator commands against `npm start -- --keep`', () => {
     }
     out = [];
     vi.spyOn(console, 'log').mockImplementation((text: string) => out.push(text));
+    vi.spyOn(console, 'error').mockImplementation((text: string) => out.push(text));
     vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
   });
 
