@@ -221,6 +221,30 @@ describe.each([
   });
 });
 
+describe('the construct package under stricter compiler options', () => {
+  it(
+    'has no type error of its own, with skipLibCheck off',
+    async () => {
+      // aws-cdk-lib's own declarations do not pass these options: only errors elsewhere count.
+      const strict = ['--strict', '--exactOptionalPropertyTypes', '--noUncheckedIndexedAccess'];
+      const more = [
+        '--noPropertyAccessFromIndexSignature',
+        '--noImplicitOverride',
+        '--skipLibCheck',
+        'false',
+      ];
+      const result = await run(
+        join(tsApp, 'node_modules/.bin/tsc'),
+        ['-p', 'tsconfig.json', '--noEmit', '--pretty', 'false', ...strict, ...more],
+        { cwd: tsApp, maxBuffer: 16 << 20 },
+      ).catch((error: { stdout: string }) => error);
+      const errors = result.stdout.split('\n').filter((line) => /error TS\d+/.test(line));
+      expect(errors.filter((line) => !line.startsWith('node_modules/aws-cdk-lib/'))).toEqual([]);
+    },
+    2 * MINUTES,
+  );
+});
+
 describe('the requester package, in a plain JavaScript service', () => {
   let sqs: SQSClient;
   let queueUrl: string;
