@@ -2,14 +2,17 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The test tree mirrors the source (test/functions, test/infra, test/events) beside the harness
- * (test/simulator, test/local, test/support); a file's suffix says what it needs:
+ * (test/simulator, test/local, test/support) and the packages as users install them
+ * (test/package); a file's suffix says what it needs:
  * `*.test.ts` nothing but itself (unit), `*.{http,moto,http-moto,elasticmq}.test.ts` servers it
  * starts once per file, `*.e2e.test.ts` the whole local flow, and `test/infra/*.test.ts` a
- * synthesised stack (esbuild bundles both functions). `npm run test:unit` runs the unit project.
+ * synthesised stack (of the bundles in dist/functions). `npm run test:unit` runs the unit project.
  */
 const SERVERS = ['http', 'moto', 'http-moto', 'elasticmq'].map((kind) => `test/**/*.${kind}.test.ts`);
 const E2E = ['test/**/*.e2e.test.ts'];
 const STACK = ['test/infra/*.test.ts'];
+/** A synth deploys dist/functions: built by `npm test`, rebuilt before these projects when stale. */
+const BUILT = ['test/support/functions-built.ts'];
 /** The unit project: every test that needs nothing but itself (also what `npm run mutate` runs). */
 export const UNIT = { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...SERVERS, ...E2E, ...STACK] };
 
@@ -29,10 +32,10 @@ export default defineConfig({
         extends: true,
         test: UNIT,
       },
-      { extends: true, test: { name: 'integration', include: SERVERS, exclude: STACK } },
-      // A synth bundles both functions with esbuild: on a loaded machine one takes most of a minute.
-      { extends: true, test: { name: 'stack', include: STACK, testTimeout: 120_000 } },
-      { extends: true, test: { name: 'e2e', include: E2E } },
+      { extends: true, test: { name: 'integration', include: SERVERS, exclude: STACK, globalSetup: BUILT } },
+      // On a loaded machine one synth takes most of a minute.
+      { extends: true, test: { name: 'stack', include: STACK, testTimeout: 120_000, globalSetup: BUILT } },
+      { extends: true, test: { name: 'e2e', include: E2E, globalSetup: BUILT } },
     ],
   },
 });

@@ -1,6 +1,7 @@
 /**
  * The CDK app (`npx cdk synth`, `npx cdk deploy`): one stack, checked by cdk-nag's AwsSolutions
- * pack on every synth, so an unacknowledged finding fails it. An existing CDK app adds the
+ * pack on every synth, so an unacknowledged finding fails it. Each synth builds the functions'
+ * bundles (dist/functions) first. An existing CDK app adds the
  * `AtlasBackupPrivateEndpoints` construct (infra/index.ts) to a stack of its own instead.
  *
  * Settings (infra/settings.ts documents each one and its default) come from CDK context:
@@ -52,6 +53,8 @@ function settingsFromContext(app: App): SettingsInput {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  // The stack deploys the bundles in dist/functions: built here from the sources, as `npm run build` builds them.
+  await (await import('./package/functions.ts')).buildFunctions();
   try {
     createApp().synth();
   } catch (error) {

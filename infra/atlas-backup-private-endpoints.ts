@@ -52,23 +52,23 @@ import {
   requestEventPattern,
 } from '#messages/front-door.ts';
 import { SERVICE } from '#runtime/metric-names.ts';
-import { AppFunction } from './constructs/function.ts';
+import { AppFunction, type FunctionNetwork } from './constructs/function.ts';
 import { LedgerTable } from './constructs/ledger.ts';
 import { Monitoring } from './constructs/monitoring.ts';
 import { ProfileSecrets } from './constructs/profile-secrets.ts';
 import { RequestQueues } from './constructs/queues.ts';
 
-/** Handler modules of the functions, relative to the repository root. */
-export const ENTRIES = {
-  provisioner: 'functions/provision/handler.ts',
-  statusChecker: 'functions/check-status/handler.ts',
-} as const;
-
 /**
  * The deployment settings (infra/settings.ts documents each one with its `@default`), validated
- * when the construct is built: an invalid value fails synth with a message naming it.
+ * when the construct is built: an invalid value fails synth with a message naming it; and what a
+ * platform team sets on every function (memory, a VPC; log retention is `logRetentionDays`).
  */
-export type AtlasBackupPrivateEndpointsProps = SettingsInput;
+export interface AtlasBackupPrivateEndpointsProps extends SettingsInput, FunctionNetwork {
+  /** Memory of the provisioner, MB. @default 256 */
+  readonly provisionerMemorySize?: number;
+  /** Memory of the status checker, MB. @default 256 */
+  readonly statusCheckerMemorySize?: number;
+}
 
 /** Which status events to select; every field narrows, none selects all of this deployment's. */
 export interface StatusEventFilter {
@@ -101,7 +101,9 @@ export class AtlasBackupPrivateEndpoints extends Construct {
 
   constructor(scope: Construct, id: string, props: AtlasBackupPrivateEndpointsProps = {}) {
     super(scope, id);
-    const s = resolveSettings(props);
+    const { provisionerMemorySize, statusCheckerMemorySize, vpc, vpcSubnets, securityGroups, ...settings } =
+      props;
+    const s = resolveSettings(settings);
     this.settings = s;
     const logRetention = retentionDays(s.logRetentionDays);
 
@@ -119,8 +121,11 @@ export class AtlasBackupPrivateEndpoints extends Construct {
     this.eventBus = EventBus.fromEventBusName(this, 'EventBus', s.eventBusName);
     const ledgerTableName = this.ledger.table.tableName;
 
+    const network: FunctionNetwork = { vpc, vpcSubnets, securityGroups };
     this.provisioner = new AppFunction(this, 'Provisioner', {
-      entry: ENTRIES.provisioner,
+      function: 'provisioner',
+      ...network,
+      memorySize: provisionerMemorySize,
       description: 'Creates and deletes Atlas backup private endpoints from queued requests',
       serviceName: SERVICE.provisioner,
       timeout: Duration.seconds(s.provisionTimeoutSeconds),
@@ -158,7 +163,9 @@ export class AtlasBackupPrivateEndpoints extends Construct {
 
     const period = Duration.minutes(s.scheduleRateMinutes);
     this.statusChecker = new AppFunction(this, 'StatusChecker', {
-      entry: ENTRIES.statusChecker,
+      function: 'statusChecker',
+      ...network,
+      memorySize: statusCheckerMemorySize,
       description: 'Follows endpoints in Atlas until they settle and reports changes and stuck ones',
       serviceName: SERVICE.statusChecker,
       timeout: Duration.seconds(s.checkTimeoutSeconds),

@@ -11,65 +11,111 @@ import * as z from '#lib/zod.ts';
 import { AT_LEAST, eventBusName, int, VARIABLES as V, writeEnvironment } from '#runtime/environment.ts';
 import { CALL_MARGIN_MS, CALLS_TO_START, defaultCreateSettleSeconds } from '#runtime/timing.ts';
 
-export const SettingsSchema = z.strictObject({
+/**
+ * The deployment settings, each optional with its default. Stack props or CDK context (cdk.json
+ * or `-c`) set them; `resolveSettings` checks them against SettingsSchema.
+ */
+export interface SettingsInput {
   /** Atlas base URL when the profile secret has no BaseUrl: https, or http to a loopback host. @default 'https://cloud.mongodb.com' */
-  atlasBaseUrl: z._default(V.atlasBaseUrl.schema, DEFAULT_BASE_URL),
+  readonly atlasBaseUrl?: string;
   /** Atlas resource version sent in the media type. @default '2024-11-13' */
-  atlasApiVersion: z._default(V.atlasApiVersion.schema, DEFAULT_API_VERSION),
+  readonly atlasApiVersion?: string;
   /** Timeout of one Atlas HTTP request, ms. @default 10000 */
-  atlasTimeoutMs: z._default(V.atlasTimeoutMs.schema, 10_000),
+  readonly atlasTimeoutMs?: number;
   /** Secret name prefix; a profile's secret is prefix + profile. @default 'cfn/atlas/profile/' */
-  secretPrefix: z._default(V.secretPrefix.schema, 'cfn/atlas/profile/'),
+  readonly secretPrefix?: string;
   /** Profiles requests may name; the function may read exactly these secrets. @default ['default'] */
-  allowedProfiles: z._default(V.allowedProfiles.schema, ['default']),
+  readonly allowedProfiles?: string[];
   /** How long a read secret is trusted before it is read again, s. @default 300 */
-  secretMaxAgeSeconds: z._default(V.secretMaxAgeSeconds.schema, 300),
+  readonly secretMaxAgeSeconds?: number;
   /** Attempts of the provisioner before a retryable failure goes to the DLQ. @default 5 */
-  maxAttempts: z._default(V.maxAttempts.schema, 5),
+  readonly maxAttempts?: number;
   /** Exponential backoff with full jitter: its base, s. @default 2 */
-  backoffBaseSeconds: z._default(V.backoffBaseSeconds.schema, 2),
+  readonly backoffBaseSeconds?: number;
   /** Exponential backoff with full jitter: its cap, s. @default 900 */
-  backoffCapSeconds: z._default(V.backoffCapSeconds.schema, 900),
+  readonly backoffCapSeconds?: number;
   /** SQS batch size of the provisioner's event source. @default 10 */
-  batchSize: z._default(int(1, 100), 10),
+  readonly batchSize?: number;
   /** Most concurrent provisioner invocations (event source maxConcurrency, 2-1000). @default 5 */
-  maxConcurrency: z._default(int(2, 1000), 5),
+  readonly maxConcurrency?: number;
   /** Records of one batch processed at once. @default 10 */
-  recordConcurrency: z._default(V.recordConcurrency.schema, 10),
+  readonly recordConcurrency?: number;
   /**
    * Seconds after a create whose outcome is unknown (timeout, reset, 5xx) before a listing decides
    * whether it was done; no create is sent for the key before then.
    * @default 3 x atlasTimeoutMs, at least 10
    */
-  createSettleSeconds: z.optional(V.createSettleSeconds.schema),
+  readonly createSettleSeconds?: number;
   /** FAILED endpoints of one key deleted and created anew; the next one sends the request to the DLQ. @default 3 */
-  maxEndpointFailures: z._default(V.maxEndpointFailures.schema, 3),
+  readonly maxEndpointFailures?: number;
   /**
    * Seconds after a create, an adoption of an endpoint in progress or a delete before its key is
    * first looked at again (one GET); each next follow-up comes twice as late. @default 10
    */
-  followUpFirstSeconds: z._default(V.followUpFirstSeconds.schema, 10),
+  readonly followUpFirstSeconds?: number;
   /**
    * Longest spacing of follow-ups, s (at most SQS's 900 s message delay): how late at worst a
    * requester hears a status Atlas reached, and the GETs an endpoint in progress costs (one per
    * this many seconds). @default 30
    */
-  followUpMaxSeconds: z._default(V.followUpMaxSeconds.schema, 30),
+  readonly followUpMaxSeconds?: number;
   /** Provisioner timeout, s. @default 60 */
-  provisionTimeoutSeconds: z._default(int(10, 900), 60),
+  readonly provisionTimeoutSeconds?: number;
   /** Status checker period, minutes. @default 5 */
-  scheduleRateMinutes: z._default(int(1, 1440), 5),
+  readonly scheduleRateMinutes?: number;
   /** Status checker timeout, s. @default 120 */
-  checkTimeoutSeconds: z._default(int(10, 900), 120),
+  readonly checkTimeoutSeconds?: number;
   /** Projects the status checker checks at once (one Atlas listing each). @default 4 */
-  projectConcurrency: z._default(V.projectConcurrency.schema, 4),
+  readonly projectConcurrency?: number;
   /** Minutes in PENDING_ACCEPTANCE before an endpoint is reported stuck. @default 1440 */
-  pendingAcceptanceDeadlineMinutes: z._default(V.pendingAcceptanceDeadlineMinutes.schema, 1_440),
+  readonly pendingAcceptanceDeadlineMinutes?: number;
   /** Minutes in an in-progress status before an endpoint is reported stuck. @default 60 */
-  inProgressDeadlineMinutes: z._default(V.inProgressDeadlineMinutes.schema, 60),
+  readonly inProgressDeadlineMinutes?: number;
   /** Alarm when the oldest request waits longer than this, s. @default 900 */
-  oldestRequestAgeAlarmSeconds: z._default(int(60, 1_209_600), 900),
+  readonly oldestRequestAgeAlarmSeconds?: number;
   /** SNS topic ARN that alarms notify. @default - none: alarms notify nobody */
+  readonly alarmTopicArn?: string;
+  /** Event bus status events go to. @default 'default' (the account's default bus) */
+  readonly eventBusName?: string;
+  /** Source of the status events. @default 'atlas.backup-private-endpoints' */
+  readonly eventSource?: string;
+  /** AWS accounts whose principals may send requests to the request queue (and put them on the front door bus). @default [] */
+  readonly requesterAccounts?: string[];
+  /** An AWS Organizations id whose principals may send requests, like requesterAccounts. @default - none */
+  readonly requesterOrganizationId?: string;
+  /** Bus of the EventBridge front door: a rule there turns request events into queued requests. @default - none: no front door */
+  readonly requestEventBusName?: string;
+  /** Sources the front door accepts: exact, or a prefix ending in `*`. Required with requestEventBusName. @default [] */
+  readonly requestEventSources?: string[];
+  /** Log retention of both functions, days (a value CloudWatch Logs accepts). @default 30 */
+  readonly logRetentionDays?: number;
+}
+
+/** The settings' checks and defaults; each setting is documented on SettingsInput. */
+export const SettingsSchema = z.strictObject({
+  atlasBaseUrl: z._default(V.atlasBaseUrl.schema, DEFAULT_BASE_URL),
+  atlasApiVersion: z._default(V.atlasApiVersion.schema, DEFAULT_API_VERSION),
+  atlasTimeoutMs: z._default(V.atlasTimeoutMs.schema, 10_000),
+  secretPrefix: z._default(V.secretPrefix.schema, 'cfn/atlas/profile/'),
+  allowedProfiles: z._default(V.allowedProfiles.schema, ['default']),
+  secretMaxAgeSeconds: z._default(V.secretMaxAgeSeconds.schema, 300),
+  maxAttempts: z._default(V.maxAttempts.schema, 5),
+  backoffBaseSeconds: z._default(V.backoffBaseSeconds.schema, 2),
+  backoffCapSeconds: z._default(V.backoffCapSeconds.schema, 900),
+  batchSize: z._default(int(1, 100), 10),
+  maxConcurrency: z._default(int(2, 1000), 5),
+  recordConcurrency: z._default(V.recordConcurrency.schema, 10),
+  createSettleSeconds: z.optional(V.createSettleSeconds.schema),
+  maxEndpointFailures: z._default(V.maxEndpointFailures.schema, 3),
+  followUpFirstSeconds: z._default(V.followUpFirstSeconds.schema, 10),
+  followUpMaxSeconds: z._default(V.followUpMaxSeconds.schema, 30),
+  provisionTimeoutSeconds: z._default(int(10, 900), 60),
+  scheduleRateMinutes: z._default(int(1, 1440), 5),
+  checkTimeoutSeconds: z._default(int(10, 900), 120),
+  projectConcurrency: z._default(V.projectConcurrency.schema, 4),
+  pendingAcceptanceDeadlineMinutes: z._default(V.pendingAcceptanceDeadlineMinutes.schema, 1_440),
+  inProgressDeadlineMinutes: z._default(V.inProgressDeadlineMinutes.schema, 60),
+  oldestRequestAgeAlarmSeconds: z._default(int(60, 1_209_600), 900),
   alarmTopicArn: z.optional(
     z
       .string()
@@ -77,34 +123,29 @@ export const SettingsSchema = z.strictObject({
         z.regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN'),
       ),
   ),
-  /** Event bus status events go to. @default 'default' (the account's default bus) */
   eventBusName: z._default(V.eventBusName.schema, 'default'),
-  /** Source of the status events. @default 'atlas.backup-private-endpoints' */
   eventSource: z._default(V.eventSource.schema, 'atlas.backup-private-endpoints'),
-  /** AWS accounts whose principals may send requests to the request queue (and put them on the front door bus). @default [] */
   requesterAccounts: z._default(
     z.array(z.string().check(z.regex(/^\d{12}$/, 'each account must be a 12-digit AWS account id'))),
     [],
   ),
-  /** An AWS Organizations id whose principals may send requests, like requesterAccounts. @default - none */
   requesterOrganizationId: z.optional(
     z.string().check(z.regex(/^o-[a-z0-9]{10,32}$/, 'must be an AWS Organizations id such as o-a1b2c3d4e5')),
   ),
-  /** Bus of the EventBridge front door: a rule there turns request events into queued requests. @default - none: no front door */
   requestEventBusName: z.optional(eventBusName),
-  /** Sources the front door accepts: exact, or a prefix ending in `*`. Required with requestEventBusName. @default [] */
   requestEventSources: z._default(
     z.array(
       z.string().check(z.regex(/^[^*]{1,256}\*?$/, 'each source must be a name, or a prefix ending in *')),
     ),
     [],
   ),
-  /** Log retention of both functions, days (a value CloudWatch Logs accepts). @default 30 */
   logRetentionDays: z._default(int(1, 3653), 30),
 });
 
-export type Settings = z.infer<typeof SettingsSchema> & { createSettleSeconds: number };
-export type SettingsInput = z.input<typeof SettingsSchema>;
+/** Settings with no default: unset, each leaves its feature out. */
+type Unset = 'alarmTopicArn' | 'requesterOrganizationId' | 'requestEventBusName';
+/** The settings in force: every default applied (createSettleSeconds derived when not given). */
+export type Settings = Required<Omit<SettingsInput, Unset>> & Pick<SettingsInput, Unset>;
 
 export class SettingsError extends Error {
   constructor(message: string) {
@@ -113,8 +154,11 @@ export class SettingsError extends Error {
   }
 }
 
-/** Validates settings and derived rules; the error names each setting and the value given. */
-export function resolveSettings(input: SettingsInput = {}): Settings {
+/**
+ * Validates settings and derived rules; the error names each setting and the value given. Numbers
+ * may come as text, as CDK context (`-c name=value`) passes them.
+ */
+export function resolveSettings(input: z.input<typeof SettingsSchema> = {}): Settings {
   const result = SettingsSchema.safeParse(input);
   if (!result.success) {
     const problems = result.error.issues.map((i) => {

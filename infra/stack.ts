@@ -12,8 +12,6 @@ import type { Monitoring } from './constructs/monitoring.ts';
 import type { RequestQueues } from './constructs/queues.ts';
 import { STACK_OUTPUTS, type StackResource } from './names.ts';
 
-export { ENTRIES } from './atlas-backup-private-endpoints.ts';
-
 export interface AtlasBackupPrivateEndpointsStackProps extends StackProps {
   /**
    * Deployment settings (infra/settings.ts documents each one and its default). Validated when

@@ -1,41 +1,61 @@
 /**
  * The Lambda defaults both functions share, so the stack never repeats them: Node 24 on arm64,
- * ESM bundled by the local esbuild (minified, source maps), no X-Ray tracing (nothing in the
- * functions records segments, and active tracing needs an `xray:*` grant on "*"), Powertools
- * service and namespace, and a log group of its own with a retention, written through a role scoped to
- * that log group (no AWSLambdaBasicExecutionRole, whose log permissions cover every log group).
+ * the pre-built bundle of each function (`npm run build` writes it, infra/package/functions.ts;
+ * the package ships it), no X-Ray tracing (nothing in the functions records segments, and active
+ * tracing needs an `xray:*` grant on "*"), Powertools service and namespace, source maps, and a
+ * log group of its own with a retention, written through a role scoped to that log group (no
+ * AWSLambdaBasicExecutionRole, whose log permissions cover every log group).
  */
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Duration } from 'aws-cdk-lib';
-import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, type CfnFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import {
-  type BundlingOptions,
-  NodejsFunction,
-  type NodejsFunctionProps,
-  OutputFormat,
-} from 'aws-cdk-lib/aws-lambda-nodejs';
+  Architecture,
+  type CfnFunction,
+  Code,
+  type FunctionProps,
+  Function as LambdaFunction,
+  Runtime,
+  Tracing,
+} from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { METRICS_NAMESPACE } from '#runtime/metric-names.ts';
 
-/** The repository root: entries are resolved from it and its package-lock.json pins the build. */
-export const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
+/** The package's name: its root is the folder whose package.json names it. */
+export const PACKAGE_NAME = 'atlas-backup-private-endpoints';
 
-/** esbuild options of every function; test/bench/bundle-size.ts builds with exactly these. */
-export const BUNDLING: BundlingOptions = {
-  format: OutputFormat.ESM,
-  target: 'node24',
-  minify: true,
-  sourceMap: true,
-  // Stack traces need the mappings, not a second copy of the sources.
-  sourcesContent: false,
-  mainFields: ['module', 'main'],
-  // ESM output has no `require`; bundled CommonJS dependencies still call it for Node built-ins.
-  banner: "import { createRequire } from 'node:module';const require = createRequire(import.meta.url);",
-  // Deploy the SDK version the tests ran against, not whichever one the runtime carries today.
-  bundleAwsSDK: true,
-};
+/** The package root above `from`: this repository, or the installed package in an app's node_modules. */
+export function packageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === PACKAGE_NAME) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json of ${PACKAGE_NAME} above ${from}`);
+  }
+}
+
+/** The repository root (or, in an installed package, the package's). */
+export const PROJECT_ROOT = packageRoot(import.meta.dirname);
+
+/** Each function: its handler module (relative to the root) and its bundle's folder under dist/functions. */
+export const FUNCTIONS = {
+  provisioner: { entry: 'functions/provision/handler.ts', bundle: 'provision' },
+  statusChecker: { entry: 'functions/check-status/handler.ts', bundle: 'check-status' },
+} as const;
+export type FunctionName = keyof typeof FUNCTIONS;
+
+/** The folder of a function's pre-built bundle (`index.mjs` and its map). */
+export function bundleDir(name: FunctionName): string {
+  const dir = join(PROJECT_ROOT, 'dist/functions', FUNCTIONS[name].bundle);
+  if (!existsSync(join(dir, 'index.mjs'))) {
+    throw new Error(
+      `the bundle of the ${name} function is missing (${dir}/index.mjs): run \`npm run build\``,
+    );
+  }
+  return dir;
+}
 
 /** The variables every function gets on top of its own settings (the bench sets them too). */
 export function runtimeEnvironment(serviceName: string): Record<string, string> {
@@ -46,13 +66,28 @@ export function runtimeEnvironment(serviceName: string): Record<string, string> 
   };
 }
 
+/** Where the functions run: a VPC of the app's, when its platform requires one. */
+export interface FunctionNetwork {
+  /**
+   * Runs the function in this VPC. Its subnets need a way to Atlas and to the AWS APIs it calls
+   * (SQS, DynamoDB, EventBridge, Secrets Manager): a NAT gateway, or VPC endpoints and a NAT for Atlas.
+   * @default - no VPC
+   */
+  readonly vpc?: IVpc;
+  /** @default - the VPC's private subnets */
+  readonly vpcSubnets?: SubnetSelection;
+  /** @default - a security group of its own with all outbound traffic allowed */
+  readonly securityGroups?: ISecurityGroup[];
+}
+
 export interface AppFunctionProps
   extends Pick<
-    NodejsFunctionProps,
-    'description' | 'retryAttempts' | 'maxEventAge' | 'reservedConcurrentExecutions'
-  > {
-  /** Handler module relative to the repository root; it exports `handler`. */
-  readonly entry: string;
+      FunctionProps,
+      'description' | 'retryAttempts' | 'maxEventAge' | 'reservedConcurrentExecutions'
+    >,
+    FunctionNetwork {
+  /** Which function: its bundle is dist/functions/<folder>/index.mjs. */
+  readonly function: FunctionName;
   /** Powertools service name: the logger's `service` and the metrics' `service` dimension. */
   readonly serviceName: string;
   readonly timeout: Duration;
@@ -63,8 +98,8 @@ export interface AppFunctionProps
   readonly memorySize?: number;
 }
 
-/** A `NodejsFunction` with the project's defaults and its own log group (`this.logGroup`). */
-export class AppFunction extends NodejsFunction {
+/** A Lambda function of a pre-built bundle, with the project's defaults and its own log group (`this.logGroup`). */
+export class AppFunction extends LambdaFunction {
   constructor(scope: Construct, id: string, props: AppFunctionProps) {
     const logGroup = new LogGroup(scope, `${id}LogGroup`, { retention: props.logRetention });
     const role = new Role(scope, `${id}Role`, {
@@ -72,11 +107,16 @@ export class AppFunction extends NodejsFunction {
       description: `Execution role of ${id}`,
     });
     logGroup.grantWrite(role);
+    // A function in a VPC manages its network interfaces (a role given to a function gets no
+    // such policy from CDK); AWSLambdaENIManagementAccess is exactly that, without logs:* on "*".
+    if (props.vpc) {
+      role.addManagedPolicy(
+        ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaENIManagementAccess'),
+      );
+    }
     super(scope, id, {
-      entry: join(PROJECT_ROOT, props.entry),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      code: Code.fromAsset(bundleDir(props.function)),
+      handler: 'index.handler',
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 256,
@@ -88,7 +128,9 @@ export class AppFunction extends NodejsFunction {
       tracing: Tracing.DISABLED,
       logGroup,
       role,
-      bundling: BUNDLING,
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets,
+      securityGroups: props.securityGroups,
       environment: { ...props.environment, ...runtimeEnvironment(props.serviceName) },
     });
     // CDK makes a function depend on its role and the role's policies; the policies are what

@@ -211,8 +211,9 @@ const USAGE = `usage: npm run replay -- [--dry-run] [--rate <messages/s, 1-${MAX
                        [--stack <name>] [--dlq-arn <arn>] [--dlq-url <url>] [--queue-arn <arn>] [--queue-url <url>]
 
 Moves every message of the dead-letter queue back to the request queue (an SQS message move
-task) and shows its progress. The queues come from the flags, else from the outputs of the
-deployed stack (default ${DEFAULT_STACK_NAME}). AWS_ENDPOINT_URL points it at an emulator.
+task) and shows its progress. The queues come from the flags, else from DLQ_URL and
+REQUEST_QUEUE_URL (as \`npm start -- --keep\` exports them) unless --stack is given, else from the
+outputs of the deployed stack (default ${DEFAULT_STACK_NAME}). AWS_ENDPOINT_URL points it at an emulator.
 
   --dry-run   how many messages would move, and their error codes; moves nothing
   --rate      messages moved per second (default: SQS's own pace)`;

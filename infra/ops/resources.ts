@@ -1,25 +1,41 @@
 /**
- * Finds the deployed resources an operator command works on: from flags first, else from the
- * stack's CloudFormation outputs (infra/stack.ts). A queue given by URL or ARN alone is completed
- * by asking SQS. The SDK clients honour AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE>, so the
- * commands work on the local emulators as on AWS.
+ * Finds the deployed resources an operator command works on: from flags first; else, unless
+ * --stack names a stack, from environment variables (those `npm start -- --keep` prints); else
+ * from the stack's CloudFormation outputs (infra/stack.ts). A queue given by URL or ARN alone is
+ * completed by asking SQS. The SDK clients honour AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE>,
+ * so the commands work on the local emulators as on AWS.
  */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { DEFAULT_STACK_NAME, STACK_OUTPUTS } from '#infra/names.ts';
 import { CommandError, UsageError } from './cli.ts';
 
-/** Each resource: the stack output it comes from (infra/names.ts), and the flag that names it instead. */
+/**
+ * Each resource: the stack output it comes from (infra/names.ts), the flag that names it instead,
+ * and the environment variable that does when no flag does (`npm start -- --keep` exports them).
+ */
 export const RESOURCES = {
-  requestQueueUrl: { output: STACK_OUTPUTS.requestQueueUrl, flag: 'queue-url' },
-  requestQueueArn: { output: STACK_OUTPUTS.requestQueueArn, flag: 'queue-arn' },
-  dlqUrl: { output: STACK_OUTPUTS.dlqUrl, flag: 'dlq-url' },
-  dlqArn: { output: STACK_OUTPUTS.dlqArn, flag: 'dlq-arn' },
-  rejectedQueueUrl: { output: STACK_OUTPUTS.rejectedQueueUrl, flag: 'rejected-queue-url' },
-  tableName: { output: STACK_OUTPUTS.tableName, flag: 'table' },
-  eventBusName: { output: STACK_OUTPUTS.eventBusName, flag: 'event-bus' },
-  eventSource: { output: STACK_OUTPUTS.eventSource, flag: 'event-source' },
-} as const satisfies Record<keyof typeof STACK_OUTPUTS, { output: string; flag: string }>;
+  requestQueueUrl: {
+    output: STACK_OUTPUTS.requestQueueUrl,
+    flag: 'queue-url',
+    variable: 'REQUEST_QUEUE_URL',
+  },
+  requestQueueArn: {
+    output: STACK_OUTPUTS.requestQueueArn,
+    flag: 'queue-arn',
+    variable: 'REQUEST_QUEUE_ARN',
+  },
+  dlqUrl: { output: STACK_OUTPUTS.dlqUrl, flag: 'dlq-url', variable: 'DLQ_URL' },
+  dlqArn: { output: STACK_OUTPUTS.dlqArn, flag: 'dlq-arn', variable: 'DLQ_ARN' },
+  rejectedQueueUrl: {
+    output: STACK_OUTPUTS.rejectedQueueUrl,
+    flag: 'rejected-queue-url',
+    variable: 'REJECTED_QUEUE_URL',
+  },
+  tableName: { output: STACK_OUTPUTS.tableName, flag: 'table', variable: 'LEDGER_TABLE' },
+  eventBusName: { output: STACK_OUTPUTS.eventBusName, flag: 'event-bus', variable: 'EVENT_BUS_NAME' },
+  eventSource: { output: STACK_OUTPUTS.eventSource, flag: 'event-source', variable: 'EVENT_SOURCE' },
+} as const satisfies Record<keyof typeof STACK_OUTPUTS, { output: string; flag: string; variable: string }>;
 
 export type ResourceName = keyof typeof RESOURCES;
 export type Resources = Record<ResourceName, string>;
@@ -46,7 +62,10 @@ export function resourcesFromFlags(values: Record<string, unknown>): Partial<Res
 
 export interface ResolveOptions {
   given: Partial<Resources>;
+  /** The stack named by --stack: its outputs come before the environment variables. */
   stack?: string;
+  /** @default process.env */
+  environment?: Record<string, string | undefined>;
   sqs: SQSClient;
   cloudFormation?: CloudFormationClient;
 }
@@ -57,15 +76,30 @@ const QUEUE_PAIRS = [
   ['dlqUrl', 'dlqArn'],
 ] as const;
 
+/** The resources the environment variables name (RESOURCES' `variable`). */
+export function resourcesFromEnvironment(
+  environment: Record<string, string | undefined>,
+): Partial<Resources> {
+  const named: Partial<Resources> = {};
+  for (const [name, { variable }] of Object.entries(RESOURCES) as [ResourceName, { variable: string }][]) {
+    const value = environment[variable];
+    if (value) named[name] = value;
+  }
+  return named;
+}
+
 /**
- * The needed resources, from the flags, else the stack's outputs. Throws UsageError naming the
- * flag and the output of anything still missing.
+ * The needed resources, from the flags; else, unless a stack is named, the environment
+ * variables; else the stack's outputs. Throws UsageError naming the flag, the variable and the
+ * output of anything still missing.
  */
 export async function resolveResources<K extends ResourceName>(
   needed: readonly K[],
   options: ResolveOptions,
 ): Promise<Pick<Resources, K>> {
-  const found: Partial<Resources> = { ...options.given };
+  const fromEnvironment =
+    options.stack === undefined ? resourcesFromEnvironment(options.environment ?? process.env) : {};
+  const found: Partial<Resources> = { ...fromEnvironment, ...options.given };
   const derivable = (name: ResourceName) =>
     QUEUE_PAIRS.some(([url, arn]) => (name === url && found[arn]) || (name === arn && found[url]));
   const missing = needed.filter((name) => !found[name] && !derivable(name));
@@ -89,9 +123,11 @@ export async function resolveResources<K extends ResourceName>(
   }
   const unresolved = needed.filter((name) => !found[name]);
   if (unresolved.length > 0) {
-    const what = unresolved.map((n) => `--${RESOURCES[n].flag} (stack output ${RESOURCES[n].output})`);
+    const what = unresolved.map(
+      (n) => `--${RESOURCES[n].flag} (or ${RESOURCES[n].variable}; stack output ${RESOURCES[n].output})`,
+    );
     throw new UsageError(
-      `missing ${what.join(', ')}: pass the flag${unresolved.length > 1 ? 's' : ''}, or --stack <name> of the deployed stack` +
+      `missing ${what.join(', ')}: pass the flag${unresolved.length > 1 ? 's' : ''}, set the variable${unresolved.length > 1 ? 's' : ''}, or --stack <name> of the deployed stack` +
         (stackProblem ? `; ${stackProblem}` : ''),
     );
   }

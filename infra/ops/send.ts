@@ -156,8 +156,9 @@ const USAGE = `usage: npm run send -- --group <projectId> --region <REGION> [--v
 
 Publishes provisioning requests to the request queue, validated like the function validates
 them. A requestId is generated when none is given, and printed. --file sends one JSON request
-per line, after checking every line. The queue comes from --queue-url, else from the outputs
-of the deployed stack (default ${DEFAULT_STACK_NAME}). AWS_ENDPOINT_URL points it at an emulator.`;
+per line, after checking every line. The queue comes from --queue-url, else from
+REQUEST_QUEUE_URL (as \`npm start -- --keep\` exports it) unless --stack is given, else from the
+outputs of the deployed stack (default ${DEFAULT_STACK_NAME}). AWS_ENDPOINT_URL points it at an emulator.`;
 
 /** The command: parses argv, prints to stdout (results) and stderr (progress), resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {

@@ -77,7 +77,8 @@ const USAGE = `usage: npm run status -- [--group <projectId>] [--stack <name>] [
 
 Prints the ledger: one row per natural key (project#provider#region#vpc region), its status
 (and "(stuck)" past its deadline), endpoint id, time in that status, and last error. The table
-comes from --table, else from the outputs of the deployed stack (default ${DEFAULT_STACK_NAME}).
+comes from --table, else from LEDGER_TABLE (as \`npm start -- --keep\` exports it) unless --stack
+is given, else from the outputs of the deployed stack (default ${DEFAULT_STACK_NAME}).
 AWS_ENDPOINT_URL points it at an emulator.`;
 
 /** The command: parses argv, prints to stdout (results) and stderr (progress), resolves with the exit code. */

@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ENTRIES } from '#infra/stack.ts';
-import { bundle, bytesByPackage, FLOOR_ENTRY, PARTS, stackEnvironments } from './bundle-size.ts';
+import { bundle, ENTRIES } from '#infra/package/functions.ts';
+import { bytesByPackage, FLOOR_ENTRY, PARTS, stackEnvironments } from './bundle-size.ts';
 import { importTime, writeBundle } from './cold-init.ts';
 
 describe('the floor', () => {

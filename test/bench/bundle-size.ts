@@ -1,6 +1,6 @@
 /**
- * Bundle size and cold initialisation: each function bundled by esbuild with the stack's own
- * options (`BUNDLING` in infra/constructs/function.ts, the flags `cdk synth` passes), beside the
+ * Bundle size and cold initialisation: each function bundled by esbuild exactly as `npm run build`
+ * bundles what the package ships (infra/package/functions.ts), beside the
  * floor (floor-handler.ts: only the SQS and Secrets Manager clients, bundled the same way).
  * Prints each bundle's size and its largest packages, then its cold initialisation (cold-init.ts)
  * with the stack's environment for that function, both as ratios to the floor.
@@ -12,10 +12,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { type BuildOptions, build, type Metafile } from 'esbuild';
-import { BUNDLING, PROJECT_ROOT, runtimeEnvironment } from '#infra/constructs/function.ts';
+import type { Metafile } from 'esbuild';
+import { PROJECT_ROOT, runtimeEnvironment } from '#infra/constructs/function.ts';
+import { type Bundle, bundle, ENTRIES } from '#infra/package/functions.ts';
 import { checkStatusEnvironment, provisionEnvironment, resolveSettings } from '#infra/settings.ts';
-import { ENTRIES } from '#infra/stack.ts';
 import { SERVICE } from '#runtime/metric-names.ts';
 import {
   type ImportTime,
@@ -38,43 +38,6 @@ export const PARTS = {
   'zod + the schemas (and the Atlas client)': part('schemas.ts'),
 } as const;
 export const GOAL = { size: 1.3, init: 1.15 } as const;
-
-export interface Bundle {
-  /** The minified `index.mjs`. */
-  code: Uint8Array;
-  map: Uint8Array;
-  metafile: Metafile;
-}
-
-/** The esbuild options NodejsFunction derives from BUNDLING (aws-lambda-nodejs bundling.ts). */
-export function esbuildOptions(entry: string): BuildOptions {
-  return {
-    entryPoints: [join(PROJECT_ROOT, entry)],
-    absWorkingDir: PROJECT_ROOT,
-    bundle: true,
-    platform: 'node',
-    target: BUNDLING.target,
-    format: BUNDLING.format,
-    outfile: 'index.mjs',
-    minify: BUNDLING.minify,
-    sourcemap: BUNDLING.sourceMap,
-    sourcesContent: BUNDLING.sourcesContent,
-    mainFields: BUNDLING.mainFields,
-    external: [...(BUNDLING.externalModules ?? (BUNDLING.bundleAwsSDK ? [] : ['@aws-sdk/*']))],
-    ...(BUNDLING.banner && { banner: { js: BUNDLING.banner } }),
-    write: false,
-    logLevel: 'error',
-  };
-}
-
-/** Bundles `entry` (relative to the repository root) in memory, with its metafile. */
-export async function bundle(entry: string): Promise<Bundle> {
-  const { outputFiles = [], metafile } = await build({ ...esbuildOptions(entry), metafile: true });
-  const code = outputFiles.find((f) => f.path.endsWith('.mjs'));
-  const map = outputFiles.find((f) => f.path.endsWith('.map'));
-  if (!code || !map || !metafile) throw new Error(`esbuild produced no index.mjs with its map for ${entry}`);
-  return { code: code.contents, map: map.contents, metafile };
-}
 
 /** Output bytes per package (or `project` for this repository's own code), largest first. */
 export function bytesByPackage(metafile: Metafile): Array<[string, number]> {

@@ -1,11 +1,13 @@
 /**
  * The construct as an existing CDK app uses it: twice in a stack of the app's own, next to the
  * app's resources, with cdk-nag on; and the requester settings (other accounts, an organization,
- * the EventBridge front door) with the queue policy, the rule and the bus policies they produce.
+ * the EventBridge front door) with the queue policy, the rule and the bus policies they produce;
+ * and what a platform team sets on every function (a VPC, memory, log retention).
  */
 import { readFileSync } from 'node:fs';
-import { App, type CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import { App, type CfnElement, FileSystem, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { SecurityGroup, SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
 import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -14,6 +16,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS_CHANGED_DETAIL_TYPE } from '#events/status-event.ts';
+import { bundleDir } from '#infra/constructs/function.ts';
 import { AtlasBackupPrivateEndpoints } from '#infra/index.ts';
 import { REQUESTED_DETAIL_TYPE } from '#messages/front-door.ts';
 
@@ -260,6 +263,83 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
 
     it('gives the copy without requester settings no statement for other accounts', () => {
       expect(requestQueuePolicy(team).filter((st) => st.Effect === 'Allow')).toEqual([]);
+    });
+  });
+
+  describe('what a platform team sets on every function', () => {
+    let own: Stack;
+    let custom: AtlasBackupPrivateEndpoints;
+    let vpc: Vpc;
+    let sg: SecurityGroup;
+    let ownTemplate: Template;
+    const ownId = (c: IConstruct) => own.getLogicalId(c.node.defaultChild as CfnElement);
+
+    beforeAll(() => {
+      // GIVEN a stack with a VPC of the platform's
+      own = new Stack(new App({ context: CONTEXT }), 'Platform', {
+        env: { account: '123456789012', region: 'eu-west-1' },
+      });
+      vpc = new Vpc(own, 'Vpc', { maxAzs: 2 });
+      sg = new SecurityGroup(own, 'FunctionsSg', { vpc });
+      // WHEN the construct runs its functions there, with more memory and a longer retention
+      custom = new AtlasBackupPrivateEndpoints(own, 'Endpoints', {
+        vpc,
+        vpcSubnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
+        securityGroups: [sg],
+        provisionerMemorySize: 512,
+        statusCheckerMemorySize: 1024,
+        logRetentionDays: 365,
+      });
+      ownTemplate = Template.fromStack(own);
+    });
+
+    it('runs both functions in the VPC, with the memory asked for', () => {
+      const subnets = vpc.privateSubnets.map((subnet) => ({ Ref: ownId(subnet) }));
+      for (const [fn, memory] of [
+        [custom.provisioner, 512],
+        [custom.statusChecker, 1024],
+      ] as const) {
+        expect(ownTemplate.toJSON().Resources[ownId(fn)].Properties).toMatchObject({
+          MemorySize: memory,
+          VpcConfig: { SubnetIds: subnets, SecurityGroupIds: [{ 'Fn::GetAtt': [ownId(sg), 'GroupId'] }] },
+        });
+      }
+    });
+
+    it("lets each function's role manage its network interfaces, and nothing more", () => {
+      for (const fn of [custom.provisioner, custom.statusChecker]) {
+        const role = ownTemplate.toJSON().Resources[ownId(fn.role as Role)].Properties;
+        expect(role.ManagedPolicyArns).toEqual([
+          {
+            'Fn::Join': [
+              '',
+              [
+                'arn:',
+                { Ref: 'AWS::Partition' },
+                ':iam::aws:policy/service-role/AWSLambdaENIManagementAccess',
+              ],
+            ],
+          },
+        ]);
+      }
+    });
+
+    it('keeps both log groups for the retention asked for', () => {
+      ownTemplate.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 365 }, 2);
+    });
+
+    it('deploys the bundles `npm run build` writes to dist/functions', () => {
+      for (const name of ['provisioner', 'statusChecker'] as const) {
+        const code = ownTemplate.toJSON().Resources[ownId(custom[name])].Properties.Code;
+        expect(code.S3Key).toBe(`${FileSystem.fingerprint(bundleDir(name))}.zip`);
+      }
+    });
+
+    it('puts no function in a VPC unless asked', () => {
+      template.allResourcesProperties('AWS::Lambda::Function', {
+        VpcConfig: Match.absent(),
+        MemorySize: 256,
+      });
     });
   });
 });

@@ -119,24 +119,45 @@ async function waitReady(url: string, child: ChildProcess, name: string, log: ()
   throw new Error(`${name} did not answer at ${url} within 60 s:\n${log()}`);
 }
 
+/**
+ * Runs the command in a process group of its own, beside a watcher reading the shell's stdin: a
+ * pipe from this process, which the kernel closes when this process ends, however it ends (a
+ * SIGKILL too). The watcher then ends the group, so no emulator outlives the run that started
+ * it. The command itself reads nothing (stdin /dev/null) and does not hold the pipe's copy (fd 3).
+ */
+const GUARD =
+  'exec 3<&0; (trap "" TERM; cat <&3 >/dev/null; kill -TERM 0; sleep 1; kill -KILL 0) & exec "$@" 3<&- </dev/null';
+
+/** Signals the command's whole process group (the command and its watcher); gone already is fine. */
+const signalGroup = (child: ChildProcess, signal: NodeJS.Signals) => {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal);
+  } catch {}
+};
+
 function launch(name: string, command: string, args: string[], readyUrl: string, endpoint: string) {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('sh', ['-c', GUARD, 'sh', command, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4000);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  // The watcher is the group's last member once the command is gone: it goes with it.
+  child.once('exit', () => signalGroup(child, 'SIGKILL'));
   // ElasticMQ's graceful shutdown waits for pending long polls (up to 20 s), even abandoned ones.
   const stop = () =>
     new Promise<void>((ok) => {
       if (child.exitCode !== null || child.signalCode !== null) return ok();
-      const kill = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      const kill = setTimeout(() => signalGroup(child, 'SIGKILL'), STOP_GRACE_MS);
       child.once('exit', () => {
         clearTimeout(kill);
         ok();
       });
-      child.kill('SIGTERM');
+      signalGroup(child, 'SIGTERM');
     });
   return {
     child,

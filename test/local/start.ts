@@ -18,6 +18,7 @@ import { z } from 'zod';
 import { CLOUD_PROVIDERS } from '#atlas/types.ts';
 import { integerFlag, isMain, parseCommand, runMain, UsageError } from '#infra/ops/cli.ts';
 import { FaultRuleSchema, ProbabilitySchema } from '#test/simulator/fault-schema.ts';
+import { watchAncestors } from './ancestors.ts';
 import { captureProcessOutput } from './capture.ts';
 import { isInstalled, missingPrerequisites } from './emulators.ts';
 import type { ProfileSecret } from './environment.ts';
@@ -149,14 +150,16 @@ export function parseCommandLine(argv: string[]) {
 }
 
 /** How to reach this environment from another shell with `npm run send / status / replay`. */
-function opsInstructions(flow: LocalFlow): string[] {
-  const env = flow.environment;
+export function opsInstructions(
+  env: Pick<LocalFlow['environment'], 'awsEnvironment' | 'requestQueue' | 'dlq' | 'tableName' | 'frontDoor'>,
+): string[] {
   return [
     ...Object.entries(env.awsEnvironment).map(([name, value]) => `export ${name}=${value}`),
     `export REQUEST_QUEUE_URL=${env.requestQueue.url} DLQ_URL=${env.dlq.url} LEDGER_TABLE=${env.tableName}`,
-    'npm run send -- --queue-url $REQUEST_QUEUE_URL --group <projectId> --region <REGION>',
-    'npm run status -- --table $LEDGER_TABLE',
-    'npm run replay -- --dlq-url $DLQ_URL --queue-url $REQUEST_QUEUE_URL',
+    // The commands read those variables (infra/ops/resources.ts): no flags needed for the queues and the table.
+    'npm run send -- --group <projectId> --region <REGION>',
+    'npm run status',
+    'npm run replay -- --dry-run        # then without --dry-run',
     `aws events put-events --endpoint-url ${env.awsEnvironment.AWS_ENDPOINT_URL} --entries file://events/put-events.json` +
       `   # the front door: bus ${env.frontDoor?.busName}`,
   ];
@@ -210,8 +213,13 @@ export async function main(argv: string[]): Promise<number> {
   let flow: LocalFlow | undefined;
   let view: LiveView | undefined;
   const interrupted = Promise.withResolvers<void>();
-  process.once('SIGINT', () => interrupted.resolve());
-  process.once('SIGTERM', () => interrupted.resolve());
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.once(signal, () => interrupted.resolve());
+  // A signal to npm or its shell reaches no one below them: their end stops the run too.
+  const stopWatching = watchAncestors((pid) => {
+    say(`A process that started this run (${pid}) has ended: stopping.`);
+    interrupted.resolve();
+  });
   try {
     say(
       options.atlas
@@ -287,7 +295,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (options.keep) {
       say('The environment stays up until Ctrl-C; new requests show up below. In another shell:');
-      for (const line of opsInstructions(flow)) say(`  ${line}`);
+      for (const line of opsInstructions(flow.environment)) say(`  ${line}`);
       say();
       flow.tracker.followUnknown();
       new LiveView(flow.tracker, { write: output.write, tty: false, startedAt, fromNow: true }).start();
@@ -295,6 +303,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return outcome === 'settled' ? 0 : 1;
   } finally {
+    stopWatching();
     view?.stop();
     say('Stopping …');
     await flow?.stop();

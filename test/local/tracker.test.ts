@@ -94,6 +94,28 @@ describe('RequestTracker', () => {
     expect(done).toMatchObject({ final: 'provisioned', place: 'ACTIVE' });
   });
 
+  it('follows a replayed request back to the DLQ, though the provisioner repeats the eventId of its first parking', () => {
+    // Prepare: parked once; the provisioner names a parking by the original message id.
+    const t = tracker();
+    const parked = t.sent(JSON.stringify(createRequest()), 'm-parked', 1);
+    const deadLettered = event('DEAD_LETTERED', { messageId: 'm-parked', error: { code: 'X', detail: 'x' } });
+    t.onActivity(received(delivery(parked.body, 'm-parked', 1)));
+    t.onEvent(deadLettered);
+    t.onEvent(deadLettered);
+    expect(t.events).toHaveLength(1);
+
+    // Act: replayed under a new id, and parked again for the same reason.
+    t.onActivity(received(delivery(parked.body, 'm-replayed', 1)));
+    expect(parked).toMatchObject({ final: undefined, place: 'received' });
+    t.onEvent(deadLettered);
+
+    // Assess: back in the DLQ, and a copy of that event changes nothing more.
+    expect(parked).toMatchObject({ final: 'dlq', place: 'DLQ' });
+    t.onEvent(deadLettered);
+    expect(t.events).toHaveLength(2);
+    expect(parked.parked).toEqual(['dlq', 'dlq']);
+  });
+
   it('matches a provisioner event to the one message it answers, not to a twin with the same requestId', () => {
     // Prepare: the same request sent twice; one copy is provisioned, the other dead-lettered.
     const t = tracker();

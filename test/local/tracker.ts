@@ -77,6 +77,9 @@ const STICKY: ReadonlySet<FinalPlace | undefined> = new Set([
   'rejected',
 ]);
 
+/** Outcomes that park the request's message: in the DLQ, or in the rejected queue. */
+const PARKED: ReadonlySet<string> = new Set(['DEAD_LETTERED', 'REJECTED']);
+
 /** Events about extra endpoints of the key: they do not move the request that heard them. */
 const ABOUT_OTHER_ENDPOINTS: ReadonlySet<string> = new Set([
   'DUPLICATE_DELETED',
@@ -113,7 +116,8 @@ export class RequestTracker {
   #polling: Promise<void> | undefined;
   /** Every status event seen, in order. */
   readonly events: StatusChangedDetail[] = [];
-  readonly #eventIds = new Set<string>();
+  /** Each status event heard, with the deliveries its requests had had by then (see #receive). */
+  readonly #eventIds = new Map<string, number>();
   /** What went wrong around the requests: invalid status events, failures to read them, to poll or to delete. */
   readonly problems: string[] = [];
 
@@ -325,23 +329,32 @@ export class RequestTracker {
   }
 
   #receive(detail: StatusChangedDetail) {
+    const targets = this.#targetsOf(detail);
+    const deliveries = targets.reduce((n, r) => n + r.deliveries.length, 0);
+    const heard = this.#eventIds.get(detail.eventId);
     // Events are at least once: like any requester, the tracker hears each fact (eventId) once.
-    if (this.#eventIds.has(detail.eventId)) return;
-    this.#eventIds.add(detail.eventId);
+    // But a parking is named by the request's original message, so a replayed request parked
+    // again repeats its eventId: after a new delivery of the request, that is its return to the
+    // DLQ (or the rejected queue), not a copy.
+    const parkedAgain = PARKED.has(detail.outcome) && heard !== undefined && deliveries > heard;
+    if (heard !== undefined && !parkedAgain) return;
+    this.#eventIds.set(detail.eventId, deliveries);
     this.events.push(detail);
-    const byMessage = detail.messageId === undefined ? undefined : this.#byMessageId.get(detail.messageId);
-    // The provisioner's events answer one message; the status checker's name requestIds.
-    const targets =
-      detail.messageId !== undefined
-        ? byMessage
-          ? [byMessage]
-          : []
-        : detail.requestIds.length > 0
-          ? detail.requestIds.flatMap((id) => this.#byRequestId.get(id) ?? [])
-          : // A rejected body without a readable requestId: the oldest such request still open.
-            this.#requests.filter((r) => r.requestId === undefined && r.final === undefined).slice(0, 1);
     if (targets.length === 0) this.#unmatched.push(detail);
     this.#apply(detail, targets);
+  }
+
+  /** The requests an event answers: the provisioner's answer one message, the checker's name requestIds. */
+  #targetsOf(detail: StatusChangedDetail): TrackedRequest[] {
+    const byMessage = detail.messageId === undefined ? undefined : this.#byMessageId.get(detail.messageId);
+    return detail.messageId !== undefined
+      ? byMessage
+        ? [byMessage]
+        : []
+      : detail.requestIds.length > 0
+        ? detail.requestIds.flatMap((id) => this.#byRequestId.get(id) ?? [])
+        : // A rejected body without a readable requestId: the oldest such request still open.
+          this.#requests.filter((r) => r.requestId === undefined && r.final === undefined).slice(0, 1);
   }
 
   #apply(detail: StatusChangedDetail, targets: TrackedRequest[]) {

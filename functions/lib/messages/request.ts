@@ -1,5 +1,5 @@
 /** The v1 request contract: one JSON object per SQS message body. */
-import { ATLAS_REGIONS, CLOUD_PROVIDERS } from '#atlas/types.ts';
+import { ATLAS_REGIONS, type AtlasRegion, CLOUD_PROVIDERS, type CloudProvider } from '#atlas/types.ts';
 import { InvalidRequestError } from '#lib/errors.ts';
 import * as z from '#lib/zod.ts';
 import { findDuplicateKeys, readTopLevelField } from '#messages/json-scan.ts';
@@ -58,8 +58,26 @@ export const ProvisionRequestSchema = z.strictObject({
   ),
 });
 
-export type ProvisionRequest = z.infer<typeof ProvisionRequestSchema>;
-export type ProvisionRequestInput = z.input<typeof ProvisionRequestSchema>;
+/** A valid v1 request, defaults filled in (events/schema/request.v1.json). */
+export interface ProvisionRequest {
+  /** The requester's correlation id: 1-128 characters of A-Z a-z 0-9 . _ : - */
+  requestId: string;
+  /** @default 'create' */
+  action: 'create' | 'delete';
+  /** The Atlas project id: 24 lowercase hex characters. */
+  groupId: string;
+  cloudProvider: CloudProvider;
+  /** The Atlas region of the backup snapshots' bucket. */
+  regionName: AtlasRegion;
+  /** The region of the VPC the endpoint is for. @default - regionName */
+  vpcRegionName?: AtlasRegion;
+  /** The credentials profile: the secret <secretPrefix><profile>. @default 'default' */
+  profile: string;
+}
+
+/** A request as written: `action` and `profile` may be left out. */
+export type ProvisionRequestInput = Omit<ProvisionRequest, 'action' | 'profile'> &
+  Partial<Pick<ProvisionRequest, 'action' | 'profile'>>;
 
 /**
  * The natural key: one endpoint at most per project, provider, region and VPC region. Without a

@@ -2,7 +2,7 @@
  * Sending a request from a TypeScript service: validated by the parser the provisioner uses, so a
  * request that leaves here is never rejected as malformed, then sent to the request queue
  * (`sendRequest`) or put on the EventBridge front door (`putRequestEvent`). Import it as
- * `atlas-backup-private-endpoints/requester` (TypeScript source: bundle it, as the functions are).
+ * `atlas-backup-private-endpoints-requester`, the package infra/package/requester.ts builds from it.
  */
 import { randomUUID } from 'node:crypto';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';

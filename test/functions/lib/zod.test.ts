@@ -2,9 +2,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '#infra/constructs/function.ts';
+import { bundle } from '#infra/package/functions.ts';
 import * as z from '#lib/zod.ts';
 import { ProvisionRequestSchema } from '#messages/request.ts';
-import { bundle } from '#test/bench/bundle-size.ts';
 
 /**
  * Modules of functions/ that use the tree-shakable API, directly or through #lib/zod.ts (itself

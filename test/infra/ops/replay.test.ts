@@ -20,6 +20,7 @@ const ACCOUNT = 'arn:aws:sqs:us-east-1:123456789012';
 const DLQ_ARN = `${ACCOUNT}:requests-dlq`;
 const QUEUE_ARN = `${ACCOUNT}:requests`;
 const DLQ_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/requests-dlq';
+const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/requests';
 
 const task = (Status: string, moved: number, toMove: number, extra: object = {}) => ({
   Results: [
@@ -326,6 +327,21 @@ describe('npm run replay', () => {
     expect(text).toMatch(/UNAUTHORIZED\s+1/);
     expect(text).toContain('receive counts went up by one');
     expect(sqs).not.toHaveReceivedCommand(StartMessageMoveTaskCommand);
+  });
+
+  it('dry-runs on the queues DLQ_URL and REQUEST_QUEUE_URL name, as `npm start -- --keep` exports them', async () => {
+    vi.stubEnv('DLQ_URL', DLQ_URL);
+    vi.stubEnv('REQUEST_QUEUE_URL', QUEUE_URL);
+    sqs.on(GetQueueAttributesCommand, { QueueUrl: DLQ_URL }).resolves({
+      Attributes: { QueueArn: DLQ_ARN, ApproximateNumberOfMessages: '0' },
+    });
+    sqs
+      .on(GetQueueAttributesCommand, { QueueUrl: QUEUE_URL })
+      .resolves({ Attributes: { QueueArn: QUEUE_ARN } });
+
+    await expect(main(['--dry-run'])).resolves.toBe(0);
+
+    expect(out.join('\n')).toContain(`would move ~0 message(s) from ${DLQ_ARN} to ${QUEUE_ARN}`);
   });
 
   it('fails with the usage on an unknown flag', async () => {

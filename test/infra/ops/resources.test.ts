@@ -15,6 +15,7 @@ const cloudFormation = mockClient(CloudFormationClient);
 const clients = {
   sqs: new SQSClient({ region: 'us-east-1' }),
   cloudFormation: new CloudFormationClient({ region: 'us-east-1' }),
+  environment: {},
 };
 
 const PREFIX = 'https://sqs.us-east-1.amazonaws.com/123456789012';
@@ -100,8 +101,43 @@ describe('resolveResources', () => {
 
     await expect(attempt).rejects.toBeInstanceOf(UsageError);
     await expect(attempt).rejects.toThrow(
-      /missing --dlq-arn \(stack output DeadLetterQueueArn\).*Stack with id AtlasBackupPrivateEndpoints does not exist/,
+      /missing --dlq-arn \(or DLQ_ARN; stack output DeadLetterQueueArn\).*Stack with id AtlasBackupPrivateEndpoints does not exist/,
     );
+  });
+
+  it('reads what the flags leave out from the variables `npm start -- --keep` exports', async () => {
+    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { QueueArn: `${ARN}:requests-dlq` } });
+
+    const found = await resolveResources(['requestQueueUrl', 'dlqArn', 'tableName'], {
+      ...clients,
+      given: { tableName: 'mine' },
+      environment: {
+        REQUEST_QUEUE_URL: `${PREFIX}/requests`,
+        DLQ_URL: `${PREFIX}/requests-dlq`,
+        LEDGER_TABLE: 'local-ledger',
+      },
+    });
+
+    expect(found).toEqual({
+      requestQueueUrl: `${PREFIX}/requests`,
+      dlqArn: `${ARN}:requests-dlq`,
+      tableName: 'mine',
+    });
+    expect(sqs).toHaveReceivedCommandWith(GetQueueAttributesCommand, { QueueUrl: `${PREFIX}/requests-dlq` });
+    expect(cloudFormation.calls()).toHaveLength(0);
+  });
+
+  it('takes a stack named by --stack over the variables', async () => {
+    cloudFormation.on(DescribeStacksCommand).resolves({ Stacks: [{ Outputs: OUTPUTS } as never] });
+
+    const found = await resolveResources(['tableName'], {
+      ...clients,
+      stack: 'Custom',
+      given: {},
+      environment: { LEDGER_TABLE: 'local-ledger' },
+    });
+
+    expect(found).toEqual({ tableName: 'Stack-Ledger-1' });
   });
 });
 

@@ -176,6 +176,15 @@ describe('npm run send', () => {
     expect(out.join('\n')).toContain(`requestId ${body.requestId}`);
   });
 
+  it('sends to the queue REQUEST_QUEUE_URL names when no flag does, as `npm start -- --keep` exports it', async () => {
+    vi.stubEnv('REQUEST_QUEUE_URL', QUEUE_URL);
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'm-2' });
+
+    await expect(main(['--group', GROUP, '--region', 'US_EAST_1'])).resolves.toBe(0);
+
+    expect(sqs).toHaveReceivedCommandWith(SendMessageCommand, { QueueUrl: QUEUE_URL });
+  });
+
   it('sends nothing from a file with a bad line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'send-'));
     const file = join(dir, 'requests.jsonl');

@@ -118,6 +118,15 @@ describe('npm run status', () => {
     expect(out.join('\n')).toMatch(/NATURAL KEY[\s\S]*ACTIVE[\s\S]*1 item\(s\) in ledger/);
   });
 
+  it('reads the ledger LEDGER_TABLE names when no flag does, as `npm start -- --keep` exports it', async () => {
+    vi.stubEnv('LEDGER_TABLE', 'local-ledger');
+    ddb.on(ScanCommand).resolves({ Items: [row({})] });
+
+    await expect(main([])).resolves.toBe(0);
+
+    expect(ddb).toHaveReceivedCommandWith(ScanCommand, { TableName: 'local-ledger' });
+  });
+
   it('says so when the project has no items', async () => {
     ddb.on(ScanCommand).resolves({ Items: [] });
 
