@@ -94,8 +94,8 @@ describe('RequestTracker', () => {
     expect(done).toMatchObject({ final: 'provisioned', place: 'ACTIVE' });
   });
 
-  it('follows a replayed request back to the DLQ, though the provisioner repeats the eventId of its first parking', () => {
-    // Prepare: parked once; the provisioner names a parking by the original message id.
+  it('follows a replayed request back to the DLQ: its second parking is a new fact, its copies are not', () => {
+    // Prepare: parked once, the event delivered twice.
     const t = tracker();
     const parked = t.sent(JSON.stringify(createRequest()), 'm-parked', 1);
     const deadLettered = event('DEAD_LETTERED', { messageId: 'm-parked', error: { code: 'X', detail: 'x' } });
@@ -104,14 +104,15 @@ describe('RequestTracker', () => {
     t.onEvent(deadLettered);
     expect(t.events).toHaveLength(1);
 
-    // Act: replayed under a new id, and parked again for the same reason.
+    // Act: replayed under a new id, and parked again for the same reason (a new eventId).
     t.onActivity(received(delivery(parked.body, 'm-replayed', 1)));
     expect(parked).toMatchObject({ final: undefined, place: 'received' });
-    t.onEvent(deadLettered);
+    const again = { ...deadLettered, eventId: 'b'.repeat(32) };
+    t.onEvent(again);
 
     // Assess: back in the DLQ, and a copy of that event changes nothing more.
     expect(parked).toMatchObject({ final: 'dlq', place: 'DLQ' });
-    t.onEvent(deadLettered);
+    t.onEvent(again);
     expect(t.events).toHaveLength(2);
     expect(parked.parked).toEqual(['dlq', 'dlq']);
   });

@@ -77,9 +77,6 @@ const STICKY: ReadonlySet<FinalPlace | undefined> = new Set([
   'rejected',
 ]);
 
-/** Outcomes that park the request's message: in the DLQ, or in the rejected queue. */
-const PARKED: ReadonlySet<string> = new Set(['DEAD_LETTERED', 'REJECTED']);
-
 /** Events about extra endpoints of the key: they do not move the request that heard them. */
 const ABOUT_OTHER_ENDPOINTS: ReadonlySet<string> = new Set([
   'DUPLICATE_DELETED',
@@ -116,8 +113,7 @@ export class RequestTracker {
   #polling: Promise<void> | undefined;
   /** Every status event seen, in order. */
   readonly events: StatusChangedDetail[] = [];
-  /** Each status event heard, with the deliveries its requests had had by then (see #receive). */
-  readonly #eventIds = new Map<string, number>();
+  readonly #eventIds = new Set<string>();
   /** What went wrong around the requests: invalid status events, failures to read them, to poll or to delete. */
   readonly problems: string[] = [];
 
@@ -330,15 +326,10 @@ export class RequestTracker {
 
   #receive(detail: StatusChangedDetail) {
     const targets = this.#targetsOf(detail);
-    const deliveries = targets.reduce((n, r) => n + r.deliveries.length, 0);
-    const heard = this.#eventIds.get(detail.eventId);
     // Events are at least once: like any requester, the tracker hears each fact (eventId) once.
-    // But a parking is named by the request's original message, so a replayed request parked
-    // again repeats its eventId: after a new delivery of the request, that is its return to the
-    // DLQ (or the rejected queue), not a copy.
-    const parkedAgain = PARKED.has(detail.outcome) && heard !== undefined && deliveries > heard;
-    if (heard !== undefined && !parkedAgain) return;
-    this.#eventIds.set(detail.eventId, deliveries);
+    // A replayed request parked again is a new fact, with an eventId of its own.
+    if (this.#eventIds.has(detail.eventId)) return;
+    this.#eventIds.add(detail.eventId);
     this.events.push(detail);
     if (targets.length === 0) this.#unmatched.push(detail);
     this.#apply(detail, targets);
