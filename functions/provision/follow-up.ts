@@ -15,7 +15,8 @@ import {
   successorChange,
   successorOf,
 } from '#events/status-change.ts';
-import type { LedgerItem } from '#ledger/item.ts';
+import type { StatusChangedDetail } from '#events/status-event.ts';
+import type { CheckResult, LedgerItem } from '#ledger/item.ts';
 import { AtlasApiError, describeFailure } from '#lib/errors.ts';
 import { FOLLOW_UP, FOLLOWED_ENDPOINT_ID, ORIGINAL_MESSAGE_ID } from '#messages/attributes.ts';
 import { MAX_MESSAGE_DELAY_SECONDS, retryDelaySeconds } from '#messages/queues.ts';
@@ -120,16 +121,9 @@ export async function followUp(
     if (successor?.kind === 'recreated' || successor?.kind === 'adopted') {
       const change = successorChange(item, successor, now);
       const successorId = successor.endpoint.id;
-      if (change.result.handBack) await handBack(ctx, item, { endpointId: successorId, messageId }, logger);
-      const recorded = await ctx.ledger.recordCheck(
-        item.key,
-        item.status,
-        { ...change.result, events: [change.event] },
-        item.outbox !== undefined,
-        item.updatedAt,
-      );
-      if (!recorded) return next(followUpDelay(ctx, number + 1));
-      await announce(ctx, item.key, [...Object.values(item.outbox ?? {}), change.event], logger);
+      // Moved on since it was read: the next follow-up reads it again (and stops if it is not ours).
+      if (!(await recordChange(ctx, item, change, { endpointId: successorId, messageId }, logger)))
+        return next(followUpDelay(ctx, number + 1));
       logger.info('follow-up: the key follows the endpoint that took its place', {
         naturalKey: item.key,
         previousEndpointId: endpointId,
@@ -141,28 +135,18 @@ export async function followUp(
     }
     const status = endpoint ? endpoint.status : goneStatus(item);
     if (status !== item.status) {
-      const isHandBack = status === 'FAILED' && item.action === 'create';
+      const handBack = status === 'FAILED' && item.action === 'create';
       const change = statusChange(
         item,
         {
           status,
           ...(endpoint?.errorMessage !== undefined && { atlasErrorMessage: endpoint.errorMessage }),
-          ...(isHandBack && { handBack: isHandBack }),
+          ...(handBack && { handBack }),
         },
         now,
       );
-      if (isHandBack) await handBack(ctx, item, { endpointId, messageId }, logger);
-      const recorded = await ctx.ledger.recordCheck(
-        item.key,
-        item.status,
-        { ...change.result, events: [change.event] },
-        item.outbox !== undefined,
-        item.updatedAt,
-      );
-      // Moved on since it was read: the next follow-up reads it again (and stops if it is not ours).
-      if (!recorded) return next(followUpDelay(ctx, number + 1));
-      const pending = Object.values(item.outbox ?? {});
-      await announce(ctx, item.key, [...pending, change.event], logger);
+      if (!(await recordChange(ctx, item, change, { endpointId, messageId }, logger)))
+        return next(followUpDelay(ctx, number + 1));
       logger.info('follow-up: status changed', { naturalKey: item.key, endpointId, status });
     }
     if (SETTLED.has(status)) return 'FOLLOWED';
@@ -186,21 +170,38 @@ export async function followUp(
   }
 }
 
-/** Sends a key whose endpoint FAILED back to the provisioner, before it is recorded: a lost hand-back is seen again. */
-async function handBack(
+/**
+ * Records a change as the sweep would (only if nothing moved since the item was read) and
+ * announces it with what the outbox still held; false when it was not recorded. A FAILED
+ * endpoint's key goes back to the provisioner first: a lost hand-back is seen again.
+ */
+async function recordChange(
   ctx: ProvisionContext,
   item: LedgerItem,
-  failed: { endpointId: string; messageId: string },
+  change: { result: CheckResult; event: StatusChangedDetail },
+  followed: { endpointId: string; messageId: string },
   logger: Logger,
-): Promise<void> {
-  await ctx.queues.wait(JSON.stringify(handBackRequest(item)), 0, {
-    originalMessageId: failed.messageId,
-    waits: 0,
-  });
-  logger.warn('endpoint FAILED: the key goes back to the provisioner to be created anew', {
-    naturalKey: item.key,
-    endpointId: failed.endpointId,
-  });
+): Promise<boolean> {
+  if (change.result.handBack) {
+    await ctx.queues.wait(JSON.stringify(handBackRequest(item)), 0, {
+      originalMessageId: followed.messageId,
+      waits: 0,
+    });
+    logger.warn('endpoint FAILED: the key goes back to the provisioner to be created anew', {
+      naturalKey: item.key,
+      endpointId: followed.endpointId,
+    });
+  }
+  const recorded = await ctx.ledger.recordCheck(
+    item.key,
+    item.status,
+    { ...change.result, events: [change.event] },
+    item.outbox !== undefined,
+    item.updatedAt,
+  );
+  if (!recorded) return false;
+  await announce(ctx, item.key, [...Object.values(item.outbox ?? {}), change.event], logger);
+  return true;
 }
 
 /** The spacing before follow-up `number`: the first after firstSeconds, doubling, capped. */
