@@ -60,20 +60,26 @@ export async function bundle(entry: string): Promise<Bundle> {
   return { code: code.contents, map: map.contents, metafile };
 }
 
-/** Writes every function's `index.mjs` and `index.mjs.map` under `outDir`; returns each bundle's folder. */
+/**
+ * Writes every function's `index.mjs` and `index.mjs.map` under `outDir`; returns each bundle's
+ * folder. Bundled in memory first, so the old bundles are replaced only once the new ones exist:
+ * a synth running beside a rebuild finds one or the other.
+ */
 export async function buildFunctions(
   outDir = join(PROJECT_ROOT, FUNCTIONS_OUT),
 ): Promise<Record<FunctionName, string>> {
-  await rm(outDir, { recursive: true, force: true });
-  const built = await Promise.all(
-    Object.entries(FUNCTIONS).map(async ([name, f]) => {
-      const { code, map } = await bundle(f.entry);
-      const dir = join(outDir, f.bundle);
-      await mkdir(dir, { recursive: true });
-      await writeFile(join(dir, 'index.mjs'), code);
-      await writeFile(join(dir, 'index.mjs.map'), map);
-      return [name, dir] as const;
-    }),
+  const bundles = await Promise.all(
+    Object.entries(FUNCTIONS).map(async ([name, f]) => ({
+      name,
+      dir: join(outDir, f.bundle),
+      ...(await bundle(f.entry)),
+    })),
   );
-  return Object.fromEntries(built) as Record<FunctionName, string>;
+  await rm(outDir, { recursive: true, force: true });
+  for (const { dir, code, map } of bundles) {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'index.mjs'), code);
+    await writeFile(join(dir, 'index.mjs.map'), map);
+  }
+  return Object.fromEntries(bundles.map(({ name, dir }) => [name, dir])) as Record<FunctionName, string>;
 }
