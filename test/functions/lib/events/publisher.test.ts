@@ -161,6 +161,23 @@ describe('StatusEvents.publish', () => {
     });
   });
 
+  it('accepts every event of an answer that reports no failure, even one that lists no entries', async () => {
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
+
+    await expect(publisher().publish(...details(2))).resolves.toBeUndefined();
+  });
+
+  it('counts the events an answer with failures leaves unlisted as not accepted', async () => {
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 1, Entries: [{ EventId: 'e-1' }] });
+
+    const error = await failureOf(publisher().publish(...details(2)));
+
+    expect(error).toMatchObject({
+      message: 'EventBridge refused 1 status event(s): not accepted',
+      accepted: [detail(1).eventId],
+    });
+  });
+
   it('names the events of earlier calls as accepted when a later call fails, with the SDK error as cause', async () => {
     const down = new Error('socket hang up');
     eventBridge.on(PutEventsCommand).resolvesOnce({ FailedEntryCount: 0, Entries: [] }).rejects(down);
