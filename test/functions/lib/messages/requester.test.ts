@@ -152,6 +152,7 @@ describe('putRequestEvent', () => {
     ['reports a failed entry, even one with an id', { FailedEntryCount: 1, Entries: [{ EventId: 'e-1' }] }],
     ['reports no failure but gives no event id', { FailedEntryCount: 0, Entries: [{}] }],
     ['answers without entries', { FailedEntryCount: 1 }],
+    ['answers with nothing at all', {}],
   ])('counts the event as not sent when EventBridge %s', async (_, answer) => {
     eventBridge.on(PutEventsCommand).resolves(answer);
 
