@@ -33,7 +33,7 @@ export default {
     'test/support/in-memory-ledger.ts',
   ],
   // Stryker copies the tree into a sandbox and does not read .gitignore: skip the installs and outputs.
-  ignorePatterns: ['/.local', '/.tools', '/cdk.out', '/coverage', '/.ci/results.json'],
+  ignorePatterns: ['/.local', '/.tools', '/cdk.out', '/coverage', '/.ci/results.json', '/reports'],
   coverageAnalysis: 'perTest',
   concurrency: 2,
   incremental: true,
