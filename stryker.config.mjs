@@ -2,22 +2,38 @@
  * Mutation testing (`npm run mutate`, not part of `npm test`): small breaks of the decision
  * code, each of which the unit tests must notice. `npx stryker run --mutate <file>` for one
  * module; incremental, so a re-run only tests the mutants whose code or tests changed.
+ *
+ * Mutated: every module that decides something. Left out, each for its reason:
+ * - functions/lib/ledger/**: the real Ledger is tested only on moto, so stryker.ledger.config.mjs
+ *   (`npm run mutate:ledger`) mutates it; the unit project here would catch none of its mutants.
+ * - functions/lib/atlas/types.ts, events/outcomes.ts, runtime/metric-names.ts: names, lists and
+ *   types, no logic.
+ * - functions/lib/events/schema.ts: the published event schema; no function runs it (the tests
+ *   check every event against it, so it is their oracle, not code under test).
+ * - functions/lib/zod.ts: a re-export and the registration of zod's English messages, no logic.
+ * - functions/{provision,check-status}/handler.ts: wiring (middy, Powertools, clients) around the
+ *   domains, tested by handler.test.ts and the e2e runs, which are too slow to run per mutant.
  * @type {import('@stryker-mutator/api/core').PartialStrykerOptions}
  */
 export default {
   testRunner: 'vitest',
   vitest: { configFile: 'vitest.mutate.config.ts' },
   mutate: [
-    'functions/provision/provisioner.ts',
-    'functions/check-status/status-checker.ts',
-    'functions/lib/errors.ts',
-    'functions/lib/messages/request.ts',
-    'functions/lib/messages/queues.ts',
-    'functions/lib/atlas/digest.ts',
+    'functions/lib/**/*.ts',
+    '!functions/lib/ledger/**',
+    '!functions/lib/atlas/types.ts',
+    '!functions/lib/events/outcomes.ts',
+    '!functions/lib/runtime/metric-names.ts',
+    '!functions/lib/events/schema.ts',
+    '!functions/lib/zod.ts',
+    'functions/provision/*.ts',
+    '!functions/provision/handler.ts',
+    'functions/check-status/*.ts',
+    '!functions/check-status/handler.ts',
     'test/support/in-memory-ledger.ts',
   ],
   // Stryker copies the tree into a sandbox and does not read .gitignore: skip the installs and outputs.
-  ignorePatterns: ['/.local', '/.tools', '/cdk.out', '/coverage', '/.ci/results.json'],
+  ignorePatterns: ['/.local', '/.tools', '/cdk.out', '/coverage', '/.ci/results.json', '/reports'],
   coverageAnalysis: 'perTest',
   concurrency: 2,
   incremental: true,
@@ -26,6 +42,6 @@ export default {
   clearTextReporter: { logTests: false, reportTests: false },
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
-  thresholds: { high: 90, low: 80, break: 80 },
+  thresholds: { high: 90, low: 85, break: 85 },
   tempDirName: '.stryker-tmp',
 };

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type AtlasCallInfo, AtlasClient, type AtlasClientOptions } from '#atlas/client.ts';
 import { digestResponse, parseDigestChallenge } from '#atlas/digest.ts';
 import type { AtlasCredentials } from '#atlas/types.ts';
@@ -269,10 +269,84 @@ describe('AtlasClient operations', () => {
       () => atlas.getEndpoint(GROUP, 'AWS', '../../6a1b2c3d4e5f6a7b8c9d'),
       () => atlas.deleteEndpoint(GROUP, 'AWS', ENDPOINT_ID.toUpperCase()),
       () => atlas.listEndpoints(`${GROUP}\n`, 'AWS'),
+      () => atlas.getEndpoint(`../${GROUP}`, 'AWS', ENDPOINT_ID),
     ]) {
       expect(await failureOf(call())).toBeInstanceOf(RangeError);
     }
+    expect(await failureOf(atlas.getEndpoint(GROUP, 'AWS', 'x'))).toMatchObject({
+      message: 'endpointId must be 24 lowercase hex characters; not sent to Atlas',
+    });
     expect(sent).toEqual([]);
+  });
+
+  it('creates in a VPC region other than the bucket’s when asked', async () => {
+    const { fetch, sent } = oauthServer(() => json(201, endpoint({ vpcRegionName: 'US_WEST_2' })));
+
+    await client(fetch).createEndpoint(GROUP, {
+      cloudProvider: 'AWS',
+      regionName: 'US_EAST_1',
+      vpcRegionName: 'US_WEST_2',
+    });
+
+    expect(JSON.parse(sent.at(-1)?.body ?? '')).toStrictEqual({
+      cloudProvider: 'AWS',
+      regionName: 'US_EAST_1',
+      vpcRegionName: 'US_WEST_2',
+    });
+  });
+
+  it('strips every trailing slash from the base URL', async () => {
+    const { fetch, sent } = oauthServer(() => json(200, endpoint()));
+
+    await client(fetch, { baseUrl: `${BASE}//` }).getEndpoint(GROUP, 'AWS', ENDPOINT_ID);
+
+    expect(sent.map((r) => r.url)).toEqual([
+      `${BASE}/api/oauth/token`,
+      `${BASE}/api/atlas/v2/groups/${GROUP}/backup/AWS/privateEndpoints/${ENDPOINT_ID}`,
+    ]);
+  });
+
+  it('uses the global fetch, looked up at call time, when given none', async () => {
+    const { fetch, sent } = oauthServer(() => json(200, endpoint()));
+    vi.stubGlobal('fetch', fetch);
+    try {
+      await new AtlasClient({ baseUrl: BASE, credentials: serviceAccount }).getEndpoint(
+        GROUP,
+        'AWS',
+        ENDPOINT_ID,
+      );
+    } finally {
+      vi.unstubAllGlobals();
+    }
+
+    expect(sent).toHaveLength(2);
+  });
+
+  it('refuses a page size outside 1 to 500, saying so', async () => {
+    const { fetch, sent } = oauthServer(() => json(200, { results: [] }));
+
+    const error = await failureOf(client(fetch).listEndpoints(GROUP, 'AWS', { itemsPerPage: 501 }));
+
+    expect(error).toEqual(new RangeError('itemsPerPage must be an integer from 1 to 500'));
+    expect(sent).toEqual([]);
+  });
+
+  it('ends a call when the caller’s signal aborts', async () => {
+    const { fetch } = oauthServer(
+      (_, signal) =>
+        new Promise((_, reject) => {
+          if (signal?.aborted) reject(signal.reason);
+          signal?.addEventListener('abort', () => reject(signal.reason));
+        }),
+    );
+    const atlas = client(fetch, { timeoutMs: 60_000 });
+    const deadline = new AbortController();
+    deadline.abort(new Error('invocation deadline'));
+
+    const error = await failureOf(atlas.getEndpoint(GROUP, 'AWS', ENDPOINT_ID, { signal: deadline.signal }));
+
+    expect(error).toBeInstanceOf(AtlasNetworkError);
+    expect(error).toMatchObject({ operation: 'get', reason: 'network' });
   });
 
   it.each([
@@ -451,6 +525,48 @@ describe('AtlasClient errors', () => {
     });
     expect(noId).toMatchObject({ status: 200, errorCode: 'INVALID_RESPONSE' });
     expect((noId as AtlasApiError).detail).toContain('id');
+  });
+
+  it.each([
+    ['null', null],
+    ['an array', []],
+    ['a string', 'results'],
+  ])('fails with INVALID_RESPONSE when a list answer is %s, not an object', async (_, body) => {
+    const { fetch } = oauthServer(() => json(200, body));
+
+    const error = await failureOf(client(fetch).listEndpoints(GROUP, 'AWS'));
+
+    expect(error).toMatchObject({ errorCode: 'INVALID_RESPONSE', operation: 'list' });
+  });
+
+  it('names each problem of an answer by its path, "body" for the answer itself, under the operation', async () => {
+    const { fetch } = oauthServer((request) => {
+      if (request.method === 'POST') return json(201, null);
+      if (request.url.includes('?')) return json(200, { results: [endpoint({ id: 'x', status: 1 })] });
+      return json(200, endpoint({ cloudProvider: 'GCP' }));
+    });
+    const atlas = client(fetch);
+
+    const created = await failureOf(
+      atlas.createEndpoint(GROUP, { cloudProvider: 'AWS', regionName: 'US_EAST_1' }),
+    );
+    const listed = await failureOf(atlas.listEndpoints(GROUP, 'AWS'));
+    const got = await failureOf(atlas.getEndpoint(GROUP, 'AWS', ENDPOINT_ID));
+
+    expect(created).toMatchObject({
+      operation: 'create',
+      detail: expect.stringMatching(/^unexpected answer body: body: /),
+    });
+    expect(listed).toMatchObject({
+      operation: 'list',
+      detail: expect.stringMatching(
+        /^unexpected answer body: results\.0\.id: must be 24 lowercase hex characters; results\.0\.status: /,
+      ),
+    });
+    expect(got).toMatchObject({
+      operation: 'get',
+      detail: expect.stringMatching(/^unexpected answer body: cloudProvider: /),
+    });
   });
 
   it('turns a connection failure into AtlasNetworkError "network" keeping the original as cause', async () => {

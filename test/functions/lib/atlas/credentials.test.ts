@@ -5,7 +5,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { CredentialsStore, parseSecret } from '#atlas/credentials.ts';
 import { CredentialsError, describeFailure, ProfileNotAllowedError } from '#lib/errors.ts';
 
@@ -127,6 +127,81 @@ describe('CredentialsStore', () => {
     expect(secretsManager).toReceiveCommandTimes(GetSecretValueCommand, 2);
   });
 
+  it('reads through the client it is given', async () => {
+    const client = new SecretsManagerClient({ region: 'us-east-1' });
+    client.send = vi.fn(async () => ({
+      SecretString: JSON.stringify({ ClientId: 'own-client', ClientSecret: CLIENT_SECRET }),
+    })) as never;
+
+    const credentials = await store({ client }).get('default');
+
+    expect(credentials).toMatchObject({ clientId: 'own-client' });
+    expect(secretsManager).not.toReceiveCommand(GetSecretValueCommand);
+  });
+
+  /** Answers reads in the order the test releases them, each with the ClientId it is given. */
+  const heldReads = () => {
+    const held: Array<(clientId: string) => void> = [];
+    secretsManager.on(GetSecretValueCommand).callsFake(
+      () =>
+        new Promise((resolve) => {
+          held.push((clientId) =>
+            resolve({ SecretString: JSON.stringify({ ClientId: clientId, ClientSecret: CLIENT_SECRET }) }),
+          );
+        }),
+    );
+    /** Lets the SDK call of each started read reach the fake. */
+    const started = async (count: number) => {
+      while (held.length < count) await new Promise(setImmediate);
+    };
+    return { held, started };
+  };
+
+  it('does not let a forced read join a read that started before it', async () => {
+    const { held, started } = heldReads();
+    const credentials = store();
+
+    const before = credentials.get('default');
+    const forced = credentials.get('default', { forceFetch: true });
+    await started(2);
+    held[0]?.('old');
+    held[1]?.('rotated');
+
+    expect(await before).toMatchObject({ clientId: 'old' });
+    expect(await forced).toMatchObject({ clientId: 'rotated' });
+  });
+
+  it('lets a read that starts while a forced read runs share it, even after the older read ended', async () => {
+    const { held, started } = heldReads();
+    const credentials = store();
+    const before = credentials.get('default');
+    const forced = credentials.get('default', { forceFetch: true });
+    await started(2);
+    held[0]?.('old');
+    await before;
+
+    const after = credentials.get('default');
+    held[1]?.('rotated');
+
+    expect(await after).toMatchObject({ clientId: 'rotated' });
+    expect(await forced).toMatchObject({ clientId: 'rotated' });
+    expect(secretsManager).toReceiveCommandTimes(GetSecretValueCommand, 2);
+  });
+
+  it('answers an older read that ends after the forced read that overtook it', async () => {
+    const { held, started } = heldReads();
+    const credentials = store();
+    const before = credentials.get('default');
+    const forced = credentials.get('default', { forceFetch: true });
+    await started(2);
+
+    held[1]?.('rotated');
+    await forced;
+    held[0]?.('old');
+
+    expect(await before).toMatchObject({ clientId: 'old' });
+  });
+
   it('fails with ProfileNotAllowedError, without reading any secret, for a profile the deployment does not allow', async () => {
     const error = await failureOf(store().get('other-team'));
 
@@ -151,6 +226,22 @@ describe('CredentialsStore', () => {
     expect(describeFailure(error).disposition).toBe('dlq');
   });
 
+  it('counts a secret that cannot be read in its current state (e.g. scheduled for deletion) as not found', async () => {
+    const invalid = Object.assign(new Error('You can’t perform this operation on a secret that’s deleted.'), {
+      name: 'InvalidRequestException',
+    });
+    secretsManager.on(GetSecretValueCommand).rejects(invalid);
+
+    const error = await failureOf(store().get('default'));
+
+    expect(error).toMatchObject({
+      code: 'SECRET_NOT_FOUND',
+      message:
+        'secret "cfn/atlas/profile/default" does not exist or cannot be read in its current state (InvalidRequestException)',
+      cause: invalid,
+    });
+  });
+
   it('fails for the dead-letter queue when the function may not read the secret', async () => {
     const denied = Object.assign(new Error('not authorized to perform secretsmanager:GetSecretValue'), {
       name: 'AccessDeniedException',
@@ -159,11 +250,17 @@ describe('CredentialsStore', () => {
 
     const error = await failureOf(store().get('default'));
 
-    expect(error).toMatchObject({ code: 'SECRET_ACCESS_DENIED' });
+    expect(error).toMatchObject({
+      code: 'SECRET_ACCESS_DENIED',
+      message:
+        'this function may not read or decrypt secret "cfn/atlas/profile/default" (AccessDeniedException)',
+      cause: denied,
+    });
     expect(describeFailure(error).disposition).toBe('dlq');
   });
 
   it('fails as retryable when Secrets Manager is unavailable or throttling', async () => {
+    const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
     secretsManager
       .on(GetSecretValueCommand)
       .rejectsOnce(new InternalServiceError({ message: 'internal error', $metadata: {} }))
@@ -177,6 +274,11 @@ describe('CredentialsStore', () => {
       expect(error).toMatchObject({ code: 'SECRET_UNAVAILABLE' });
       expect(describeFailure(error).disposition).toBe('retry');
     }
+    secretsManager.on(GetSecretValueCommand).rejects(throttled);
+    expect(await failureOf(credentials.get('default'))).toMatchObject({
+      message: 'secret "cfn/atlas/profile/default" could not be read just now (ThrottlingException)',
+      cause: throttled,
+    });
   });
 
   it('fails naming the secret, never quoting it, when the secret is not JSON', async () => {
@@ -194,6 +296,8 @@ describe('CredentialsStore', () => {
 
   it.each([
     [{ ClientSecret: CLIENT_SECRET }, 'has ClientSecret but no ClientId'],
+    [{ ClientId: 'mdb_sa_id_1' }, 'has ClientId but no ClientSecret'],
+    [{ ClientId: ['mdb_sa_id_1'], ClientSecret: CLIENT_SECRET }, 'has ClientSecret but no ClientId'],
     [{ PublicKey: 'abcdefgh' }, 'has PublicKey but no PrivateKey'],
     [{ privatekey: PRIVATE_KEY, ClientId: '' }, 'has PrivateKey but no PublicKey'],
     [
@@ -201,6 +305,8 @@ describe('CredentialsStore', () => {
       'holds neither ClientId and ClientSecret nor PublicKey and PrivateKey',
     ],
     [[CLIENT_SECRET], 'is not a JSON object'],
+    [null, 'is not a JSON object'],
+    [42, 'is not a JSON object'],
     [
       { ClientId: 'id', ClientSecret: CLIENT_SECRET, BaseUrl: 'ftp://example.com' },
       'has a BaseUrl that is not https (http is allowed only for localhost, 127.0.0.0/8 and [::1])',
@@ -261,6 +367,34 @@ describe('CredentialsStore', () => {
     expect(everythingIn(error)).toContain('"cfn/atlas/profile/default"');
     expect(everythingIn(error)).not.toContain('cloud.mongodb.com');
     expect(everythingIn(error)).not.toContain(CLIENT_SECRET);
+  });
+
+  it('fails on a secret without a value', () => {
+    expect(() => parseSecret('s', undefined)).toThrow(
+      new CredentialsError('secret "s" has no value', 's', 'SECRET_MALFORMED'),
+    );
+  });
+
+  it('counts an empty value as absent, even beside a filled one spelled in another case', () => {
+    const parsed = parseSecret(
+      's',
+      JSON.stringify({ ClientId: 'id', ClientSecret: CLIENT_SECRET, clientsecret: '' }),
+    );
+
+    expect(parsed).toEqual({ kind: 'serviceAccount', clientId: 'id', clientSecret: CLIENT_SECRET });
+  });
+
+  it('drops every trailing slash of a BaseUrl', () => {
+    const parsed = parseSecret(
+      's',
+      JSON.stringify({
+        ClientId: 'id',
+        ClientSecret: CLIENT_SECRET,
+        BaseUrl: 'https://cloud.mongodbgov.com//',
+      }),
+    );
+
+    expect(parsed).toMatchObject({ baseUrl: 'https://cloud.mongodbgov.com' });
   });
 
   it('reads a secret stored as binary', () => {

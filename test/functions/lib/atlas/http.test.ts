@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { type HttpAnswer, parseRetryAfter, toApiError } from '#atlas/http.ts';
-import { AtlasApiError, describeFailure } from '#lib/errors.ts';
+import {
+  type AtlasCallInfo,
+  AtlasHttp,
+  type HttpAnswer,
+  type HttpRequest,
+  invalidResponse,
+  parseRetryAfter,
+  toApiError,
+} from '#atlas/http.ts';
+import { AtlasApiError, AtlasNetworkError, describeFailure } from '#lib/errors.ts';
 
 const NOW = Date.parse('2026-11-02T10:00:00Z');
 
@@ -128,6 +136,42 @@ describe('toApiError', () => {
     expect(error).toMatchObject({ status: 500, errorCode: 'HTTP_500', detail: undefined });
   });
 
+  it.each([
+    ['not a string', { errorCode: 503, error: 'SERVICE_UNAVAILABLE' }, 'SERVICE_UNAVAILABLE'],
+    ['blank', { errorCode: '  ', error: 'SERVICE_UNAVAILABLE' }, 'SERVICE_UNAVAILABLE'],
+  ])('passes over an errorCode that is %s', (_, body, errorCode) => {
+    expect(toApiError('get', answer(503, JSON.stringify(body)), NOW).errorCode).toBe(errorCode);
+  });
+
+  it('joins the field violations with "; " and skips any that lacks its field or its description', () => {
+    const body = {
+      errorCode: 'VALIDATION_ERROR',
+      badRequestDetail: {
+        fields: [
+          { field: 'regionName', description: 'unknown region' },
+          { field: 'cloudProvider' },
+          { description: 'no field named' },
+          'free text',
+          { field: 'vpcRegionName', description: 'unknown region' },
+        ],
+      },
+    };
+
+    const error = toApiError('create', answer(400, JSON.stringify(body)), NOW);
+
+    expect(error.detail).toBe('regionName: unknown region; vpcRegionName: unknown region');
+  });
+
+  it.each([
+    ['an empty list', []],
+    ['not a list', { field: 'regionName', description: 'unknown region' }],
+    ['only incomplete entries', [{ field: 'regionName' }]],
+  ])('keeps the detail as it is when the field violations are %s', (_, fields) => {
+    const body = { errorCode: 'VALIDATION_ERROR', detail: 'Invalid body.', badRequestDetail: { fields } };
+
+    expect(toApiError('create', answer(400, JSON.stringify(body)), NOW).detail).toBe('Invalid body.');
+  });
+
   it('keeps a long detail to 500 characters', () => {
     const error = toApiError(
       'get',
@@ -136,5 +180,101 @@ describe('toApiError', () => {
     );
 
     expect(error.detail).toHaveLength(500);
+  });
+});
+
+describe('invalidResponse', () => {
+  it('fails a 2xx answer with INVALID_RESPONSE, its problem kept to 500 characters', () => {
+    const error = invalidResponse('list', answer(200, '{}'), 'p'.repeat(600));
+
+    expect(error).toMatchObject({ status: 200, errorCode: 'INVALID_RESPONSE', operation: 'list' });
+    expect(error.detail).toBe('p'.repeat(500));
+  });
+});
+
+describe('AtlasHttp', () => {
+  const GET: HttpRequest = { operation: 'get', method: 'GET', url: 'https://atlas.test/x', headers: {} };
+  const http = (fetch: typeof globalThis.fetch, onCall?: (info: AtlasCallInfo) => void) =>
+    new AtlasHttp({ fetch, timeoutMs: 60_000, now: () => 0, ...(onCall && { onCall }) });
+
+  it.each([300, 301, 308, 399])('refuses a %i, naming only where it points', async (status) => {
+    const answer = new Response(null, {
+      status,
+      headers: { location: 'https://elsewhere.test/a/b?token=x' },
+    });
+
+    await expect(http(async () => answer).send(GET)).rejects.toMatchObject({
+      status,
+      errorCode: 'REDIRECT_REFUSED',
+      operation: 'get',
+      detail: `Atlas answered ${status} redirecting to https://elsewhere.test; redirects are not followed (check the base URL)`,
+    });
+  });
+
+  it('says "elsewhere" for a redirect without a readable Location', async () => {
+    const answer = new Response(null, { status: 302 });
+
+    await expect(http(async () => answer).send(GET)).rejects.toMatchObject({
+      detail: 'Atlas answered 302 redirecting to elsewhere; redirects are not followed (check the base URL)',
+    });
+  });
+
+  it('returns a 4xx answer for its caller to map', async () => {
+    const answer = await http(async () => new Response('{}', { status: 400 })).send(GET);
+
+    expect(answer.status).toBe(400);
+  });
+
+  it('reports a call that got no answer without a status or a rate limit', async () => {
+    const calls: AtlasCallInfo[] = [];
+
+    await http(
+      async () => Promise.reject(new TypeError('fetch failed')),
+      (info) => calls.push(info),
+    )
+      .send(GET)
+      .catch(() => undefined);
+
+    expect(calls).toStrictEqual([{ operation: 'get', durationMs: 0 }]);
+  });
+
+  it('reports no rate limit for an answer without a usable RateLimit-Remaining', async () => {
+    const calls: AtlasCallInfo[] = [];
+
+    await http(
+      async () => new Response('{}', { status: 200 }),
+      (info) => calls.push(info),
+    ).send(GET);
+
+    expect(calls).toStrictEqual([{ operation: 'get', status: 200, durationMs: 0 }]);
+  });
+
+  it('counts a network error caused by a timeout as a timeout', async () => {
+    const timeout = Object.assign(new Error('aborted'), { name: 'TimeoutError' });
+    const failed = new TypeError('fetch failed', { cause: timeout });
+
+    const error = await http(async () => Promise.reject(failed))
+      .send(GET)
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(AtlasNetworkError);
+    expect(error).toMatchObject({ reason: 'timeout', cause: failed });
+  });
+
+  it('ends the request when the caller’s signal aborts, as a network error', async () => {
+    const caller = new AbortController();
+    caller.abort(new Error('deadline'));
+    const fetch: typeof globalThis.fetch = (_, init) =>
+      new Promise((_, reject) => {
+        const signal = init?.signal;
+        if (signal?.aborted) reject(signal.reason);
+        signal?.addEventListener('abort', () => reject(signal.reason));
+      });
+
+    const error = await http(fetch)
+      .send({ ...GET, signal: caller.signal })
+      .catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ reason: 'network' });
   });
 });

@@ -55,6 +55,34 @@ describe('readTopLevelField', () => {
     expect(readTopLevelField('{"requestId":"unterminated', 'requestId')).toEqual({ found: 'none' });
   });
 
+  it('skips string values holding commas, braces and escaped quotes', () => {
+    expect(readTopLevelField('{"x":"a,}b\\",c","requestId":"r"}', 'requestId')).toEqual({
+      found: 'string',
+      value: 'r',
+    });
+  });
+
+  it('reads past JSON whitespace (space, tab, CR, LF) around every token', () => {
+    const text = ' \t\r\n{ "x" : 1 ,\r\n "y" : [ 2 ] , "requestId" : "r" }';
+
+    expect(readTopLevelField(text, 'requestId')).toEqual({ found: 'string', value: 'r' });
+  });
+
+  it.each([
+    ['an empty object', '{}'],
+    ['a trailing comma', '{"x":1,}'],
+    ['a missing value', '{"x":,"requestId":"r"}'],
+    ['a member without a colon', '{"requestId" "r"}'],
+    ['a separator other than a comma', '{"x":1;"requestId":"r"}'],
+    ['an unterminated name', '{"request'],
+    ['a literal cut off at the end', '{"x":12'],
+    ['an unterminated string in a nested value', '{"x":["open'],
+    ['a nested value never closed', '{"x":[1,{"y":2}'],
+    ['a member inside a top-level array', '["requestId":"r"]'],
+  ])('finds nothing in %s', (_, text) => {
+    expect(readTopLevelField(text, 'requestId')).toEqual({ found: 'none' });
+  });
+
   it('says when the field is there but not a string', () => {
     expect(readTopLevelField('{"requestId": 42}', 'requestId')).toEqual({ found: 'other' });
   });

@@ -1,7 +1,7 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { REQUESTED_DETAIL_TYPE } from '#messages/front-door.ts';
 import {
   InvalidRequestError,
@@ -62,6 +62,31 @@ describe('sendRequest', () => {
     });
   });
 
+  it('sends through the client it is given, not a default one', async () => {
+    const client = { send: vi.fn(async () => ({ MessageId: 'm-own' })) };
+
+    const sent = await sendRequest(request, { queueUrl: QUEUE_URL, client: client as never });
+
+    expect(sent.messageId).toBe('m-own');
+    expect(client.send).toHaveBeenCalledTimes(1);
+    expect(sqs).not.toHaveReceivedCommand(SendMessageCommand);
+  });
+
+  it('builds an SQS client of its own when given none', async () => {
+    const sent = await sendRequest(request, { queueUrl: QUEUE_URL });
+
+    expect(sent.messageId).toBe('m-1');
+    expect(sqs).toHaveReceivedCommandTimes(SendMessageCommand, 1);
+  });
+
+  it('returns an empty messageId when SQS answers without one', async () => {
+    sqs.on(SendMessageCommand).resolves({});
+
+    const sent = await sendRequest(request, { queueUrl: QUEUE_URL, client: new SQSClient({}) });
+
+    expect(sent.messageId).toBe('');
+  });
+
   it('fails naming each invalid field, and sends nothing', async () => {
     const invalid = { ...request, regionName: 'MOON_1', regionname: 'US_EAST_1' } as never;
 
@@ -110,6 +135,51 @@ describe('putRequestEvent', () => {
     });
 
     await expect(putting).rejects.toThrow(RequestNotSentError);
-    await expect(putting).rejects.toThrow(/AccessDeniedException not authorized/);
+    await expect(putting).rejects.toMatchObject({
+      name: 'RequestNotSentError',
+      code: 'AccessDeniedException',
+      message: expect.stringMatching(/: AccessDeniedException not authorized$/),
+    });
+  });
+
+  const put = (requestId: string, client: Pick<EventBridgeClient, 'send'> = new EventBridgeClient({})) =>
+    putRequestEvent(
+      { ...request, requestId },
+      { eventBusName: 'platform-requests', source: 'orders', client },
+    );
+
+  it.each([
+    ['reports a failed entry, even one with an id', { FailedEntryCount: 1, Entries: [{ EventId: 'e-1' }] }],
+    ['reports no failure but gives no event id', { FailedEntryCount: 0, Entries: [{}] }],
+    ['answers without entries', { FailedEntryCount: 1 }],
+    ['answers with nothing at all', {}],
+  ])('counts the event as not sent when EventBridge %s', async (_, answer) => {
+    eventBridge.on(PutEventsCommand).resolves(answer);
+
+    await expect(put('orders:3')).rejects.toThrow(
+      new RequestNotSentError('EventBridge did not accept the request orders:3: no event id'),
+    );
+  });
+
+  it('names the error code alone when EventBridge gives no message', async () => {
+    eventBridge
+      .on(PutEventsCommand)
+      .resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure' }] });
+
+    await expect(put('orders:4')).rejects.toThrow(
+      /^EventBridge did not accept the request orders:4: InternalFailure$/,
+    );
+  });
+
+  it('puts through the client it is given, or else one of its own', async () => {
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-default' }] });
+    const client = { send: vi.fn(async () => ({ FailedEntryCount: 0, Entries: [{ EventId: 'e-own' }] })) };
+
+    const own = await put('orders:5', client as never);
+    const byDefault = await putRequestEvent(request, { eventBusName: 'platform-requests', source: 'orders' });
+
+    expect(own.eventId).toBe('e-own');
+    expect(byDefault.eventId).toBe('e-default');
+    expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 1);
   });
 });

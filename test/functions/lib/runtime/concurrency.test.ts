@@ -23,6 +23,32 @@ describe('KeyedLock', () => {
     expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
   });
 
+  it('keeps a task that arrives after the first one ended waiting for the one still running', async () => {
+    const lock = new KeyedLock();
+    const order: string[] = [];
+    let releaseB = () => {};
+    const gateB = new Promise<void>((resolve) => {
+      releaseB = resolve;
+    });
+    const a = lock.run('k', async () => order.push('a'));
+    const b = lock.run('k', async () => {
+      order.push('start b');
+      await gateB;
+      order.push('end b');
+    });
+    await a;
+    await new Promise(setImmediate); // a's bookkeeping settles; b is still running
+
+    const c = lock.run('k', async () => order.push('c'));
+    await new Promise(setImmediate);
+    const whileBRuns = [...order];
+    releaseB();
+    await Promise.all([b, c]);
+
+    expect(whileBRuns).toEqual(['a', 'start b']);
+    expect(order).toEqual(['a', 'start b', 'end b', 'c']);
+  });
+
   it('runs tasks of different keys at the same time', async () => {
     const lock = new KeyedLock();
     const order: string[] = [];
@@ -59,7 +85,8 @@ describe('Limiter', () => {
     expect(results.filter((r) => r.status === 'rejected')).toHaveLength(3);
   });
 
-  it('refuses a limit below one', () => {
-    expect(() => new Limiter(0)).toThrow(RangeError);
+  it('refuses a limit below one or not whole, naming it', () => {
+    expect(() => new Limiter(0)).toThrow(new RangeError('limit must be a positive integer, got 0'));
+    expect(() => new Limiter(1.5)).toThrow(RangeError);
   });
 });

@@ -54,6 +54,36 @@ describe('readEnvironment', () => {
     expect(load).toThrow(/MAX_ATTEMPTS/);
   });
 
+  it('names every problem in one EnvironmentError, separated by "; "', () => {
+    const bad = () =>
+      readEnvironment('provision', { ...defaults.provision, MAX_ATTEMPTS: 'many', DLQ_URL: 'not a url' });
+    const broken = () =>
+      readEnvironment('provision', {
+        ...defaults.provision,
+        BACKOFF_BASE_SECONDS: '60',
+        BACKOFF_CAP_SECONDS: '30',
+        FOLLOW_UP_FIRST_SECONDS: '60',
+        FOLLOW_UP_MAX_SECONDS: '30',
+      });
+
+    expect(bad).toThrow(expect.objectContaining({ name: 'EnvironmentError' }));
+    expect(bad).toThrow(/^invalid configuration: DLQ_URL: [^;]+; MAX_ATTEMPTS: [^;]+$/);
+    expect(broken).toThrow(
+      'invalid configuration: BACKOFF_CAP_SECONDS: must be at least BACKOFF_BASE_SECONDS; ' +
+        'FOLLOW_UP_MAX_SECONDS: must be at least FOLLOW_UP_FIRST_SECONDS',
+    );
+  });
+
+  it.each([
+    ['an ARN', 'arn:aws:events:us-east-1:123456789012:event-bus/requests'],
+    ['a name with a space', 'requests bus'],
+    ['a name past 256 characters', 'b'.repeat(257)],
+  ])('fails the cold start on an EVENT_BUS_NAME that is %s', (_, value) => {
+    expect(() => readEnvironment('checkStatus', { ...defaults.checkStatus, EVENT_BUS_NAME: value })).toThrow(
+      'EVENT_BUS_NAME: must be an event bus name',
+    );
+  });
+
   it('fails the cold start on an ATLAS_BASE_URL credentials may not go to, and accepts https or loopback http', () => {
     const load = (url: string) => () =>
       readEnvironment('checkStatus', { ...defaults.checkStatus, ATLAS_BASE_URL: url });
@@ -271,7 +301,9 @@ describe('the environment the stack writes from settings', () => {
     const files = readdirSync(join(ROOT, 'functions'), { recursive: true, encoding: 'utf8' })
       .filter((f) => f.endsWith('.ts'))
       .map((f) => join(ROOT, 'functions', f));
-    const readers = files.filter((f) => /process\.env/.test(readFileSync(f, 'utf8')));
+    // Not `g.process.env`: the line Stryker's sandbox adds to every mutated file (`npm run mutate`).
+    const reads = /(?<![\w$.])process\.env|globalThis\.process\.env/;
+    const readers = files.filter((f) => reads.test(readFileSync(f, 'utf8')));
     expect(readers.map((f) => relative(ROOT, f))).toEqual(['functions/lib/runtime/environment.ts']);
   });
 
