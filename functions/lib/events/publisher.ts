@@ -68,7 +68,8 @@ export class StatusEvents {
 
   /**
    * Publishes the events in as few calls as the limits allow. Throws EventPublishError, naming
-   * the events that were accepted, when any was not: the caller keeps the rest in its outbox.
+   * the events that were accepted, when any was not: the caller keeps the rest in its outbox. A
+   * call EventBridge refuses does not hold back the calls after it.
    */
   async publish(...details: StatusChangedDetail[]): Promise<void> {
     const accepted: string[] = [];
@@ -81,6 +82,7 @@ export class StatusEvents {
       Resources: [],
     }));
     const problems: string[] = [];
+    let failure: unknown;
     for (const chunk of chunkEntries(entries)) {
       try {
         const out = await this.#client.send(
@@ -93,17 +95,15 @@ export class StatusEvents {
           else problems.push('not accepted');
         });
       } catch (error) {
-        throw new EventPublishError(
-          `EventBridge refused ${details.length - accepted.length} status event(s): ${(error as Error).message}`,
-          accepted,
-          { cause: error },
-        );
+        failure ??= error;
+        for (const _ of chunk) problems.push((error as Error).message);
       }
     }
     if (problems.length > 0) {
       throw new EventPublishError(
         `EventBridge refused ${problems.length} status event(s): ${problems[0]}`,
         accepted,
+        ...(failure === undefined ? [] : [{ cause: failure }]),
       );
     }
   }

@@ -192,6 +192,22 @@ describe('StatusEvents.publish', () => {
     });
   });
 
+  it('sends the calls after one EventBridge refused, and names what they delivered as accepted', async () => {
+    const down = new Error('throttled');
+    eventBridge.on(PutEventsCommand).rejectsOnce(down).resolves({ FailedEntryCount: 0, Entries: [] });
+
+    const error = await failureOf(publisher().publish(...details(25)));
+
+    expect(calls().map((entries) => entries.length)).toEqual([10, 10, 5]);
+    expect(error).toMatchObject({
+      message: 'EventBridge refused 10 status event(s): throttled',
+      accepted: details(25)
+        .slice(10)
+        .map((d) => d.eventId),
+      cause: down,
+    });
+  });
+
   it('uses a client of its own when given none', async () => {
     eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [] });
 
