@@ -53,6 +53,12 @@ const withoutNulls = (value: unknown) =>
 /** groupId and endpointId, per the spec: the only shape ever put into a path. */
 const ATLAS_ID = /^[a-f0-9]{24}$/;
 
+/**
+ * Atlas's errorMessage is kept this long at most: it is stored in the ledger item (400 KB at most)
+ * and carried by events and parked messages, so no answer of Atlas can grow them unbounded.
+ */
+export const MAX_ERROR_MESSAGE = 1_000;
+
 const Endpoint = z.pipe(
   z.transform(withoutNulls),
   z.object({
@@ -61,7 +67,12 @@ const Endpoint = z.pipe(
     regionName: z.string(),
     vpcRegionName: z.optional(z.string()),
     status: z.string(),
-    errorMessage: z.optional(z.string()),
+    errorMessage: z.optional(
+      z.pipe(
+        z.string(),
+        z.transform((message) => message.slice(0, MAX_ERROR_MESSAGE)),
+      ),
+    ),
     privateEndpointConnectionName: z.optional(z.string()),
   }),
 );

@@ -1,5 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
-import { type AtlasCallInfo, AtlasClient, type AtlasClientOptions } from '#atlas/client.ts';
+import {
+  type AtlasCallInfo,
+  AtlasClient,
+  type AtlasClientOptions,
+  MAX_ERROR_MESSAGE,
+} from '#atlas/client.ts';
 import { digestResponse, parseDigestChallenge } from '#atlas/digest.ts';
 import type { AtlasCredentials } from '#atlas/types.ts';
 import { AtlasApiError, AtlasNetworkError, describeFailure } from '#lib/errors.ts';
@@ -381,6 +386,22 @@ describe('AtlasClient operations', () => {
     const found = await client(fetch).getEndpoint(GROUP, 'AWS', ENDPOINT_ID);
 
     expect(found).toMatchObject({ status: 'QUARANTINED', errorMessage: 'why' });
+  });
+
+  it('cuts an errorMessage longer than MAX_ERROR_MESSAGE, in a get and in a listing', async () => {
+    const long = `${'x'.repeat(MAX_ERROR_MESSAGE)}and more`;
+    const { fetch } = oauthServer((request) =>
+      request.url.endsWith(ENDPOINT_ID)
+        ? json(200, endpoint({ status: 'FAILED', errorMessage: long }))
+        : json(200, { results: [endpoint({ status: 'FAILED', errorMessage: long })], totalCount: 1 }),
+    );
+
+    const found = await client(fetch).getEndpoint(GROUP, 'AWS', ENDPOINT_ID);
+    const [listed] = await client(fetch).listEndpoints(GROUP, 'AWS');
+
+    expect(MAX_ERROR_MESSAGE).toBe(1_000);
+    expect(found.errorMessage).toBe('x'.repeat(MAX_ERROR_MESSAGE));
+    expect(listed?.errorMessage).toBe('x'.repeat(MAX_ERROR_MESSAGE));
   });
 
   it('reads every page until a short page', async () => {
