@@ -5,10 +5,12 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { StatusChangedDetail } from '#events/status-event.ts';
 import { Ledger } from '#ledger/ledger.ts';
+import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { type Moto, startMoto } from '#test/local/emulators.ts';
-import { ledgerContract } from '#test/support/ledger-contract.ts';
+import { ledgerContract, START } from '#test/support/ledger-contract.ts';
 import { createLedgerTable } from '#test/support/ledger-table.ts';
 
 let moto: Moto;
@@ -35,5 +37,65 @@ describe('Ledger on DynamoDB', () => {
     const tableName = `ledger-${tables}`;
     await createLedgerTable(db as unknown as DynamoDBClient, tableName);
     return new Ledger({ tableName, client: db, now });
+  });
+});
+
+describe('Ledger on DynamoDB, beyond the contract', () => {
+  const r: ProvisionRequest = {
+    requestId: 'req-beyond',
+    action: 'create',
+    groupId: 'b'.repeat(24),
+    cloudProvider: 'AWS',
+    regionName: 'US_EAST_1',
+    profile: 'default',
+  };
+
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllEnvs();
+  });
+
+  it('passes on what DynamoDB refuses other than a condition, rather than reading it as a busy key or a moved item', async () => {
+    const ledger = new Ledger({ tableName: 'no-such-table', client: db, now: () => new Date(START) });
+    const notFound = { name: 'ResourceNotFoundException' };
+
+    await expect(ledger.claim(r, 'a', 60)).rejects.toMatchObject(notFound);
+    await expect(ledger.recordCheck(naturalKey(r), 'ACTIVE', { status: 'ACTIVE' })).rejects.toMatchObject(
+      notFound,
+    );
+    await expect(ledger.clearOutbox(naturalKey(r), ['a'.repeat(32)])).rejects.toMatchObject(notFound);
+  });
+
+  it('built from a table name alone, reaches the DynamoDB of the environment, stamps the system clock and leaves out undefined values', async () => {
+    vi.stubEnv('AWS_ENDPOINT_URL_DYNAMODB', moto.endpoint);
+    vi.stubEnv('AWS_REGION', 'us-east-1');
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(START);
+    tables += 1;
+    const tableName = `ledger-${tables}`;
+    await createLedgerTable(db as unknown as DynamoDBClient, tableName);
+    const ledger = new Ledger({ tableName });
+    const event: StatusChangedDetail = {
+      version: '1',
+      eventId: 'a'.repeat(32),
+      outcome: 'PROVISIONED',
+      requestIds: [r.requestId],
+      endpointId: undefined,
+      occurredAt: new Date(START).toISOString(),
+    };
+
+    const claimed = await ledger.claim(r, 'a', 60);
+    const settled = await ledger.settle(claimed, 'a', {
+      status: 'REQUESTED',
+      request: r,
+      statusSince: claimed.statusSince,
+      events: [event],
+    });
+
+    expect(claimed).toMatchObject({ createdAt: new Date(START).toISOString() });
+    expect(settled.outbox?.[event.eventId]).not.toHaveProperty('endpointId');
+    expect(await ledger.get(naturalKey(r))).toEqual(settled);
   });
 });
