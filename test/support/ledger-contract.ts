@@ -491,6 +491,15 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
       expect(counted).not.toHaveProperty('tracked');
       expect(cleared).toMatchObject({ endpointFailures: 1, lease: { owner: 'a' } });
       expect(cleared).not.toHaveProperty('recreating');
+      const both = await ledger.amend(key, 'a', {
+        pendingCreate: { sentAt: at(clock) },
+        endpointFailures: undefined,
+        unconfirmedCreates: undefined,
+      });
+      const none = await ledger.amend(key, 'a', { pendingCreate: undefined, recreating: undefined });
+      expect(both).toMatchObject({ pendingCreate: { sentAt: at(clock) }, tracked: 'OPEN' });
+      expect(both).not.toHaveProperty('endpointFailures');
+      expect(none).not.toHaveProperty('pendingCreate');
     });
 
     it('refuses a write under a lease to a key released or never claimed', async () => {
