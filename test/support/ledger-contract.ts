@@ -5,7 +5,13 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { StatusChangedDetail } from '#events/status-event.ts';
-import { type LedgerStatus, MAX_REQUEST_IDS, NEVER_CHECKED, type SettleResult } from '#ledger/ledger.ts';
+import {
+  boundProfile,
+  type LedgerStatus,
+  MAX_REQUEST_IDS,
+  NEVER_CHECKED,
+  type SettleResult,
+} from '#ledger/ledger.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import type { LedgerApi } from './in-memory-ledger.ts';
 
@@ -178,11 +184,13 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
   it('keeps events in the outbox with the state they announce, adds to it, and clears what was sent', async () => {
     const r = request();
     const key = naturalKey(r);
-    await ledger.settle(
+    const one = await ledger.settle(
       await ledger.claim(r, 'a', LEASE_SECONDS),
       'a',
       answer(r, 'DELETED', { events: [event('a'.repeat(32))] }),
     );
+    // Events to announce put a key with no endpoint in the check index.
+    expect(one.tracked).toBe('OPEN');
     const both = await ledger.settle(
       await ledger.claim(r, 'b', LEASE_SECONDS),
       'b',
@@ -338,6 +346,7 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
 
       expect(item).toMatchObject({ status: 'DELETED', statusSince: at(clock), checkedAt: at(clock) });
       expect(item).not.toHaveProperty('tracked');
+      expect(item).not.toHaveProperty('endpointId');
     });
 
     it('marks an endpoint stuck once and keeps the first time', async () => {
@@ -482,6 +491,15 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
       expect(counted).not.toHaveProperty('tracked');
       expect(cleared).toMatchObject({ endpointFailures: 1, lease: { owner: 'a' } });
       expect(cleared).not.toHaveProperty('recreating');
+      const both = await ledger.amend(key, 'a', {
+        pendingCreate: { sentAt: at(clock) },
+        endpointFailures: undefined,
+        unconfirmedCreates: undefined,
+      });
+      const none = await ledger.amend(key, 'a', { pendingCreate: undefined, recreating: undefined });
+      expect(both).toMatchObject({ pendingCreate: { sentAt: at(clock) }, tracked: 'OPEN' });
+      expect(both).not.toHaveProperty('endpointFailures');
+      expect(none).not.toHaveProperty('pendingCreate');
     });
 
     it('refuses a write under a lease to a key released or never claimed', async () => {
@@ -709,12 +727,15 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
     it('resets the FAILED count when an endpoint becomes ACTIVE, and only then', async () => {
       const key = await settledAs('INITIATING', { fields: { endpointFailures: 2 } });
       const steady = await settledAs('ACTIVE', { fields: { endpointFailures: 1 } });
+      const failing = await settledAs('INITIATING', { fields: { endpointFailures: 1 } });
 
       const active = await ledger.recordCheck(key, 'INITIATING', { status: 'ACTIVE' });
       const still = await ledger.recordCheck(steady, 'ACTIVE', { status: 'ACTIVE' });
+      const failed = await ledger.recordCheck(failing, 'INITIATING', { status: 'FAILED' });
 
       expect(active).not.toHaveProperty('endpointFailures');
       expect(still).toMatchObject({ endpointFailures: 1 });
+      expect(failed).toMatchObject({ status: 'FAILED', endpointFailures: 1 });
     });
 
     it("does nothing while a provisioner holds the key, to the lease's last millisecond", async () => {
@@ -760,6 +781,99 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
 
       expect(item).toMatchObject({ reported: ['x'.repeat(24)] });
       expect(item).not.toHaveProperty('unconfirmedCreates');
+      const forgotten = await ledger.recordCheck(key, 'ACTIVE', {
+        status: 'ACTIVE',
+        fields: { reported: undefined },
+      });
+      expect(forgotten).not.toHaveProperty('reported');
+    });
+  });
+
+  describe('lifecycles, following and binding', () => {
+    const settleAgain = async (r: ProvisionRequest, owner: string, result: SettleResult) =>
+      ledger.settle(await ledger.claim(r, owner, LEASE_SECONDS), owner, result);
+
+    it('moves a redelivered request to the end once, restarts the list for a create on a key left without an endpoint, and adds delete to delete', async () => {
+      const r1 = request();
+      const key = naturalKey(r1);
+      const r2 = { ...r1, requestId: 'r2' };
+      await settleAgain(r1, 'a', answer(r1, 'ACTIVE', { endpointId: 'e'.repeat(24) }));
+      await settleAgain(r2, 'b', answer(r2, 'ACTIVE', { endpointId: 'e'.repeat(24) }));
+      const redelivered = await settleAgain(r1, 'c', answer(r1, 'ACTIVE', { endpointId: 'e'.repeat(24) }));
+      await ledger.recordCheck(key, 'ACTIVE', { status: 'MISSING' });
+      const r3 = { ...r1, requestId: 'r3' };
+      const recreated = await settleAgain(r3, 'd', answer(r3, 'INITIATING', { endpointId: 'f'.repeat(24) }));
+      const d1 = { ...r1, requestId: 'd1', action: 'delete' as const };
+      const d2 = { ...r1, requestId: 'd2', action: 'delete' as const };
+      await settleAgain(d1, 'e', answer(d1, 'DELETED'));
+      const deleted = await settleAgain(d2, 'f', answer(d2, 'DELETED'));
+
+      expect(redelivered.requestIds).toEqual(['r2', r1.requestId]);
+      expect(recreated.requestIds).toEqual(['r3']);
+      expect(deleted.requestIds).toEqual(['d1', 'd2']);
+    });
+
+    it('follows a key for its events until they are sent, and a key answered with no endpoint not at all', async () => {
+      const r = request();
+      await settleAgain(r, 'a', answer(r, 'DELETED', { events: [event('a'.repeat(32))] }));
+      const waiting = await settleAgain(r, 'b', answer(r, 'DELETED'));
+      const bare = request();
+      const failed = await settleAgain(bare, 'a', answer(bare, 'FAILED'));
+
+      expect(waiting).toMatchObject({ tracked: 'OPEN' });
+      expect(Object.keys(waiting.outbox ?? {})).toEqual(['a'.repeat(32)]);
+      expect(failed).not.toHaveProperty('tracked');
+    });
+
+    it('binds the key to the profile of a request that answers it with a followed endpoint, and of no other', async () => {
+      const r = request();
+      const other = { ...r, requestId: 'ops', profile: 'team_b' };
+      await settleAgain(r, 'a', answer(r, 'DELETED'));
+
+      const gone = await settleAgain(other, 'b', answer(other, 'DELETED', { endpointId: 'e'.repeat(24) }));
+      const unnamed = await settleAgain(other, 'c', answer(other, 'PENDING_ACCEPTANCE'));
+      const adopted = await settleAgain(other, 'd', answer(other, 'ACTIVE', { endpointId: 'f'.repeat(24) }));
+
+      expect(gone.profile).toBe(r.profile);
+      expect(unnamed.profile).toBe(r.profile);
+      expect(adopted.profile).toBe('team_b');
+    });
+
+    it('reads a key as bound while it has a followed endpoint, a create in doubt or a FAILED endpoint being recreated', async () => {
+      const r = request();
+      const key = naturalKey(r);
+      const fresh = await ledger.claim(r, 'a', LEASE_SECONDS);
+      const sent = await ledger.amend(key, 'a', { pendingCreate: { sentAt: at(clock) } });
+      const unsent = await ledger.amend(key, 'a', { pendingCreate: undefined, recreating: true });
+      const idle = await ledger.amend(key, 'a', { recreating: undefined, status: 'PENDING_ACCEPTANCE' });
+      const active = await ledger.settle(idle, 'a', answer(r, 'ACTIVE', { endpointId: 'e'.repeat(24) }));
+      const del = { ...r, requestId: 'del', action: 'delete' as const };
+      const deleted = await settleAgain(del, 'b', answer(del, 'DELETED'));
+
+      expect(boundProfile(fresh)).toBeUndefined();
+      expect(boundProfile(sent)).toBe(r.profile);
+      expect(boundProfile(unsent)).toBe(r.profile);
+      expect(idle).toMatchObject({ status: 'PENDING_ACCEPTANCE' });
+      expect(idle).not.toHaveProperty('endpointId');
+      expect(boundProfile(idle)).toBeUndefined();
+      expect(boundProfile(active)).toBe(r.profile);
+      expect(boundProfile(deleted)).toBeUndefined();
+    });
+
+    it('clears a create in doubt that a settle is told to forget', async () => {
+      const r = request();
+      const key = naturalKey(r);
+      await ledger.claim(r, 'a', LEASE_SECONDS);
+      const sent = await ledger.amend(key, 'a', { pendingCreate: { sentAt: at(clock) } });
+
+      const settled = await ledger.settle(
+        sent,
+        'a',
+        answer(r, 'INITIATING', { endpointId: 'e'.repeat(24), fields: { pendingCreate: undefined } }),
+      );
+
+      expect(settled).not.toHaveProperty('pendingCreate');
+      expect(settled).toMatchObject({ status: 'INITIATING', endpointId: 'e'.repeat(24) });
     });
   });
 
