@@ -4,11 +4,21 @@
  * error nobody expected.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AtlasApiError } from '#lib/errors.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
-import { buildProvisioner, FakeAtlas, NOW, publishedDetails, QUEUES, resetAws, sentTo } from './fixtures.ts';
+import {
+  buildProvisioner,
+  FakeAtlas,
+  NOW,
+  publishedDetails,
+  QUEUES,
+  resetAws,
+  sentTo,
+  sqs,
+} from './fixtures.ts';
 
 const keyOf = (request: object) => naturalKey(request as ProvisionRequest);
 
@@ -86,5 +96,43 @@ describe('failure', () => {
       ],
       ['UNEXPECTED_ERROR', undefined],
     ]);
+  });
+
+  it('logs the ledger error it swallows when a failure cannot be recorded, and still parks the request', async () => {
+    atlas.failNext(
+      'list',
+      new AtlasApiError({ status: 403, errorCode: 'USER_UNAUTHORIZED', operation: 'list' }),
+    );
+    vi.spyOn(table, 'recordFailure').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
+    const entries = await logged(async (logger) => {
+      const { provisioner } = buildProvisioner(atlas, { logger });
+      await expect(provisioner.handleRecord(sqsRecord(createRequest()))).resolves.toBe('DEAD_LETTERED');
+    });
+
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        level: 'WARN',
+        error: expect.objectContaining({ message: 'ProvisionedThroughputExceededException' }),
+      }),
+    );
+  });
+
+  it('logs the SQS error it swallows when a retry cannot be delayed, and still retries', async () => {
+    sqs.on(ChangeMessageVisibilityCommand).rejects(new Error('ReceiptHandleIsInvalid'));
+    atlas.failNext(
+      'list',
+      new AtlasApiError({ status: 500, errorCode: 'UNEXPECTED_ERROR', operation: 'list' }),
+    );
+    const entries = await logged(async (logger) => {
+      const { provisioner } = buildProvisioner(atlas, { logger });
+      await expect(provisioner.handleRecord(sqsRecord(createRequest()))).rejects.toThrow(/500/);
+    });
+
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        level: 'WARN',
+        error: expect.objectContaining({ message: 'ReceiptHandleIsInvalid' }),
+      }),
+    );
   });
 });

@@ -13,6 +13,7 @@ import { statusChange } from '#events/status-change.ts';
 import { AtlasApiError, AtlasNetworkError } from '#lib/errors.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { MAX_FOLLOW_UPS } from '#provision/provisioner.ts';
+import { captureOutput } from '#test/support/handler-module.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,
@@ -933,6 +934,70 @@ describe('Provisioner, follow-ups', () => {
     for (const entry of entries) {
       expect(entry).toMatchObject({ messageId: 'sender-id', followUp: 1, requestId: request.requestId });
     }
+  });
+
+  describe('what it logs of what it gives up or swallows', () => {
+    /** Delivers `record` to a provisioner logging at WARN; the JSON lines it wrote. */
+    async function logsOf(record: SQSRecord, outcome: string) {
+      const lines = captureOutput();
+      const logger = new Logger({ serviceName: 'provisioner', logLevel: 'WARN' });
+      const { provisioner } = buildProvisioner(atlas, { now, followUp: FOLLOW_UP, logger });
+      await expect(provisioner.handleRecord(record)).resolves.toBe(outcome);
+      vi.mocked(process.stdout.write).mockRestore();
+      vi.mocked(process.stderr.write).mockRestore();
+      return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    }
+
+    it('says why it dropped a follow-up: the failure Atlas answered, or the chain bound reached', async () => {
+      const { first } = await provisioned();
+      atlas.failNext('get', new AtlasApiError({ status: 403, errorCode: 'FORBIDDEN', operation: 'get' }));
+      const refused = await logsOf(delivered(first), 'FOLLOW_UP_DROPPED');
+      const bounded = await logsOf(numbered(delivered(first), MAX_FOLLOW_UPS), 'FOLLOW_UP_DROPPED');
+
+      expect(refused).toEqual([
+        expect.objectContaining({
+          level: 'WARN',
+          reason: expect.any(String),
+          failure: expect.objectContaining({ code: 'FORBIDDEN', httpStatus: 403 }),
+        }),
+      ]);
+      expect(bounded).toEqual([
+        expect.objectContaining({ level: 'WARN', reason: expect.any(String), followUps: MAX_FOLLOW_UPS }),
+      ]);
+    });
+
+    it('logs the Atlas failure it will ask again about, with the delay', async () => {
+      const { first } = await provisioned();
+      atlas.failNext(
+        'get',
+        new AtlasApiError({ status: 503, errorCode: 'SERVICE_UNAVAILABLE', operation: 'get' }),
+      );
+
+      const entries = await logsOf(delivered(first), 'FOLLOWED');
+
+      expect(entries).toContainEqual(
+        expect.objectContaining({
+          level: 'WARN',
+          failure: expect.objectContaining({ code: 'SERVICE_UNAVAILABLE' }),
+          delaySeconds: 10,
+        }),
+      );
+    });
+
+    it('logs the SQS error of a follow-up it could not send, naming the endpoint', async () => {
+      const { first, endpoint } = await provisioned();
+      sqs.on(SendMessageCommand).rejects(new Error('SQS is down'));
+
+      const entries = await logsOf(delivered(first), 'FOLLOW_UP_DROPPED');
+
+      expect(entries).toContainEqual(
+        expect.objectContaining({
+          level: 'WARN',
+          endpointId: endpoint?.id,
+          error: expect.objectContaining({ message: 'SQS is down' }),
+        }),
+      );
+    });
   });
 
   describe('the invocation deadline', () => {
