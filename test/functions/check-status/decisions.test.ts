@@ -16,6 +16,7 @@ import {
   minutesAgo,
   NOW,
   plentyOfTime,
+  publishedDetails,
   resetAws,
 } from './fixtures.ts';
 
@@ -56,6 +57,44 @@ describe('StatusChecker, decisions', () => {
     await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 1 });
 
     expect(table.get(item.key)).toMatchObject({ status: 'REQUESTED', checkedAt: NOW.toISOString() });
+  });
+
+  it('reports, never deletes, an extra that only a create in doubt older than a day could account for', async () => {
+    // The provisioner forgets such a create (its endpoint would have shown by now): an extra
+    // endpoint is someone else's, for an operator, however long ago the key's create was in doubt.
+    const item = table.put({
+      status: 'ACTIVE',
+      vpcRegionName: undefined,
+      unconfirmedCreates: [minutesAgo(24 * 60 + 1)],
+    });
+    atlas.seedFor(item, 'ACTIVE');
+    const extra = { ...atlas.seedFor(item, 'ACTIVE'), id: 'f'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [...(atlas.endpoints.get(item.groupId) ?? []).slice(0, 1), extra]);
+    const { checker, metrics } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ duplicatesDeleted: 0 });
+
+    expect(atlas.deletes).toEqual([]);
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({ outcome: 'DUPLICATE_FOUND', endpointId: extra.id }),
+    ]);
+    expect(metrics.addMetric).toHaveBeenCalledWith(METRIC.duplicateEndpoints, 'Count', 1);
+  });
+
+  it('still deletes an extra a create in doubt sent exactly a day ago accounts for', async () => {
+    const item = table.put({
+      status: 'ACTIVE',
+      vpcRegionName: undefined,
+      unconfirmedCreates: [minutesAgo(24 * 60)],
+    });
+    atlas.seedFor(item, 'ACTIVE');
+    const extra = { ...atlas.seedFor(item, 'INITIATING'), id: 'f'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [...(atlas.endpoints.get(item.groupId) ?? []).slice(0, 1), extra]);
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ duplicatesDeleted: 1 });
+
+    expect(atlas.deletes).toEqual([{ groupId: item.groupId, endpointId: extra.id }]);
   });
 
   it('counts no duplicate endpoints for a key a provisioner holds that has only its own endpoint', async () => {
