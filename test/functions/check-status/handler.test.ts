@@ -116,4 +116,23 @@ describe('check-status handler', () => {
       .find((entry) => entry._aws?.CloudWatchMetrics?.[0]?.Namespace === 'AtlasBackupPrivateEndpoints');
     expect(emf).toMatchObject({ service: 'status-checker', CheckedEndpoints: 0, StatusChanged: 0, Stuck: 0 });
   });
+
+  it("logs under the status checker's service name and counts its cold start", async () => {
+    const handler = await loadHandler({
+      ...ENV,
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_METRICS_DISABLED: 'false',
+      // Lambda says how the environment started; only an on-demand one has a cold start.
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+    });
+    const output = captureOutput();
+
+    await handler(scheduledEvent(), lambdaContext());
+
+    const entries = output.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const logs = entries.filter((entry) => entry.level !== undefined);
+    expect(logs.length).toBeGreaterThan(0);
+    for (const entry of logs) expect(entry).toMatchObject({ service: 'status-checker' });
+    expect(entries).toContainEqual(expect.objectContaining({ ColdStart: 1 }));
+  });
 });

@@ -46,7 +46,10 @@ export class FakeAtlas implements EndpointsApi {
   }
 
   async listEndpoints(groupId: string, _cloudProvider: CloudProvider): Promise<AtlasEndpoint[]> {
-    return this.#call({ op: 'list', groupId }, () => [...(this.endpoints.get(groupId) ?? [])]);
+    // Copies, as a listing over HTTP gives: what Atlas does later never changes one already read.
+    return this.#call({ op: 'list', groupId }, () =>
+      (this.endpoints.get(groupId) ?? []).map((e) => ({ ...e })),
+    );
   }
 
   async createEndpoint(groupId: string, body: CreateEndpointBody): Promise<AtlasEndpoint> {

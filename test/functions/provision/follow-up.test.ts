@@ -3,6 +3,8 @@
  * at again (one GET) on a growing delay until its endpoint settles, and the requester hears the
  * change as soon as Atlas has made it, as the same fact the status checker would announce.
  */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { SendMessageCommandInput } from '@aws-sdk/client-sqs';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
@@ -11,6 +13,7 @@ import { statusChange } from '#events/status-change.ts';
 import { AtlasApiError, AtlasNetworkError } from '#lib/errors.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { MAX_FOLLOW_UPS } from '#provision/provisioner.ts';
+import { captureOutput } from '#test/support/handler-module.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,
@@ -689,6 +692,311 @@ describe('Provisioner, follow-ups', () => {
       expect(table.items.get(keyOf(request))?.status).toBe('MISSING');
       expect(publishedDetails().map((e) => e.outcome)).toEqual(['MISSING']);
       expect(followUps()).toEqual([]);
+    });
+
+    it('follows the one new endpoint beside others Atlas is deleting, and one a listing still shows under the old id', async () => {
+      const { request, provisioner, first, endpoint } = await provisioned();
+      if (!endpoint) throw new Error('no endpoint');
+      // The GET no longer finds the endpoint while the listing still shows it, beside one being
+      // deleted and the one that took its place.
+      atlas.failNext('get', new AtlasApiError({ status: 404, errorCode: 'NOT_FOUND', operation: 'get' }));
+      atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'DELETING' });
+      const successor = atlas.seed(request.groupId, {
+        cloudProvider: 'AWS',
+        regionName: 'US_EAST_1',
+        status: 'INITIATING',
+      });
+      eventBridge.resetHistory();
+
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+      expect(table.items.get(keyOf(request))).toMatchObject({
+        endpointId: successor.id,
+        status: 'INITIATING',
+      });
+      expect(publishedDetails().map((e) => [e.outcome, e.endpointId])).toEqual([['ADOPTED', successor.id]]);
+    });
+
+    it('reads a deleted key with one GET, never a listing, when its endpoint is gone', async () => {
+      const { provisioner, request } = await provisioned();
+      const del = { ...request, requestId: 'delete-1', action: 'delete' as const };
+      await expect(provisioner.handleRecord(sqsRecord(del))).resolves.toBe('DELETE_REQUESTED');
+      const [first] = followUps().slice(-1);
+      atlas.endpoints.set(request.groupId, []);
+      atlas.calls.length = 0;
+
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+      expect(atlas.calls.map((c) => c.op)).toEqual(['get']);
+      expect(table.items.get(keyOf(request))).toMatchObject({ status: 'DELETED' });
+    });
+
+    it('comes back twice as late while the new endpoint is not listed yet', async () => {
+      const { request, provisioner, first, endpoint } = await provisioned();
+      if (!endpoint) throw new Error('no endpoint');
+      endpoint.status = 'PENDING_RECREATION';
+      await provisioner.handleRecord(delivered(first));
+      const [, second] = followUps();
+      replace(request.groupId);
+      sqs.resetHistory();
+
+      await expect(provisioner.handleRecord(delivered(second))).resolves.toBe('FOLLOWED');
+
+      expect(followUps()).toEqual([expect.objectContaining({ DelaySeconds: 40 })]);
+    });
+
+    it('follows the new endpoint at the next spacing, and hands nothing back while it is in progress', async () => {
+      const { request, provisioner, first } = await provisioned();
+      const [successor] = replace(request.groupId, 'INITIATING');
+      sqs.resetHistory();
+
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+      expect(sent()).toEqual([
+        expect.objectContaining({
+          DelaySeconds: 20,
+          MessageAttributes: expect.objectContaining({
+            FollowUp: { DataType: 'Number', StringValue: '2' },
+            EndpointId: { DataType: 'String', StringValue: successor?.id },
+          }),
+        }),
+      ]);
+    });
+
+    it('stops at a new endpoint that is ACTIVE already', async () => {
+      const { request, provisioner, first } = await provisioned();
+      const [successor] = replace(request.groupId, 'ACTIVE');
+      sqs.resetHistory();
+
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+      expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: successor?.id, status: 'ACTIVE' });
+      expect(sent()).toEqual([]);
+    });
+
+    it("hands a new endpoint that is FAILED back to the provisioner, under the sender's messageId", async () => {
+      const { request, provisioner, first } = await provisioned();
+      const [successor] = replace(request.groupId, 'FAILED');
+      sqs.resetHistory();
+
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+      expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: successor?.id, status: 'FAILED' });
+      expect(sent()).toEqual([
+        {
+          QueueUrl: QUEUES.requestQueueUrl,
+          MessageBody: expect.any(String),
+          MessageAttributes: {
+            OriginalMessageId: { DataType: 'String', StringValue: 'sender-id' },
+            Waits: { DataType: 'Number', StringValue: '0' },
+          },
+        },
+      ]);
+      expect(JSON.parse(sent()[0]?.MessageBody ?? '{}')).toMatchObject({
+        action: 'create',
+        requestId: request.requestId,
+      });
+    });
+
+    it('keeps the event naming the new endpoint in the outbox when EventBridge refuses it', async () => {
+      const { request, provisioner, first } = await provisioned();
+      const [successor] = replace(request.groupId, 'INITIATING');
+      eventBridge.reset();
+      eventBridge.on(PutEventsCommand).rejects(new Error('EventBridge is down'));
+
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+      expect(Object.values(table.items.get(keyOf(request))?.outbox ?? {})).toEqual([
+        expect.objectContaining({ outcome: 'ADOPTED', endpointId: successor?.id }),
+      ]);
+    });
+
+    it('records the new endpoint beside what the outbox still held, and announces both', async () => {
+      const { request, provisioner, first } = await provisioned();
+      const item = table.items.get(keyOf(request));
+      if (!item) throw new Error('no item');
+      const earlier = { ...publishedDetails()[0], eventId: 'b'.repeat(32) } as NonNullable<
+        ReturnType<typeof publishedDetails>[number]
+      >;
+      item.outbox = { [earlier.eventId]: earlier };
+      const [successor] = replace(request.groupId, 'INITIATING');
+      eventBridge.resetHistory();
+
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+      expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: successor?.id });
+      expect(publishedDetails().map((d) => [d.eventId, d.outcome])).toEqual([
+        [earlier.eventId, 'PROVISIONED'],
+        [expect.any(String), 'ADOPTED'],
+      ]);
+      expect(table.items.get(keyOf(request))).not.toHaveProperty('outbox');
+    });
+
+    it('announces nothing and reads the key again later when it moved on while Atlas was asked', async () => {
+      const { request, provisioner, first, endpoint } = await provisioned();
+      replace(request.groupId, 'INITIATING');
+      const recordCheck = table.recordCheck.bind(table);
+      table.recordCheck = async (...args) => {
+        const item = table.items.get(keyOf(request));
+        if (item) item.updatedAt = new Date(clock + 1).toISOString();
+        return recordCheck(...args);
+      };
+      sqs.resetHistory();
+      eventBridge.resetHistory();
+
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+      expect(table.items.get(keyOf(request))).toMatchObject({
+        endpointId: endpoint?.id,
+        status: 'INITIATING',
+      });
+      expect(publishedDetails()).toEqual([]);
+      expect(followUps()).toEqual([
+        expect.objectContaining({
+          DelaySeconds: 20,
+          MessageAttributes: expect.objectContaining({
+            FollowUp: { DataType: 'Number', StringValue: '2' },
+            EndpointId: { DataType: 'String', StringValue: endpoint?.id },
+          }),
+        }),
+      ]);
+    });
+  });
+
+  describe('a status change', () => {
+    it.each(['ACTIVE', 'PENDING_RECREATION'])(
+      'hands a create back only when its endpoint FAILED, not when it turns %s',
+      async (status) => {
+        const { provisioner, first, endpoint } = await provisioned();
+        if (!endpoint) throw new Error('no endpoint');
+        endpoint.status = status;
+        sqs.resetHistory();
+
+        await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+        expect(sent().filter((m) => m.MessageAttributes?.FollowUp === undefined)).toEqual([]);
+      },
+    );
+
+    it('keeps the change in the outbox when EventBridge refuses it', async () => {
+      const { request, provisioner, first, endpoint } = await provisioned();
+      if (!endpoint) throw new Error('no endpoint');
+      endpoint.status = 'ACTIVE';
+      eventBridge.reset();
+      eventBridge.on(PutEventsCommand).rejects(new Error('EventBridge is down'));
+
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+      expect(Object.values(table.items.get(keyOf(request))?.outbox ?? {})).toEqual([
+        expect.objectContaining({ outcome: 'STATUS_CHANGED', status: 'ACTIVE' }),
+      ]);
+    });
+
+    it('comes back at the next spacing when the key moved on while Atlas was asked', async () => {
+      const { request, provisioner, first, endpoint } = await provisioned();
+      if (!endpoint) throw new Error('no endpoint');
+      endpoint.status = 'ACTIVE';
+      const recordCheck = table.recordCheck.bind(table);
+      table.recordCheck = async (...args) => {
+        const item = table.items.get(keyOf(request));
+        if (item) item.updatedAt = new Date(clock + 1).toISOString();
+        return recordCheck(...args);
+      };
+      sqs.resetHistory();
+
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+      expect(followUps()).toEqual([expect.objectContaining({ DelaySeconds: 20 })]);
+    });
+  });
+
+  it('names on every log line of a follow-up its message, its number and its request', async () => {
+    const lines: string[] = [];
+    const { request, first, endpoint } = await provisioned();
+    if (!endpoint) throw new Error('no endpoint');
+    endpoint.status = 'FAILED';
+    for (const stream of [process.stdout, process.stderr]) {
+      vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        lines.push(String(chunk));
+        return true;
+      });
+    }
+    const logger = new Logger({ serviceName: 'provisioner', logLevel: 'INFO' });
+    const { provisioner } = buildProvisioner(atlas, { now, followUp: FOLLOW_UP, logger });
+
+    await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+    const entries = lines
+      .flatMap((l) => l.split('\n'))
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(entries.length).toBeGreaterThan(1);
+    for (const entry of entries) {
+      expect(entry).toMatchObject({ messageId: 'sender-id', followUp: 1, requestId: request.requestId });
+    }
+  });
+
+  describe('what it logs of what it gives up or swallows', () => {
+    /** Delivers `record` to a provisioner logging at WARN; the JSON lines it wrote. */
+    async function logsOf(record: SQSRecord, outcome: string) {
+      const lines = captureOutput();
+      const logger = new Logger({ serviceName: 'provisioner', logLevel: 'WARN' });
+      const { provisioner } = buildProvisioner(atlas, { now, followUp: FOLLOW_UP, logger });
+      await expect(provisioner.handleRecord(record)).resolves.toBe(outcome);
+      vi.mocked(process.stdout.write).mockRestore();
+      vi.mocked(process.stderr.write).mockRestore();
+      return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    }
+
+    it('says why it dropped a follow-up: the failure Atlas answered, or the chain bound reached', async () => {
+      const { first } = await provisioned();
+      atlas.failNext('get', new AtlasApiError({ status: 403, errorCode: 'FORBIDDEN', operation: 'get' }));
+      const refused = await logsOf(delivered(first), 'FOLLOW_UP_DROPPED');
+      const bounded = await logsOf(numbered(delivered(first), MAX_FOLLOW_UPS), 'FOLLOW_UP_DROPPED');
+
+      expect(refused).toEqual([
+        expect.objectContaining({
+          level: 'WARN',
+          reason: expect.any(String),
+          failure: expect.objectContaining({ code: 'FORBIDDEN', httpStatus: 403 }),
+        }),
+      ]);
+      expect(bounded).toEqual([
+        expect.objectContaining({ level: 'WARN', reason: expect.any(String), followUps: MAX_FOLLOW_UPS }),
+      ]);
+    });
+
+    it('logs the Atlas failure it will ask again about, with the delay', async () => {
+      const { first } = await provisioned();
+      atlas.failNext(
+        'get',
+        new AtlasApiError({ status: 503, errorCode: 'SERVICE_UNAVAILABLE', operation: 'get' }),
+      );
+
+      const entries = await logsOf(delivered(first), 'FOLLOWED');
+
+      expect(entries).toContainEqual(
+        expect.objectContaining({
+          level: 'WARN',
+          failure: expect.objectContaining({ code: 'SERVICE_UNAVAILABLE' }),
+          delaySeconds: 10,
+        }),
+      );
+    });
+
+    it('logs the SQS error of a follow-up it could not send, naming the endpoint', async () => {
+      const { first, endpoint } = await provisioned();
+      sqs.on(SendMessageCommand).rejects(new Error('SQS is down'));
+
+      const entries = await logsOf(delivered(first), 'FOLLOW_UP_DROPPED');
+
+      expect(entries).toContainEqual(
+        expect.objectContaining({
+          level: 'WARN',
+          endpointId: endpoint?.id,
+          error: expect.objectContaining({ message: 'SQS is down' }),
+        }),
+      );
     });
   });
 

@@ -102,4 +102,37 @@ describe('provision handler', () => {
       .find((entry) => entry._aws?.CloudWatchMetrics?.[0]?.Namespace === 'AtlasBackupPrivateEndpoints');
     expect(emf).toMatchObject({ service: 'provisioner', Requests: [1, 1], Rejected: [1, 1] });
   });
+
+  it('claims in the configured table and announces on the configured bus, under the configured source', async () => {
+    const handler = await loadHandler(ENV);
+
+    const [create] = loadEvent('sqs-create').Records;
+    if (!create) throw new Error('events/sqs-create.json has no record');
+
+    await handler(sqsEvent(sqsRecord('not json'), create), lambdaContext());
+
+    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, { TableName: 'ledger' });
+    expect(eventBridge).toHaveReceivedCommandWith(PutEventsCommand, {
+      Entries: [expect.objectContaining({ EventBusName: ENV.EVENT_BUS_NAME, Source: ENV.EVENT_SOURCE })],
+    });
+  });
+
+  it("logs under the provisioner's service name and counts its cold start", async () => {
+    const handler = await loadHandler({
+      ...ENV,
+      POWERTOOLS_LOG_LEVEL: 'WARN',
+      POWERTOOLS_METRICS_DISABLED: 'false',
+      // Lambda says how the environment started; only an on-demand one has a cold start.
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+    });
+    const output = captureOutput();
+
+    await handler(sqsEvent(sqsRecord('not json')), lambdaContext());
+
+    const entries = output.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const logs = entries.filter((entry) => entry.level !== undefined);
+    expect(logs.length).toBeGreaterThan(0);
+    for (const entry of logs) expect(entry).toMatchObject({ service: 'provisioner' });
+    expect(entries).toContainEqual(expect.objectContaining({ ColdStart: 1 }));
+  });
 });

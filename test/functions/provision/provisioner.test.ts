@@ -4,6 +4,8 @@ import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/cli
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AtlasApiError, AtlasNetworkError, CredentialsError } from '#lib/errors.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
+import { tuningFrom } from '#provision/provisioner.ts';
+import type { ProvisionEnvironment } from '#runtime/environment.ts';
 import { createRequest, loadEvent, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,
@@ -1414,5 +1416,74 @@ describe('Provisioner, what it records', () => {
     await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow(/503/);
     expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
     expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 1 });
+  });
+});
+
+describe('Provisioner, its tuning and what it follows', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  const followUps = () => sentTo(QUEUES.requestQueueUrl).filter((m) => m.MessageAttributes?.FollowUp);
+
+  it("takes the backoff and the follow-up spacing from its function's environment", () => {
+    const env = {
+      maxAttempts: 5,
+      backoffBaseSeconds: 3,
+      backoffCapSeconds: 600,
+      followUpFirstSeconds: 15,
+      followUpMaxSeconds: 240,
+    } as ProvisionEnvironment;
+
+    expect(tuningFrom(env)).toMatchObject({
+      maxAttempts: 5,
+      backoff: { baseSeconds: 3, capSeconds: 600 },
+      followUp: { firstSeconds: 15, maxSeconds: 240 },
+    });
+  });
+
+  it('follows a new endpoint whose status is the one the ledger had for the old', async () => {
+    // A create in doubt, then a sweep that followed another endpoint of the key (INITIATING);
+    // after the settle period Atlas lists only the endpoint the create made, INITIATING too.
+    const request = createRequest();
+    let clock = NOW.getTime();
+    const { provisioner } = buildProvisioner(atlas, {
+      now: () => new Date(clock),
+      followUp: { firstSeconds: 10, maxSeconds: 120 },
+    });
+    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    Object.assign(table.items.get(keyOf(request)) ?? {}, {
+      status: 'INITIATING',
+      endpointId: 'a'.repeat(24),
+    });
+    const landed = atlas.seed(request.groupId, {
+      cloudProvider: 'AWS',
+      regionName: 'US_EAST_1',
+      status: 'INITIATING',
+    });
+    clock += 30_000;
+    sqs.resetHistory();
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
+
+    expect(followUps().map((m) => m.MessageAttributes?.EndpointId?.StringValue)).toEqual([landed.id]);
+  });
+
+  it('starts no follow-up, and drops none, for an endpoint that is settled already', async () => {
+    const request = createRequest();
+    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
+    const { provisioner, metrics } = buildProvisioner(atlas, {
+      followUp: { firstSeconds: 10, maxSeconds: 120 },
+    });
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
+
+    expect(followUps()).toEqual([]);
+    expect(metrics.addMetric).not.toHaveBeenCalledWith('FollowUpsDropped', 'Count', 1);
   });
 });

@@ -1,0 +1,228 @@
+/**
+ * Decisions of the status checker that the broader tests leave open (compare.ts, extras.ts), and
+ * the errors it swallows to keep a run going (listing.ts, extras.ts, hand-back.ts, record.ts):
+ * each is logged with the error itself, the only trace an operator has of it.
+ */
+
+import { Logger } from '@aws-lambda-powertools/logger';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { AtlasApiError } from '#lib/errors.ts';
+import { METRIC } from '#runtime/metric-names.ts';
+import { captureOutput } from '#test/support/handler-module.ts';
+import {
+  buildChecker,
+  FakeAtlas,
+  type FakeTable,
+  minutesAgo,
+  NOW,
+  plentyOfTime,
+  publishedDetails,
+  resetAws,
+} from './fixtures.ts';
+
+const apiError = (status: number, errorCode: string) =>
+  new AtlasApiError({ status, errorCode, detail: `Atlas said ${errorCode}`, operation: 'list' });
+
+describe('StatusChecker, decisions', () => {
+  let atlas: FakeAtlas;
+  let table: FakeTable;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  const followUpsOf = (send: ReturnType<typeof vi.fn>) =>
+    send.mock.calls.filter(([, options]) => (options as { followUp?: unknown })?.followUp !== undefined);
+
+  it('starts no follow-up for a delete whose endpoint Atlas is recreating: only a create is recreated', async () => {
+    const item = table.put({ status: 'DELETING', action: 'delete' });
+    atlas.seedFor(item, 'PENDING_RECREATION');
+    const send = vi.fn(async () => undefined);
+    const { checker } = buildChecker(atlas, { requests: { send }, followUpFirstSeconds: 7 });
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ changed: 1 });
+
+    expect(table.get(item.key)?.status).toBe('PENDING_RECREATION');
+    expect(followUpsOf(send)).toEqual([]);
+  });
+
+  it('keeps a create in doubt REQUESTED while its request may still be running, and marks it checked', async () => {
+    const item = table.put({ status: 'REQUESTED', pendingCreate: { sentAt: minutesAgo(10) } });
+    const stored = table.get(item.key);
+    if (stored) delete stored.endpointId;
+    atlas.seedFor({ ...item, endpointId: 'a'.repeat(24) }, 'INITIATING');
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 1 });
+
+    expect(table.get(item.key)).toMatchObject({ status: 'REQUESTED', checkedAt: NOW.toISOString() });
+  });
+
+  it('reports, never deletes, an extra that only a create in doubt older than a day could account for', async () => {
+    // The provisioner forgets such a create (its endpoint would have shown by now): an extra
+    // endpoint is someone else's, for an operator, however long ago the key's create was in doubt.
+    const item = table.put({
+      status: 'ACTIVE',
+      vpcRegionName: undefined,
+      unconfirmedCreates: [minutesAgo(24 * 60 + 1)],
+    });
+    atlas.seedFor(item, 'ACTIVE');
+    const extra = { ...atlas.seedFor(item, 'ACTIVE'), id: 'f'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [...(atlas.endpoints.get(item.groupId) ?? []).slice(0, 1), extra]);
+    const { checker, metrics } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ duplicatesDeleted: 0 });
+
+    expect(atlas.deletes).toEqual([]);
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({ outcome: 'DUPLICATE_FOUND', endpointId: extra.id }),
+    ]);
+    expect(metrics.addMetric).toHaveBeenCalledWith(METRIC.duplicateEndpoints, 'Count', 1);
+  });
+
+  it('still deletes an extra a create in doubt sent exactly a day ago accounts for', async () => {
+    const item = table.put({
+      status: 'ACTIVE',
+      vpcRegionName: undefined,
+      unconfirmedCreates: [minutesAgo(24 * 60)],
+    });
+    atlas.seedFor(item, 'ACTIVE');
+    const extra = { ...atlas.seedFor(item, 'INITIATING'), id: 'f'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [...(atlas.endpoints.get(item.groupId) ?? []).slice(0, 1), extra]);
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ duplicatesDeleted: 1 });
+
+    expect(atlas.deletes).toEqual([{ groupId: item.groupId, endpointId: extra.id }]);
+  });
+
+  it('counts no duplicate endpoints for a key a provisioner holds that has only its own endpoint', async () => {
+    const item = table.put({ status: 'ACTIVE', vpcRegionName: undefined });
+    const stored = table.get(item.key);
+    if (stored) stored.lease = { owner: 'worker', expiresAt: NOW.getTime() + 60_000 };
+    atlas.seedFor(item, 'ACTIVE');
+    const { checker, metrics } = buildChecker(atlas);
+
+    await checker.run(plentyOfTime);
+
+    expect(metrics.addMetric).not.toHaveBeenCalledWith(METRIC.duplicateEndpoints, 'Count', expect.anything());
+  });
+});
+
+describe('StatusChecker, the errors it swallows', () => {
+  let atlas: FakeAtlas;
+  let table: FakeTable;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  /** Runs a checker that logs at WARN; the JSON lines it wrote. */
+  async function logsOf(overrides: Parameters<typeof buildChecker>[1] = {}) {
+    const lines = captureOutput();
+    const logger = new Logger({ serviceName: 'status-checker', logLevel: 'WARN' });
+    await buildChecker(atlas, { logger, ...overrides }).checker.run(plentyOfTime);
+    vi.mocked(process.stdout.write).mockRestore();
+    vi.mocked(process.stderr.write).mockRestore();
+    return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+  const withError = (message: string) =>
+    expect.objectContaining({ error: expect.objectContaining({ message }) });
+
+  it('logs a project it could not list for now with the failure, naming the project', async () => {
+    const item = table.put({ status: 'INITIATING' });
+    atlas.failNext(item.groupId, apiError(503, 'SERVICE_UNAVAILABLE'));
+
+    const entries = await logsOf();
+
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        level: 'WARN',
+        groupId: item.groupId,
+        failure: expect.objectContaining({ code: 'SERVICE_UNAVAILABLE', httpStatus: 503 }),
+      }),
+    );
+  });
+
+  it('logs an extra endpoint Atlas would not delete with the error', async () => {
+    const item = table.put({
+      status: 'ACTIVE',
+      vpcRegionName: undefined,
+      unconfirmedCreates: [minutesAgo(5)],
+    });
+    atlas.seedFor(item, 'ACTIVE');
+    atlas.endpoints.set(item.groupId, [
+      ...(atlas.endpoints.get(item.groupId) ?? []),
+      { id: 'f'.repeat(24), cloudProvider: 'AWS', regionName: item.regionName, status: 'INITIATING' },
+    ]);
+    const refusing = {
+      withClient: <T>(profile: string, fn: Parameters<typeof atlas.profiles.withClient<T>>[1]) =>
+        atlas.profiles.withClient(profile, (client) =>
+          fn({
+            listEndpoints: client.listEndpoints,
+            deleteEndpoint: async () => Promise.reject(apiError(500, 'UNEXPECTED_ERROR')),
+          }),
+        ),
+    };
+
+    const entries = await logsOf({ atlas: refusing });
+
+    expect(entries).toContainEqual(withError(apiError(500, 'UNEXPECTED_ERROR').message));
+  });
+
+  it('logs a FAILED key it could not hand back as an error, naming the key', async () => {
+    const item = table.put({ status: 'ACTIVE' });
+    atlas.seedFor(item, 'FAILED');
+
+    const entries = await logsOf({
+      requests: { send: vi.fn(async () => Promise.reject(new Error('SQS is down'))) },
+    });
+
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        level: 'ERROR',
+        naturalKey: item.key,
+        error: expect.objectContaining({ message: 'SQS is down' }),
+      }),
+    );
+  });
+
+  it('records a recreation all the same when its follow-ups cannot be started, and logs why', async () => {
+    const item = table.put({ status: 'ACTIVE' });
+    atlas.seedFor(item, 'PENDING_RECREATION');
+
+    const entries = await logsOf({
+      requests: { send: vi.fn(async () => Promise.reject(new Error('SQS is down'))) },
+      followUpFirstSeconds: 7,
+    });
+
+    expect(table.get(item.key)?.status).toBe('PENDING_RECREATION');
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        level: 'WARN',
+        naturalKey: item.key,
+        error: expect.objectContaining({ message: 'SQS is down' }),
+      }),
+    );
+  });
+
+  it('logs a check it could not record as an error, naming the key', async () => {
+    const item = table.put({ status: 'ACTIVE' });
+    atlas.seedFor(item, 'ACTIVE');
+    vi.spyOn(table.ledger, 'recordCheck').mockRejectedValue(
+      new Error('Throughput exceeds the current capacity'),
+    );
+
+    const entries = await logsOf();
+
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        level: 'ERROR',
+        naturalKey: item.key,
+        error: expect.objectContaining({ message: 'Throughput exceeds the current capacity' }),
+      }),
+    );
+  });
+});
