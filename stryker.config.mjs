@@ -1,3 +1,23 @@
+import { declareValuePlugin, PluginKind } from '@stryker-mutator/api/plugin';
+
+const LOG_LEVELS = new Set(['debug', 'info', 'warn', 'error']);
+/** `logger.warn(...)`, `at.logger.info(...)`, `deps.logger.error(...)`: a statement that only logs. */
+const isLogStatement = (path) => {
+  if (!path.isExpressionStatement()) return false;
+  const call = path.node.expression;
+  if (call.type !== 'CallExpression' || call.callee.type !== 'MemberExpression') return false;
+  const { object, property } = call.callee;
+  if (property.type !== 'Identifier' || !LOG_LEVELS.has(property.name)) return false;
+  const owner = object.type === 'MemberExpression' ? object.property : object;
+  return owner.type === 'Identifier' && owner.name === 'logger';
+};
+
+export const strykerPlugins = [
+  declareValuePlugin(PluginKind.Ignore, 'logging', {
+    shouldIgnore: (path) => (isLogStatement(path) ? 'a log statement decides nothing' : undefined),
+  }),
+];
+
 /**
  * Mutation testing (`npm run mutate`, not part of `npm test`): small breaks of the decision
  * code, each of which the unit tests must notice. `npx stryker run --mutate <file>` for one
@@ -13,9 +33,15 @@
  * - functions/lib/zod.ts: a re-export and the registration of zod's English messages, no logic.
  * - functions/{provision,check-status}/handler.ts: wiring (middy, Powertools, clients) around the
  *   domains, tested by handler.test.ts and the e2e runs, which are too slow to run per mutant.
+ *
+ * Log statements are not mutated (the `logging` ignorer below): a log line decides nothing, and the
+ * only tests that could notice a changed message would pin its wording. Their mutants are
+ * reported as ignored, outside the score.
  * @type {import('@stryker-mutator/api/core').PartialStrykerOptions}
  */
 export default {
+  plugins: ['@stryker-mutator/*', import.meta.url],
+  ignorers: ['logging'],
   testRunner: 'vitest',
   vitest: { configFile: 'vitest.mutate.config.ts' },
   mutate: [

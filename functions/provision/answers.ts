@@ -53,7 +53,7 @@ export function answerEvent(
       request.requestId,
       claimed.key,
       request.action,
-      result.outcome === 'RECREATING' ? `recreate-${result.endpointId}` : result.endpointId,
+      result.endpointId,
       result.status,
       statusSince,
     ),
