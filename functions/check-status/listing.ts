@@ -18,6 +18,7 @@ export const isCloudProvider = (value: string): value is CloudProvider =>
 export const endpointKey = (e: { regionName: string; vpcRegionName?: string }) =>
   `${e.regionName}#${e.vpcRegionName ?? e.regionName}`;
 
+// Stryker disable next-line StringLiteral: equivalent; a groupId is 24 hex characters, so no two projects' parts join alike
 const projectKey = (item: LedgerItem) => [item.profile, item.groupId, item.cloudProvider].join('\u0000');
 
 /** Items per project and provider, in the order their first item came (least recently checked first). */
