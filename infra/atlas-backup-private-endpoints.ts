@@ -51,6 +51,7 @@ import {
   REQUESTED_DETAIL_TYPE,
   requestEventPattern,
 } from '#messages/front-door.ts';
+import { ALL_PROJECTS, DEFAULT_REQUESTER } from '#messages/requesters.ts';
 import { SERVICE } from '#runtime/metric-names.ts';
 import { AppFunction, type FunctionNetwork } from './constructs/function.ts';
 import { LedgerTable } from './constructs/ledger.ts';
@@ -111,7 +112,7 @@ export class AtlasBackupPrivateEndpoints extends Construct {
       maxReceiveCount: maxReceiveCount(s),
       visibilityTimeout: Duration.seconds(visibilityTimeoutSeconds(s)),
     });
-    const { requestQueue, deadLetterQueue, rejectedQueue } = this.queues;
+    const { requestQueue, deadLetterQueue, rejectedQueue, continuationQueue } = this.queues;
     this.ledger = new LedgerTable(this, 'Ledger');
     const secrets = new ProfileSecrets(this, 'ProfileSecrets', {
       prefix: s.secretPrefix,
@@ -131,29 +132,42 @@ export class AtlasBackupPrivateEndpoints extends Construct {
       timeout: Duration.seconds(s.provisionTimeoutSeconds),
       logRetention,
       environment: provisionEnvironment(s, {
-        requestQueueUrl: requestQueue.queueUrl,
-        dlqUrl: deadLetterQueue.queueUrl,
+        requesters: [
+          {
+            name: DEFAULT_REQUESTER,
+            queueArn: requestQueue.queueArn,
+            queueUrl: requestQueue.queueUrl,
+            dlqUrl: deadLetterQueue.queueUrl,
+            projects: ALL_PROJECTS,
+            profiles: s.allowedProfiles,
+            actions: ['create', 'delete'],
+          },
+        ],
+        continuationQueueUrl: continuationQueue.queueUrl,
+        continuationQueueArn: continuationQueue.queueArn,
         rejectedQueueUrl: rejectedQueue.queueUrl,
         ledgerTableName,
       }),
     });
-    this.provisioner.addEventSource(
-      new SqsEventSource(requestQueue, {
-        reportBatchItemFailures: true,
-        batchSize: s.batchSize,
-        // Lambda accepts batches above 10 only with a batching window.
-        maxBatchingWindow: s.batchSize > 10 ? Duration.seconds(1) : undefined,
-        // The cap on concurrent invocations keeps the deployment under Atlas's rate limits.
-        maxConcurrency: s.maxConcurrency,
-      }),
-    );
-    // Retries delay a record by changing its visibility; the event source grant already allows it
-    // on this queue, stated again so the permission does not hinge on how the event source is wired.
-    requestQueue.grant(this.provisioner, 'sqs:ChangeMessageVisibility');
-    // It sends itself delayed continuation messages while it waits for Atlas.
+    for (const queue of [requestQueue, continuationQueue]) {
+      this.provisioner.addEventSource(
+        new SqsEventSource(queue, {
+          reportBatchItemFailures: true,
+          batchSize: s.batchSize,
+          // Lambda accepts batches above 10 only with a batching window.
+          maxBatchingWindow: s.batchSize > 10 ? Duration.seconds(1) : undefined,
+          // The cap on concurrent invocations keeps the deployment under Atlas's rate limits.
+          maxConcurrency: s.maxConcurrency,
+        }),
+      );
+      // Retries delay a record by changing its visibility; the event source grant already allows it
+      // on this queue, stated again so the permission does not hinge on how the event source is wired.
+      queue.grant(this.provisioner, 'sqs:ChangeMessageVisibility');
+    }
+    // It sends itself delayed continuation messages while it waits for Atlas, and parks requests.
     // SendMessage alone: the functions address queues by URL, so never call GetQueueUrl or
     // GetQueueAttributes, which grantSendMessages would add.
-    for (const queue of [requestQueue, deadLetterQueue, rejectedQueue])
+    for (const queue of [continuationQueue, deadLetterQueue, rejectedQueue])
       queue.grant(this.provisioner, 'sqs:SendMessage');
     this.ledger.grantItemUpdates(this.provisioner);
     // Follow-ups read their key (GetItem) before they look at Atlas.
@@ -176,12 +190,15 @@ export class AtlasBackupPrivateEndpoints extends Construct {
       reservedConcurrentExecutions: 1,
       // A run that could not start before the next one is due is superseded by it.
       maxEventAge: checkerMaxEventAge(period),
-      environment: checkStatusEnvironment(s, { ledgerTableName, requestQueueUrl: requestQueue.queueUrl }),
+      environment: checkStatusEnvironment(s, {
+        ledgerTableName,
+        continuationQueueUrl: continuationQueue.queueUrl,
+      }),
     });
     this.ledger.grantItemUpdates(this.statusChecker);
     this.ledger.grantQueryCheckIndex(this.statusChecker);
-    // It hands keys back to the provisioner through the request queue.
-    requestQueue.grant(this.statusChecker, 'sqs:SendMessage');
+    // It hands keys back to the provisioner through the continuation queue.
+    continuationQueue.grant(this.statusChecker, 'sqs:SendMessage');
     secrets.grantRead(this.statusChecker);
     grantPutStatusEvents(this.eventBus, s.eventSource, this.statusChecker);
     new Schedule(this, 'StatusCheckSchedule', {

@@ -8,6 +8,7 @@
 
 import { DEFAULT_API_VERSION, DEFAULT_BASE_URL } from '#atlas/types.ts';
 import * as z from '#lib/zod.ts';
+import type { RequesterEntry } from '#messages/requesters.ts';
 import { AT_LEAST, eventBusName, int, VARIABLES as V, writeEnvironment } from '#runtime/environment.ts';
 import { CALL_MARGIN_MS, CALLS_TO_START, defaultCreateSettleSeconds } from '#runtime/timing.ts';
 
@@ -224,17 +225,22 @@ export const leaseSeconds = (s: Settings) => s.provisionTimeoutSeconds * 2;
 /** The checker stops starting projects when this much of its run is left: a quarter of it, at most 10 s. */
 export const safetyMarginMs = (s: Settings) => Math.min(10_000, s.checkTimeoutSeconds * 250);
 
-/** The resources the functions are pointed at, by their option names (CDK tokens in the stack). */
+/** The resources both functions are pointed at, by their option names (CDK tokens in the stack). */
 export interface FunctionResources {
   ledgerTableName: string;
-  requestQueueUrl: string;
+  /** The private queue of waits, follow-ups and hand-backs: only the two functions may send to it. */
+  continuationQueueUrl: string;
+}
+
+/** What the provisioner is pointed at besides: the requesters with their queues, the continuation queue's ARN. */
+export interface ProvisionResources extends FunctionResources {
+  continuationQueueArn: string;
+  rejectedQueueUrl: string;
+  requesters: RequesterEntry[];
 }
 
 /** Environment of the provisioning function, written by the contract (functions/lib/runtime/environment.ts). */
-export function provisionEnvironment(
-  s: Settings,
-  resources: FunctionResources & { dlqUrl: string; rejectedQueueUrl: string },
-): Record<string, string> {
+export function provisionEnvironment(s: Settings, resources: ProvisionResources): Record<string, string> {
   return writeEnvironment('provision', { ...s, ...resources, leaseSeconds: leaseSeconds(s) });
 }
 

@@ -39,6 +39,13 @@ export class RequestQueues extends Construct {
   readonly requestQueue: Queue;
   readonly deadLetterQueue: Queue;
   readonly rejectedQueue: Queue;
+  /**
+   * The provisioner's private queue: waits, follow-ups, deferrals and the status checker's
+   * hand-backs. Only the two functions send to it, so what its messages carry is trusted.
+   */
+  readonly continuationQueue: Queue;
+  /** The continuation queue's own redrive net, for a continuation that crashed the function again and again. */
+  readonly continuationDeadLetterQueue: Queue;
 
   constructor(scope: Construct, id: string, props: RequestQueuesProps) {
     super(scope, id);
@@ -74,6 +81,18 @@ export class RequestQueues extends Construct {
       // redriven on its last day here still has 10 days in the DLQ.
       retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
+    });
+    this.continuationDeadLetterQueue = new Queue(this, 'ContinuationDeadLetterQueue', {
+      ...SECURE,
+      retentionPeriod: PARKED,
+      maxMessageSizeBytes: PARKING_MAX_MESSAGE_BYTES,
+    });
+    this.continuationQueue = new Queue(this, 'ContinuationQueue', {
+      ...SECURE,
+      visibilityTimeout: props.visibilityTimeout,
+      maxMessageSizeBytes: PARKING_MAX_MESSAGE_BYTES,
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.continuationDeadLetterQueue, maxReceiveCount: props.maxReceiveCount },
     });
     this.rejectedQueue = new Queue(this, 'RejectedQueue', {
       ...SECURE,

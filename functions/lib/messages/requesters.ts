@@ -21,50 +21,40 @@ export const ALL_PROJECTS = 'ALL';
 
 export const REQUESTER_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
-/** What a requester may ask for. */
-export interface RequesterGrant {
-  /** Atlas project ids (groupIds), or ALL_PROJECTS: every project its profiles reach. */
-  readonly projects: readonly string[] | typeof ALL_PROJECTS;
-  /** Credentials profiles it may name (each one of the deployment's allowedProfiles). */
-  readonly profiles: readonly string[];
-  /** Actions it may ask for. */
-  readonly actions: readonly Action[];
-  /** An operator's delete removes the endpoint whatever other requesters hold it (a forced delete). */
-  readonly operator?: boolean;
-}
-
-/** A requester as the provisioner's environment gives it: its grant and its queues. */
-export interface RequesterEntry extends RequesterGrant {
-  readonly name: string;
-  /** The requester's own request queue: a record from it is this requester's. */
-  readonly queueArn: string;
-  readonly queueUrl: string;
-  /** Where this requester's requests are parked for an operator; replayed into its own queue. */
-  readonly dlqUrl: string;
-}
-
 export const requesterName = z
   .string()
   .check(z.regex(REQUESTER_NAME, 'must be 1-32 of a-z 0-9 -, starting with a letter'));
 
-const groupId = z.string().check(z.regex(/^[a-f0-9]{24}$/, 'must be a 24-character lowercase hex Atlas project id'));
+const groupId = z
+  .string()
+  .check(z.regex(/^[a-f0-9]{24}$/, 'must be a 24-character lowercase hex Atlas project id'));
 
+/** What a requester may ask for. */
 export const RequesterGrantSchema = z.object({
+  /** Atlas project ids (groupIds), or ALL_PROJECTS: every project its profiles reach. */
   projects: z.union([
     z.literal(ALL_PROJECTS),
     z.array(groupId).check(z.minLength(1, `must name at least one project, or be "${ALL_PROJECTS}"`)),
   ]),
+  /** Credentials profiles it may name (each one of the deployment's allowedProfiles). */
   profiles: z.array(z.string().check(z.minLength(1))).check(z.minLength(1, 'must name at least one profile')),
+  /** Actions it may ask for. */
   actions: z.array(z.enum(ACTIONS)).check(z.minLength(1, 'must name at least one action')),
+  /** An operator's delete removes the endpoint whatever other requesters hold it (a forced delete). */
   operator: z.optional(z.boolean()),
 });
+export type RequesterGrant = z.output<typeof RequesterGrantSchema>;
 
+/** A requester as the provisioner's environment gives it: its grant and its queues. */
 export const RequesterEntrySchema = z.extend(RequesterGrantSchema, {
   name: requesterName,
+  /** The requester's own request queue: a record from it is this requester's. */
   queueArn: z.string().check(z.minLength(1)),
   queueUrl: z.string().check(z.minLength(1)),
+  /** Where this requester's requests are parked for an operator; replayed into its own queue. */
   dlqUrl: z.string().check(z.minLength(1)),
 });
+export type RequesterEntry = z.output<typeof RequesterEntrySchema>;
 
 export const RequesterRegistrySchema = z
   .array(RequesterEntrySchema)
@@ -81,7 +71,10 @@ export interface Ask {
  * What the requester's grant lacks for this request, as a reason naming the requester; undefined
  * when the grant allows it.
  */
-export function grantProblem(requester: Pick<RequesterEntry, 'name'> & RequesterGrant, ask: Ask): string | undefined {
+export function grantProblem(
+  requester: Pick<RequesterEntry, 'name'> & RequesterGrant,
+  ask: Ask,
+): string | undefined {
   const lacks: string[] = [];
   if (!requester.actions.includes(ask.action)) lacks.push(`action "${ask.action}"`);
   if (requester.projects !== ALL_PROJECTS && !requester.projects.includes(ask.groupId))

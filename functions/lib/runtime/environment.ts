@@ -9,6 +9,7 @@
 
 import { baseUrlProblem } from '#atlas/base-url.ts';
 import * as z from '#lib/zod.ts';
+import { RequesterRegistrySchema } from '#messages/requesters.ts';
 
 /** An integer in [min, max], from a number or its text (an environment variable, a `-c` value). */
 export const int = (min: number, max: number) =>
@@ -28,15 +29,21 @@ const atlasBaseUrl = z.string().check(
   }),
 );
 
-/** A variable: its name in the environment, the schema of its value; a list travels comma-separated. */
+/**
+ * A variable: its name in the environment, the schema of its value; a list travels
+ * comma-separated, a structure as JSON.
+ */
 interface Variable<S extends z.ZodMiniType = z.ZodMiniType> {
   readonly name: string;
   readonly schema: S;
-  readonly list?: true;
+  readonly encoding?: 'list' | 'json';
 }
 
-const variable = <S extends z.ZodMiniType>(name: string, schema: S, list?: true): Variable<S> =>
-  list ? { name, schema, list } : { name, schema };
+const variable = <S extends z.ZodMiniType>(
+  name: string,
+  schema: S,
+  encoding?: 'list' | 'json',
+): Variable<S> => (encoding ? { name, schema, encoding } : { name, schema });
 
 /** Every variable of either function, by its option name. */
 export const VARIABLES = {
@@ -60,16 +67,27 @@ export const VARIABLES = {
         z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'each profile must be 1-64 of A-Z a-z 0-9 _ -')),
       )
       .check(z.minLength(1, 'must name at least one profile')),
-    true,
+    'list',
   ),
   secretMaxAgeSeconds: variable('SECRET_MAX_AGE_SECONDS', int(0, 86_400)),
   ledgerTableName: variable('LEDGER_TABLE_NAME', text),
   eventBusName: variable('EVENT_BUS_NAME', eventBusName),
   /** Source of the status events (EventBridge allows 256 characters). */
   eventSource: variable('EVENT_SOURCE', z.string().check(z.minLength(1), z.maxLength(256))),
-  /** The provisioner's queue; the checker hands a key whose endpoint FAILED back through it. */
-  requestQueueUrl: variable('REQUEST_QUEUE_URL', z.url()),
-  dlqUrl: variable('DLQ_URL', z.url()),
+  /**
+   * Who may ask for what (functions/lib/messages/requesters.ts): each requester's grant, its own
+   * request queue (a record's requester is the queue it came from) and its dead-letter queue.
+   */
+  requesters: variable('REQUESTERS', RequesterRegistrySchema, 'json'),
+  /**
+   * The provisioner's private queue: waits, follow-ups, deferrals and the checker's hand-backs.
+   * Only the two functions may send to it, so its `Requester` attribute is trusted.
+   */
+  continuationQueueUrl: variable('CONTINUATION_QUEUE_URL', z.url()),
+  continuationQueueArn: variable(
+    'CONTINUATION_QUEUE_ARN',
+    z.string().check(z.regex(/^arn:/, 'must be an ARN')),
+  ),
   rejectedQueueUrl: variable('REJECTED_QUEUE_URL', z.url()),
   /** Attempts before a retryable failure goes to the DLQ (from ApproximateReceiveCount). */
   maxAttempts: variable('MAX_ATTEMPTS', int(1, 50)),
@@ -116,8 +134,9 @@ const COMMON = [
 export const FUNCTION_VARIABLES = {
   provision: [
     ...COMMON,
-    'requestQueueUrl',
-    'dlqUrl',
+    'requesters',
+    'continuationQueueUrl',
+    'continuationQueueArn',
     'rejectedQueueUrl',
     'maxAttempts',
     'backoffBaseSeconds',
@@ -131,7 +150,7 @@ export const FUNCTION_VARIABLES = {
   ],
   checkStatus: [
     ...COMMON,
-    'requestQueueUrl',
+    'continuationQueueUrl',
     'pendingAcceptanceDeadlineMinutes',
     'inProgressDeadlineMinutes',
     'safetyMarginMs',
@@ -184,15 +203,27 @@ const splitList = z.transform((s: string) =>
     .filter(Boolean),
 );
 
+const parseJson = z.transform((s: string, ctx) => {
+  try {
+    return JSON.parse(s) as unknown;
+  } catch {
+    ctx.issues.push({ code: 'custom', message: 'must be JSON', input: s });
+    return z.NEVER;
+  }
+});
+
 /** The function's variables as one object schema keyed by variable name, in the contract's order. */
 function schemaOf(fn: FunctionName): z.ZodMiniObject {
   return z.object(
     Object.fromEntries(
       FUNCTION_VARIABLES[fn].map((option) => {
         const v: Variable = VARIABLES[option];
-        const schema = v.list
-          ? z.pipe(z.pipe(z.string(), splitList), v.schema as z.ZodMiniType<unknown, string[]>)
-          : v.schema;
+        const schema =
+          v.encoding === 'list'
+            ? z.pipe(z.pipe(z.string(), splitList), v.schema as z.ZodMiniType<unknown, string[]>)
+            : v.encoding === 'json'
+              ? z.pipe(z.pipe(z.string(), parseJson), v.schema as z.ZodMiniType<unknown, unknown>)
+              : v.schema;
         return [v.name, schema];
       }),
     ),
@@ -234,7 +265,14 @@ export function writeEnvironment<F extends FunctionName>(
   return Object.fromEntries(
     FUNCTION_VARIABLES[fn].map((option) => {
       const value = values[option];
-      return [VARIABLES[option].name, Array.isArray(value) ? value.join(',') : String(value)];
+      const v: Variable = VARIABLES[option];
+      const text =
+        v.encoding === 'json'
+          ? JSON.stringify(value)
+          : Array.isArray(value)
+            ? value.join(',')
+            : String(value);
+      return [v.name, text];
     }),
   );
 }
