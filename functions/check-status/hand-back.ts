@@ -1,11 +1,16 @@
 /**
- * What the checker hands to the provisioner through the request queue: a FAILED key (a FAILED
+ * What the checker hands to the provisioner through the continuation queue: a FAILED key (a FAILED
  * endpoint is never the answer to a create, so its key goes back to be created anew; when the
  * queue refuses it, the check is not recorded either), and a key Atlas is recreating, to follow
  * closely with the provisioner's follow-ups until its new endpoint settles.
  */
 import { handBackRequest } from '#events/status-change.ts';
 import type { LedgerItem } from '#ledger/ledger.ts';
+import { DEFAULT_REQUESTER } from '#messages/requesters.ts';
+
+/** The requester a hand-back acts for: one that holds the key. */
+const actingRequester = (item: LedgerItem): string => item.holds?.[0] ?? DEFAULT_REQUESTER;
+
 import { type CheckerDeps, logKeys } from './run.ts';
 
 /** Sends the key back to the provisioner, which deletes the FAILED endpoint and creates it anew. */
@@ -16,7 +21,7 @@ export async function handBack(
   if (!deps.requests) return true;
   const request = handBackRequest(item);
   try {
-    await deps.requests.send(JSON.stringify(request));
+    await deps.requests.send(JSON.stringify(request), { requester: actingRequester(item) });
     deps.logger.warn('endpoint FAILED: the key goes back to the provisioner to be created anew', {
       ...logKeys(item),
     });
@@ -43,6 +48,7 @@ export async function followClosely(
   if (!deps.requests || deps.followUpFirstSeconds === undefined) return;
   try {
     await deps.requests.send(JSON.stringify(handBackRequest(item)), {
+      requester: actingRequester(item),
       delaySeconds: deps.followUpFirstSeconds,
       followUp: { number: 1, endpointId },
     });

@@ -12,7 +12,7 @@ import type { Context, ScheduledEvent } from 'aws-lambda';
 import { atlasProfilesFromEnvironment } from '#atlas/profiles.ts';
 import { StatusEvents } from '#events/publisher.ts';
 import { Ledger } from '#ledger/ledger.ts';
-import { RequestQueue } from '#messages/queues.ts';
+import { ContinuationQueue } from '#messages/queues.ts';
 import { readEnvironment } from '#runtime/environment.ts';
 import { METRICS_NAMESPACE, SERVICE } from '#runtime/metric-names.ts';
 import { atlasCallMetrics } from '#runtime/telemetry.ts';
@@ -28,7 +28,7 @@ const checker = new StatusChecker({
   ledger: new Ledger({ tableName: env.ledgerTableName }),
   atlas: atlasProfilesFromEnvironment(env, atlasCallMetrics(metrics)),
   events: new StatusEvents({ busName: env.eventBusName, source: env.eventSource }),
-  requests: new RequestQueue({ queueUrl: env.requestQueueUrl }),
+  requests: new ContinuationQueue({ queueUrl: env.continuationQueueUrl }),
   logger,
   metrics,
   deadlines: {

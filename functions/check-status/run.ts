@@ -10,7 +10,7 @@ import type { AtlasEndpoint } from '#atlas/types.ts';
 import type { StatusEvents } from '#events/publisher.ts';
 import type { StatusChangedDetail } from '#events/status-event.ts';
 import type { CheckResult, Ledger, LedgerItem } from '#ledger/ledger.ts';
-import type { RequestQueue } from '#messages/queues.ts';
+import type { ContinuationQueue } from '#messages/queues.ts';
 
 /** The Atlas operations the checker uses: one listing per project, and deleting an extra it can account for. */
 export type ListingApi = Pick<AtlasClient, 'listEndpoints' | 'deleteEndpoint'>;
@@ -27,7 +27,7 @@ export interface StatusCheckerOptions {
   atlas: { withClient<T>(profile: string, fn: (client: ListingApi) => Promise<T>): Promise<T> };
   events: Pick<StatusEvents, 'publish'>;
   /** Where a key whose endpoint FAILED goes back to the provisioner (absent: it is only announced). */
-  requests?: Pick<RequestQueue, 'send'>;
+  requests?: Pick<ContinuationQueue, 'send'>;
   logger: Logger;
   metrics: Pick<Metrics, 'addMetric'>;
   deadlines: Deadlines;

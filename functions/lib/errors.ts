@@ -69,6 +69,25 @@ export class ProfileMismatchError extends ProvisionerError {
   }
 }
 
+/** The request is outside its requester's grant (project, profile or action): `reason` names the requester and what the grant lacks. */
+export class NotAuthorizedError extends ProvisionerError {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'NotAuthorizedError';
+  }
+}
+
+/**
+ * The message did not come on a channel that names its requester (a queue of no requester, a
+ * continuation naming none), or carries an attribute reserved to the provisioner's own messages.
+ */
+export class UntrustedMessageError extends ProvisionerError {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'UntrustedMessageError';
+  }
+}
+
 /**
  * The profile's secret is missing, not readable by this function, not JSON, or has neither key
  * pair (all for an operator to fix), or Secrets Manager is unavailable just now (retried).
@@ -227,6 +246,12 @@ export function describeFailure(error: unknown): FailureInfo {
   }
   if (error instanceof ProfileNotAllowedError) {
     return { disposition: 'reject', code: 'PROFILE_NOT_ALLOWED', detail: error.message };
+  }
+  if (error instanceof NotAuthorizedError) {
+    return { disposition: 'reject', code: 'NOT_AUTHORIZED', detail: error.reason };
+  }
+  if (error instanceof UntrustedMessageError) {
+    return { disposition: 'reject', code: 'UNTRUSTED_MESSAGE', detail: error.message };
   }
   if (error instanceof ProfileMismatchError) {
     return { disposition: 'reject', code: 'PROFILE_MISMATCH', detail: error.message };

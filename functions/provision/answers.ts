@@ -61,6 +61,7 @@ export function answerEvent(
     status: result.status,
     ...(claimed.status !== result.status && { previousStatus: claimed.status }),
     ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
+    ...result.answer,
     statusSince,
   });
 }

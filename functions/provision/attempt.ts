@@ -17,6 +17,7 @@ export const OUTCOME_METRIC: Record<RecordOutcome, string> = {
   ADOPTED: METRIC.adopted,
   DELETE_REQUESTED: METRIC.deleted,
   DELETED: METRIC.deleted,
+  RELEASED: METRIC.released,
   RECREATING: METRIC.recreating,
   WAITING: METRIC.waiting,
   FOLLOWED: METRIC.followUps,

@@ -6,10 +6,36 @@ import { bounded, GONE, listKey } from './attempt.ts';
 import type { AtlasResult, Attempt, ProvisionContext } from './types.ts';
 
 /**
- * Deletes the key's endpoint; one that is already gone (404, and none listed for the key) counts as
- * deleted.
+ * Releases the requester's hold on the key, and deletes the key's endpoint when no other
+ * requester holds it (or an operator asks, whatever the holds: a forced delete). An endpoint
+ * already gone (404, and none listed for the key) counts as deleted.
  */
 export async function remove(
+  ctx: ProvisionContext,
+  at: Attempt,
+  request: ProvisionRequest,
+  claimed: LedgerItem,
+): Promise<AtlasResult> {
+  const requester = at.source.requester;
+  const others = (claimed.holds ?? []).filter((name) => name !== requester?.name);
+  if (others.length > 0 && requester?.operator !== true) {
+    // Others still hold it: the endpoint stays, and the answer says how many hold it, never who.
+    return {
+      outcome: 'RELEASED',
+      status: claimed.status,
+      ...(claimed.endpointId !== undefined && { endpointId: claimed.endpointId }),
+      ...(claimed.atlasErrorMessage !== undefined && { atlasErrorMessage: claimed.atlasErrorMessage }),
+      holds: others,
+      answer: { holdsRemaining: others.length },
+    };
+  }
+  const deleted = await removeEndpoint(ctx, at, request, claimed);
+  // The endpoint goes: nobody holds the key any more, and the answer says whose holds were overridden.
+  return { ...deleted, holds: [], ...(others.length > 0 && { answer: { forced: true } }) };
+}
+
+/** Deletes the key's endpoint, whoever holds it. */
+async function removeEndpoint(
   ctx: ProvisionContext,
   at: Attempt,
   request: ProvisionRequest,

@@ -16,6 +16,7 @@ export async function wait(
   outcome: RecordOutcome = 'WAITING',
 ): Promise<RecordOutcome> {
   await ctx.queues.wait(at.record.body, seconds, {
+    requester: actingFor(at),
     originalMessageId: at.messageId,
     waits: at.waits + 1,
   });
@@ -69,7 +70,8 @@ export async function fail(ctx: ProvisionContext, at: Attempt, error: unknown): 
   if (failure.disposition === 'retry' && !lastAttempt) {
     const delaySeconds = retryDelaySeconds(failure, at.attempt, ctx.backoff, ctx.random);
     try {
-      await ctx.queues.delay(at.record.receiptHandle, delaySeconds);
+      if (at.source.queueUrl !== undefined)
+        await ctx.queues.delay(at.source.queueUrl, at.record.receiptHandle, delaySeconds);
     } catch (sqsError) {
       // The record still comes back, after the queue's own visibility timeout.
       at.logger.warn('could not delay the retry', { error: sqsError });
@@ -79,7 +81,10 @@ export async function fail(ctx: ProvisionContext, at: Attempt, error: unknown): 
     throw error;
   }
 
-  const destination = failure.disposition === 'reject' ? 'reject' : 'dlq';
+  // A request is parked in its own requester's DLQ (replayed into its own queue); one whose
+  // requester is unknown can only be rejected.
+  const requester = at.source.requester;
+  const destination = failure.disposition === 'reject' || !requester ? 'reject' : 'dlq';
   const requestId =
     at.request?.requestId ?? (error instanceof InvalidRequestError ? error.requestId : undefined);
   const outcome = destination === 'reject' ? 'REJECTED' : 'DEAD_LETTERED';
@@ -102,20 +107,32 @@ export async function fail(ctx: ProvisionContext, at: Attempt, error: unknown): 
       requestId,
     ),
   );
-  await ctx.queues.park(destination, at.record.body, {
-    failure,
-    attempts: at.attempt,
-    firstFailureAt: firstFailureAt ?? firstFailureFallback(at, now),
-    lastFailureAt: now,
-    originalMessageId: at.messageId,
-    ...(requestId !== undefined && { requestId }),
-  });
+  await ctx.queues.park(
+    destination === 'dlq' && requester ? { dlqUrl: requester.dlqUrl } : 'reject',
+    at.record.body,
+    {
+      failure,
+      ...(requester && { requester: requester.name }),
+      attempts: at.attempt,
+      firstFailureAt: firstFailureAt ?? firstFailureFallback(at, now),
+      lastFailureAt: now,
+      originalMessageId: at.messageId,
+      ...(requestId !== undefined && { requestId }),
+    },
+  );
   ctx.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
+  if (failure.code === 'NOT_AUTHORIZED') ctx.metrics.addMetric(METRIC.notAuthorized, MetricUnit.Count, 1);
   at.logger.error(destination === 'reject' ? 'request rejected' : 'request sent to the dead-letter queue', {
     ...log,
     outcome,
   });
   return outcome;
+}
+
+/** The requester a wait acts for: only a trusted record (its requester known) ever waits. */
+function actingFor(at: Attempt): string {
+  if (!at.source.requester) throw new Error('only a record whose requester is known can wait');
+  return at.source.requester.name;
 }
 
 /** Without a ledger record, a redelivered message failed first when it was first received. */

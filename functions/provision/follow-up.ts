@@ -18,13 +18,14 @@ import {
 import type { StatusChangedDetail } from '#events/status-event.ts';
 import type { CheckResult, LedgerItem } from '#ledger/item.ts';
 import { AtlasApiError, describeFailure } from '#lib/errors.ts';
-import { FOLLOW_UP, FOLLOWED_ENDPOINT_ID, ORIGINAL_MESSAGE_ID } from '#messages/attributes.ts';
+import { FOLLOW_UP, FOLLOWED_ENDPOINT_ID } from '#messages/attributes.ts';
 import { MAX_MESSAGE_DELAY_SECONDS, retryDelaySeconds } from '#messages/queues.ts';
 import { naturalKey } from '#messages/request.ts';
 import { METRIC } from '#runtime/metric-names.ts';
 import { CALL_MARGIN_MS } from '#runtime/timing.ts';
 import { announce } from './answers.ts';
-import { attribute, listKey, type Parsed } from './attempt.ts';
+import { listKey, type Parsed } from './attempt.ts';
+import { boundedAttribute, type RecordSource } from './source.ts';
 import type { InvocationClock, ProvisionContext, RecordOutcome } from './types.ts';
 
 /**
@@ -46,12 +47,14 @@ export const MAX_FOLLOW_UPS = 40;
 export async function followUp(
   ctx: ProvisionContext,
   record: SQSRecord,
+  source: RecordSource,
   parsed: Parsed,
   context?: InvocationClock,
 ): Promise<RecordOutcome> {
-  const messageId = attribute(record, ORIGINAL_MESSAGE_ID) ?? record.messageId;
-  const number = Math.max(1, Number(attribute(record, FOLLOW_UP)) || 1);
-  const endpointId = attribute(record, FOLLOWED_ENDPOINT_ID);
+  const messageId = source.messageId;
+  const requester = source.requester?.name;
+  const number = Math.max(1, Number(boundedAttribute(record, FOLLOW_UP)) || 1);
+  const endpointId = boundedAttribute(record, FOLLOWED_ENDPOINT_ID);
   const logger = ctx.logger.createChild({
     persistentKeys: {
       messageId,
@@ -65,7 +68,8 @@ export async function followUp(
     ctx.metrics.addMetric(METRIC.followUpsDropped, MetricUnit.Count, 1);
     return 'FOLLOW_UP_DROPPED' as const;
   };
-  if (!parsed.ok || endpointId === undefined) return drop('not a follow-up this version can read');
+  if (!parsed.ok || endpointId === undefined || requester === undefined)
+    return drop('not a follow-up this version can read');
   const request = parsed.request;
   const next = async (
     delaySeconds: number,
@@ -73,7 +77,15 @@ export async function followUp(
     followed = endpointId,
   ): Promise<RecordOutcome> => {
     if (nextNumber > MAX_FOLLOW_UPS) return drop('too many follow-ups', { followUps: number });
-    const sent = await sendFollowUp(ctx, record.body, messageId, followed, nextNumber, logger, delaySeconds);
+    const sent = await sendFollowUp(
+      ctx,
+      record.body,
+      { requester, originalMessageId: messageId },
+      followed,
+      nextNumber,
+      logger,
+      delaySeconds,
+    );
     return sent ? 'FOLLOWED' : 'FOLLOW_UP_DROPPED';
   };
   try {
@@ -122,7 +134,7 @@ export async function followUp(
       const change = successorChange(item, successor, now);
       const successorId = successor.endpoint.id;
       // Moved on since it was read: the next follow-up reads it again (and stops if it is not ours).
-      if (!(await recordChange(ctx, item, change, { endpointId: successorId, messageId }, logger)))
+      if (!(await recordChange(ctx, item, change, { endpointId: successorId, messageId, requester }, logger)))
         return next(followUpDelay(ctx, number + 1));
       logger.info('follow-up: the key follows the endpoint that took its place', {
         naturalKey: item.key,
@@ -145,7 +157,7 @@ export async function followUp(
         },
         now,
       );
-      if (!(await recordChange(ctx, item, change, { endpointId, messageId }, logger)))
+      if (!(await recordChange(ctx, item, change, { endpointId, messageId, requester }, logger)))
         return next(followUpDelay(ctx, number + 1));
       logger.info('follow-up: status changed', { naturalKey: item.key, endpointId, status });
     }
@@ -179,11 +191,12 @@ async function recordChange(
   ctx: ProvisionContext,
   item: LedgerItem,
   change: { result: CheckResult; event: StatusChangedDetail },
-  followed: { endpointId: string; messageId: string },
+  followed: { endpointId: string; messageId: string; requester: string },
   logger: Logger,
 ): Promise<boolean> {
   if (change.result.handBack) {
     await ctx.queues.wait(JSON.stringify(handBackRequest(item)), 0, {
+      requester: followed.requester,
       originalMessageId: followed.messageId,
       waits: 0,
     });
@@ -215,7 +228,7 @@ function followUpDelay(ctx: ProvisionContext, number: number): number {
 export async function sendFollowUp(
   ctx: ProvisionContext,
   body: string,
-  originalMessageId: string,
+  carried: { requester: string; originalMessageId: string },
   endpointId: string,
   number: number,
   logger: Logger,
@@ -223,7 +236,7 @@ export async function sendFollowUp(
 ): Promise<boolean> {
   if (!ctx.followUp) return false;
   try {
-    await ctx.queues.followUp(body, delaySeconds, { originalMessageId, number, endpointId });
+    await ctx.queues.followUp(body, delaySeconds, { ...carried, number, endpointId });
     return true;
   } catch (error) {
     logger.warn('could not send a follow-up; the status checker settles the key', { error, endpointId });

@@ -12,19 +12,28 @@ import type { SQSRecord } from 'aws-lambda';
 import { assertProfileAllowed } from '#atlas/credentials.ts';
 import { SETTLED } from '#events/status-change.ts';
 import { boundProfile } from '#ledger/rules.ts';
-import { DeadlineError, InvalidRequestError, ProfileMismatchError } from '#lib/errors.ts';
-import { FOLLOW_UP, ORIGINAL_MESSAGE_ID, WAITS } from '#messages/attributes.ts';
+
+/** The key's holds with `requester` among them, once. */
+const withHold = (item: { holds?: string[] }, requester: string): string[] => [
+  ...(item.holds ?? []).filter((name) => name !== requester),
+  requester,
+];
+
+import { DeadlineError, InvalidRequestError, NotAuthorizedError, ProfileMismatchError } from '#lib/errors.ts';
+import { WAITS } from '#messages/attributes.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
+import { grantProblem, Requesters } from '#messages/requesters.ts';
 import { KeyedLock, Limiter } from '#runtime/concurrency.ts';
 import type { ProvisionEnvironment } from '#runtime/environment.ts';
 import { METRIC } from '#runtime/metric-names.ts';
 import { CALL_MARGIN_MS, CALLS_TO_START } from '#runtime/timing.ts';
 import { announce, answerEvent, drainOutbox } from './answers.ts';
-import { attribute, OUTCOME_METRIC, type Parsed, parse, timeLeft } from './attempt.ts';
+import { OUTCOME_METRIC, type Parsed, parse, timeLeft } from './attempt.ts';
 import { create } from './create.ts';
 import { remove } from './delete.ts';
 import { fail, wait } from './failure.ts';
 import { followUp, sendFollowUp } from './follow-up.ts';
+import { boundedAttribute, type RecordSource, sourceOf } from './source.ts';
 import type {
   Attempt,
   InvocationClock,
@@ -40,12 +49,20 @@ export type { EndpointsApi, InvocationClock, ProvisionerOptions, RecordOutcome }
 export function tuningFrom(env: ProvisionEnvironment) {
   return {
     ...env,
+    requesters: new Requesters(env.requesters),
     backoff: { baseSeconds: env.backoffBaseSeconds, capSeconds: env.backoffCapSeconds },
     followUp: { firstSeconds: env.followUpFirstSeconds, maxSeconds: env.followUpMaxSeconds },
   };
 }
 
 const DEFAULT_MAX_WAITS = 60;
+
+/** A request outside its requester's grant is refused before it claims its key or reaches Atlas. */
+function authorize(source: RecordSource, request: ProvisionRequest): void {
+  if (!source.requester) throw new Error('a record without a requester reached authorize');
+  const problem = grantProblem(source.requester, request);
+  if (problem !== undefined) throw new NotAuthorizedError(problem);
+}
 
 /** Handles SQS records: up to recordConcurrency at once, one at a time per natural key. */
 export class Provisioner {
@@ -69,36 +86,54 @@ export class Provisioner {
    * delivery) when it must be retried.
    */
   handleRecord = (record: SQSRecord, context?: InvocationClock): Promise<RecordOutcome> => {
+    const source = sourceOf(this.#ctx, record);
     const parsed = parse(record.body);
-    const isFollowUp = attribute(record, FOLLOW_UP) !== undefined;
     const run = () =>
       this.#limit.run(() =>
-        isFollowUp ? followUp(this.#ctx, record, parsed, context) : this.#handle(record, parsed, context),
+        source.followUp && source.requester && !source.problem
+          ? followUp(this.#ctx, record, source, parsed, context)
+          : this.#handle(record, source, parsed, context),
       );
     return parsed.ok ? this.#keys.run(naturalKey(parsed.request), run) : run();
   };
 
-  async #handle(record: SQSRecord, parsed: Parsed, context?: InvocationClock): Promise<RecordOutcome> {
+  async #handle(
+    record: SQSRecord,
+    source: RecordSource,
+    parsed: Parsed,
+    context?: InvocationClock,
+  ): Promise<RecordOutcome> {
     const requestId = parsed.ok
       ? parsed.request.requestId
       : parsed.error instanceof InvalidRequestError
         ? parsed.error.requestId
         : undefined;
-    const messageId = attribute(record, ORIGINAL_MESSAGE_ID) ?? record.messageId;
+    const messageId = source.messageId;
     const at: Attempt = {
       record,
+      source,
       attempt: Math.max(1, Number(record.attributes.ApproximateReceiveCount) || 1),
       owner: `${record.messageId}/${randomUUID()}`,
       messageId,
-      waits: Math.max(0, Number(attribute(record, WAITS)) || 0),
+      // Only the provisioner's own messages carry waits: a requester's queue rejects the attribute.
+      waits: source.continuation ? Math.max(0, Number(boundedAttribute(record, WAITS)) || 0) : 0,
       deadline: context ? Date.now() + context.getRemainingTimeInMillis() : Number.POSITIVE_INFINITY,
       logger: this.#ctx.logger.createChild({
-        persistentKeys: { messageId, ...(requestId !== undefined && { requestId }) },
+        persistentKeys: {
+          messageId,
+          ...(source.requester && { requester: source.requester.name }),
+          ...(requestId !== undefined && { requestId }),
+        },
       }),
     };
     this.#ctx.metrics.addMetric(METRIC.requests, MetricUnit.Count, 1);
     try {
+      // Who is asking comes first: an untrusted message or a request outside its grant goes no further.
+      if (source.problem) throw source.problem;
       if (!parsed.ok) throw parsed.error;
+      // A profile the deployment does not have at all, then what this requester is granted.
+      assertProfileAllowed(parsed.request.profile, this.#ctx.allowedProfiles);
+      authorize(source, parsed.request);
       // Started only with time for the clean path: a record not started is delivered again shortly.
       if (timeLeft(at) < CALLS_TO_START * this.#ctx.atlasTimeoutMs + CALL_MARGIN_MS) {
         throw new DeadlineError('start this record');
@@ -111,7 +146,8 @@ export class Provisioner {
 
   async #provision(at: Attempt, request: ProvisionRequest): Promise<RecordOutcome> {
     at.request = request;
-    assertProfileAllowed(request.profile, this.#ctx.allowedProfiles);
+    const requester = at.source.requester;
+    if (!requester) throw new Error('a record without a requester reached provisioning');
     const claimed = await this.#ctx.ledger.claim(request, at.owner, this.#ctx.leaseSeconds);
     at.claimed = claimed;
     // Before anything reaches Atlas: a key's endpoint is changed only with the profile it was made with.
@@ -119,19 +155,26 @@ export class Provisioner {
     if (bound !== undefined && bound !== request.profile)
       throw new ProfileMismatchError(claimed.key, bound, request.profile);
     await drainOutbox(this.#ctx, claimed, at);
+    // A create holds the key for its requester (a repeated create is one hold); a delete releases it.
     const result =
       request.action === 'create'
-        ? await create(this.#ctx, at, request, claimed)
+        ? { ...(await create(this.#ctx, at, request, claimed)), holds: withHold(claimed, requester.name) }
         : await remove(this.#ctx, at, request, claimed);
     const statusSince =
       claimed.status === result.status ? claimed.statusSince : this.#ctx.now().toISOString();
     const answer = answerEvent(this.#ctx, result, at, request, claimed, statusSince);
     const events = [answer, ...(result.events ?? [])];
     await this.#ctx.ledger.settle(claimed, at.owner, {
+      ...(result.holds && { holds: result.holds }),
       status: result.status,
       ...(result.endpointId !== undefined && { endpointId: result.endpointId }),
       ...(result.atlasErrorMessage !== undefined && { atlasErrorMessage: result.atlasErrorMessage }),
-      request,
+      // A release leaves the key's lifecycle as it was: only the holds change.
+      request: {
+        ...request,
+        action: result.outcome === 'RELEASED' ? claimed.action : request.action,
+        requester: requester.name,
+      },
       statusSince,
       ...(result.fields && { fields: result.fields }),
       events,
@@ -149,7 +192,14 @@ export class Provisioner {
       // Recorded with the answer: a refused publish is sent again from the outbox, never lost.
       announce(this.#ctx, claimed.key, events, at.logger),
       followedEndpointId !== undefined
-        ? sendFollowUp(this.#ctx, at.record.body, at.messageId, followedEndpointId, 1, at.logger)
+        ? sendFollowUp(
+            this.#ctx,
+            at.record.body,
+            { requester: requester.name, originalMessageId: at.messageId },
+            followedEndpointId,
+            1,
+            at.logger,
+          )
         : undefined,
     ]);
     at.logger.info('request done', {

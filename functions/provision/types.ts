@@ -11,12 +11,21 @@ import type { Outcome, StatusChangedDetail } from '#events/status-event.ts';
 import type { LeaseFields, Ledger, LedgerItem, LedgerStatus } from '#ledger/ledger.ts';
 import type { Backoff, Queues } from '#messages/queues.ts';
 import type { ProvisionRequest } from '#messages/request.ts';
+import type { Requesters } from '#messages/requesters.ts';
+import type { RecordSource } from './source.ts';
 
 /** How a record ended when it did not go back to the queue. */
 export type RecordOutcome =
   | Extract<
       Outcome,
-      'PROVISIONED' | 'ADOPTED' | 'DELETE_REQUESTED' | 'DELETED' | 'RECREATING' | 'DEAD_LETTERED' | 'REJECTED'
+      | 'PROVISIONED'
+      | 'ADOPTED'
+      | 'DELETE_REQUESTED'
+      | 'DELETED'
+      | 'RECREATING'
+      | 'RELEASED'
+      | 'DEAD_LETTERED'
+      | 'REJECTED'
     >
   | 'WAITING'
   /** A follow-up looked at its key's endpoint (and sent the next one, or found it settled). */
@@ -43,6 +52,11 @@ export interface ProvisionerOptions {
   events: Pick<StatusEvents, 'publish'>;
   logger: Logger;
   metrics: Pick<Metrics, 'addMetric'>;
+  /** Who may ask for what, and which queue is whose (functions/lib/messages/requesters.ts). */
+  requesters: Requesters;
+  /** The private continuation queue: a record from it acts for the requester its attribute names. */
+  continuationQueueArn: string;
+  continuationQueueUrl: string;
   allowedProfiles: readonly string[];
   /** Deliveries (ApproximateReceiveCount) after which a retryable failure is parked in the DLQ. */
   maxAttempts: number;
@@ -80,7 +94,10 @@ export interface InvocationClock {
 
 /** What a create or a delete did with Atlas, for the entry to record, announce and count. */
 export interface AtlasResult {
-  outcome: Extract<RecordOutcome, 'PROVISIONED' | 'ADOPTED' | 'DELETE_REQUESTED' | 'DELETED' | 'RECREATING'>;
+  outcome: Extract<
+    RecordOutcome,
+    'PROVISIONED' | 'ADOPTED' | 'DELETE_REQUESTED' | 'DELETED' | 'RECREATING' | 'RELEASED'
+  >;
   status: LedgerStatus;
   endpointId?: string;
   atlasErrorMessage?: string;
@@ -89,11 +106,17 @@ export interface AtlasResult {
   events?: StatusChangedDetail[];
   /** The request is not done: it waits this long for Atlas after its answer is recorded. */
   waitSeconds?: number;
+  /** The requesters holding the key after this request (absent: unchanged). */
+  holds?: string[];
+  /** Said in the answer: holds that remain after a release, a delete an operator forced. */
+  answer?: Pick<StatusChangedDetail, 'holdsRemaining' | 'forced'>;
 }
 
 /** One delivery of one record. */
 export interface Attempt {
   record: SQSRecord;
+  /** Whose record it is and what of it is trusted (source.ts). */
+  source: RecordSource;
   attempt: number;
   owner: string;
   /** The messageId the sender was given (kept across waits and replays). */

@@ -17,6 +17,7 @@ import { PROJECT_ROOT, runtimeEnvironment } from '#infra/constructs/function.ts'
 import { type Bundle, bundle, ENTRIES } from '#infra/package/functions.ts';
 import { checkStatusEnvironment, provisionEnvironment, resolveSettings } from '#infra/settings.ts';
 import { SERVICE } from '#runtime/metric-names.ts';
+import { checkResources, provisionResources } from '#test/support/resources.ts';
 import {
   type ImportTime,
   importTime,
@@ -60,20 +61,14 @@ export function stackEnvironments(): Record<keyof typeof ENTRIES, Record<string,
   const region = 'eu-west-1';
   const queues = `https://sqs.${region}.amazonaws.com/123456789012/AtlasBackupPrivateEndpoints`;
   const ledgerTableName = 'AtlasBackupPrivateEndpoints-Ledger';
-  const requestQueueUrl = `${queues}-requests`;
   return {
     provisioner: {
-      ...provisionEnvironment(settings, {
-        requestQueueUrl,
-        dlqUrl: `${queues}-dlq`,
-        rejectedQueueUrl: `${queues}-rejected`,
-        ledgerTableName,
-      }),
+      ...provisionEnvironment(settings, { ...provisionResources(queues), ledgerTableName }),
       ...runtimeEnvironment(SERVICE.provisioner),
       AWS_REGION: region,
     },
     statusChecker: {
-      ...checkStatusEnvironment(settings, { ledgerTableName, requestQueueUrl }),
+      ...checkStatusEnvironment(settings, { ...checkResources(queues), ledgerTableName }),
       ...runtimeEnvironment(SERVICE.statusChecker),
       AWS_REGION: region,
     },

@@ -42,6 +42,7 @@ import {
 import { newServiceAccount } from '#test/local/flow.ts';
 import { startAtlasSimulator } from '#test/simulator/index.ts';
 import { seededRandom } from '#test/simulator/random.ts';
+import { provisionResources } from '#test/support/resources.ts';
 import { sqsRecord } from '#test/support/sqs-events.ts';
 
 const DEFAULTS = { requests: 1000, projects: 100, atlasLatencyMs: 100, awsLatencyMs: 15, seed: 1 };
@@ -174,9 +175,7 @@ export async function run(overrides: Partial<BurstOptions> = {}): Promise<BurstF
   const queueUrl = (name: string) => `https://sqs.us-east-1.amazonaws.com/123456789012/burst-${name}`;
   const data: ContainerData = {
     environment: provisionEnvironment(settings, {
-      requestQueueUrl: queueUrl('requests'),
-      dlqUrl: queueUrl('dlq'),
-      rejectedQueueUrl: queueUrl('rejected'),
+      ...provisionResources(queueUrl('queues')),
       ledgerTableName: 'burst-ledger',
     }),
     awsLatencyMs: options.awsLatencyMs,

@@ -24,7 +24,12 @@ import { StatusChecker } from '#check-status/status-checker.ts';
 import type { StatusChangedDetail } from '#events/status-event.ts';
 import { AtlasApiError } from '#lib/errors.ts';
 import { FOLLOW_UP, FOLLOWED_ENDPOINT_ID, ORIGINAL_MESSAGE_ID, WAITS } from '#messages/attributes.ts';
+import { Requesters } from '#messages/requesters.ts';
 import { type EndpointsApi, Provisioner } from '#provision/provisioner.ts';
+import { defaultRequester } from '#test/support/resources.ts';
+
+const CONTINUATIONS = 'arn:aws:sqs:us-east-1:123456789012:continuations';
+
 import { EndpointStore } from '#test/simulator/endpoints.ts';
 import { seededRandom } from '#test/simulator/random.ts';
 import { InMemoryLedger } from '#test/support/in-memory-ledger.ts';
@@ -117,8 +122,9 @@ async function simulate(followUp: { firstSeconds: number; maxSeconds: number } |
   /** A message on the request queue, delivered after its delay. */
   const enqueue = (body: string, delaySeconds: number, attributes: Record<string, string> = {}) => {
     const record: SQSRecord = sqsRecord(body);
+    record.eventSourceARN = CONTINUATIONS;
     record.messageAttributes = Object.fromEntries(
-      Object.entries(attributes).map(([name, value]) => [
+      Object.entries({ Requester: 'default', ...attributes }).map(([name, value]) => [
         name,
         { dataType: 'String', stringValue: value, stringListValues: [], binaryListValues: [] },
       ]),
@@ -131,6 +137,9 @@ async function simulate(followUp: { firstSeconds: number; maxSeconds: number } |
     });
   };
   provisioner = new Provisioner({
+    requesters: new Requesters([defaultRequester()]),
+    continuationQueueArn: CONTINUATIONS,
+    continuationQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/continuations',
     ledger,
     atlas: { withClient: (_profile, fn) => fn(atlas) },
     queues: {

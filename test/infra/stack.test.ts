@@ -316,13 +316,24 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
     // GIVEN what the contract writes from the stack's settings and resources
     const resources = {
       ledgerTableName: stack.ledger.table.tableName,
-      requestQueueUrl: stack.queues.requestQueue.queueUrl,
+      continuationQueueUrl: stack.queues.continuationQueue.queueUrl,
     };
     const written = {
       provision: provisionEnvironment(stack.settings, {
         ...resources,
-        dlqUrl: stack.queues.deadLetterQueue.queueUrl,
+        continuationQueueArn: stack.queues.continuationQueue.queueArn,
         rejectedQueueUrl: stack.queues.rejectedQueue.queueUrl,
+        requesters: [
+          {
+            name: 'default',
+            queueArn: stack.queues.requestQueue.queueArn,
+            queueUrl: stack.queues.requestQueue.queueUrl,
+            dlqUrl: stack.queues.deadLetterQueue.queueUrl,
+            projects: 'ALL',
+            profiles: stack.settings.allowedProfiles,
+            actions: ['create', 'delete'],
+          },
+        ],
       }),
       checkStatus: checkStatusEnvironment(stack.settings, resources),
     };

@@ -31,6 +31,7 @@ import {
   visibilityTimeoutSeconds,
 } from '#infra/settings.ts';
 import { REQUEST_EVENT_INPUT_PATH, requestEventPattern } from '#messages/front-door.ts';
+import { ALL_PROJECTS, DEFAULT_REQUESTER } from '#messages/requesters.ts';
 import { createLedgerTable } from '#test/support/ledger-table.ts';
 
 /** ElasticMQ is configured for this region (see emulators.ts); moto accepts any. */
@@ -114,6 +115,8 @@ export interface LocalEnvironment {
   readonly requestQueue: QueueRef;
   readonly dlq: QueueRef;
   readonly rejectedQueue: QueueRef;
+  /** The provisioner's private queue of waits, follow-ups and hand-backs. */
+  readonly continuationQueue: QueueRef;
   /** Receives every status event through the EventBridge rule. */
   readonly statusEventQueue: QueueRef;
   readonly tableName: string;
@@ -164,17 +167,22 @@ export async function createLocalEnvironment(options: LocalEnvironmentOptions): 
 
   // The queues on ElasticMQ and the rest on moto are created side by side.
   const sqsSide = async () => {
-    const [dlq, rejectedQueue] = await Promise.all([
+    const [dlq, rejectedQueue, continuationDlq] = await Promise.all([
       step('the DLQ', () => createQueue(clients.sqs, `${name}-dlq`, {})),
       step('the rejected queue', () => createQueue(clients.sqs, `${name}-rejected`, {})),
+      step('the continuation DLQ', () => createQueue(clients.sqs, `${name}-continuations-dlq`, {})),
     ]);
-    const requestQueue = await step('the request queue', () =>
-      createQueue(clients.sqs, `${name}-requests`, {
-        VisibilityTimeout: String(visibility),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: receives }),
-      }),
-    );
-    return { dlq, rejectedQueue, requestQueue };
+    const redrive = (to: QueueRef) => ({
+      VisibilityTimeout: String(visibility),
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: to.arn, maxReceiveCount: receives }),
+    });
+    const [requestQueue, continuationQueue] = await Promise.all([
+      step('the request queue', () => createQueue(clients.sqs, `${name}-requests`, redrive(dlq))),
+      step('the continuation queue', () =>
+        createQueue(clients.sqs, `${name}-continuations`, redrive(continuationDlq)),
+      ),
+    ]);
+    return { dlq, rejectedQueue, requestQueue, continuationQueue };
   };
   const awsSide = async () => {
     const [statusEventQueue] = await Promise.all([
@@ -210,7 +218,10 @@ export async function createLocalEnvironment(options: LocalEnvironmentOptions): 
     });
     return statusEventQueue;
   };
-  const [{ dlq, rejectedQueue, requestQueue }, statusEventQueue] = await Promise.all([sqsSide(), awsSide()]);
+  const [{ dlq, rejectedQueue, requestQueue, continuationQueue }, statusEventQueue] = await Promise.all([
+    sqsSide(),
+    awsSide(),
+  ]);
   const frontDoor = settings.requestEventBusName
     ? await step('the front door', () =>
         createFrontDoor(clients, settings, name, {
@@ -235,6 +246,7 @@ export async function createLocalEnvironment(options: LocalEnvironmentOptions): 
     requestQueue,
     dlq,
     rejectedQueue,
+    continuationQueue,
     statusEventQueue,
     tableName,
     ruleName,
@@ -245,15 +257,29 @@ export async function createLocalEnvironment(options: LocalEnvironmentOptions): 
     provisionEnvironment: {
       ...awsEnvironment,
       ...provisionEnvironment(settings, {
-        requestQueueUrl: requestQueue.url,
-        dlqUrl: dlq.url,
+        requesters: [
+          {
+            name: DEFAULT_REQUESTER,
+            queueArn: requestQueue.arn,
+            queueUrl: requestQueue.url,
+            dlqUrl: dlq.url,
+            projects: ALL_PROJECTS,
+            profiles: settings.allowedProfiles,
+            actions: ['create', 'delete'],
+          },
+        ],
+        continuationQueueUrl: continuationQueue.url,
+        continuationQueueArn: continuationQueue.arn,
         rejectedQueueUrl: rejectedQueue.url,
         ledgerTableName: tableName,
       }),
     },
     checkStatusEnvironment: {
       ...awsEnvironment,
-      ...checkStatusEnvironment(settings, { ledgerTableName: tableName, requestQueueUrl: requestQueue.url }),
+      ...checkStatusEnvironment(settings, {
+        ledgerTableName: tableName,
+        continuationQueueUrl: continuationQueue.url,
+      }),
     },
     clients,
     secretName,

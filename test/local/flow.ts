@@ -186,19 +186,27 @@ export async function startLocalFlow(options: LocalFlowOptions = {}): Promise<Lo
       });
       cleanups.push(() => relay.stop());
     }
-    const provisioner = new SqsPoller({
-      sqs: environment.clients.sqs,
-      queue: environment.requestQueue,
-      region: environment.region,
-      functionName: 'provision',
-      timeoutSeconds: settings.provisionTimeoutSeconds,
-      batchSize: settings.batchSize,
-      concurrency: settings.maxConcurrency,
-      invoker,
-      onActivity: tracker.onActivity,
-      ...(options.crashWhen && { crashWhen: options.crashWhen }),
-    }).start();
-    cleanups.push(() => provisioner.stop());
+    // One event source per queue the provisioner consumes, as the stack wires it.
+    const [provisioner, continuations] = [environment.requestQueue, environment.continuationQueue].map(
+      (queue) =>
+        new SqsPoller({
+          sqs: environment.clients.sqs,
+          queue,
+          region: environment.region,
+          functionName: 'provision',
+          timeoutSeconds: settings.provisionTimeoutSeconds,
+          batchSize: settings.batchSize,
+          concurrency: settings.maxConcurrency,
+          invoker,
+          onActivity: tracker.onActivity,
+          ...(options.crashWhen && { crashWhen: options.crashWhen }),
+        }).start(),
+    );
+    if (!provisioner || !continuations) throw new Error('no provisioner poller');
+    cleanups.push(
+      () => provisioner.stop(),
+      () => continuations.stop(),
+    );
     const statusChecker = new ScheduleRunner({
       invoker: inProcessInvoker(checkHandler),
       periodMs: options.checkPeriodMs ?? 1000,

@@ -8,6 +8,7 @@ export const OUTCOMES = [
   'ADOPTED', // an endpoint for the key already existed and was taken over (also: the key's endpoint vanished and one other took its place)
   'DELETE_REQUESTED', // Atlas accepted the delete (204); the checker follows it until gone
   'DELETED', // the endpoint is gone
+  'RELEASED', // this requester's hold on the key was released; others still hold the endpoint, which stays
   'STATUS_CHANGED', // the status checker saw a new Atlas status
   'STUCK', // past its deadline in PENDING_ACCEPTANCE or an in-progress status
   'MISSING', // an endpoint that was ACTIVE answered 404 (drift)

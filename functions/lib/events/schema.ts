@@ -43,6 +43,10 @@ export const StatusChangedDetailSchema = z.strictObject({
     }),
   ),
   statusSince: z.optional(z.iso.datetime()),
+  /** RELEASED: how many requesters still hold the key's endpoint (never who). */
+  holdsRemaining: z.optional(z.number().check(z.int(), z.minimum(1))),
+  /** A delete an operator made whatever other requesters held: their endpoint is gone too. */
+  forced: z.optional(z.literal(true)),
   occurredAt: z.iso.datetime(),
 });
 export type StatusChangedDetail = z.infer<typeof StatusChangedDetailSchema>;

@@ -66,6 +66,8 @@ export interface LedgerItem {
   recreating?: boolean;
   /** Extra endpoints for the key already announced (DUPLICATE_FOUND, UNCLAIMED): each once. */
   reported?: string[];
+  /** The requesters holding the key's endpoint, each once: a delete removes the endpoint only with the last. */
+  holds?: string[];
   /** Status events recorded with the state they announce and not yet confirmed sent, by eventId. */
   outbox?: Record<string, StatusChangedDetail>;
 }
@@ -85,7 +87,9 @@ export interface SettleResult {
   endpointId?: string;
   atlasErrorMessage?: string;
   /** The request answered; it joins the key's requestIds (a new lifecycle starts a new list). */
-  request: Pick<ProvisionRequest, 'requestId' | 'action' | 'profile'>;
+  request: Pick<ProvisionRequest, 'requestId' | 'action' | 'profile'> & { requester?: string };
+  /** The requesters holding the key after this request; absent: unchanged. */
+  holds?: string[];
   /** statusSince to record: the caller computes it, so the events in the outbox carry the same value. */
   statusSince: string;
   fields?: Partial<LeaseFields>;

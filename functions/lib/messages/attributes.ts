@@ -20,6 +20,8 @@ export const PARKED_ATTRIBUTES = {
   requestId: { name: 'RequestId', type: 'String', maxChars: 1_024 },
   /** The messageId the request's sender was given (SQS message ids are at most 100 characters). */
   originalMessageId: { name: 'OriginalMessageId', type: 'String', maxChars: 128 },
+  /** Whose request it is (for the operator reading it; never read back as identity). */
+  requester: { name: 'RequesterName', type: 'String', maxChars: 32 },
 } as const;
 
 /**
@@ -33,9 +35,21 @@ export const PARKED_ATTRIBUTES_MAX_BYTES = Object.values(PARKED_ATTRIBUTES).redu
   0,
 );
 
-/** Attributes a request carries through waits and replays: the id its sender was given, and waits so far. */
+/**
+ * The id a request's sender was given, carried through waits and replays. A replay brings it back
+ * on the requester's own queue, so it is read there too, but only in the requester's own scope
+ * (its answers go to that requester alone) and only in the shape of an SQS message id.
+ */
 export const ORIGINAL_MESSAGE_ID = PARKED_ATTRIBUTES.originalMessageId.name;
+/** An SQS message id as SQS writes it (a UUID), or close to it: nothing else is carried. */
+export const MESSAGE_ID_SHAPE = /^[A-Za-z0-9-]{1,100}$/;
+/** Waits so far, on a continuation. */
 export const WAITS = 'Waits';
+/**
+ * The requester a continuation acts for. Trusted only on the private continuation queue, where
+ * only the two functions can send.
+ */
+export const REQUESTER = 'Requester';
 /**
  * Attributes of a follow-up: the original request body sent again to look at its key's endpoint
  * once (never to create). `FollowUp` is the follow-up's number in its chain, `EndpointId` the
@@ -43,3 +57,9 @@ export const WAITS = 'Waits';
  */
 export const FOLLOW_UP = 'FollowUp';
 export const FOLLOWED_ENDPOINT_ID = 'EndpointId';
+
+/**
+ * The continuation queue's own attributes. A message on a requester's queue that carries one is
+ * rejected with a reason naming it: never trusted, and never silently dropped.
+ */
+export const RESERVED_ATTRIBUTES: readonly string[] = [FOLLOW_UP, FOLLOWED_ENDPOINT_ID, WAITS, REQUESTER];

@@ -15,6 +15,7 @@ import {
   FOLLOWED_ENDPOINT_ID,
   ORIGINAL_MESSAGE_ID,
   PARKED_ATTRIBUTES,
+  REQUESTER,
   WAITS,
 } from '#messages/attributes.ts';
 
@@ -62,14 +63,19 @@ export interface ParkedFailure {
   requestId?: string;
   /** The messageId the request's sender was given; kept so a replay still answers with it. */
   originalMessageId?: string;
+  /** The requester whose request it is, when known. */
+  requester?: string;
 }
 
 export interface QueuesOptions {
-  requestQueueUrl: string;
-  dlqUrl: string;
+  /** The private queue of the provisioner's own waits and follow-ups. */
+  continuationQueueUrl: string;
   rejectedQueueUrl: string;
   client?: SQSClient;
 }
+
+/** Where a parked record goes: the dead-letter queue of its requester, or the shared rejected queue. */
+export type ParkDestination = { dlqUrl: string } | 'reject';
 
 /** Characters SQS refuses in an attribute value: one of them would fail the whole SendMessage. */
 const NOT_SQS_TEXT = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
@@ -91,7 +97,7 @@ function parked(
 
 /** The message attributes of a parked record (SQS refuses empty values, so absent ones are left out). */
 export function parkedAttributes(parkedFailure: ParkedFailure): Record<string, MessageAttributeValue> {
-  const { failure, requestId, originalMessageId } = parkedFailure;
+  const { failure, requestId, originalMessageId, requester } = parkedFailure;
   return {
     ...parked('errorCode', failure.code),
     ...(failure.httpStatus !== undefined && parked('httpStatus', failure.httpStatus)),
@@ -101,13 +107,28 @@ export function parkedAttributes(parkedFailure: ParkedFailure): Record<string, M
     ...parked('lastFailureAt', parkedFailure.lastFailureAt),
     ...(requestId && parked('requestId', requestId)),
     ...(originalMessageId && parked('originalMessageId', originalMessageId)),
+    ...(requester && parked('requester', requester)),
   };
 }
 
 /** The longest DelaySeconds SQS accepts on a message. */
 export const MAX_MESSAGE_DELAY_SECONDS = 900;
-/** The request queue as a sender: a waiting request, or a key handed back by the status checker. */
-export class RequestQueue {
+
+/** What a continuation carries: whose request it is, the id its sender was given, and its place in a chain. */
+export interface Continuation {
+  /** The requester it acts for: trusted, since only the two functions can send to this queue. */
+  requester: string;
+  delaySeconds?: number;
+  originalMessageId?: string;
+  waits?: number;
+  followUp?: { number: number; endpointId: string };
+}
+
+/**
+ * The provisioner's private continuation queue as a sender: a waiting request, a follow-up, or a
+ * key handed back by the status checker. Its policy lets only the two functions send.
+ */
+export class ContinuationQueue {
   readonly #url: string;
   readonly #client: SQSClient;
 
@@ -116,16 +137,8 @@ export class RequestQueue {
     this.#client = options.client ?? new SQSClient({});
   }
 
-  /** Sends a request body, delivered after `delaySeconds` (capped at SQS's 900). */
-  async send(
-    body: string,
-    options: {
-      delaySeconds?: number;
-      originalMessageId?: string;
-      waits?: number;
-      followUp?: { number: number; endpointId: string };
-    } = {},
-  ): Promise<void> {
+  /** Sends a request body for `requester`, delivered after `delaySeconds` (capped at SQS's 900). */
+  async send(body: string, options: Continuation): Promise<void> {
     const delay = Math.min(MAX_MESSAGE_DELAY_SECONDS, Math.max(0, Math.ceil(options.delaySeconds ?? 0)));
     await this.#client.send(
       new SendMessageCommand({
@@ -133,6 +146,7 @@ export class RequestQueue {
         MessageBody: body,
         ...(delay > 0 && { DelaySeconds: delay }),
         MessageAttributes: {
+          [REQUESTER]: text(options.requester),
           ...(options.originalMessageId !== undefined && {
             [ORIGINAL_MESSAGE_ID]: text(options.originalMessageId),
           }),
@@ -148,59 +162,64 @@ export class RequestQueue {
 }
 
 export class Queues {
-  readonly #requestQueueUrl: string;
-  readonly #parkUrls: Record<'dlq' | 'reject', string>;
+  readonly #rejectedQueueUrl: string;
   readonly #client: SQSClient;
-  readonly #requests: RequestQueue;
+  readonly #continuations: ContinuationQueue;
 
   constructor(options: QueuesOptions) {
-    this.#requestQueueUrl = options.requestQueueUrl;
-    this.#parkUrls = { dlq: options.dlqUrl, reject: options.rejectedQueueUrl };
+    this.#rejectedQueueUrl = options.rejectedQueueUrl;
     this.#client = options.client ?? new SQSClient({});
-    this.#requests = new RequestQueue({ queueUrl: options.requestQueueUrl, client: this.#client });
+    this.#continuations = new ContinuationQueue({
+      queueUrl: options.continuationQueueUrl,
+      client: this.#client,
+    });
   }
 
   /**
-   * Sends the request again as a new message delivered after `seconds`: a wait for Atlas that
-   * spends none of the record's attempts (its receive count starts again).
+   * Sends the request again on the continuation queue, delivered after `seconds`: a wait for
+   * Atlas that spends none of the record's attempts (its receive count starts again).
    */
   async wait(
     body: string,
     seconds: number,
-    carried: { originalMessageId: string; waits: number },
+    carried: { requester: string; originalMessageId: string; waits: number },
   ): Promise<void> {
-    await this.#requests.send(body, { delaySeconds: seconds, ...carried });
+    await this.#continuations.send(body, { delaySeconds: seconds, ...carried });
   }
 
-  /** Sends a follow-up of the request's key: the same body, delivered after `seconds`. */
+  /** Sends a follow-up of the request's key on the continuation queue: the same body, after `seconds`. */
   async followUp(
     body: string,
     seconds: number,
-    carried: { originalMessageId: string; number: number; endpointId: string },
+    carried: { requester: string; originalMessageId: string; number: number; endpointId: string },
   ): Promise<void> {
-    await this.#requests.send(body, {
+    await this.#continuations.send(body, {
+      requester: carried.requester,
       delaySeconds: seconds,
       originalMessageId: carried.originalMessageId,
       followUp: { number: carried.number, endpointId: carried.endpointId },
     });
   }
 
-  /** Makes the received message visible again after `seconds` (capped at MAX_RETRY_DELAY_SECONDS). */
-  async delay(receiptHandle: string, seconds: number): Promise<void> {
+  /**
+   * Makes the received message visible again on its own queue after `seconds` (capped at
+   * MAX_RETRY_DELAY_SECONDS).
+   */
+  async delay(queueUrl: string, receiptHandle: string, seconds: number): Promise<void> {
     await this.#client.send(
       new ChangeMessageVisibilityCommand({
-        QueueUrl: this.#requestQueueUrl,
+        QueueUrl: queueUrl,
         ReceiptHandle: receiptHandle,
         VisibilityTimeout: Math.min(MAX_RETRY_DELAY_SECONDS, Math.max(0, Math.round(seconds))),
       }),
     );
   }
 
-  /** Sends the original body, unchanged, to the dead-letter queue or the rejected queue. */
-  async park(destination: 'dlq' | 'reject', body: string, parked: ParkedFailure): Promise<void> {
+  /** Sends the original body, unchanged, to its requester's dead-letter queue or to the rejected queue. */
+  async park(destination: ParkDestination, body: string, parked: ParkedFailure): Promise<void> {
     await this.#client.send(
       new SendMessageCommand({
-        QueueUrl: this.#parkUrls[destination],
+        QueueUrl: destination === 'reject' ? this.#rejectedQueueUrl : destination.dlqUrl,
         MessageBody: body,
         MessageAttributes: parkedAttributes(parked),
       }),

@@ -12,6 +12,10 @@ export const METRIC = {
   provisioned: 'Provisioned',
   adopted: 'Adopted',
   deleted: 'Deleted',
+  /** Deletes that released a requester's hold while others still hold the endpoint. */
+  released: 'Released',
+  /** Requests outside their requester's grant (NOT_AUTHORIZED), also counted as rejected. */
+  notAuthorized: 'NotAuthorized',
   retried: 'Retried',
   /** Requests sent again later to wait for Atlas (a create in doubt, a FAILED endpoint going). */
   waiting: 'Waiting',

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { checkStatusEnvironment, resolveSettings } from '#infra/settings.ts';
 import { FUNCTION_VARIABLES, VARIABLES } from '#runtime/environment.ts';
 import { captureOutput, importWithEnv } from '#test/support/handler-module.ts';
+import { checkResources } from '#test/support/resources.ts';
 import { lambdaContext } from '#test/support/sqs-events.ts';
 
 const ddb = mockClient(DynamoDBDocumentClient);
@@ -16,10 +17,7 @@ const eventBridge = mockClient(EventBridgeClient);
 /** What the stack gives the function with every setting at its default. */
 const ENV: Record<string, string> = {
   AWS_REGION: 'us-east-1',
-  ...checkStatusEnvironment(resolveSettings(), {
-    ledgerTableName: 'ledger',
-    requestQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests',
-  }),
+  ...checkStatusEnvironment(resolveSettings(), checkResources()),
   POWERTOOLS_LOG_LEVEL: 'SILENT',
   POWERTOOLS_METRICS_DISABLED: 'true',
 };

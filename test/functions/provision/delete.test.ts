@@ -29,7 +29,7 @@ describe('delete', () => {
       provisioner.handleRecord(sqsRecord({ ...request, requestId: 'del-1', action: 'delete' })),
     ).resolves.toBe('WAITING');
 
-    expect(sentTo(QUEUES.requestQueueUrl)).toEqual([
+    expect(sentTo(QUEUES.continuationQueueUrl)).toEqual([
       expect.objectContaining({
         DelaySeconds: 3,
         MessageAttributes: expect.objectContaining({ Waits: { DataType: 'Number', StringValue: '1' } }),

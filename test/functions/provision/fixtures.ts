@@ -12,13 +12,29 @@ import { StatusEvents } from '#events/publisher.ts';
 import { type StatusChangedDetail, StatusChangedDetailSchema } from '#events/schema.ts';
 import { AtlasApiError } from '#lib/errors.ts';
 import { Queues } from '#messages/queues.ts';
+import { ALL_PROJECTS, DEFAULT_REQUESTER, type RequesterEntry, Requesters } from '#messages/requesters.ts';
 import { type EndpointsApi, Provisioner, type ProvisionerOptions } from '#provision/provisioner.ts';
 import { InMemoryLedger } from '#test/support/in-memory-ledger.ts';
 
 export const QUEUES = {
-  requestQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests',
+  /** The default requester's queue: the one the events/ fixtures' records come from. */
+  requestQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/atlas-backup-private-endpoints-requests',
+  requestQueueArn: 'arn:aws:sqs:us-east-1:123456789012:atlas-backup-private-endpoints-requests',
   dlqUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests-dlq',
   rejectedQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests-rejected',
+  continuationQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/continuations',
+  continuationQueueArn: 'arn:aws:sqs:us-east-1:123456789012:continuations',
+};
+
+/** The requester of a deployment with none configured: the fixtures' queue, every project and profile. */
+export const DEFAULT_ENTRY: RequesterEntry = {
+  name: DEFAULT_REQUESTER,
+  queueArn: QUEUES.requestQueueArn,
+  queueUrl: QUEUES.requestQueueUrl,
+  dlqUrl: QUEUES.dlqUrl,
+  projects: ALL_PROJECTS,
+  profiles: ['default'],
+  actions: ['create', 'delete'],
 };
 export const NOW = new Date('2026-11-29T10:00:00.000Z');
 
@@ -137,6 +153,12 @@ export function buildProvisioner(atlas: FakeAtlas, overrides: Partial<Provisione
     ledger,
     atlas: { withClient: (_profile, fn) => fn(atlas) },
     queues: new Queues({ ...QUEUES, client: new SQSClient({ region: 'us-east-1' }) }),
+    // The default requester is granted every profile the deployment allows, as the stack writes it.
+    requesters: new Requesters([
+      { ...DEFAULT_ENTRY, profiles: [...(overrides.allowedProfiles ?? ['default'])] },
+    ]),
+    continuationQueueArn: QUEUES.continuationQueueArn,
+    continuationQueueUrl: QUEUES.continuationQueueUrl,
     events: new StatusEvents({
       busName: 'default',
       source: 'atlas.backup-private-endpoints',

@@ -44,18 +44,19 @@ describe('Provisioner, follow-ups', () => {
   });
 
   /** Messages sent to the request queue (follow-ups, waits, hand-backs), oldest first. */
-  const sent = () => sentTo(QUEUES.requestQueueUrl);
+  const sent = () => sentTo(QUEUES.continuationQueueUrl);
   const followUps = () => sent().filter((m) => m.MessageAttributes?.FollowUp !== undefined);
   const parked = () =>
     sqs
       .commandCalls(SendMessageCommand)
       .map((c) => c.args[0].input)
-      .filter((m) => m.QueueUrl !== QUEUES.requestQueueUrl);
+      .filter((m) => m.QueueUrl !== QUEUES.continuationQueueUrl);
 
   /** The record SQS delivers for a message the provisioner sent. */
   const delivered = (message: SendMessageCommandInput | undefined): SQSRecord => {
     if (!message?.MessageBody) throw new Error('no message');
     const record = sqsRecord(message.MessageBody);
+    record.eventSourceARN = QUEUES.continuationQueueArn;
     record.messageAttributes = Object.fromEntries(
       Object.entries(message.MessageAttributes ?? {}).map(([name, v]) => [
         name,
@@ -397,9 +398,10 @@ describe('Provisioner, follow-ups', () => {
 
     expect(sent()).toEqual([
       {
-        QueueUrl: QUEUES.requestQueueUrl,
+        QueueUrl: QUEUES.continuationQueueUrl,
         MessageBody: expect.any(String),
         MessageAttributes: {
+          Requester: { DataType: 'String', StringValue: 'default' },
           OriginalMessageId: { DataType: 'String', StringValue: 'sender-id' },
           Waits: { DataType: 'Number', StringValue: '0' },
         },
@@ -784,9 +786,10 @@ describe('Provisioner, follow-ups', () => {
       expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: successor?.id, status: 'FAILED' });
       expect(sent()).toEqual([
         {
-          QueueUrl: QUEUES.requestQueueUrl,
+          QueueUrl: QUEUES.continuationQueueUrl,
           MessageBody: expect.any(String),
           MessageAttributes: {
+            Requester: { DataType: 'String', StringValue: 'default' },
             OriginalMessageId: { DataType: 'String', StringValue: 'sender-id' },
             Waits: { DataType: 'Number', StringValue: '0' },
           },

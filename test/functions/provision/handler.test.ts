@@ -19,8 +19,20 @@ const ENV: Record<string, string> = {
   AWS_REGION: 'us-east-1',
   ...provisionEnvironment(resolveSettings(), {
     ledgerTableName: 'ledger',
-    requestQueueUrl: `${QUEUE}/requests`,
-    dlqUrl: `${QUEUE}/requests-dlq`,
+    requesters: [
+      {
+        name: 'default',
+        // The queue the events/ fixtures' records come from.
+        queueArn: 'arn:aws:sqs:us-east-1:123456789012:atlas-backup-private-endpoints-requests',
+        queueUrl: `${QUEUE}/atlas-backup-private-endpoints-requests`,
+        dlqUrl: `${QUEUE}/requests-dlq`,
+        projects: 'ALL',
+        profiles: ['default'],
+        actions: ['create', 'delete'],
+      },
+    ],
+    continuationQueueUrl: `${QUEUE}/continuations`,
+    continuationQueueArn: 'arn:aws:sqs:us-east-1:123456789012:continuations',
     rejectedQueueUrl: `${QUEUE}/requests-rejected`,
   }),
   POWERTOOLS_LOG_LEVEL: 'SILENT',
@@ -44,11 +56,11 @@ describe('provision handler', () => {
   });
 
   it('fails the cold start with a message naming each missing or bad variable', async () => {
-    const { LEDGER_TABLE_NAME: _, DLQ_URL: __, ...partial } = ENV;
+    const { LEDGER_TABLE_NAME: _, CONTINUATION_QUEUE_URL: __, ...partial } = ENV;
 
-    await expect(loadHandler({ ...partial, MAX_ATTEMPTS: '0' })).rejects.toThrow(
-      /LEDGER_TABLE_NAME: .*DLQ_URL: .*MAX_ATTEMPTS: /,
-    );
+    await expect(
+      loadHandler({ ...partial, MAX_ATTEMPTS: '0', REQUESTERS: '[{"name":"Bad Name"}]' }),
+    ).rejects.toThrow(/LEDGER_TABLE_NAME: .*REQUESTERS\.0\.name: .*CONTINUATION_QUEUE_URL: .*MAX_ATTEMPTS: /);
   });
 
   it('reads its environment through the contract: without any variable, the cold start names each it reads', async () => {
@@ -72,7 +84,7 @@ describe('provision handler', () => {
     expect(sqs).toReceiveCommandTimes(SendMessageCommand, 3);
     expect(sqs).toReceiveCommandWith(SendMessageCommand, { QueueUrl: ENV.REJECTED_QUEUE_URL });
     expect(sqs).toReceiveCommandExactlyOnceWith(ChangeMessageVisibilityCommand, {
-      QueueUrl: ENV.REQUEST_QUEUE_URL,
+      QueueUrl: `${QUEUE}/atlas-backup-private-endpoints-requests`,
       ReceiptHandle: valid?.receiptHandle,
     });
   });

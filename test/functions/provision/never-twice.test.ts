@@ -36,7 +36,7 @@ describe('Provisioner, never twice', () => {
   });
 
   /** The messages the provisioner sent back to the request queue to wait, with their delays. */
-  const waits = () => sentTo(QUEUES.requestQueueUrl);
+  const waits = () => sentTo(QUEUES.continuationQueueUrl);
 
   describe('a create whose outcome is unknown', () => {
     it.each([
@@ -325,8 +325,9 @@ describe('Provisioner, never twice', () => {
 
 /** A record as SQS delivers a message the provisioner sent back, with the attributes it carried. */
 function carrying(record: SQSRecord, attributes: Record<string, string>): SQSRecord {
+  record.eventSourceARN = QUEUES.continuationQueueArn;
   record.messageAttributes = Object.fromEntries(
-    Object.entries(attributes).map(([name, stringValue]) => [
+    Object.entries({ Requester: 'default', ...attributes }).map(([name, stringValue]) => [
       name,
       { dataType: 'String', stringValue, stringListValues: [], binaryListValues: [] },
     ]),
@@ -385,11 +386,12 @@ describe('Provisioner, waiting for Atlas', () => {
 
     await expect(provisioner.handleRecord(record)).resolves.toBe('WAITING');
 
-    expect(sentTo(QUEUES.requestQueueUrl)).toEqual([
+    expect(sentTo(QUEUES.continuationQueueUrl)).toEqual([
       expect.objectContaining({
         MessageBody: record.body,
         DelaySeconds: SETTLE - 10,
         MessageAttributes: {
+          Requester: { DataType: 'String', StringValue: 'default' },
           OriginalMessageId: { DataType: 'String', StringValue: 'sender-1' },
           Waits: { DataType: 'Number', StringValue: '3' },
         },
@@ -408,7 +410,7 @@ describe('Provisioner, waiting for Atlas', () => {
 
     await expect(provisioner.handleRecord(record)).resolves.toBe('DEAD_LETTERED');
 
-    expect(sentTo(QUEUES.requestQueueUrl)).toEqual([]);
+    expect(sentTo(QUEUES.continuationQueueUrl)).toEqual([]);
     expect(sentTo(QUEUES.dlqUrl)).toEqual([
       expect.objectContaining({
         MessageBody: record.body,
@@ -457,7 +459,7 @@ describe('Provisioner, waiting for Atlas', () => {
       await expect(provisioner.handleRecord(carrying(sqsRecord(request), { Waits: waits }))).resolves.toBe(
         'WAITING',
       );
-      delays.push(sentTo(QUEUES.requestQueueUrl)[0]?.DelaySeconds);
+      delays.push(sentTo(QUEUES.continuationQueueUrl)[0]?.DelaySeconds);
     }
 
     expect(delays).toEqual([60, 120, 900]);

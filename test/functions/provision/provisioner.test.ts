@@ -9,6 +9,7 @@ import type { ProvisionEnvironment } from '#runtime/environment.ts';
 import { createRequest, loadEvent, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,
+  DEFAULT_ENTRY,
   eventBridge,
   FakeAtlas,
   NOW,
@@ -436,6 +437,7 @@ describe('Provisioner', () => {
           LastFailureAt: { DataType: 'String', StringValue: NOW.toISOString() },
           RequestId: { DataType: 'String', StringValue: request.requestId },
           OriginalMessageId: { DataType: 'String', StringValue: record.messageId },
+          RequesterName: { DataType: 'String', StringValue: 'default' },
         },
       });
       expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
@@ -1428,7 +1430,7 @@ describe('Provisioner, its tuning and what it follows', () => {
     atlas = new FakeAtlas();
   });
 
-  const followUps = () => sentTo(QUEUES.requestQueueUrl).filter((m) => m.MessageAttributes?.FollowUp);
+  const followUps = () => sentTo(QUEUES.continuationQueueUrl).filter((m) => m.MessageAttributes?.FollowUp);
 
   it("takes the backoff and the follow-up spacing from its function's environment", () => {
     const env = {
@@ -1437,6 +1439,7 @@ describe('Provisioner, its tuning and what it follows', () => {
       backoffCapSeconds: 600,
       followUpFirstSeconds: 15,
       followUpMaxSeconds: 240,
+      requesters: [DEFAULT_ENTRY],
     } as ProvisionEnvironment;
 
     expect(tuningFrom(env)).toMatchObject({
@@ -1444,6 +1447,7 @@ describe('Provisioner, its tuning and what it follows', () => {
       backoff: { baseSeconds: 3, capSeconds: 600 },
       followUp: { firstSeconds: 15, maxSeconds: 240 },
     });
+    expect(tuningFrom(env).requesters.byQueue(DEFAULT_ENTRY.queueArn)).toEqual(DEFAULT_ENTRY);
   });
 
   it('follows a new endpoint whose status is the one the ledger had for the old', async () => {

@@ -4,13 +4,13 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { PARKED_ATTRIBUTES_MAX_BYTES } from '#messages/attributes.ts';
 import {
   backoffSeconds,
+  ContinuationQueue,
   MAX_MESSAGE_DELAY_SECONDS,
   MAX_RETRY_DELAY_SECONDS,
   MAX_VISIBILITY_SECONDS,
   type ParkedFailure,
   parkedAttributes,
   Queues,
-  RequestQueue,
   retryDelaySeconds,
 } from '#messages/queues.ts';
 
@@ -190,6 +190,7 @@ describe('the queues', () => {
     requestQueueUrl: 'https://sqs/requests',
     dlqUrl: 'https://sqs/dlq',
     rejectedQueueUrl: 'https://sqs/rejected',
+    continuationQueueUrl: 'https://sqs/continuations',
   };
   const parked: ParkedFailure = {
     failure: { disposition: 'dlq', code: 'SECRET_NOT_FOUND', detail: 'no secret' },
@@ -206,7 +207,7 @@ describe('the queues', () => {
   it('parks the original body in the DLQ or the rejected queue with its reason', async () => {
     const queues = new Queues({ ...urls, client });
 
-    await queues.park('dlq', '{"a":1}', parked);
+    await queues.park({ dlqUrl: urls.dlqUrl }, '{"a":1}', parked);
     await queues.park('reject', '{"b":2}', parked);
 
     expect(sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input)).toEqual([
@@ -222,7 +223,7 @@ describe('the queues', () => {
   it('delays a received record by whole seconds, between zero and MAX_RETRY_DELAY_SECONDS', async () => {
     const queues = new Queues({ ...urls, client });
 
-    for (const seconds of [2.5, -3, 10 ** 6]) await queues.delay('rh', seconds);
+    for (const seconds of [2.5, -3, 10 ** 6]) await queues.delay(urls.requestQueueUrl, 'rh', seconds);
 
     expect(sqs.commandCalls(ChangeMessageVisibilityCommand).map((c) => c.args[0].input)).toEqual(
       [3, 0, MAX_RETRY_DELAY_SECONDS].map((VisibilityTimeout) => ({
@@ -233,14 +234,19 @@ describe('the queues', () => {
     );
   });
 
-  it('sends a waiting request again as a new message, carrying its first messageId and its waits', async () => {
-    await new Queues({ ...urls, client }).wait('{"w":1}', 29.2, { originalMessageId: 'm-1', waits: 3 });
+  it('sends a waiting request again as a new message on the continuation queue, carrying its requester, first messageId and waits', async () => {
+    await new Queues({ ...urls, client }).wait('{"w":1}', 29.2, {
+      requester: 'team-a',
+      originalMessageId: 'm-1',
+      waits: 3,
+    });
 
     expect(sqs.commandCalls(SendMessageCommand)[0]?.args[0].input).toEqual({
-      QueueUrl: urls.requestQueueUrl,
+      QueueUrl: urls.continuationQueueUrl,
       MessageBody: '{"w":1}',
       DelaySeconds: 30,
       MessageAttributes: {
+        Requester: { DataType: 'String', StringValue: 'team-a' },
         OriginalMessageId: { DataType: 'String', StringValue: 'm-1' },
         Waits: { DataType: 'Number', StringValue: '3' },
       },
@@ -249,16 +255,18 @@ describe('the queues', () => {
 
   it('sends a follow-up with its number and the endpoint it follows', async () => {
     await new Queues({ ...urls, client }).followUp('{"f":1}', 10, {
+      requester: 'team-a',
       originalMessageId: 'm-1',
       number: 2,
       endpointId: 'e1',
     });
 
     expect(sqs.commandCalls(SendMessageCommand)[0]?.args[0].input).toEqual({
-      QueueUrl: urls.requestQueueUrl,
+      QueueUrl: urls.continuationQueueUrl,
       MessageBody: '{"f":1}',
       DelaySeconds: 10,
       MessageAttributes: {
+        Requester: { DataType: 'String', StringValue: 'team-a' },
         OriginalMessageId: { DataType: 'String', StringValue: 'm-1' },
         FollowUp: { DataType: 'Number', StringValue: '2' },
         EndpointId: { DataType: 'String', StringValue: 'e1' },
@@ -267,17 +275,17 @@ describe('the queues', () => {
   });
 
   it('sends at once with no delay, and caps a delay at the 900 s SQS allows', async () => {
-    const requests = new RequestQueue({ queueUrl: urls.requestQueueUrl, client });
+    const requests = new ContinuationQueue({ queueUrl: urls.continuationQueueUrl, client });
 
-    await requests.send('{"now":1}');
-    await requests.send('{"past":1}', { delaySeconds: -4 });
-    await requests.send('{"later":1}', { delaySeconds: 3_600 });
+    await requests.send('{"now":1}', { requester: 'default' });
+    await requests.send('{"past":1}', { requester: 'default', delaySeconds: -4 });
+    await requests.send('{"later":1}', { requester: 'default', delaySeconds: 3_600 });
 
     const inputs = sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input);
     expect(inputs[0]).toEqual({
-      QueueUrl: urls.requestQueueUrl,
+      QueueUrl: urls.continuationQueueUrl,
       MessageBody: '{"now":1}',
-      MessageAttributes: {},
+      MessageAttributes: { Requester: { DataType: 'String', StringValue: 'default' } },
     });
     expect(inputs[1]).not.toHaveProperty('DelaySeconds');
     expect(inputs[2]?.DelaySeconds).toBe(MAX_MESSAGE_DELAY_SECONDS);

@@ -25,15 +25,11 @@ import {
   VARIABLES,
   type VariableName,
 } from '#runtime/environment.ts';
+import { provisionResources } from '#test/support/resources.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../../..');
 
-const resources = {
-  requestQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/requests',
-  dlqUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/dlq',
-  rejectedQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/rejected',
-  ledgerTableName: 'ledger',
-};
+const resources = provisionResources();
 
 /** What the stack gives each function for these settings. */
 const environments = (s: Settings): Record<FunctionName, Record<string, string>> => ({
@@ -354,14 +350,15 @@ describe('settings', () => {
       recordConcurrency: 10,
       leaseSeconds: 120,
       createSettleSeconds: 30,
-      dlqUrl: resources.dlqUrl,
+      requesters: resources.requesters,
+      continuationQueueArn: resources.continuationQueueArn,
     });
     const check = readEnvironment('checkStatus', checkStatusEnvironment(s, resources));
     expect(check.pendingAcceptanceDeadlineMinutes).toBe(1440);
     expect(check.inProgressDeadlineMinutes).toBe(60);
     expect(check.projectConcurrency).toBe(4);
     expect(check.safetyMarginMs).toBe(10_000);
-    expect(check.requestQueueUrl).toBe(resources.requestQueueUrl);
+    expect(check.continuationQueueUrl).toBe(resources.continuationQueueUrl);
   });
 
   it('puts the redrive safety net above the attempt budget and visibility at 6x the timeout', () => {

@@ -1,0 +1,100 @@
+/**
+ * Where a record came from, decided only by what the sender cannot write: the queue SQS says it
+ * came from (`eventSourceARN`), and, on the private continuation queue that only the two
+ * functions can send to, the `Requester` attribute they wrote. Never the body, a message
+ * attribute on a requester's queue, or the sender's id or session name.
+ */
+import type { SQSRecord } from 'aws-lambda';
+import { UntrustedMessageError } from '#lib/errors.ts';
+import {
+  FOLLOW_UP,
+  MESSAGE_ID_SHAPE,
+  ORIGINAL_MESSAGE_ID,
+  REQUESTER,
+  RESERVED_ATTRIBUTES,
+} from '#messages/attributes.ts';
+import { quoteValue } from '#messages/request.ts';
+import type { RequesterEntry, Requesters } from '#messages/requesters.ts';
+
+/** Attribute values are read only up to this many characters: nothing carried is longer. */
+const MAX_ATTRIBUTE_CHARS = 128;
+
+export interface RecordSource {
+  /** The requester the record acts for; undefined when no channel names one (then `problem` says why). */
+  requester?: RequesterEntry;
+  /** The record came on the continuation queue: its attributes are the provisioner's own. */
+  continuation: boolean;
+  /** The queue the record is on, to delay its next delivery; undefined for a queue of no requester. */
+  queueUrl?: string;
+  /** A follow-up: a continuation that only reads its key's endpoint. */
+  followUp: boolean;
+  /** The messageId its sender was given (carried across waits and replays), else the record's own. */
+  messageId: string;
+  /** Why the record cannot be trusted; it is rejected with this reason, before anything else. */
+  problem?: UntrustedMessageError;
+}
+
+/** A message attribute's string value, bounded. */
+export const boundedAttribute = (record: SQSRecord, name: string): string | undefined =>
+  record.messageAttributes?.[name]?.stringValue?.slice(0, MAX_ATTRIBUTE_CHARS + 1);
+
+export interface SourceQueues {
+  requesters: Requesters;
+  continuationQueueArn: string;
+  continuationQueueUrl: string;
+}
+
+/** The record's requester and what of its attributes is trusted. */
+export function sourceOf(queues: SourceQueues, record: SQSRecord): RecordSource {
+  const carried = boundedAttribute(record, ORIGINAL_MESSAGE_ID);
+  if (record.eventSourceARN === queues.continuationQueueArn) {
+    const name = boundedAttribute(record, REQUESTER);
+    const requester = queues.requesters.byName(name);
+    return {
+      continuation: true,
+      queueUrl: queues.continuationQueueUrl,
+      followUp: record.messageAttributes?.[FOLLOW_UP] !== undefined,
+      messageId: carried !== undefined && MESSAGE_ID_SHAPE.test(carried) ? carried : record.messageId,
+      ...(requester
+        ? { requester }
+        : {
+            problem: new UntrustedMessageError(
+              `a continuation names no requester of this deployment (${REQUESTER} ${quoteValue(name)})`,
+            ),
+          }),
+    };
+  }
+  const requester = queues.requesters.byQueue(record.eventSourceARN);
+  const base = { continuation: false, followUp: false, messageId: record.messageId };
+  if (!requester) {
+    return {
+      ...base,
+      problem: new UntrustedMessageError(
+        `the queue ${quoteValue(record.eventSourceARN, 256)} belongs to no requester of this deployment`,
+      ),
+    };
+  }
+  const reserved = RESERVED_ATTRIBUTES.filter((name) => record.messageAttributes?.[name] !== undefined);
+  if (reserved.length > 0) {
+    return {
+      ...base,
+      requester,
+      queueUrl: requester.queueUrl,
+      problem: new UntrustedMessageError(
+        `message attribute ${reserved.map((n) => `"${n}"`).join(', ')} is reserved to the provisioner's own messages; send the request without it`,
+      ),
+    };
+  }
+  // A replay brings the id back on the requester's own queue: read in that requester's scope only.
+  if (carried !== undefined && !MESSAGE_ID_SHAPE.test(carried)) {
+    return {
+      ...base,
+      requester,
+      queueUrl: requester.queueUrl,
+      problem: new UntrustedMessageError(
+        `message attribute "${ORIGINAL_MESSAGE_ID}" must be an SQS message id (1-100 of A-Z a-z 0-9 -), got ${quoteValue(carried)}`,
+      ),
+    };
+  }
+  return { ...base, requester, queueUrl: requester.queueUrl, messageId: carried ?? record.messageId };
+}
