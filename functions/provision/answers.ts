@@ -9,6 +9,7 @@ import { eventIdOf, type StatusChangedDetail, statusEvent } from '#events/status
 import { type LedgerItem, MAX_OUTBOX } from '#ledger/ledger.ts';
 import { EventsBackloggedError } from '#lib/errors.ts';
 import type { ProvisionRequest } from '#messages/request.ts';
+import { DEFAULT_REQUESTER } from '#messages/requesters.ts';
 import type { AtlasResult, Attempt, ProvisionContext, RecordOutcome } from './types.ts';
 
 /** Sends events a failed publish left in the key's outbox; a full outbox makes new facts wait. */
@@ -75,6 +76,7 @@ export function duplicateEvent(
 ): StatusChangedDetail {
   return statusEvent(outcome, request, {
     eventId: eventIdOf(outcome, claimed.key, extra.id),
+    requester: DEFAULT_REQUESTER,
     requestIds: [request.requestId],
     endpointId: extra.id,
     status: outcome === 'DUPLICATE_DELETED' ? 'DELETING' : extra.status,
@@ -92,6 +94,7 @@ export function detail(
   requestId = request?.requestId,
 ): StatusChangedDetail {
   return statusEvent(outcome, request, {
+    requester: DEFAULT_REQUESTER,
     requestIds: requestId !== undefined ? [requestId] : [],
     messageId: at.messageId,
     ...extra,
