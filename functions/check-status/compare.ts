@@ -5,7 +5,7 @@
 import { ATLAS_STATUSES, type AtlasEndpoint } from '#atlas/types.ts';
 import {
   goneStatus,
-  itemDetail,
+  itemDetails,
   SETTLED,
   statusChange,
   successorChange,
@@ -73,7 +73,7 @@ export async function decide(
         item,
         result: change.result,
         kind: 'changed',
-        events: [change.event],
+        events: change.events,
         ...(!SETTLED.has(change.result.status) && { follow: successor.endpoint.id }),
       };
     }
@@ -131,15 +131,13 @@ function inProgress(deps: CompareDeps, item: LedgerItem, result: CheckResult, no
       item,
       result: { ...result, stuck: true },
       kind: 'stuck',
-      events: [
-        itemDetail('STUCK', item, {
-          eventId: eventIdOf('STUCK', item.key, item.endpointId, item.status, item.statusSince),
-          status: item.status,
-          ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
-          statusSince: item.statusSince,
-          occurredAt: now.toISOString(),
-        }),
-      ],
+      events: itemDetails('STUCK', item, {
+        eventId: eventIdOf('STUCK', item.key, item.endpointId, item.status, item.statusSince),
+        status: item.status,
+        ...(result.atlasErrorMessage !== undefined && { errorMessage: result.atlasErrorMessage }),
+        statusSince: item.statusSince,
+        occurredAt: now.toISOString(),
+      }),
     };
   }
   return { item, result, kind: 'unchanged', events: [] };
@@ -168,7 +166,7 @@ function unclaimed(deps: CompareDeps, item: LedgerItem, live: AtlasEndpoint[], n
 
 function changed(item: LedgerItem, result: CheckResult, now: Date): Decision {
   const change = statusChange(item, result, now);
-  return { item, result: change.result, kind: 'changed', events: [change.event] };
+  return { item, result: change.result, kind: 'changed', events: change.events };
 }
 
 function pastDeadline(deps: CompareDeps, item: LedgerItem, now: Date): boolean {

@@ -4,7 +4,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { AtlasEndpoint } from '#atlas/types.ts';
-import { itemDetail } from '#events/status-change.ts';
+import { itemDetails } from '#events/status-change.ts';
 import { eventIdOf } from '#events/status-event.ts';
 import { type LedgerItem, UNCONFIRMED_CREATE_TTL_MS } from '#ledger/ledger.ts';
 import { AtlasApiError } from '#lib/errors.ts';
@@ -55,8 +55,8 @@ export async function resolveExtras(
     });
     return {
       fields: { unconfirmedCreates: unconfirmed.slice(deleted.length) },
-      events: deleted.map((extra) =>
-        itemDetail('DUPLICATE_DELETED', item, {
+      events: deleted.flatMap((extra) =>
+        itemDetails('DUPLICATE_DELETED', item, {
           eventId: eventIdOf('DUPLICATE_DELETED', item.key, extra.id),
           endpointId: extra.id,
           status: 'DELETING',
@@ -88,8 +88,8 @@ export function reportOnce(
   if (fresh.length === 0) return undefined;
   return {
     fields: { reported: [...reported, ...fresh.map((e) => e.id)].slice(-MAX_REPORTED) },
-    events: fresh.map((e) =>
-      itemDetail(outcome, item, {
+    events: fresh.flatMap((e) =>
+      itemDetails(outcome, item, {
         eventId: eventIdOf(outcome, item.key, e.id),
         endpointId: e.id,
         status: e.status,

@@ -6,10 +6,7 @@
  */
 import { handBackRequest } from '#events/status-change.ts';
 import type { LedgerItem } from '#ledger/ledger.ts';
-import { DEFAULT_REQUESTER } from '#messages/requesters.ts';
-
-/** The requester a hand-back acts for: one that holds the key. */
-const actingRequester = (item: LedgerItem): string => item.holds?.[0] ?? DEFAULT_REQUESTER;
+import { actingRequester } from '#ledger/rules.ts';
 
 import { type CheckerDeps, logKeys } from './run.ts';
 

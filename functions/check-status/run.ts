@@ -106,5 +106,5 @@ export function outOfTime(run: Run): boolean {
 
 /** What every log line about an item names. */
 export function logKeys(item: LedgerItem) {
-  return { naturalKey: item.key, endpointId: item.endpointId, requestIds: item.requestIds };
+  return { naturalKey: item.key, endpointId: item.endpointId, requesters: item.requesters };
 }

@@ -70,18 +70,29 @@ export function answerEvent(
 export function duplicateEvent(
   ctx: ProvisionContext,
   outcome: 'DUPLICATE_DELETED' | 'DUPLICATE_FOUND',
+  at: Attempt,
   request: ProvisionRequest,
   claimed: LedgerItem,
   extra: AtlasEndpoint,
 ): StatusChangedDetail {
+  const requester = requesterName(at);
   return statusEvent(outcome, request, {
-    eventId: eventIdOf(outcome, claimed.key, extra.id),
+    eventId: eventIdOf(outcome, claimed.key, extra.id, requester),
+    requester,
     requestIds: [request.requestId],
     endpointId: extra.id,
     status: outcome === 'DUPLICATE_DELETED' ? 'DELETING' : extra.status,
     occurredAt: ctx.now().toISOString(),
   });
 }
+
+/**
+ * The requester an event of this attempt is for: the one its channel names. A record no channel
+ * names (a queue of no requester) is answered under a name no requester can have.
+ */
+export const requesterName = (at: Pick<Attempt, 'source'>): string =>
+  at.source.requester?.name ?? UNIDENTIFIED;
+export const UNIDENTIFIED = '(unidentified)';
 
 /** An event of this attempt's request, stamped now. */
 export function detail(
@@ -93,6 +104,7 @@ export function detail(
   requestId = request?.requestId,
 ): StatusChangedDetail {
   return statusEvent(outcome, request, {
+    requester: requesterName(at),
     requestIds: requestId !== undefined ? [requestId] : [],
     messageId: at.messageId,
     ...extra,

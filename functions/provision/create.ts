@@ -166,7 +166,8 @@ async function resolveExtras(
       kept: keep.id,
       extras: extras.map((e) => e.id),
     });
-    for (const extra of extras) events.push(duplicateEvent(ctx, 'DUPLICATE_FOUND', request, claimed, extra));
+    for (const extra of extras)
+      events.push(duplicateEvent(ctx, 'DUPLICATE_FOUND', at, request, claimed, extra));
     return { events, unconfirmed };
   }
   for (const extra of extras) {
@@ -176,7 +177,7 @@ async function resolveExtras(
       kept: keep.id,
       deleted: extra.id,
     });
-    events.push(duplicateEvent(ctx, 'DUPLICATE_DELETED', request, claimed, extra));
+    events.push(duplicateEvent(ctx, 'DUPLICATE_DELETED', at, request, claimed, extra));
   }
   // Each extra deleted was one of the unconfirmed creates (the oldest first).
   return { events, unconfirmed: unconfirmed.slice(Math.min(unconfirmed.length, extras.length)) };

@@ -1,5 +1,6 @@
 /** The delete action: the key's endpoint deleted, never while a create in doubt may still land. */
 import type { LeaseFields, LedgerItem } from '#ledger/ledger.ts';
+import { withoutHold } from '#ledger/rules.ts';
 import { AtlasApiError, CreateInDoubtError } from '#lib/errors.ts';
 import type { ProvisionRequest } from '#messages/request.ts';
 import { bounded, GONE, listKey } from './attempt.ts';
@@ -17,7 +18,7 @@ export async function remove(
   claimed: LedgerItem,
 ): Promise<AtlasResult> {
   const requester = at.source.requester;
-  const others = (claimed.holds ?? []).filter((name) => name !== requester?.name);
+  const others = requester ? withoutHold(claimed, requester.name) : [];
   if (others.length > 0 && requester?.operator !== true) {
     // Others still hold it: the endpoint stays, and the answer says how many hold it, never who.
     return {

@@ -190,7 +190,7 @@ export async function followUp(
 async function recordChange(
   ctx: ProvisionContext,
   item: LedgerItem,
-  change: { result: CheckResult; event: StatusChangedDetail },
+  change: { result: CheckResult; events: StatusChangedDetail[] },
   followed: { endpointId: string; messageId: string; requester: string },
   logger: Logger,
 ): Promise<boolean> {
@@ -208,12 +208,12 @@ async function recordChange(
   const recorded = await ctx.ledger.recordCheck(
     item.key,
     item.status,
-    { ...change.result, events: [change.event] },
+    { ...change.result, events: change.events },
     item.outbox !== undefined,
     item.updatedAt,
   );
   if (!recorded) return false;
-  await announce(ctx, item.key, [...Object.values(item.outbox ?? {}), change.event], logger);
+  await announce(ctx, item.key, [...Object.values(item.outbox ?? {}), ...change.events], logger);
   return true;
 }
 

@@ -11,13 +11,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
 import { assertProfileAllowed } from '#atlas/credentials.ts';
 import { SETTLED } from '#events/status-change.ts';
-import { boundProfile } from '#ledger/rules.ts';
-
-/** The key's holds with `requester` among them, once. */
-const withHold = (item: { holds?: string[] }, requester: string): string[] => [
-  ...(item.holds ?? []).filter((name) => name !== requester),
-  requester,
-];
+import { boundProfile, withHold } from '#ledger/rules.ts';
 
 import { DeadlineError, InvalidRequestError, NotAuthorizedError, ProfileMismatchError } from '#lib/errors.ts';
 import { WAITS } from '#messages/attributes.ts';

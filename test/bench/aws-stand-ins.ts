@@ -58,7 +58,7 @@ export function standInAws(options: { latencyMs: number; secrets: Record<string,
         statusSince: values[':now'],
         checkedAt: values[':never'],
         action: values[':a'],
-        requestIds: [],
+        requesters: {},
         ...stored,
         key,
         lease: values[':lease'],
@@ -69,14 +69,15 @@ export function standInAws(options: { latencyMs: number; secrets: Record<string,
     }
     if (!stored || (values[':owner'] !== undefined && lease?.owner !== values[':owner']))
       throw conditionFailed();
-    if (values[':rids'] !== undefined) {
+    if (values[':requesters'] !== undefined) {
       // Ledger.settle: the status, endpoint and answer recorded with its events; the lease released.
       settles += 1;
       const { lease: _, pendingCreate: __, ...rest } = stored;
       const item: Item = {
         ...rest,
         status: values[':status'],
-        requestIds: values[':rids'],
+        requesters: values[':requesters'],
+        lastRequester: values[':requester'],
         statusSince: values[':since'],
         ...(values[':eid'] !== undefined && { endpointId: values[':eid'] }),
         ...(values[':outbox'] !== undefined && { outbox: values[':outbox'] }),

@@ -92,7 +92,7 @@ describe('stackEnvironments', () => {
       NODE_OPTIONS: '--enable-source-maps',
       AWS_REGION: 'eu-west-1',
     });
-    expect(provisioner.DLQ_URL).toMatch(/^https:\/\/sqs\./);
+    expect(provisioner.CONTINUATION_QUEUE_URL).toMatch(/^https:\/\/sqs\./);
     expect(statusChecker).toMatchObject({ POWERTOOLS_SERVICE_NAME: 'status-checker' });
     expect(statusChecker.LEDGER_TABLE_NAME).toBe(provisioner.LEDGER_TABLE_NAME);
   });

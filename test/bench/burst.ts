@@ -389,7 +389,7 @@ async function verify(
       item?.status === 'INITIATING' &&
       item?.lease === undefined &&
       item?.pendingCreate === undefined &&
-      (item?.requestIds as string[] | undefined)?.includes(r.requestId) === true;
+      (item?.requesters as Record<string, string[]> | undefined)?.default?.includes(r.requestId) === true;
     if (!ok && ++wrong <= 3) {
       problems.push(
         `${key}: ${creates.get(key) ?? 0} creates, Atlas lists ${JSON.stringify(ids)}, ledger ${JSON.stringify(item)}`,

@@ -188,7 +188,7 @@ function seed(sim: AtlasSimulator): LedgerItem[] {
         vpcRegionName,
         profile: 'default',
         action: 'create',
-        requestIds: [`bench-${items.length}`],
+        requesters: { default: [`bench-${items.length}`] },
         status: items.length % CHANGED_EVERY === 0 ? 'INITIATING' : 'ACTIVE',
         statusSince: now,
         endpointId: endpoint.id,
@@ -207,9 +207,7 @@ async function writeLedger(env: LocalEnvironment, items: LedgerItem[]): Promise<
     const out = await env.clients.dynamo.send(
       new BatchWriteCommand({
         RequestItems: {
-          [env.tableName]: items.slice(i, i + 25).map(({ requestIds, ...rest }) => ({
-            PutRequest: { Item: { ...rest, requestIds: new Set(requestIds) } },
-          })),
+          [env.tableName]: items.slice(i, i + 25).map((item) => ({ PutRequest: { Item: item } })),
         },
       }),
     );

@@ -136,7 +136,7 @@ describe('a fleet of 50 requests', () => {
     for (const c of [...creates, ...duplicates]) {
       const item = ledger.get(naturalKey({ ...c, cloudProvider: 'AWS' }));
       expect(item?.status, c.requestId).toBe('ACTIVE');
-      expect(item?.requestIds, c.requestId).toContain(c.requestId);
+      expect(item?.requesters.default, c.requestId).toContain(c.requestId);
     }
     expect(ledger.get(naturalKey({ ...retired, cloudProvider: 'AWS' }))?.status).toBe('DELETED');
     expect(ledger.size).toBe(41);

@@ -54,7 +54,11 @@ describe('a create whose response is lost', () => {
     const [item] = (await settledLedger(flow.environment, (i) => i.status === 'ACTIVE')).filter(
       (i) => i.groupId === PROJECT,
     );
-    expect(item).toMatchObject({ status: 'ACTIVE', endpointId: endpoint?.id, requestIds: ['lost-1'] });
+    expect(item).toMatchObject({
+      status: 'ACTIVE',
+      endpointId: endpoint?.id,
+      requesters: { default: ['lost-1'] },
+    });
     expect(bystander?.deliveries).toHaveLength(1);
     expect(bystander?.final).toBe('provisioned');
     expect(sim.endpoints(OTHER)).toHaveLength(1);

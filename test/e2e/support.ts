@@ -13,6 +13,7 @@ import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach } from 'vitest';
 import { replay } from '#infra/ops/replay.ts';
 import type { LedgerItem } from '#ledger/ledger.ts';
+import { fromRaw } from '#ledger/table.ts';
 import type { ProvisionRequestInput } from '#messages/request.ts';
 import { captureProcessOutput } from '#test/local/capture.ts';
 import type { LocalEnvironment } from '#test/local/environment.ts';
@@ -120,8 +121,9 @@ export async function ledgerItems(environment: LocalEnvironment): Promise<Ledger
       new ScanCommand({ TableName: environment.tableName, ConsistentRead: true, ExclusiveStartKey }),
     );
     for (const raw of out.Items ?? []) {
-      const { requestIds, ...rest } = raw as Omit<LedgerItem, 'requestIds'> & { requestIds?: Set<string> };
-      items.push({ ...rest, requestIds: [...(requestIds ?? [])].sort() });
+      const item = fromRaw(raw);
+      const sorted = Object.entries(item.requesters).map(([name, ids]) => [name, [...ids].sort()]);
+      items.push({ ...item, requesters: Object.fromEntries(sorted) });
     }
     ExclusiveStartKey = out.LastEvaluatedKey;
   } while (ExclusiveStartKey);

@@ -118,7 +118,9 @@ function asyncApi(): Record<string, unknown> {
         description:
           'Events of this detail-type on the bus named by the setting `eventBusName` (stack output ' +
           '`EventBusName`), source `eventSource` (stack output `EventSource`). Match your requests with ' +
-          '`detail.requestIds`.',
+          '`detail.requestIds`; `detail.requester` names the requester the event is for (a deployment ' +
+          'with no requesters configured has one, `default`). An event about a key goes to each ' +
+          'requester with requests on it, one event each with its own requestIds and eventId.',
         messages: { statusChanged: { $ref: '#/components/messages/statusChanged' } },
       },
     },

@@ -43,6 +43,7 @@ const event = (
   version: '1',
   eventId: eventIdOf(outcome, JSON.stringify(extra)),
   outcome,
+  requester: 'default',
   requestIds: [],
   occurredAt: new Date().toISOString(),
   ...extra,

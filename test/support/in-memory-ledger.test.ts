@@ -6,7 +6,14 @@ import { ledgerContract, START } from '#test/support/ledger-contract.ts';
 describe('InMemoryLedger', () => {
   // The same cases the real Ledger passes on DynamoDB (test/functions/lib/ledger/ledger.moto.test.ts).
   describe('keeps the ledger contract', () => {
-    ledgerContract(async (now) => new InMemoryLedger(now));
+    let last: InMemoryLedger;
+    ledgerContract(
+      async (now) => {
+        last = new InMemoryLedger(now);
+        return last;
+      },
+      async (raw) => last.storeRaw(raw),
+    );
   });
 
   const request: ProvisionRequest = {

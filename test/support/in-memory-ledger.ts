@@ -7,15 +7,18 @@
 import {
   type AmendFields,
   type CheckResult,
+  ENDED,
   isTracked,
   type Ledger,
   type LedgerItem,
   NEVER_CHECKED,
-  nextRequestIds,
+  nextRequesters,
+  requesterOf,
   type SettleResult,
   UNTRACKED,
 } from '#ledger/ledger.ts';
 import { TRACKED } from '#ledger/schema.ts';
+import { fromRaw } from '#ledger/table.ts';
 import { type FailureInfo, KeyBusyError } from '#lib/errors.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 
@@ -78,7 +81,7 @@ export class InMemoryLedger implements LedgerApi {
       statusSince: iso,
       checkedAt: NEVER_CHECKED,
       action: request.action,
-      requestIds: [],
+      requesters: {},
       ...stored,
       key,
       groupId: request.groupId,
@@ -132,11 +135,15 @@ export class InMemoryLedger implements LedgerApi {
       'atlasErrorMessage',
     ] as const)
       delete item[name];
+    const holds = ENDED.has(result.status) ? [] : result.holds && [...new Set(result.holds)];
+    if (holds?.length === 0) delete item.holds;
+    else if (holds) item.holds = holds;
     if (result.endpointId === undefined && UNTRACKED.has(result.status)) delete item.endpointId;
     Object.assign(item, {
       status: result.status,
       action: result.request.action,
-      requestIds: nextRequestIds(claimed, result.request),
+      requesters: nextRequesters(claimed, result.request),
+      lastRequester: requesterOf(result.request),
       updatedAt: this.#now().toISOString(),
       statusSince: result.statusSince,
       ...(result.endpointId !== undefined && { endpointId: result.endpointId }),
@@ -220,7 +227,10 @@ export class InMemoryLedger implements LedgerApi {
     if (result.stuck && !changed) item.stuckAt ??= iso;
     if (result.atlasErrorMessage !== undefined) item.atlasErrorMessage = result.atlasErrorMessage;
     else delete item.atlasErrorMessage;
-    if (result.status === 'DELETED' || result.status === 'MISSING') delete item.endpointId;
+    if (result.status === 'DELETED' || result.status === 'MISSING') {
+      delete item.endpointId;
+      delete item.holds;
+    }
     if (result.status === 'ACTIVE' && changed) delete item.endpointFailures;
     for (const [name, value] of Object.entries(result.fields ?? {})) {
       if (value === undefined || (Array.isArray(value) && value.length === 0))
@@ -249,5 +259,10 @@ export class InMemoryLedger implements LedgerApi {
   /** Puts an item as it would be stored (tests that start from a given state). */
   store(item: LedgerItem): void {
     this.items.set(item.key, copy(item));
+  }
+
+  /** Puts an item as the table holds it, read as the Ledger reads it (an item of an earlier version). */
+  storeRaw(raw: Record<string, unknown>): void {
+    this.store(fromRaw(raw));
   }
 }

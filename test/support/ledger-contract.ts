@@ -47,9 +47,13 @@ const request = (overrides: Partial<ProvisionRequest> = {}): ProvisionRequest =>
 
 /**
  * Defines the contract's cases in the current describe block. `make` builds an empty ledger
- * reading the given clock, once per case.
+ * reading the given clock, once per case; `putRaw` stores an item as written to the table (an
+ * item of an earlier version), in the ledger `make` built last.
  */
-export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): void {
+export function ledgerContract(
+  make: (now: () => Date) => Promise<LedgerApi>,
+  putRaw: (item: Record<string, unknown>) => Promise<void>,
+): void {
   let clock: number;
   let ledger: LedgerApi;
 
@@ -64,6 +68,7 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
     version: '1',
     eventId,
     outcome: 'PROVISIONED',
+    requester: 'default',
     requestIds: ['req'],
     occurredAt: at(clock),
   });
@@ -84,7 +89,7 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
       vpcRegionName: 'US_WEST_2',
       action: 'create',
       status: 'REQUESTED',
-      requestIds: [],
+      requesters: {},
       createdAt: at(START),
       statusSince: at(START),
       checkedAt: NEVER_CHECKED,
@@ -115,7 +120,7 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
       LEASE_SECONDS,
     );
     // What a request asks for is recorded when it is answered, not when it is claimed.
-    expect(taken).toMatchObject({ lease: { owner: 'owner-b' }, action: 'create', requestIds: [] });
+    expect(taken).toMatchObject({ lease: { owner: 'owner-b' }, action: 'create', requesters: {} });
   });
 
   it('keeps each requestId once, however often it is redelivered', async () => {
@@ -125,7 +130,7 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
 
     const again = await ledger.claim(r, 'c', LEASE_SECONDS);
 
-    expect(again.requestIds).toEqual([r.requestId]);
+    expect(again.requesters).toEqual({ default: [r.requestId] });
   });
 
   it('keeps the most recent requestIds of the current lifecycle only, so a busy key never grows', async () => {
@@ -138,7 +143,7 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
         answer(ask, 'ACTIVE', { endpointId: 'e'.repeat(24) }),
       );
     }
-    const kept = (await ledger.get(naturalKey(r)))?.requestIds ?? [];
+    const kept = (await ledger.get(naturalKey(r)))?.requesters.default ?? [];
     expect(kept).toHaveLength(MAX_REQUEST_IDS);
     expect(kept.at(-1)).toBe(`ask-${MAX_REQUEST_IDS + 4}`);
     expect(kept[0]).toBe('ask-5');
@@ -150,7 +155,7 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
       'd',
       answer(del, 'DELETING', { endpointId: 'e'.repeat(24) }),
     );
-    expect(settled.requestIds).toEqual(['retire']);
+    expect(settled.requesters).toEqual({ default: ['retire'] });
   });
 
   it('writes a create down while the lease is held, and keeps it in doubt until a settle or an answered failure', async () => {
@@ -417,7 +422,7 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
         createdAt: at(START),
         checkedAt: NEVER_CHECKED,
         endpointId: 'e'.repeat(24),
-        requestIds: [r.requestId],
+        requesters: { default: [r.requestId] },
         // A claim never repoints the key: its endpoint was made with the first profile.
         profile: r.profile,
         updatedAt: at(clock),
@@ -465,11 +470,12 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
       const r = request();
       const claimed = await ledger.claim(r, 'a', LEASE_SECONDS);
       claimed.status = 'ACTIVE';
-      claimed.requestIds.push('forged');
+      claimed.requesters.forged = ['forged'];
       const read = await ledger.get(naturalKey(r));
       if (read) read.status = 'FAILED';
 
-      expect(await ledger.get(naturalKey(r))).toMatchObject({ status: 'REQUESTED', requestIds: [] });
+      expect(await ledger.get(naturalKey(r))).toMatchObject({ status: 'REQUESTED', requesters: {} });
+      expect((await ledger.get(naturalKey(r)))?.requesters).toEqual({});
     });
 
     it('reads nothing for a key it does not hold', async () => {
@@ -556,7 +562,11 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
       const deleted = await settleAgain(del, 'c', answer(del, 'DELETED'));
 
       expect(pending).toMatchObject({ status: 'PENDING_ACCEPTANCE', endpointId: 'e'.repeat(24) });
-      expect(deleted).toMatchObject({ status: 'DELETED', action: 'delete', requestIds: ['del'] });
+      expect(deleted).toMatchObject({
+        status: 'DELETED',
+        action: 'delete',
+        requesters: { default: ['del'] },
+      });
       expect(deleted).not.toHaveProperty('endpointId');
       expect(deleted).not.toHaveProperty('tracked');
     });
@@ -808,9 +818,9 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
       await settleAgain(d1, 'e', answer(d1, 'DELETED'));
       const deleted = await settleAgain(d2, 'f', answer(d2, 'DELETED'));
 
-      expect(redelivered.requestIds).toEqual(['r2', r1.requestId]);
-      expect(recreated.requestIds).toEqual(['r3']);
-      expect(deleted.requestIds).toEqual(['d1', 'd2']);
+      expect(redelivered.requesters).toEqual({ default: ['r2', r1.requestId] });
+      expect(recreated.requesters).toEqual({ default: ['r3'] });
+      expect(deleted.requesters).toEqual({ default: ['d1', 'd2'] });
     });
 
     it('follows a key for its events until they are sent, and a key answered with no endpoint not at all', async () => {
@@ -909,6 +919,144 @@ export function ledgerContract(make: (now: () => Date) => Promise<LedgerApi>): v
       await ledger.clearOutbox(naturalKey(r), ['a'.repeat(32)]);
 
       expect(await ledger.get(naturalKey(r))).toMatchObject({ status: 'REQUESTED' });
+    });
+  });
+  describe('requesters and holds', () => {
+    const settleAs = async (
+      r: ProvisionRequest,
+      requester: string | undefined,
+      owner: string,
+      status: LedgerStatus,
+      extra: Partial<SettleResult> = {},
+    ) =>
+      ledger.settle(
+        await ledger.claim(r, owner, LEASE_SECONDS),
+        owner,
+        answer(r, status, {
+          ...extra,
+          request: { ...r, ...(requester !== undefined && { requester }) },
+        }),
+      );
+    const endpoint = { endpointId: 'e'.repeat(24) };
+
+    it("keeps each requester's requestIds apart: another requester's traffic never pushes them out", async () => {
+      const r = request();
+      await settleAs({ ...r, requestId: 'b-1' }, 'team-b', 'b0', 'ACTIVE', endpoint);
+      let settled = await ledger.get(naturalKey(r));
+      for (let i = 0; i < MAX_REQUEST_IDS + 5; i++)
+        settled = await settleAs({ ...r, requestId: `a-${i}` }, 'team-a', `a${i}`, 'ACTIVE', endpoint);
+
+      expect(settled?.requesters['team-b']).toEqual(['b-1']);
+      expect(settled?.requesters['team-a']).toHaveLength(MAX_REQUEST_IDS);
+      expect(settled?.requesters['team-a']?.[0]).toBe('a-5');
+      expect(settled?.requesters['team-a']?.at(-1)).toBe(`a-${MAX_REQUEST_IDS + 4}`);
+      expect(settled).toMatchObject({ lastRequester: 'team-a' });
+    });
+
+    it('records a request that names no requester as the default one', async () => {
+      const r = request();
+
+      const settled = await settleAs(r, undefined, 'a', 'ACTIVE', endpoint);
+
+      expect(settled).toMatchObject({ requesters: { default: [r.requestId] }, lastRequester: 'default' });
+    });
+
+    it("keeps the other requesters' lists across a new lifecycle until the key's endpoint is gone, then starts afresh", async () => {
+      const r = request();
+      const key = naturalKey(r);
+      await settleAs({ ...r, requestId: 'a-1' }, 'team-a', 'a', 'ACTIVE', endpoint);
+      await settleAs({ ...r, requestId: 'b-1' }, 'team-b', 'b', 'ACTIVE', endpoint);
+
+      // B's delete starts a lifecycle while A's endpoint stands: A still hears what becomes of it.
+      const deleting = await settleAs(
+        { ...r, requestId: 'b-del', action: 'delete' },
+        'team-b',
+        'c',
+        'DELETING',
+        endpoint,
+      );
+      expect(deleting.requesters).toEqual({ 'team-a': ['a-1'], 'team-b': ['b-del'] });
+
+      await ledger.recordCheck(key, 'DELETING', { status: 'DELETED' });
+      // A create after the endpoint went: a new lifecycle that no earlier request belongs to.
+      const created = await settleAs({ ...r, requestId: 'c-1' }, 'team-c', 'd', 'INITIATING', endpoint);
+      expect(created.requesters).toEqual({ 'team-c': ['c-1'] });
+    });
+
+    it("reads an item written before requesters had names as the default requester's, and a settle moves it over", async () => {
+      const r = request();
+      const key = naturalKey(r);
+      const legacy = {
+        key,
+        groupId: r.groupId,
+        cloudProvider: r.cloudProvider,
+        regionName: r.regionName,
+        profile: r.profile,
+        action: 'create',
+        status: 'ACTIVE',
+        statusSince: at(START),
+        endpointId: 'e'.repeat(24),
+        checkedAt: NEVER_CHECKED,
+        createdAt: at(START),
+        updatedAt: at(START),
+      };
+      await putRaw({ ...legacy, requestIds: ['old-1', 'old-2'] });
+      const read = await ledger.get(key);
+      await putRaw({ ...legacy, key: `${key}-set`, requestIds: new Set(['old-3']) });
+      const readSet = await ledger.get(`${key}-set`);
+
+      const claimed = await ledger.claim({ ...r, requestId: 'new-1' }, 'a', LEASE_SECONDS);
+      const settled = await ledger.settle(claimed, 'a', {
+        ...answer(r, 'ACTIVE', endpoint),
+        request: { ...r, requestId: 'new-1', requester: 'team-a' },
+      });
+
+      expect(read?.requesters).toEqual({ default: ['old-1', 'old-2'] });
+      expect(read).not.toHaveProperty('requestIds');
+      expect(read).not.toHaveProperty('holds');
+      expect(readSet?.requesters).toEqual({ default: ['old-3'] });
+      expect(claimed.requesters).toEqual({ default: ['old-1', 'old-2'] });
+      expect(settled.requesters).toEqual({ default: ['old-1', 'old-2'], 'team-a': ['new-1'] });
+      expect(settled).not.toHaveProperty('requestIds');
+      expect(await ledger.get(key)).toEqual(settled);
+    });
+
+    it('writes the holds it is given, keeps them when none are given, removes them when empty, and clears them on DELETED', async () => {
+      const r = request();
+      const key = naturalKey(r);
+
+      const held = await settleAs(r, 'team-a', 'a', 'ACTIVE', {
+        ...endpoint,
+        holds: ['team-a', 'team-b', 'team-a'],
+      });
+      const kept = await settleAs(r, 'team-a', 'b', 'ACTIVE', endpoint);
+      const released = await settleAs(r, 'team-b', 'c', 'ACTIVE', { ...endpoint, holds: [] });
+      await settleAs(r, 'team-a', 'd', 'ACTIVE', { ...endpoint, holds: ['team-a'] });
+      const deleted = await settleAs({ ...r, action: 'delete' }, 'team-a', 'e', 'DELETED', {
+        holds: ['team-a'],
+      });
+
+      expect(held.holds).toEqual(['team-a', 'team-b']);
+      expect(kept.holds).toEqual(['team-a', 'team-b']);
+      expect(released).not.toHaveProperty('holds');
+      expect(deleted).not.toHaveProperty('holds');
+      expect(await ledger.get(key)).not.toHaveProperty('holds');
+    });
+
+    it('clears the holds of a key a check finds DELETED or MISSING, and keeps them for any other status', async () => {
+      const gone = request();
+      const missing = request();
+      for (const r of [gone, missing])
+        await settleAs(r, 'team-a', 'a', 'ACTIVE', { ...endpoint, holds: ['team-a'] });
+
+      const failed = await ledger.recordCheck(naturalKey(gone), 'ACTIVE', { status: 'DELETING' });
+      const deleted = await ledger.recordCheck(naturalKey(gone), 'DELETING', { status: 'DELETED' });
+      const lost = await ledger.recordCheck(naturalKey(missing), 'ACTIVE', { status: 'MISSING' });
+
+      expect(failed?.holds).toEqual(['team-a']);
+      expect(deleted).not.toHaveProperty('holds');
+      expect(lost).not.toHaveProperty('holds');
+      expect(deleted).toMatchObject({ requesters: { 'team-a': [gone.requestId] } });
     });
   });
 }

@@ -14,6 +14,13 @@ export const StatusChangedDetailSchema = z.strictObject({
    */
   eventId: z.string().check(z.regex(/^[a-f0-9]{32}$/)),
   outcome: z.enum(OUTCOMES),
+  /**
+   * The requester (by name) this event is for; `requestIds` are its own. A deployment with no
+   * requesters configured has one, named "default". An event about a key goes to each requester
+   * with requestIds on it, one event each, with an eventId of its own.
+   */
+  requester: z.string(),
+  /** The requester's requestIds this event is about: the request answered, or its requests of the key's current lifecycle. */
   requestIds: z.array(z.string()),
   /**
    * The SQS messageId of the request message this event answers (what SendMessage returned to its

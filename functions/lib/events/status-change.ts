@@ -7,7 +7,8 @@
 
 import type { AtlasEndpoint } from '#atlas/types.ts';
 import { eventIdOf, type Outcome, type StatusChangedDetail, statusEvent } from '#events/status-event.ts';
-import type { CheckResult, LedgerItem, LedgerStatus } from '#ledger/ledger.ts';
+import { actingRequester, type CheckResult, type LedgerItem, type LedgerStatus } from '#ledger/ledger.ts';
+import { DEFAULT_REQUESTER } from '#messages/requesters.ts';
 
 /** Statuses a follow-up stops at: done, failed, gone, or waiting on a person. */
 export const SETTLED: ReadonlySet<string> = new Set([
@@ -19,17 +20,45 @@ export const SETTLED: ReadonlySet<string> = new Set([
   'MISSING',
 ]);
 
-/** A status event about a ledger item: its key, its requestIds and its endpoint. */
-export function itemDetail(
+/**
+ * The requesters an event about the item goes to, each with its requestIds: every requester with
+ * requestIds on the key, in name order; with none, DEFAULT_REQUESTER with no requestIds.
+ */
+export function audience(
+  item: Pick<LedgerItem, 'requesters'>,
+): Array<[requester: string, requestIds: string[]]> {
+  const lists = Object.entries(item.requesters)
+    .filter(([, ids]) => ids.length > 0)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return lists.length > 0 ? lists : [[DEFAULT_REQUESTER, []]];
+}
+
+/**
+ * The eventId of one requester's event of a fact: the fact's eventId and the requester's name,
+ * so each requester's event is a fact of its own (and the same on every announcement of it).
+ */
+export const requesterEventId = (factEventId: string, requester: string): string =>
+  eventIdOf(factEventId, requester);
+
+/**
+ * The status events about a ledger item: one per requester with requestIds on the key (audience),
+ * each with its own requestIds and eventId (requesterEventId of `extra.eventId`, the fact's), its
+ * key and its endpoint; otherwise the same.
+ */
+export function itemDetails(
   outcome: Outcome,
   item: LedgerItem,
   extra: Pick<StatusChangedDetail, 'eventId' | 'status' | 'occurredAt'> & Partial<StatusChangedDetail>,
-): StatusChangedDetail {
-  return statusEvent(outcome, item, {
-    requestIds: item.requestIds,
-    ...(item.endpointId !== undefined && { endpointId: item.endpointId }),
-    ...extra,
-  });
+): StatusChangedDetail[] {
+  return audience(item).map(([requester, requestIds]) =>
+    statusEvent(outcome, item, {
+      requester,
+      requestIds,
+      ...(item.endpointId !== undefined && { endpointId: item.endpointId }),
+      ...extra,
+      eventId: requesterEventId(extra.eventId, requester),
+    }),
+  );
 }
 
 /** What Atlas no longer listing (or a 404 for) the item's endpoint means. */
@@ -38,20 +67,21 @@ export const goneStatus = (item: LedgerItem): LedgerStatus =>
 
 /**
  * The item's endpoint is now `result.status`: the result to record (with the statusSince the
- * event announces) and the event. `handBack` when a create's endpoint FAILED.
+ * events announce) and the events, one per requester (itemDetails). `handBack` when a create's
+ * endpoint FAILED.
  */
 export function statusChange(
   item: LedgerItem,
   result: CheckResult,
   now: Date,
-): { result: CheckResult; event: StatusChangedDetail } {
+): { result: CheckResult; events: StatusChangedDetail[] } {
   const outcome: Outcome =
     result.status === 'DELETED' ? 'DELETED' : result.status === 'MISSING' ? 'MISSING' : 'STATUS_CHANGED';
   // The statusSince announced is the one recorded: one fact, one eventId.
   const statusSince = now.toISOString();
   return {
     result: { ...result, statusSince },
-    event: itemDetail(outcome, item, {
+    events: itemDetails(outcome, item, {
       eventId: eventIdOf(outcome, item.key, item.endpointId, result.status, statusSince),
       previousStatus: item.status,
       status: result.status,
@@ -90,14 +120,14 @@ export function successorOf(item: LedgerItem, others: readonly AtlasEndpoint[]):
 
 /**
  * The key follows `successor.endpoint`: the result to record (the new endpointId, its status) and
- * the one event that names the old and the new id. A successor that is FAILED goes back to the
- * provisioner, as any FAILED endpoint of a create.
+ * the events (one per requester, itemDetails) that name the old and the new id. A successor that
+ * is FAILED goes back to the provisioner, as any FAILED endpoint of a create.
  */
 export function successorChange(
   item: LedgerItem,
   successor: { kind: 'recreated' | 'adopted'; endpoint: AtlasEndpoint },
   now: Date,
-): { result: CheckResult; event: StatusChangedDetail } {
+): { result: CheckResult; events: StatusChangedDetail[] } {
   const { endpoint } = successor;
   const outcome: Outcome = successor.kind === 'recreated' ? 'RECREATED' : 'ADOPTED';
   const changed = endpoint.status !== item.status;
@@ -112,7 +142,7 @@ export function successorChange(
       ...(handBack && { handBack }),
       fields: { endpointId: endpoint.id },
     },
-    event: itemDetail(outcome, item, {
+    events: itemDetails(outcome, item, {
       eventId: eventIdOf(outcome, item.key, item.endpointId, endpoint.id),
       endpointId: endpoint.id,
       ...(item.endpointId !== undefined && { previousEndpointId: item.endpointId }),
@@ -125,10 +155,14 @@ export function successorChange(
   };
 }
 
-/** The create request that sends a key whose endpoint FAILED back to the provisioner. */
+/**
+ * The create request that sends a key whose endpoint FAILED back to the provisioner: the last
+ * requestId of the requester it acts for (rules.ts actingRequester).
+ */
 export function handBackRequest(item: LedgerItem) {
   return {
-    requestId: item.requestIds.at(-1) ?? `recreate-${eventIdOf(item.key, item.endpointId)}`,
+    requestId:
+      item.requesters[actingRequester(item)]?.at(-1) ?? `recreate-${eventIdOf(item.key, item.endpointId)}`,
     action: 'create' as const,
     groupId: item.groupId,
     cloudProvider: item.cloudProvider,

@@ -28,12 +28,14 @@ export type EventSubject =
 
 /**
  * A status event: the one builder of the detail for the provisioner, its follow-ups and the
- * status checker. `about` is absent only for a rejected body whose key could not be read.
+ * status checker, for one requester (`fields.requester`, with its requestIds). `about` is absent
+ * only for a rejected body whose key could not be read.
  */
 export function statusEvent(
   outcome: Outcome,
   about: EventSubject | undefined,
-  fields: Pick<StatusChangedDetail, 'eventId' | 'requestIds' | 'occurredAt'> & Partial<StatusChangedDetail>,
+  fields: Pick<StatusChangedDetail, 'eventId' | 'requester' | 'requestIds' | 'occurredAt'> &
+    Partial<StatusChangedDetail>,
 ): StatusChangedDetail {
   return {
     version: '1',

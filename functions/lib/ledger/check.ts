@@ -55,7 +55,8 @@ export async function recordCheck(
   else remove.push('atlasErrorMessage');
   if (!tracked) remove.push('tracked');
   else set.push('tracked = :tracked');
-  if (result.status === 'DELETED' || result.status === 'MISSING') remove.push('endpointId');
+  // The endpoint is gone: nobody holds the key any more.
+  if (result.status === 'DELETED' || result.status === 'MISSING') remove.push('endpointId', 'holds');
   if (result.status === 'ACTIVE' && changed) remove.push('endpointFailures');
   const fieldValues: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(result.fields ?? {})) {

@@ -11,12 +11,18 @@ import type { ProvisionRequest } from '#messages/request.ts';
 export const TRACKED = 'OPEN';
 
 export const NEVER_CHECKED = '1970-01-01T00:00:00.000Z';
-/** requestIds kept per key: the current lifecycle's most recent ones. Events carry these. */
+/**
+ * requestIds kept per requester of a key: the current lifecycle's most recent ones, so no other
+ * requester's traffic pushes a requester's requestIds out. Its events carry these.
+ */
 export const MAX_REQUEST_IDS = 20;
 /** Creates in doubt remembered per key; an older one is forgotten after UNCONFIRMED_CREATE_TTL_MS. */
 export const MAX_UNCONFIRMED_CREATES = 10;
 export const UNCONFIRMED_CREATE_TTL_MS = 24 * 60 * 60 * 1000;
-/** Events waiting in one item's outbox before new facts for the key wait for EventBridge. */
+/**
+ * Events waiting in one item's outbox before new facts for the key wait for EventBridge. An event
+ * about a key is one per requester with requestIds on it, so one fact may take several entries.
+ */
 export const MAX_OUTBOX = 50;
 
 /** Atlas statuses, plus the ledger's own: REQUESTED (claimed, no endpoint yet), DELETED, MISSING. */
@@ -38,8 +44,22 @@ export interface LedgerItem {
    */
   profile: string;
   action: 'create' | 'delete';
-  /** The requestIds of the key's current lifecycle that were answered, oldest first, at most MAX_REQUEST_IDS. */
-  requestIds: string[];
+  /**
+   * Per requester (by name), the requestIds of the key's current lifecycle that were answered,
+   * oldest first, at most MAX_REQUEST_IDS each. Events about the key go to each requester here,
+   * with its own list. An item written before requesters had names (a `requestIds` list, or set)
+   * reads as `{ default: [...] }` (DEFAULT_REQUESTER). Lifecycles: rules.ts nextRequesters.
+   */
+  requesters: Record<string, string[]>;
+  /** The requester of the request answered last (settle); absent on items written before. */
+  lastRequester?: string;
+  /**
+   * The requesters that hold the key's endpoint, each once, oldest first: a create adds its
+   * requester, a delete removes it (rules.ts withHold, withoutHold; the provisioner computes it
+   * under the lease, settle writes it). Absent: no holds recorded (also on items written before
+   * holds were). A key whose endpoint is DELETED or MISSING has none.
+   */
+  holds?: string[];
   status: LedgerStatus;
   statusSince: string;
   endpointId?: string;
@@ -66,8 +86,6 @@ export interface LedgerItem {
   recreating?: boolean;
   /** Extra endpoints for the key already announced (DUPLICATE_FOUND, UNCLAIMED): each once. */
   reported?: string[];
-  /** The requesters holding the key's endpoint, each once: a delete removes the endpoint only with the last. */
-  holds?: string[];
   /** Status events recorded with the state they announce and not yet confirmed sent, by eventId. */
   outbox?: Record<string, StatusChangedDetail>;
 }
@@ -86,9 +104,15 @@ export interface SettleResult {
   status: LedgerStatus;
   endpointId?: string;
   atlasErrorMessage?: string;
-  /** The request answered; it joins the key's requestIds (a new lifecycle starts a new list). */
+  /**
+   * The request answered; it joins its requester's requestIds (a new lifecycle starts a new list:
+   * rules.ts nextRequesters). `requester` defaults to DEFAULT_REQUESTER.
+   */
   request: Pick<ProvisionRequest, 'requestId' | 'action' | 'profile'> & { requester?: string };
-  /** The requesters holding the key after this request; absent: unchanged. */
+  /**
+   * The key's holds after this answer, in full (rules.ts withHold, withoutHold); absent: unchanged.
+   * An empty list removes them; a status DELETED or MISSING clears them whatever is given.
+   */
   holds?: string[];
   /** statusSince to record: the caller computes it, so the events in the outbox carry the same value. */
   statusSince: string;

@@ -13,7 +13,7 @@ import {
   UNTRACKED,
 } from '#ledger/item.ts';
 import { outboxUpdate } from '#ledger/outbox.ts';
-import { isTracked, nextRequestIds } from '#ledger/rules.ts';
+import { ENDED, isTracked, nextRequesters, requesterOf } from '#ledger/rules.ts';
 import { TRACKED } from '#ledger/schema.ts';
 import { fromRaw, type TableHandle } from '#ledger/table.ts';
 import { type FailureInfo, KeyBusyError } from '#lib/errors.ts';
@@ -39,7 +39,7 @@ export async function claim(
         Key: { key: naturalKey(request) },
         UpdateExpression:
           'SET lease = :lease, groupId = :g, cloudProvider = :c, regionName = :r, profile = if_not_exists(profile, :p), ' +
-          '#action = if_not_exists(#action, :a), requestIds = if_not_exists(requestIds, :none), ' +
+          '#action = if_not_exists(#action, :a), requesters = if_not_exists(requesters, :none), ' +
           'updatedAt = :now, createdAt = if_not_exists(createdAt, :now), #status = if_not_exists(#status, :requested), ' +
           'statusSince = if_not_exists(statusSince, :now), checkedAt = if_not_exists(checkedAt, :never)' +
           (request.vpcRegionName ? ', vpcRegionName = :v' : ''),
@@ -53,7 +53,7 @@ export async function claim(
           ':r': request.regionName,
           ':p': request.profile,
           ':a': request.action,
-          ':none': [],
+          ':none': {},
           ':now': iso,
           ':nowMs': now.getTime(),
           ':owner': owner,
@@ -135,8 +135,10 @@ export async function release(table: TableHandle, key: string, owner: string): P
 
 /**
  * Records the answer to a request: what Atlas now says of the key's endpoint, the request among
- * the key's requestIds, the events that announce it (outbox); clears any failure and any create
- * in doubt, and releases the lease.
+ * its requester's requestIds (rules.ts nextRequesters: the whole map is written, which under the
+ * lease nobody else changes, and an item written before leaves its legacy `requestIds`), the
+ * requester answered last, the holds when given (none once the endpoint is gone), the events that
+ * announce it (outbox); clears any failure and any create in doubt, and releases the lease.
  */
 export async function settle(
   table: TableHandle,
@@ -153,10 +155,13 @@ export async function settle(
   const fields = Object.entries(result.fields ?? {});
   // The key is bound to the profile of the request that leaves it an endpoint.
   const binds = endpointId !== undefined && !UNTRACKED.has(result.status);
+  const holds = ENDED.has(result.status) ? [] : result.holds && [...new Set(result.holds)];
   const set = [
     '#status = :status',
     '#action = :action',
-    'requestIds = :rids',
+    'requesters = :requesters',
+    'lastRequester = :requester',
+    ...(holds !== undefined && holds.length > 0 ? ['holds = :holds'] : []),
     'updatedAt = :now',
     'statusSince = :since',
     ...(endpointId !== undefined ? ['endpointId = :eid'] : []),
@@ -168,6 +173,8 @@ export async function settle(
   ];
   const remove = [
     'lease',
+    'requestIds',
+    ...(holds !== undefined && holds.length === 0 ? ['holds'] : []),
     'lastError',
     'firstFailureAt',
     'pendingCreate',
@@ -192,7 +199,9 @@ export async function settle(
       ExpressionAttributeValues: {
         ':status': result.status,
         ':action': result.request.action,
-        ':rids': nextRequestIds(claimed, result.request),
+        ':requesters': nextRequesters(claimed, result.request),
+        ':requester': requesterOf(result.request),
+        ...(holds !== undefined && holds.length > 0 && { ':holds': holds }),
         ':now': table.now().toISOString(),
         ':since': result.statusSince,
         ':owner': owner,

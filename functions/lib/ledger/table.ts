@@ -5,6 +5,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { StatusChangedDetail } from '#events/schema.ts';
 import type { LedgerItem } from '#ledger/item.ts';
+import { DEFAULT_REQUESTER } from '#messages/requesters.ts';
 
 /** What the ledger's writes are given: the table and the clock that stamps them. */
 export interface TableHandle {
@@ -13,12 +14,20 @@ export interface TableHandle {
   now: () => Date;
 }
 
-/** requestIds was a string set before it was a bounded list: both read the same. */
+/**
+ * An item as the ledger hands it out. Items written before requesters had names keep their
+ * requestIds in `requestIds` (a bounded list, or before that a string set): they read as the
+ * DEFAULT_REQUESTER's list, until a settle writes `requesters` and removes `requestIds`.
+ */
 export const fromRaw = (raw: Record<string, unknown>): LedgerItem => {
-  const { requestIds, outbox, ...rest } = raw as Omit<LedgerItem, 'requestIds' | 'outbox'> & {
+  const { requestIds, requesters, outbox, ...rest } = raw as Omit<LedgerItem, 'requesters' | 'outbox'> & {
     requestIds?: Iterable<string>;
+    requesters?: Record<string, string[]>;
     outbox?: Record<string, StatusChangedDetail>;
   };
   const pending = outbox && Object.keys(outbox).length > 0 ? { outbox } : {};
-  return { ...rest, ...pending, requestIds: [...(requestIds ?? [])] } as LedgerItem;
+  const legacy = requestIds === undefined ? [] : [...requestIds];
+  const lists = { ...requesters };
+  if (legacy.length > 0 && lists[DEFAULT_REQUESTER] === undefined) lists[DEFAULT_REQUESTER] = legacy;
+  return { ...rest, ...pending, requesters: lists } as LedgerItem;
 };

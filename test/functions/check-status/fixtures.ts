@@ -45,7 +45,7 @@ export class FakeTable {
       key: naturalKey(fields as Parameters<typeof naturalKey>[0]),
       profile: 'default',
       action: 'create',
-      requestIds: [`req-${this.items.size + 1}`],
+      requesters: { default: [`req-${this.items.size + 1}`] },
       status: 'INITIATING',
       statusSince: minutesAgo(5),
       endpointId: `e${(this.items.size + 1).toString(16).padStart(23, '0')}`,

@@ -101,7 +101,7 @@ async function track(
     vpcRegionName: endpoint.vpcRegionName,
     profile: 'default',
     action: 'create',
-    requestIds: [`req-${endpoint.id}`],
+    requesters: { default: [`req-${endpoint.id}`] },
     endpointId: endpoint.id,
     statusSince: ago(60_000),
     tracked: TRACKED,
@@ -110,9 +110,10 @@ async function track(
     updatedAt: ago(60_000),
     ...fields,
   };
-  const { requestIds, ...rest } = item;
+  // Stored as an item written before requesters had names: its requestIds a string set.
+  const { requesters, ...rest } = item;
   await env.clients.dynamo.send(
-    new PutCommand({ TableName: env.tableName, Item: { ...rest, requestIds: new Set(requestIds) } }),
+    new PutCommand({ TableName: env.tableName, Item: { ...rest, requestIds: new Set(requesters.default) } }),
   );
   return item;
 }
@@ -242,7 +243,8 @@ describe('check-status handler against the Atlas simulator and moto', () => {
     expect(events).toHaveLength(6);
     expect(byKey.get(activated.key)).toMatchObject({
       outcome: 'STATUS_CHANGED',
-      requestIds: activated.requestIds,
+      requester: 'default',
+      requestIds: activated.requesters.default,
       groupId: a,
       cloudProvider: 'AWS',
       regionName: activated.regionName,

@@ -1,7 +1,8 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { deadlineOf } from '#check-status/status-checker.ts';
-import { eventIdOf } from '#events/status-event.ts';
+import { requesterEventId } from '#events/status-change.ts';
+import { eventIdOf, type StatusChangedDetail } from '#events/status-event.ts';
 import { TRACKED } from '#ledger/schema.ts';
 import { AtlasApiError, AtlasNetworkError, CredentialsError } from '#lib/errors.ts';
 import { METRIC } from '#runtime/metric-names.ts';
@@ -46,7 +47,11 @@ describe('StatusChecker', () => {
   describe('status changes', () => {
     it.each(TRANSITIONS)('records and announces $from -> $to', async ({ from, to }) => {
       // Prepare
-      const item = table.put({ status: from, requestIds: ['req-a', 'req-b'], vpcRegionName: 'EU_WEST_1' });
+      const item = table.put({
+        status: from,
+        requesters: { default: ['req-a', 'req-b'] },
+        vpcRegionName: 'EU_WEST_1',
+      });
       atlas.seedFor(item, to, to === 'FAILED' ? 'the VPC endpoint was rejected' : undefined);
       const { checker, metrics } = buildChecker(atlas);
 
@@ -67,6 +72,7 @@ describe('StatusChecker', () => {
           version: '1',
           eventId: expect.stringMatching(/^[a-f0-9]{32}$/),
           outcome: 'STATUS_CHANGED',
+          requester: 'default',
           requestIds: ['req-a', 'req-b'],
           naturalKey: item.key,
           groupId: item.groupId,
@@ -568,6 +574,56 @@ describe('StatusChecker', () => {
     });
   });
 
+  describe('per requester', () => {
+    it('announces a change once to each requester with requestIds on the key, each with its own requestIds and eventId', async () => {
+      const item = table.put({
+        status: 'INITIATING',
+        requesters: { 'team-b': ['b-1'], 'team-a': ['a-1', 'a-2'], gone: [] },
+      });
+      atlas.seedFor(item, 'ACTIVE');
+      const { checker } = buildChecker(atlas);
+
+      await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ checked: 1, changed: 1 });
+
+      const details = publishedDetails();
+      expect(details.map((d) => [d.requester, d.requestIds])).toEqual([
+        ['team-a', ['a-1', 'a-2']],
+        ['team-b', ['b-1']],
+      ]);
+      const fact = eventIdOf('STATUS_CHANGED', item.key, item.endpointId, 'ACTIVE', NOW.toISOString());
+      expect(details.map((d) => d.eventId)).toEqual([
+        requesterEventId(fact, 'team-a'),
+        requesterEventId(fact, 'team-b'),
+      ]);
+      const { requester: _a, requestIds: _ia, eventId: _ea, ...a } = details[0] as StatusChangedDetail;
+      const { requester: _b, requestIds: _ib, eventId: _eb, ...b } = details[1] as StatusChangedDetail;
+      expect(a).toEqual(b);
+      expect(table.get(item.key)).not.toHaveProperty('outbox');
+    });
+
+    it('announces a change of a key no requester has requestIds on once, to the default requester', async () => {
+      const item = table.put({ status: 'INITIATING', requesters: {} });
+      atlas.seedFor(item, 'ACTIVE');
+      const { checker } = buildChecker(atlas);
+
+      await checker.run(plentyOfTime);
+
+      expect(publishedDetails()).toEqual([
+        expect.objectContaining({ requester: 'default', requestIds: [], status: 'ACTIVE' }),
+      ]);
+    });
+
+    it('forgets the holds of a key whose endpoint Atlas no longer lists', async () => {
+      const item = table.put({ status: 'DELETING', action: 'delete', holds: ['team-a'] });
+      const { checker } = buildChecker(atlas);
+
+      await checker.run(plentyOfTime);
+
+      expect(table.get(item.key)).toMatchObject({ status: 'DELETED' });
+      expect(table.get(item.key)).not.toHaveProperty('holds');
+    });
+  });
+
   describe('publishing and recording', () => {
     it('records a change with its event in the outbox, counts a refused publish, and sends the same event next run', async () => {
       // Prepare
@@ -679,7 +735,7 @@ describe('StatusChecker, never a wrong answer', () => {
   });
 
   it('hands a key whose endpoint turned FAILED back to the provisioner, with the request it answered', async () => {
-    const item = table.put({ status: 'ACTIVE', requestIds: ['req-a', 'req-b'] });
+    const item = table.put({ status: 'ACTIVE', requesters: { default: ['req-a', 'req-b'] } });
     atlas.seedFor(item, 'FAILED', 'the interface endpoint was deleted in the VPC');
     const send = vi.fn(async () => undefined);
     const { checker } = buildChecker(atlas, { requests: { send } });
@@ -703,6 +759,22 @@ describe('StatusChecker, never a wrong answer', () => {
         errorMessage: expect.any(String),
       }),
     ]);
+  });
+
+  it('hands a FAILED key back with the last request of the requester it acts for: the oldest hold', async () => {
+    const item = table.put({
+      status: 'ACTIVE',
+      requesters: { 'team-a': ['a-1'], 'team-b': ['b-1', 'b-2'] },
+      holds: ['team-b', 'team-a'],
+      lastRequester: 'team-a',
+    });
+    atlas.seedFor(item, 'FAILED');
+    const send = vi.fn(async () => undefined);
+    const { checker } = buildChecker(atlas, { requests: { send } });
+
+    await checker.run(plentyOfTime);
+
+    expect(JSON.parse(String(send.mock.calls[0]?.[0 as never]))).toMatchObject({ requestId: 'b-2' });
   });
 
   it('records nothing when the hand-back cannot be sent, so the next run hands it back again', async () => {
@@ -1170,7 +1242,10 @@ describe('StatusChecker, run by run', () => {
     expect(publishedDetails()).toEqual([
       expect.objectContaining({
         outcome: 'STUCK',
-        eventId: eventIdOf('STUCK', item.key, item.endpointId, 'PENDING_ACCEPTANCE', item.statusSince),
+        eventId: requesterEventId(
+          eventIdOf('STUCK', item.key, item.endpointId, 'PENDING_ACCEPTANCE', item.statusSince),
+          'default',
+        ),
         errorMessage: 'accept the endpoint in your VPC',
       }),
     ]);
@@ -1186,7 +1261,7 @@ describe('StatusChecker, run by run', () => {
     await checker.run(plentyOfTime);
 
     expect(publishedDetails().map((d) => d.eventId)).toEqual([
-      eventIdOf('DUPLICATE_DELETED', item.key, extra.id),
+      requesterEventId(eventIdOf('DUPLICATE_DELETED', item.key, extra.id), 'default'),
     ]);
   });
 });
@@ -1197,6 +1272,7 @@ function publishedDetailsOf(item: { key: string; groupId: string; regionName: st
     version: '1' as const,
     eventId: 'a'.repeat(32),
     outcome: 'STATUS_CHANGED' as const,
+    requester: 'default',
     requestIds: ['req-0'],
     naturalKey: item.key,
     groupId: item.groupId,
@@ -1244,7 +1320,7 @@ describe('StatusChecker, an endpoint Atlas recreates under a new id', () => {
       }),
     ]);
     expect(followUpsOf(send)).toEqual([
-      { delaySeconds: 7, followUp: { number: 1, endpointId: item.endpointId } },
+      { requester: 'default', delaySeconds: 7, followUp: { number: 1, endpointId: item.endpointId } },
     ]);
     expect(JSON.parse(String(send.mock.calls[0]?.[0 as never]))).toMatchObject({
       action: 'create',
@@ -1285,12 +1361,12 @@ describe('StatusChecker, an endpoint Atlas recreates under a new id', () => {
         previousEndpointId: item.endpointId,
         previousStatus: 'PENDING_RECREATION',
         status: 'INITIATING',
-        requestIds: item.requestIds,
+        requestIds: item.requesters.default,
       }),
     ]);
     expect(metrics.addMetric).not.toHaveBeenCalledWith('DuplicateEndpoints', 'Count', expect.anything());
     expect(followUpsOf(send)).toEqual([
-      { delaySeconds: 7, followUp: { number: 1, endpointId: successor.id } },
+      { requester: 'default', delaySeconds: 7, followUp: { number: 1, endpointId: successor.id } },
     ]);
   });
 

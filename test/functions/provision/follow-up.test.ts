@@ -129,8 +129,8 @@ describe('Provisioner, follow-ups', () => {
     expect(item).not.toHaveProperty('lease');
     expect(item).not.toHaveProperty('outbox');
     const changed = publishedDetails().filter((e) => e.outcome === 'STATUS_CHANGED');
-    const expected = statusChange(before, { status: 'ACTIVE' }, new Date(clock)).event;
-    expect(changed).toEqual([expect.objectContaining({ eventId: expected.eventId, status: 'ACTIVE' })]);
+    const [expected] = statusChange(before, { status: 'ACTIVE' }, new Date(clock)).events;
+    expect(changed).toEqual([expect.objectContaining({ eventId: expected?.eventId, status: 'ACTIVE' })]);
     expect(changed[0]).toMatchObject({ previousStatus: 'INITIATING', requestIds: [request.requestId] });
     expect(followUps()).toEqual([]);
   });

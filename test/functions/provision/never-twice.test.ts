@@ -316,8 +316,8 @@ describe('Provisioner, never twice', () => {
     );
 
     const item = table.items.get(key);
-    expect(item?.requestIds).toHaveLength(MAX_REQUEST_IDS);
-    expect(item?.requestIds.at(-1)).toBe('r-last');
+    expect(item?.requesters.default).toHaveLength(MAX_REQUEST_IDS);
+    expect(item?.requesters.default?.at(-1)).toBe('r-last');
     expect(JSON.stringify(item).length).toBeLessThan(8_000);
     expect(publishedDetails().at(-1)?.requestIds).toEqual(['r-last']);
   });

@@ -45,7 +45,7 @@ describe('Provisioner, a key bound to its profile', () => {
       expect(item).toMatchObject({
         profile: 'default',
         status: 'INITIATING',
-        requestIds: [request.requestId],
+        requesters: { default: [request.requestId] },
       });
       expect(item).not.toHaveProperty('lease');
       expect(atlas.endpoints.get(request.groupId)?.map((e) => e.status)).toEqual(['INITIATING']);

@@ -316,7 +316,7 @@ describe('provision handler over HTTP and moto', () => {
       expect(failed.size).toBe(0);
       expect(atlasRequests(request.groupId)).toHaveLength(before);
       expect(await outcomes()).toEqual([['ADOPTED', `${request.requestId}-replay`]]);
-      expect((await ledgerItem(request))?.requestIds).toEqual(
+      expect((await ledgerItem(request))?.requesters.default).toEqual(
         [request.requestId, `${request.requestId}-replay`].sort(),
       );
     });

@@ -1069,7 +1069,7 @@ describe('Provisioner, the outbox', () => {
       /waiting for EventBridge/,
     );
     expect(table.items.get(keyOf(request))).toMatchObject({ lastError: { code: 'EVENTS_BACKLOGGED' } });
-    expect(table.items.get(keyOf(request))?.requestIds).not.toContain('next');
+    expect(table.items.get(keyOf(request))?.requesters.default).not.toContain('next');
   });
 
   it('sends what the outbox held before the new answer, and empties it', async () => {
@@ -1320,7 +1320,7 @@ describe('Provisioner, one key at a time across instances', () => {
 
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
     expect(atlas.endpoints.get(request.groupId)).toHaveLength(1);
-    expect(table.items.get(keyOf(request))?.requestIds).toEqual([request.requestId]);
+    expect(table.items.get(keyOf(request))?.requesters.default).toEqual([request.requestId]);
   });
 
   it('reads a record that carries no message attributes', async () => {

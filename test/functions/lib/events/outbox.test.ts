@@ -8,6 +8,7 @@ const event = (id: string): StatusChangedDetail => ({
   version: '1',
   eventId: id.padStart(32, '0'),
   outcome: 'STATUS_CHANGED',
+  requester: 'default',
   requestIds: ['req-1'],
   occurredAt: '2026-11-29T10:00:00.000Z',
 });

@@ -18,6 +18,7 @@ const detail = (n: number): StatusChangedDetail => ({
   version: '1',
   eventId: n.toString(16).padStart(32, '0'),
   outcome: 'PROVISIONED',
+  requester: 'default',
   requestIds: [`req-${n}`],
   occurredAt: '2026-11-29T10:00:00.000Z',
 });

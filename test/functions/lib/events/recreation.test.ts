@@ -16,7 +16,7 @@ const item = (fields: Partial<LedgerItem> = {}): LedgerItem => ({
   regionName: 'US_EAST_1',
   profile: 'default',
   action: 'create',
-  requestIds: ['svc:1', 'svc:2'],
+  requesters: { default: ['svc:1', 'svc:2'] },
   status: 'PENDING_RECREATION',
   statusSince: '2026-12-06T09:00:00.000Z',
   endpointId: OLD,
@@ -72,7 +72,10 @@ describe('successorOf', () => {
 
 describe('successorChange', () => {
   it('records the new id and announces one RECREATED event naming the old and the new id', () => {
-    const { result, event } = successorChange(item(), { kind: 'recreated', endpoint: endpoint(NEW) }, NOW);
+    const {
+      result,
+      events: [event],
+    } = successorChange(item(), { kind: 'recreated', endpoint: endpoint(NEW) }, NOW);
     expect(result).toEqual({
       status: 'INITIATING',
       statusSince: NOW.toISOString(),
@@ -92,7 +95,10 @@ describe('successorChange', () => {
   });
 
   it('announces an adoption as ADOPTED, keeping the recorded statusSince when the status is the same', () => {
-    const { result, event } = successorChange(
+    const {
+      result,
+      events: [event],
+    } = successorChange(
       item({ status: 'ACTIVE' }),
       { kind: 'adopted', endpoint: endpoint(NEW, 'ACTIVE') },
       NOW,
@@ -104,32 +110,36 @@ describe('successorChange', () => {
       previousEndpointId: OLD,
       status: 'ACTIVE',
     });
-    expect(event.statusSince).toBe(item().statusSince);
+    expect(event?.statusSince).toBe(item().statusSince);
   });
 
   it('gives one fact one eventId, and another successor another', () => {
-    const once = successorChange(item(), { kind: 'recreated', endpoint: endpoint(NEW) }, NOW).event.eventId;
+    const once = successorChange(item(), { kind: 'recreated', endpoint: endpoint(NEW) }, NOW).events[0]
+      ?.eventId;
     const again = successorChange(
       item(),
       { kind: 'recreated', endpoint: endpoint(NEW, 'ACTIVE') },
       new Date(),
-    ).event.eventId;
+    ).events[0]?.eventId;
     const other = successorChange(
       item(),
       { kind: 'recreated', endpoint: endpoint('cccccccccccccccccccccccc') },
       NOW,
-    ).event.eventId;
+    ).events[0]?.eventId;
     expect(again).toBe(once);
     expect(other).not.toBe(once);
   });
 
   it('hands a FAILED successor back to the provisioner with Atlas message', () => {
-    const { result, event } = successorChange(
+    const {
+      result,
+      events: [event],
+    } = successorChange(
       item(),
       { kind: 'recreated', endpoint: endpoint(NEW, 'FAILED', 'quota exceeded') },
       NOW,
     );
     expect(result).toMatchObject({ status: 'FAILED', handBack: true, atlasErrorMessage: 'quota exceeded' });
-    expect(event.errorMessage).toBe('quota exceeded');
+    expect(event?.errorMessage).toBe('quota exceeded');
   });
 });

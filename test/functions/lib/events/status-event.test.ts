@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { eventIdOf, statusEvent } from '#events/status-event.ts';
 
-const FIELDS = { eventId: 'e'.repeat(32), requestIds: ['req-1'], occurredAt: '2026-11-29T10:00:00.000Z' };
+const FIELDS = {
+  eventId: 'e'.repeat(32),
+  requester: 'default',
+  requestIds: ['req-1'],
+  occurredAt: '2026-11-29T10:00:00.000Z',
+};
 const REQUEST = {
   groupId: '5f0c1a2b3c4d5e6f7a8b9c0d',
   cloudProvider: 'AWS',

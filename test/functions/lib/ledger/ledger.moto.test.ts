@@ -4,7 +4,7 @@
  * another: moto does not make two racing conditional writes atomic.
  */
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { StatusChangedDetail } from '#events/status-event.ts';
 import { Ledger } from '#ledger/ledger.ts';
@@ -32,12 +32,19 @@ afterAll(async () => {
 });
 
 describe('Ledger on DynamoDB', () => {
-  ledgerContract(async (now) => {
-    tables += 1;
-    const tableName = `ledger-${tables}`;
-    await createLedgerTable(db as unknown as DynamoDBClient, tableName);
-    return new Ledger({ tableName, client: db, now });
-  });
+  let last = '';
+  ledgerContract(
+    async (now) => {
+      tables += 1;
+      const tableName = `ledger-${tables}`;
+      await createLedgerTable(db as unknown as DynamoDBClient, tableName);
+      last = tableName;
+      return new Ledger({ tableName, client: db, now });
+    },
+    async (raw) => {
+      await db.send(new PutCommand({ TableName: last, Item: raw }));
+    },
+  );
 });
 
 describe('Ledger on DynamoDB, beyond the contract', () => {
@@ -93,6 +100,7 @@ describe('Ledger on DynamoDB, beyond the contract', () => {
     version: '1',
     eventId: c.repeat(32),
     outcome: 'DELETED',
+    requester: 'default',
     requestIds: [r.requestId],
     occurredAt: new Date(START).toISOString(),
   });
@@ -140,6 +148,7 @@ describe('Ledger on DynamoDB, beyond the contract', () => {
       version: '1',
       eventId: 'a'.repeat(32),
       outcome: 'PROVISIONED',
+      requester: 'default',
       requestIds: [r.requestId],
       endpointId: undefined,
       occurredAt: new Date(START).toISOString(),

@@ -116,7 +116,7 @@ describe('parkedAttributes', () => {
   });
 
   it("reaches PARKED_ATTRIBUTES_MAX_BYTES within the numbers' slack when every value is at its cut", () => {
-    // Prepare: all eight attributes, every text far over its cut, the numbers as long as JS prints them
+    // Prepare: all nine attributes, every text far over its cut, the numbers as long as JS prints them
     const wide = (n: number) => '\u20ac'.repeat(n + 10);
     const longest = -Number.MAX_VALUE;
     const attributes = parkedAttributes({
@@ -126,6 +126,7 @@ describe('parkedAttributes', () => {
       lastFailureAt: wide(32),
       requestId: wide(1_024),
       originalMessageId: wide(128),
+      requester: wide(32),
     });
 
     // Act
@@ -139,7 +140,7 @@ describe('parkedAttributes', () => {
     );
 
     // Assess: the bound counts a Number as 40 characters of 3 bytes; JS prints one in at most 24 ASCII
-    expect(Object.keys(attributes)).toHaveLength(8);
+    expect(Object.keys(attributes)).toHaveLength(9);
     expect(attributes.OriginalMessageId?.StringValue).toBe('\u20ac'.repeat(128));
     expect(bytes).toBeLessThanOrEqual(PARKED_ATTRIBUTES_MAX_BYTES);
     expect(bytes).toBe(PARKED_ATTRIBUTES_MAX_BYTES - 2 * (3 * 40 - String(longest).length));

@@ -45,14 +45,18 @@ describe('readEnvironment', () => {
   it('fails the cold start naming each missing or bad variable', () => {
     const load = () => readEnvironment('provision', { LEDGER_TABLE_NAME: 't', MAX_ATTEMPTS: 'many' });
     expect(load).toThrow(EnvironmentError);
-    expect(load).toThrow(/REQUEST_QUEUE_URL/);
-    expect(load).toThrow(/DLQ_URL/);
+    expect(load).toThrow(/REQUESTERS/);
+    expect(load).toThrow(/CONTINUATION_QUEUE_URL/);
     expect(load).toThrow(/MAX_ATTEMPTS/);
   });
 
   it('names every problem in one EnvironmentError, separated by "; "', () => {
     const bad = () =>
-      readEnvironment('provision', { ...defaults.provision, MAX_ATTEMPTS: 'many', DLQ_URL: 'not a url' });
+      readEnvironment('provision', {
+        ...defaults.provision,
+        MAX_ATTEMPTS: 'many',
+        CONTINUATION_QUEUE_URL: 'not a url',
+      });
     const broken = () =>
       readEnvironment('provision', {
         ...defaults.provision,
@@ -63,7 +67,7 @@ describe('readEnvironment', () => {
       });
 
     expect(bad).toThrow(expect.objectContaining({ name: 'EnvironmentError' }));
-    expect(bad).toThrow(/^invalid configuration: DLQ_URL: [^;]+; MAX_ATTEMPTS: [^;]+$/);
+    expect(bad).toThrow(/^invalid configuration: CONTINUATION_QUEUE_URL: [^;]+; MAX_ATTEMPTS: [^;]+$/);
     expect(broken).toThrow(
       'invalid configuration: BACKOFF_CAP_SECONDS: must be at least BACKOFF_BASE_SECONDS; ' +
         'FOLLOW_UP_MAX_SECONDS: must be at least FOLLOW_UP_FIRST_SECONDS',
@@ -285,8 +289,9 @@ describe('the environment the stack writes from settings', () => {
     // The rest are the resources the stack creates and the values it derives from settings.
     expect(Object.keys(VARIABLES).filter((o) => !fromSettings.includes(o as VariableName))).toEqual([
       'ledgerTableName',
-      'requestQueueUrl',
-      'dlqUrl',
+      'requesters',
+      'continuationQueueUrl',
+      'continuationQueueArn',
       'rejectedQueueUrl',
       'leaseSeconds',
       'safetyMarginMs',
@@ -329,6 +334,7 @@ describe('the environment the stack writes from settings', () => {
     expect(inputs.filter((i) => !i.includes('node_modules')).sort()).toEqual([
       'functions/lib/atlas/base-url.ts',
       'functions/lib/atlas/types.ts',
+      'functions/lib/messages/requesters.ts',
       'functions/lib/runtime/environment.ts',
       'functions/lib/runtime/timing.ts',
       'functions/lib/zod.ts',

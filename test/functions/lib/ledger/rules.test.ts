@@ -1,0 +1,99 @@
+/**
+ * The ledger's pure rules about requesters: whose requestIds a settle keeps, who holds a key, and
+ * who the status checker acts for. The ledgers apply them (test/support/ledger-contract.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { actingRequester, MAX_REQUEST_IDS, nextRequesters, withHold, withoutHold } from '#ledger/ledger.ts';
+import { DEFAULT_REQUESTER } from '#messages/requesters.ts';
+
+const ask = (requestId: string, action: 'create' | 'delete' = 'create', requester?: string) => ({
+  requestId,
+  action,
+  profile: 'default',
+  ...(requester !== undefined && { requester }),
+});
+
+describe('nextRequesters', () => {
+  it("adds the request to its requester's list only, most recent last, each once, bounded", () => {
+    const full = Array.from({ length: MAX_REQUEST_IDS }, (_, i) => `a-${i}`);
+    const claimed = {
+      action: 'create' as const,
+      status: 'ACTIVE' as const,
+      requesters: { a: full, b: ['b-1'] },
+    };
+
+    const next = nextRequesters(claimed, ask('a-0', 'create', 'a'));
+
+    expect(next.b).toEqual(['b-1']);
+    expect(next.a).toHaveLength(MAX_REQUEST_IDS);
+    expect(next.a?.at(-1)).toBe('a-0');
+    expect(next.a?.[0]).toBe('a-1');
+  });
+
+  it('records a request naming no requester as the default one', () => {
+    const next = nextRequesters({ action: 'create', status: 'REQUESTED', requesters: {} }, ask('r'));
+
+    expect(next).toEqual({ [DEFAULT_REQUESTER]: ['r'] });
+  });
+
+  it("restarts the answering requester's list on a new lifecycle, keeping the others' until the endpoint is gone", () => {
+    const requesters = { a: ['a-1'], b: ['b-1'] };
+
+    const deleteWhileActive = nextRequesters(
+      { action: 'create', status: 'ACTIVE', requesters },
+      ask('b-2', 'delete', 'b'),
+    );
+    const createAfterDeleted = nextRequesters(
+      { action: 'delete', status: 'DELETED', requesters },
+      ask('c-1', 'create', 'c'),
+    );
+    const createAfterMissing = nextRequesters(
+      { action: 'create', status: 'MISSING', requesters },
+      ask('a-2', 'create', 'a'),
+    );
+    const createAfterRequested = nextRequesters(
+      { action: 'create', status: 'REQUESTED', requesters },
+      ask('a-2', 'create', 'a'),
+    );
+
+    expect(deleteWhileActive).toEqual({ a: ['a-1'], b: ['b-2'] });
+    expect(createAfterDeleted).toEqual({ c: ['c-1'] });
+    expect(createAfterMissing).toEqual({ a: ['a-2'] });
+    // No endpoint was made, none went: what the others asked is still to be told.
+    expect(createAfterRequested).toEqual({ a: ['a-2'], b: ['b-1'] });
+  });
+});
+
+describe('holds', () => {
+  it('adds a requester once, however often it creates, keeping the oldest first', () => {
+    const item = { status: 'ACTIVE' as const, holds: ['a', 'b'] };
+
+    expect(withHold(item, 'a')).toEqual(['a', 'b']);
+    expect(withHold(item, 'c')).toEqual(['a', 'b', 'c']);
+    expect(withHold({ status: 'REQUESTED' }, 'a')).toEqual(['a']);
+    expect(item.holds).toEqual(['a', 'b']);
+  });
+
+  it('removes a requester, and removing one that holds nothing changes nothing', () => {
+    const item = { status: 'ACTIVE' as const, holds: ['a', 'b'] };
+
+    expect(withoutHold(item, 'a')).toEqual(['b']);
+    expect(withoutHold(item, 'c')).toEqual(['a', 'b']);
+    expect(withoutHold({ status: 'ACTIVE' }, 'a')).toEqual([]);
+  });
+
+  it('reads no holds on a key whose endpoint is gone', () => {
+    expect(withHold({ status: 'DELETED', holds: ['a'] }, 'b')).toEqual(['b']);
+    expect(withoutHold({ status: 'MISSING', holds: ['a'] }, 'b')).toEqual([]);
+  });
+});
+
+describe('actingRequester', () => {
+  it('acts for the oldest hold, else the requester answered last, else the default one', () => {
+    expect(actingRequester({ status: 'FAILED', holds: ['b', 'a'], lastRequester: 'a' })).toBe('b');
+    expect(actingRequester({ status: 'FAILED', lastRequester: 'a' })).toBe('a');
+    expect(actingRequester({ status: 'FAILED', holds: [], lastRequester: 'a' })).toBe('a');
+    expect(actingRequester({ status: 'FAILED' })).toBe(DEFAULT_REQUESTER);
+    expect(actingRequester({ status: 'DELETED', holds: ['b'] })).toBe(DEFAULT_REQUESTER);
+  });
+});
