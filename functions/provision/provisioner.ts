@@ -125,6 +125,7 @@ export class Provisioner {
       // Who is asking comes first: an untrusted message or a request outside its grant goes no further.
       if (source.problem) throw source.problem;
       if (!parsed.ok) throw parsed.error;
+      at.request = parsed.request;
       // A profile the deployment does not have at all, then what this requester is granted.
       assertProfileAllowed(parsed.request.profile, this.#ctx.allowedProfiles);
       authorize(source, parsed.request);
