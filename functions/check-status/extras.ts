@@ -7,7 +7,7 @@ import type { AtlasEndpoint } from '#atlas/types.ts';
 import { itemDetail } from '#events/status-change.ts';
 import { eventIdOf } from '#events/status-event.ts';
 import { type LedgerItem, UNCONFIRMED_CREATE_TTL_MS } from '#ledger/ledger.ts';
-import { AtlasApiError } from '#lib/errors.ts';
+import { describeFailure, isEndpointNotFound } from '#lib/errors.ts';
 import { METRIC } from '#runtime/metric-names.ts';
 import { isCloudProvider } from './listing.ts';
 import { type CheckerDeps, type CheckSummary, logKeys } from './run.ts';
@@ -43,8 +43,16 @@ export async function resolveExtras(
         );
         deleted.push(extra);
       } catch (error) {
-        if (error instanceof AtlasApiError && error.status === 404) deleted.push(extra);
-        else deps.logger.warn('could not delete an extra endpoint; tried again next run', { error });
+        if (isEndpointNotFound(error)) deleted.push(extra);
+        else if (describeFailure(error).disposition === 'dlq') {
+          // A missing project, credentials for another Atlas: nothing a later run fixes alone.
+          deps.logger.error('could not delete an extra endpoint; an operator must act', {
+            ...logKeys(item),
+            endpointId: extra.id,
+            failure: describeFailure(error),
+          });
+          deps.metrics.addMetric(METRIC.checkFailed, MetricUnit.Count, 1);
+        } else deps.logger.warn('could not delete an extra endpoint; tried again next run', { error });
       }
     }
     if (deleted.length === 0) return undefined;

@@ -172,6 +172,48 @@ describe('StatusChecker, the errors it swallows', () => {
     expect(entries).toContainEqual(withError(apiError(500, 'UNEXPECTED_ERROR').message));
   });
 
+  it('never counts an extra whose delete Atlas answers 404 for a missing project as deleted: an operator is told', async () => {
+    const item = table.put({
+      status: 'ACTIVE',
+      vpcRegionName: undefined,
+      unconfirmedCreates: [minutesAgo(5)],
+    });
+    atlas.seedFor(item, 'ACTIVE');
+    atlas.endpoints.set(item.groupId, [
+      ...(atlas.endpoints.get(item.groupId) ?? []),
+      { id: 'f'.repeat(24), cloudProvider: 'AWS', regionName: item.regionName, status: 'INITIATING' },
+    ]);
+    const missingProject = new AtlasApiError({
+      status: 404,
+      errorCode: 'GROUP_NOT_FOUND',
+      detail: `No group with ID ${item.groupId} exists.`,
+      operation: 'delete',
+    });
+    const refusing = {
+      withClient: <T>(profile: string, fn: Parameters<typeof atlas.profiles.withClient<T>>[1]) =>
+        atlas.profiles.withClient(profile, (client) =>
+          fn({
+            listEndpoints: client.listEndpoints,
+            deleteEndpoint: async () => Promise.reject(missingProject),
+          }),
+        ),
+    };
+    const metrics = { addMetric: vi.fn() };
+
+    const entries = await logsOf({ atlas: refusing, metrics });
+
+    expect(table.get(item.key)?.unconfirmedCreates).toEqual([minutesAgo(5)]);
+    expect(publishedDetails()).toEqual([]);
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        level: 'ERROR',
+        naturalKey: item.key,
+        failure: expect.objectContaining({ code: 'GROUP_NOT_FOUND', detail: missingProject.detail }),
+      }),
+    );
+    expect(metrics.addMetric).toHaveBeenCalledWith(METRIC.checkFailed, 'Count', 1);
+  });
+
   it('logs a FAILED key it could not hand back as an error, naming the key', async () => {
     const item = table.put({ status: 'ACTIVE' });
     atlas.seedFor(item, 'FAILED');
