@@ -6,7 +6,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { AtlasEndpoint } from '#atlas/types.ts';
 import { itemDetail } from '#events/status-change.ts';
 import { eventIdOf } from '#events/status-event.ts';
-import { type LedgerItem, UNCONFIRMED_CREATE_TTL_MS } from '#ledger/ledger.ts';
+import { freshUnconfirmedCreates, type LedgerItem } from '#ledger/ledger.ts';
 import { describeFailure, isEndpointNotFound } from '#lib/errors.ts';
 import { METRIC } from '#runtime/metric-names.ts';
 import { isCloudProvider } from './listing.ts';
@@ -28,10 +28,11 @@ export async function resolveExtras(
 ) {
   const extras = live.filter((e) => e.id !== item.endpointId);
   if (extras.length === 0) return undefined;
-  // Creates in doubt older than a day are forgotten, as the provisioner forgets them: an endpoint
-  // one of them made would have shown by now, so an extra is someone else's, never deleted.
-  const since = now.getTime() - UNCONFIRMED_CREATE_TTL_MS;
-  const unconfirmed = (item.unconfirmedCreates ?? []).filter((sentAt) => Date.parse(sentAt) >= since);
+  // A create still in doubt may have made one of them: the provisioner settles it under the key's
+  // lease (it lists the key first), so nothing is deleted or reported as a duplicate meanwhile.
+  if (item.pendingCreate) return undefined;
+  // Forgotten as the provisioner forgets them: one rule for both (rules.ts).
+  const unconfirmed = freshUnconfirmedCreates(item, now);
   const leased = item.lease !== undefined && item.lease.expiresAt >= now.getTime();
   const provider = item.cloudProvider;
   if (!leased && extras.length <= unconfirmed.length && isCloudProvider(provider)) {

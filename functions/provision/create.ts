@@ -8,10 +8,10 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { AtlasEndpoint } from '#atlas/types.ts';
 import type { StatusChangedDetail } from '#events/status-event.ts';
 import {
+  freshUnconfirmedCreates as freshUnconfirmed,
   type LeaseFields,
   type LedgerItem,
   MAX_UNCONFIRMED_CREATES,
-  UNCONFIRMED_CREATE_TTL_MS,
 } from '#ledger/ledger.ts';
 import {
   AtlasApiError,
@@ -242,10 +242,4 @@ async function deleteIfThere(client: RequestApi, request: ProvisionRequest, endp
   } catch (error) {
     if (!isEndpointNotFound(error)) throw error;
   }
-}
-
-/** The key's unconfirmed creates that may still land (older ones are forgotten). */
-function freshUnconfirmed(item: LedgerItem, now: Date): string[] {
-  const since = now.getTime() - UNCONFIRMED_CREATE_TTL_MS;
-  return (item.unconfirmedCreates ?? []).filter((sentAt) => Date.parse(sentAt) >= since);
 }

@@ -2,7 +2,13 @@
  * Rules every ledger applies the same way, the DynamoDB one and the in-memory stand-in the unit
  * tests use: when a request starts a new lifecycle of its key, and which items the checker visits.
  */
-import { type LedgerItem, MAX_REQUEST_IDS, type SettleResult, UNTRACKED } from '#ledger/item.ts';
+import {
+  type LedgerItem,
+  MAX_REQUEST_IDS,
+  type SettleResult,
+  UNCONFIRMED_CREATE_TTL_MS,
+  UNTRACKED,
+} from '#ledger/item.ts';
 
 /** Whether settling `request` on `claimed` starts a new lifecycle of the key (its requestIds start again). */
 export function startsLifecycle(claimed: LedgerItem, action: 'create' | 'delete'): boolean {
@@ -31,4 +37,14 @@ export function boundProfile(
     item.recreating === true ||
     (item.endpointId !== undefined && !UNTRACKED.has(item.status));
   return bound ? item.profile : undefined;
+}
+
+/**
+ * The key's unconfirmed creates that may still land, for the provisioner and the checker alike:
+ * one sent more than UNCONFIRMED_CREATE_TTL_MS ago is forgotten (an endpoint it made would have
+ * shown by now), so an extra endpoint it cannot account for is someone else's, never deleted.
+ */
+export function freshUnconfirmedCreates(item: Pick<LedgerItem, 'unconfirmedCreates'>, now: Date): string[] {
+  const since = now.getTime() - UNCONFIRMED_CREATE_TTL_MS;
+  return (item.unconfirmedCreates ?? []).filter((sentAt) => Date.parse(sentAt) >= since);
 }

@@ -97,6 +97,28 @@ describe('StatusChecker, decisions', () => {
     expect(atlas.deletes).toEqual([{ groupId: item.groupId, endpointId: extra.id }]);
   });
 
+  it("neither reports nor deletes an endpoint a create still in doubt may have made: it is the provisioner's", async () => {
+    // A FAILED endpoint was deleted and the create that replaces it is in doubt: the endpoint
+    // Atlas lists for the key is most likely that create's, which the provisioner adopts.
+    const item = table.put({
+      status: 'DELETING',
+      vpcRegionName: undefined,
+      pendingCreate: { sentAt: minutesAgo(1) },
+      unconfirmedCreates: [minutesAgo(30)],
+    });
+    const created = { ...atlas.seedFor(item, 'INITIATING'), id: 'f'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [created]);
+    const { checker, metrics } = buildChecker(atlas);
+
+    await checker.run(plentyOfTime);
+
+    expect(atlas.deletes).toEqual([]);
+    expect(publishedDetails().filter((d) => d.outcome.startsWith('DUPLICATE'))).toEqual([]);
+    expect(metrics.addMetric).not.toHaveBeenCalledWith(METRIC.duplicateEndpoints, 'Count', expect.anything());
+    expect(table.get(item.key)).toMatchObject({ pendingCreate: { sentAt: minutesAgo(1) } });
+    expect(table.get(item.key)?.reported).toBeUndefined();
+  });
+
   it('counts no duplicate endpoints for a key a provisioner holds that has only its own endpoint', async () => {
     const item = table.put({ status: 'ACTIVE', vpcRegionName: undefined });
     const stored = table.get(item.key);
