@@ -235,6 +235,7 @@ function checkerWithoutLedgerWrites(
         return page;
       },
       recordCheck: async () => undefined,
+      confirmUnchanged: async () => new Date().toISOString(),
       clearOutbox: async () => undefined,
     },
     atlas: new AtlasProfiles({

@@ -7,6 +7,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AtlasApiError } from '#lib/errors.ts';
+import type { ProvisionRequest } from '#messages/request.ts';
 import { METRIC } from '#runtime/metric-names.ts';
 import { captureOutput } from '#test/support/handler-module.ts';
 import {
@@ -117,6 +118,70 @@ describe('StatusChecker, decisions', () => {
     expect(metrics.addMetric).not.toHaveBeenCalledWith(METRIC.duplicateEndpoints, 'Count', expect.anything());
     expect(table.get(item.key)).toMatchObject({ pendingCreate: { sentAt: minutesAgo(1) } });
     expect(table.get(item.key)?.reported).toBeUndefined();
+  });
+
+  it('never deletes an endpoint the provisioner answered the key with after the ledger was read', async () => {
+    const item = table.put({
+      status: 'ACTIVE',
+      vpcRegionName: undefined,
+      unconfirmedCreates: [minutesAgo(30)],
+    });
+    const old = atlas.seedFor(item, 'DELETING');
+    const created = { ...old, id: 'f'.repeat(24), status: 'INITIATING' };
+    atlas.endpoints.set(item.groupId, [old, created]);
+    // Between the checker's ledger read and its listing, a delete and a create for the key were
+    // answered: the new endpoint is the key's PROVISIONED answer, not an extra of the old read.
+    const request: ProvisionRequest = {
+      requestId: 'req-again',
+      action: 'create' as const,
+      groupId: item.groupId,
+      cloudProvider: 'AWS' as const,
+      regionName: item.regionName as ProvisionRequest['regionName'],
+      profile: 'default',
+    };
+    const racing = {
+      withClient: <T>(profile: string, fn: Parameters<typeof atlas.profiles.withClient<T>>[1]) =>
+        atlas.profiles.withClient(profile, (client) =>
+          fn({
+            listEndpoints: async (groupId, provider) => {
+              const claimed = await table.ledger.claim(request, 'worker', 60);
+              await table.ledger.settle(claimed, 'worker', {
+                status: 'INITIATING',
+                endpointId: created.id,
+                request,
+                statusSince: NOW.toISOString(),
+              });
+              return client.listEndpoints(groupId, provider);
+            },
+            deleteEndpoint: client.deleteEndpoint,
+          }),
+        ),
+    };
+    const { checker } = buildChecker(atlas, { atlas: racing });
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ duplicatesDeleted: 0 });
+
+    expect(atlas.deletes).toEqual([]);
+    expect(table.get(item.key)).toMatchObject({ endpointId: created.id, status: 'INITIATING' });
+    expect(publishedDetails().filter((d) => d.outcome.startsWith('DUPLICATE'))).toEqual([]);
+  });
+
+  it('deletes an extra only after proving the ledger read still holds, and records against that proof', async () => {
+    const item = table.put({
+      status: 'ACTIVE',
+      vpcRegionName: undefined,
+      unconfirmedCreates: [minutesAgo(30)],
+    });
+    atlas.seedFor(item, 'ACTIVE');
+    const extra = { ...atlas.seedFor(item, 'INITIATING'), id: 'f'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [...(atlas.endpoints.get(item.groupId) ?? []).slice(0, 1), extra]);
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ duplicatesDeleted: 1, checked: 1 });
+
+    expect(table.ledger.writes).toEqual(['confirmUnchanged', 'recordCheck', 'clearOutbox']);
+    expect(atlas.deletes).toEqual([{ groupId: item.groupId, endpointId: extra.id }]);
+    expect(table.get(item.key)).not.toHaveProperty('unconfirmedCreates');
   });
 
   it('counts no duplicate endpoints for a key a provisioner holds that has only its own endpoint', async () => {
