@@ -13,7 +13,7 @@ import {
 } from '#events/status-change.ts';
 import { eventIdOf } from '#events/status-event.ts';
 import { type CheckResult, type LedgerItem, type LedgerStatus, UNTRACKED } from '#ledger/ledger.ts';
-import { reportOnce, resolveExtras } from './extras.ts';
+import { MOVED, reportOnce, resolveExtras } from './extras.ts';
 import { endpointKey } from './listing.ts';
 import {
   type CheckerDeps,
@@ -24,7 +24,7 @@ import {
   logKeys,
 } from './run.ts';
 
-type CompareDeps = Pick<CheckerDeps, 'atlas' | 'logger' | 'metrics' | 'deadlines'>;
+type CompareDeps = Pick<CheckerDeps, 'atlas' | 'ledger' | 'logger' | 'metrics' | 'deadlines'>;
 
 /** Which deadline applies to a status, if any. Unknown statuses count as in progress. */
 export function deadlineOf(status: LedgerStatus): keyof Deadlines | undefined {
@@ -79,6 +79,8 @@ export async function decide(
     }
   }
   const extras = await resolveExtras(deps, item, live, now, summary);
+  // Not recorded either (the record's own condition fails): the next run reads the item again.
+  if (extras === MOVED) return unchanged;
   let decision: Decision;
   if (!endpoint) {
     const status = goneStatus(item);
@@ -92,7 +94,9 @@ export async function decide(
   if (!extras) return decision;
   return {
     ...decision,
-    result: { ...decision.result, fields: extras.fields },
+    // The item as proven before the deletes: the check records against that write.
+    ...(extras.updatedAt !== undefined && { item: { ...item, updatedAt: extras.updatedAt } }),
+    result: { ...decision.result, ...(extras.fields && { fields: extras.fields }) },
     events: [...decision.events, ...extras.events],
   };
 }

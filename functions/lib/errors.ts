@@ -136,6 +136,28 @@ export class AtlasApiError extends ProvisionerError {
   }
 }
 
+/**
+ * The errorCode Atlas answers a call on one backup private endpoint with when that endpoint does
+ * not exist: the operations' documented 404 (the spec's `notFound` response). A missing project
+ * answers GROUP_NOT_FOUND instead (../shared/atlas/API.md).
+ */
+export const ENDPOINT_NOT_FOUND = 'RESOURCE_NOT_FOUND';
+
+/**
+ * Whether Atlas said the endpoint itself does not exist: the only answer that means "gone". It
+ * must come from a call on the endpoint (get, delete): a RESOURCE_NOT_FOUND to a list or a create
+ * is about the project or the route. Any other 404 (a missing project, another code, a body that
+ * is not Atlas's, as from a profile pointed at another Atlas) is for an operator (describeFailure).
+ */
+export function isEndpointNotFound(error: unknown): error is AtlasApiError {
+  return (
+    error instanceof AtlasApiError &&
+    error.status === 404 &&
+    error.errorCode === ENDPOINT_NOT_FOUND &&
+    (error.operation === 'get' || error.operation === 'delete')
+  );
+}
+
 /** Atlas could not be reached: connection refused or reset, DNS, TLS, or the request timed out. */
 export class AtlasNetworkError extends ProvisionerError {
   constructor(
@@ -233,8 +255,11 @@ export class EventsBackloggedError extends ProvisionerError {
 /** Seconds a record not started for lack of time waits before it is delivered again. */
 export const DEADLINE_RETRY_SECONDS = 2;
 
-const OPERATOR_STATUSES = new Set([401, 403, 406, 410]);
-const REJECT_STATUSES = new Set([400, 404]);
+// A 404 that reaches here is not an endpoint found gone (isEndpointNotFound, read where it is
+// met): a project that does not exist, or credentials pointed at another Atlas. No replay of the
+// request fixes it, but an operator can, and Atlas's code and detail go with it.
+const OPERATOR_STATUSES = new Set([401, 403, 404, 406, 410]);
+const REJECT_STATUSES = new Set([400]);
 
 /**
  * The single decision of what a failure means. Anything not recognised is retried:

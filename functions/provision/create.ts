@@ -8,10 +8,10 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { AtlasEndpoint } from '#atlas/types.ts';
 import type { StatusChangedDetail } from '#events/status-event.ts';
 import {
+  freshUnconfirmedCreates as freshUnconfirmed,
   type LeaseFields,
   type LedgerItem,
   MAX_UNCONFIRMED_CREATES,
-  UNCONFIRMED_CREATE_TTL_MS,
 } from '#ledger/ledger.ts';
 import {
   AtlasApiError,
@@ -20,6 +20,7 @@ import {
   DeadlineError,
   EndpointFailedError,
   EndpointRecreatingError,
+  isEndpointNotFound,
 } from '#lib/errors.ts';
 import { MAX_MESSAGE_DELAY_SECONDS } from '#messages/queues.ts';
 import type { ProvisionRequest } from '#messages/request.ts';
@@ -235,17 +236,11 @@ function recreateWait(ctx: ProvisionContext, at: Attempt): number {
   return Math.min(MAX_MESSAGE_DELAY_SECONDS, ctx.createSettleSeconds * 2 ** Math.min(at.waits, 6));
 }
 
-/** Deletes an endpoint; one already gone (404) is as good. */
+/** Deletes an endpoint; one Atlas says does not exist is as good (any other 404 is an operator's). */
 async function deleteIfThere(client: RequestApi, request: ProvisionRequest, endpointId: string) {
   try {
     await client.deleteEndpoint(request.groupId, request.cloudProvider, endpointId);
   } catch (error) {
-    if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
+    if (!isEndpointNotFound(error)) throw error;
   }
-}
-
-/** The key's unconfirmed creates that may still land (older ones are forgotten). */
-function freshUnconfirmed(item: LedgerItem, now: Date): string[] {
-  const since = now.getTime() - UNCONFIRMED_CREATE_TTL_MS;
-  return (item.unconfirmedCreates ?? []).filter((sentAt) => Date.parse(sentAt) >= since);
 }

@@ -1,7 +1,7 @@
 /** The delete action: the key's endpoint deleted, never while a create in doubt may still land. */
 import type { LeaseFields, LedgerItem } from '#ledger/ledger.ts';
 import { withoutHold } from '#ledger/rules.ts';
-import { AtlasApiError, CreateInDoubtError } from '#lib/errors.ts';
+import { CreateInDoubtError, isEndpointNotFound } from '#lib/errors.ts';
 import type { ProvisionRequest } from '#messages/request.ts';
 import { bounded, GONE, listKey } from './attempt.ts';
 import type { AtlasResult, Attempt, ProvisionContext } from './types.ts';
@@ -9,7 +9,8 @@ import type { AtlasResult, Attempt, ProvisionContext } from './types.ts';
 /**
  * Releases the requester's hold on the key, and deletes the key's endpoint when no other
  * requester holds it (or an operator asks, whatever the holds: a forced delete). An endpoint
- * already gone (404, and none listed for the key) counts as deleted.
+ * already gone (Atlas says it does not exist, and none is listed for the key) counts as deleted;
+ * any other 404 goes to an operator.
  */
 export async function remove(
   ctx: ProvisionContext,
@@ -71,7 +72,7 @@ async function removeEndpoint(
         await client.deleteEndpoint(request.groupId, request.cloudProvider, endpointId);
         return { outcome: 'DELETE_REQUESTED', endpointId, status: 'DELETING', fields };
       } catch (error) {
-        if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
+        if (!isEndpointNotFound(error)) throw error;
         return listIfGone ? deleteListed() : { outcome: 'DELETED', status: 'DELETED', fields };
       }
     };

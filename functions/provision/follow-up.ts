@@ -17,7 +17,7 @@ import {
 } from '#events/status-change.ts';
 import type { StatusChangedDetail } from '#events/status-event.ts';
 import type { CheckResult, LedgerItem } from '#ledger/item.ts';
-import { AtlasApiError, describeFailure } from '#lib/errors.ts';
+import { describeFailure, isEndpointNotFound } from '#lib/errors.ts';
 import { FOLLOW_UP, FOLLOWED_ENDPOINT_ID } from '#messages/attributes.ts';
 import { MAX_MESSAGE_DELAY_SECONDS, retryDelaySeconds } from '#messages/queues.ts';
 import { naturalKey } from '#messages/request.ts';
@@ -114,7 +114,7 @@ export async function followUp(
       try {
         return { endpoint: await unbounded.getEndpoint(request.groupId, provider, endpointId, options()) };
       } catch (error) {
-        if (!(error instanceof AtlasApiError && error.status === 404)) throw error;
+        if (!isEndpointNotFound(error)) throw error;
       }
       // Gone: Atlas may have put a new endpoint in its place (a recreation), which the key follows.
       if (item.action !== 'create') return { successor: { kind: 'gone' } as Successor };

@@ -438,6 +438,17 @@ describe('request validation', () => {
     expectApiError(reply, 404, 'GROUP_NOT_FOUND');
   });
 
+  it('answers a get or delete of an endpoint in a project that does not exist with GROUP_NOT_FOUND, never as the endpoint gone', async () => {
+    // The provisioner reads only RESOURCE_NOT_FOUND on an endpoint as gone (isEndpointNotFound).
+    const path = `${collectionPath(newGroupId())}/${newGroupId()}`;
+    const got = await call('GET', path);
+    expectConforms('get', got);
+    expectApiError(got, 404, 'GROUP_NOT_FOUND');
+    const deleted = await call('DELETE', path);
+    expectConforms('delete', deleted);
+    expectApiError(deleted, 404, 'GROUP_NOT_FOUND');
+  });
+
   it('answers 404 for a path the spec does not have', async () => {
     expectApiError(await call('GET', '/api/atlas/v2/groups'), 404, 'RESOURCE_NOT_FOUND');
   });

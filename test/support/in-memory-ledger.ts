@@ -33,6 +33,7 @@ export type LedgerApi = Pick<
   | 'recordFailure'
   | 'listTracked'
   | 'recordCheck'
+  | 'confirmUnchanged'
   | 'clearOutbox'
 >;
 
@@ -242,6 +243,16 @@ export class InMemoryLedger implements LedgerApi {
     if (events.length > 0)
       item.outbox = { ...item.outbox, ...Object.fromEntries(events.map((e) => [e.eventId, e])) };
     return copy(item);
+  }
+
+  async confirmUnchanged(key: string, readUpdatedAt: string) {
+    this.writes.push('confirmUnchanged');
+    const now = this.#now();
+    const item = this.items.get(key);
+    if (!item || item.updatedAt !== readUpdatedAt) return undefined;
+    if (item.lease && item.lease.expiresAt >= now.getTime()) return undefined;
+    item.updatedAt = now.toISOString();
+    return item.updatedAt;
   }
 
   async clearOutbox(key: string, eventIds: readonly string[]) {

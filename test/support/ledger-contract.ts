@@ -406,6 +406,57 @@ export function ledgerContract(
     });
   });
 
+  describe('confirmUnchanged', () => {
+    const settled = async () => {
+      const r = request();
+      const claimed = await ledger.claim(r, 'a', LEASE_SECONDS);
+      const item = await ledger.settle(claimed, 'a', answer(r, 'ACTIVE', { endpointId: 'e'.repeat(24) }));
+      return { r, item };
+    };
+
+    it('confirms an item nobody wrote since it was read, marking it written so a check on the old read no longer applies', async () => {
+      const { r, item } = await settled();
+      clock += 10_000;
+
+      await expect(ledger.confirmUnchanged(naturalKey(r), item.updatedAt)).resolves.toBe(at(clock));
+
+      expect(await ledger.get(naturalKey(r))).toMatchObject({ updatedAt: at(clock), status: 'ACTIVE' });
+      await expect(
+        ledger.recordCheck(naturalKey(r), 'ACTIVE', { status: 'ACTIVE' }, false, item.updatedAt),
+      ).resolves.toBeUndefined();
+      await expect(
+        ledger.recordCheck(naturalKey(r), 'ACTIVE', { status: 'ACTIVE' }, false, at(clock)),
+      ).resolves.toMatchObject({ status: 'ACTIVE' });
+    });
+
+    it('refuses an item a provisioner wrote since it was read, and changes nothing', async () => {
+      const { r, item } = await settled();
+      clock += 10_000;
+      const again = await ledger.claim(r, 'b', LEASE_SECONDS);
+      await ledger.release(naturalKey(r), 'b');
+      clock += 10_000;
+
+      await expect(ledger.confirmUnchanged(naturalKey(r), item.updatedAt)).resolves.toBeUndefined();
+      expect((await ledger.get(naturalKey(r)))?.updatedAt).not.toBe(item.updatedAt);
+      expect((await ledger.get(naturalKey(r)))?.updatedAt).not.toBe(at(clock));
+      expect(again.updatedAt).not.toBe(item.updatedAt);
+    });
+
+    it('refuses while a provisioner holds the key, and confirms once its lease expired', async () => {
+      const { r } = await settled();
+      const held = await ledger.claim(r, 'b', LEASE_SECONDS);
+
+      await expect(ledger.confirmUnchanged(naturalKey(r), held.updatedAt)).resolves.toBeUndefined();
+
+      clock += LEASE_SECONDS * 1000 + 1;
+      await expect(ledger.confirmUnchanged(naturalKey(r), held.updatedAt)).resolves.toBe(at(clock));
+    });
+
+    it('refuses a key the ledger does not hold', async () => {
+      await expect(ledger.confirmUnchanged('no-such-key', at(clock))).resolves.toBeUndefined();
+    });
+  });
+
   describe('claim', () => {
     it('records the key without a VPC region when none is given, and a later claim keeps what was answered, profile included', async () => {
       const r = request();

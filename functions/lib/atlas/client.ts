@@ -163,7 +163,7 @@ export class AtlasClient {
     }
   }
 
-  /** Reads one endpoint; a 404 (AtlasApiError) means it is gone. */
+  /** Reads one endpoint; only a 404 that isEndpointNotFound (#lib/errors.ts) accepts means it is gone. */
   async getEndpoint(
     groupId: string,
     cloudProvider: CloudProvider,

@@ -106,3 +106,35 @@ export async function recordCheck(
     throw error;
   }
 }
+
+/**
+ * Proves the item unchanged since it was read (`readUpdatedAt`) and held by no provisioner, before
+ * the checker acts in Atlas on that read: a conditional write that also marks the item written, so
+ * a provisioner that claims the key afterwards moves it on again. Takes no lease. Returns the new
+ * `updatedAt` (what the check then records against), or undefined when the item moved on.
+ */
+export async function confirmUnchanged(
+  table: TableHandle,
+  key: string,
+  readUpdatedAt: string,
+): Promise<string | undefined> {
+  const now = table.now();
+  const iso = now.toISOString();
+  try {
+    await table.client.send(
+      new UpdateCommand({
+        TableName: table.tableName,
+        Key: { key },
+        UpdateExpression: 'SET updatedAt = :now',
+        ConditionExpression:
+          'attribute_exists(#key) AND updatedAt = :read AND (attribute_not_exists(lease) OR lease.expiresAt < :nowMs)',
+        ExpressionAttributeNames: { '#key': 'key' },
+        ExpressionAttributeValues: { ':now': iso, ':read': readUpdatedAt, ':nowMs': now.getTime() },
+      }),
+    );
+    return iso;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return undefined;
+    throw error;
+  }
+}

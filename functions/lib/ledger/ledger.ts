@@ -12,7 +12,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { listTracked, recordCheck } from '#ledger/check.ts';
+import { confirmUnchanged, listTracked, recordCheck } from '#ledger/check.ts';
 import type { AmendFields, CheckResult, LedgerItem, LedgerStatus, SettleResult } from '#ledger/item.ts';
 import { amend, claim, recordFailure, release, settle } from '#ledger/lease.ts';
 import { clearOutbox } from '#ledger/outbox.ts';
@@ -95,6 +95,14 @@ export class Ledger {
     readUpdatedAt?: string,
   ): Promise<LedgerItem | undefined> {
     return recordCheck(this.#table, key, expectedStatus, result, outboxExists, readUpdatedAt);
+  }
+
+  /**
+   * Proves the item unchanged since it was read and held by no provisioner, marking it written;
+   * the new updatedAt, or undefined when it moved on. The checker's condition for acting in Atlas.
+   */
+  confirmUnchanged(key: string, readUpdatedAt: string): Promise<string | undefined> {
+    return confirmUnchanged(this.#table, key, readUpdatedAt);
   }
 
   /** Removes events EventBridge accepted from the key's outbox. */

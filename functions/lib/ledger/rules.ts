@@ -3,7 +3,13 @@
  * tests use: when a request starts a new lifecycle of its key and whose requestIds it keeps, who
  * holds a key, who the checker acts for, and which items the checker visits.
  */
-import { type LedgerItem, MAX_REQUEST_IDS, type SettleResult, UNTRACKED } from '#ledger/item.ts';
+import {
+  type LedgerItem,
+  MAX_REQUEST_IDS,
+  type SettleResult,
+  UNCONFIRMED_CREATE_TTL_MS,
+  UNTRACKED,
+} from '#ledger/item.ts';
 import { DEFAULT_REQUESTER } from '#messages/requesters.ts';
 
 /** Statuses of a key whose endpoint is gone: its lifecycle ended, and nobody holds it. */
@@ -93,4 +99,14 @@ export function boundProfile(
     item.recreating === true ||
     (item.endpointId !== undefined && !UNTRACKED.has(item.status));
   return bound ? item.profile : undefined;
+}
+
+/**
+ * The key's unconfirmed creates that may still land, for the provisioner and the checker alike:
+ * one sent more than UNCONFIRMED_CREATE_TTL_MS ago is forgotten (an endpoint it made would have
+ * shown by now), so an extra endpoint it cannot account for is someone else's, never deleted.
+ */
+export function freshUnconfirmedCreates(item: Pick<LedgerItem, 'unconfirmedCreates'>, now: Date): string[] {
+  const since = now.getTime() - UNCONFIRMED_CREATE_TTL_MS;
+  return (item.unconfirmedCreates ?? []).filter((sentAt) => Date.parse(sentAt) >= since);
 }

@@ -7,6 +7,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AtlasApiError } from '#lib/errors.ts';
+import type { ProvisionRequest } from '#messages/request.ts';
 import { METRIC } from '#runtime/metric-names.ts';
 import { captureOutput } from '#test/support/handler-module.ts';
 import {
@@ -97,6 +98,92 @@ describe('StatusChecker, decisions', () => {
     expect(atlas.deletes).toEqual([{ groupId: item.groupId, endpointId: extra.id }]);
   });
 
+  it("neither reports nor deletes an endpoint a create still in doubt may have made: it is the provisioner's", async () => {
+    // A FAILED endpoint was deleted and the create that replaces it is in doubt: the endpoint
+    // Atlas lists for the key is most likely that create's, which the provisioner adopts.
+    const item = table.put({
+      status: 'DELETING',
+      vpcRegionName: undefined,
+      pendingCreate: { sentAt: minutesAgo(1) },
+      unconfirmedCreates: [minutesAgo(30)],
+    });
+    const created = { ...atlas.seedFor(item, 'INITIATING'), id: 'f'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [created]);
+    const { checker, metrics } = buildChecker(atlas);
+
+    await checker.run(plentyOfTime);
+
+    expect(atlas.deletes).toEqual([]);
+    expect(publishedDetails().filter((d) => d.outcome.startsWith('DUPLICATE'))).toEqual([]);
+    expect(metrics.addMetric).not.toHaveBeenCalledWith(METRIC.duplicateEndpoints, 'Count', expect.anything());
+    expect(table.get(item.key)).toMatchObject({ pendingCreate: { sentAt: minutesAgo(1) } });
+    expect(table.get(item.key)?.reported).toBeUndefined();
+  });
+
+  it('never deletes an endpoint the provisioner answered the key with after the ledger was read', async () => {
+    const item = table.put({
+      status: 'ACTIVE',
+      vpcRegionName: undefined,
+      unconfirmedCreates: [minutesAgo(30)],
+    });
+    const old = atlas.seedFor(item, 'DELETING');
+    const created = { ...old, id: 'f'.repeat(24), status: 'INITIATING' };
+    atlas.endpoints.set(item.groupId, [old, created]);
+    // Between the checker's ledger read and its listing, a delete and a create for the key were
+    // answered: the new endpoint is the key's PROVISIONED answer, not an extra of the old read.
+    const request: ProvisionRequest = {
+      requestId: 'req-again',
+      action: 'create' as const,
+      groupId: item.groupId,
+      cloudProvider: 'AWS' as const,
+      regionName: item.regionName as ProvisionRequest['regionName'],
+      profile: 'default',
+    };
+    const racing = {
+      withClient: <T>(profile: string, fn: Parameters<typeof atlas.profiles.withClient<T>>[1]) =>
+        atlas.profiles.withClient(profile, (client) =>
+          fn({
+            listEndpoints: async (groupId, provider) => {
+              const claimed = await table.ledger.claim(request, 'worker', 60);
+              await table.ledger.settle(claimed, 'worker', {
+                status: 'INITIATING',
+                endpointId: created.id,
+                request,
+                statusSince: NOW.toISOString(),
+              });
+              return client.listEndpoints(groupId, provider);
+            },
+            deleteEndpoint: client.deleteEndpoint,
+          }),
+        ),
+    };
+    const { checker } = buildChecker(atlas, { atlas: racing });
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ duplicatesDeleted: 0 });
+
+    expect(atlas.deletes).toEqual([]);
+    expect(table.get(item.key)).toMatchObject({ endpointId: created.id, status: 'INITIATING' });
+    expect(publishedDetails().filter((d) => d.outcome.startsWith('DUPLICATE'))).toEqual([]);
+  });
+
+  it('deletes an extra only after proving the ledger read still holds, and records against that proof', async () => {
+    const item = table.put({
+      status: 'ACTIVE',
+      vpcRegionName: undefined,
+      unconfirmedCreates: [minutesAgo(30)],
+    });
+    atlas.seedFor(item, 'ACTIVE');
+    const extra = { ...atlas.seedFor(item, 'INITIATING'), id: 'f'.repeat(24) };
+    atlas.endpoints.set(item.groupId, [...(atlas.endpoints.get(item.groupId) ?? []).slice(0, 1), extra]);
+    const { checker } = buildChecker(atlas);
+
+    await expect(checker.run(plentyOfTime)).resolves.toMatchObject({ duplicatesDeleted: 1, checked: 1 });
+
+    expect(table.ledger.writes).toEqual(['confirmUnchanged', 'recordCheck', 'clearOutbox']);
+    expect(atlas.deletes).toEqual([{ groupId: item.groupId, endpointId: extra.id }]);
+    expect(table.get(item.key)).not.toHaveProperty('unconfirmedCreates');
+  });
+
   it('counts no duplicate endpoints for a key a provisioner holds that has only its own endpoint', async () => {
     const item = table.put({ status: 'ACTIVE', vpcRegionName: undefined });
     const stored = table.get(item.key);
@@ -170,6 +257,48 @@ describe('StatusChecker, the errors it swallows', () => {
     const entries = await logsOf({ atlas: refusing });
 
     expect(entries).toContainEqual(withError(apiError(500, 'UNEXPECTED_ERROR').message));
+  });
+
+  it('never counts an extra whose delete Atlas answers 404 for a missing project as deleted: an operator is told', async () => {
+    const item = table.put({
+      status: 'ACTIVE',
+      vpcRegionName: undefined,
+      unconfirmedCreates: [minutesAgo(5)],
+    });
+    atlas.seedFor(item, 'ACTIVE');
+    atlas.endpoints.set(item.groupId, [
+      ...(atlas.endpoints.get(item.groupId) ?? []),
+      { id: 'f'.repeat(24), cloudProvider: 'AWS', regionName: item.regionName, status: 'INITIATING' },
+    ]);
+    const missingProject = new AtlasApiError({
+      status: 404,
+      errorCode: 'GROUP_NOT_FOUND',
+      detail: `No group with ID ${item.groupId} exists.`,
+      operation: 'delete',
+    });
+    const refusing = {
+      withClient: <T>(profile: string, fn: Parameters<typeof atlas.profiles.withClient<T>>[1]) =>
+        atlas.profiles.withClient(profile, (client) =>
+          fn({
+            listEndpoints: client.listEndpoints,
+            deleteEndpoint: async () => Promise.reject(missingProject),
+          }),
+        ),
+    };
+    const metrics = { addMetric: vi.fn() };
+
+    const entries = await logsOf({ atlas: refusing, metrics });
+
+    expect(table.get(item.key)?.unconfirmedCreates).toEqual([minutesAgo(5)]);
+    expect(publishedDetails()).toEqual([]);
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        level: 'ERROR',
+        naturalKey: item.key,
+        failure: expect.objectContaining({ code: 'GROUP_NOT_FOUND', detail: missingProject.detail }),
+      }),
+    );
+    expect(metrics.addMetric).toHaveBeenCalledWith(METRIC.checkFailed, 'Count', 1);
   });
 
   it('logs a FAILED key it could not hand back as an error, naming the key', async () => {

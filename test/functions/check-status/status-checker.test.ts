@@ -955,7 +955,12 @@ describe('StatusChecker, extra endpoints for one key', () => {
           fn({
             listEndpoints: client.listEndpoints,
             deleteEndpoint: async (groupId, provider, endpointId) => {
-              if (groupId === gone.groupId) throw apiError(404, 'RESOURCE_NOT_FOUND');
+              if (groupId === gone.groupId)
+                throw new AtlasApiError({
+                  status: 404,
+                  errorCode: 'RESOURCE_NOT_FOUND',
+                  operation: 'delete',
+                });
               if (groupId === kept.groupId) throw apiError(500, 'UNEXPECTED_ERROR');
               return client.deleteEndpoint(groupId, provider, endpointId);
             },

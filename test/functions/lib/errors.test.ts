@@ -13,6 +13,7 @@ import {
   EventsBackloggedError,
   type FailureInfo,
   InvalidRequestError,
+  isEndpointNotFound,
   KeyBusyError,
   ProfileNotAllowedError,
   ProvisionerError,
@@ -61,8 +62,17 @@ describe('describeFailure', () => {
     },
   );
 
-  it.each([400, 404])('rejects an Atlas %i, which no replay can fix', (status) => {
-    expect(describeFailure(atlas(status)).disposition).toBe('reject');
+  it('rejects an Atlas 400, which no replay can fix', () => {
+    expect(describeFailure(atlas(400)).disposition).toBe('reject');
+  });
+
+  it.each([
+    ['a project that does not exist', 'GROUP_NOT_FOUND', 'No group with ID 5f1e2d3c4b5a69788796a5b4 exists.'],
+    ['a route this Atlas does not know (another environment)', 'RESOURCE_NOT_FOUND', 'Cannot find resource.'],
+    ['a code this version does not know', 'SOMETHING_NEW_NOT_FOUND', 'new'],
+  ])('parks an Atlas 404 for %s for an operator, with its code and detail', (_what, errorCode, detail) => {
+    const error = new AtlasApiError({ status: 404, errorCode, detail, operation: 'list' });
+    expect(describeFailure(error)).toEqual({ disposition: 'dlq', code: errorCode, httpStatus: 404, detail });
   });
 
   it.each([400, 404])(
@@ -333,5 +343,33 @@ describe('the errors', () => {
     const error = new InvalidRequestError(['groupId: bad', 'regionName: bad'], 'req-1');
     expect(error.message).toBe('invalid request: groupId: bad; regionName: bad');
     expect(error.requestId).toBe('req-1');
+  });
+});
+
+describe('isEndpointNotFound', () => {
+  const notFound = (errorCode: string, operation: string, status = 404) =>
+    new AtlasApiError({ status, errorCode, detail: 'Atlas said so', operation });
+
+  it.each(['get', 'delete'])(
+    'reads a RESOURCE_NOT_FOUND to a %s of the endpoint as the endpoint gone',
+    (op) => {
+      expect(isEndpointNotFound(notFound('RESOURCE_NOT_FOUND', op))).toBe(true);
+    },
+  );
+
+  it.each([
+    ['a missing project', notFound('GROUP_NOT_FOUND', 'delete')],
+    ['a missing project, on a get', notFound('GROUP_NOT_FOUND', 'get')],
+    ['a code this version does not know', notFound('NOT_FOUND', 'get')],
+    ['a 404 whose body is not Atlas', notFound('HTTP_404', 'delete')],
+    [
+      'a RESOURCE_NOT_FOUND to a list: the project or route, not an endpoint',
+      notFound('RESOURCE_NOT_FOUND', 'list'),
+    ],
+    ['a RESOURCE_NOT_FOUND to a create', notFound('RESOURCE_NOT_FOUND', 'create')],
+    ['the code with another status', notFound('RESOURCE_NOT_FOUND', 'get', 410)],
+    ['another error', new Error('RESOURCE_NOT_FOUND')],
+  ])('never reads %s as the endpoint gone', (_what, error) => {
+    expect(isEndpointNotFound(error)).toBe(false);
   });
 });

@@ -79,7 +79,7 @@ export class FakeAtlas implements EndpointsApi {
   ): Promise<AtlasEndpoint> {
     return this.#call({ op: 'get', groupId, endpointId }, () => {
       const found = (this.endpoints.get(groupId) ?? []).find((e) => e.id === endpointId);
-      if (!found) throw new AtlasApiError({ status: 404, errorCode: 'NOT_FOUND', operation: 'get' });
+      if (!found) throw new AtlasApiError({ status: 404, errorCode: 'RESOURCE_NOT_FOUND', operation: 'get' });
       return { ...found };
     });
   }
@@ -88,7 +88,8 @@ export class FakeAtlas implements EndpointsApi {
     return this.#call({ op: 'delete', groupId, endpointId }, () => {
       const list = this.endpoints.get(groupId) ?? [];
       const found = list.find((e) => e.id === endpointId);
-      if (!found) throw new AtlasApiError({ status: 404, errorCode: 'NOT_FOUND', operation: 'delete' });
+      if (!found)
+        throw new AtlasApiError({ status: 404, errorCode: 'RESOURCE_NOT_FOUND', operation: 'delete' });
       found.status = 'DELETING';
     });
   }

@@ -371,6 +371,25 @@ describe('Provisioner, follow-ups', () => {
     expect(followUps()).toEqual([]);
   });
 
+  it.each([
+    ['a missing project', 'GROUP_NOT_FOUND'],
+    ['a code this version does not know', 'NOT_FOUND'],
+  ])(
+    'never reads a GET answered 404 for %s as the endpoint gone: dropped, nothing recorded',
+    async (_what, errorCode) => {
+      const { provisioner, first, request } = await provisioned();
+      atlas.failNext('get', new AtlasApiError({ status: 404, errorCode, operation: 'get' }));
+      sqs.resetHistory();
+      eventBridge.resetHistory();
+
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOW_UP_DROPPED');
+
+      expect(table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
+      expect(publishedDetails()).toEqual([]);
+      expect(followUps()).toEqual([]);
+    },
+  );
+
   it('keeps following a status that changed but has not settled', async () => {
     const { provisioner, first, request, endpoint } = await provisioned();
     if (!endpoint) throw new Error('no endpoint');
@@ -701,7 +720,10 @@ describe('Provisioner, follow-ups', () => {
       if (!endpoint) throw new Error('no endpoint');
       // The GET no longer finds the endpoint while the listing still shows it, beside one being
       // deleted and the one that took its place.
-      atlas.failNext('get', new AtlasApiError({ status: 404, errorCode: 'NOT_FOUND', operation: 'get' }));
+      atlas.failNext(
+        'get',
+        new AtlasApiError({ status: 404, errorCode: 'RESOURCE_NOT_FOUND', operation: 'get' }),
+      );
       atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'DELETING' });
       const successor = atlas.seed(request.groupId, {
         cloudProvider: 'AWS',

@@ -521,6 +521,26 @@ describe('provision handler over HTTP and moto', () => {
       expect(await outcomes()).toEqual([['DEAD_LETTERED', request.requestId]]);
     });
 
+    it('parks a request for a project Atlas does not know at once, with its 404 GROUP_NOT_FOUND and detail', async () => {
+      const request = createRequest();
+      sim.injectFault({
+        fault: { kind: 'status', status: 404, errorCode: 'GROUP_NOT_FOUND' },
+        operations: ['list'],
+        groupId: request.groupId,
+      });
+
+      expect((await provision(request)).size).toBe(0);
+
+      const [dead] = await parked(env.dlq.url);
+      expect(dead?.attributes).toMatchObject({
+        ErrorCode: 'GROUP_NOT_FOUND',
+        HttpStatus: '404',
+        Attempts: '1',
+      });
+      expect(dead?.attributes.Detail).toBeTruthy();
+      expect(await outcomes()).toEqual([['DEAD_LETTERED', request.requestId]]);
+    });
+
     it('parks a record at once on a 403', async () => {
       const request = createRequest();
       sim.injectFault({
@@ -570,23 +590,23 @@ describe('provision handler over HTTP and moto', () => {
       expect(sim.endpoints('6565b8f1c0e4a2b3d4e5f602')).toHaveLength(1);
     });
 
-    it.each([
-      [400, 'INVALID_ATTRIBUTE', 'create'],
-      [404, 'GROUP_NOT_FOUND', 'list'],
-    ] as const)('rejects a request Atlas answers %i', async (status, errorCode, operation) => {
-      const request = createRequest();
-      sim.injectFault({
-        fault: { kind: 'status', status, errorCode },
-        operations: [operation],
-        groupId: request.groupId,
-      });
+    it.each([[400, 'INVALID_ATTRIBUTE', 'create']] as const)(
+      'rejects a request Atlas answers %i',
+      async (status, errorCode, operation) => {
+        const request = createRequest();
+        sim.injectFault({
+          fault: { kind: 'status', status, errorCode },
+          operations: [operation],
+          groupId: request.groupId,
+        });
 
-      expect((await provision(request)).size).toBe(0);
+        expect((await provision(request)).size).toBe(0);
 
-      const [rejected] = await parked(env.rejectedQueue.url);
-      expect(rejected?.attributes).toMatchObject({ ErrorCode: errorCode, HttpStatus: String(status) });
-      expect(await outcomes()).toEqual([['REJECTED', request.requestId]]);
-    });
+        const [rejected] = await parked(env.rejectedQueue.url);
+        expect(rejected?.attributes).toMatchObject({ ErrorCode: errorCode, HttpStatus: String(status) });
+        expect(await outcomes()).toEqual([['REJECTED', request.requestId]]);
+      },
+    );
   });
 
   describe('credentials', () => {

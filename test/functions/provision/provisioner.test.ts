@@ -240,7 +240,10 @@ describe('Provisioner', () => {
     it('counts a 404 on delete as already DELETED', async () => {
       const request = createRequest({ action: 'delete' });
       atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
-      atlas.failNext('delete', apiError(404, 'RESOURCE_NOT_FOUND'));
+      atlas.failNext(
+        'delete',
+        new AtlasApiError({ status: 404, errorCode: 'RESOURCE_NOT_FOUND', operation: 'delete' }),
+      );
       const { provisioner } = buildProvisioner(atlas);
 
       await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DELETED');
@@ -585,22 +588,22 @@ describe('Provisioner', () => {
       });
     });
 
-    it.each([
-      [400, 'INVALID_ENUM_VALUE'],
-      [404, 'GROUP_NOT_FOUND'],
-    ])('rejects a create that Atlas answers %i, which no replay can fix', async (status, errorCode) => {
-      atlas.failNext('create', apiError(status, errorCode));
-      const { provisioner } = buildProvisioner(atlas);
+    it.each([[400, 'INVALID_ENUM_VALUE']])(
+      'rejects a create that Atlas answers %i, which no replay can fix',
+      async (status, errorCode) => {
+        atlas.failNext('create', apiError(status, errorCode));
+        const { provisioner } = buildProvisioner(atlas);
 
-      await expect(provisioner.handleRecord(sqsRecord(createRequest()))).resolves.toBe('REJECTED');
-      expect(sqs).toReceiveCommandWith(SendMessageCommand, {
-        QueueUrl: QUEUES.rejectedQueueUrl,
-        MessageAttributes: expect.objectContaining({
-          ErrorCode: { DataType: 'String', StringValue: errorCode },
-          HttpStatus: { DataType: 'Number', StringValue: String(status) },
-        }),
-      });
-    });
+        await expect(provisioner.handleRecord(sqsRecord(createRequest()))).resolves.toBe('REJECTED');
+        expect(sqs).toReceiveCommandWith(SendMessageCommand, {
+          QueueUrl: QUEUES.rejectedQueueUrl,
+          MessageAttributes: expect.objectContaining({
+            ErrorCode: { DataType: 'String', StringValue: errorCode },
+            HttpStatus: { DataType: 'Number', StringValue: String(status) },
+          }),
+        });
+      },
+    );
   });
 
   describe('concurrency', () => {
@@ -1020,6 +1023,77 @@ describe('Provisioner, failures and their record', () => {
       endpointId: 'c'.repeat(24),
       endpointFailures: 1,
     });
+  });
+});
+
+describe('Provisioner, a 404 that is not the endpoint gone', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  const notFound = (errorCode: string, operation: string, detail = `Atlas said ${errorCode}`) =>
+    new AtlasApiError({ status: 404, errorCode, detail, operation });
+  const parkedWith = (errorCode: string, detail: string) =>
+    expect(sqs).toReceiveCommandWith(SendMessageCommand, {
+      QueueUrl: QUEUES.dlqUrl,
+      MessageAttributes: expect.objectContaining({
+        ErrorCode: { DataType: 'String', StringValue: errorCode },
+        HttpStatus: { DataType: 'Number', StringValue: '404' },
+        Detail: { DataType: 'String', StringValue: detail },
+      }),
+    });
+
+  it('sends a create for a project Atlas does not know to the DLQ with its code and detail, never rejects it', async () => {
+    atlas.failNext(
+      'list',
+      notFound('GROUP_NOT_FOUND', 'list', 'No group with ID 5f1e2d3c4b5a69788796a5b4 exists.'),
+    );
+    const { provisioner } = buildProvisioner(atlas);
+
+    await expect(provisioner.handleRecord(sqsRecord(createRequest()))).resolves.toBe('DEAD_LETTERED');
+    parkedWith('GROUP_NOT_FOUND', 'No group with ID 5f1e2d3c4b5a69788796a5b4 exists.');
+  });
+
+  it.each([
+    ['a missing project', 'GROUP_NOT_FOUND'],
+    ['a code this version does not know', 'NOT_FOUND'],
+    ['no Atlas body (another environment)', 'HTTP_404'],
+  ])('never counts a delete answered 404 for %s as DELETED: the DLQ', async (_what, errorCode) => {
+    const request = createRequest();
+    const { provisioner } = buildProvisioner(atlas);
+    await provisioner.handleRecord(sqsRecord(request));
+    atlas.failNext('delete', notFound(errorCode, 'delete'));
+    sqs.resetHistory();
+
+    await expect(
+      provisioner.handleRecord(sqsRecord({ ...request, requestId: 'del-1', action: 'delete' })),
+    ).resolves.toBe('DEAD_LETTERED');
+
+    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
+    expect(table.items.get(keyOf(request))?.endpointId).toBeDefined();
+    parkedWith(errorCode, `Atlas said ${errorCode}`);
+  });
+
+  it('never counts the delete of a FAILED endpoint answered 404 for a missing project as done: the DLQ', async () => {
+    const request = createRequest();
+    vi.spyOn(atlas, 'createEndpoint').mockResolvedValueOnce({
+      id: 'c'.repeat(24),
+      cloudProvider: 'AWS',
+      regionName: 'US_EAST_1',
+      status: 'FAILED',
+      errorMessage: 'no capacity',
+    });
+    atlas.failNext('delete', notFound('GROUP_NOT_FOUND', 'delete'));
+    const { provisioner } = buildProvisioner(atlas);
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DEAD_LETTERED');
+
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('recreating');
+    parkedWith('GROUP_NOT_FOUND', 'Atlas said GROUP_NOT_FOUND');
   });
 });
 

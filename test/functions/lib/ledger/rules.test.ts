@@ -1,9 +1,18 @@
 /**
- * The ledger's pure rules about requesters: whose requestIds a settle keeps, who holds a key, and
+ * The rules both writers of the ledger apply alike (functions/lib/ledger/rules.ts): when creates
+ * in doubt are forgotten, and about requesters: whose requestIds a settle keeps, who holds a key, and
  * who the status checker acts for. The ledgers apply them (test/support/ledger-contract.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { actingRequester, MAX_REQUEST_IDS, nextRequesters, withHold, withoutHold } from '#ledger/ledger.ts';
+import {
+  actingRequester,
+  freshUnconfirmedCreates,
+  MAX_REQUEST_IDS,
+  nextRequesters,
+  UNCONFIRMED_CREATE_TTL_MS,
+  withHold,
+  withoutHold,
+} from '#ledger/ledger.ts';
 import { DEFAULT_REQUESTER } from '#messages/requesters.ts';
 
 const ask = (requestId: string, action: 'create' | 'delete' = 'create', requester?: string) => ({
@@ -95,5 +104,24 @@ describe('actingRequester', () => {
     expect(actingRequester({ status: 'FAILED', holds: [], lastRequester: 'a' })).toBe('a');
     expect(actingRequester({ status: 'FAILED' })).toBe(DEFAULT_REQUESTER);
     expect(actingRequester({ status: 'DELETED', holds: ['b'] })).toBe(DEFAULT_REQUESTER);
+  });
+});
+
+const NOW = new Date('2026-11-29T10:00:00.000Z');
+const ago = (ms: number) => new Date(NOW.getTime() - ms).toISOString();
+
+describe('freshUnconfirmedCreates', () => {
+  it('keeps creates in doubt sent within a day, one sent exactly a day ago included, in their order', () => {
+    const kept = [ago(UNCONFIRMED_CREATE_TTL_MS), ago(60_000), ago(0)];
+    expect(freshUnconfirmedCreates({ unconfirmedCreates: kept }, NOW)).toEqual(kept);
+  });
+
+  it('forgets one sent more than a day ago, and a send time it cannot read', () => {
+    const item = { unconfirmedCreates: [ago(UNCONFIRMED_CREATE_TTL_MS + 1), 'not a time', ago(5)] };
+    expect(freshUnconfirmedCreates(item, NOW)).toEqual([ago(5)]);
+  });
+
+  it('has none for a key that remembers none', () => {
+    expect(freshUnconfirmedCreates({}, NOW)).toEqual([]);
   });
 });
