@@ -56,6 +56,10 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
   let stack: AtlasBackupPrivateEndpointsStack;
   let template: Template;
   const id = (c: IConstruct) => stack.getLogicalId(c.node.defaultChild as CfnElement);
+  // The default requester's queues: no requesters are configured.
+  const requestQueue = () => stack.provisioning.requestQueue;
+  const deadLetterQueue = () => stack.provisioning.deadLetterQueue;
+  const continuation = () => stack.queues.continuationQueue;
   const ref = (c: IConstruct) => ({ Ref: id(c) });
   const arn = (c: IConstruct) => ({ 'Fn::GetAtt': [id(c), 'Arn'] });
   /** Every action a role's policies allow, with the resources it is allowed on. */
@@ -69,7 +73,10 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       for (const statement of document.Statement) {
         expect(statement.Effect).toBe('Allow');
         for (const action of list(statement.Action as string)) {
-          grants[action] = [...(grants[action] ?? []), ...list(statement.Resource).map(render)].sort();
+          // A resource granted twice (by two statements CDK did not merge) is one grant.
+          grants[action] = [
+            ...new Set([...(grants[action] ?? []), ...list(statement.Resource).map(render)]),
+          ].sort();
         }
       }
     }
@@ -89,7 +96,8 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
   describe('queues', () => {
     it('encrypts every queue at rest and denies any request without TLS', () => {
       const queues = template.findResources('AWS::SQS::Queue');
-      expect(Object.keys(queues)).toHaveLength(3);
+      // The default requester's queue and DLQ, the rejected queue, the continuation queue and its DLQ.
+      expect(Object.keys(queues)).toHaveLength(5);
       for (const [logicalId, queue] of Object.entries(queues)) {
         expect((queue.Properties as Json).SqsManagedSseEnabled).toBe(true);
         template.hasResourceProperties('AWS::SQS::QueuePolicy', {
@@ -114,14 +122,14 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       expect(maxReceiveCount(DEFAULTS)).toBeGreaterThan(DEFAULTS.maxAttempts);
       template.hasResourceProperties('AWS::SQS::Queue', {
         RedrivePolicy: {
-          deadLetterTargetArn: arn(stack.queues.deadLetterQueue),
+          deadLetterTargetArn: arn(deadLetterQueue()),
           maxReceiveCount: maxReceiveCount(DEFAULTS),
         },
       });
     });
 
     it('hides a received request for at least six provisioner timeouts', () => {
-      const request = template.toJSON().Resources[id(stack.queues.requestQueue)];
+      const request = template.toJSON().Resources[id(requestQueue())];
       expect(request.Properties.VisibilityTimeout).toBe(visibilityTimeoutSeconds(DEFAULTS));
       expect(request.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(
         6 * DEFAULTS.provisionTimeoutSeconds,
@@ -130,7 +138,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
 
     it('keeps DLQ and rejected messages for 14 days', () => {
       const resources = template.toJSON().Resources;
-      const dlq = resources[id(stack.queues.deadLetterQueue)].Properties;
+      const dlq = resources[id(deadLetterQueue())].Properties;
       const rejected = resources[id(stack.queues.rejectedQueue)].Properties;
       expect(dlq.MessageRetentionPeriod).toBe(DAYS_14);
       expect(rejected.MessageRetentionPeriod).toBe(DAYS_14);
@@ -138,8 +146,8 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
 
     it('lets only the request queue redrive into the DLQ, which makes the DLQ a message move task source', () => {
       const resources = template.toJSON().Resources;
-      const request = resources[id(stack.queues.requestQueue)].Properties;
-      const dlq = resources[id(stack.queues.deadLetterQueue)].Properties;
+      const request = resources[id(requestQueue())].Properties;
+      const dlq = resources[id(deadLetterQueue())].Properties;
       expect(dlq.RedriveAllowPolicy.redrivePermission).toBe('byQueue');
       expect(dlq.RedriveAllowPolicy.sourceQueueArns.map(render)).toEqual([
         `arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:${request.QueueName}`,
@@ -150,10 +158,10 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
     it('leaves room in the parking queues for any request body the request queue accepts plus its reason', () => {
       const resources = template.toJSON().Resources;
       const size = (q: IConstruct) => resources[id(q)].Properties.MaximumMessageSize as number;
-      const request = size(stack.queues.requestQueue);
+      const request = size(requestQueue());
       expect(request).toBe(REQUEST_MAX_MESSAGE_BYTES);
       expect(request).toBeGreaterThanOrEqual(MAX_BODY_BYTES);
-      for (const parking of [stack.queues.deadLetterQueue, stack.queues.rejectedQueue]) {
+      for (const parking of [deadLetterQueue(), stack.queues.rejectedQueue]) {
         expect(size(parking)).toBe(PARKING_MAX_MESSAGE_BYTES);
         expect(size(parking) - request).toBeGreaterThanOrEqual(PARKED_ATTRIBUTES_MAX_BYTES);
       }
@@ -161,14 +169,16 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
   });
 
   describe('provisioner', () => {
-    it('consumes the request queue with per-record failures, the batch size and the concurrency cap', () => {
-      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-        EventSourceArn: arn(stack.queues.requestQueue),
-        FunctionName: ref(stack.provisioner),
-        FunctionResponseTypes: ['ReportBatchItemFailures'],
-        BatchSize: DEFAULTS.batchSize,
-        ScalingConfig: { MaximumConcurrency: DEFAULTS.maxConcurrency },
-      });
+    it('consumes the request queue and the continuation queue with per-record failures, the batch size and the concurrency cap', () => {
+      for (const queue of [requestQueue(), continuation()]) {
+        template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+          EventSourceArn: arn(queue),
+          FunctionName: ref(stack.provisioner),
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+          BatchSize: DEFAULTS.batchSize,
+          ScalingConfig: { MaximumConcurrency: DEFAULTS.maxConcurrency },
+        });
+      }
     });
 
     it('runs on Node 24, arm64, without X-Ray, with its timeout and its settings in the environment', () => {
@@ -190,8 +200,21 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
             LEDGER_TABLE_NAME: ref(stack.ledger.table),
             EVENT_BUS_NAME: 'default',
             EVENT_SOURCE: DEFAULTS.eventSource,
-            REQUEST_QUEUE_URL: ref(stack.queues.requestQueue),
-            DLQ_URL: ref(stack.queues.deadLetterQueue),
+            REQUESTERS: stack.resolve(
+              JSON.stringify([
+                {
+                  name: 'default',
+                  queueArn: requestQueue().queueArn,
+                  queueUrl: requestQueue().queueUrl,
+                  dlqUrl: deadLetterQueue().queueUrl,
+                  projects: 'ALL',
+                  profiles: ['default'],
+                  actions: ['create', 'delete'],
+                },
+              ]),
+            ),
+            CONTINUATION_QUEUE_URL: ref(continuation()),
+            CONTINUATION_QUEUE_ARN: arn(continuation()),
             REJECTED_QUEUE_URL: ref(stack.queues.rejectedQueue),
             MAX_ATTEMPTS: String(DEFAULTS.maxAttempts),
             BACKOFF_BASE_SECONDS: String(DEFAULTS.backoffBaseSeconds),
@@ -253,38 +276,40 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'));
       expect(mappings.map((m) => (m.Properties as Json).ScalingConfig)).toEqual([
         { MaximumConcurrency: DEFAULTS.maxConcurrency },
+        { MaximumConcurrency: DEFAULTS.maxConcurrency },
       ]);
     });
 
-    it('may send to the DLQ, the rejected queue and the request queue, and change visibility there', () => {
+    it('may send to the continuation queue, the DLQ and the rejected queue, and change visibility where it consumes', () => {
       const grants = grantsOf(id(stack.provisioner.role as IConstruct));
       const queue = (q: IConstruct) => `<${id(q)}.Arn>`;
       expect(grants['sqs:SendMessage']).toEqual(
-        [stack.queues.requestQueue, stack.queues.deadLetterQueue, stack.queues.rejectedQueue]
-          .map(queue)
-          .sort(),
+        [continuation(), deadLetterQueue(), stack.queues.rejectedQueue].map(queue).sort(),
       );
-      expect(grants['sqs:ChangeMessageVisibility']).toEqual([queue(stack.queues.requestQueue)]);
+      expect(grants['sqs:ChangeMessageVisibility']).toEqual(
+        [requestQueue(), continuation()].map(queue).sort(),
+      );
     });
 
     it('is granted exactly what its work needs, and nothing on "*"', () => {
       const table = `<${id(stack.ledger.table)}.Arn>`;
       const queue = (q: IConstruct) => [`<${id(q)}.Arn>`];
+      const consumed = [...queue(requestQueue()), ...queue(continuation())].sort();
       expect(grantsOf(id(stack.provisioner.role as IConstruct))).toEqual({
         'logs:CreateLogStream': [`<${id(stack.provisioner.logGroup)}.Arn>`],
         'logs:PutLogEvents': [`<${id(stack.provisioner.logGroup)}.Arn>`],
-        'sqs:ReceiveMessage': queue(stack.queues.requestQueue),
-        'sqs:DeleteMessage': queue(stack.queues.requestQueue),
-        'sqs:ChangeMessageVisibility': queue(stack.queues.requestQueue),
+        'sqs:ReceiveMessage': consumed,
+        'sqs:DeleteMessage': consumed,
+        'sqs:ChangeMessageVisibility': consumed,
         'sqs:SendMessage': [
-          ...queue(stack.queues.requestQueue),
-          ...queue(stack.queues.deadLetterQueue),
+          ...queue(continuation()),
+          ...queue(deadLetterQueue()),
           ...queue(stack.queues.rejectedQueue),
         ].sort(),
         // The event source's poller (the function's role) reads the queue's attributes; CDK's
         // event source grant adds GetQueueUrl too.
-        'sqs:GetQueueAttributes': queue(stack.queues.requestQueue),
-        'sqs:GetQueueUrl': queue(stack.queues.requestQueue),
+        'sqs:GetQueueAttributes': consumed,
+        'sqs:GetQueueUrl': consumed,
         'dynamodb:UpdateItem': [table],
         'dynamodb:GetItem': [table],
         'secretsmanager:GetSecretValue': [
@@ -316,13 +341,24 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
     // GIVEN what the contract writes from the stack's settings and resources
     const resources = {
       ledgerTableName: stack.ledger.table.tableName,
-      requestQueueUrl: stack.queues.requestQueue.queueUrl,
+      continuationQueueUrl: continuation().queueUrl,
     };
     const written = {
       provision: provisionEnvironment(stack.settings, {
         ...resources,
-        dlqUrl: stack.queues.deadLetterQueue.queueUrl,
+        continuationQueueArn: continuation().queueArn,
         rejectedQueueUrl: stack.queues.rejectedQueue.queueUrl,
+        requesters: [
+          {
+            name: 'default',
+            queueArn: requestQueue().queueArn,
+            queueUrl: requestQueue().queueUrl,
+            dlqUrl: deadLetterQueue().queueUrl,
+            projects: 'ALL',
+            profiles: stack.settings.allowedProfiles,
+            actions: ['create', 'delete'],
+          },
+        ],
       }),
       checkStatus: checkStatusEnvironment(stack.settings, resources),
     };
@@ -357,7 +393,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
         Environment: {
           Variables: Match.objectLike({
             LEDGER_TABLE_NAME: ref(stack.ledger.table),
-            REQUEST_QUEUE_URL: ref(stack.queues.requestQueue),
+            CONTINUATION_QUEUE_URL: ref(continuation()),
             PENDING_ACCEPTANCE_DEADLINE_MINUTES: String(DEFAULTS.pendingAcceptanceDeadlineMinutes),
             IN_PROGRESS_DEADLINE_MINUTES: String(DEFAULTS.inProgressDeadlineMinutes),
             PROJECT_CONCURRENCY: String(DEFAULTS.projectConcurrency),
@@ -400,7 +436,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       });
     });
 
-    it('is granted exactly what its work needs: items, the check index, the request queue, secrets, events', () => {
+    it('is granted exactly what its work needs: items, the check index, the continuation queue, secrets, events', () => {
       const table = `<${id(stack.ledger.table)}.Arn>`;
       const logGroup = `<${id(stack.statusChecker.logGroup)}.Arn>`;
       expect(grantsOf(id(stack.statusChecker.role as IConstruct))).toEqual({
@@ -408,7 +444,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
         'logs:PutLogEvents': [logGroup],
         'dynamodb:UpdateItem': [table],
         'dynamodb:Query': [`${table}/index/${CHECK_INDEX}`],
-        'sqs:SendMessage': [`<${id(stack.queues.requestQueue)}.Arn>`],
+        'sqs:SendMessage': [`<${id(continuation())}.Arn>`],
         'secretsmanager:GetSecretValue': [
           'arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:cfn/atlas/profile/default-??????',
         ],
@@ -463,7 +499,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       });
 
     it('alarms on any message visible in the DLQ or the rejected queue', () => {
-      for (const queue of [stack.queues.deadLetterQueue, stack.queues.rejectedQueue]) {
+      for (const queue of [deadLetterQueue(), stack.queues.rejectedQueue]) {
         alarmOn(
           'ApproximateNumberOfMessagesVisible',
           { Name: 'QueueName', Value: { 'Fn::GetAtt': [id(queue), 'QueueName'] } },
@@ -508,7 +544,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
     it('alarms when the oldest request is older than oldestRequestAgeAlarmSeconds', () => {
       alarmOn(
         'ApproximateAgeOfOldestMessage',
-        { Name: 'QueueName', Value: { 'Fn::GetAtt': [id(stack.queues.requestQueue), 'QueueName'] } },
+        { Name: 'QueueName', Value: { 'Fn::GetAtt': [id(requestQueue()), 'QueueName'] } },
         DEFAULTS.oldestRequestAgeAlarmSeconds,
       );
     });
@@ -554,6 +590,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
   it('outputs what the operator CLIs read', () => {
     const outputs = template.toJSON().Outputs;
     expect(Object.keys(outputs).sort()).toEqual([
+      'ContinuationDeadLetterQueueUrl',
       'DeadLetterQueueArn',
       'DeadLetterQueueUrl',
       'EventBusName',
@@ -563,8 +600,8 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       'RequestQueueArn',
       'RequestQueueUrl',
     ]);
-    expect(outputs.RequestQueueUrl.Value).toEqual(ref(stack.queues.requestQueue));
-    expect(outputs.DeadLetterQueueArn.Value).toEqual(arn(stack.queues.deadLetterQueue));
+    expect(outputs.RequestQueueUrl.Value).toEqual(ref(requestQueue()));
+    expect(outputs.DeadLetterQueueArn.Value).toEqual(arn(deadLetterQueue()));
     expect(outputs.LedgerTableName.Value).toEqual(ref(stack.ledger.table));
     expect(outputs.EventSource.Value).toBe(DEFAULTS.eventSource);
   });
