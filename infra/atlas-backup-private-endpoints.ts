@@ -5,7 +5,7 @@
  * EventBridge front door, alarms and a dashboard. `AtlasBackupPrivateEndpointsStack` is a thin
  * wrapper that adds the outputs the operator CLIs read.
  */
-import { Duration, Names, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, type EventPattern, type IEventBus, type IRuleTarget, Rule } from 'aws-cdk-lib/aws-events';
 import {

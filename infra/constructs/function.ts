@@ -144,6 +144,9 @@ export interface AppFunctionProps
 
 /** A Lambda function of a pre-built bundle, with the project's defaults and its own log group (`this.logGroup`). */
 export class AppFunction extends LambdaFunction {
+  /** The most bytes its environment can take once deployed (environmentBytes), at most ENVIRONMENT_MAX_BYTES. */
+  readonly environmentBytes: number;
+
   constructor(scope: Construct, id: string, props: AppFunctionProps) {
     const logGroup = new LogGroup(scope, `${id}LogGroup`, { retention: props.logRetention });
     const role = new Role(scope, `${id}Role`, {
@@ -190,6 +193,7 @@ export class AppFunction extends LambdaFunction {
       securityGroups: props.securityGroups,
       environment,
     });
+    this.environmentBytes = size;
     // CDK makes a function depend on its role and the role's policies; the policies are what
     // matter, the role half repeats the GetAtt, which cfn-lint reports as W3005.
     (this.node.defaultChild as CfnFunction).addMetadata('cfn-lint', { config: { ignore_checks: ['W3005'] } });

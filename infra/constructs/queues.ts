@@ -40,11 +40,26 @@ const PARKED = Duration.days(14);
 export interface RequesterQueuePair {
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
+  /**
+   * The queue's ARN and URL and the DLQ's URL as the provisioner's environment gives them: built
+   * from the physical names when both queues have one (`named`), so their length is known at
+   * synth; else the queues' own attributes.
+   */
+  readonly queueArn: string;
+  readonly queueUrl: string;
+  readonly dlqUrl: string;
 }
 
 export interface RequesterQueuePairProps extends RequestQueuesProps {
   /** Construct ids of the request queue and its dead-letter queue in `scope`. */
   readonly ids: { readonly queue: string; readonly deadLetterQueue: string };
+  /**
+   * Give the DLQ a physical name too, and both names of at most 49 characters: the registry in
+   * the provisioner's environment (4 KB in all) then holds their known-length ARN and URLs. The
+   * default requester's queues keep the names they were deployed with.
+   * @default false
+   */
+  readonly named?: boolean;
 }
 
 /**
@@ -55,14 +70,22 @@ export interface RequesterQueuePairProps extends RequestQueuesProps {
 export function requesterQueuePair(scope: Construct, props: RequesterQueuePairProps): RequesterQueuePair {
   // The DLQ names its only redrive source, and the request queue names the DLQ: a physical name,
   // unique per stack and construct path, breaks that reference cycle.
-  const requestQueueName = `${Names.uniqueResourceName(scope, { maxLength: 71, separator: '-', allowedSpecialCharacters: '-_' })}-requests`;
-  const requestQueueArn = Stack.of(scope).formatArn({
-    service: 'sqs',
-    resource: requestQueueName,
-    arnFormat: ArnFormat.NO_RESOURCE_NAME,
+  const stack = Stack.of(scope);
+  const base = Names.uniqueResourceName(scope, {
+    maxLength: props.named ? 40 : 71,
+    separator: '-',
+    allowedSpecialCharacters: '-_',
   });
+  const requestQueueName = `${base}-requests`;
+  const deadLetterQueueName = props.named ? `${base}-dlq` : undefined;
+  const arnOf = (name: string) =>
+    stack.formatArn({ service: 'sqs', resource: name, arnFormat: ArnFormat.NO_RESOURCE_NAME });
+  // The URL SQS gives a queue (and CDK for an imported one): region, account and name.
+  const urlOf = (name: string) => `https://sqs.${stack.region}.${stack.urlSuffix}/${stack.account}/${name}`;
+  const requestQueueArn = arnOf(requestQueueName);
   const deadLetterQueue = new Queue(scope, props.ids.deadLetterQueue, {
     ...SECURE,
+    ...(deadLetterQueueName !== undefined && { queueName: deadLetterQueueName }),
     retentionPeriod: PARKED,
     maxMessageSizeBytes: PARKING_MAX_MESSAGE_BYTES,
     // Only the request queue may use it as its DLQ, which also makes it a message move task source.
@@ -86,7 +109,21 @@ export function requesterQueuePair(scope: Construct, props: RequesterQueuePairPr
     retentionPeriod: Duration.days(4),
     deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
   });
-  return { queue, deadLetterQueue };
+  return deadLetterQueueName === undefined
+    ? {
+        queue,
+        deadLetterQueue,
+        queueArn: queue.queueArn,
+        queueUrl: queue.queueUrl,
+        dlqUrl: deadLetterQueue.queueUrl,
+      }
+    : {
+        queue,
+        deadLetterQueue,
+        queueArn: requestQueueArn,
+        queueUrl: urlOf(requestQueueName),
+        dlqUrl: urlOf(deadLetterQueueName),
+      };
 }
 
 export interface RequestQueuesOptions extends RequestQueuesProps {

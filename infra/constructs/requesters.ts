@@ -26,7 +26,7 @@ import {
   requestEventPattern,
 } from '#messages/front-door.ts';
 import type { RequesterEntry } from '#messages/requesters.ts';
-import { type RequestQueuesProps, requesterQueuePair } from './queues.ts';
+import { type RequesterQueuePair, type RequestQueuesProps, requesterQueuePair } from './queues.ts';
 
 /** A 12-digit account id: every principal of that account; anything else is a role or user ARN. */
 export const senderPrincipal = (sender: string): IPrincipal =>
@@ -39,6 +39,7 @@ export class RequesterResources extends Construct {
   readonly queue: Queue;
   /** Where its requests are parked for an operator; replayed into its own queue. */
   readonly deadLetterQueue: Queue;
+  readonly #pair: RequesterQueuePair;
   /** The front door rule for its frontDoorAccounts' request events, when it has any. */
   frontDoor?: Rule;
   /** The rule that forwards its status events to statusEventBusArn, when it has one. */
@@ -47,10 +48,12 @@ export class RequesterResources extends Construct {
   constructor(scope: Construct, requester: Requester, props: RequestQueuesProps) {
     super(scope, requester.name);
     this.requester = requester;
-    ({ queue: this.queue, deadLetterQueue: this.deadLetterQueue } = requesterQueuePair(this, {
+    this.#pair = requesterQueuePair(this, {
       ...props,
       ids: { queue: 'Queue', deadLetterQueue: 'DeadLetterQueue' },
-    }));
+      named: true,
+    });
+    ({ queue: this.queue, deadLetterQueue: this.deadLetterQueue } = this.#pair);
     if (requester.senders.length > 0) {
       // SendMessage, and GetQueueUrl to find the queue by name. TLS is enforced for them too, by
       // the queue's enforceSSL deny statement.
@@ -70,9 +73,9 @@ export class RequesterResources extends Construct {
     const { name, projects, profiles, actions, operator } = this.requester;
     return {
       name,
-      queueArn: this.queue.queueArn,
-      queueUrl: this.queue.queueUrl,
-      dlqUrl: this.deadLetterQueue.queueUrl,
+      queueArn: this.#pair.queueArn,
+      queueUrl: this.#pair.queueUrl,
+      dlqUrl: this.#pair.dlqUrl,
       projects,
       profiles,
       actions,
