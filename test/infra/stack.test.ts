@@ -663,5 +663,105 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
     it('fails if a setting is unknown', () => {
       expect(build({ maxAttempt: 3 })).toThrow(/invalid settings/);
     });
+
+    it('refuses requesterAccounts and requesterOrganizationId, saying to name requesters instead', () => {
+      expect(build({ requesterAccounts: ['111111111111'] })).toThrow(
+        /requesterAccounts: no longer accepted: it let every principal of those accounts ask for any project; name each requester instead: requesters: \[\{ name, senders: \['111111111111'\], projects, profiles, actions \}\]/,
+      );
+      expect(build({ requesterOrganizationId: 'o-a1b2c3d4e5' })).toThrow(
+        /requesterOrganizationId: no longer accepted: it let every principal of the organization ask for any project/,
+      );
+    });
+
+    describe('requesters', () => {
+      const requester = (r: object) => ({
+        name: 'team-a',
+        senders: ['111111111111'],
+        projects: 'ALL',
+        profiles: ['default'],
+        actions: ['create'],
+        ...r,
+      });
+      const withRequesters = (...requesters: object[]) => build({ requesters });
+
+      it('fails if two requesters have one name', () => {
+        expect(withRequesters(requester({}), requester({}))).toThrow(
+          /requesters\[1\] "team-a": name: another requester has this name/,
+        );
+      });
+
+      it('fails if a requester has no channel', () => {
+        expect(withRequesters(requester({ senders: [] }))).toThrow(
+          /requesters\[0\] "team-a": senders: name at least one sender, or frontDoorAccounts/,
+        );
+      });
+
+      it('fails if frontDoorAccounts are named without a front door bus', () => {
+        expect(withRequesters(requester({ frontDoorAccounts: ['333333333333'] }))).toThrow(
+          /requesters\[0\] "team-a": frontDoorAccounts: needs requestEventBusName/,
+        );
+      });
+
+      it("fails if one front-door account is two requesters'", () => {
+        const front = { requestEventBusName: 'requests', requestEventSources: ['orders'] };
+        expect(
+          build({
+            ...front,
+            requesters: [
+              requester({ frontDoorAccounts: ['333333333333'] }),
+              requester({ name: 'team-b', frontDoorAccounts: ['333333333333'] }),
+            ],
+          }),
+        ).toThrow(/requesters\[1\] "team-b": frontDoorAccounts: 333333333333 is also requester "team-a"'s/);
+      });
+
+      it('fails if a front door bus is set and no requester names front-door accounts', () => {
+        expect(
+          build({
+            requestEventBusName: 'requests',
+            requestEventSources: ['orders'],
+            requesters: [requester({})],
+          }),
+        ).toThrow(/requestEventBusName: with requesters, the front door takes request events only from/);
+      });
+
+      it('fails if a profile is not an allowed profile', () => {
+        expect(withRequesters(requester({}), requester({ name: 'team-b', profiles: ['prod'] }))).toThrow(
+          /requesters\[1\] "team-b": profiles: "prod" is not in allowedProfiles/,
+        );
+      });
+
+      it('fails if an operator may not delete', () => {
+        expect(withRequesters(requester({ operator: true }))).toThrow(
+          /requesters\[0\] "team-a": operator: needs action "delete"/,
+        );
+      });
+
+      it('fails if statusEventBusArn is not an event bus ARN', () => {
+        expect(
+          withRequesters(requester({ statusEventBusArn: 'arn:aws:sqs:eu-west-1:111111111111:queue' })),
+        ).toThrow(/requesters\[0\] "team-a": statusEventBusArn: must be an event bus ARN/);
+      });
+
+      it('fails if a sender is neither an account id nor a role or user ARN, naming the requester', () => {
+        expect(withRequesters(requester({ senders: ['arn:aws:iam::111111111111:group/admins'] }))).toThrow(
+          /requesters\[0\] "team-a": senders\.0: each sender must be a 12-digit AWS account id or an IAM role or user ARN/,
+        );
+      });
+
+      it('fails if a name is not a requester name, or a field is unknown', () => {
+        expect(withRequesters(requester({ name: 'Team A' }))).toThrow(
+          /requesters\[0\] "Team A": name: must be 1-32/,
+        );
+        expect(withRequesters(requester({ sender: ['111111111111'] }))).toThrow(/requesters\[0\] "team-a"/);
+      });
+
+      it("fails if the provisioner's environment would exceed Lambda's 4 KB", () => {
+        const many = Array.from({ length: 12 }, (_, i) => requester({ name: `team-${i}` }));
+        expect(withRequesters(...many)).toThrow(
+          /the environment of Provisioner could take up to \d+ bytes, over Lambda's 4096 .*largest: REQUESTERS/,
+        );
+      });
+    });
   });
 });
