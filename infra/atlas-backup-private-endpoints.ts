@@ -5,26 +5,15 @@
  * EventBridge front door, alarms and a dashboard. `AtlasBackupPrivateEndpointsStack` is a thin
  * wrapper that adds the outputs the operator CLIs read.
  */
-import { Duration, Names, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { EventBus, type EventPattern, type IEventBus, type IRuleTarget, Rule } from 'aws-cdk-lib/aws-events';
 import {
-  CfnEventBusPolicy,
-  type CfnRule,
-  EventBus,
-  type EventPattern,
-  type IEventBus,
-  type IRuleTarget,
-  Rule,
-  RuleTargetInput,
-} from 'aws-cdk-lib/aws-events';
-import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
-import {
-  AccountPrincipal,
-  CompositePrincipal,
+  AnyPrincipal,
+  Effect,
   Grant,
   type IGrantable,
-  type IPrincipal,
-  OrganizationPrincipal,
+  type IRole,
   PolicyStatement,
 } from 'aws-cdk-lib/aws-iam';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
@@ -46,18 +35,15 @@ import {
   type SettingsInput,
   visibilityTimeoutSeconds,
 } from '#infra/settings.ts';
-import {
-  REQUEST_EVENT_INPUT_PATH,
-  REQUESTED_DETAIL_TYPE,
-  requestEventPattern,
-} from '#messages/front-door.ts';
-import { ALL_PROJECTS, DEFAULT_REQUESTER } from '#messages/requesters.ts';
+import { REQUESTED_DETAIL_TYPE, requestEventPattern } from '#messages/front-door.ts';
+import { ALL_PROJECTS, DEFAULT_REQUESTER, type RequesterEntry } from '#messages/requesters.ts';
 import { SERVICE } from '#runtime/metric-names.ts';
 import { AppFunction, type FunctionNetwork } from './constructs/function.ts';
 import { LedgerTable } from './constructs/ledger.ts';
 import { Monitoring } from './constructs/monitoring.ts';
 import { ProfileSecrets } from './constructs/profile-secrets.ts';
 import { RequestQueues } from './constructs/queues.ts';
+import { frontDoorRule, Requesters } from './constructs/requesters.ts';
 
 /**
  * The deployment settings (infra/settings.ts documents each one with its `@default`), validated
@@ -77,6 +63,8 @@ export interface StatusEventFilter {
   readonly requestIds?: readonly string[];
   /** Events with any of these outcomes. @default - any outcome */
   readonly outcomes?: readonly Outcome[];
+  /** Events of this requester's requests (its name). @default - any requester */
+  readonly requester?: string;
 }
 
 export interface OnStatusChangedOptions extends StatusEventFilter {
@@ -89,12 +77,17 @@ export interface OnStatusChangedOptions extends StatusEventFilter {
 export class AtlasBackupPrivateEndpoints extends Construct {
   readonly settings: Settings;
   readonly queues: RequestQueues;
+  /** The configured requesters' queues and rules; absent without `requesters` (the default requester). */
+  readonly requesters?: Requesters;
   readonly ledger: LedgerTable;
   readonly provisioner: AppFunction;
   readonly statusChecker: AppFunction;
-  /** The bus the status events go to. */
+  /**
+   * The bus the status events go to: `eventBusName` referenced; with requesters, a bus of the
+   * construct's own that only the two functions may put events on.
+   */
   readonly eventBus: IEventBus;
-  /** The front door rule, when `requestEventBusName` is set. */
+  /** The front door rule of the default requester, when `requestEventBusName` is set without requesters. */
   readonly frontDoor?: Rule;
   /** Request events the front door could not deliver to the request queue, after EventBridge's retries. */
   readonly frontDoorDeadLetterQueue?: Queue;
@@ -108,19 +101,36 @@ export class AtlasBackupPrivateEndpoints extends Construct {
     this.settings = s;
     const logRetention = retentionDays(s.logRetentionDays);
 
-    this.queues = new RequestQueues(this, 'Queues', {
+    const queueProps = {
       maxReceiveCount: maxReceiveCount(s),
       visibilityTimeout: Duration.seconds(visibilityTimeoutSeconds(s)),
+    };
+    this.queues = new RequestQueues(this, 'Queues', {
+      ...queueProps,
+      defaultRequester: s.requesters === undefined,
     });
-    const { requestQueue, deadLetterQueue, rejectedQueue, continuationQueue } = this.queues;
+    if (s.requesters !== undefined) {
+      this.requesters = new Requesters(this, 'Requesters', { ...queueProps, requesters: s.requesters });
+    }
+    const { rejectedQueue, continuationQueue } = this.queues;
+    const registry = this.registry();
     this.ledger = new LedgerTable(this, 'Ledger');
     const secrets = new ProfileSecrets(this, 'ProfileSecrets', {
       prefix: s.secretPrefix,
       profiles: s.allowedProfiles,
     });
-    // The account's default bus always exists and cannot be created: every bus is referenced.
-    this.eventBus = EventBus.fromEventBusName(this, 'EventBus', s.eventBusName);
+    // Without requesters the bus is referenced (the account's default bus always exists and cannot
+    // be created). With requesters the construct owns it: only the functions may put events there,
+    // so a status event naming a requester came from them.
+    this.eventBus =
+      s.requesters === undefined
+        ? EventBus.fromEventBusName(this, 'EventBus', s.eventBusName)
+        : new EventBus(this, 'StatusEventBus', {
+            ...(s.eventBusName !== 'default' && { eventBusName: s.eventBusName }),
+            description: 'Status events of the Atlas backup private endpoints, one rule per requester bus',
+          });
     const ledgerTableName = this.ledger.table.tableName;
+    const inForce: Settings = { ...s, eventBusName: this.eventBus.eventBusName };
 
     const network: FunctionNetwork = { vpc, vpcSubnets, securityGroups };
     this.provisioner = new AppFunction(this, 'Provisioner', {
@@ -131,25 +141,15 @@ export class AtlasBackupPrivateEndpoints extends Construct {
       serviceName: SERVICE.provisioner,
       timeout: Duration.seconds(s.provisionTimeoutSeconds),
       logRetention,
-      environment: provisionEnvironment(s, {
-        requesters: [
-          {
-            name: DEFAULT_REQUESTER,
-            queueArn: requestQueue.queueArn,
-            queueUrl: requestQueue.queueUrl,
-            dlqUrl: deadLetterQueue.queueUrl,
-            projects: ALL_PROJECTS,
-            profiles: s.allowedProfiles,
-            actions: ['create', 'delete'],
-          },
-        ],
+      environment: provisionEnvironment(inForce, {
+        requesters: registry.map((r) => r.entry),
         continuationQueueUrl: continuationQueue.queueUrl,
         continuationQueueArn: continuationQueue.queueArn,
         rejectedQueueUrl: rejectedQueue.queueUrl,
         ledgerTableName,
       }),
     });
-    for (const queue of [requestQueue, continuationQueue]) {
+    for (const queue of [...registry.map((r) => r.queue), continuationQueue]) {
       this.provisioner.addEventSource(
         new SqsEventSource(queue, {
           reportBatchItemFailures: true,
@@ -164,10 +164,10 @@ export class AtlasBackupPrivateEndpoints extends Construct {
       // on this queue, stated again so the permission does not hinge on how the event source is wired.
       queue.grant(this.provisioner, 'sqs:ChangeMessageVisibility');
     }
-    // It sends itself delayed continuation messages while it waits for Atlas, and parks requests.
-    // SendMessage alone: the functions address queues by URL, so never call GetQueueUrl or
-    // GetQueueAttributes, which grantSendMessages would add.
-    for (const queue of [continuationQueue, deadLetterQueue, rejectedQueue])
+    // It sends itself delayed continuation messages while it waits for Atlas, and parks requests
+    // in their requester's DLQ. SendMessage alone: the functions address queues by URL, so never
+    // call GetQueueUrl or GetQueueAttributes, which grantSendMessages would add.
+    for (const queue of [continuationQueue, ...registry.map((r) => r.deadLetterQueue), rejectedQueue])
       queue.grant(this.provisioner, 'sqs:SendMessage');
     this.ledger.grantItemUpdates(this.provisioner);
     // Follow-ups read their key (GetItem) before they look at Atlas.
@@ -190,7 +190,7 @@ export class AtlasBackupPrivateEndpoints extends Construct {
       reservedConcurrentExecutions: 1,
       // A run that could not start before the next one is due is superseded by it.
       maxEventAge: checkerMaxEventAge(period),
-      environment: checkStatusEnvironment(s, {
+      environment: checkStatusEnvironment(inForce, {
         ledgerTableName,
         continuationQueueUrl: continuationQueue.queueUrl,
       }),
@@ -216,26 +216,25 @@ export class AtlasBackupPrivateEndpoints extends Construct {
         'versions and aliases. The wildcard stays within that one function.',
     });
 
-    // Senders in other accounts: SendMessage, and GetQueueUrl to find the queue by name. TLS is
-    // enforced for them too, by the queue's enforceSSL deny statement.
-    const sendRequests = (sid: string, principal: IPrincipal) =>
-      requestQueue.addToResourcePolicy(
-        new PolicyStatement({
-          sid,
-          principals: [principal],
-          actions: ['sqs:SendMessage', 'sqs:GetQueueUrl'],
-          resources: [requestQueue.queueArn],
-        }),
+    // The continuation queue's messages are trusted (their Requester attribute names the
+    // requester): only the two functions may send there, whatever IAM elsewhere allows.
+    const functionRoles = [this.provisioner.role, this.statusChecker.role] as IRole[];
+    continuationQueue.addToResourcePolicy(
+      onlyRolesMay('OnlyTheFunctionsSend', 'sqs:SendMessage', continuationQueue.queueArn, functionRoles),
+    );
+    if (this.eventBus instanceof EventBus) {
+      // A status event names its requester, whose bus it is forwarded to: only the functions put them.
+      this.eventBus.addToResourcePolicy(
+        onlyRolesMay(
+          'OnlyTheFunctionsPutEvents',
+          'events:PutEvents',
+          this.eventBus.eventBusArn,
+          functionRoles,
+        ),
       );
-    if (s.requesterAccounts.length > 0) {
-      sendRequests(
-        'RequesterAccountsSend',
-        new CompositePrincipal(...s.requesterAccounts.map((a) => new AccountPrincipal(a))),
-      );
+      this.requesters?.forwardStatusEvents(this.eventBus, (requester) => this.statusEvents({ requester }));
     }
-    if (s.requesterOrganizationId !== undefined) {
-      sendRequests('RequesterOrganizationSend', new OrganizationPrincipal(s.requesterOrganizationId));
-    }
+
     if (s.requestEventBusName !== undefined) {
       this.frontDoorDeadLetterQueue = new Queue(this, 'FrontDoorDeadLetterQueue', {
         encryption: QueueEncryption.SQS_MANAGED,
@@ -245,14 +244,30 @@ export class AtlasBackupPrivateEndpoints extends Construct {
       Validations.of(this.frontDoorDeadLetterQueue).acknowledge({
         id: 'AwsSolutions-SQS3',
         reason:
-          "The front door rule's dead-letter queue: EventBridge parks the request events it could not deliver " +
-          'to the request queue here, nothing consumes it, and an alarm fires on any visible message.',
+          "The front door rules' dead-letter queue: EventBridge parks the request events it could not deliver " +
+          'to a request queue here, nothing consumes it, and an alarm fires on any visible message.',
       });
-      this.frontDoor = this.addFrontDoor(s, s.requestEventBusName, this.frontDoorDeadLetterQueue);
+      if (this.requesters !== undefined) {
+        this.requesters.addFrontDoor(
+          s.requestEventBusName,
+          s.requestEventSources,
+          this.frontDoorDeadLetterQueue,
+        );
+      } else {
+        // Only this account's request events are the default requester's.
+        this.frontDoor = frontDoorRule(this, 'FrontDoor', {
+          bus: EventBus.fromEventBusName(this, 'RequestEventBus', s.requestEventBusName),
+          description: `Turns "${REQUESTED_DETAIL_TYPE}" events into requests`,
+          pattern: { ...requestEventPattern(s.requestEventSources), account: [Stack.of(this).account] },
+          queue: registry[0]?.queue as IQueue,
+          deadLetterQueue: this.frontDoorDeadLetterQueue,
+        });
+      }
     }
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       queues: this.queues,
+      requesters: registry.map(({ name, queue, deadLetterQueue }) => ({ name, queue, deadLetterQueue })),
       functions: { Provisioner: this.provisioner, StatusChecker: this.statusChecker },
       oldestRequestAge: Duration.seconds(s.oldestRequestAgeAlarmSeconds),
       frontDoorDeadLetterQueue: this.frontDoorDeadLetterQueue,
@@ -260,14 +275,74 @@ export class AtlasBackupPrivateEndpoints extends Construct {
     });
   }
 
-  /** The queue requests are sent to. */
-  get requestQueue(): IQueue {
-    return this.queues.requestQueue;
+  /**
+   * The requesters with their queues: the configured ones, or the one default requester and the
+   * construct's own request queue.
+   */
+  private registry(): { name: string; queue: Queue; deadLetterQueue: Queue; entry: RequesterEntry }[] {
+    if (this.requesters !== undefined) {
+      return this.requesters.all.map((r) => ({
+        name: r.requester.name,
+        queue: r.queue,
+        deadLetterQueue: r.deadLetterQueue,
+        entry: r.entry,
+      }));
+    }
+    const { requestQueue, deadLetterQueue } = this.queues as Required<RequestQueues>;
+    return [
+      {
+        name: DEFAULT_REQUESTER,
+        queue: requestQueue,
+        deadLetterQueue,
+        entry: {
+          name: DEFAULT_REQUESTER,
+          queueArn: requestQueue.queueArn,
+          queueUrl: requestQueue.queueUrl,
+          dlqUrl: deadLetterQueue.queueUrl,
+          projects: ALL_PROJECTS,
+          profiles: this.settings.allowedProfiles,
+          actions: ['create', 'delete'],
+        },
+      },
+    ];
   }
 
-  /** Requests that need an operator, with their reason; replayable into the request queue. */
+  /** The queue requests are sent to, without requesters; with requesters, use requesterQueue(name). */
+  get requestQueue(): IQueue {
+    return this.defaultOnly(this.queues.requestQueue, 'requestQueue', 'requesterQueue');
+  }
+
+  /** Requests that need an operator, replayable into the request queue; with requesters, use requesterDeadLetterQueue(name). */
   get deadLetterQueue(): IQueue {
-    return this.queues.deadLetterQueue;
+    return this.defaultOnly(this.queues.deadLetterQueue, 'deadLetterQueue', 'requesterDeadLetterQueue');
+  }
+
+  /** The named requester's request queue (with requesters configured). */
+  requesterQueue(name: string): IQueue {
+    return this.configured(name).queue;
+  }
+
+  /** The named requester's dead-letter queue, replayable into its own queue (with requesters configured). */
+  requesterDeadLetterQueue(name: string): IQueue {
+    return this.configured(name).deadLetterQueue;
+  }
+
+  private configured(name: string) {
+    if (this.requesters === undefined) {
+      throw new Error(
+        `no requester "${name}": this construct has no requesters configured; its request queue is requestQueue`,
+      );
+    }
+    return this.requesters.get(name);
+  }
+
+  private defaultOnly<T>(queue: T | undefined, getter: string, instead: string): T {
+    if (queue === undefined) {
+      throw new Error(
+        `${getter}: this construct has requesters, each with its own queues: use ${instead}(name) (${this.requesters?.all.map((r) => r.requester.name).join(', ')})`,
+      );
+    }
+    return queue;
   }
 
   /** Requests rejected as never retryable, with their reason. */
@@ -280,9 +355,14 @@ export class AtlasBackupPrivateEndpoints extends Construct {
     return this.ledger.table;
   }
 
-  /** Lets a principal send requests: sqs:SendMessage (and GetQueueAttributes, GetQueueUrl) on the request queue. */
-  grantSendRequests(grantee: IGrantable): Grant {
-    return this.queues.requestQueue.grantSendMessages(grantee);
+  /**
+   * Lets a principal send requests: sqs:SendMessage (and GetQueueAttributes, GetQueueUrl) on the
+   * request queue, or with requesters on the named requester's queue. Its identity policy only:
+   * a principal of another account needs to be one of the requester's senders as well.
+   */
+  grantSendRequests(grantee: IGrantable, requester?: string): Grant {
+    const queue = requester === undefined ? this.requestQueue : this.requesterQueue(requester);
+    return queue.grantSendMessages(grantee);
   }
 
   /** The pattern of this deployment's status events, narrowed by `filter`, for a rule of your own. */
@@ -290,6 +370,7 @@ export class AtlasBackupPrivateEndpoints extends Construct {
     const detail = {
       ...(filter.requestIds && { requestIds: [...filter.requestIds] }),
       ...(filter.outcomes && { outcome: [...filter.outcomes] }),
+      ...(filter.requester !== undefined && { requester: [filter.requester] }),
     };
     return {
       source: [this.settings.eventSource],
@@ -307,71 +388,6 @@ export class AtlasBackupPrivateEndpoints extends Construct {
       targets: [options.target],
     });
   }
-
-  /**
-   * The front door: a rule on the named bus sends each request event's `detail` to the request
-   * queue (the target adds the queue policy statement for this rule only). Requesters in other
-   * accounts may put request events on the bus, and only those.
-   */
-  private addFrontDoor(s: Settings, busName: string, deadLetterQueue: IQueue): Rule {
-    const bus = EventBus.fromEventBusName(this, 'RequestEventBus', busName);
-    const rule = new Rule(this, 'FrontDoor', {
-      eventBus: bus,
-      description: `Turns "${REQUESTED_DETAIL_TYPE}" events into requests`,
-      eventPattern: { detailType: [REQUESTED_DETAIL_TYPE] },
-      targets: [
-        new SqsQueue(this.queues.requestQueue, {
-          message: RuleTargetInput.fromEventPath(REQUEST_EVENT_INPUT_PATH),
-          deadLetterQueue,
-        }),
-      ],
-    });
-    // The pattern as front-door.ts defines it, so the local run and the stack share one definition.
-    (rule.node.defaultChild as CfnRule).addPropertyOverride(
-      'EventPattern',
-      requestEventPattern(s.requestEventSources),
-    );
-    // Request events only, from the accepted sources (`*` ends a prefix in both places).
-    const onlyRequests = {
-      StringEquals: { 'events:detail-type': REQUESTED_DETAIL_TYPE },
-      StringLike: { 'events:source': s.requestEventSources },
-    };
-    const busPolicy = (policyId: string, principal: Record<string, unknown>, condition: object) =>
-      new CfnEventBusPolicy(this, policyId, {
-        eventBusName: busName,
-        // Unique per construct, so two deployments can share a bus.
-        statementId: `${Names.uniqueResourceName(this, { maxLength: 40, separator: '-' })}-${policyId}`,
-        statement: {
-          Effect: 'Allow',
-          Principal: principal,
-          Action: 'events:PutEvents',
-          Resource: bus.eventBusArn,
-          Condition: condition,
-        },
-      });
-    if (s.requesterAccounts.length > 0) {
-      busPolicy(
-        'RequesterAccounts',
-        {
-          AWS: s.requesterAccounts.map((account) =>
-            Stack.of(this).formatArn({ service: 'iam', region: '', account, resource: 'root' }),
-          ),
-        },
-        onlyRequests,
-      );
-    }
-    if (s.requesterOrganizationId !== undefined) {
-      busPolicy(
-        'RequesterOrg',
-        { AWS: '*' },
-        {
-          ...onlyRequests,
-          StringEquals: { ...onlyRequests.StringEquals, 'aws:PrincipalOrgID': s.requesterOrganizationId },
-        },
-      );
-    }
-    return rule;
-  }
 }
 
 /**
@@ -380,6 +396,23 @@ export class AtlasBackupPrivateEndpoints extends Construct {
  */
 const checkerMaxEventAge = (period: Duration): Duration =>
   Duration.seconds(Math.min(6 * 3600, Math.max(60, period.toSeconds())));
+
+/** Denies `action` on `resource` to every principal but the roles: what IAM elsewhere allows cannot add one. */
+function onlyRolesMay(
+  sid: string,
+  action: string,
+  resource: string,
+  roles: readonly IRole[],
+): PolicyStatement {
+  return new PolicyStatement({
+    sid,
+    effect: Effect.DENY,
+    principals: [new AnyPrincipal()],
+    actions: [action],
+    resources: [resource],
+    conditions: { ArnNotEquals: { 'aws:PrincipalArn': roles.map((role) => role.roleArn) } },
+  });
+}
 
 /** PutEvents on the bus, for events of the configured source only. */
 function grantPutStatusEvents(bus: IEventBus, source: string, grantee: IGrantable): Grant {

@@ -7,7 +7,11 @@
 /** The stack's name unless the `stackName` context says otherwise. */
 export const DEFAULT_STACK_NAME = 'AtlasBackupPrivateEndpoints';
 
-/** Each stack output, keyed by the resource name the operator commands use. */
+/**
+ * Each stack output, keyed by the resource name the operator commands use. The request queue's
+ * and DLQ's are the default requester's, output only without requesters; with requesters,
+ * REQUESTERS_OUTPUT holds each one's queues instead.
+ */
 export const STACK_OUTPUTS = {
   requestQueueUrl: 'RequestQueueUrl',
   requestQueueArn: 'RequestQueueArn',
@@ -17,6 +21,18 @@ export const STACK_OUTPUTS = {
   tableName: 'LedgerTableName',
   eventBusName: 'EventBusName',
   eventSource: 'EventSource',
+  continuationDlqUrl: 'ContinuationDeadLetterQueueUrl',
 } as const;
 
 export type StackResource = keyof typeof STACK_OUTPUTS;
+
+/** The stack output of a deployment with requesters: JSON, each requester's name -> RequesterOutput. */
+export const REQUESTERS_OUTPUT = 'Requesters';
+
+/** A requester's queues, as REQUESTERS_OUTPUT gives them. */
+export interface RequesterOutput {
+  queueUrl: string;
+  queueArn: string;
+  dlqUrl: string;
+  dlqArn: string;
+}

@@ -8,7 +8,13 @@
 
 import { DEFAULT_API_VERSION, DEFAULT_BASE_URL } from '#atlas/types.ts';
 import * as z from '#lib/zod.ts';
-import type { RequesterEntry } from '#messages/requesters.ts';
+import {
+  type Action,
+  type ALL_PROJECTS,
+  type RequesterEntry,
+  RequesterGrantSchema,
+  requesterName,
+} from '#messages/requesters.ts';
 import { AT_LEAST, eventBusName, int, VARIABLES as V, writeEnvironment } from '#runtime/environment.ts';
 import { CALL_MARGIN_MS, CALLS_TO_START, defaultCreateSettleSeconds } from '#runtime/timing.ts';
 
@@ -80,9 +86,26 @@ export interface SettingsInput {
   readonly eventBusName?: string;
   /** Source of the status events. @default 'atlas.backup-private-endpoints' */
   readonly eventSource?: string;
-  /** AWS accounts whose principals may send requests to the request queue (and put them on the front door bus). @default [] */
+  /**
+   * Who may ask for what: each requester gets a request queue and a dead-letter queue of its own,
+   * whose policy admits only its `senders`, and its grant is written into the provisioner's
+   * environment. Without requesters, the construct's own request queue is the queue of one
+   * requester named `default` that may ask for anything (every project, allowedProfiles,
+   * create and delete), sent by principals of this account only.
+   * @default - none: the one `default` requester
+   */
+  readonly requesters?: RequesterInput[];
+  /**
+   * Refused: synth fails and says to name requesters instead. It let every principal of those
+   * accounts ask for any project.
+   * @deprecated use `requesters` with `senders: ['<account id>']`
+   */
   readonly requesterAccounts?: string[];
-  /** An AWS Organizations id whose principals may send requests, like requesterAccounts. @default - none */
+  /**
+   * Refused: synth fails and says to name requesters instead. It let every principal of an
+   * organization ask for any project.
+   * @deprecated use `requesters`, one per sending account or role
+   */
   readonly requesterOrganizationId?: string;
   /** Bus of the EventBridge front door: a rule there turns request events into queued requests. @default - none: no front door */
   readonly requestEventBusName?: string;
@@ -91,6 +114,69 @@ export interface SettingsInput {
   /** Log retention of both functions, days (a value CloudWatch Logs accepts). @default 30 */
   readonly logRetentionDays?: number;
 }
+
+/** One requester (`requesters` setting): who sends as it, and what it may ask for. */
+export interface RequesterInput {
+  /** Its name: 1-32 of a-z 0-9 -, starting with a letter; unique among the requesters. */
+  readonly name: string;
+  /**
+   * Who may send to its request queue: 12-digit account ids (every principal of that account the
+   * account's own IAM lets) or IAM role/user ARNs (`arn:aws:iam::<account>:role/...`).
+   * @default [] - at least one of senders and frontDoorAccounts is needed
+   */
+  readonly senders?: string[];
+  /**
+   * Accounts whose request events on the front door bus (requestEventBusName) act as this
+   * requester: EventBridge sets an event's `account`, the sender cannot. An account belongs to
+   * one requester's front door at most.
+   * @default [] - none
+   */
+  readonly frontDoorAccounts?: string[];
+  /** Atlas project ids (groupIds) it may ask for, or 'ALL': every project its profiles reach. */
+  readonly projects: typeof ALL_PROJECTS | string[];
+  /** Credentials profiles it may name, each one of allowedProfiles. */
+  readonly profiles: string[];
+  /** What it may ask for: 'create', 'delete'. */
+  readonly actions: Action[];
+  /** Its delete removes an endpoint whatever other requesters hold it (needs action 'delete'). @default false */
+  readonly operator?: boolean;
+  /**
+   * The requester's own event bus (an ARN, usually in its own account) that receives its status
+   * events; that bus's policy must let this deployment's account put events.
+   * @default - none: it reads them from the status bus with a rule of this deployment's account
+   */
+  readonly statusEventBusArn?: string;
+}
+
+const accountId = z.string().check(z.regex(/^\d{12}$/, 'each account must be a 12-digit AWS account id'));
+
+/** An account id, or the ARN of an IAM role or user (a path allowed). */
+const sender = z
+  .string()
+  .check(
+    z.regex(
+      /^(\d{12}|arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]{1,512})$/,
+      'each sender must be a 12-digit AWS account id or an IAM role or user ARN',
+    ),
+  );
+
+const RequesterSchema = z.strictObject({
+  name: requesterName,
+  senders: z._default(z.array(sender), []),
+  frontDoorAccounts: z._default(z.array(accountId), []),
+  ...RequesterGrantSchema.shape,
+  statusEventBusArn: z.optional(
+    z
+      .string()
+      .check(
+        z.regex(
+          /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[A-Za-z0-9._/-]{1,256}$/,
+          'must be an event bus ARN (arn:aws:events:<region>:<account>:event-bus/<name>)',
+        ),
+      ),
+  ),
+});
+export type Requester = z.output<typeof RequesterSchema>;
 
 /** The settings' checks and defaults; each setting is documented on SettingsInput. */
 export const SettingsSchema = z.strictObject({
@@ -126,13 +212,12 @@ export const SettingsSchema = z.strictObject({
   ),
   eventBusName: z._default(V.eventBusName.schema, 'default'),
   eventSource: z._default(V.eventSource.schema, 'atlas.backup-private-endpoints'),
-  requesterAccounts: z._default(
-    z.array(z.string().check(z.regex(/^\d{12}$/, 'each account must be a 12-digit AWS account id'))),
-    [],
+  requesters: z.optional(
+    z.array(RequesterSchema).check(z.minLength(1, 'name at least one requester, or leave requesters out')),
   ),
-  requesterOrganizationId: z.optional(
-    z.string().check(z.regex(/^o-[a-z0-9]{10,32}$/, 'must be an AWS Organizations id such as o-a1b2c3d4e5')),
-  ),
+  // Refused with a message saying what to write instead (checkRefused); any value is refused.
+  requesterAccounts: z.optional(z.unknown()),
+  requesterOrganizationId: z.optional(z.unknown()),
   requestEventBusName: z.optional(eventBusName),
   requestEventSources: z._default(
     z.array(
@@ -144,9 +229,15 @@ export const SettingsSchema = z.strictObject({
 });
 
 /** Settings with no default: unset, each leaves its feature out. */
-type Unset = 'alarmTopicArn' | 'requesterOrganizationId' | 'requestEventBusName';
-/** The settings in force: every default applied (createSettleSeconds derived when not given). */
-export type Settings = Required<Omit<SettingsInput, Unset>> & Pick<SettingsInput, Unset>;
+type Unset = 'alarmTopicArn' | 'requestEventBusName';
+/** Settings only refused now: never in force. */
+type Refused = 'requesterAccounts' | 'requesterOrganizationId';
+/**
+ * The settings in force: every default applied (createSettleSeconds derived when not given);
+ * `requesters` undefined means the one default requester.
+ */
+export type Settings = Required<Omit<SettingsInput, Unset | Refused | 'requesters'>> &
+  Pick<SettingsInput, Unset> & { readonly requesters?: Requester[] };
 
 export class SettingsError extends Error {
   constructor(message: string) {
@@ -160,12 +251,12 @@ export class SettingsError extends Error {
  * may come as text, as CDK context (`-c name=value`) passes them.
  */
 export function resolveSettings(input: z.input<typeof SettingsSchema> = {}): Settings {
+  checkRefused(input);
   const result = SettingsSchema.safeParse(input);
   if (!result.success) {
     const problems = result.error.issues.map((i) => {
-      const name = i.path.join('.') || '(settings)';
       const given = i.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown>)?.[k], input);
-      return `${name}: ${i.message} (given ${JSON.stringify(given)})`;
+      return `${settingName(input, i.path)}: ${i.message} (given ${JSON.stringify(given)})`;
     });
     throw new SettingsError(`invalid settings: ${problems.join('; ')}`);
   }
@@ -198,7 +289,81 @@ export function resolveSettings(input: z.input<typeof SettingsSchema> = {}): Set
   }
   if (problems.length > 0) throw new SettingsError(`invalid settings: ${problems.join('; ')}`);
   checkFrontDoor(s);
+  checkRequesters(s);
   return s;
+}
+
+/**
+ * A setting's name as the reader wrote it: `requesters[1] "team-b": profiles.0` for a requester's
+ * field, its name and index both, else the path dotted.
+ */
+function settingName(input: unknown, path: readonly PropertyKey[]): string {
+  if (path[0] === 'requesters' && typeof path[1] === 'number') {
+    const name = (input as { requesters?: { name?: unknown }[] }).requesters?.[path[1]]?.name;
+    const rest = path.slice(2).map(String).join('.');
+    return `${requesterLabel(path[1], name)}${rest ? `: ${rest}` : ''}`;
+  }
+  return path.map(String).join('.') || '(settings)';
+}
+
+const requesterLabel = (index: number, name: unknown) =>
+  `requesters[${index}]${typeof name === 'string' ? ` ${JSON.stringify(name)}` : ''}`;
+
+/** The settings that admitted every principal of an account or organization: refused, with what to write instead. */
+function checkRefused(input: Record<string, unknown>): void {
+  const problems: string[] = [];
+  if (input.requesterAccounts !== undefined) {
+    problems.push(
+      `requesterAccounts: no longer accepted: it let every principal of those accounts ask for any project; name each requester instead: requesters: [{ name, senders: ['111111111111'], projects, profiles, actions }] (given ${JSON.stringify(input.requesterAccounts)})`,
+    );
+  }
+  if (input.requesterOrganizationId !== undefined) {
+    problems.push(
+      `requesterOrganizationId: no longer accepted: it let every principal of the organization ask for any project; name each requester instead, with the accounts or roles that send as it: requesters: [{ name, senders: ['111111111111' or 'arn:aws:iam::111111111111:role/name'], projects, profiles, actions }] (given ${JSON.stringify(input.requesterOrganizationId)})`,
+    );
+  }
+  if (problems.length > 0) throw new SettingsError(`invalid settings: ${problems.join('; ')}`);
+}
+
+/** Each requester: a unique name, a channel, a grant within the deployment's profiles. */
+function checkRequesters(s: Settings): void {
+  if (s.requesters === undefined) return;
+  const problems: string[] = [];
+  const frontDoorOwner = new Map<string, string>();
+  const seen = new Set<string>();
+  s.requesters.forEach((r, index) => {
+    const at = requesterLabel(index, r.name);
+    if (seen.has(r.name)) problems.push(`${at}: name: another requester has this name`);
+    seen.add(r.name);
+    if (r.senders.length === 0 && r.frontDoorAccounts.length === 0) {
+      problems.push(`${at}: senders: name at least one sender, or frontDoorAccounts: it has no way to send`);
+    }
+    if (r.frontDoorAccounts.length > 0 && s.requestEventBusName === undefined) {
+      problems.push(`${at}: frontDoorAccounts: needs requestEventBusName, the bus of the front door`);
+    }
+    for (const account of r.frontDoorAccounts) {
+      const owner = frontDoorOwner.get(account);
+      if (owner !== undefined && owner !== r.name) {
+        problems.push(
+          `${at}: frontDoorAccounts: ${account} is also requester "${owner}"'s: a request event from it could not tell which requester it is`,
+        );
+      }
+      frontDoorOwner.set(account, r.name);
+    }
+    for (const profile of r.profiles) {
+      if (!s.allowedProfiles.includes(profile))
+        problems.push(`${at}: profiles: "${profile}" is not in allowedProfiles`);
+    }
+    if (r.operator === true && !r.actions.includes('delete')) {
+      problems.push(`${at}: operator: needs action "delete": an operator's grant is its forced delete`);
+    }
+  });
+  if (s.requestEventBusName !== undefined && frontDoorOwner.size === 0) {
+    problems.push(
+      `requestEventBusName: with requesters, the front door takes request events only from a requester's frontDoorAccounts, and no requester names any (given ${JSON.stringify(s.requestEventBusName)})`,
+    );
+  }
+  if (problems.length > 0) throw new SettingsError(`invalid settings: ${problems.join('; ')}`);
 }
 
 /** A front door accepts requests from named sources only. */

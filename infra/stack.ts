@@ -3,6 +3,7 @@
  * operator CLIs in infra/ops read. An existing CDK app adds the construct to a stack of its own.
  */
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { Settings, SettingsInput } from '#infra/settings.ts';
 import { AtlasBackupPrivateEndpoints } from './atlas-backup-private-endpoints.ts';
@@ -10,7 +11,7 @@ import type { AppFunction } from './constructs/function.ts';
 import type { LedgerTable } from './constructs/ledger.ts';
 import type { Monitoring } from './constructs/monitoring.ts';
 import type { RequestQueues } from './constructs/queues.ts';
-import { STACK_OUTPUTS, type StackResource } from './names.ts';
+import { REQUESTERS_OUTPUT, type RequesterOutput, STACK_OUTPUTS, type StackResource } from './names.ts';
 
 export interface AtlasBackupPrivateEndpointsStackProps extends StackProps {
   /**
@@ -49,17 +50,59 @@ export class AtlasBackupPrivateEndpointsStack extends Stack {
     } = p);
     const s = this.settings;
 
-    const outputs: Record<StackResource, [string, string]> = {
-      requestQueueUrl: [p.requestQueue.queueUrl, 'Send provisioning requests here'],
-      requestQueueArn: [p.requestQueue.queueArn, 'Destination of DLQ replays'],
-      dlqUrl: [p.deadLetterQueue.queueUrl, 'Requests that need an operator'],
-      dlqArn: [p.deadLetterQueue.queueArn, 'Source of DLQ replays'],
+    const defaultRequester = (queue: () => IQueue, value: (q: IQueue) => string, description: string) =>
+      p.requesters === undefined ? ([value(queue()), description] as [string, string]) : undefined;
+    const outputs: Record<StackResource, [string, string] | undefined> = {
+      // The default requester's queues; with requesters, the Requesters output names each one's.
+      requestQueueUrl: defaultRequester(
+        () => p.requestQueue,
+        (q) => q.queueUrl,
+        'Send provisioning requests here',
+      ),
+      requestQueueArn: defaultRequester(
+        () => p.requestQueue,
+        (q) => q.queueArn,
+        'Destination of DLQ replays',
+      ),
+      dlqUrl: defaultRequester(
+        () => p.deadLetterQueue,
+        (q) => q.queueUrl,
+        'Requests that need an operator',
+      ),
+      dlqArn: defaultRequester(
+        () => p.deadLetterQueue,
+        (q) => q.queueArn,
+        'Source of DLQ replays',
+      ),
       rejectedQueueUrl: [p.rejectedQueue.queueUrl, 'Requests rejected as never retryable'],
       tableName: [p.ledgerTable.tableName, 'One item per endpoint key'],
-      eventBusName: [s.eventBusName, 'Bus of the status events'],
+      eventBusName: [p.eventBus.eventBusName, 'Bus of the status events'],
       eventSource: [s.eventSource, 'Source of the status events'],
+      continuationDlqUrl: [
+        p.queues.continuationDeadLetterQueue.queueUrl,
+        'Continuations that crashed the provisioner: inspected, not replayed',
+      ],
     };
-    for (const [name, [value, description]] of Object.entries(outputs)) {
+    if (p.requesters !== undefined) {
+      const requesters: Record<string, RequesterOutput> = Object.fromEntries(
+        p.requesters.all.map((r) => [
+          r.requester.name,
+          {
+            queueUrl: r.queue.queueUrl,
+            queueArn: r.queue.queueArn,
+            dlqUrl: r.deadLetterQueue.queueUrl,
+            dlqArn: r.deadLetterQueue.queueArn,
+          },
+        ]),
+      );
+      new CfnOutput(this, REQUESTERS_OUTPUT, {
+        value: this.toJsonString(requesters),
+        description: "Each requester's request queue and DLQ (npm run send/replay -- --requester <name>)",
+      });
+    }
+    for (const [name, output] of Object.entries(outputs)) {
+      if (output === undefined) continue;
+      const [value, description] = output;
       new CfnOutput(this, STACK_OUTPUTS[name as StackResource], { value, description });
     }
   }

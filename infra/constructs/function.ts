@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Duration } from 'aws-cdk-lib';
+import { type Duration, Stack } from 'aws-cdk-lib';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import {
@@ -22,6 +22,7 @@ import {
 } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { SettingsError } from '#infra/settings.ts';
 import { METRICS_NAMESPACE } from '#runtime/metric-names.ts';
 
 /** The package's name: its root is the folder whose package.json names it. */
@@ -66,6 +67,49 @@ export function runtimeEnvironment(serviceName: string): Record<string, string> 
   };
 }
 
+/** Lambda's limit on a function's environment: the keys and values together, in bytes. */
+export const ENVIRONMENT_MAX_BYTES = 4 * 1024;
+
+/**
+ * Bytes a resource attribute (Ref, Fn::GetAtt: a queue URL or ARN, a table name) is counted as
+ * before it is known: more than any of them resolves to (an SQS queue name has at most 80
+ * characters, its URL and ARN at most about 140 with the longest region and partition).
+ */
+export const UNRESOLVED_ATTRIBUTE_BYTES = 200;
+/** The most bytes each pseudo parameter resolves to. */
+const PSEUDO_BYTES: Record<string, number> = {
+  'AWS::AccountId': 12,
+  'AWS::Partition': 10, // aws-us-gov
+  'AWS::Region': 16, // e.g. ap-southeast-3 and longer ones to come
+  'AWS::URLSuffix': 16, // amazonaws.com.cn
+};
+
+/**
+ * The most bytes the environment can take once deployed, measured on its CloudFormation form:
+ * literal text as it is, JSON escapes included; each pseudo parameter at its longest; any other
+ * reference at UNRESOLVED_ATTRIBUTE_BYTES.
+ */
+export function environmentBytes(scope: Construct, environment: Record<string, string>): number {
+  const bytes = (value: unknown): number => {
+    if (typeof value === 'string') return Buffer.byteLength(value);
+    if (typeof value === 'number') return String(value).length;
+    const o = value as Record<string, unknown>;
+    if (typeof o.Ref === 'string') return PSEUDO_BYTES[o.Ref] ?? UNRESOLVED_ATTRIBUTE_BYTES;
+    if (Array.isArray(o['Fn::Join'])) {
+      const [separator, parts] = o['Fn::Join'] as [string, unknown[]];
+      return (
+        parts.reduce<number>((sum, part) => sum + bytes(part), 0) + separator.length * (parts.length - 1)
+      );
+    }
+    return UNRESOLVED_ATTRIBUTE_BYTES;
+  };
+  const resolved = Stack.of(scope).resolve(environment) as Record<string, unknown>;
+  return Object.entries(resolved).reduce(
+    (sum, [key, value]) => sum + Buffer.byteLength(key) + bytes(value),
+    0,
+  );
+}
+
 /** Where the functions run: a VPC of the app's, when its platform requires one. */
 export interface FunctionNetwork {
   /**
@@ -100,6 +144,9 @@ export interface AppFunctionProps
 
 /** A Lambda function of a pre-built bundle, with the project's defaults and its own log group (`this.logGroup`). */
 export class AppFunction extends LambdaFunction {
+  /** The most bytes its environment can take once deployed (environmentBytes), at most ENVIRONMENT_MAX_BYTES. */
+  readonly environmentBytes: number;
+
   constructor(scope: Construct, id: string, props: AppFunctionProps) {
     const logGroup = new LogGroup(scope, `${id}LogGroup`, { retention: props.logRetention });
     const role = new Role(scope, `${id}Role`, {
@@ -112,6 +159,19 @@ export class AppFunction extends LambdaFunction {
     if (props.vpc) {
       role.addManagedPolicy(
         ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaENIManagementAccess'),
+      );
+    }
+    const environment = { ...props.environment, ...runtimeEnvironment(props.serviceName) };
+    const size = environmentBytes(scope, environment);
+    if (size > ENVIRONMENT_MAX_BYTES) {
+      const largest = Object.entries(environment)
+        .map(([key, value]) => [key, environmentBytes(scope, { [key]: value })] as const)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 2)
+        .map(([key, n]) => `${key} ${n}`)
+        .join(', ');
+      throw new SettingsError(
+        `invalid settings: the environment of ${id} could take up to ${size} bytes, over Lambda's ${ENVIRONMENT_MAX_BYTES} (each queue URL or ARN counted as ${UNRESOLVED_ATTRIBUTE_BYTES}); largest: ${largest}. Fewer requesters, or fewer projects or profiles in their grants, make it fit`,
       );
     }
     super(scope, id, {
@@ -131,8 +191,9 @@ export class AppFunction extends LambdaFunction {
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
       securityGroups: props.securityGroups,
-      environment: { ...props.environment, ...runtimeEnvironment(props.serviceName) },
+      environment,
     });
+    this.environmentBytes = size;
     // CDK makes a function depend on its role and the role's policies; the policies are what
     // matter, the role half repeats the GetAtt, which cfn-lint reports as W3005.
     (this.node.defaultChild as CfnFunction).addMetadata('cfn-lint', { config: { ignore_checks: ['W3005'] } });

@@ -1,5 +1,6 @@
 /**
- * Alarms on what needs a person (a request parked in the DLQ or the rejected queue, requests
+ * Alarms on what needs a person (a request parked in a requester's DLQ or the rejected queue, a
+ * continuation in its DLQ, requests
  * waiting too long, failing or throttled functions, status events EventBridge refused, duplicate
  * endpoints in Atlas), notifying an optional SNS topic, and a
  * dashboard of the functions' own metrics (functions/lib/runtime/telemetry.ts).
@@ -22,11 +23,24 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DEFAULT_REQUESTER } from '#messages/requesters.ts';
 import { METRIC, METRICS_NAMESPACE, SERVICE } from '#runtime/metric-names.ts';
 import type { RequestQueues } from './queues.ts';
 
+/** A requester's queues, by its name. */
+export interface RequesterQueues {
+  readonly name: string;
+  readonly queue: IQueue;
+  readonly deadLetterQueue: IQueue;
+}
+
 export interface MonitoringProps {
   readonly queues: RequestQueues;
+  /**
+   * Every requester's queues: the configured ones, or the default requester's (the construct's
+   * own request queue and DLQ, whose alarms keep their ids).
+   */
+  readonly requesters: readonly RequesterQueues[];
   /** The functions whose errors and throttles raise an alarm, by the name used in alarm texts. */
   readonly functions: Readonly<Record<string, IFunction>>;
   /** Alarm when the oldest request has waited longer than this. */
@@ -68,7 +82,11 @@ export class Monitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
-    const { requestQueue, deadLetterQueue, rejectedQueue } = props.queues;
+    const { rejectedQueue, continuationDeadLetterQueue } = props.queues;
+    // The default requester's alarms keep the ids they had before requesters; a configured
+    // requester's carry its name.
+    const named = (alarmId: string, requester: string) =>
+      requester === DEFAULT_REQUESTER ? alarmId : `Requester-${requester}-${alarmId}`;
     const alarm = (
       alarmId: string,
       description: string,
@@ -92,10 +110,19 @@ export class Monitoring extends Construct {
     };
     const visible = { statistic: Stats.MAXIMUM, period: Duration.minutes(1) };
 
+    for (const { name, deadLetterQueue } of props.requesters) {
+      const whose = name === DEFAULT_REQUESTER ? '' : ` of requester ${name}`;
+      const flag = name === DEFAULT_REQUESTER ? '' : ` -- --requester ${name}`;
+      alarm(
+        named('DeadLetterQueueAlarm', name),
+        `Requests wait in the dead-letter queue${whose}: read their reason, fix it, then replay them (npm run replay${flag}).`,
+        deadLetterQueue.metricApproximateNumberOfMessagesVisible(visible),
+      );
+    }
     alarm(
-      'DeadLetterQueueAlarm',
-      'Requests wait in the dead-letter queue: read their reason, fix it, then replay them (npm run replay).',
-      deadLetterQueue.metricApproximateNumberOfMessagesVisible(visible),
+      'ContinuationDeadLetterQueueAlarm',
+      "Continuations (the provisioner's own waits, follow-ups and hand-backs) crashed the provisioner again and again: read them and the provisioner's logs, fix the cause; they are not replayed (the status checker hands tracked keys back), a request the requester still wants is sent again.",
+      continuationDeadLetterQueue.metricApproximateNumberOfMessagesVisible(visible),
     );
     alarm(
       'RejectedQueueAlarm',
@@ -109,15 +136,18 @@ export class Monitoring extends Construct {
         props.frontDoorDeadLetterQueue.metricApproximateNumberOfMessagesVisible(visible),
       );
     }
-    alarm(
-      'OldestRequestAlarm',
-      `A request has waited more than ${props.oldestRequestAge.toSeconds()} s: the provisioner is failing, throttled or backing off.`,
-      requestQueue.metricApproximateAgeOfOldestMessage({
-        statistic: Stats.MAXIMUM,
-        period: Duration.minutes(1),
-      }),
-      props.oldestRequestAge.toSeconds(),
-    );
+    for (const { name, queue } of props.requesters) {
+      const whose = name === DEFAULT_REQUESTER ? '' : ` of requester ${name}`;
+      alarm(
+        named('OldestRequestAlarm', name),
+        `A request${whose} has waited more than ${props.oldestRequestAge.toSeconds()} s: the provisioner is failing, throttled or backing off.`,
+        queue.metricApproximateAgeOfOldestMessage({
+          statistic: Stats.MAXIMUM,
+          period: Duration.minutes(1),
+        }),
+        props.oldestRequestAge.toSeconds(),
+      );
+    }
     alarm(
       'StatusCheckFailedAlarm',
       'The status checker could not check a project (Atlas answered 401/403, or the secret is missing or malformed): fix the credentials.',
@@ -162,9 +192,21 @@ export class Monitoring extends Construct {
             title: 'Requests',
             left: [appMetric(SERVICE.provisioner, METRIC.requests)],
             right: [
-              requestQueue.metricApproximateNumberOfMessagesVisible({ label: 'waiting', period: PERIOD }),
-              deadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: 'in DLQ', period: PERIOD }),
+              ...props.requesters.flatMap(({ name, queue, deadLetterQueue }) => {
+                const of = name === DEFAULT_REQUESTER ? '' : ` ${name}`;
+                return [
+                  queue.metricApproximateNumberOfMessagesVisible({ label: `waiting${of}`, period: PERIOD }),
+                  deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+                    label: `in DLQ${of}`,
+                    period: PERIOD,
+                  }),
+                ];
+              }),
               rejectedQueue.metricApproximateNumberOfMessagesVisible({ label: 'rejected', period: PERIOD }),
+              continuationDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+                label: 'continuations in DLQ',
+                period: PERIOD,
+              }),
             ],
           }),
           new GraphWidget({

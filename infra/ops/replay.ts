@@ -207,11 +207,13 @@ async function release(sqs: SQSClient, queueUrl: string, handles: string[]): Pro
   }
 }
 
-const USAGE = `usage: npm run replay -- [--dry-run] [--rate <messages/s, 1-${MAX_RATE}>]
+const USAGE = `usage: npm run replay -- [--dry-run] [--rate <messages/s, 1-${MAX_RATE}>] [--requester <name>]
                        [--stack <name>] [--dlq-arn <arn>] [--dlq-url <url>] [--queue-arn <arn>] [--queue-url <url>]
 
 Moves every message of the dead-letter queue back to the request queue (an SQS message move
-task) and shows its progress. The queues come from the flags, else from DLQ_URL and
+task) and shows its progress. On a deployment with requesters, --requester names whose: its DLQ
+moves to its own queue (from the stack's Requesters output), so the requests stay its own.
+The continuation DLQ is not replayed. The queues come from the flags, else from DLQ_URL and
 REQUEST_QUEUE_URL (as \`npm start -- --keep\` exports them) unless --stack is given, else from the
 outputs of the deployed stack (default ${DEFAULT_STACK_NAME}). AWS_ENDPOINT_URL points it at an emulator.
 
@@ -225,6 +227,7 @@ export async function main(argv: string[]): Promise<number> {
       ...resourceFlags(['dlqArn', 'dlqUrl', 'requestQueueArn', 'requestQueueUrl']),
       'dry-run': { type: 'boolean' },
       rate: { type: 'string' },
+      requester: { type: 'string' },
     },
     argv,
     USAGE,
@@ -234,9 +237,15 @@ export async function main(argv: string[]): Promise<number> {
   const sqs = new SQSClient({});
   const given = resourcesFromFlags(flags);
   const stack = flags.stack;
+  const requester = flags.requester;
 
   if (flags['dry-run']) {
-    const r = await resolveResources(['dlqUrl', 'dlqArn', 'requestQueueArn'], { given, stack, sqs });
+    const r = await resolveResources(['dlqUrl', 'dlqArn', 'requestQueueArn'], {
+      given,
+      stack,
+      requester,
+      sqs,
+    });
     const result = await dryRun({ sqs, dlqUrl: r.dlqUrl });
     console.log(`dry run: would move ~${result.count} message(s) from ${r.dlqArn} to ${r.requestQueueArn}`);
     if (result.inFlight > 0)
@@ -256,7 +265,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const r = await resolveResources(['dlqArn', 'requestQueueArn'], { given, stack, sqs });
+  const r = await resolveResources(['dlqArn', 'requestQueueArn'], { given, stack, requester, sqs });
   console.log(`replaying ${r.dlqArn} -> ${r.requestQueueArn}${rate ? ` at ${rate} message(s)/s` : ''}`);
   const bar = new ProgressBar('moved');
   const task = await replay({

@@ -7,7 +7,7 @@
  */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { DEFAULT_STACK_NAME, STACK_OUTPUTS } from '#infra/names.ts';
+import { DEFAULT_STACK_NAME, REQUESTERS_OUTPUT, type RequesterOutput, STACK_OUTPUTS } from '#infra/names.ts';
 import { CommandError, UsageError } from './cli.ts';
 
 /**
@@ -35,6 +35,11 @@ export const RESOURCES = {
   tableName: { output: STACK_OUTPUTS.tableName, flag: 'table', variable: 'LEDGER_TABLE' },
   eventBusName: { output: STACK_OUTPUTS.eventBusName, flag: 'event-bus', variable: 'EVENT_BUS_NAME' },
   eventSource: { output: STACK_OUTPUTS.eventSource, flag: 'event-source', variable: 'EVENT_SOURCE' },
+  continuationDlqUrl: {
+    output: STACK_OUTPUTS.continuationDlqUrl,
+    flag: 'continuation-dlq-url',
+    variable: 'CONTINUATION_DLQ_URL',
+  },
 } as const satisfies Record<keyof typeof STACK_OUTPUTS, { output: string; flag: string; variable: string }>;
 
 export type ResourceName = keyof typeof RESOURCES;
@@ -64,6 +69,11 @@ export interface ResolveOptions {
   given: Partial<Resources>;
   /** The stack named by --stack: its outputs come before the environment variables. */
   stack?: string;
+  /**
+   * The requester named by --requester: its queues (request queue, DLQ) come from the stack's
+   * Requesters output, after the flags and before the environment variables.
+   */
+  requester?: string;
   /** @default process.env */
   environment?: Record<string, string | undefined>;
   sqs: SQSClient;
@@ -75,6 +85,33 @@ const QUEUE_PAIRS = [
   ['requestQueueUrl', 'requestQueueArn'],
   ['dlqUrl', 'dlqArn'],
 ] as const;
+
+/** Each requester's queue and DLQ resource, from its entry in the Requesters output. */
+const REQUESTER_RESOURCES = {
+  requestQueueUrl: 'queueUrl',
+  requestQueueArn: 'queueArn',
+  dlqUrl: 'dlqUrl',
+  dlqArn: 'dlqArn',
+} as const satisfies Partial<Record<ResourceName, keyof RequesterOutput>>;
+
+/** The requesters of a stack's Requesters output, by name; undefined when the stack has none. */
+export function requestersOutput(
+  outputs: ReadonlyMap<string, string>,
+): Record<string, RequesterOutput> | undefined {
+  const text = outputs.get(REQUESTERS_OUTPUT);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as Record<string, RequesterOutput>;
+  } catch {
+    throw new CommandError(`the stack output ${REQUESTERS_OUTPUT} is not JSON (${text})`);
+  }
+}
+
+const named = (requesters: Record<string, unknown>) =>
+  Object.keys(requesters)
+    .sort()
+    .map((n) => `"${n}"`)
+    .join(', ');
 
 /** The resources the environment variables name (RESOURCES' `variable`). */
 export function resourcesFromEnvironment(
@@ -97,22 +134,60 @@ export async function resolveResources<K extends ResourceName>(
   needed: readonly K[],
   options: ResolveOptions,
 ): Promise<Pick<Resources, K>> {
+  const stack = options.stack ?? DEFAULT_STACK_NAME;
+  const cloudFormation = () => options.cloudFormation ?? new CloudFormationClient({});
+  let fromRequester: Partial<Resources> = {};
+  if (options.requester !== undefined) {
+    const requester = options.requester;
+    let requesters: Record<string, RequesterOutput> | undefined;
+    try {
+      requesters = requestersOutput(await stackOutputs(cloudFormation(), stack));
+    } catch (error) {
+      if (error instanceof CommandError || error instanceof UsageError) throw error;
+      throw new CommandError(
+        `--requester ${requester}: the outputs of stack ${stack} could not be read (${error instanceof Error ? error.message : String(error)})`,
+      );
+    }
+    if (requesters === undefined) {
+      throw new UsageError(
+        `--requester ${requester}: stack ${stack} has no requesters (no ${REQUESTERS_OUTPUT} output): leave --requester out`,
+      );
+    }
+    const entry = requesters[requester];
+    if (entry === undefined) {
+      throw new UsageError(
+        `--requester ${requester}: stack ${stack} has no such requester; its requesters are ${named(requesters)}`,
+      );
+    }
+    fromRequester = Object.fromEntries(
+      Object.entries(REQUESTER_RESOURCES).map(([resource, field]) => [resource, entry[field]]),
+    );
+  }
   const fromEnvironment =
-    options.stack === undefined ? resourcesFromEnvironment(options.environment ?? process.env) : {};
-  const found: Partial<Resources> = { ...fromEnvironment, ...options.given };
+    options.stack === undefined && options.requester === undefined
+      ? resourcesFromEnvironment(options.environment ?? process.env)
+      : {};
+  const found: Partial<Resources> = { ...fromEnvironment, ...fromRequester, ...options.given };
   const derivable = (name: ResourceName) =>
     QUEUE_PAIRS.some(([url, arn]) => (name === url && found[arn]) || (name === arn && found[url]));
   const missing = needed.filter((name) => !found[name] && !derivable(name));
   let stackProblem: string | undefined;
   if (missing.length > 0) {
-    const stack = options.stack ?? DEFAULT_STACK_NAME;
     try {
-      const outputs = await stackOutputs(options.cloudFormation ?? new CloudFormationClient({}), stack);
+      const outputs = await stackOutputs(cloudFormation(), stack);
       for (const [name, { output }] of Object.entries(RESOURCES) as [ResourceName, { output: string }][]) {
         const value = outputs.get(output);
         if (!found[name] && value) found[name] = value;
       }
+      const requesters = requestersOutput(outputs);
+      const perRequester = missing.filter((name) => name in REQUESTER_RESOURCES && !found[name]);
+      if (requesters !== undefined && perRequester.length > 0) {
+        throw new UsageError(
+          `stack ${stack} has requesters, each with its own queues: pass --requester <name>, one of ${named(requesters)}`,
+        );
+      }
     } catch (error) {
+      if (error instanceof CommandError || error instanceof UsageError) throw error;
       stackProblem = `the outputs of stack ${stack} could not be read (${error instanceof Error ? error.message : String(error)})`;
     }
   }

@@ -152,13 +152,15 @@ export async function sendRequests(
 const USAGE = `usage: npm run send -- --group <projectId> --region <REGION> [--vpc-region <REGION>]
                      [--action create|delete] [--profile <name>] [--request-id <id>]
        npm run send -- --file requests.jsonl
-   queue: [--stack <name>] [--queue-url <url>]
+   queue: [--stack <name>] [--requester <name>] [--queue-url <url>]
 
 Publishes provisioning requests to the request queue, validated like the function validates
 them. A requestId is generated when none is given, and printed. --file sends one JSON request
 per line, after checking every line. The queue comes from --queue-url, else from
 REQUEST_QUEUE_URL (as \`npm start -- --keep\` exports it) unless --stack is given, else from the
-outputs of the deployed stack (default ${DEFAULT_STACK_NAME}). AWS_ENDPOINT_URL points it at an emulator.`;
+outputs of the deployed stack (default ${DEFAULT_STACK_NAME}). On a deployment with requesters,
+--requester names whose queue (from the stack's Requesters output): the requests are that
+requester's, and the queue admits only its senders. AWS_ENDPOINT_URL points it at an emulator.`;
 
 /** The command: parses argv, prints to stdout (results) and stderr (progress), resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -173,6 +175,7 @@ export async function main(argv: string[]): Promise<number> {
       provider: { type: 'string' },
       'request-id': { type: 'string' },
       file: { type: 'string' },
+      requester: { type: 'string' },
     },
     argv,
     USAGE,
@@ -198,6 +201,7 @@ export async function main(argv: string[]): Promise<number> {
       await resolveResources(['requestQueueUrl'], {
         given: resourcesFromFlags(flags),
         stack: flags.stack,
+        requester: flags.requester,
         sqs,
       })
     ).requestQueueUrl;

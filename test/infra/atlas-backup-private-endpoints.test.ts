@@ -1,7 +1,8 @@
 /**
  * The construct as an existing CDK app uses it: twice in a stack of the app's own, next to the
- * app's resources, with cdk-nag on; and the requester settings (other accounts, an organization,
- * the EventBridge front door) with the queue policy, the rule and the bus policies they produce;
+ * app's resources, with cdk-nag on; and a sample registry of requesters (in other accounts by
+ * account id and by role, on the EventBridge front door, an operator) with every queue policy,
+ * rule and bus policy statement they produce;
  * and what a platform team sets on every function (a VPC, memory, log retention).
  */
 import { readFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS_CHANGED_DETAIL_TYPE } from '#events/status-event.ts';
 import { bundleDir } from '#infra/constructs/function.ts';
 import { AtlasBackupPrivateEndpoints } from '#infra/index.ts';
+import type { RequesterInput } from '#infra/settings.ts';
 import { REQUESTED_DETAIL_TYPE } from '#messages/front-door.ts';
 
 // The feature flags `cdk synth` applies (cdk.json), with bundling skipped.
@@ -25,8 +27,39 @@ const CONTEXT = {
   ...JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')).context,
   'aws:cdk:bundling-stacks': [],
 };
-const ACCOUNTS = ['111111111111', '222222222222'];
-const ORG = 'o-a1b2c3d4e5';
+/** The sample registry: two requesters in other accounts, one front-door requester, one operator. */
+const REQUESTERS = [
+  {
+    name: 'team-a',
+    senders: ['111111111111'],
+    projects: ['5f0a1b2c3d4e5f6a7b8c9d0e'],
+    profiles: ['default'],
+    actions: ['create', 'delete'],
+    statusEventBusArn: 'arn:aws:events:eu-west-1:111111111111:event-bus/team-a-status',
+  },
+  {
+    name: 'team-b',
+    senders: ['arn:aws:iam::222222222222:role/team-b-provisioning'],
+    projects: 'ALL',
+    profiles: ['team-b'],
+    actions: ['create'],
+  },
+  {
+    name: 'orders',
+    frontDoorAccounts: ['333333333333', '444444444444'],
+    projects: 'ALL',
+    profiles: ['default'],
+    actions: ['create', 'delete'],
+  },
+  {
+    name: 'ops',
+    senders: ['arn:aws:iam::123456789012:role/platform-operator'],
+    projects: 'ALL',
+    profiles: ['default', 'team-b'],
+    actions: ['delete'],
+    operator: true,
+  },
+] satisfies RequesterInput[];
 
 type Json = Record<string, unknown>;
 
@@ -68,13 +101,13 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
     team = new AtlasBackupPrivateEndpoints(stack, 'TeamEndpoints', { maxConcurrency: 2 });
     platform = new AtlasBackupPrivateEndpoints(stack, 'PlatformEndpoints', {
       eventSource: 'platform.backup-private-endpoints',
-      requesterAccounts: ACCOUNTS,
-      requesterOrganizationId: ORG,
+      allowedProfiles: ['default', 'team-b'],
+      requesters: REQUESTERS,
       requestEventBusName: 'platform-requests',
       requestEventSources: ['orders', 'com.acme.*'],
     });
     team.grantSendRequests(service);
-    platform.grantSendRequests(service);
+    platform.grantSendRequests(service, 'team-b');
     platform.onStatusChanged('OrdersStatus', {
       target: new SqsQueue(ordersInbox),
       outcomes: ['PROVISIONED', 'REJECTED'],
@@ -94,11 +127,14 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
     const names = Object.values(queues)
       .map((q) => (q.Properties as Json).QueueName)
       .filter((n): n is string => typeof n === 'string');
-    expect(names).toHaveLength(2);
-    expect(new Set(names).size).toBe(2);
+    // The team's request queue; each requester's queue and DLQ of the platform (named, so the
+    // provisioner's environment holds their known-length URLs).
+    expect(names).toHaveLength(1 + 2 * REQUESTERS.length);
+    expect(new Set(names).size).toBe(names.length);
     for (const name of names) expect(name).toMatch(/^[A-Za-z0-9_-]{1,80}$/);
-    // Three each, the app's two, and the front door's dead-letter queue of the copy that has one.
-    expect(Object.keys(queues)).toHaveLength(2 * 3 + 2 + 1);
+    // Per copy: rejected, continuation and its DLQ; the team's request queue and DLQ; two per
+    // requester of the platform and its front door's DLQ; the app's two.
+    expect(Object.keys(queues)).toHaveLength(2 * 3 + 2 + 2 * REQUESTERS.length + 1 + 2);
     template.resourceCountIs('AWS::DynamoDB::Table', 2);
     template.resourceCountIs('AWS::Scheduler::Schedule', 2);
     template.resourcePropertiesCountIs('AWS::Lambda::Function', { ReservedConcurrentExecutions: 1 }, 2);
@@ -117,7 +153,7 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
       sorted({
         Effect: 'Allow',
         Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
-        Resource: [team, platform].map((copy) => arn(copy.requestQueue)),
+        Resource: [arn(team.requestQueue), arn(platform.requesterQueue('team-b'))],
       }),
     ]);
   });
@@ -145,57 +181,147 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
     });
   });
 
-  describe('requesters in other accounts and the front door', () => {
-    const requestQueuePolicy = (copy: AtlasBackupPrivateEndpoints) =>
+  describe('the requesters: their queues, front door, status bus and what each policy says', () => {
+    type Statement = Json & { Sid?: string };
+    const policyOf = (queue: IConstruct) =>
       Object.values(
-        template.findResources('AWS::SQS::QueuePolicy', {
-          Properties: { Queues: [{ Ref: id(copy.requestQueue) }] },
-        }),
+        template.findResources('AWS::SQS::QueuePolicy', { Properties: { Queues: [{ Ref: id(queue) }] } }),
       )
-        .flatMap((p) => ((p.Properties as Json).PolicyDocument as { Statement: Json[] }).Statement)
+        .flatMap((p) => ((p.Properties as Json).PolicyDocument as { Statement: Statement[] }).Statement)
         .map(sorted);
+    const tlsOnly = (queue: IConstruct) => ({
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 'sqs:*',
+      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      Resource: arn(queue),
+    });
+    const partitionArn = (rest: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, rest]] });
+    const roles = () =>
+      [platform.provisioner, platform.statusChecker].map((fn) => arn(fn.role as IConstruct));
 
-    it('lets the requester accounts and organization send, and find the queue, and nothing else', () => {
-      const allowed = requestQueuePolicy(platform).filter((st) => st.Sid !== undefined);
-      const bySid = Object.fromEntries(allowed.map((st) => [st.Sid, st]));
-      expect(Object.keys(bySid).sort()).toEqual(['RequesterAccountsSend', 'RequesterOrganizationSend']);
-      for (const st of allowed) {
-        expect(st).toMatchObject({
-          Action: ['sqs:GetQueueUrl', 'sqs:SendMessage'],
-          Resource: arn(platform.requestQueue),
+    it("admits exactly each requester's senders to its own queue: an account id, a role ARN", () => {
+      const sends = (queue: IConstruct, principal: unknown) =>
+        sorted({
+          Sid: 'SendersSend',
+          Effect: 'Allow',
+          Principal: { AWS: principal },
+          Action: ['sqs:SendMessage', 'sqs:GetQueueUrl'],
+          Resource: arn(queue),
         });
+      const q = (name: string) => platform.requesterQueue(name);
+      expect(policyOf(q('team-a'))).toEqual([
+        tlsOnly(q('team-a')),
+        sends(q('team-a'), partitionArn(':iam::111111111111:root')),
+      ]);
+      expect(policyOf(q('team-b'))).toEqual([
+        tlsOnly(q('team-b')),
+        sends(q('team-b'), 'arn:aws:iam::222222222222:role/team-b-provisioning'),
+      ]);
+      expect(policyOf(q('ops'))).toEqual([
+        tlsOnly(q('ops')),
+        sends(q('ops'), 'arn:aws:iam::123456789012:role/platform-operator'),
+      ]);
+      // The front door requester's queue admits its rule only.
+      expect(policyOf(q('orders'))).toEqual([
+        tlsOnly(q('orders')),
+        sorted({
+          Effect: 'Allow',
+          Principal: { Service: 'events.amazonaws.com' },
+          Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+          Condition: {
+            ArnEquals: { 'aws:SourceArn': arn(platform.requesters?.get('orders').frontDoor as IConstruct) },
+          },
+          Resource: arn(q('orders')),
+        }),
+      ]);
+      // No one sends to a requester's DLQ but the provisioner (its role's own policy).
+      for (const { name } of REQUESTERS) {
+        const dlq = platform.requesterDeadLetterQueue(name);
+        expect(policyOf(dlq)).toEqual([tlsOnly(dlq)]);
       }
-      const accounts = JSON.stringify(bySid.RequesterAccountsSend?.Principal);
-      for (const account of ACCOUNTS) expect(accounts).toContain(`:iam::${account}:root`);
-      expect(bySid.RequesterAccountsSend?.Condition).toBeUndefined();
-      expect(bySid.RequesterOrganizationSend).toMatchObject({
-        Principal: { AWS: '*' },
-        Condition: { StringEquals: { 'aws:PrincipalOrgID': ORG } },
-      });
     });
 
-    it('turns request events from the accepted sources on the named bus into request messages', () => {
-      template.hasResourceProperties('AWS::Events::Rule', {
+    it('gives each requester a DLQ that only its own queue redrives into, under Requesters/<name>', () => {
+      const resources = template.toJSON().Resources;
+      for (const { name } of REQUESTERS) {
+        const queue = platform.requesterQueue(name);
+        const dlq = platform.requesterDeadLetterQueue(name);
+        expect(queue.node.path).toBe(`OrdersPlatform/PlatformEndpoints/Requesters/${name}/Queue`);
+        const props = resources[id(queue)].Properties;
+        expect(props).toMatchObject({
+          SqsManagedSseEnabled: true,
+          RedrivePolicy: { deadLetterTargetArn: arn(dlq), maxReceiveCount: 8 },
+        });
+        expect(resources[id(dlq)].Properties.RedriveAllowPolicy).toEqual({
+          redrivePermission: 'byQueue',
+          sourceQueueArns: [partitionArn(`:sqs:eu-west-1:123456789012:${props.QueueName}`)],
+        });
+        expect(props.QueueName).toMatch(new RegExp(`-${name}-[0-9A-F]{8}-requests$`));
+      }
+    });
+
+    it('lets only the two functions send to the continuation queue', () => {
+      const queue = platform.queues.continuationQueue;
+      expect(policyOf(queue)).toEqual([
+        tlsOnly(queue),
+        sorted({
+          Sid: 'OnlyTheFunctionsSend',
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 'sqs:SendMessage',
+          Condition: { ArnNotEquals: { 'aws:PrincipalArn': roles() } },
+          Resource: arn(queue),
+        }),
+      ]);
+      const dlq = platform.queues.continuationDeadLetterQueue;
+      expect(policyOf(dlq)).toEqual([tlsOnly(dlq)]);
+    });
+
+    it("turns request events of the front-door requester's accounts only into its requests", () => {
+      const rule = platform.requesters?.get('orders').frontDoor as IConstruct;
+      const rules = template.findResources('AWS::Events::Rule', {
+        Properties: { EventBusName: 'platform-requests' },
+      });
+      expect(Object.keys(rules)).toEqual([id(rule)]);
+      expect((rules[id(rule)] as Json).Properties).toEqual({
+        Description: `Turns "${REQUESTED_DETAIL_TYPE}" events of requester orders's accounts into its requests`,
         EventBusName: 'platform-requests',
         EventPattern: {
           source: ['orders', { prefix: 'com.acme.' }],
           'detail-type': [REQUESTED_DETAIL_TYPE],
+          account: ['333333333333', '444444444444'],
         },
+        State: 'ENABLED',
         Targets: [
-          Match.objectLike({
-            Arn: arn(platform.requestQueue),
+          {
+            Id: 'Target0',
+            Arn: arn(platform.requesterQueue('orders')),
             InputPath: '$.detail',
             DeadLetterConfig: { Arn: arn(platform.frontDoorDeadLetterQueue as IConstruct) },
-          }),
+          },
         ],
       });
-      const rule = id(platform.frontDoor as IConstruct);
-      expect(requestQueuePolicy(platform)).toContainEqual({
+    });
+
+    it('lets the front-door accounts put request events on the bus, and only those', () => {
+      const policies = Object.values(template.findResources('AWS::Events::EventBusPolicy'))
+        .map((p) => p.Properties as Json)
+        .filter((p) => p.EventBusName === 'platform-requests');
+      expect(policies).toHaveLength(1);
+      const [policy] = policies as [Json];
+      expect(policy.StatementId).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+      expect(policy.Statement).toEqual({
         Effect: 'Allow',
-        Principal: { Service: 'events.amazonaws.com' },
-        Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
-        Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [rule, 'Arn'] } } },
-        Resource: arn(platform.requestQueue),
+        Principal: {
+          AWS: [partitionArn(':iam::333333333333:root'), partitionArn(':iam::444444444444:root')],
+        },
+        Action: 'events:PutEvents',
+        Resource: partitionArn(':events:eu-west-1:123456789012:event-bus/platform-requests'),
+        Condition: {
+          StringEquals: { 'events:detail-type': REQUESTED_DETAIL_TYPE },
+          StringLike: { 'events:source': ['orders', 'com.acme.*'] },
+        },
       });
     });
 
@@ -213,56 +339,142 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
       expect(team.frontDoorDeadLetterQueue).toBeUndefined();
     });
 
-    it('lets the requester accounts and organization put request events on the bus, and only those', () => {
-      const policies = Object.values(template.findResources('AWS::Events::EventBusPolicy')).map(
-        (p) => p.Properties as Json,
-      );
-      expect(policies).toHaveLength(2);
-      for (const policy of policies) {
-        expect(policy.EventBusName).toBe('platform-requests');
-        expect(policy.StatementId).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
-        expect(policy.Statement).toMatchObject({
-          Effect: 'Allow',
-          Action: 'events:PutEvents',
-          Resource: {
-            'Fn::Join': [
-              '',
-              [
-                'arn:',
-                { Ref: 'AWS::Partition' },
-                ':events:eu-west-1:123456789012:event-bus/platform-requests',
-              ],
-            ],
-          },
-          Condition: {
-            StringEquals: { 'events:detail-type': REQUESTED_DETAIL_TYPE },
-            StringLike: { 'events:source': ['orders', 'com.acme.*'] },
-          },
+    it("alarms on every requester's DLQ and the continuation DLQ", () => {
+      const dlqs = [
+        ...REQUESTERS.map(({ name }) => platform.requesterDeadLetterQueue(name)),
+        platform.queues.continuationDeadLetterQueue,
+      ];
+      for (const dlq of dlqs) {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          MetricName: 'ApproximateNumberOfMessagesVisible',
+          Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id(dlq), 'QueueName'] } }],
+          Threshold: 0,
         });
       }
-      const principals = JSON.stringify(policies.map((p) => (p.Statement as Json).Principal));
-      for (const account of ACCOUNTS) expect(principals).toContain(`:iam::${account}:root`);
-      expect(
-        policies.map((p) => (p.Statement as { Condition: { StringEquals: Json } }).Condition.StringEquals),
-      ).toContainEqual({
-        'events:detail-type': REQUESTED_DETAIL_TYPE,
-        'aws:PrincipalOrgID': ORG,
+    });
+
+    it('owns its status bus, on which only the two functions may put events', () => {
+      const bus = platform.eventBus as unknown as IConstruct;
+      const policies = Object.values(
+        template.findResources('AWS::Events::EventBusPolicy', {
+          Properties: { EventBusName: { Ref: id(bus) } },
+        }),
+      );
+      expect(policies.map((p) => (p.Properties as Json).Statement)).toEqual([
+        {
+          Sid: 'cdk-OnlyTheFunctionsPutEvents',
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 'events:PutEvents',
+          Resource: arn(bus),
+          Condition: { ArnNotEquals: { 'aws:PrincipalArn': roles() } },
+        },
+      ]);
+      // The team's copy, without requesters, still refers to the account's default bus.
+      expect(team.eventBus.eventBusName).toBe('default');
+    });
+
+    it("forwards a requester's own status events, and only those, to its bus", () => {
+      const rule = platform.requesters?.get('team-a').statusForwarding as IConstruct;
+      const props = template.toJSON().Resources[id(rule)].Properties;
+      expect(props).toMatchObject({
+        EventBusName: { Ref: id(platform.eventBus as unknown as IConstruct) },
+        EventPattern: {
+          source: ['platform.backup-private-endpoints'],
+          'detail-type': [STATUS_CHANGED_DETAIL_TYPE],
+          detail: { requester: ['team-a'] },
+        },
+        Targets: [
+          {
+            Id: 'Target0',
+            Arn: 'arn:aws:events:eu-west-1:111111111111:event-bus/team-a-status',
+            RoleArn: { 'Fn::GetAtt': [expect.any(String), 'Arn'] },
+          },
+        ],
+      });
+      const forwarding = template.findResources('AWS::Events::Rule', {
+        Properties: { Targets: [Match.objectLike({ Arn: Match.stringLikeRegexp('event-bus/') })] },
+      });
+      expect(Object.keys(forwarding)).toEqual([id(rule)]);
+    });
+
+    it("writes the registry into the provisioner's environment, each requester with its queues and grant", () => {
+      const variables =
+        template.toJSON().Resources[id(platform.provisioner)].Properties.Environment.Variables;
+      const entries = REQUESTERS.map((r) => {
+        const resources = platform.requesters?.get(r.name);
+        return resources?.entry;
+      });
+      expect(variables.REQUESTERS).toEqual(stack.resolve(JSON.stringify(entries)));
+      expect(entries.map((e) => [e?.name, e?.projects, e?.profiles, e?.actions, e?.operator])).toEqual(
+        REQUESTERS.map((r) => [
+          r.name,
+          r.projects,
+          r.profiles,
+          r.actions,
+          'operator' in r ? r.operator : undefined,
+        ]),
+      );
+      expect(variables.EVENT_BUS_NAME).toEqual({ Ref: id(platform.eventBus as unknown as IConstruct) });
+      expect(platform.provisioner.environmentBytes).toBeLessThanOrEqual(4096);
+    });
+
+    it('consumes every requester queue and the continuation queue', () => {
+      const sources = Object.values(
+        template.findResources('AWS::Lambda::EventSourceMapping', {
+          Properties: { FunctionName: { Ref: id(platform.provisioner) } },
+        }),
+      ).map((m) => (m.Properties as Json).EventSourceArn);
+      expect(sources).toEqual([
+        ...REQUESTERS.map(({ name }) => arn(platform.requesterQueue(name))),
+        arn(platform.queues.continuationQueue),
+      ]);
+    });
+
+    it('has no default request queue once requesters are named, and says where to look', () => {
+      expect(() => platform.requestQueue).toThrow(/requesterQueue\(name\) \(team-a, team-b, orders, ops\)/);
+      expect(() => platform.deadLetterQueue).toThrow(/requesterDeadLetterQueue\(name\)/);
+      expect(() => platform.requesterQueue('nobody')).toThrow(/no requester "nobody"/);
+      expect(() => team.requesterQueue('team-a')).toThrow(/no requesters configured/);
+    });
+
+    it('selects one requester of its status events', () => {
+      expect(platform.statusEvents({ requester: 'team-a' })).toEqual({
+        source: ['platform.backup-private-endpoints'],
+        detailType: [STATUS_CHANGED_DETAIL_TYPE],
+        detail: { requester: ['team-a'] },
       });
     });
 
-    it('refuses every request without TLS, from any principal', () => {
-      expect(requestQueuePolicy(platform)).toContainEqual(
-        expect.objectContaining({
-          Effect: 'Deny',
-          Principal: { AWS: '*' },
-          Action: 'sqs:*',
-          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-        }),
-      );
+    it("takes only this account's request events as the default requester's", () => {
+      const own = new Stack(new App({ context: CONTEXT }), 'FrontDoorOnly', {
+        env: { account: '123456789012', region: 'eu-west-1' },
+      });
+      const copy = new AtlasBackupPrivateEndpoints(own, 'Endpoints', {
+        requestEventBusName: 'requests',
+        requestEventSources: ['orders'],
+      });
+      const t = Template.fromStack(own);
+      t.hasResourceProperties('AWS::Events::Rule', {
+        EventBusName: 'requests',
+        EventPattern: {
+          source: ['orders'],
+          'detail-type': [REQUESTED_DETAIL_TYPE],
+          account: ['123456789012'],
+        },
+        Targets: [
+          Match.objectLike({
+            Arn: {
+              'Fn::GetAtt': [own.getLogicalId(copy.requestQueue.node.defaultChild as CfnElement), 'Arn'],
+            },
+          }),
+        ],
+      });
+      t.resourceCountIs('AWS::Events::EventBusPolicy', 0);
     });
 
-    it('gives the copy without requester settings no statement for other accounts', () => {
-      expect(requestQueuePolicy(team).filter((st) => st.Effect === 'Allow')).toEqual([]);
+    it('gives the copy without requesters no statement for other accounts', () => {
+      expect(policyOf(team.requestQueue).filter((st) => st.Effect === 'Allow')).toEqual([]);
     });
   });
 

@@ -32,8 +32,9 @@ describe('cfn-lint (runs the real cfn-lint on synthesized templates)', () => {
   });
 
   it('finds nothing in the templates with default settings and with every option set', async () => {
-    // GIVEN the default app, and one with an alarm topic, a named bus, large batches, two profiles,
-    // requesters in other accounts and an organization, and the front door
+    // GIVEN the default app, one with the default requester's front door, and one with an alarm
+    // topic, a named bus, large batches, two profiles, and a registry of requesters: in other
+    // accounts by account id and by role, on the front door, an operator, one with its own bus
     const templates = [
       ...synth({}),
       ...synth({
@@ -43,10 +44,47 @@ describe('cfn-lint (runs the real cfn-lint on synthesized templates)', () => {
         batchSize: '50',
         allowedProfiles: 'default,team-b',
         scheduleRateMinutes: '1',
-        requesterAccounts: '111111111111,222222222222',
-        requesterOrganizationId: 'o-a1b2c3d4e5',
         requestEventBusName: 'platform-requests',
         requestEventSources: 'orders,com.acme.*',
+        settings: {
+          requesters: [
+            {
+              name: 'team-a',
+              senders: ['111111111111'],
+              projects: ['5f0a1b2c3d4e5f6a7b8c9d0e'],
+              profiles: ['default'],
+              actions: ['create', 'delete'],
+              statusEventBusArn: 'arn:aws:events:eu-west-1:111111111111:event-bus/team-a-status',
+            },
+            {
+              name: 'team-b',
+              senders: ['arn:aws:iam::222222222222:role/team-b-provisioning'],
+              projects: 'ALL',
+              profiles: ['team-b'],
+              actions: ['create'],
+            },
+            {
+              name: 'orders',
+              frontDoorAccounts: ['333333333333', '444444444444'],
+              projects: 'ALL',
+              profiles: ['default'],
+              actions: ['create', 'delete'],
+            },
+            {
+              name: 'ops',
+              senders: ['arn:aws:iam::123456789012:role/platform-operator'],
+              projects: 'ALL',
+              profiles: ['default', 'team-b'],
+              actions: ['delete'],
+              operator: true,
+            },
+          ],
+        },
+      }),
+      ...synth({
+        stackName: 'AtlasBackupPrivateEndpointsFrontDoor',
+        requestEventBusName: 'requests',
+        requestEventSources: 'orders',
       }),
     ];
     // WHEN cfn-lint checks them

@@ -56,6 +56,10 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
   let stack: AtlasBackupPrivateEndpointsStack;
   let template: Template;
   const id = (c: IConstruct) => stack.getLogicalId(c.node.defaultChild as CfnElement);
+  // The default requester's queues: no requesters are configured.
+  const requestQueue = () => stack.provisioning.requestQueue;
+  const deadLetterQueue = () => stack.provisioning.deadLetterQueue;
+  const continuation = () => stack.queues.continuationQueue;
   const ref = (c: IConstruct) => ({ Ref: id(c) });
   const arn = (c: IConstruct) => ({ 'Fn::GetAtt': [id(c), 'Arn'] });
   /** Every action a role's policies allow, with the resources it is allowed on. */
@@ -69,7 +73,10 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       for (const statement of document.Statement) {
         expect(statement.Effect).toBe('Allow');
         for (const action of list(statement.Action as string)) {
-          grants[action] = [...(grants[action] ?? []), ...list(statement.Resource).map(render)].sort();
+          // A resource granted twice (by two statements CDK did not merge) is one grant.
+          grants[action] = [
+            ...new Set([...(grants[action] ?? []), ...list(statement.Resource).map(render)]),
+          ].sort();
         }
       }
     }
@@ -89,7 +96,8 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
   describe('queues', () => {
     it('encrypts every queue at rest and denies any request without TLS', () => {
       const queues = template.findResources('AWS::SQS::Queue');
-      expect(Object.keys(queues)).toHaveLength(3);
+      // The default requester's queue and DLQ, the rejected queue, the continuation queue and its DLQ.
+      expect(Object.keys(queues)).toHaveLength(5);
       for (const [logicalId, queue] of Object.entries(queues)) {
         expect((queue.Properties as Json).SqsManagedSseEnabled).toBe(true);
         template.hasResourceProperties('AWS::SQS::QueuePolicy', {
@@ -114,14 +122,14 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       expect(maxReceiveCount(DEFAULTS)).toBeGreaterThan(DEFAULTS.maxAttempts);
       template.hasResourceProperties('AWS::SQS::Queue', {
         RedrivePolicy: {
-          deadLetterTargetArn: arn(stack.queues.deadLetterQueue),
+          deadLetterTargetArn: arn(deadLetterQueue()),
           maxReceiveCount: maxReceiveCount(DEFAULTS),
         },
       });
     });
 
     it('hides a received request for at least six provisioner timeouts', () => {
-      const request = template.toJSON().Resources[id(stack.queues.requestQueue)];
+      const request = template.toJSON().Resources[id(requestQueue())];
       expect(request.Properties.VisibilityTimeout).toBe(visibilityTimeoutSeconds(DEFAULTS));
       expect(request.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(
         6 * DEFAULTS.provisionTimeoutSeconds,
@@ -130,7 +138,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
 
     it('keeps DLQ and rejected messages for 14 days', () => {
       const resources = template.toJSON().Resources;
-      const dlq = resources[id(stack.queues.deadLetterQueue)].Properties;
+      const dlq = resources[id(deadLetterQueue())].Properties;
       const rejected = resources[id(stack.queues.rejectedQueue)].Properties;
       expect(dlq.MessageRetentionPeriod).toBe(DAYS_14);
       expect(rejected.MessageRetentionPeriod).toBe(DAYS_14);
@@ -138,8 +146,8 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
 
     it('lets only the request queue redrive into the DLQ, which makes the DLQ a message move task source', () => {
       const resources = template.toJSON().Resources;
-      const request = resources[id(stack.queues.requestQueue)].Properties;
-      const dlq = resources[id(stack.queues.deadLetterQueue)].Properties;
+      const request = resources[id(requestQueue())].Properties;
+      const dlq = resources[id(deadLetterQueue())].Properties;
       expect(dlq.RedriveAllowPolicy.redrivePermission).toBe('byQueue');
       expect(dlq.RedriveAllowPolicy.sourceQueueArns.map(render)).toEqual([
         `arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:${request.QueueName}`,
@@ -150,10 +158,10 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
     it('leaves room in the parking queues for any request body the request queue accepts plus its reason', () => {
       const resources = template.toJSON().Resources;
       const size = (q: IConstruct) => resources[id(q)].Properties.MaximumMessageSize as number;
-      const request = size(stack.queues.requestQueue);
+      const request = size(requestQueue());
       expect(request).toBe(REQUEST_MAX_MESSAGE_BYTES);
       expect(request).toBeGreaterThanOrEqual(MAX_BODY_BYTES);
-      for (const parking of [stack.queues.deadLetterQueue, stack.queues.rejectedQueue]) {
+      for (const parking of [deadLetterQueue(), stack.queues.rejectedQueue]) {
         expect(size(parking)).toBe(PARKING_MAX_MESSAGE_BYTES);
         expect(size(parking) - request).toBeGreaterThanOrEqual(PARKED_ATTRIBUTES_MAX_BYTES);
       }
@@ -161,14 +169,16 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
   });
 
   describe('provisioner', () => {
-    it('consumes the request queue with per-record failures, the batch size and the concurrency cap', () => {
-      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-        EventSourceArn: arn(stack.queues.requestQueue),
-        FunctionName: ref(stack.provisioner),
-        FunctionResponseTypes: ['ReportBatchItemFailures'],
-        BatchSize: DEFAULTS.batchSize,
-        ScalingConfig: { MaximumConcurrency: DEFAULTS.maxConcurrency },
-      });
+    it('consumes the request queue and the continuation queue with per-record failures, the batch size and the concurrency cap', () => {
+      for (const queue of [requestQueue(), continuation()]) {
+        template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+          EventSourceArn: arn(queue),
+          FunctionName: ref(stack.provisioner),
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+          BatchSize: DEFAULTS.batchSize,
+          ScalingConfig: { MaximumConcurrency: DEFAULTS.maxConcurrency },
+        });
+      }
     });
 
     it('runs on Node 24, arm64, without X-Ray, with its timeout and its settings in the environment', () => {
@@ -190,8 +200,21 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
             LEDGER_TABLE_NAME: ref(stack.ledger.table),
             EVENT_BUS_NAME: 'default',
             EVENT_SOURCE: DEFAULTS.eventSource,
-            REQUEST_QUEUE_URL: ref(stack.queues.requestQueue),
-            DLQ_URL: ref(stack.queues.deadLetterQueue),
+            REQUESTERS: stack.resolve(
+              JSON.stringify([
+                {
+                  name: 'default',
+                  queueArn: requestQueue().queueArn,
+                  queueUrl: requestQueue().queueUrl,
+                  dlqUrl: deadLetterQueue().queueUrl,
+                  projects: 'ALL',
+                  profiles: ['default'],
+                  actions: ['create', 'delete'],
+                },
+              ]),
+            ),
+            CONTINUATION_QUEUE_URL: ref(continuation()),
+            CONTINUATION_QUEUE_ARN: arn(continuation()),
             REJECTED_QUEUE_URL: ref(stack.queues.rejectedQueue),
             MAX_ATTEMPTS: String(DEFAULTS.maxAttempts),
             BACKOFF_BASE_SECONDS: String(DEFAULTS.backoffBaseSeconds),
@@ -253,38 +276,40 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'));
       expect(mappings.map((m) => (m.Properties as Json).ScalingConfig)).toEqual([
         { MaximumConcurrency: DEFAULTS.maxConcurrency },
+        { MaximumConcurrency: DEFAULTS.maxConcurrency },
       ]);
     });
 
-    it('may send to the DLQ, the rejected queue and the request queue, and change visibility there', () => {
+    it('may send to the continuation queue, the DLQ and the rejected queue, and change visibility where it consumes', () => {
       const grants = grantsOf(id(stack.provisioner.role as IConstruct));
       const queue = (q: IConstruct) => `<${id(q)}.Arn>`;
       expect(grants['sqs:SendMessage']).toEqual(
-        [stack.queues.requestQueue, stack.queues.deadLetterQueue, stack.queues.rejectedQueue]
-          .map(queue)
-          .sort(),
+        [continuation(), deadLetterQueue(), stack.queues.rejectedQueue].map(queue).sort(),
       );
-      expect(grants['sqs:ChangeMessageVisibility']).toEqual([queue(stack.queues.requestQueue)]);
+      expect(grants['sqs:ChangeMessageVisibility']).toEqual(
+        [requestQueue(), continuation()].map(queue).sort(),
+      );
     });
 
     it('is granted exactly what its work needs, and nothing on "*"', () => {
       const table = `<${id(stack.ledger.table)}.Arn>`;
       const queue = (q: IConstruct) => [`<${id(q)}.Arn>`];
+      const consumed = [...queue(requestQueue()), ...queue(continuation())].sort();
       expect(grantsOf(id(stack.provisioner.role as IConstruct))).toEqual({
         'logs:CreateLogStream': [`<${id(stack.provisioner.logGroup)}.Arn>`],
         'logs:PutLogEvents': [`<${id(stack.provisioner.logGroup)}.Arn>`],
-        'sqs:ReceiveMessage': queue(stack.queues.requestQueue),
-        'sqs:DeleteMessage': queue(stack.queues.requestQueue),
-        'sqs:ChangeMessageVisibility': queue(stack.queues.requestQueue),
+        'sqs:ReceiveMessage': consumed,
+        'sqs:DeleteMessage': consumed,
+        'sqs:ChangeMessageVisibility': consumed,
         'sqs:SendMessage': [
-          ...queue(stack.queues.requestQueue),
-          ...queue(stack.queues.deadLetterQueue),
+          ...queue(continuation()),
+          ...queue(deadLetterQueue()),
           ...queue(stack.queues.rejectedQueue),
         ].sort(),
         // The event source's poller (the function's role) reads the queue's attributes; CDK's
         // event source grant adds GetQueueUrl too.
-        'sqs:GetQueueAttributes': queue(stack.queues.requestQueue),
-        'sqs:GetQueueUrl': queue(stack.queues.requestQueue),
+        'sqs:GetQueueAttributes': consumed,
+        'sqs:GetQueueUrl': consumed,
         'dynamodb:UpdateItem': [table],
         'dynamodb:GetItem': [table],
         'secretsmanager:GetSecretValue': [
@@ -316,19 +341,19 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
     // GIVEN what the contract writes from the stack's settings and resources
     const resources = {
       ledgerTableName: stack.ledger.table.tableName,
-      continuationQueueUrl: stack.queues.continuationQueue.queueUrl,
+      continuationQueueUrl: continuation().queueUrl,
     };
     const written = {
       provision: provisionEnvironment(stack.settings, {
         ...resources,
-        continuationQueueArn: stack.queues.continuationQueue.queueArn,
+        continuationQueueArn: continuation().queueArn,
         rejectedQueueUrl: stack.queues.rejectedQueue.queueUrl,
         requesters: [
           {
             name: 'default',
-            queueArn: stack.queues.requestQueue.queueArn,
-            queueUrl: stack.queues.requestQueue.queueUrl,
-            dlqUrl: stack.queues.deadLetterQueue.queueUrl,
+            queueArn: requestQueue().queueArn,
+            queueUrl: requestQueue().queueUrl,
+            dlqUrl: deadLetterQueue().queueUrl,
             projects: 'ALL',
             profiles: stack.settings.allowedProfiles,
             actions: ['create', 'delete'],
@@ -368,7 +393,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
         Environment: {
           Variables: Match.objectLike({
             LEDGER_TABLE_NAME: ref(stack.ledger.table),
-            REQUEST_QUEUE_URL: ref(stack.queues.requestQueue),
+            CONTINUATION_QUEUE_URL: ref(continuation()),
             PENDING_ACCEPTANCE_DEADLINE_MINUTES: String(DEFAULTS.pendingAcceptanceDeadlineMinutes),
             IN_PROGRESS_DEADLINE_MINUTES: String(DEFAULTS.inProgressDeadlineMinutes),
             PROJECT_CONCURRENCY: String(DEFAULTS.projectConcurrency),
@@ -411,7 +436,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       });
     });
 
-    it('is granted exactly what its work needs: items, the check index, the request queue, secrets, events', () => {
+    it('is granted exactly what its work needs: items, the check index, the continuation queue, secrets, events', () => {
       const table = `<${id(stack.ledger.table)}.Arn>`;
       const logGroup = `<${id(stack.statusChecker.logGroup)}.Arn>`;
       expect(grantsOf(id(stack.statusChecker.role as IConstruct))).toEqual({
@@ -419,7 +444,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
         'logs:PutLogEvents': [logGroup],
         'dynamodb:UpdateItem': [table],
         'dynamodb:Query': [`${table}/index/${CHECK_INDEX}`],
-        'sqs:SendMessage': [`<${id(stack.queues.requestQueue)}.Arn>`],
+        'sqs:SendMessage': [`<${id(continuation())}.Arn>`],
         'secretsmanager:GetSecretValue': [
           'arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:cfn/atlas/profile/default-??????',
         ],
@@ -474,7 +499,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       });
 
     it('alarms on any message visible in the DLQ or the rejected queue', () => {
-      for (const queue of [stack.queues.deadLetterQueue, stack.queues.rejectedQueue]) {
+      for (const queue of [deadLetterQueue(), stack.queues.rejectedQueue]) {
         alarmOn(
           'ApproximateNumberOfMessagesVisible',
           { Name: 'QueueName', Value: { 'Fn::GetAtt': [id(queue), 'QueueName'] } },
@@ -519,7 +544,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
     it('alarms when the oldest request is older than oldestRequestAgeAlarmSeconds', () => {
       alarmOn(
         'ApproximateAgeOfOldestMessage',
-        { Name: 'QueueName', Value: { 'Fn::GetAtt': [id(stack.queues.requestQueue), 'QueueName'] } },
+        { Name: 'QueueName', Value: { 'Fn::GetAtt': [id(requestQueue()), 'QueueName'] } },
         DEFAULTS.oldestRequestAgeAlarmSeconds,
       );
     });
@@ -565,6 +590,7 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
   it('outputs what the operator CLIs read', () => {
     const outputs = template.toJSON().Outputs;
     expect(Object.keys(outputs).sort()).toEqual([
+      'ContinuationDeadLetterQueueUrl',
       'DeadLetterQueueArn',
       'DeadLetterQueueUrl',
       'EventBusName',
@@ -574,8 +600,8 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       'RequestQueueArn',
       'RequestQueueUrl',
     ]);
-    expect(outputs.RequestQueueUrl.Value).toEqual(ref(stack.queues.requestQueue));
-    expect(outputs.DeadLetterQueueArn.Value).toEqual(arn(stack.queues.deadLetterQueue));
+    expect(outputs.RequestQueueUrl.Value).toEqual(ref(requestQueue()));
+    expect(outputs.DeadLetterQueueArn.Value).toEqual(arn(deadLetterQueue()));
     expect(outputs.LedgerTableName.Value).toEqual(ref(stack.ledger.table));
     expect(outputs.EventSource.Value).toBe(DEFAULTS.eventSource);
   });
@@ -636,6 +662,106 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
 
     it('fails if a setting is unknown', () => {
       expect(build({ maxAttempt: 3 })).toThrow(/invalid settings/);
+    });
+
+    it('refuses requesterAccounts and requesterOrganizationId, saying to name requesters instead', () => {
+      expect(build({ requesterAccounts: ['111111111111'] })).toThrow(
+        /requesterAccounts: no longer accepted: it let every principal of those accounts ask for any project; name each requester instead: requesters: \[\{ name, senders: \['111111111111'\], projects, profiles, actions \}\]/,
+      );
+      expect(build({ requesterOrganizationId: 'o-a1b2c3d4e5' })).toThrow(
+        /requesterOrganizationId: no longer accepted: it let every principal of the organization ask for any project/,
+      );
+    });
+
+    describe('requesters', () => {
+      const requester = (r: object) => ({
+        name: 'team-a',
+        senders: ['111111111111'],
+        projects: 'ALL',
+        profiles: ['default'],
+        actions: ['create'],
+        ...r,
+      });
+      const withRequesters = (...requesters: object[]) => build({ requesters });
+
+      it('fails if two requesters have one name', () => {
+        expect(withRequesters(requester({}), requester({}))).toThrow(
+          /requesters\[1\] "team-a": name: another requester has this name/,
+        );
+      });
+
+      it('fails if a requester has no channel', () => {
+        expect(withRequesters(requester({ senders: [] }))).toThrow(
+          /requesters\[0\] "team-a": senders: name at least one sender, or frontDoorAccounts/,
+        );
+      });
+
+      it('fails if frontDoorAccounts are named without a front door bus', () => {
+        expect(withRequesters(requester({ frontDoorAccounts: ['333333333333'] }))).toThrow(
+          /requesters\[0\] "team-a": frontDoorAccounts: needs requestEventBusName/,
+        );
+      });
+
+      it("fails if one front-door account is two requesters'", () => {
+        const front = { requestEventBusName: 'requests', requestEventSources: ['orders'] };
+        expect(
+          build({
+            ...front,
+            requesters: [
+              requester({ frontDoorAccounts: ['333333333333'] }),
+              requester({ name: 'team-b', frontDoorAccounts: ['333333333333'] }),
+            ],
+          }),
+        ).toThrow(/requesters\[1\] "team-b": frontDoorAccounts: 333333333333 is also requester "team-a"'s/);
+      });
+
+      it('fails if a front door bus is set and no requester names front-door accounts', () => {
+        expect(
+          build({
+            requestEventBusName: 'requests',
+            requestEventSources: ['orders'],
+            requesters: [requester({})],
+          }),
+        ).toThrow(/requestEventBusName: with requesters, the front door takes request events only from/);
+      });
+
+      it('fails if a profile is not an allowed profile', () => {
+        expect(withRequesters(requester({}), requester({ name: 'team-b', profiles: ['prod'] }))).toThrow(
+          /requesters\[1\] "team-b": profiles: "prod" is not in allowedProfiles/,
+        );
+      });
+
+      it('fails if an operator may not delete', () => {
+        expect(withRequesters(requester({ operator: true }))).toThrow(
+          /requesters\[0\] "team-a": operator: needs action "delete"/,
+        );
+      });
+
+      it('fails if statusEventBusArn is not an event bus ARN', () => {
+        expect(
+          withRequesters(requester({ statusEventBusArn: 'arn:aws:sqs:eu-west-1:111111111111:queue' })),
+        ).toThrow(/requesters\[0\] "team-a": statusEventBusArn: must be an event bus ARN/);
+      });
+
+      it('fails if a sender is neither an account id nor a role or user ARN, naming the requester', () => {
+        expect(withRequesters(requester({ senders: ['arn:aws:iam::111111111111:group/admins'] }))).toThrow(
+          /requesters\[0\] "team-a": senders\.0: each sender must be a 12-digit AWS account id or an IAM role or user ARN/,
+        );
+      });
+
+      it('fails if a name is not a requester name, or a field is unknown', () => {
+        expect(withRequesters(requester({ name: 'Team A' }))).toThrow(
+          /requesters\[0\] "Team A": name: must be 1-32/,
+        );
+        expect(withRequesters(requester({ sender: ['111111111111'] }))).toThrow(/requesters\[0\] "team-a"/);
+      });
+
+      it("fails if the provisioner's environment would exceed Lambda's 4 KB", () => {
+        const many = Array.from({ length: 12 }, (_, i) => requester({ name: `team-${i}` }));
+        expect(withRequesters(...many)).toThrow(
+          /the environment of Provisioner could take up to \d+ bytes, over Lambda's 4096 .*largest: REQUESTERS/,
+        );
+      });
     });
   });
 });
