@@ -47,7 +47,9 @@ export const requesterName = z
   .string()
   .check(z.regex(REQUESTER_NAME, 'must be 1-32 of a-z 0-9 -, starting with a letter'));
 
-const groupId = z.string().check(z.regex(/^[a-f0-9]{24}$/, 'must be a 24-character lowercase hex Atlas project id'));
+const groupId = z
+  .string()
+  .check(z.regex(/^[a-f0-9]{24}$/, 'must be a 24-character lowercase hex Atlas project id'));
 
 export const RequesterGrantSchema = z.object({
   projects: z.union([
@@ -81,7 +83,10 @@ export interface Ask {
  * What the requester's grant lacks for this request, as a reason naming the requester; undefined
  * when the grant allows it.
  */
-export function grantProblem(requester: Pick<RequesterEntry, 'name'> & RequesterGrant, ask: Ask): string | undefined {
+export function grantProblem(
+  requester: Pick<RequesterEntry, 'name'> & RequesterGrant,
+  ask: Ask,
+): string | undefined {
   const lacks: string[] = [];
   if (!requester.actions.includes(ask.action)) lacks.push(`action "${ask.action}"`);
   if (requester.projects !== ALL_PROJECTS && !requester.projects.includes(ask.groupId))
