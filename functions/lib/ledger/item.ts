@@ -16,7 +16,14 @@ export const MAX_REQUEST_IDS = 20;
 /** Creates in doubt remembered per key; an older one is forgotten after UNCONFIRMED_CREATE_TTL_MS. */
 export const MAX_UNCONFIRMED_CREATES = 10;
 export const UNCONFIRMED_CREATE_TTL_MS = 24 * 60 * 60 * 1000;
-/** Events waiting in one item's outbox before new facts for the key wait for EventBridge. */
+/**
+ * The most events one item's outbox holds, whoever writes to it: a request's settle, the sweep's
+ * and the follow-ups' recordCheck (rules.ts outboxHasRoom). At the bound, a new fact for the key
+ * waits for EventBridge: a request is retried (EVENTS_BACKLOGGED), a check is not recorded and
+ * is made again later; a newer status of an endpoint takes the place of its older pending one
+ * (rules.ts supersededBy) and is recorded. 50 events of the largest size keep the item well
+ * under DynamoDB's 400 KB (test/functions/lib/ledger/outbox-bounds.test.ts computes it).
+ */
 export const MAX_OUTBOX = 50;
 
 /** Atlas statuses, plus the ledger's own: REQUESTED (claimed, no endpoint yet), DELETED, MISSING. */
