@@ -406,7 +406,13 @@ export interface ProvisionResources extends FunctionResources {
 
 /** Environment of the provisioning function, written by the contract (functions/lib/runtime/environment.ts). */
 export function provisionEnvironment(s: Settings, resources: ProvisionResources): Record<string, string> {
-  return writeEnvironment('provision', { ...s, ...resources, leaseSeconds: leaseSeconds(s) });
+  const { requesters, ...rest } = resources;
+  return writeEnvironment('provision', {
+    ...s,
+    ...rest,
+    requesterRegistry: requesters,
+    leaseSeconds: leaseSeconds(s),
+  });
 }
 
 /** Environment of the status checker, written by the contract. */

@@ -112,7 +112,7 @@ export class StatusChecker {
 
   /**
    * Decides an item and records the decision with its events in the item's outbox; returns the
-   * events to publish: what the outbox still held from an earlier run, and the new ones.
+   * events to publish: what the outbox holds (from an earlier run, and the new ones).
    */
   async #checkItem(
     item: LedgerItem,
@@ -125,8 +125,11 @@ export class StatusChecker {
       run.summary.skipped += 1;
       return pending;
     }
-    const recorded = await record(this.#o, decision, item.outbox !== undefined, run.summary);
+    const recorded = await record(this.#o, decision, run.summary);
     if (recorded && decision.follow !== undefined) await followClosely(this.#o, item, decision.follow);
-    return recorded ? [...pending, ...decision.events.map((event) => ({ key: item.key, event }))] : pending;
+    // What the outbox holds now: the new events, and what they did not supersede.
+    return recorded
+      ? Object.values(recorded.outbox ?? {}).map((event) => ({ key: item.key, event }))
+      : pending;
   }
 }

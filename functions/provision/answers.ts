@@ -11,12 +11,18 @@ import { EventsBackloggedError } from '#lib/errors.ts';
 import type { ProvisionRequest } from '#messages/request.ts';
 import type { AtlasResult, Attempt, ProvisionContext, RecordOutcome } from './types.ts';
 
-/** Sends events a failed publish left in the key's outbox; a full outbox makes new facts wait. */
+/**
+ * Sends events a failed publish left in the key's outbox. A new fact waits while the outbox has
+ * no room for its answer (MAX_OUTBOX, the bound the ledger keeps on every write: a settle that
+ * would pass it, e.g. an answer with extra endpoints' events, is refused the same way).
+ */
 export async function drainOutbox(ctx: ProvisionContext, claimed: LedgerItem, at: Attempt): Promise<void> {
   const pending = Object.values(claimed.outbox ?? {});
   if (pending.length === 0) return;
-  const sent = await announce(ctx, claimed.key, pending, at.logger);
-  if (!sent && pending.length >= MAX_OUTBOX) throw new EventsBackloggedError(claimed.key);
+  if (await announce(ctx, claimed.key, pending, at.logger)) return;
+  // What EventBridge refused stays (what it took and could not be cleared counts too).
+  const left = Object.keys((await ctx.ledger.get(claimed.key))?.outbox ?? {}).length;
+  if (left + 1 > MAX_OUTBOX) throw new EventsBackloggedError(claimed.key);
 }
 
 /** Publishes recorded events of one key and clears them from its outbox; false when some stay. */

@@ -183,8 +183,9 @@ export async function followUp(
 }
 
 /**
- * Records a change as the sweep would (only if nothing moved since the item was read) and
- * announces it with what the outbox still held; false when it was not recorded. A FAILED
+ * Records a change as the sweep would (only if nothing moved since the item was read and the
+ * outbox has room, the change replacing the endpoint's older pending status) and announces what
+ * the outbox then holds; false when it was not recorded. A FAILED
  * endpoint's key goes back to the provisioner first: a lost hand-back is seen again.
  */
 async function recordChange(
@@ -209,11 +210,12 @@ async function recordChange(
     item.key,
     item.status,
     { ...change.result, events: change.events },
-    item.outbox !== undefined,
+    item.outbox,
     item.updatedAt,
   );
   if (!recorded) return false;
-  await announce(ctx, item.key, [...Object.values(item.outbox ?? {}), ...change.events], logger);
+  // What the outbox holds now: the change, and what it did not supersede.
+  await announce(ctx, item.key, Object.values(recorded.outbox ?? {}), logger);
   return true;
 }
 

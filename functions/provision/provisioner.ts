@@ -43,7 +43,7 @@ export type { EndpointsApi, InvocationClock, ProvisionerOptions, RecordOutcome }
 export function tuningFrom(env: ProvisionEnvironment) {
   return {
     ...env,
-    requesters: new Requesters(env.requesters),
+    requesters: new Requesters(env.requesterRegistry),
     backoff: { baseSeconds: env.backoffBaseSeconds, capSeconds: env.backoffCapSeconds },
     followUp: { firstSeconds: env.followUpFirstSeconds, maxSeconds: env.followUpMaxSeconds },
   };

@@ -13,13 +13,15 @@ import {
   type LedgerItem,
   NEVER_CHECKED,
   nextRequesters,
+  outboxHasRoom,
   requesterOf,
   type SettleResult,
+  supersededBy,
   UNTRACKED,
 } from '#ledger/ledger.ts';
 import { TRACKED } from '#ledger/schema.ts';
 import { fromRaw } from '#ledger/table.ts';
-import { type FailureInfo, KeyBusyError } from '#lib/errors.ts';
+import { EventsBackloggedError, type FailureInfo, KeyBusyError } from '#lib/errors.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 
 /** What the domains use of a ledger: what the stand-in implements and the ledger contract tests. */
@@ -124,6 +126,10 @@ export class InMemoryLedger implements LedgerApi {
     this.writes.push('settle');
     const item = this.#held(claimed.key, owner);
     const events = result.events ?? [];
+    // The bound on the stored outbox (a drain since the claim may have made room); nothing is written.
+    const size = Object.keys(item.outbox ?? {}).length;
+    if (events.length > 0 && !outboxHasRoom(size, events.length, { count: 0, allPresent: true }))
+      throw new EventsBackloggedError(claimed.key);
     const tracked =
       isTracked({ status: result.status, endpointId: result.endpointId, outbox: claimed.outbox }) ||
       events.length > 0;
@@ -207,17 +213,25 @@ export class InMemoryLedger implements LedgerApi {
     key: string,
     expectedStatus: LedgerItem['status'],
     result: CheckResult,
-    outboxExists = false,
+    pending?: LedgerItem['outbox'],
     readUpdatedAt?: string,
   ) {
     this.writes.push('recordCheck');
     const now = this.#now();
     const item = this.items.get(key);
     const events = result.events ?? [];
+    const outboxExists = Object.keys(pending ?? {}).length > 0;
+    const replaced = outboxExists ? supersededBy(pending, events) : [];
     if (!item || item.status !== expectedStatus) return undefined;
     if (readUpdatedAt !== undefined && item.updatedAt !== readUpdatedAt) return undefined;
     if (item.lease && item.lease.expiresAt >= now.getTime()) return undefined;
-    if (events.length > 0 && !outboxExists && Object.keys(item.outbox ?? {}).length > 0) return undefined;
+    const stored = Object.keys(item.outbox ?? {});
+    if (events.length > 0 && !outboxExists && stored.length > 0) return undefined;
+    const room = outboxHasRoom(stored.length, events.length, {
+      count: replaced.length,
+      allPresent: replaced.every((id) => stored.includes(id)),
+    });
+    if (events.length > 0 && !room) return undefined;
     const iso = now.toISOString();
     const changed = result.status !== expectedStatus;
     Object.assign(item, { checkedAt: iso, updatedAt: iso, status: result.status });
@@ -240,8 +254,10 @@ export class InMemoryLedger implements LedgerApi {
     }
     if (!UNTRACKED.has(result.status) || events.length > 0 || outboxExists) item.tracked = TRACKED;
     else delete item.tracked;
-    if (events.length > 0)
-      item.outbox = { ...item.outbox, ...Object.fromEntries(events.map((e) => [e.eventId, e])) };
+    if (events.length > 0) {
+      const kept = Object.entries(item.outbox ?? {}).filter(([id]) => !replaced.includes(id));
+      item.outbox = { ...Object.fromEntries(kept), ...Object.fromEntries(events.map((e) => [e.eventId, e])) };
+    }
     return copy(item);
   }
 

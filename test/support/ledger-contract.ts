@@ -8,6 +8,7 @@ import type { StatusChangedDetail } from '#events/status-event.ts';
 import {
   boundProfile,
   type LedgerStatus,
+  MAX_OUTBOX,
   MAX_REQUEST_IDS,
   NEVER_CHECKED,
   type SettleResult,
@@ -237,7 +238,7 @@ export function ledgerContract(
       key,
       'ACTIVE',
       { status: 'FAILED', events: [event('d'.repeat(32))] },
-      true,
+      checked?.outbox,
     );
 
     expect(checked).toMatchObject({ status: 'ACTIVE', statusSince: at(clock) });
@@ -422,10 +423,10 @@ export function ledgerContract(
 
       expect(await ledger.get(naturalKey(r))).toMatchObject({ updatedAt: at(clock), status: 'ACTIVE' });
       await expect(
-        ledger.recordCheck(naturalKey(r), 'ACTIVE', { status: 'ACTIVE' }, false, item.updatedAt),
+        ledger.recordCheck(naturalKey(r), 'ACTIVE', { status: 'ACTIVE' }, undefined, item.updatedAt),
       ).resolves.toBeUndefined();
       await expect(
-        ledger.recordCheck(naturalKey(r), 'ACTIVE', { status: 'ACTIVE' }, false, at(clock)),
+        ledger.recordCheck(naturalKey(r), 'ACTIVE', { status: 'ACTIVE' }, undefined, at(clock)),
       ).resolves.toMatchObject({ status: 'ACTIVE' });
     });
 
@@ -704,8 +705,14 @@ export function ledgerContract(
       const read = (await ledger.get(key))?.updatedAt;
       clock += 1_000;
 
-      const stale = await ledger.recordCheck(key, 'INITIATING', { status: 'ACTIVE' }, false, at(START - 1));
-      const fresh = await ledger.recordCheck(key, 'INITIATING', { status: 'ACTIVE' }, false, read);
+      const stale = await ledger.recordCheck(
+        key,
+        'INITIATING',
+        { status: 'ACTIVE' },
+        undefined,
+        at(START - 1),
+      );
+      const fresh = await ledger.recordCheck(key, 'INITIATING', { status: 'ACTIVE' }, undefined, read);
 
       expect(stale).toBeUndefined();
       expect(fresh).toMatchObject({ status: 'ACTIVE', statusSince: at(clock), checkedAt: at(clock) });
@@ -779,7 +786,8 @@ export function ledgerContract(
         answer(r, 'DELETING', { endpointId: 'e'.repeat(24), events: [event('a'.repeat(32))] }),
       );
 
-      const item = await ledger.recordCheck(naturalKey(r), 'DELETING', { status: 'DELETED' }, true);
+      const read = await ledger.get(naturalKey(r));
+      const item = await ledger.recordCheck(naturalKey(r), 'DELETING', { status: 'DELETED' }, read?.outbox);
 
       expect(item).toMatchObject({ status: 'DELETED', tracked: 'OPEN' });
       expect(Object.keys(item?.outbox ?? {})).toEqual(['a'.repeat(32)]);
@@ -1108,6 +1116,212 @@ export function ledgerContract(
       expect(deleted).not.toHaveProperty('holds');
       expect(lost).not.toHaveProperty('holds');
       expect(deleted).toMatchObject({ requesters: { 'team-a': [gone.requestId] } });
+    });
+  });
+
+  describe('the outbox: one bound, and the latest status of an endpoint', () => {
+    const E = 'e'.repeat(24);
+    const F = 'f'.repeat(24);
+    const id = (n: number) => n.toString(16).padStart(32, '0');
+    /** A pending event of key `key` about endpoint `endpointId`, as the sweep or a request records it. */
+    const about = (
+      key: string,
+      n: number,
+      fields: Partial<StatusChangedDetail> & Pick<StatusChangedDetail, 'outcome'>,
+    ): StatusChangedDetail => ({
+      version: '1',
+      eventId: id(n),
+      requester: 'default',
+      requestIds: ['req'],
+      naturalKey: key,
+      endpointId: E,
+      occurredAt: at(clock),
+      ...fields,
+    });
+    const outboxOf = async (key: string) => Object.keys((await ledger.get(key))?.outbox ?? {}).sort();
+
+    it('replaces a pending status of the same endpoint and kind by a newer one reaching the same requesters, and nothing else', async () => {
+      const r = request();
+      const key = naturalKey(r);
+      const kept = [
+        // Answers to requests: each its own fact, whatever status it names.
+        about(key, 1, { outcome: 'PROVISIONED', messageId: 'm-1', status: 'INITIATING' }),
+        about(key, 2, { outcome: 'DELETED', messageId: 'm-2', status: 'DELETED' }),
+        // Another endpoint's status, and an event naming a new endpoint.
+        about(key, 3, { outcome: 'STATUS_CHANGED', endpointId: F, status: 'AVAILABLE' }),
+        about(key, 4, { outcome: 'RECREATED', previousEndpointId: F, status: 'INITIATING' }),
+        // A status reaching a requester the newer ones do not name (an older lifecycle's).
+        about(key, 5, { outcome: 'STATUS_CHANGED', requestIds: ['req', 'gone'], status: 'AVAILABLE' }),
+      ];
+      const older = about(key, 6, { outcome: 'STATUS_CHANGED', status: 'AVAILABLE' });
+      const stuck = about(key, 7, { outcome: 'STUCK', status: 'AVAILABLE' });
+      await ledger.settle(
+        await ledger.claim(r, 'a', LEASE_SECONDS),
+        'a',
+        answer(r, 'AVAILABLE', { endpointId: E, events: [...kept, older, stuck] }),
+      );
+      clock += 1_000;
+
+      const newer = about(key, 8, {
+        outcome: 'STATUS_CHANGED',
+        requestIds: ['req', 'new'],
+        status: 'ACTIVE',
+      });
+      const first = await ledger.recordCheck(
+        key,
+        'AVAILABLE',
+        { status: 'ACTIVE', statusSince: at(clock), events: [newer] },
+        (await ledger.get(key))?.outbox,
+      );
+      // MISSING (and DELETED) are statuses of the endpoint too; STUCK is a kind of its own.
+      const gone = about(key, 9, { outcome: 'MISSING', requestIds: ['req', 'new'], status: 'MISSING' });
+      const second = await ledger.recordCheck(
+        key,
+        'ACTIVE',
+        { status: 'MISSING', events: [gone] },
+        first?.outbox,
+      );
+
+      expect(Object.keys(first?.outbox ?? {}).sort()).toEqual(
+        [...kept, stuck, newer].map((e) => e.eventId).sort(),
+      );
+      expect(Object.keys(second?.outbox ?? {}).sort()).toEqual(
+        [...kept, stuck, gone].map((e) => e.eventId).sort(),
+      );
+      expect(await outboxOf(key)).toEqual([...kept, stuck, gone].map((e) => e.eventId).sort());
+    });
+
+    it('keeps MAX_OUTBOX events at most: a check that would add one more is not recorded, one that replaces a pending status is', async () => {
+      const r = request();
+      const key = naturalKey(r);
+      const older = about(key, 0, { outcome: 'STATUS_CHANGED', status: 'INITIATING' });
+      const answers = Array.from({ length: MAX_OUTBOX - 1 }, (_, i) =>
+        about(key, i + 1, { outcome: 'PROVISIONED', messageId: `m-${i}` }),
+      );
+      await ledger.settle(
+        await ledger.claim(r, 'a', LEASE_SECONDS),
+        'a',
+        answer(r, 'INITIATING', { endpointId: E, events: [older, ...answers] }),
+      );
+      const read = await ledger.get(key);
+      clock += 1_000;
+
+      const another = about(key, 100, { outcome: 'STATUS_CHANGED', endpointId: F, status: 'ACTIVE' });
+      const refused = await ledger.recordCheck(
+        key,
+        'INITIATING',
+        { status: 'ACTIVE', events: [another] },
+        read?.outbox,
+      );
+      const newer = about(key, 101, { outcome: 'STATUS_CHANGED', status: 'ACTIVE' });
+      const replaced = await ledger.recordCheck(
+        key,
+        'INITIATING',
+        { status: 'ACTIVE', events: [newer] },
+        read?.outbox,
+      );
+
+      expect(MAX_OUTBOX).toBe(50);
+      expect(refused).toBeUndefined();
+      expect(replaced).toMatchObject({ status: 'ACTIVE' });
+      expect(await outboxOf(key)).toEqual([...answers, newer].map((e) => e.eventId).sort());
+    });
+
+    it('credits a replaced status only while it is still pending: taken by EventBridge since the read, it makes room itself', async () => {
+      const r = request();
+      const key = naturalKey(r);
+      const older = about(key, 0, { outcome: 'STATUS_CHANGED', status: 'INITIATING' });
+      const answers = Array.from({ length: MAX_OUTBOX - 1 }, (_, i) =>
+        about(key, i + 1, { outcome: 'PROVISIONED', messageId: `m-${i}` }),
+      );
+      await ledger.settle(
+        await ledger.claim(r, 'a', LEASE_SECONDS),
+        'a',
+        answer(r, 'INITIATING', { endpointId: E, events: [older, ...answers] }),
+      );
+      const read = await ledger.get(key);
+      await ledger.clearOutbox(key, [older.eventId]);
+      clock += 1_000;
+
+      const newer = about(key, 101, { outcome: 'STATUS_CHANGED', status: 'ACTIVE' });
+      const two = [newer, about(key, 102, { outcome: 'STUCK', endpointId: F, status: 'INITIATING' })];
+      // Two new events where one was replaced: 49 + 2 would pass the bound.
+      const refused = await ledger.recordCheck(
+        key,
+        'INITIATING',
+        { status: 'ACTIVE', events: two },
+        read?.outbox,
+      );
+      const recorded = await ledger.recordCheck(
+        key,
+        'INITIATING',
+        { status: 'ACTIVE', events: [newer] },
+        read?.outbox,
+      );
+
+      expect(refused).toBeUndefined();
+      expect(recorded).toMatchObject({ status: 'ACTIVE' });
+      expect(await outboxOf(key)).toEqual([...answers, newer].map((e) => e.eventId).sort());
+    });
+
+    it('refuses a settle that would pass MAX_OUTBOX, writing nothing and keeping the lease, until events are sent', async () => {
+      const r = request();
+      const key = naturalKey(r);
+      const answers = Array.from({ length: MAX_OUTBOX }, (_, i) =>
+        about(key, i, { outcome: 'PROVISIONED', messageId: `m-${i}` }),
+      );
+      await ledger.settle(
+        await ledger.claim(r, 'a', LEASE_SECONDS),
+        'a',
+        answer(r, 'ACTIVE', { endpointId: E, events: answers }),
+      );
+      const next = { ...r, requestId: 'next' };
+      const claimed = await ledger.claim(next, 'b', LEASE_SECONDS);
+      const one = about(key, 100, { outcome: 'ADOPTED', messageId: 'm-next' });
+
+      await expect(
+        ledger.settle(claimed, 'b', answer(next, 'ACTIVE', { endpointId: E, events: [one] })),
+      ).rejects.toMatchObject({
+        name: 'EventsBackloggedError',
+      });
+      const kept = await ledger.get(key);
+      expect(kept?.requesters.default ?? []).not.toContain('next');
+      expect(kept?.lease?.owner).toBe('b');
+      expect(Object.keys(kept?.outbox ?? {})).toHaveLength(MAX_OUTBOX);
+
+      await ledger.clearOutbox(key, [id(0)]);
+      const settled = await ledger.settle(
+        claimed,
+        'b',
+        answer(next, 'ACTIVE', { endpointId: E, events: [one] }),
+      );
+      expect(settled.requesters.default).toContain('next');
+      expect(Object.keys(settled.outbox ?? {})).toHaveLength(MAX_OUTBOX);
+    });
+
+    it('refuses more events than MAX_OUTBOX in one write, even to an empty outbox', async () => {
+      const r = request();
+      const key = naturalKey(r);
+      const many = Array.from({ length: MAX_OUTBOX + 1 }, (_, i) =>
+        about(key, i, { outcome: 'PROVISIONED', messageId: `m-${i}` }),
+      );
+      await expect(
+        ledger.settle(
+          await ledger.claim(r, 'a', LEASE_SECONDS),
+          'a',
+          answer(r, 'ACTIVE', { endpointId: E, events: many }),
+        ),
+      ).rejects.toMatchObject({ name: 'EventsBackloggedError' });
+      await ledger.settle(
+        await ledger.claim(r, 'a', LEASE_SECONDS),
+        'a',
+        answer(r, 'ACTIVE', { endpointId: E }),
+      );
+
+      const checked = await ledger.recordCheck(key, 'ACTIVE', { status: 'MISSING', events: many });
+
+      expect(checked).toBeUndefined();
+      expect(await ledger.get(key)).toMatchObject({ status: 'ACTIVE' });
     });
   });
 }

@@ -58,6 +58,11 @@ const ATLAS_ID = /^[a-f0-9]{24}$/;
  * and carried by events and parked messages, so no answer of Atlas can grow them unbounded.
  */
 export const MAX_ERROR_MESSAGE = 1_000;
+/**
+ * An endpoint's status is kept this long at most (Atlas's are under 20 characters): a status
+ * Atlas adds later is kept and recorded, so an unknown one must not grow the ledger either.
+ */
+export const MAX_STATUS = 64;
 
 const Endpoint = z.pipe(
   z.transform(withoutNulls),
@@ -66,7 +71,10 @@ const Endpoint = z.pipe(
     cloudProvider: z.enum(CLOUD_PROVIDERS),
     regionName: z.string(),
     vpcRegionName: z.optional(z.string()),
-    status: z.string(),
+    status: z.pipe(
+      z.string(),
+      z.transform((status) => status.slice(0, MAX_STATUS)),
+    ),
     errorMessage: z.optional(
       z.pipe(
         z.string(),

@@ -132,7 +132,13 @@ export function parseRetryAfter(value: string | null, nowMs: number): number | u
   return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - nowMs) / 1000));
 }
 
-const MAX_DETAIL = 500;
+/**
+ * Atlas's texts in an error are kept this long at most: the detail and the errorCode (also
+ * taken from a header or an OAuth `error`) reach the ledger's lastError, the DLQ's and the
+ * rejected queue's events and attributes, and the error's message.
+ */
+export const MAX_DETAIL = 500;
+export const MAX_ERROR_CODE = 128;
 
 const text = (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? value : undefined);
 
@@ -165,11 +171,12 @@ function fieldViolations(body: Record<string, unknown>): string | undefined {
 /** Maps a non-2xx answer (ApiError, OAuth error, empty or non-JSON body) to AtlasApiError. */
 export function toApiError(operation: AtlasOperation, answer: HttpAnswer, nowMs: number): AtlasApiError {
   const body = parseJsonObject(answer.body) ?? {};
-  const errorCode =
+  const errorCode = (
     text(body.errorCode) ??
     text(answer.headers.get('x-error-code')) ??
     text(body.error) ??
-    `HTTP_${answer.status}`;
+    `HTTP_${answer.status}`
+  ).slice(0, MAX_ERROR_CODE);
   const described = text(body.detail) ?? text(body.reason) ?? text(body.error_description);
   const fields = fieldViolations(body);
   const detail = [described, fields].filter((d) => d !== undefined).join(' ') || undefined;

@@ -6,6 +6,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type CheckResult, type LedgerItem, type LedgerStatus, UNTRACKED } from '#ledger/item.ts';
 import { outboxUpdate } from '#ledger/outbox.ts';
+import { supersededBy } from '#ledger/rules.ts';
 import { CHECK_INDEX, TRACKED } from '#ledger/schema.ts';
 import { fromRaw, type TableHandle } from '#ledger/table.ts';
 
@@ -29,22 +30,27 @@ export async function listTracked(
 }
 
 /**
- * Records a status check and the events that announce it (outbox). Applies only while no
- * provisioner holds the key, the status is still `expectedStatus` and (when given) the item was
- * not written since `readUpdatedAt`; returns undefined when it moved on (checked again next run).
+ * Records a status check and the events that announce it (outbox), in place of the pending
+ * statuses they supersede (rules.ts supersededBy). Applies only while no provisioner holds the
+ * key, the status is still `expectedStatus`, (when given) the item was not written since
+ * `readUpdatedAt`, and the outbox has room for the events (MAX_OUTBOX); returns undefined when
+ * it does not (checked again later). `pending`: the outbox as the item was read.
  */
 export async function recordCheck(
   table: TableHandle,
   key: string,
   expectedStatus: LedgerStatus,
   result: CheckResult,
-  outboxExists: boolean,
+  pending: LedgerItem['outbox'],
   readUpdatedAt?: string,
 ): Promise<LedgerItem | undefined> {
   const now = table.now();
   const iso = now.toISOString();
   const changed = result.status !== expectedStatus;
   const events = result.events ?? [];
+  const outboxExists = Object.keys(pending ?? {}).length > 0;
+  const outbox = outboxUpdate(events, outboxExists, supersededBy(pending, events));
+  if (!outbox.fits) return undefined;
   const tracked = !UNTRACKED.has(result.status) || events.length > 0 || outboxExists;
   const set = ['checkedAt = :now', 'updatedAt = :now', '#status = :status'];
   const remove: string[] = [];
@@ -66,8 +72,8 @@ export async function recordCheck(
       fieldValues[`:${name}`] = value;
     }
   }
-  const outbox = outboxUpdate(events, outboxExists);
   set.push(...outbox.set);
+  remove.push(...outbox.remove);
   try {
     const out = await table.client.send(
       new UpdateCommand({
@@ -80,6 +86,7 @@ export async function recordCheck(
           (events.length > 0 && !outboxExists
             ? ' AND (attribute_not_exists(outbox) OR size(outbox) = :zero)'
             : '') +
+          (outbox.condition ? ` AND ${outbox.condition}` : '') +
           // A provisioner that answered a request since the item was read (an adoption adds its
           // requestId) must hear of the change too: the next run announces it to all of them.
           (readUpdatedAt !== undefined ? ' AND updatedAt = :read' : ''),

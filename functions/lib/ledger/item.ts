@@ -20,8 +20,13 @@ export const MAX_REQUEST_IDS = 20;
 export const MAX_UNCONFIRMED_CREATES = 10;
 export const UNCONFIRMED_CREATE_TTL_MS = 24 * 60 * 60 * 1000;
 /**
- * Events waiting in one item's outbox before new facts for the key wait for EventBridge. An event
- * about a key is one per requester with requestIds on it, so one fact may take several entries.
+ * The most events one item's outbox holds, whoever writes to it: a request's settle, the sweep's
+ * and the follow-ups' recordCheck (rules.ts outboxHasRoom). At the bound, a new fact for the key
+ * waits for EventBridge: a request is retried (EVENTS_BACKLOGGED), a check is not recorded and
+ * is made again later; a newer status of an endpoint takes the place of its older pending one
+ * (rules.ts supersededBy) and is recorded. An event about a key is one per
+ * requester with requestIds on it, so one fact may take several entries. 50 events of the largest size keep the item well
+ * under DynamoDB's 400 KB (test/functions/lib/ledger/outbox-bounds.test.ts computes it).
  */
 export const MAX_OUTBOX = 50;
 

@@ -16,7 +16,7 @@ import { outboxUpdate } from '#ledger/outbox.ts';
 import { ENDED, isTracked, nextRequesters, requesterOf } from '#ledger/rules.ts';
 import { TRACKED } from '#ledger/schema.ts';
 import { fromRaw, type TableHandle } from '#ledger/table.ts';
-import { type FailureInfo, KeyBusyError } from '#lib/errors.ts';
+import { EventsBackloggedError, type FailureInfo, KeyBusyError } from '#lib/errors.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 
 /**
@@ -139,6 +139,8 @@ export async function release(table: TableHandle, key: string, owner: string): P
  * lease nobody else changes, and an item written before leaves its legacy `requestIds`), the
  * requester answered last, the holds when given (none once the endpoint is gone), the events that
  * announce it (outbox); clears any failure and any create in doubt, and releases the lease.
+ * Throws EventsBackloggedError, writing nothing and keeping the lease, when the outbox has no
+ * room for the events (MAX_OUTBOX): the request is retried.
  */
 export async function settle(
   table: TableHandle,
@@ -150,8 +152,10 @@ export async function settle(
   const { endpointId, atlasErrorMessage } = result;
   const tracked =
     isTracked({ status: result.status, endpointId, outbox: claimed.outbox }) || events.length > 0;
-  // Under the lease nobody else adds to the outbox: what the claim read is current.
+  // Under the lease nobody else adds to the outbox (only clears it): what the claim read holds at most.
+  // An answer replaces nothing: each is a fact of its own (rules.ts statusSlot).
   const outbox = outboxUpdate(events, claimed.outbox !== undefined);
+  if (!outbox.fits) throw new EventsBackloggedError(claimed.key);
   const fields = Object.entries(result.fields ?? {});
   // The key is bound to the profile of the request that leaves it an endpoint.
   const binds = endpointId !== undefined && !UNTRACKED.has(result.status);
@@ -184,12 +188,12 @@ export async function settle(
     ...(claimed.status !== result.status ? ['stuckAt'] : []),
     ...fields.flatMap(([name, value]) => (value === undefined && name !== 'pendingCreate' ? [name] : [])),
   ];
-  const out = await table.client.send(
+  const sent = table.client.send(
     new UpdateCommand({
       TableName: table.tableName,
       Key: { key: claimed.key },
       UpdateExpression: `SET ${set.join(', ')} REMOVE ${remove.join(', ')}`,
-      ConditionExpression: 'lease.#owner = :owner',
+      ConditionExpression: `lease.#owner = :owner${outbox.condition ? ` AND ${outbox.condition}` : ''}`,
       ExpressionAttributeNames: {
         '#status': 'status',
         '#owner': 'owner',
@@ -215,8 +219,15 @@ export async function settle(
         ...outbox.values,
       },
       ReturnValues: 'ALL_NEW',
+      // Which condition failed: the lease, or the outbox's room.
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     }),
   );
+  const out = await sent.catch((error: unknown) => {
+    const stillOurs =
+      error instanceof ConditionalCheckFailedException && error.Item?.lease?.M?.owner?.S === owner;
+    throw stillOurs ? new EventsBackloggedError(claimed.key) : error;
+  });
   return fromRaw(out.Attributes ?? {});
 }
 

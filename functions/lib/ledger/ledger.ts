@@ -66,7 +66,7 @@ export class Ledger {
     return release(this.#table, key, owner);
   }
 
-  /** Records the answer to a request with its events, and releases the lease. */
+  /** Records the answer to a request with its events, and releases the lease; EventsBackloggedError when its outbox is full. */
   settle(claimed: LedgerItem, owner: string, result: SettleResult): Promise<LedgerItem> {
     return settle(this.#table, claimed, owner, result);
   }
@@ -86,15 +86,18 @@ export class Ledger {
     return listTracked(this.#table, options);
   }
 
-  /** Records a status check and its events, unless the item moved on since it was read. */
+  /**
+   * Records a status check and its events (replacing the pending statuses they supersede), unless
+   * the item moved on since it was read or its outbox has no room. `pending`: the outbox as read.
+   */
   recordCheck(
     key: string,
     expectedStatus: LedgerStatus,
     result: CheckResult,
-    outboxExists = false,
+    pending?: LedgerItem['outbox'],
     readUpdatedAt?: string,
   ): Promise<LedgerItem | undefined> {
-    return recordCheck(this.#table, key, expectedStatus, result, outboxExists, readUpdatedAt);
+    return recordCheck(this.#table, key, expectedStatus, result, pending, readUpdatedAt);
   }
 
   /**

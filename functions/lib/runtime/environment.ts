@@ -78,7 +78,7 @@ export const VARIABLES = {
    * Who may ask for what (functions/lib/messages/requesters.ts): each requester's grant, its own
    * request queue (a record's requester is the queue it came from) and its dead-letter queue.
    */
-  requesters: variable('REQUESTERS', RequesterRegistrySchema, 'json'),
+  requesterRegistry: variable('REQUESTERS', RequesterRegistrySchema, 'json'),
   /**
    * The provisioner's private queue: waits, follow-ups, deferrals and the checker's hand-backs.
    * Only the two functions may send to it, so its `Requester` attribute is trusted.
@@ -134,7 +134,7 @@ const COMMON = [
 export const FUNCTION_VARIABLES = {
   provision: [
     ...COMMON,
-    'requesters',
+    'requesterRegistry',
     'continuationQueueUrl',
     'continuationQueueArn',
     'rejectedQueueUrl',

@@ -9,7 +9,9 @@ import type { SendMessageCommandInput } from '@aws-sdk/client-sqs';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import type { StatusChangedDetail } from '#events/schema.ts';
 import { statusChange } from '#events/status-change.ts';
+import { MAX_OUTBOX } from '#ledger/item.ts';
 import { AtlasApiError, AtlasNetworkError } from '#lib/errors.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { MAX_FOLLOW_UPS } from '#provision/provisioner.ts';
@@ -1067,6 +1069,85 @@ describe('Provisioner, follow-ups', () => {
       await provisioner.handleRecord(delivered(first));
 
       expect(get).toHaveBeenCalledWith(expect.any(String), 'AWS', expect.any(String), {});
+    });
+  });
+
+  describe('the outbox bound, while EventBridge refuses', () => {
+    const refuse = () => {
+      eventBridge.reset();
+      eventBridge.on(PutEventsCommand).rejects(new Error('EventBridge is down'));
+    };
+    /** Fills the key's outbox to `count` events: answers of other messages, and `statuses` of its endpoint. */
+    const fill = (key: string, count: number, statuses: Array<Partial<StatusChangedDetail>> = []) => {
+      const item = table.items.get(key);
+      const answer = Object.values(item?.outbox ?? {})[0] ?? publishedDetails()[0];
+      if (!item || !answer) throw new Error('no item or answer');
+      // Earlier statuses of its endpoint, as a follow-up or the sweep recorded them.
+      const events = statuses.map((fields, i) => ({
+        ...statusChange(item, { status: 'INITIATING' }, new Date(clock - 1_000 * (i + 1))).events[0],
+        ...fields,
+      }));
+      for (let i = events.length; i < count; i++)
+        events.push({ ...answer, eventId: i.toString(16).padStart(32, '0'), messageId: `m-${i}` });
+      item.outbox = Object.fromEntries(events.map((e) => [e.eventId, e]));
+      return events;
+    };
+
+    it("records a change at the bound in place of the endpoint's pending status", async () => {
+      const { request, provisioner, first, endpoint } = await provisioned();
+      if (!endpoint) throw new Error('no endpoint');
+      const [older] = fill(keyOf(request), MAX_OUTBOX, [{ status: 'AVAILABLE' }]);
+      refuse();
+      endpoint.status = 'ACTIVE';
+      clock += 10_000;
+
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+      const item = table.items.get(keyOf(request));
+      expect(item).toMatchObject({ status: 'ACTIVE' });
+      expect(Object.keys(item?.outbox ?? {})).toHaveLength(MAX_OUTBOX);
+      expect(item?.outbox).not.toHaveProperty(older?.eventId ?? '');
+      expect(Object.values(item?.outbox ?? {})).toContainEqual(
+        expect.objectContaining({ outcome: 'STATUS_CHANGED', status: 'ACTIVE' }),
+      );
+    });
+
+    it('leaves a change unrecorded while the outbox is full of answers, and looks again later', async () => {
+      const { request, provisioner, first, endpoint } = await provisioned();
+      if (!endpoint) throw new Error('no endpoint');
+      fill(keyOf(request), MAX_OUTBOX);
+      refuse();
+      endpoint.status = 'ACTIVE';
+      clock += 10_000;
+      sqs.resetHistory();
+
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+      const item = table.items.get(keyOf(request));
+      expect(item).toMatchObject({ status: 'INITIATING' });
+      expect(Object.keys(item?.outbox ?? {})).toHaveLength(MAX_OUTBOX);
+      expect(followUps()).toHaveLength(1);
+    });
+
+    it('keeps one pending status of an endpoint flapping INITIATING <-> AVAILABLE through the whole chain, beside the answer', async () => {
+      refuse();
+      const { request, provisioner, first, endpoint } = await provisioned();
+      if (!endpoint) throw new Error('no endpoint');
+      let record = delivered(first);
+      let flaps = 0;
+      for (; flaps < MAX_FOLLOW_UPS - 1; flaps++) {
+        endpoint.status = flaps % 2 === 0 ? 'AVAILABLE' : 'INITIATING';
+        clock += 30_000;
+        sqs.resetHistory();
+        await expect(provisioner.handleRecord(record)).resolves.toBe('FOLLOWED');
+        record = delivered(followUps()[0]);
+      }
+
+      const item = table.items.get(keyOf(request));
+      const pending = Object.values(item?.outbox ?? {});
+      expect(flaps).toBe(39);
+      expect(pending.map((e) => e.outcome).sort()).toEqual(['PROVISIONED', 'STATUS_CHANGED']);
+      expect(pending.find((e) => e.outcome === 'STATUS_CHANGED')).toMatchObject({ status: item?.status });
     });
   });
 });

@@ -4,6 +4,7 @@ import {
   AtlasClient,
   type AtlasClientOptions,
   MAX_ERROR_MESSAGE,
+  MAX_STATUS,
 } from '#atlas/client.ts';
 import { digestResponse, parseDigestChallenge } from '#atlas/digest.ts';
 import type { AtlasCredentials } from '#atlas/types.ts';
@@ -402,6 +403,22 @@ describe('AtlasClient operations', () => {
     expect(MAX_ERROR_MESSAGE).toBe(1_000);
     expect(found.errorMessage).toBe('x'.repeat(MAX_ERROR_MESSAGE));
     expect(listed?.errorMessage).toBe('x'.repeat(MAX_ERROR_MESSAGE));
+  });
+
+  it('cuts a status longer than MAX_STATUS, in a get and in a listing, keeping a short unknown one', async () => {
+    const long = 'Q'.repeat(10_000);
+    const { fetch } = oauthServer((request) =>
+      request.url.endsWith(ENDPOINT_ID)
+        ? json(200, endpoint({ status: long }))
+        : json(200, { results: [endpoint({ status: long })], totalCount: 1 }),
+    );
+
+    const found = await client(fetch).getEndpoint(GROUP, 'AWS', ENDPOINT_ID);
+    const [listed] = await client(fetch).listEndpoints(GROUP, 'AWS');
+
+    expect(MAX_STATUS).toBe(64);
+    expect(found.status).toBe('Q'.repeat(MAX_STATUS));
+    expect(listed?.status).toBe('Q'.repeat(MAX_STATUS));
   });
 
   it('reads every page until a short page', async () => {

@@ -5,6 +5,8 @@ import {
   type HttpAnswer,
   type HttpRequest,
   invalidResponse,
+  MAX_DETAIL,
+  MAX_ERROR_CODE,
   parseRetryAfter,
   toApiError,
 } from '#atlas/http.ts';
@@ -180,6 +182,20 @@ describe('toApiError', () => {
     );
 
     expect(error.detail).toHaveLength(500);
+  });
+
+  it.each([
+    ['the body', (code: string) => answer(500, JSON.stringify({ errorCode: code }))],
+    ['a header', (code: string) => answer(500, '', { 'x-error-code': code })],
+    ['an OAuth error', (code: string) => answer(400, JSON.stringify({ error: code }))],
+  ])('keeps an errorCode from %s to MAX_ERROR_CODE characters, and the message with it', (_, from) => {
+    const error = toApiError('get', from('E'.repeat(10_000)), NOW);
+
+    expect(MAX_ERROR_CODE).toBe(128);
+    expect(error.errorCode).toBe('E'.repeat(MAX_ERROR_CODE));
+    // What a failure without a detail records (lastError, the DLQ's attributes and events).
+    expect(describeFailure(error)).toMatchObject({ code: 'E'.repeat(MAX_ERROR_CODE) });
+    expect(describeFailure(error).detail.length).toBeLessThan(MAX_ERROR_CODE + MAX_DETAIL + 50);
   });
 });
 

@@ -238,8 +238,16 @@ const CASES: [string, () => Settings][] = [
       resolveSettings({
         createSettleSeconds: 45,
         alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:alarms',
-        requesterAccounts: ['111111111111'],
-        requesterOrganizationId: 'o-a1b2c3d4e5',
+        requesters: [
+          {
+            name: 'team-a',
+            senders: ['111111111111'],
+            frontDoorAccounts: ['111111111111'],
+            projects: 'ALL',
+            profiles: ['default'],
+            actions: ['create'],
+          },
+        ],
         requestEventBusName: 'requests',
         requestEventSources: ['orders', 'com.acme.*'],
       }),
@@ -262,7 +270,13 @@ describe('the environment the stack writes from settings', () => {
   it.each(CASES)('is accepted by each function and read back unchanged: %s', (_, settings) => {
     const s = settings();
     const written = environments(s);
-    const derived = { ...s, ...resources, leaseSeconds: leaseSeconds(s), safetyMarginMs: safetyMarginMs(s) };
+    const derived = {
+      ...s,
+      ...resources,
+      requesterRegistry: resources.requesters,
+      leaseSeconds: leaseSeconds(s),
+      safetyMarginMs: safetyMarginMs(s),
+    };
     for (const fn of FUNCTIONS) {
       // The stack sets exactly the variables the function reads.
       expect(Object.keys(written[fn]), fn).toEqual(names(fn));
@@ -289,7 +303,7 @@ describe('the environment the stack writes from settings', () => {
     // The rest are the resources the stack creates and the values it derives from settings.
     expect(Object.keys(VARIABLES).filter((o) => !fromSettings.includes(o as VariableName))).toEqual([
       'ledgerTableName',
-      'requesters',
+      'requesterRegistry',
       'continuationQueueUrl',
       'continuationQueueArn',
       'rejectedQueueUrl',
@@ -356,7 +370,7 @@ describe('settings', () => {
       recordConcurrency: 10,
       leaseSeconds: 120,
       createSettleSeconds: 30,
-      requesters: resources.requesters,
+      requesterRegistry: resources.requesters,
       continuationQueueArn: resources.continuationQueueArn,
     });
     const check = readEnvironment('checkStatus', checkStatusEnvironment(s, resources));
@@ -419,12 +433,12 @@ describe('settings', () => {
     );
   });
 
-  it('fails if a requester account or organization id is malformed, naming the value', () => {
-    expect(() => resolveSettings({ requesterAccounts: ['12345'] })).toThrow(
-      /requesterAccounts\.0: .*\(given "12345"\)/,
+  it('refuses the settings that admitted every principal to every project, saying what to write instead', () => {
+    expect(() => resolveSettings({ requesterAccounts: ['111111111111'] })).toThrow(
+      /requesterAccounts: no longer accepted: .*requesters: \[\{ name, senders/,
     );
-    expect(() => resolveSettings({ requesterOrganizationId: 'r-abc' })).toThrow(
-      /requesterOrganizationId: .*\(given "r-abc"\)/,
+    expect(() => resolveSettings({ requesterOrganizationId: 'o-a1b2c3d4e5' })).toThrow(
+      /requesterOrganizationId: no longer accepted: .*requesters:/,
     );
   });
 });
