@@ -1513,7 +1513,7 @@ describe('Provisioner, its tuning and what it follows', () => {
       backoffCapSeconds: 600,
       followUpFirstSeconds: 15,
       followUpMaxSeconds: 240,
-      requesters: [DEFAULT_ENTRY],
+      requesterRegistry: [DEFAULT_ENTRY],
     } as ProvisionEnvironment;
 
     expect(tuningFrom(env)).toMatchObject({
