@@ -278,7 +278,8 @@ describe('provision handler over HTTP and moto', () => {
         status: 'INITIATING',
         endpointId: endpoint?.id,
         tracked: 'OPEN',
-        requestIds: [request.requestId],
+        requesters: { default: [request.requestId] },
+        holds: ['default'],
       });
       expect(await drainStatusEvents()).toEqual([
         expect.objectContaining({
