@@ -270,11 +270,16 @@ export function resolveSettings(input: z.input<typeof SettingsSchema> = {}): Set
     if (s[option] < s[floor])
       problems.push(`${option} (${s[option]}) must be at least ${floor} (${s[floor]})`);
   }
-  // A record starts only with time for its clean path (list, create) and the writes after it.
-  const neededMs = CALLS_TO_START * s.atlasTimeoutMs + CALL_MARGIN_MS;
-  if (s.provisionTimeoutSeconds * 1000 < neededMs + 1000) {
+  // A record starts only with time for its clean path (list, create) and the writes after it, and a
+  // batch's records start recordConcurrency at a time: the last round starts only after the rounds
+  // before it, each of which may take a whole clean path. A batch that cannot all start in one
+  // invocation sends records back to wait every time, so its settings are refused here.
+  const recordMs = CALLS_TO_START * s.atlasTimeoutMs + CALL_MARGIN_MS;
+  const rounds = Math.ceil(s.batchSize / s.recordConcurrency);
+  const neededMs = rounds * recordMs + 1000;
+  if (s.provisionTimeoutSeconds * 1000 < neededMs) {
     problems.push(
-      `provisionTimeoutSeconds (${s.provisionTimeoutSeconds}) leaves no time to start a record: it needs more than ${CALLS_TO_START} x atlasTimeoutMs (${s.atlasTimeoutMs}) + ${CALL_MARGIN_MS} ms, so at least ${Math.ceil((neededMs + 1000) / 1000)} s`,
+      `provisionTimeoutSeconds (${s.provisionTimeoutSeconds}) cannot fit a batch: batchSize (${s.batchSize}) at recordConcurrency (${s.recordConcurrency}) is ${rounds} round(s) of records, each needing ${CALLS_TO_START} x atlasTimeoutMs (${s.atlasTimeoutMs}) + ${CALL_MARGIN_MS} ms to start, so at least ${Math.ceil(neededMs / 1000)} s (or a smaller batchSize, a larger recordConcurrency, a shorter atlasTimeoutMs)`,
     );
   }
   if (s.createSettleSeconds * 1000 < s.atlasTimeoutMs) {

@@ -26,6 +26,7 @@ import {
   type VariableName,
 } from '#runtime/environment.ts';
 import { provisionResources } from '#test/support/resources.ts';
+import { localSettings } from '#test/local/environment.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../../..');
 
@@ -385,6 +386,26 @@ describe('settings', () => {
     const s = resolveSettings({ maxAttempts: 7, provisionTimeoutSeconds: 30 });
     expect(maxReceiveCount(s)).toBeGreaterThan(7);
     expect(visibilityTimeoutSeconds(s)).toBe(180);
+  });
+
+  it('fails if a batch cannot start within the function timeout, naming the settings and their values', () => {
+    // 100 records 10 at a time: 10 rounds of (2 x 10 s + 3 s), 231 s against the default 60.
+    expect(() => resolveSettings({ batchSize: 100 })).toThrow(
+      'provisionTimeoutSeconds (60) cannot fit a batch: batchSize (100) at recordConcurrency (10) is 10 round(s) of records, each needing 2 x atlasTimeoutMs (10000) + 3000 ms to start, so at least 231 s',
+    );
+    // One record at a time: 10 rounds.
+    expect(() => resolveSettings({ recordConcurrency: 1 })).toThrow(/10 round\(s\).* at least 231 s/);
+    // A single round: what starting one record needs, as before.
+    expect(() => resolveSettings({ atlasTimeoutMs: 30_000, createSettleSeconds: 90 })).toThrow(
+      /provisionTimeoutSeconds \(60\) cannot fit a batch: .* 1 round\(s\).* at least 64 s/,
+    );
+    // Exactly fits: 2 rounds of 23 s and the second of start-up.
+    expect(resolveSettings({ recordConcurrency: 5, provisionTimeoutSeconds: 47 }).batchSize).toBe(10);
+    expect(() => resolveSettings({ recordConcurrency: 5, provisionTimeoutSeconds: 46 })).toThrow(
+      /at least 47 s/,
+    );
+    expect(() => resolveSettings()).not.toThrow();
+    expect(() => localSettings()).not.toThrow();
   });
 
   it('fails if a setting is out of range, naming it and the value given', () => {
