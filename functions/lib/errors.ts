@@ -5,8 +5,9 @@
 
 /**
  * retry: deliver the record again after a delay (counts as an attempt); wait: the request is
- * fine but must wait for Atlas (a create in doubt settling, a FAILED endpoint going), sent again
- * later as a new message so waiting never spends attempts; dlq: an operator must act; reject: never.
+ * fine but must wait (a create in doubt settling, a FAILED endpoint going, another worker holding
+ * the key, too little of the invocation left), sent again later as a new message so waiting never
+ * spends attempts (bounded by maxWaits instead); dlq: an operator must act; reject: never.
  */
 export type Disposition = 'retry' | 'wait' | 'dlq' | 'reject';
 
@@ -236,6 +237,22 @@ export class EndpointFailedError extends ProvisionerError {
   }
 }
 
+/**
+ * The request has waited maxWaits times and the key has no endpoint: a create sent now could not
+ * wait out its own doubt, so none is sent and an operator decides (replaying starts the count anew).
+ */
+export class WaitsExhaustedError extends ProvisionerError {
+  constructor(
+    readonly key: string,
+    readonly waits: number,
+  ) {
+    super(
+      `the request for ${key} has waited ${waits} time(s), the most this deployment allows, and the key has no endpoint: no create is sent whose outcome it could not wait for`,
+    );
+    this.name = 'WaitsExhaustedError';
+  }
+}
+
 /** Too little of the invocation is left to start this record or this Atlas call. */
 export class DeadlineError extends ProvisionerError {
   constructor(readonly what: string) {
@@ -252,7 +269,7 @@ export class EventsBackloggedError extends ProvisionerError {
   }
 }
 
-/** Seconds a record not started for lack of time waits before it is delivered again. */
+/** Seconds a record deferred for lack of time (or for a busy key whose lease is not known) waits. */
 export const DEADLINE_RETRY_SECONDS = 2;
 
 // A 404 that reaches here is not an endpoint found gone (isEndpointNotFound, read where it is
@@ -313,12 +330,14 @@ export function describeFailure(error: unknown): FailureInfo {
       outcomeUnknown: true,
     };
   }
+  // Another worker holding the key, or too little of the invocation left: nothing is wrong with
+  // the request or with Atlas, so it waits (a new message later) and spends none of its attempts.
   if (error instanceof KeyBusyError) {
     return {
-      disposition: 'retry',
+      disposition: 'wait',
       code: 'KEY_BUSY',
       detail: error.message,
-      ...(error.retryAfterSeconds !== undefined && { retryAfterSeconds: error.retryAfterSeconds }),
+      retryAfterSeconds: error.retryAfterSeconds ?? DEADLINE_RETRY_SECONDS,
     };
   }
   if (error instanceof CreateInDoubtError) {
@@ -340,9 +359,12 @@ export function describeFailure(error: unknown): FailureInfo {
   if (error instanceof EndpointFailedError) {
     return { disposition: 'dlq', code: 'ENDPOINT_FAILED', detail: error.message };
   }
+  if (error instanceof WaitsExhaustedError) {
+    return { disposition: 'dlq', code: 'WAITS_EXHAUSTED', detail: error.message };
+  }
   if (error instanceof DeadlineError) {
     return {
-      disposition: 'retry',
+      disposition: 'wait',
       code: 'DEADLINE',
       detail: error.message,
       retryAfterSeconds: DEADLINE_RETRY_SECONDS,

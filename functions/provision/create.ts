@@ -21,6 +21,7 @@ import {
   EndpointFailedError,
   EndpointRecreatingError,
   isEndpointNotFound,
+  WaitsExhaustedError,
 } from '#lib/errors.ts';
 import { MAX_MESSAGE_DELAY_SECONDS } from '#messages/queues.ts';
 import type { ProvisionRequest } from '#messages/request.ts';
@@ -70,7 +71,10 @@ export async function create(
       throw new EndpointRecreatingError(key, recreateWait(ctx, at));
     }
     const live = listed.filter((e) => e.status !== 'DELETING');
+    if (claimed.pendingCreate) at.listedAfterSettle = live;
     if (live.length > 0) return adopt(ctx, at, client, request, claimed, live);
+    // A create whose outcome the request could not wait for is never sent (fail: a create in doubt waits).
+    if (at.waits >= ctx.maxWaits) throw new WaitsExhaustedError(key, at.waits);
 
     // Nothing listed after the settle period: a create in doubt was not done (yet). Remembered,
     // so that an endpoint it makes later is known as this provisioner's own extra.

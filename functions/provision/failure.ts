@@ -35,9 +35,12 @@ export async function fail(ctx: ProvisionContext, at: Attempt, error: unknown): 
   const now = ctx.now().toISOString();
   const inDoubt = at.createSent === true && !at.createAnswered && failure.outcomeUnknown === true;
   if (inDoubt) {
-    // The create may still be done: nothing is created for the key before the settle period.
+    // The create may still be done: whatever the attempt count, the request waits (spending no
+    // attempt) and the key is listed after the settle period before anything else happens to it.
+    // A create is sent only with a wait left (create.ts), so this wait is always within maxWaits.
     failure = {
       ...failure,
+      disposition: 'wait',
       retryAfterSeconds: Math.max(failure.retryAfterSeconds ?? 0, ctx.createSettleSeconds),
     };
     at.logger.warn('create in doubt: the key waits for a listing after the settle period', {
@@ -45,12 +48,13 @@ export async function fail(ctx: ProvisionContext, at: Attempt, error: unknown): 
     });
   }
   const waiting = failure.disposition === 'wait' && at.waits < ctx.maxWaits;
+  // A create written down and then not sent, or answered: nothing is in doubt any more.
+  const resolvedCreate = at.createSent === true && !inDoubt;
   let firstFailureAt: string | undefined;
   if (at.claimed) {
     try {
-      if (waiting) await ctx.ledger.release(at.claimed.key, at.owner);
+      if (waiting && !resolvedCreate) await ctx.ledger.release(at.claimed.key, at.owner);
       else {
-        const resolvedCreate = at.createSent === true && !inDoubt;
         firstFailureAt = (
           await ctx.ledger.recordFailure(at.claimed.key, at.owner, failure, { resolvedCreate })
         ).firstFailureAt;
@@ -60,6 +64,7 @@ export async function fail(ctx: ProvisionContext, at: Attempt, error: unknown): 
     }
   }
   if (waiting) return wait(ctx, at, failure.retryAfterSeconds ?? ctx.createSettleSeconds);
+  failure = { ...failure, detail: `${failure.detail}${doubtSaid(at)}` };
 
   const lastAttempt = at.attempt >= ctx.maxAttempts;
   const log = {
@@ -127,6 +132,22 @@ export async function fail(ctx: ProvisionContext, at: Attempt, error: unknown): 
     outcome,
   });
   return outcome;
+}
+
+/**
+ * What a parked request's reason says of the key's create in doubt, if it had one: what a listing
+ * after the settle period showed (which endpoint, or none), or that none succeeded.
+ */
+function doubtSaid(at: Attempt): string {
+  const pending = at.claimed?.pendingCreate;
+  if (!pending && !at.createSent) return '';
+  if (at.listedAfterSettle) {
+    const [endpoint, ...more] = at.listedAfterSettle;
+    if (!endpoint) return '; a listing after the settle period shows no endpoint for the key';
+    return `; a listing after the settle period shows endpoint ${endpoint.id} (${endpoint.status}) for the key${more.length > 0 ? ` and ${more.length} more` : ''}`;
+  }
+  if (!pending) return '';
+  return `; the create sent at ${pending.sentAt} is still in doubt: no listing after its settle period succeeded, so whether an endpoint exists is not known`;
 }
 
 /** The requester a wait acts for: only a trusted record (its requester known) ever waits. */

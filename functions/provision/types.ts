@@ -6,6 +6,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
 import type { AtlasClient } from '#atlas/client.ts';
+import type { AtlasEndpoint } from '#atlas/types.ts';
 import type { StatusEvents } from '#events/publisher.ts';
 import type { Outcome, StatusChangedDetail } from '#events/status-event.ts';
 import type { LeaseFields, Ledger, LedgerItem, LedgerStatus } from '#ledger/ledger.ts';
@@ -131,4 +132,6 @@ export interface Attempt {
   /** This attempt wrote a create down and sent it; `createAnswered` once Atlas answered it. */
   createSent?: boolean;
   createAnswered?: boolean;
+  /** The key's endpoints (not DELETING) as a listing after a create in doubt's settle period showed them. */
+  listedAfterSettle?: AtlasEndpoint[];
 }

@@ -17,6 +17,7 @@ import {
   KeyBusyError,
   ProfileNotAllowedError,
   ProvisionerError,
+  WaitsExhaustedError,
 } from '#lib/errors.ts';
 
 const atlas = (status: number, extra: Partial<{ errorCode: string; retryAfterSeconds: number }> = {}) =>
@@ -158,11 +159,12 @@ describe('describeFailure', () => {
     expect(describeFailure(error('SECRET_UNAVAILABLE')).disposition).toBe('retry');
   });
 
-  it('retries a busy key, waiting for the lease when it is known, and an unresolved 409', () => {
+  it('waits out a busy key (for the lease when it is known, else shortly), and retries an unresolved 409', () => {
     expect(describeFailure(new KeyBusyError('k'))).toEqual({
-      disposition: 'retry',
+      disposition: 'wait',
       code: 'KEY_BUSY',
       detail: 'another worker is processing k',
+      retryAfterSeconds: DEADLINE_RETRY_SECONDS,
     });
     expect(describeFailure(new KeyBusyError('k', 90)).retryAfterSeconds).toBe(90);
     expect(describeFailure(new ConflictUnresolvedError('k'))).toMatchObject({
@@ -259,10 +261,20 @@ describe('describeFailure', () => {
       },
     ],
     [
+      'no wait left for a create',
+      () => new WaitsExhaustedError('k', 60),
+      {
+        disposition: 'dlq',
+        code: 'WAITS_EXHAUSTED',
+        detail:
+          'the request for k has waited 60 time(s), the most this deployment allows, and the key has no endpoint: no create is sent whose outcome it could not wait for',
+      },
+    ],
+    [
       'too little of the invocation left',
       () => new DeadlineError('start k'),
       {
-        disposition: 'retry',
+        disposition: 'wait',
         code: 'DEADLINE',
         detail: 'not enough of the invocation left to start k',
         retryAfterSeconds: DEADLINE_RETRY_SECONDS,

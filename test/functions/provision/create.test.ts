@@ -47,7 +47,7 @@ describe('create', () => {
     for (let i = 0; i < count; i += 1) {
       atlas.failNext('create', timeout());
       sentAt.push(new Date(clock).toISOString());
-      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
       clock += SETTLE * 1000;
     }
     atlas.calls.length = 0;
@@ -121,7 +121,7 @@ describe('create', () => {
       const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
       atlas.failNext('create', timeout());
       const firstSentAt = clock;
-      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
       clock += SETTLE * 1000;
       await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
       const late = endpoint(request, 'INITIATING');

@@ -5,7 +5,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AtlasNetworkError } from '#lib/errors.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
-import { buildProvisioner, FakeAtlas, NOW, QUEUES, resetAws, sentTo } from './fixtures.ts';
+import { buildProvisioner, FakeAtlas, NOW, QUEUES, resetAws, sentTo, sqs } from './fixtures.ts';
 
 describe('delete', () => {
   let atlas: FakeAtlas;
@@ -22,7 +22,8 @@ describe('delete', () => {
     const request = createRequest();
     atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
     const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: 30 });
-    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
+    sqs.resetHistory();
     clock += 27_500;
 
     await expect(

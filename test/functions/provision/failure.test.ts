@@ -7,7 +7,6 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AtlasApiError } from '#lib/errors.ts';
-import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,
@@ -20,8 +19,6 @@ import {
   sqs,
 } from './fixtures.ts';
 
-const keyOf = (request: object) => naturalKey(request as ProvisionRequest);
-
 describe('failure', () => {
   let atlas: FakeAtlas;
   let table: ReturnType<typeof resetAws>;
@@ -33,7 +30,7 @@ describe('failure', () => {
 
   it('dates the first failure from now when the receive timestamp is zero', async () => {
     const request = createRequest();
-    table.busy.add(keyOf(request));
+    vi.spyOn(table, 'claim').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
     const { provisioner } = buildProvisioner(atlas, { maxAttempts: 2 });
 
     await expect(

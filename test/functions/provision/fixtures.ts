@@ -4,7 +4,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { vi } from 'vitest';
 import type { AtlasEndpoint, CloudProvider, CreateEndpointBody } from '#atlas/types.ts';
@@ -134,6 +134,21 @@ export function sentTo(queueUrl: string) {
     .commandCalls(SendMessageCommand)
     .map((c) => c.args[0].input)
     .filter((m) => m.QueueUrl === queueUrl);
+}
+
+/**
+ * Whether the record was deferred for lack of invocation time as a wait: sent again on the
+ * continuation queue after DEADLINE_RETRY_SECONDS with its waits counted, its own delivery
+ * acknowledged (no ChangeMessageVisibility: no attempt spent).
+ */
+export function deferredForTime(): boolean {
+  const sent = sentTo(QUEUES.continuationQueueUrl);
+  return (
+    sent.length === 1 &&
+    sent[0]?.DelaySeconds === 2 &&
+    sent[0]?.MessageAttributes?.Waits?.StringValue !== undefined &&
+    sqs.commandCalls(ChangeMessageVisibilityCommand).length === 0
+  );
 }
 
 /** The status event details published so far, each checked against the published schema. */

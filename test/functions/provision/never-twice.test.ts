@@ -11,6 +11,7 @@ import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,
+  deferredForTime,
   FakeAtlas,
   NOW,
   publishedDetails,
@@ -51,19 +52,21 @@ describe('Provisioner, never twice', () => {
       atlas.failNext('create', error);
       const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
 
-      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toBe(error);
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
 
       expect(table.items.get(keyOf(request))).toMatchObject({ pendingCreate: { sentAt: NOW.toISOString() } });
-      // The retry comes no sooner than the settle period, whatever the backoff says.
-      expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: SETTLE });
+      // It waits (no attempt spent) no less than the settle period, whatever the backoff says.
+      expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
+      expect(waits()).toEqual([expect.objectContaining({ DelaySeconds: SETTLE })]);
     });
 
     it('is never sent again within the settle period: a duplicate or replayed message waits, calling nothing', async () => {
       const request = createRequest();
       atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
       const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
-      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
       atlas.calls.length = 0;
+      sqs.resetHistory();
       clock += 10_000;
 
       const replay = sqsRecord({ ...request, requestId: 'replayed' }, { messageId: 'replayed-message' });
@@ -88,7 +91,7 @@ describe('Provisioner, never twice', () => {
       const request = createRequest();
       atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
       const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
-      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
       const landed = atlas.seed(request.groupId, {
         cloudProvider: 'AWS',
         regionName: 'US_EAST_1',
@@ -109,7 +112,7 @@ describe('Provisioner, never twice', () => {
       const request = createRequest();
       atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
       const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
-      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
       clock += SETTLE * 1000;
       atlas.calls.length = 0;
 
@@ -140,7 +143,7 @@ describe('Provisioner, never twice', () => {
       const request = createRequest();
       atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
       const { provisioner, metrics } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
-      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
       clock += SETTLE * 1000;
       await provisioner.handleRecord(sqsRecord(request, { receiveCount: 2 }));
       const kept = table.items.get(keyOf(request))?.endpointId;
@@ -268,11 +271,11 @@ describe('Provisioner, never twice', () => {
 
       await expect(
         provisioner.handleRecord(sqsRecord(createRequest()), { getRemainingTimeInMillis: () => 20_000 }),
-      ).rejects.toThrow(/not enough of the invocation left/);
+      ).resolves.toBe('WAITING');
+      expect(deferredForTime()).toBe(true);
 
       expect(table.writes).toEqual([]);
       expect(atlas.calls).toEqual([]);
-      expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 2 });
     });
 
     it('sends no create that could outlive the invocation, and leaves no create in doubt for it', async () => {
@@ -283,11 +286,54 @@ describe('Provisioner, never twice', () => {
 
       await expect(
         provisioner.handleRecord(sqsRecord(request), { getRemainingTimeInMillis: () => 3_210 }),
-      ).rejects.toThrow(/send a create/);
+      ).resolves.toBe('WAITING');
+      expect(deferredForTime()).toBe(true);
 
       expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
       expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
       expect(table.items.get(keyOf(request))).not.toHaveProperty('lease');
+    });
+
+    it('defers a record short of time or meeting a busy key as waits, never attempts: five deferrals on its last delivery never park it', async () => {
+      const request = createRequest();
+      const short = { getRemainingTimeInMillis: () => 20_000 };
+      const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000, maxAttempts: 5 });
+      // The request's own last delivery, then each wait it is sent again as.
+      let record = sqsRecord(request, { receiveCount: 5 });
+      for (const [i, deferral] of ['time', 'busy', 'time', 'busy', 'time'].entries()) {
+        sqs.resetHistory();
+        if (deferral === 'busy') table.busy.add(keyOf(request));
+        await expect(provisioner.handleRecord(record, deferral === 'time' ? short : undefined)).resolves.toBe(
+          'WAITING',
+        );
+        table.busy.delete(keyOf(request));
+        expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
+        const [sent] = sentTo(QUEUES.continuationQueueUrl);
+        expect(sent?.MessageAttributes?.Waits?.StringValue).toBe(String(i + 1));
+        record = carrying(sqsRecord(request, { receiveCount: 1 }), {
+          OriginalMessageId: record.messageAttributes?.OriginalMessageId?.stringValue ?? record.messageId,
+          Waits: String(i + 1),
+        });
+      }
+      expect(sentTo(QUEUES.dlqUrl)).toEqual([]);
+      expect(atlas.calls).toEqual([]);
+
+      await expect(provisioner.handleRecord(record)).resolves.toBe('PROVISIONED');
+      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
+    });
+
+    it('bounds deferrals as the other waits: one past maxWaits parks the request with DEADLINE, Atlas never called', async () => {
+      const request = createRequest();
+      const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000, maxWaits: 3 });
+      const record = carrying(sqsRecord(request), { OriginalMessageId: 'sender-1', Waits: '3' });
+
+      await expect(
+        provisioner.handleRecord(record, { getRemainingTimeInMillis: () => 20_000 }),
+      ).resolves.toBe('DEAD_LETTERED');
+
+      expect(sentTo(QUEUES.continuationQueueUrl)).toEqual([]);
+      expect(sentTo(QUEUES.dlqUrl)[0]?.MessageAttributes?.ErrorCode?.StringValue).toBe('DEADLINE');
+      expect(atlas.calls).toEqual([]);
     });
   });
 
@@ -352,7 +398,7 @@ describe('Provisioner, waiting for Atlas', () => {
     const request = createRequest();
     atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
     const built = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE, ...options });
-    await expect(built.provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    await expect(built.provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
     sqs.resetHistory();
     return { request, ...built };
   }
@@ -370,13 +416,89 @@ describe('Provisioner, waiting for Atlas', () => {
     );
     const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
 
-    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
 
-    expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 45 });
-    expect(table.items.get(keyOf(request))).toMatchObject({
-      pendingCreate: { sentAt: NOW.toISOString() },
-      lastError: { code: 'SERVICE_UNAVAILABLE' },
+    expect(sentTo(QUEUES.continuationQueueUrl)).toEqual([expect.objectContaining({ DelaySeconds: 45 })]);
+    expect(table.items.get(keyOf(request))).toMatchObject({ pendingCreate: { sentAt: NOW.toISOString() } });
+  });
+
+  it("waits out a create answered 5xx on the request's last attempt, and adopts what a listing after the settle period shows", async () => {
+    const request = createRequest();
+    // Atlas did the create but answered 503.
+    atlas.failNext(
+      'create',
+      new AtlasApiError({ status: 503, errorCode: 'SERVICE_UNAVAILABLE', operation: 'create' }),
+    );
+    const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE, maxAttempts: 5 });
+
+    const last = sqsRecord(request, { receiveCount: 5 });
+    await expect(provisioner.handleRecord(last)).resolves.toBe('WAITING');
+
+    expect(sentTo(QUEUES.dlqUrl)).toEqual([]);
+    const [wait] = sentTo(QUEUES.continuationQueueUrl);
+    expect(wait).toMatchObject({ DelaySeconds: SETTLE, MessageBody: last.body });
+    const made = atlas.seed(request.groupId, {
+      cloudProvider: 'AWS',
+      regionName: 'US_EAST_1',
+      status: 'ACTIVE',
     });
+    clock += SETTLE * 1000;
+    atlas.calls.length = 0;
+
+    const waited = carrying(sqsRecord(request), { OriginalMessageId: last.messageId, Waits: '1' });
+    await expect(provisioner.handleRecord(waited)).resolves.toBe('ADOPTED');
+    expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+    expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: made.id, status: 'ACTIVE' });
+    expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+  });
+
+  it('sends no create it could not wait for: with no wait left, a listing after the settle period showing nothing parks the request, saying so', async () => {
+    const { request, provisioner } = await createInDoubt({ maxWaits: 3 });
+    clock += SETTLE * 1000;
+    const record = carrying(sqsRecord(request), { OriginalMessageId: 'sender-1', Waits: '3' });
+
+    await expect(provisioner.handleRecord(record)).resolves.toBe('DEAD_LETTERED');
+
+    expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'create', 'list']);
+    const parked = sentTo(QUEUES.dlqUrl)[0]?.MessageAttributes;
+    expect(parked?.ErrorCode?.StringValue).toBe('WAITS_EXHAUSTED');
+    expect(parked?.Detail?.StringValue).toContain(
+      'a listing after the settle period shows no endpoint for the key',
+    );
+  });
+
+  it('says in the reason of a request parked after the settle period which endpoint the listing showed', async () => {
+    const { request, provisioner } = await createInDoubt({ maxEndpointFailures: 1 });
+    const made = atlas.seed(request.groupId, {
+      cloudProvider: 'AWS',
+      regionName: 'US_EAST_1',
+      status: 'FAILED',
+      errorMessage: 'quota exceeded',
+    });
+    clock += SETTLE * 1000;
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DEAD_LETTERED');
+
+    const parked = sentTo(QUEUES.dlqUrl)[0]?.MessageAttributes;
+    expect(parked?.ErrorCode?.StringValue).toBe('ENDPOINT_FAILED');
+    expect(parked?.Detail?.StringValue).toContain(
+      `a listing after the settle period shows endpoint ${made.id} (FAILED) for the key`,
+    );
+  });
+
+  it('says in the reason of a request parked while its create is still in doubt that whether an endpoint exists is not known', async () => {
+    const { request, provisioner } = await createInDoubt({ maxAttempts: 1 });
+    clock += SETTLE * 1000;
+    atlas.failNext(
+      'list',
+      new AtlasApiError({ status: 500, errorCode: 'UNEXPECTED_ERROR', operation: 'list' }),
+    );
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DEAD_LETTERED');
+
+    expect(sentTo(QUEUES.dlqUrl)[0]?.MessageAttributes?.Detail?.StringValue).toContain(
+      `the create sent at ${NOW.toISOString()} is still in doubt: no listing after its settle period succeeded, so whether an endpoint exists is not known`,
+    );
   });
 
   it("carries the sender's messageId and counts the waits from one wait to the next, recording no failure", async () => {

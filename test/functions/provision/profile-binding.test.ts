@@ -69,7 +69,7 @@ describe('Provisioner, a key bound to its profile', () => {
       'create',
       new AtlasApiError({ status: 503, errorCode: 'SERVICE_UNAVAILABLE', operation: 'create' }),
     );
-    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
     expect(table.items.get(keyOf(request))).toHaveProperty('pendingCreate');
     atlas.calls.length = 0;
 

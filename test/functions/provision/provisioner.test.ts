@@ -10,6 +10,7 @@ import { createRequest, loadEvent, sqsRecord } from '#test/support/sqs-events.ts
 import {
   buildProvisioner,
   DEFAULT_ENTRY,
+  deferredForTime,
   eventBridge,
   FakeAtlas,
   NOW,
@@ -361,15 +362,24 @@ describe('Provisioner', () => {
       expect(sqs).toReceiveCommandTimes(ChangeMessageVisibilityCommand, 1);
     });
 
-    it('retries a key another worker holds, without touching its ledger item', async () => {
+    it('waits out a key another worker holds, spending no attempt and touching nothing of its item', async () => {
       const request = createRequest();
       table.busy.add(keyOf(request));
-      const { provisioner } = buildProvisioner(atlas);
+      const { provisioner, metrics } = buildProvisioner(atlas);
+      const record = sqsRecord(request);
 
-      await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow(/another worker/);
+      await expect(provisioner.handleRecord(record)).resolves.toBe('WAITING');
       expect(table.writes).toEqual(['claim']);
       expect(atlas.calls).toEqual([]);
-      expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 1 });
+      expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
+      expect(sentTo(QUEUES.continuationQueueUrl)).toEqual([
+        expect.objectContaining({
+          MessageBody: record.body,
+          DelaySeconds: 2,
+          MessageAttributes: expect.objectContaining({ Waits: { DataType: 'Number', StringValue: '1' } }),
+        }),
+      ]);
+      expect(metrics.addMetric).toHaveBeenCalledWith('Waiting', 'Count', 1);
     });
 
     it('still throws for a retry when the visibility change fails', async () => {
@@ -518,13 +528,13 @@ describe('Provisioner', () => {
       const first = Date.parse('2026-11-29T08:30:00.000Z');
       const { provisioner } = buildProvisioner(atlas, { maxAttempts: 3 });
       const request = createRequest();
-      table.busy.add(keyOf(request));
+      vi.spyOn(table, 'claim').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
 
       await provisioner.handleRecord(sqsRecord(request, { receiveCount: 3, firstReceivedAt: first }));
 
       expect(sqs).toReceiveCommandWith(SendMessageCommand, {
         MessageAttributes: expect.objectContaining({
-          ErrorCode: { DataType: 'String', StringValue: 'KEY_BUSY' },
+          ErrorCode: { DataType: 'String', StringValue: 'INTERNAL_ERROR' },
           FirstFailureAt: { DataType: 'String', StringValue: '2026-11-29T08:30:00.000Z' },
         }),
       });
@@ -800,9 +810,8 @@ describe('Provisioner, the invocation deadline', () => {
   it('starts no record with a millisecond less, and claims nothing', async () => {
     const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
 
-    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(22_999))).rejects.toThrow(
-      'not enough of the invocation left to start this record',
-    );
+    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(22_999))).resolves.toBe('WAITING');
+    expect(deferredForTime()).toBe(true);
     expect(table.writes).toEqual([]);
   });
 
@@ -819,9 +828,8 @@ describe('Provisioner, the invocation deadline', () => {
     slow(table, 'claim', 11_000);
     const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
 
-    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).rejects.toThrow(
-      'not enough of the invocation left to list the endpoints',
-    );
+    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).resolves.toBe('WAITING');
+    expect(deferredForTime()).toBe(true);
     expect(atlas.calls).toEqual([]);
   });
 
@@ -831,9 +839,8 @@ describe('Provisioner, the invocation deadline', () => {
     slow(table, 'amend', 2_000);
     const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
 
-    await expect(provisioner.handleRecord(sqsRecord(request), left(23_000))).rejects.toThrow(
-      'not enough of the invocation left to send a create',
-    );
+    await expect(provisioner.handleRecord(sqsRecord(request), left(23_000))).resolves.toBe('WAITING');
+    expect(deferredForTime()).toBe(true);
     expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
     expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
   });
@@ -851,9 +858,8 @@ describe('Provisioner, the invocation deadline', () => {
     slow(atlas, 'listEndpoints', 10_001);
     const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
 
-    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).rejects.toThrow(
-      'not enough of the invocation left to send a create',
-    );
+    await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).resolves.toBe('WAITING');
+    expect(deferredForTime()).toBe(true);
     expect(table.writes).not.toContain('amend');
   });
 
@@ -863,9 +869,8 @@ describe('Provisioner, the invocation deadline', () => {
     slow(atlas, 'listEndpoints', 11_000);
     const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
 
-    await expect(provisioner.handleRecord(sqsRecord(request), left(23_000))).rejects.toThrow(
-      'not enough of the invocation left to delete an endpoint',
-    );
+    await expect(provisioner.handleRecord(sqsRecord(request), left(23_000))).resolves.toBe('WAITING');
+    expect(deferredForTime()).toBe(true);
     expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
   });
 
@@ -934,7 +939,7 @@ describe('Provisioner, failures and their record', () => {
 
   it('dates the first failure of a first delivery from now, whatever the receive timestamp says', async () => {
     const request = createRequest();
-    table.busy.add(keyOf(request));
+    vi.spyOn(table, 'claim').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
     const { provisioner } = buildProvisioner(atlas, { maxAttempts: 1 });
 
     await provisioner.handleRecord(
@@ -949,7 +954,7 @@ describe('Provisioner, failures and their record', () => {
 
   it('dates the first failure from now when the receive timestamp is unreadable', async () => {
     const request = createRequest();
-    table.busy.add(keyOf(request));
+    vi.spyOn(table, 'claim').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
     const { provisioner } = buildProvisioner(atlas, { maxAttempts: 2 });
     const record = sqsRecord(request, { receiveCount: 2 });
     record.attributes.ApproximateFirstReceiveTimestamp = 'soon';
@@ -982,7 +987,7 @@ describe('Provisioner, failures and their record', () => {
     const request = createRequest();
     atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
     const { provisioner } = buildProvisioner(atlas, { now });
-    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
     vi.spyOn(table, 'release').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
@@ -1181,7 +1186,7 @@ describe('Provisioner, delete', () => {
     const request = createRequest();
     atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
     const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: 30 });
-    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
     const landed = endpoint(request, 'INITIATING');
     atlas.calls.length = 0;
     const del = sqsRecord({ ...request, requestId: 'del-1', action: 'delete' });
@@ -1292,10 +1297,10 @@ describe('Provisioner, extra endpoints for one key', () => {
       new AtlasNetworkError('create', 'timeout'),
       new AtlasNetworkError('create', 'timeout'),
     );
-    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
     const firstSentAt = new Date(clock).toISOString();
     clock += SETTLE * 1000;
-    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
     clock += SETTLE * 1000;
     return { request, provisioner, metrics, firstSentAt };
   }
@@ -1335,7 +1340,7 @@ describe('Provisioner, extra endpoints for one key', () => {
     const request = createRequest();
     const { provisioner, metrics } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
     atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
-    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
     clock += SETTLE * 1000;
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
     const late = endpoint(request, 'INITIATING');
@@ -1354,7 +1359,7 @@ describe('Provisioner, extra endpoints for one key', () => {
     const request = createRequest();
     const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
     atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
-    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
     clock += SETTLE * 1000;
     const listed = vi.spyOn(atlas, 'listEndpoints');
     listed.mockResolvedValueOnce([]);
@@ -1381,7 +1386,7 @@ describe('Provisioner, one key at a time across instances', () => {
     atlas = new FakeAtlas();
   });
 
-  it("retries a record whose key another instance's record holds, rather than run beside it", async () => {
+  it("sends a record whose key another instance's record holds to wait, rather than run beside it", async () => {
     const request = createRequest();
     atlas.latencyMs = 20;
     const one = buildProvisioner(atlas).provisioner;
@@ -1392,7 +1397,10 @@ describe('Provisioner, one key at a time across instances', () => {
       other.handleRecord(sqsRecord({ ...request, requestId: 'same-key' })),
     ]);
 
-    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
+    expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : o.status))).toEqual([
+      'PROVISIONED',
+      'WAITING',
+    ]);
     expect(atlas.endpoints.get(request.groupId)).toHaveLength(1);
     expect(table.items.get(keyOf(request))?.requesters.default).toEqual([request.requestId]);
   });
@@ -1441,7 +1449,7 @@ describe('Provisioner, what it records', () => {
     const request = createRequest();
     const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: 30 });
     atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
-    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
     const earlier = Array.from({ length: 10 }, (_, i) =>
       new Date(NOW.getTime() - (10 - i) * 60_000).toISOString(),
     );
@@ -1534,7 +1542,7 @@ describe('Provisioner, its tuning and what it follows', () => {
       followUp: { firstSeconds: 10, maxSeconds: 120 },
     });
     atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
-    await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
     Object.assign(table.items.get(keyOf(request)) ?? {}, {
       status: 'INITIATING',
       endpointId: 'a'.repeat(24),

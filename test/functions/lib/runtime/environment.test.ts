@@ -25,8 +25,8 @@ import {
   VARIABLES,
   type VariableName,
 } from '#runtime/environment.ts';
-import { provisionResources } from '#test/support/resources.ts';
 import { localSettings } from '#test/local/environment.ts';
+import { provisionResources } from '#test/support/resources.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../../..');
 
