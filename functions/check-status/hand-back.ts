@@ -41,13 +41,14 @@ export async function followClosely(
   deps: Pick<CheckerDeps, 'requests' | 'logger' | 'followUpFirstSeconds'>,
   item: LedgerItem,
   endpointId: string,
+  chain?: string,
 ): Promise<void> {
   if (!deps.requests || deps.followUpFirstSeconds === undefined) return;
   try {
     await deps.requests.send(JSON.stringify(handBackRequest(item)), {
       requester: actingRequester(item),
       delaySeconds: deps.followUpFirstSeconds,
-      followUp: { number: 1, endpointId },
+      followUp: { number: 1, endpointId, ...(chain !== undefined && { chain }) },
     });
   } catch (error) {
     deps.logger.warn('could not start the follow-ups of a recreated endpoint; the sweep follows it', {

@@ -10,6 +10,7 @@
  * listing.ts (Atlas's listing), compare.ts and extras.ts (the decision), hand-back.ts and
  * record.ts, which share the types of run.ts.
  */
+import { randomUUID } from 'node:crypto';
 import { announceRecorded } from '#events/outbox.ts';
 import type { StatusChangedDetail } from '#events/status-event.ts';
 import type { LedgerItem } from '#ledger/ledger.ts';
@@ -125,8 +126,22 @@ export class StatusChecker {
       run.summary.skipped += 1;
       return pending;
     }
-    const recorded = await record(this.#o, decision, run.summary);
-    if (recorded && decision.follow !== undefined) await followClosely(this.#o, item, decision.follow);
+    // Follow-ups started here are the key's one live chain: recorded with the check, so any other stops.
+    const chain =
+      decision.follow !== undefined && this.#o.requests && this.#o.followUpFirstSeconds !== undefined
+        ? randomUUID()
+        : undefined;
+    const recorded = await record(
+      this.#o,
+      chain
+        ? {
+            ...decision,
+            result: { ...decision.result, fields: { ...decision.result.fields, followChain: chain } },
+          }
+        : decision,
+      run.summary,
+    );
+    if (recorded && decision.follow !== undefined) await followClosely(this.#o, item, decision.follow, chain);
     // What the outbox holds now: the new events, and what they did not supersede.
     return recorded
       ? Object.values(recorded.outbox ?? {}).map((event) => ({ key: item.key, event }))

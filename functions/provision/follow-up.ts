@@ -18,7 +18,7 @@ import {
 import type { StatusChangedDetail } from '#events/status-event.ts';
 import type { CheckResult, LedgerItem } from '#ledger/item.ts';
 import { describeFailure, isEndpointNotFound } from '#lib/errors.ts';
-import { FOLLOW_UP, FOLLOWED_ENDPOINT_ID } from '#messages/attributes.ts';
+import { FOLLOW_CHAIN, FOLLOW_UP, FOLLOWED_ENDPOINT_ID } from '#messages/attributes.ts';
 import { MAX_MESSAGE_DELAY_SECONDS, retryDelaySeconds } from '#messages/queues.ts';
 import { naturalKey } from '#messages/request.ts';
 import { METRIC } from '#runtime/metric-names.ts';
@@ -55,6 +55,7 @@ export async function followUp(
   const requester = source.requester?.name;
   const number = Math.max(1, Number(boundedAttribute(record, FOLLOW_UP)) || 1);
   const endpointId = boundedAttribute(record, FOLLOWED_ENDPOINT_ID);
+  const chain = boundedAttribute(record, FOLLOW_CHAIN);
   const logger = ctx.logger.createChild({
     persistentKeys: {
       messageId,
@@ -80,7 +81,7 @@ export async function followUp(
     const sent = await sendFollowUp(
       ctx,
       record.body,
-      { requester, originalMessageId: messageId },
+      { requester, originalMessageId: messageId, ...(chain !== undefined && { chain }) },
       followed,
       nextNumber,
       logger,
@@ -90,9 +91,11 @@ export async function followUp(
   };
   try {
     const item = await ctx.ledger.get(naturalKey(request));
-    // Followed no more: the key has another endpoint, settled, or is the provisioner's again.
+    // Followed no more: another chain follows the key, it has another endpoint, settled, or is the
+    // provisioner's again.
     if (
       !item ||
+      item.followChain !== chain ||
       item.endpointId !== endpointId ||
       SETTLED.has(item.status) ||
       item.pendingCreate ||
@@ -104,7 +107,8 @@ export async function followUp(
     const now = ctx.now();
     // A request holds the key: look again after it (it follows any change it makes itself).
     if (item.lease && item.lease.expiresAt >= now.getTime()) return next(followUpDelay(ctx, number + 1));
-    if (deadline - Date.now() - CALL_MARGIN_MS < ctx.atlasTimeoutMs) return next(2, number);
+    // Short of time: looked at again shortly, as the chain's next follow-up (a chain always advances).
+    if (deadline - Date.now() - CALL_MARGIN_MS < ctx.atlasTimeoutMs) return next(2);
     const provider = request.cloudProvider;
     const { endpoint, successor } = await ctx.atlas.withClient(request.profile, async (unbounded) => {
       const options = () => {
@@ -230,7 +234,7 @@ function followUpDelay(ctx: ProvisionContext, number: number): number {
 export async function sendFollowUp(
   ctx: ProvisionContext,
   body: string,
-  carried: { requester: string; originalMessageId: string },
+  carried: { requester: string; originalMessageId: string; chain?: string },
   endpointId: string,
   number: number,
   logger: Logger,

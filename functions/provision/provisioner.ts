@@ -157,6 +157,15 @@ export class Provisioner {
         : await remove(this.#ctx, at, request, claimed);
     const statusSince =
       claimed.status === result.status ? claimed.statusSince : this.#ctx.now().toISOString();
+    // A new endpoint or status not settled yet: followed closely until it is (never twice for one fact),
+    // by a new chain the ledger records as the key's one live chain.
+    const followedEndpointId =
+      result.waitSeconds === undefined &&
+      !SETTLED.has(result.status) &&
+      (claimed.endpointId !== result.endpointId || claimed.status !== result.status)
+        ? result.endpointId
+        : undefined;
+    const chain = followedEndpointId !== undefined && this.#ctx.followUp ? randomUUID() : undefined;
     const answer = answerEvent(this.#ctx, result, at, request, claimed, statusSince);
     const events = [answer, ...(result.events ?? [])];
     await this.#ctx.ledger.settle(claimed, at.owner, {
@@ -171,17 +180,10 @@ export class Provisioner {
         requester: requester.name,
       },
       statusSince,
-      ...(result.fields && { fields: result.fields }),
+      ...((result.fields || chain) && { fields: { ...result.fields, ...(chain && { followChain: chain }) } }),
       events,
     });
     at.claimed = undefined;
-    // A new endpoint or status not settled yet: followed closely until it is (never twice for one fact).
-    const followedEndpointId =
-      result.waitSeconds === undefined &&
-      !SETTLED.has(result.status) &&
-      (claimed.endpointId !== result.endpointId || claimed.status !== result.status)
-        ? result.endpointId
-        : undefined;
     // Side by side: neither throws, and the follow-up is delivered seconds later.
     await Promise.all([
       // Recorded with the answer: a refused publish is sent again from the outbox, never lost.
@@ -190,7 +192,7 @@ export class Provisioner {
         ? sendFollowUp(
             this.#ctx,
             at.record.body,
-            { requester: requester.name, originalMessageId: at.messageId },
+            { requester: requester.name, originalMessageId: at.messageId, ...(chain && { chain }) },
             followedEndpointId,
             1,
             at.logger,

@@ -793,6 +793,19 @@ export function ledgerContract(
       expect(Object.keys(item?.outbox ?? {})).toEqual(['a'.repeat(32)]);
     });
 
+    it("records the key's follow-up chain with an answer or a check, and keeps it through checks that name none", async () => {
+      const key = await settledAs('INITIATING', { fields: { followChain: 'chain-1' } });
+      expect(await ledger.get(key)).toMatchObject({ followChain: 'chain-1' });
+
+      const kept = await ledger.recordCheck(key, 'INITIATING', { status: 'PENDING_RECREATION' });
+      expect(kept).toMatchObject({ followChain: 'chain-1' });
+      const replaced = await ledger.recordCheck(key, 'PENDING_RECREATION', {
+        status: 'PENDING_RECREATION',
+        fields: { followChain: 'chain-2' },
+      });
+      expect(replaced).toMatchObject({ followChain: 'chain-2' });
+    });
+
     it('resets the FAILED count when an endpoint becomes ACTIVE, and only then', async () => {
       const key = await settledAs('INITIATING', { fields: { endpointFailures: 2 } });
       const steady = await settledAs('ACTIVE', { fields: { endpointFailures: 1 } });

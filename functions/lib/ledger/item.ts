@@ -89,6 +89,11 @@ export interface LedgerItem {
   endpointFailures?: number;
   /** A FAILED endpoint was deleted to be created anew; the key's requests wait for it to go. */
   recreating?: boolean;
+  /**
+   * The key's live follow-up chain: written with the answer (or the check) that starts one; a
+   * follow-up of another chain stops, so a key is followed by one chain at a time.
+   */
+  followChain?: string;
   /** Extra endpoints for the key already announced (DUPLICATE_FOUND, UNCLAIMED): each once. */
   reported?: string[];
   /** Status events recorded with the state they announce and not yet confirmed sent, by eventId. */
@@ -98,7 +103,7 @@ export interface LedgerItem {
 /** Fields the provisioner writes while it holds the lease. */
 export type LeaseFields = Pick<
   LedgerItem,
-  'pendingCreate' | 'unconfirmedCreates' | 'endpointFailures' | 'recreating'
+  'pendingCreate' | 'unconfirmedCreates' | 'endpointFailures' | 'recreating' | 'followChain'
 >;
 
 /** What amend may write: the bookkeeping, and the endpoint a request that ends in the DLQ leaves standing. */
@@ -138,6 +143,6 @@ export interface CheckResult {
    * Bookkeeping of extra endpoints (deleted ones leave unconfirmedCreates, reported ones join
    * reported), and the endpoint that took the place of a recreated or vanished one.
    */
-  fields?: Partial<Pick<LedgerItem, 'unconfirmedCreates' | 'reported' | 'endpointId'>>;
+  fields?: Partial<Pick<LedgerItem, 'unconfirmedCreates' | 'reported' | 'endpointId' | 'followChain'>>;
   events?: StatusChangedDetail[];
 }

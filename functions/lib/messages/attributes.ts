@@ -57,9 +57,20 @@ export const REQUESTER = 'Requester';
  */
 export const FOLLOW_UP = 'FollowUp';
 export const FOLLOWED_ENDPOINT_ID = 'EndpointId';
+/**
+ * The chain a follow-up belongs to: the ledger records the key's current chain (`followChain`), and
+ * a follow-up of any other chain stops, so a key has one live chain however many were started.
+ */
+export const FOLLOW_CHAIN = 'FollowChain';
 
 /**
  * The continuation queue's own attributes. A message on a requester's queue that carries one is
  * rejected with a reason naming it: never trusted, and never silently dropped.
  */
-export const RESERVED_ATTRIBUTES: readonly string[] = [FOLLOW_UP, FOLLOWED_ENDPOINT_ID, WAITS, REQUESTER];
+export const RESERVED_ATTRIBUTES: readonly string[] = [
+  FOLLOW_UP,
+  FOLLOWED_ENDPOINT_ID,
+  FOLLOW_CHAIN,
+  WAITS,
+  REQUESTER,
+];

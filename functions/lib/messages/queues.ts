@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { FailureInfo } from '#lib/errors.ts';
 import {
+  FOLLOW_CHAIN,
   FOLLOW_UP,
   FOLLOWED_ENDPOINT_ID,
   ORIGINAL_MESSAGE_ID,
@@ -121,7 +122,7 @@ export interface Continuation {
   delaySeconds?: number;
   originalMessageId?: string;
   waits?: number;
-  followUp?: { number: number; endpointId: string };
+  followUp?: { number: number; endpointId: string; chain?: string };
 }
 
 /**
@@ -154,6 +155,7 @@ export class ContinuationQueue {
           ...(options.followUp && {
             [FOLLOW_UP]: number(options.followUp.number),
             [FOLLOWED_ENDPOINT_ID]: text(options.followUp.endpointId),
+            ...(options.followUp.chain !== undefined && { [FOLLOW_CHAIN]: text(options.followUp.chain) }),
           }),
         },
       }),
@@ -191,13 +193,23 @@ export class Queues {
   async followUp(
     body: string,
     seconds: number,
-    carried: { requester: string; originalMessageId: string; number: number; endpointId: string },
+    carried: {
+      requester: string;
+      originalMessageId: string;
+      number: number;
+      endpointId: string;
+      chain?: string;
+    },
   ): Promise<void> {
     await this.#continuations.send(body, {
       requester: carried.requester,
       delaySeconds: seconds,
       originalMessageId: carried.originalMessageId,
-      followUp: { number: carried.number, endpointId: carried.endpointId },
+      followUp: {
+        number: carried.number,
+        endpointId: carried.endpointId,
+        ...(carried.chain !== undefined && { chain: carried.chain }),
+      },
     });
   }
 

@@ -1324,8 +1324,15 @@ describe('StatusChecker, an endpoint Atlas recreates under a new id', () => {
         previousStatus: 'ACTIVE',
       }),
     ]);
+    // The key's one live chain: the ledger records the chain its follow-ups carry.
+    const chain = table.get(item.key)?.followChain;
+    expect(chain).toEqual(expect.any(String));
     expect(followUpsOf(send)).toEqual([
-      { requester: 'default', delaySeconds: 7, followUp: { number: 1, endpointId: item.endpointId } },
+      {
+        requester: 'default',
+        delaySeconds: 7,
+        followUp: { number: 1, endpointId: item.endpointId, chain },
+      },
     ]);
     expect(JSON.parse(String(send.mock.calls[0]?.[0 as never]))).toMatchObject({
       action: 'create',
@@ -1371,7 +1378,11 @@ describe('StatusChecker, an endpoint Atlas recreates under a new id', () => {
     ]);
     expect(metrics.addMetric).not.toHaveBeenCalledWith('DuplicateEndpoints', 'Count', expect.anything());
     expect(followUpsOf(send)).toEqual([
-      { requester: 'default', delaySeconds: 7, followUp: { number: 1, endpointId: successor.id } },
+      {
+        requester: 'default',
+        delaySeconds: 7,
+        followUp: { number: 1, endpointId: successor.id, chain: table.get(item.key)?.followChain },
+      },
     ]);
   });
 

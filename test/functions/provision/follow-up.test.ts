@@ -1027,6 +1027,55 @@ describe('Provisioner, follow-ups', () => {
     });
   });
 
+  describe('one live chain per key', () => {
+    it("records the chain its first follow-up carries as the key's live chain", async () => {
+      const { request, first } = await provisioned();
+      const chain = table.items.get(keyOf(request))?.followChain;
+      expect(chain).toEqual(expect.any(String));
+      expect(first?.MessageAttributes?.FollowChain).toEqual({ DataType: 'String', StringValue: chain });
+    });
+
+    it('stops a follow-up of a chain the key no longer records, without calling Atlas or sending another', async () => {
+      const { request, provisioner, first } = await provisioned();
+      // Another request (or the checker) started a chain for the key since.
+      const item = table.items.get(keyOf(request));
+      if (item) item.followChain = 'a-newer-chain';
+      atlas.calls.length = 0;
+      sqs.resetHistory();
+
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+
+      expect(atlas.calls).toEqual([]);
+      expect(followUps()).toEqual([]);
+    });
+
+    it('keeps one chain when two requests start one each: the older chain stops at its next look', async () => {
+      const { request, provisioner, first } = await provisioned();
+      // A second request lists the key (a create of it in doubt long settled) and follows what it adopts anew.
+      const item = table.items.get(keyOf(request));
+      if (item) {
+        item.status = 'REQUESTED';
+        item.pendingCreate = { sentAt: new Date(clock - 3_600_000).toISOString() };
+      }
+      sqs.resetHistory();
+      await expect(
+        provisioner.handleRecord(sqsRecord({ ...request, requestId: 'second' }, { messageId: 'second-id' })),
+      ).resolves.toBe('ADOPTED');
+      const [second] = followUps();
+      expect(second).toBeDefined();
+      atlas.calls.length = 0;
+      sqs.resetHistory();
+
+      await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
+      expect(atlas.calls).toEqual([]);
+      expect(followUps()).toEqual([]);
+
+      await expect(provisioner.handleRecord(delivered(second))).resolves.toBe('FOLLOWED');
+      expect(atlas.calls.map((c) => c.op)).toEqual(['get']);
+      expect(followUps()).toHaveLength(1);
+    });
+  });
+
   describe('the invocation deadline', () => {
     const START = 1_800_000_000_000;
     const left = (ms: number) => ({ getRemainingTimeInMillis: () => ms });
@@ -1045,7 +1094,7 @@ describe('Provisioner, follow-ups', () => {
       expect(timeout).toHaveBeenCalledWith(10_000);
     });
 
-    it('sends the same follow-up again shortly when less is left, without calling Atlas', async () => {
+    it('sends the next follow-up of the chain shortly when less is left, without calling Atlas', async () => {
       const { provisioner, first } = await provisioned();
       vi.spyOn(Date, 'now').mockReturnValue(START);
       atlas.calls.length = 0;
@@ -1057,9 +1106,27 @@ describe('Provisioner, follow-ups', () => {
       expect(followUps()).toEqual([
         expect.objectContaining({
           DelaySeconds: 2,
-          MessageAttributes: expect.objectContaining({ FollowUp: { DataType: 'Number', StringValue: '1' } }),
+          MessageAttributes: expect.objectContaining({ FollowUp: { DataType: 'Number', StringValue: '2' } }),
         }),
       ]);
+    });
+
+    it('advances the chain even short of time: its last follow-up is dropped, never sent again as itself', async () => {
+      const { provisioner, first, metrics } = await provisioned();
+      vi.spyOn(Date, 'now').mockReturnValue(START);
+      const last = delivered(first);
+      last.messageAttributes.FollowUp = {
+        ...last.messageAttributes.FollowUp,
+        stringValue: String(MAX_FOLLOW_UPS),
+      } as never;
+      atlas.calls.length = 0;
+      sqs.resetHistory();
+
+      await expect(provisioner.handleRecord(last, left(12_999))).resolves.toBe('FOLLOW_UP_DROPPED');
+
+      expect(atlas.calls).toEqual([]);
+      expect(followUps()).toEqual([]);
+      expect(metrics.addMetric).toHaveBeenCalledWith('FollowUpsDropped', 'Count', 1);
     });
 
     it('bounds no call when no invocation clock is given', async () => {

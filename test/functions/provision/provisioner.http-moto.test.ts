@@ -446,7 +446,7 @@ describe('provision handler over HTTP and moto', () => {
       expect(sim.endpoints(request.groupId)).toHaveLength(1);
     });
 
-    it('backs off a 5xx and succeeds on the next delivery', async () => {
+    it('waits out a create answered 5xx (it may have been done) and creates after the listing shows nothing', async () => {
       const request = createRequest();
       sim.injectFault({
         fault: { kind: 'status', status: 500, errorCode: 'UNEXPECTED_ERROR' },
@@ -455,19 +455,18 @@ describe('provision handler over HTTP and moto', () => {
         times: 1,
       });
 
-      expect((await provision(request)).size).toBe(1);
-      expect(await ledgerItem(request)).toMatchObject({
-        lastError: { code: 'UNEXPECTED_ERROR', httpStatus: 500 },
-      });
-      const [back] = await receive(env.requestQueue.url, 1, 4);
-      await invoke([recordFromMessage(back as Message, env.requestQueue.arn)]);
+      // Acknowledged: it waits on the continuation queue, spending no attempt.
+      expect((await provision(request)).size).toBe(0);
+      expect(await ledgerItem(request)).toHaveProperty('pendingCreate');
+      const [back] = await receive(env.continuationQueue.url, 1, 6);
+      await invoke([recordFromMessage(back as Message, env.continuationQueue.arn)]);
 
       expect(sim.endpoints(request.groupId)).toHaveLength(1);
       expect(await ledgerItem(request)).not.toHaveProperty('lastError');
       expect(await outcomes()).toEqual([['PROVISIONED', request.requestId]]);
     });
 
-    it('adopts on retry the endpoint Atlas created when the create response was lost', async () => {
+    it('adopts, after its wait, the endpoint Atlas created when the create response was lost', async () => {
       const request = createRequest();
       sim.injectFault({
         fault: { kind: 'lostResponse' },
@@ -476,9 +475,9 @@ describe('provision handler over HTTP and moto', () => {
         times: 1,
       });
 
-      expect((await provision(request)).size).toBe(1);
-      const [back] = await receive(env.requestQueue.url, 1, 4);
-      await invoke([recordFromMessage(back as Message, env.requestQueue.arn)]);
+      expect((await provision(request)).size).toBe(0);
+      const [back] = await receive(env.continuationQueue.url, 1, 6);
+      await invoke([recordFromMessage(back as Message, env.continuationQueue.arn)]);
 
       expect(sim.endpoints(request.groupId)).toHaveLength(1);
       expect(await outcomes()).toEqual([['ADOPTED', request.requestId]]);
