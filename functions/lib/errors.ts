@@ -229,9 +229,10 @@ export class EndpointFailedError extends ProvisionerError {
     readonly key: string,
     readonly failures: number,
     readonly atlasErrorMessage: string | undefined,
+    within?: string,
   ) {
     super(
-      `the endpoint of ${key} FAILED ${failures} time(s), the most this deployment recreates: ${atlasErrorMessage ?? 'Atlas gave no errorMessage'}`,
+      `the endpoint of ${key} FAILED ${failures} time(s)${within ? ` ${within}` : ''}, the most this deployment recreates: ${atlasErrorMessage ?? 'Atlas gave no errorMessage'}`,
     );
     this.name = 'EndpointFailedError';
   }

@@ -8,9 +8,11 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { AtlasEndpoint } from '#atlas/types.ts';
 import type { StatusChangedDetail } from '#events/status-event.ts';
 import {
+  endpointFailuresToday,
   freshUnconfirmedCreates as freshUnconfirmed,
   type LeaseFields,
   type LedgerItem,
+  MAX_ENDPOINT_FAILURES_PER_DAY,
   MAX_UNCONFIRMED_CREATES,
 } from '#ledger/ledger.ts';
 import {
@@ -203,19 +205,31 @@ async function recreate(
   events: StatusChangedDetail[] = [],
 ): Promise<AtlasResult> {
   const failures = (claimed.endpointFailures ?? 0) + 1;
-  if (failures >= ctx.maxEndpointFailures) {
+  // Bounded per lifecycle (maxEndpointFailures) and per day, whatever replays or new lifecycles do.
+  const failedAt = [...endpointFailuresToday(claimed, ctx.now()), ctx.now().toISOString()].slice(
+    -MAX_ENDPOINT_FAILURES_PER_DAY,
+  );
+  const perDay = failedAt.length >= MAX_ENDPOINT_FAILURES_PER_DAY;
+  if (failures >= ctx.maxEndpointFailures || perDay) {
     // Left standing for an operator: the ledger says what stands, so nothing reads it as gone.
-    // The count starts again: replaying the request is the operator's decision to try anew.
+    // The lifecycle's count starts again: replaying the request is the operator's decision to try
+    // anew (the day's failures still count).
     await ctx.ledger.amend(claimed.key, at.owner, {
       ...fields,
       endpointFailures: undefined,
+      endpointFailedAt: failedAt,
       recreating: undefined,
       status: 'FAILED',
       endpointId: failed.id,
       ...(claimed.status !== 'FAILED' && { statusSince: ctx.now().toISOString() }),
       ...(failed.errorMessage !== undefined && { atlasErrorMessage: failed.errorMessage }),
     });
-    throw new EndpointFailedError(claimed.key, failures, failed.errorMessage);
+    throw new EndpointFailedError(
+      claimed.key,
+      perDay ? failedAt.length : failures,
+      failed.errorMessage,
+      perDay ? 'in the last 24 hours' : undefined,
+    );
   }
   await deleteIfThere(client, request, failed.id);
   at.logger.warn('endpoint FAILED: deleted to be created anew', {
@@ -229,7 +243,7 @@ async function recreate(
     endpointId: failed.id,
     status: 'DELETING',
     ...(failed.errorMessage !== undefined && { atlasErrorMessage: failed.errorMessage }),
-    fields: { ...fields, endpointFailures: failures, recreating: true },
+    fields: { ...fields, endpointFailures: failures, endpointFailedAt: failedAt, recreating: true },
     events,
     waitSeconds: recreateWait(ctx, at),
   };

@@ -246,7 +246,6 @@ export class InMemoryLedger implements LedgerApi {
       delete item.endpointId;
       delete item.holds;
     }
-    if (result.status === 'ACTIVE' && changed) delete item.endpointFailures;
     for (const [name, value] of Object.entries(result.fields ?? {})) {
       if (value === undefined || (Array.isArray(value) && value.length === 0))
         delete item[name as keyof LedgerItem];

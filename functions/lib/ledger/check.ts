@@ -63,7 +63,7 @@ export async function recordCheck(
   else set.push('tracked = :tracked');
   // The endpoint is gone: nobody holds the key any more.
   if (result.status === 'DELETED' || result.status === 'MISSING') remove.push('endpointId', 'holds');
-  if (result.status === 'ACTIVE' && changed) remove.push('endpointFailures');
+  // An endpoint ACTIVE for a while may still fail: the lifecycle's FAILED count stands (create.ts).
   const fieldValues: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(result.fields ?? {})) {
     if (value === undefined || (Array.isArray(value) && value.length === 0)) remove.push(name);

@@ -20,6 +20,13 @@ export const MAX_REQUEST_IDS = 20;
 export const MAX_UNCONFIRMED_CREATES = 10;
 export const UNCONFIRMED_CREATE_TTL_MS = 24 * 60 * 60 * 1000;
 /**
+ * FAILED endpoints of one key in any 24 hours, whatever the lifecycle: the one that reaches it
+ * sends its request to the DLQ (ENDPOINT_FAILED), so neither a flapping endpoint nor replays and
+ * new lifecycles recreate a key's endpoint without end.
+ */
+export const MAX_ENDPOINT_FAILURES_PER_DAY = 10;
+export const ENDPOINT_FAILURE_WINDOW_MS = 24 * 60 * 60 * 1000;
+/**
  * The most events one item's outbox holds, whoever writes to it: a request's settle, the sweep's
  * and the follow-ups' recordCheck (rules.ts outboxHasRoom). At the bound, a new fact for the key
  * waits for EventBridge: a request is retried (EVENTS_BACKLOGGED), a check is not recorded and
@@ -85,8 +92,16 @@ export interface LedgerItem {
    * endpoint for the key that appears later is one of them: an extra that this provisioner made.
    */
   unconfirmedCreates?: string[];
-  /** FAILED endpoints met in this lifecycle (each deleted and created anew, up to a bound). */
+  /**
+   * FAILED endpoints met in this lifecycle (each deleted and created anew, up to a bound); an
+   * ACTIVE status in between does not reset it, only a new lifecycle (a delete) or the bound does.
+   */
   endpointFailures?: number;
+  /**
+   * When the key's endpoints were met FAILED, across lifecycles, oldest first: those of the last
+   * day, at most MAX_ENDPOINT_FAILURES_PER_DAY (rules.ts endpointFailuresToday).
+   */
+  endpointFailedAt?: string[];
   /** A FAILED endpoint was deleted to be created anew; the key's requests wait for it to go. */
   recreating?: boolean;
   /**
@@ -103,7 +118,12 @@ export interface LedgerItem {
 /** Fields the provisioner writes while it holds the lease. */
 export type LeaseFields = Pick<
   LedgerItem,
-  'pendingCreate' | 'unconfirmedCreates' | 'endpointFailures' | 'recreating' | 'followChain'
+  | 'pendingCreate'
+  | 'unconfirmedCreates'
+  | 'endpointFailures'
+  | 'endpointFailedAt'
+  | 'recreating'
+  | 'followChain'
 >;
 
 /** What amend may write: the bookkeeping, and the endpoint a request that ends in the DLQ leaves standing. */

@@ -6,6 +6,7 @@
  */
 import type { StatusChangedDetail } from '#events/schema.ts';
 import {
+  ENDPOINT_FAILURE_WINDOW_MS,
   type LedgerItem,
   MAX_OUTBOX,
   MAX_REQUEST_IDS,
@@ -112,6 +113,12 @@ export function boundProfile(
 export function freshUnconfirmedCreates(item: Pick<LedgerItem, 'unconfirmedCreates'>, now: Date): string[] {
   const since = now.getTime() - UNCONFIRMED_CREATE_TTL_MS;
   return (item.unconfirmedCreates ?? []).filter((sentAt) => Date.parse(sentAt) >= since);
+}
+
+/** The times the key's endpoints were met FAILED in the last day (ENDPOINT_FAILURE_WINDOW_MS). */
+export function endpointFailuresToday(item: Pick<LedgerItem, 'endpointFailedAt'>, now: Date): string[] {
+  const since = now.getTime() - ENDPOINT_FAILURE_WINDOW_MS;
+  return (item.endpointFailedAt ?? []).filter((at) => Date.parse(at) > since);
 }
 
 /**

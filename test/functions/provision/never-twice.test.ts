@@ -659,6 +659,54 @@ describe('Provisioner, FAILED endpoints', () => {
     expect(metrics.addMetric).toHaveBeenCalledWith('Recreating', 'Count', 1);
   });
 
+  it('keeps counting FAILED endpoints through a brief ACTIVE: the checker seeing ACTIVE resets nothing', async () => {
+    const request = createRequest();
+    const { provisioner } = buildProvisioner(atlas, { maxEndpointFailures: 2 });
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
+    fails(request, 'first');
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
+    atlas.endpoints.set(request.groupId, []);
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
+    // ACTIVE for a moment, as the sweep (or a follow-up) records it, then FAILED again.
+    await table.recordCheck(keyOf(request), 'INITIATING', { status: 'ACTIVE' }, undefined);
+    fails(request, 'second');
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DEAD_LETTERED');
+
+    expect(sentTo(QUEUES.dlqUrl)[0]?.MessageAttributes?.Detail?.StringValue).toBe(
+      `the endpoint of ${keyOf(request)} FAILED 2 time(s), the most this deployment recreates: second`,
+    );
+  });
+
+  it.each([
+    { hoursAgo: 1, outcome: 'DEAD_LETTERED' },
+    { hoursAgo: 25, outcome: 'RECREATING' },
+  ])(
+    'bounds FAILED endpoints per day across lifecycles and replays: nine more $hoursAgo h ago make the next one $outcome',
+    async ({ hoursAgo, outcome }) => {
+      const request = createRequest();
+      const { provisioner } = buildProvisioner(atlas, { maxEndpointFailures: 3 });
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
+      const item = table.items.get(keyOf(request));
+      if (item)
+        item.endpointFailedAt = Array.from({ length: 9 }, (_, i) =>
+          new Date(NOW.getTime() - hoursAgo * 3_600_000 + i).toISOString(),
+        );
+      fails(request, 'again');
+
+      await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe(outcome);
+
+      if (outcome === 'DEAD_LETTERED') {
+        expect(sentTo(QUEUES.dlqUrl)[0]?.MessageAttributes?.Detail?.StringValue).toBe(
+          `the endpoint of ${keyOf(request)} FAILED 10 time(s) in the last 24 hours, the most this deployment recreates: again`,
+        );
+        expect(table.items.get(keyOf(request))?.endpointFailedAt).toHaveLength(10);
+      } else {
+        expect(table.items.get(keyOf(request))?.endpointFailedAt).toEqual([NOW.toISOString()]);
+      }
+    },
+  );
+
   it('counts each FAILED endpoint of the key and announces the recreation with the endpoint and its message', async () => {
     const request = createRequest();
     const { provisioner } = buildProvisioner(atlas, { maxEndpointFailures: 3 });

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   actingRequester,
+  endpointFailuresToday,
   freshUnconfirmedCreates,
   MAX_REQUEST_IDS,
   nextRequesters,
@@ -109,6 +110,15 @@ describe('actingRequester', () => {
 
 const NOW = new Date('2026-11-29T10:00:00.000Z');
 const ago = (ms: number) => new Date(NOW.getTime() - ms).toISOString();
+
+describe('endpointFailuresToday', () => {
+  it('keeps the FAILED times of the last 24 hours, in their order, and forgets one exactly a day old', () => {
+    const day = 24 * 60 * 60 * 1000;
+    const item = { endpointFailedAt: [ago(day), ago(day - 1), 'not a time', ago(0)] };
+    expect(endpointFailuresToday(item, NOW)).toEqual([ago(day - 1), ago(0)]);
+    expect(endpointFailuresToday({}, NOW)).toEqual([]);
+  });
+});
 
 describe('freshUnconfirmedCreates', () => {
   it('keeps creates in doubt sent within a day, one sent exactly a day ago included, in their order', () => {
