@@ -132,7 +132,13 @@ export async function run(): Promise<ProvisionFigures> {
     const { handler } = (await import(pathToFileURL(PROVISION_HANDLER).href)) as { handler: Handler };
     /** Handles `size` create requests for new projects; fails unless each created an endpoint. */
     const invoke = async (size: number) => {
-      const event = sqsEvent(...Array.from({ length: size }, () => sqsRecord(createRequest())));
+      // Sent on the default requester's queue: a record from a queue of no requester is refused.
+      const event = sqsEvent(
+        ...Array.from({ length: size }, () => ({
+          ...sqsRecord(createRequest()),
+          eventSourceARN: env.requestQueue.arn,
+        })),
+      );
       const before = sim.endpoints().length;
       const started = performance.now();
       const response = await handler(event, lambdaContext());
