@@ -40,9 +40,6 @@ export const parse = (body: string): Parsed => {
   }
 };
 
-/** A message attribute's string value. */
-export const attribute = (record: SQSRecord, name: string) => record.messageAttributes?.[name]?.stringValue;
-
 /** Milliseconds left before the attempt's deadline. */
 export function timeLeft(at: Attempt): number {
   return at.deadline - Date.now();
