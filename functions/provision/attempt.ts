@@ -2,7 +2,6 @@
  * One attempt at a record, as every action sees it: what its message says, the time it has left,
  * the Atlas calls it may still start, and the metric each outcome counts.
  */
-import type { SQSRecord } from 'aws-lambda';
 import type { AtlasEndpoint } from '#atlas/types.ts';
 import type { LedgerStatus } from '#ledger/ledger.ts';
 import { DeadlineError } from '#lib/errors.ts';
