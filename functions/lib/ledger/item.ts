@@ -19,6 +19,8 @@ export const MAX_REQUEST_IDS = 20;
 /** Creates in doubt remembered per key; an older one is forgotten after UNCONFIRMED_CREATE_TTL_MS. */
 export const MAX_UNCONFIRMED_CREATES = 10;
 export const UNCONFIRMED_CREATE_TTL_MS = 24 * 60 * 60 * 1000;
+/** Final answers remembered per key, by the delivery they answered (a redelivery repeats its answer). */
+export const MAX_ANSWERED = 10;
 /**
  * FAILED endpoints of one key in any 24 hours, whatever the lifecycle: the one that reaches it
  * sends its request to the DLQ (ENDPOINT_FAILED), so neither a flapping endpoint nor replays and
@@ -111,6 +113,12 @@ export interface LedgerItem {
   followChain?: string;
   /** Extra endpoints for the key already announced (DUPLICATE_FOUND, UNCLAIMED): each once. */
   reported?: string[];
+  /**
+   * The final answers given, by the SQS messageId of the delivery each answered (the
+   * MAX_ANSWERED most recent): a second delivery of that message announces the same answer again,
+   * under the same eventId, instead of answering anew.
+   */
+  answered?: Record<string, StatusChangedDetail>;
   /** Status events recorded with the state they announce and not yet confirmed sent, by eventId. */
   outbox?: Record<string, StatusChangedDetail>;
 }
@@ -124,6 +132,7 @@ export type LeaseFields = Pick<
   | 'endpointFailedAt'
   | 'recreating'
   | 'followChain'
+  | 'answered'
 >;
 
 /** What amend may write: the bookkeeping, and the endpoint a request that ends in the DLQ leaves standing. */
