@@ -42,6 +42,8 @@ describe('cfn-lint (runs the real cfn-lint on synthesized templates)', () => {
         alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:atlas-alarms',
         eventBusName: 'atlas-events',
         batchSize: '50',
+        // Five rounds of ten records, each with time for its list and create: 116 s at least.
+        provisionTimeoutSeconds: '120',
         allowedProfiles: 'default,team-b',
         scheduleRateMinutes: '1',
         requestEventBusName: 'platform-requests',
