@@ -206,10 +206,16 @@ export class RequestTracker {
       }
       const receiveCount = Number(record.attributes.ApproximateReceiveCount);
       if (activity.type === 'received') {
+        // A redelivery of a message already answered brings no new fact: the provisioner repeats
+        // the recorded answer under the same eventId, which a requester (and this tracker) keeps
+        // once. Only a delivery that may still be answered anew reopens the request.
+        const answeredBefore =
+          request.final !== undefined && request.deliveries.some((d) => d.messageId === record.messageId);
         request.deliveries.push({ messageId: record.messageId, receiveCount, at: activity.at });
-        // A delivery reopens the request (a redelivery, a replay) unless it was rejected: its own
-        // answer settles it again. Only a late result of an earlier delivery may not move it.
-        if (request.final !== 'rejected') this.#move(request, 'received');
+        // A delivery reopens the request (a replay, a redelivery of one never answered) unless it
+        // was rejected: its own answer settles it again. Only a late result of an earlier delivery
+        // may not move it.
+        if (request.final !== 'rejected' && !answeredBefore) this.#move(request, 'received');
         else this.#changed();
         continue;
       }
