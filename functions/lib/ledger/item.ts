@@ -91,6 +91,12 @@ export interface LedgerItem {
   recreating?: boolean;
   /** Extra endpoints for the key already announced (DUPLICATE_FOUND, UNCLAIMED): each once. */
   reported?: string[];
+  /**
+   * When a listing of the key's project first answered that the project does not exist (404
+   * GROUP_NOT_FOUND); cleared by a listing that succeeds. A later such answer, long enough after,
+   * retires the key (MISSING; events/status-change.ts retirement).
+   */
+  projectGoneSince?: string;
   /** Status events recorded with the state they announce and not yet confirmed sent, by eventId. */
   outbox?: Record<string, StatusChangedDetail>;
 }
@@ -136,8 +142,21 @@ export interface CheckResult {
   handBack?: boolean;
   /**
    * Bookkeeping of extra endpoints (deleted ones leave unconfirmedCreates, reported ones join
-   * reported), and the endpoint that took the place of a recreated or vanished one.
+   * reported), the endpoint that took the place of a recreated or vanished one, and a project
+   * found gone (projectGoneSince; a retirement's reason in lastError, forgetting a create in
+   * doubt and a recreation). `undefined` removes a field.
    */
-  fields?: Partial<Pick<LedgerItem, 'unconfirmedCreates' | 'reported' | 'endpointId'>>;
+  fields?: Partial<
+    Pick<
+      LedgerItem,
+      | 'unconfirmedCreates'
+      | 'reported'
+      | 'endpointId'
+      | 'projectGoneSince'
+      | 'lastError'
+      | 'pendingCreate'
+      | 'recreating'
+    >
+  >;
   events?: StatusChangedDetail[];
 }
