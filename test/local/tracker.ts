@@ -12,7 +12,7 @@ import { printable } from './printable.ts';
 import type { BatchActivity } from './sqs-poller.ts';
 
 /** Where a request ended. */
-export type FinalPlace = 'provisioned' | 'deleted' | 'missing' | 'dlq' | 'rejected';
+export type FinalPlace = 'provisioned' | 'deleted' | 'released' | 'missing' | 'dlq' | 'rejected';
 
 /** How one delivery ended, as the event source saw it. */
 export type DeliveryResult = 'done' | 'retried' | 'lost' | 'dlq (redrive)';
@@ -77,6 +77,7 @@ const FINAL_STATUS: Record<string, FinalPlace> = {
 const STICKY: ReadonlySet<FinalPlace | undefined> = new Set([
   'provisioned',
   'deleted',
+  'released',
   'missing',
   'rejected',
 ]);
@@ -381,6 +382,9 @@ export class RequestTracker {
       } else if (detail.outcome === 'REJECTED') {
         request.error = detail.error;
         this.#move(request, 'rejected', 'rejected');
+      } else if (detail.outcome === 'RELEASED') {
+        // A delete by one of several holders: its hold is gone, the endpoint stays for the others.
+        this.#move(request, `RELEASED (${detail.holdsRemaining ?? '?'} holding)`, 'released');
       } else if (detail.outcome === 'STUCK') {
         this.#move(request, `${detail.status ?? '?'} (stuck)`);
       } else {

@@ -11,6 +11,7 @@ type Color = 'green' | 'red' | 'yellow' | 'cyan' | 'gray' | 'magenta';
 const PLACE_COLOR: Record<FinalPlace, Color> = {
   provisioned: 'green',
   deleted: 'green',
+  released: 'green',
   missing: 'red',
   dlq: 'magenta',
   rejected: 'yellow',
