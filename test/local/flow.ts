@@ -208,6 +208,8 @@ export async function startLocalFlow(options: LocalFlowOptions = {}): Promise<Lo
       ...Object.values(environment.requesters).map((r) => r.queue),
       environment.continuationQueue,
     ];
+    // The stack splits maxConcurrency between the event sources, at least 2 each.
+    const perSource = Math.max(2, Math.floor(settings.maxConcurrency / queues.length));
     const started = queues.map((queue) =>
       new SqsPoller({
         sqs: environment.clients.sqs,
@@ -216,7 +218,7 @@ export async function startLocalFlow(options: LocalFlowOptions = {}): Promise<Lo
         functionName: 'provision',
         timeoutSeconds: settings.provisionTimeoutSeconds,
         batchSize: settings.batchSize,
-        concurrency: settings.maxConcurrency,
+        concurrency: perSource,
         invoker,
         onActivity: tracker.onActivity,
         ...(options.crashWhen && { crashWhen: options.crashWhen }),
