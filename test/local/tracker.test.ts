@@ -141,6 +141,37 @@ describe('RequestTracker', () => {
     expect(dead).toMatchObject({ final: 'dlq', parked: ['dlq'] });
   });
 
+  it('follows a wait to the message it was sent again for, not to a settled twin with the same body', () => {
+    // Prepare: the same body sent twice (a producer's resend); the first is provisioned, the second
+    // met the key busy and was sent again as a wait carrying its own messageId.
+    const t = tracker();
+    const body = JSON.stringify(createRequest());
+    const requestId = JSON.parse(body).requestId as string;
+    const first = t.sent(body, 'm-first', 1);
+    const second = t.sent(body, 'm-second', 2);
+    t.onActivity(received(delivery(body, 'm-first', 1), delivery(body, 'm-second', 1)));
+    t.onEvent(event('PROVISIONED', { messageId: 'm-first', requestIds: [requestId], status: 'ACTIVE' }));
+    const wait = delivery(body, 'm-wait', 1);
+    wait.messageAttributes = {
+      OriginalMessageId: {
+        dataType: 'String',
+        stringValue: 'm-second',
+        stringListValues: [],
+        binaryListValues: [],
+      },
+    };
+
+    // Act
+    t.onActivity(received(wait));
+    t.onEvent(event('ADOPTED', { messageId: 'm-second', requestIds: [requestId], status: 'ACTIVE' }));
+
+    // Assess
+    expect(first).toMatchObject({ final: 'provisioned' });
+    expect(first.deliveries.map((d) => d.messageId)).toEqual(['m-first']);
+    expect(second).toMatchObject({ final: 'provisioned' });
+    expect(second.deliveries.map((d) => d.messageId)).toEqual(['m-second', 'm-wait']);
+  });
+
   it('still shows the parked twin after a status checker event for the requestId settles both', () => {
     const t = tracker();
     const body = JSON.stringify(createRequest());

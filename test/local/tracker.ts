@@ -6,7 +6,7 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { type StatusChangedDetail, StatusChangedDetailSchema } from '#events/schema.ts';
-import { FOLLOW_UP } from '#messages/attributes.ts';
+import { FOLLOW_UP, ORIGINAL_MESSAGE_ID } from '#messages/attributes.ts';
 import { readTopLevelField } from '#messages/json-scan.ts';
 import { printable } from './printable.ts';
 import type { BatchActivity } from './sqs-poller.ts';
@@ -323,6 +323,15 @@ export class RequestTracker {
   #for(record: SQSRecord): TrackedRequest | undefined {
     const known = this.#byMessageId.get(record.messageId);
     if (known) return known;
+    // A wait is the request sent again as a new message carrying the id its sender was given: it is
+    // that message's request, even when another message has the same body (a producer's resend).
+    const original = record.messageAttributes?.[ORIGINAL_MESSAGE_ID]?.stringValue;
+    const carried = original === undefined ? undefined : this.#byMessageId.get(original);
+    if (carried) {
+      carried.messageIds.add(record.messageId);
+      this.#byMessageId.set(record.messageId, carried);
+      return carried;
+    }
     // A replayed message comes back with a new id: match it to the parked request it was, by body, else by requestId.
     const requestId = requestIdOf(record.body);
     const twins = requestId === undefined ? [] : (this.#byRequestId.get(requestId) ?? []);
