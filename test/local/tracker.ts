@@ -221,8 +221,12 @@ export class RequestTracker {
         // A redelivery of a message already answered brings no new fact: the provisioner repeats
         // the recorded answer under the same eventId, which a requester (and this tracker) keeps
         // once. Only a delivery that may still be answered anew reopens the request.
+        // A message SQS's redrive moved to the DLQ comes back from a replay under its own id: that
+        // delivery is new.
         const answeredBefore =
-          request.final !== undefined && request.deliveries.some((d) => d.messageId === record.messageId);
+          request.final !== undefined &&
+          request.final !== 'dlq' &&
+          request.deliveries.some((d) => d.messageId === record.messageId);
         request.deliveries.push({ messageId: record.messageId, receiveCount, at: activity.at });
         // A delivery reopens the request (a replay, a redelivery of one never answered) unless it
         // was rejected: its own answer settles it again. Only a late result of an earlier delivery
