@@ -55,6 +55,7 @@ export async function followUp(
   const requester = source.requester?.name;
   const number = Math.max(1, Number(boundedAttribute(record, FOLLOW_UP)) || 1);
   const endpointId = boundedAttribute(record, FOLLOWED_ENDPOINT_ID);
+  const lifecycle = source.lifecycle;
   const logger = ctx.logger.createChild({
     persistentKeys: {
       messageId,
@@ -80,7 +81,7 @@ export async function followUp(
     const sent = await sendFollowUp(
       ctx,
       record.body,
-      { requester, originalMessageId: messageId },
+      { requester, originalMessageId: messageId, ...(lifecycle !== undefined && { lifecycle }) },
       followed,
       nextNumber,
       logger,
@@ -96,7 +97,9 @@ export async function followUp(
       item.endpointId !== endpointId ||
       SETTLED.has(item.status) ||
       item.pendingCreate ||
-      item.recreating
+      item.recreating ||
+      // A follow-up of an older lifecycle (a newer request changed the key's action since): it just stops.
+      (lifecycle !== undefined && item.lifecycle !== undefined && item.lifecycle.messageId !== lifecycle)
     ) {
       logger.debug('follow-up done: the key moved on or settled', { naturalKey: item?.key });
       return 'FOLLOWED';
@@ -200,6 +203,8 @@ async function recordChange(
       requester: followed.requester,
       originalMessageId: followed.messageId,
       waits: 0,
+      // The hand-back continues this lifecycle only (README "Order").
+      ...(item.lifecycle !== undefined && { lifecycle: item.lifecycle.messageId }),
     });
     logger.warn('endpoint FAILED: the key goes back to the provisioner to be created anew', {
       naturalKey: item.key,
@@ -230,7 +235,7 @@ function followUpDelay(ctx: ProvisionContext, number: number): number {
 export async function sendFollowUp(
   ctx: ProvisionContext,
   body: string,
-  carried: { requester: string; originalMessageId: string },
+  carried: { requester: string; originalMessageId: string; lifecycle?: string },
   endpointId: string,
   number: number,
   logger: Logger,

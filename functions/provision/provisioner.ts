@@ -11,6 +11,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
 import { assertProfileAllowed } from '#atlas/credentials.ts';
 import { SETTLED } from '#events/status-change.ts';
+import type { LedgerItem } from '#ledger/ledger.ts';
 import { boundProfile, withHold } from '#ledger/rules.ts';
 
 import { DeadlineError, InvalidRequestError, NotAuthorizedError, ProfileMismatchError } from '#lib/errors.ts';
@@ -27,6 +28,7 @@ import { create } from './create.ts';
 import { remove } from './delete.ts';
 import { fail, wait } from './failure.ts';
 import { followUp, sendFollowUp } from './follow-up.ts';
+import { lifecycleStarted, supersededAnswer, supersededEvents, supersedingRequest } from './order.ts';
 import { boundedAttribute, type RecordSource, sourceOf } from './source.ts';
 import type {
   Attempt,
@@ -150,6 +152,9 @@ export class Provisioner {
     if (bound !== undefined && bound !== request.profile)
       throw new ProfileMismatchError(claimed.key, bound, request.profile);
     await drainOutbox(this.#ctx, claimed, at);
+    // Request order: a newer request took effect in this one's place; nothing changes.
+    const newer = supersedingRequest(claimed, at, request);
+    if (newer !== undefined) return this.#superseded(at, request, claimed, newer);
     // A create holds the key for its requester (a repeated create is one hold); a delete releases it.
     const result =
       request.action === 'create'
@@ -158,7 +163,12 @@ export class Provisioner {
     const statusSince =
       claimed.status === result.status ? claimed.statusSince : this.#ctx.now().toISOString();
     const answer = answerEvent(this.#ctx, result, at, request, claimed, statusSince);
-    const events = [answer, ...(result.events ?? [])];
+    const events = [
+      answer,
+      ...(result.events ?? []),
+      ...supersededEvents(this.#ctx, at, request, claimed, result),
+    ];
+    const lifecycle = lifecycleStarted(claimed, at, request, result);
     await this.#ctx.ledger.settle(claimed, at.owner, {
       ...(result.holds && { holds: result.holds }),
       status: result.status,
@@ -169,7 +179,9 @@ export class Provisioner {
         ...request,
         action: result.outcome === 'RELEASED' ? claimed.action : request.action,
         requester: requester.name,
+        ...(at.source.sentAt !== undefined && { sentAt: at.source.sentAt }),
       },
+      ...(lifecycle && { lifecycle }),
       statusSince,
       ...(result.fields && { fields: result.fields }),
       events,
@@ -182,6 +194,8 @@ export class Provisioner {
       (claimed.endpointId !== result.endpointId || claimed.status !== result.status)
         ? result.endpointId
         : undefined;
+    // The follow-ups belong to the key's lifecycle as this request leaves it.
+    const followedLifecycle = (lifecycle ?? claimed.lifecycle)?.messageId;
     // Side by side: neither throws, and the follow-up is delivered seconds later.
     await Promise.all([
       // Recorded with the answer: a refused publish is sent again from the outbox, never lost.
@@ -190,7 +204,11 @@ export class Provisioner {
         ? sendFollowUp(
             this.#ctx,
             at.record.body,
-            { requester: requester.name, originalMessageId: at.messageId },
+            {
+              requester: requester.name,
+              originalMessageId: at.messageId,
+              ...(followedLifecycle !== undefined && { lifecycle: followedLifecycle }),
+            },
             followedEndpointId,
             1,
             at.logger,
@@ -206,5 +224,24 @@ export class Provisioner {
     if (result.waitSeconds !== undefined) return wait(this.#ctx, at, result.waitSeconds, result.outcome);
     this.#ctx.metrics.addMetric(OUTCOME_METRIC[result.outcome], MetricUnit.Count, 1);
     return result.outcome;
+  }
+
+  /** Answers a superseded request (README "Order"): the key is left as it is, the lease given up. */
+  async #superseded(
+    at: Attempt,
+    request: ProvisionRequest,
+    claimed: LedgerItem,
+    newer: string,
+  ): Promise<RecordOutcome> {
+    await this.#ctx.ledger.release(claimed.key, at.owner);
+    at.claimed = undefined;
+    // Published directly: a refused publish retries the record, which is superseded again.
+    await this.#ctx.events.publish(supersededAnswer(this.#ctx, at, request, claimed, newer));
+    this.#ctx.metrics.addMetric(OUTCOME_METRIC.SUPERSEDED, MetricUnit.Count, 1);
+    at.logger.info('request superseded by a newer one; nothing changed', {
+      naturalKey: claimed.key,
+      supersededBy: newer,
+    });
+    return 'SUPERSEDED';
   }
 }

@@ -24,6 +24,7 @@ export type RecordOutcome =
       | 'DELETED'
       | 'RECREATING'
       | 'RELEASED'
+      | 'SUPERSEDED'
       | 'DEAD_LETTERED'
       | 'REJECTED'
     >

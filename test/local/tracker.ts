@@ -12,7 +12,7 @@ import { printable } from './printable.ts';
 import type { BatchActivity } from './sqs-poller.ts';
 
 /** Where a request ended. */
-export type FinalPlace = 'provisioned' | 'deleted' | 'missing' | 'dlq' | 'rejected';
+export type FinalPlace = 'provisioned' | 'deleted' | 'missing' | 'superseded' | 'dlq' | 'rejected';
 
 /** How one delivery ended, as the event source saw it. */
 export type DeliveryResult = 'done' | 'retried' | 'lost' | 'dlq (redrive)';
@@ -74,6 +74,7 @@ const STICKY: ReadonlySet<FinalPlace | undefined> = new Set([
   'provisioned',
   'deleted',
   'missing',
+  'superseded',
   'rejected',
 ]);
 
@@ -363,6 +364,9 @@ export class RequestTracker {
       } else if (detail.outcome === 'REJECTED') {
         request.error = detail.error;
         this.#move(request, 'rejected', 'rejected');
+      } else if (detail.outcome === 'SUPERSEDED') {
+        // A newer request took effect in its place (README "Order"): it changed nothing, and is done.
+        this.#move(request, `superseded by ${detail.supersededBy ?? '?'}`, 'superseded');
       } else if (detail.outcome === 'STUCK') {
         this.#move(request, `${detail.status ?? '?'} (stuck)`);
       } else {

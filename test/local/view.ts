@@ -12,6 +12,7 @@ const PLACE_COLOR: Record<FinalPlace, Color> = {
   provisioned: 'green',
   deleted: 'green',
   missing: 'red',
+  superseded: 'cyan',
   dlq: 'magenta',
   rejected: 'yellow',
 };

@@ -13,9 +13,11 @@ import type { FailureInfo } from '#lib/errors.ts';
 import {
   FOLLOW_UP,
   FOLLOWED_ENDPOINT_ID,
+  LIFECYCLE,
   ORIGINAL_MESSAGE_ID,
   PARKED_ATTRIBUTES,
   REQUESTER,
+  SENT_AT,
   WAITS,
 } from '#messages/attributes.ts';
 
@@ -65,6 +67,8 @@ export interface ParkedFailure {
   originalMessageId?: string;
   /** The requester whose request it is, when known. */
   requester?: string;
+  /** When the request's original message was sent (epoch ms), when known: a replay keeps its order. */
+  sentAt?: number;
 }
 
 export interface QueuesOptions {
@@ -97,7 +101,7 @@ function parked(
 
 /** The message attributes of a parked record (SQS refuses empty values, so absent ones are left out). */
 export function parkedAttributes(parkedFailure: ParkedFailure): Record<string, MessageAttributeValue> {
-  const { failure, requestId, originalMessageId, requester } = parkedFailure;
+  const { failure, requestId, originalMessageId, requester, sentAt } = parkedFailure;
   return {
     ...parked('errorCode', failure.code),
     ...(failure.httpStatus !== undefined && parked('httpStatus', failure.httpStatus)),
@@ -108,6 +112,7 @@ export function parkedAttributes(parkedFailure: ParkedFailure): Record<string, M
     ...(requestId && parked('requestId', requestId)),
     ...(originalMessageId && parked('originalMessageId', originalMessageId)),
     ...(requester && parked('requester', requester)),
+    ...(sentAt !== undefined && parked('sentAt', sentAt)),
   };
 }
 
@@ -122,6 +127,10 @@ export interface Continuation {
   originalMessageId?: string;
   waits?: number;
   followUp?: { number: number; endpointId: string };
+  /** The send time (epoch ms) of the request a wait continues. */
+  sentAt?: number;
+  /** The messageId of the request that started the lifecycle a hand-back or follow-up continues. */
+  lifecycle?: string;
 }
 
 /**
@@ -151,6 +160,8 @@ export class ContinuationQueue {
             [ORIGINAL_MESSAGE_ID]: text(options.originalMessageId),
           }),
           ...(options.waits !== undefined && { [WAITS]: number(options.waits) }),
+          ...(options.sentAt !== undefined && { [SENT_AT]: number(options.sentAt) }),
+          ...(options.lifecycle !== undefined && { [LIFECYCLE]: text(options.lifecycle) }),
           ...(options.followUp && {
             [FOLLOW_UP]: number(options.followUp.number),
             [FOLLOWED_ENDPOINT_ID]: text(options.followUp.endpointId),
@@ -182,7 +193,13 @@ export class Queues {
   async wait(
     body: string,
     seconds: number,
-    carried: { requester: string; originalMessageId: string; waits: number },
+    carried: {
+      requester: string;
+      originalMessageId: string;
+      waits: number;
+      sentAt?: number;
+      lifecycle?: string;
+    },
   ): Promise<void> {
     await this.#continuations.send(body, { delaySeconds: seconds, ...carried });
   }
@@ -191,12 +208,19 @@ export class Queues {
   async followUp(
     body: string,
     seconds: number,
-    carried: { requester: string; originalMessageId: string; number: number; endpointId: string },
+    carried: {
+      requester: string;
+      originalMessageId: string;
+      number: number;
+      endpointId: string;
+      lifecycle?: string;
+    },
   ): Promise<void> {
     await this.#continuations.send(body, {
       requester: carried.requester,
       delaySeconds: seconds,
       originalMessageId: carried.originalMessageId,
+      ...(carried.lifecycle !== undefined && { lifecycle: carried.lifecycle }),
       followUp: { number: carried.number, endpointId: carried.endpointId },
     });
   }

@@ -59,6 +59,8 @@ describe('event identity', () => {
       DEAD_LETTERED: 2,
       REJECTED: 2,
       DELETE_REQUESTED: 2,
+      // The create still INITIATING when its requester's delete took effect is told (README "Order").
+      SUPERSEDED: 1,
     });
     // The second delivery of a create re-announces its endpoint (ADOPTED, same fact): one eventId.
     expect(perOutcome(unique)).toEqual({
@@ -68,6 +70,7 @@ describe('event identity', () => {
       DEAD_LETTERED: 1,
       REJECTED: 1,
       DELETE_REQUESTED: 1,
+      SUPERSEDED: 1,
     });
     const facts = unique.map(
       (e) => `${e.requestIds.join()}|${e.outcome === 'ADOPTED' ? 'PROVISIONED' : e.outcome}`,
