@@ -301,7 +301,7 @@ describe('Provisioner, request order', () => {
       expect(publishedDetails().at(-1)?.error?.detail).toMatch(/^message attribute "SentAt" must be/);
     });
 
-    it('may not carry Lifecycle, the provisioner's own attribute', async () => {
+    it("may not carry Lifecycle, the provisioner's own attribute", async () => {
       const provisioner = build();
       const record = sent(createRequest(), clock, DEFAULT_ENTRY, { Lifecycle: 'x' });
       await expect(provisioner.handleRecord(record)).resolves.toBe('REJECTED');
