@@ -5,7 +5,7 @@
  * EventBridge front door, alarms and a dashboard. `AtlasBackupPrivateEndpointsStack` is a thin
  * wrapper that adds the outputs the operator CLIs read.
  */
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, Stack, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, type EventPattern, type IEventBus, type IRuleTarget, Rule } from 'aws-cdk-lib/aws-events';
 import {
@@ -149,7 +149,17 @@ export class AtlasBackupPrivateEndpoints extends Construct {
         ledgerTableName,
       }),
     });
-    for (const queue of [...registry.map((r) => r.queue), continuationQueue]) {
+    const sources = [...registry.map((r) => r.queue), continuationQueue];
+    // maxConcurrency is the provisioner's cap across all its queues (Atlas's rate limits are per
+    // deployment), split between their event sources; each source needs at least 2.
+    const perSource = Math.max(2, Math.floor(s.maxConcurrency / sources.length));
+    if (perSource * sources.length > s.maxConcurrency) {
+      Annotations.of(this).addWarningV2(
+        'atlas-backup-private-endpoints:concurrency',
+        `maxConcurrency (${s.maxConcurrency}) is below 2 per queue the provisioner consumes (${sources.length}): up to ${perSource * sources.length} invocations may run at once`,
+      );
+    }
+    for (const queue of sources) {
       this.provisioner.addEventSource(
         new SqsEventSource(queue, {
           reportBatchItemFailures: true,
@@ -157,7 +167,7 @@ export class AtlasBackupPrivateEndpoints extends Construct {
           // Lambda accepts batches above 10 only with a batching window.
           maxBatchingWindow: s.batchSize > 10 ? Duration.seconds(1) : undefined,
           // The cap on concurrent invocations keeps the deployment under Atlas's rate limits.
-          maxConcurrency: s.maxConcurrency,
+          maxConcurrency: perSource,
         }),
       );
       // Retries delay a record by changing its visibility; the event source grant already allows it

@@ -5,6 +5,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AtlasEndpoint } from '#atlas/types.ts';
 import { announceRecorded } from '#events/outbox.ts';
+import { requesterEventId } from '#events/status-change.ts';
 import { eventIdOf, type StatusChangedDetail, statusEvent } from '#events/status-event.ts';
 import { type LedgerItem, MAX_OUTBOX } from '#ledger/ledger.ts';
 import { EventsBackloggedError } from '#lib/errors.ts';
@@ -83,7 +84,8 @@ export function duplicateEvent(
 ): StatusChangedDetail {
   const requester = requesterName(at);
   return statusEvent(outcome, request, {
-    eventId: eventIdOf(outcome, claimed.key, extra.id, requester),
+    // The checker's id of the same fact for the same requester (status-change.ts itemDetails).
+    eventId: requesterEventId(eventIdOf(outcome, claimed.key, extra.id), requester),
     requester,
     requestIds: [request.requestId],
     endpointId: extra.id,

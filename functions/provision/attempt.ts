@@ -2,7 +2,6 @@
  * One attempt at a record, as every action sees it: what its message says, the time it has left,
  * the Atlas calls it may still start, and the metric each outcome counts.
  */
-import type { SQSRecord } from 'aws-lambda';
 import type { AtlasEndpoint } from '#atlas/types.ts';
 import type { LedgerStatus } from '#ledger/ledger.ts';
 import { DeadlineError } from '#lib/errors.ts';
@@ -40,9 +39,6 @@ export const parse = (body: string): Parsed => {
     return { ok: false, error };
   }
 };
-
-/** A message attribute's string value. */
-export const attribute = (record: SQSRecord, name: string) => record.messageAttributes?.[name]?.stringValue;
 
 /** Milliseconds left before the attempt's deadline. */
 export function timeLeft(at: Attempt): number {

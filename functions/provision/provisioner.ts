@@ -11,9 +11,9 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
 import { assertProfileAllowed } from '#atlas/credentials.ts';
 import { SETTLED } from '#events/status-change.ts';
+import type { StatusChangedDetail } from '#events/status-event.ts';
 import type { LedgerItem } from '#ledger/ledger.ts';
-import { boundProfile, withHold } from '#ledger/rules.ts';
-
+import { boundProfile, withAnswer, withHold } from '#ledger/rules.ts';
 import { DeadlineError, InvalidRequestError, NotAuthorizedError, ProfileMismatchError } from '#lib/errors.ts';
 import { WAITS } from '#messages/attributes.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
@@ -141,12 +141,31 @@ export class Provisioner {
     }
   }
 
+  /**
+   * A redelivery of a message already answered: nothing is done again; the answer it was given is
+   * announced again, under its eventId, so a requester that de-duplicates on eventId hears it once.
+   */
+  async #answerAgain(at: Attempt, claimed: LedgerItem, answer: StatusChangedDetail): Promise<RecordOutcome> {
+    await this.#ctx.ledger.release(claimed.key, at.owner);
+    at.claimed = undefined;
+    await announce(this.#ctx, claimed.key, [answer], at.logger);
+    at.logger.info('message answered before: its answer announced again', {
+      naturalKey: claimed.key,
+      outcome: answer.outcome,
+      eventId: answer.eventId,
+    });
+    return answer.outcome as RecordOutcome;
+  }
+
   async #provision(at: Attempt, request: ProvisionRequest): Promise<RecordOutcome> {
     at.request = request;
     const requester = at.source.requester;
     if (!requester) throw new Error('a record without a requester reached provisioning');
     const claimed = await this.#ctx.ledger.claim(request, at.owner, this.#ctx.leaseSeconds);
     at.claimed = claimed;
+    // This very delivery was answered before (a redelivery): the same fact, announced again.
+    const recorded = claimed.answered?.[at.record.messageId];
+    if (recorded) return this.#answerAgain(at, claimed, recorded);
     // Before anything reaches Atlas: a key's endpoint is changed only with the profile it was made with.
     const bound = boundProfile(claimed);
     if (bound !== undefined && bound !== request.profile)
@@ -183,7 +202,13 @@ export class Provisioner {
       },
       ...(lifecycle && { lifecycle }),
       statusSince,
-      ...(result.fields && { fields: result.fields }),
+      fields: {
+        ...result.fields,
+        // A final answer is remembered for this delivery; a waiting one is not final.
+        ...(result.waitSeconds === undefined && {
+          answered: withAnswer(claimed, at.record.messageId, answer),
+        }),
+      },
       events,
     });
     at.claimed = undefined;

@@ -99,9 +99,10 @@ function asyncApi(): Record<string, unknown> {
         address: null,
         title: 'Request queue',
         description:
-          'The SQS queue of the deployment (stack output `RequestQueueUrl`); one request per message body. ' +
-          'Senders in other accounts need the deployment setting `requesterAccounts` or ' +
-          '`requesterOrganizationId`, and sqs:SendMessage on the queue ARN in their own role.',
+          'The SQS queue of a requester (stack output `RequestQueueUrl` for the default requester, ' +
+          '`Requesters` for named ones); one request per message body. A request acts for the requester ' +
+          'whose queue it arrives on, within its grant; senders in other accounts are named in the ' +
+          "deployment's `requesters` setting and need sqs:SendMessage on their queue's ARN in their own role.",
         messages: { provisionRequest: { $ref: '#/components/messages/provisionRequest' } },
       },
       requestEvents: {

@@ -103,7 +103,8 @@ describe('createApp settings from CDK context', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       BatchSize: 20,
       MaximumBatchingWindowInSeconds: 1,
-      ScalingConfig: { MaximumConcurrency: 3 },
+      // 3 split between the request queue and the continuation queue, at least 2 each.
+      ScalingConfig: { MaximumConcurrency: 2 },
     });
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(1 minute)' });
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });

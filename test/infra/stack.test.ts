@@ -176,7 +176,8 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
           FunctionName: ref(stack.provisioner),
           FunctionResponseTypes: ['ReportBatchItemFailures'],
           BatchSize: DEFAULTS.batchSize,
-          ScalingConfig: { MaximumConcurrency: DEFAULTS.maxConcurrency },
+          // The cap is the provisioner's, split between its two queues.
+          ScalingConfig: { MaximumConcurrency: Math.floor(DEFAULTS.maxConcurrency / 2) },
         });
       }
     });
@@ -274,10 +275,9 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       });
       expect(permissions).toEqual({});
       const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'));
-      expect(mappings.map((m) => (m.Properties as Json).ScalingConfig)).toEqual([
-        { MaximumConcurrency: DEFAULTS.maxConcurrency },
-        { MaximumConcurrency: DEFAULTS.maxConcurrency },
-      ]);
+      const caps = mappings.map((m) => ((m.Properties as Json).ScalingConfig as Json).MaximumConcurrency);
+      expect(caps).toEqual([2, 2]);
+      expect((caps as number[]).reduce((a, b) => a + b)).toBeLessThanOrEqual(DEFAULTS.maxConcurrency);
     });
 
     it('may send to the continuation queue, the DLQ and the rejected queue, and change visibility where it consumes', () => {
@@ -642,6 +642,22 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
 
     it('fails if maxConcurrency is below the event source minimum of 2', () => {
       expect(build({ maxConcurrency: 1 })).toThrow(/maxConcurrency: .*\(given 1\)/);
+    });
+
+    it('warns when maxConcurrency leaves less than 2 for each queue the provisioner consumes, with the numbers', () => {
+      const low = new AtlasBackupPrivateEndpointsStack(new App({ context: CONTEXT }), 'Low', {
+        settings: { maxConcurrency: 3 },
+      });
+
+      expect(Annotations.fromStack(low).findWarning('*', Match.stringLikeRegexp('maxConcurrency'))).toEqual([
+        expect.objectContaining({
+          entry: expect.objectContaining({
+            data: expect.stringMatching(
+              /maxConcurrency \(3\) is below 2 per queue .* \(2\): up to 4 invocations/,
+            ),
+          }),
+        }),
+      ]);
     });
 
     it('fails if an allowed profile is not a valid secret name part', () => {

@@ -19,6 +19,8 @@ export const MAX_REQUEST_IDS = 20;
 /** Creates in doubt remembered per key; an older one is forgotten after UNCONFIRMED_CREATE_TTL_MS. */
 export const MAX_UNCONFIRMED_CREATES = 10;
 export const UNCONFIRMED_CREATE_TTL_MS = 24 * 60 * 60 * 1000;
+/** Final answers remembered per key, by the delivery they answered (a redelivery repeats its answer). */
+export const MAX_ANSWERED = 10;
 /**
  * The most events one item's outbox holds, whoever writes to it: a request's settle, the sweep's
  * and the follow-ups' recordCheck (rules.ts outboxHasRoom). At the bound, a new fact for the key
@@ -117,6 +119,12 @@ export interface LedgerItem {
   recreating?: boolean;
   /** Extra endpoints for the key already announced (DUPLICATE_FOUND, UNCLAIMED): each once. */
   reported?: string[];
+  /**
+   * The final answers given, by the SQS messageId of the delivery each answered (the
+   * MAX_ANSWERED most recent): a second delivery of that message announces the same answer again,
+   * under the same eventId, instead of answering anew.
+   */
+  answered?: Record<string, StatusChangedDetail>;
   /** Status events recorded with the state they announce and not yet confirmed sent, by eventId. */
   outbox?: Record<string, StatusChangedDetail>;
 }
@@ -124,7 +132,7 @@ export interface LedgerItem {
 /** Fields the provisioner writes while it holds the lease. */
 export type LeaseFields = Pick<
   LedgerItem,
-  'pendingCreate' | 'unconfirmedCreates' | 'endpointFailures' | 'recreating'
+  'pendingCreate' | 'unconfirmedCreates' | 'endpointFailures' | 'recreating' | 'answered'
 >;
 
 /** What amend may write: the bookkeeping, and the endpoint a request that ends in the DLQ leaves standing. */

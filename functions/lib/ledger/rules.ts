@@ -8,6 +8,7 @@ import type { StatusChangedDetail } from '#events/schema.ts';
 import {
   type AppliedRequest,
   type LedgerItem,
+  MAX_ANSWERED,
   MAX_OUTBOX,
   MAX_REQUEST_IDS,
   type SettleResult,
@@ -197,4 +198,19 @@ export function outboxHasRoom(
 ): boolean {
   if (size + added <= MAX_OUTBOX) return true;
   return replaced.count > 0 && replaced.allPresent && size + added - replaced.count <= MAX_OUTBOX;
+}
+
+/**
+ * The answers a key remembers after answering the delivery `recordMessageId` with `answer`: one
+ * per delivery, the MAX_ANSWERED most recent (by when they were given), so a redelivery of an
+ * answered message is answered with the same fact.
+ */
+export function withAnswer(
+  item: Pick<LedgerItem, 'answered'>,
+  recordMessageId: string,
+  answer: StatusChangedDetail,
+): Record<string, StatusChangedDetail> {
+  const entries = Object.entries({ ...item.answered, [recordMessageId]: answer });
+  entries.sort(([, a], [, b]) => a.occurredAt.localeCompare(b.occurredAt));
+  return Object.fromEntries(entries.slice(-MAX_ANSWERED));
 }

@@ -3,6 +3,7 @@
  * and different facts never share an eventId.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
+import { MAX_ANSWERED } from '#ledger/ledger.ts';
 import { AtlasApiError } from '#lib/errors.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
 import { buildProvisioner, FakeAtlas, publishedDetails, resetAws } from './fixtures.ts';
@@ -53,8 +54,8 @@ describe('event identity', () => {
       return counts;
     };
     expect(perOutcome(events)).toEqual({
-      PROVISIONED: 2,
-      ADOPTED: 3,
+      PROVISIONED: 3,
+      ADOPTED: 2,
       DELETED: 2,
       DEAD_LETTERED: 2,
       REJECTED: 2,
@@ -62,7 +63,7 @@ describe('event identity', () => {
       // The create still INITIATING when its requester's delete took effect is told (README "Order").
       SUPERSEDED: 1,
     });
-    // The second delivery of a create re-announces its endpoint (ADOPTED, same fact): one eventId.
+    // The second delivery of an answered message repeats its answer: the same outcome and eventId.
     expect(perOutcome(unique)).toEqual({
       PROVISIONED: 2,
       ADOPTED: 1,
@@ -72,10 +73,42 @@ describe('event identity', () => {
       DELETE_REQUESTED: 1,
       SUPERSEDED: 1,
     });
-    const facts = unique.map(
-      (e) => `${e.requestIds.join()}|${e.outcome === 'ADOPTED' ? 'PROVISIONED' : e.outcome}`,
-    );
+    const facts = unique.map((e) => `${e.requestIds.join()}|${e.outcome}`);
     expect(new Set(facts).size).toBe(unique.length);
+  });
+
+  it('answers a redelivery of an answered message with its recorded answer, even after the status moved on', async () => {
+    const { provisioner } = buildProvisioner(atlas);
+    const request = createRequest();
+    const record = sqsRecord(request);
+    await provisioner.handleRecord(record);
+    const [endpoint] = atlas.endpoints.get(request.groupId) ?? [];
+    if (endpoint) endpoint.status = 'AVAILABLE';
+    // The sweep saw the change since: a fresh answer now would be ADOPTED, AVAILABLE, another eventId.
+    await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'later' }));
+    atlas.calls.length = 0;
+
+    await expect(provisioner.handleRecord(record)).resolves.toBe('PROVISIONED');
+
+    const answers = publishedDetails().filter((e) => e.messageId === record.messageId);
+    expect(answers).toHaveLength(2);
+    expect(answers[1]).toEqual(answers[0]);
+    expect(atlas.calls).toEqual([]);
+  });
+
+  it('answers anew a message whose earlier answer fell out of the bounded memory of answers', async () => {
+    const { provisioner } = buildProvisioner(atlas);
+    const request = createRequest();
+    const first = sqsRecord(request);
+    await provisioner.handleRecord(first);
+    for (let i = 0; i < MAX_ANSWERED; i++) {
+      // Sent in the same millisecond as the first: not ordered before it (README "Order").
+      const more = sqsRecord({ ...request, requestId: `more-${i}` });
+      more.attributes.SentTimestamp = first.attributes.SentTimestamp;
+      await provisioner.handleRecord(more);
+    }
+
+    await expect(provisioner.handleRecord(first)).resolves.toBe('ADOPTED');
   });
 
   it('answers each of two messages with one requestId, as two facts a requester matching by messageId hears', async () => {

@@ -403,14 +403,16 @@ describe('Provisioner', () => {
       expect(metrics.addMetric).toHaveBeenCalledWith('EventPublishFailed', 'Count', 1);
       expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
 
-      // Act: EventBridge is back; a duplicate delivery drains the outbox with the same eventId
+      // Act: EventBridge is back; a duplicate delivery announces the recorded answer, nothing else
       eventBridge.reset();
       eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-2' }] });
-      await provisioner.handleRecord(record);
+      atlas.calls.length = 0;
+      await expect(provisioner.handleRecord(record)).resolves.toBe('PROVISIONED');
 
       // Assess
       const sent = publishedDetails();
-      expect(sent.map((d) => d.eventId)).toEqual([kept[0]?.eventId, kept[0]?.eventId]);
+      expect(sent).toEqual([kept[0]]);
+      expect(atlas.calls).toEqual([]);
       expect(table.items.get(keyOf(request))).not.toHaveProperty('outbox');
     });
   });

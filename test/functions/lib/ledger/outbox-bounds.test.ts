@@ -8,7 +8,7 @@ import { MAX_ERROR_MESSAGE, MAX_STATUS } from '#atlas/client.ts';
 import { MAX_DETAIL, MAX_ERROR_CODE } from '#atlas/http.ts';
 import { ATLAS_REGIONS } from '#atlas/types.ts';
 import type { StatusChangedDetail } from '#events/status-event.ts';
-import { MAX_OUTBOX, MAX_REQUEST_IDS, MAX_UNCONFIRMED_CREATES } from '#ledger/item.ts';
+import { MAX_ANSWERED, MAX_OUTBOX, MAX_REQUEST_IDS, MAX_UNCONFIRMED_CREATES } from '#ledger/item.ts';
 import { PARKED_ATTRIBUTES } from '#messages/attributes.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { InMemoryLedger } from '#test/support/in-memory-ledger.ts';
@@ -103,8 +103,16 @@ describe('the largest ledger item', () => {
     const stored = ledger.items.get(key);
     if (!stored) throw new Error('no item');
     // The rest at its largest: every requestId, a failure (its detail may name an errorMessage), a lease.
+    // Requesters: as many as the provisioner's 4 KB environment admits (about 6; 8 counted), each
+    // with its 20 requestIds, all holding the key; the last MAX_ANSWERED answers remembered.
+    const names = Array.from({ length: 8 }, (_, i) => `${i}`.padStart(32, 'r'));
     Object.assign(stored, {
-      requestIds,
+      requesters: Object.fromEntries(names.map((name) => [name, requestIds])),
+      holds: names,
+      lastRequester: names[0],
+      answered: Object.fromEntries(
+        Array.from({ length: MAX_ANSWERED }, (_, i) => [`${i}`.padStart(100, 'm'), largest(i)]),
+      ),
       lastError: {
         code: 'C'.repeat(MAX_ERROR_CODE),
         httpStatus: 599,
@@ -123,8 +131,8 @@ describe('the largest ledger item', () => {
 
     expect(Object.keys(stored.outbox ?? {})).toHaveLength(MAX_OUTBOX);
     expect(size).toBeLessThan(DYNAMODB_ITEM_LIMIT);
-    // The figure README.md gives: 285,041 bytes (278 KiB), the outbox 278,059 of them.
-    expect(size).toBe(285_041);
+    // The figure README.md gives: 359,834 bytes (351 KiB), the outbox 278,059 of them.
+    expect(size).toBe(359_834);
     expect(itemSize({ outbox: stored.outbox })).toBe(278_059);
   });
 });
