@@ -6,8 +6,9 @@
  *   `SentAt` across waits, parking and replays). A request of that requester sent earlier is
  *   answered SUPERSEDED, naming the newer one, and changes nothing.
  * - Per key: the key remembers the request that started its current lifecycle (`lifecycle`: the
- *   request that last changed its action). A wait of a request sent before it, for the other
- *   action, is stale (a delete took effect while a create waited: the create never creates again);
+ *   request that last changed its action). A request sent before it, for the other action, is
+ *   stale, whoever sent it: a wait, a retry or a late delivery of it (a delete took effect while a
+ *   create waited: the create never creates again). Holds still decide within a lifecycle;
  *   a hand-back or follow-up carries the lifecycle it continues (`Lifecycle`) and is stale in any
  *   other. A stale wait or hand-back is answered SUPERSEDED and changes nothing; a follow-up stops.
  * - A request whose effect a newer one of its requester ended before it settled (a create still
@@ -37,9 +38,9 @@ export function supersedingRequest(
   if (sentAt === undefined || requester === undefined) return undefined;
   const mine = claimed.applied?.[requester.name];
   if (mine !== undefined && mine.sentAt > sentAt) return mine.requestId;
-  // A wait whose key a newer request (any requester's) turned to the other action.
+  // The key was turned to the other action by a request (any requester's) sent after this one: a
+  // wait of this one, its retry after it sent a create, or its own late delivery acts no more.
   if (
-    continuation &&
     current !== undefined &&
     current.messageId !== at.messageId &&
     current.sentAt > sentAt &&
