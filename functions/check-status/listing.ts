@@ -5,7 +5,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { type AtlasEndpoint, CLOUD_PROVIDERS, type CloudProvider } from '#atlas/types.ts';
 import type { LedgerItem } from '#ledger/ledger.ts';
-import { describeFailure } from '#lib/errors.ts';
+import { describeFailure, isProjectNotFound } from '#lib/errors.ts';
 import { METRIC } from '#runtime/metric-names.ts';
 import { type CheckerDeps, type Listing, outOfTime, type Run } from './run.ts';
 
@@ -64,6 +64,21 @@ async function list(deps: ListingDeps, { profile, groupId, cloudProvider }: Ledg
     return { ok: true, byId: new Map(endpoints.map((e) => [e.id, e])), byKey, listedAt };
   } catch (error) {
     const failure = describeFailure(error);
+    if (isProjectNotFound(error)) {
+      // Counted (it alarms) until a later run confirms it and the project's keys are retired.
+      deps.logger.error(
+        'Atlas says the project does not exist; its keys are retired once a later run confirms it',
+        {
+          ...context,
+          failure,
+        },
+      );
+      deps.metrics.addMetric(METRIC.checkFailed, MetricUnit.Count, 1);
+      return {
+        ok: false,
+        gone: { listedAt, error: { code: failure.code, httpStatus: error.status, detail: failure.detail } },
+      };
+    }
     if (failure.disposition === 'retry') {
       // 429, 5xx, timeouts: Atlas said nothing about the endpoints; ask again next run.
       deps.logger.warn('could not list the project; its endpoints are checked next run', {

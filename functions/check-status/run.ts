@@ -47,6 +47,11 @@ export interface StatusCheckerOptions {
    * the sweep alone follows it). The provisioner's follow-ups then follow it until it settles.
    */
   followUpFirstSeconds?: number;
+  /**
+   * Minutes between the first listing that answers that a project does not exist and a later one
+   * that retires its keys (gone.ts). Default 10.
+   */
+  projectGoneConfirmMinutes?: number;
   now?: () => Date;
 }
 
@@ -60,7 +65,7 @@ export interface CheckSummary {
   changed: number;
   /** Items newly reported stuck past their deadline. */
   stuck: number;
-  /** Items whose endpoint disappeared from Atlas while not being deleted (drift). */
+  /** Items whose endpoint disappeared from Atlas while not being deleted (drift), or whose project is gone. */
   missing: number;
   /** Items left untouched for the next run: Atlas or the ledger failed, or time ran out. */
   skipped: number;
@@ -72,10 +77,20 @@ export interface CheckSummary {
   stoppedEarly: boolean;
 }
 
-/** `listedAt`: taken before the list call; an item written after it is newer than the listing. */
+/**
+ * `listedAt`: taken before the list call; an item written after it is newer than the listing.
+ * A failed listing says nothing of the endpoints, unless Atlas said the project does not exist
+ * (`gone`).
+ */
 export type Listing =
   | { ok: true; byId: Map<string, AtlasEndpoint>; byKey: Map<string, AtlasEndpoint[]>; listedAt: string }
-  | { ok: false };
+  | { ok: false; gone?: ProjectGone };
+
+/** Atlas answered a project's listing that the project does not exist (404 GROUP_NOT_FOUND). */
+export interface ProjectGone {
+  listedAt: string;
+  error: { code: string; httpStatus: number; detail: string };
+}
 
 export interface Decision {
   item: LedgerItem;

@@ -4,10 +4,12 @@
  * announce it (the item's outbox), then publishes them: changes, stuck endpoints, drift, extra
  * endpoints for one key, and FAILED endpoints, whose keys go back to the provisioner to be
  * created anew. Atlas failures leave the project's items untouched: they stay the least recently
- * checked, so the next run takes them first and nothing is starved.
+ * checked, so the next run takes them first and nothing is starved; what their outboxes hold is
+ * sent all the same. A project Atlas says does not exist has its keys retired once a later run
+ * confirms it (gone.ts).
  *
  * This entry pages the ledger and takes each project and item in turn; the work is done by
- * listing.ts (Atlas's listing), compare.ts and extras.ts (the decision), hand-back.ts and
+ * listing.ts (Atlas's listing), compare.ts, extras.ts and gone.ts (the decision), hand-back.ts and
  * record.ts, which share the types of run.ts.
  */
 import { announceRecorded } from '#events/outbox.ts';
@@ -15,6 +17,7 @@ import type { StatusChangedDetail } from '#events/status-event.ts';
 import type { LedgerItem } from '#ledger/ledger.ts';
 import { Limiter } from '#runtime/concurrency.ts';
 import { decide } from './compare.ts';
+import { goneDecision } from './gone.ts';
 import { followClosely, handBack } from './hand-back.ts';
 import { groupByProject, listingFor } from './listing.ts';
 import { emitMetrics, record } from './record.ts';
@@ -23,6 +26,7 @@ import {
   type CheckSummary,
   type Listing,
   outOfTime,
+  type ProjectGone,
   type Run,
   type StatusCheckerOptions,
 } from './run.ts';
@@ -87,27 +91,56 @@ export class StatusChecker {
     return run.summary;
   }
 
+  /**
+   * Checks a project's items against its listing, then sends what their outboxes hold. The
+   * outboxes are sent whatever the listing's outcome: an answer recorded for a requester never
+   * waits on Atlas. A project not started for lack of time is not visited: the next run takes it.
+   */
   async #checkProject(items: LedgerItem[], run: Run): Promise<void> {
     const [first] = items;
     if (!first) return;
     const listing = await listingFor(this.#o, first, run);
-    if (!listing?.ok) {
+    if (!listing) {
       run.summary.skipped += items.length;
       return;
     }
+    const toSend = listing.ok
+      ? await this.#checkListed(items, listing, run)
+      : await this.#checkUnlisted(items, listing.gone, run);
+    const { events, ledger, metrics, logger } = this.#o;
+    // Recorded one by one, announced together: ten events a PutEvents call, not one.
+    await announceRecorded({ events, ledger, metrics, logger, write: (fn) => this.#writes.run(fn) }, toSend);
+  }
+
+  async #checkListed(items: LedgerItem[], listing: Extract<Listing, { ok: true }>, run: Run) {
     // A listing is shared by later ledger pages: an item a provisioner wrote since it was taken
     // (a new endpoint, a delete) would be judged on an older Atlas; it is checked next run.
     const current = items.filter((item) => item.updatedAt <= listing.listedAt);
-    run.summary.skipped += items.length - current.length;
-    // Recorded one by one, announced together: ten events a PutEvents call, not one.
+    const newer = items.filter((item) => item.updatedAt > listing.listedAt);
+    run.summary.skipped += newer.length;
     const recorded = await Promise.all(
       current.map((item) => this.#writes.run(() => this.#checkItem(item, listing, run))),
     );
-    const { events, ledger, metrics, logger } = this.#o;
-    await announceRecorded(
-      { events, ledger, metrics, logger, write: (fn) => this.#writes.run(fn) },
-      recorded.flat(),
+    return [...recorded.flat(), ...newer.flatMap(pendingOf)];
+  }
+
+  /**
+   * A project Atlas did not list: its items are left as they are for the next run, except that
+   * Atlas saying the project is gone is remembered, and confirmed later, retires its keys.
+   */
+  async #checkUnlisted(items: LedgerItem[], gone: ProjectGone | undefined, run: Run) {
+    const sent = await Promise.all(
+      items.map(async (item) => {
+        const decision = gone && goneDecision(this.#o, item, gone);
+        if (!decision) {
+          run.summary.skipped += 1;
+          return pendingOf(item);
+        }
+        const recorded = await this.#writes.run(() => record(this.#o, decision, run.summary));
+        return recorded ? pendingOf(recorded) : pendingOf(item);
+      }),
     );
+    return sent.flat();
   }
 
   /**
@@ -119,8 +152,16 @@ export class StatusChecker {
     listing: Extract<Listing, { ok: true }>,
     run: Run,
   ): Promise<Array<{ key: string; event: StatusChangedDetail }>> {
-    const pending = Object.values(item.outbox ?? {}).map((event) => ({ key: item.key, event }));
-    const decision = await decide(this.#o, item, listing, this.#o.now(), run.summary);
+    const pending = pendingOf(item);
+    const decided = await decide(this.#o, item, listing, this.#o.now(), run.summary);
+    // Atlas listed the project: it exists, whatever an earlier listing said.
+    const decision =
+      item.projectGoneSince === undefined
+        ? decided
+        : {
+            ...decided,
+            result: { ...decided.result, fields: { ...decided.result.fields, projectGoneSince: undefined } },
+          };
     if (decision.result.handBack && !(await handBack(this.#o, item))) {
       run.summary.skipped += 1;
       return pending;
@@ -128,8 +169,10 @@ export class StatusChecker {
     const recorded = await record(this.#o, decision, run.summary);
     if (recorded && decision.follow !== undefined) await followClosely(this.#o, item, decision.follow);
     // What the outbox holds now: the new events, and what they did not supersede.
-    return recorded
-      ? Object.values(recorded.outbox ?? {}).map((event) => ({ key: item.key, event }))
-      : pending;
+    return recorded ? pendingOf(recorded) : pending;
   }
 }
+
+/** The events an item's outbox holds, to publish. */
+const pendingOf = (item: LedgerItem): Array<{ key: string; event: StatusChangedDetail }> =>
+  Object.values(item.outbox ?? {}).map((event) => ({ key: item.key, event }));

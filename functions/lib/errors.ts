@@ -158,6 +158,23 @@ export function isEndpointNotFound(error: unknown): error is AtlasApiError {
   );
 }
 
+/** The errorCode Atlas answers a call in a project that does not exist with (../shared/atlas/API.md). */
+export const PROJECT_NOT_FOUND = 'GROUP_NOT_FOUND';
+
+/**
+ * Whether Atlas said the project itself does not exist, answering the listing of its endpoints:
+ * a 404 with GROUP_NOT_FOUND. Only the listing (the call on the project) counts; the status
+ * checker retires a project's keys once two listings some minutes apart said so.
+ */
+export function isProjectNotFound(error: unknown): error is AtlasApiError {
+  return (
+    error instanceof AtlasApiError &&
+    error.status === 404 &&
+    error.errorCode === PROJECT_NOT_FOUND &&
+    error.operation === 'list'
+  );
+}
+
 /** Atlas could not be reached: connection refused or reset, DNS, TLS, or the request timed out. */
 export class AtlasNetworkError extends ProvisionerError {
   constructor(

@@ -150,7 +150,7 @@ export class Monitoring extends Construct {
     }
     alarm(
       'StatusCheckFailedAlarm',
-      'The status checker could not check a project (Atlas answered 401/403, or the secret is missing or malformed): fix the credentials.',
+      'The status checker could not check a project (Atlas answered 401/403, or the secret is missing or malformed): fix the credentials. A project Atlas says does not exist (404 GROUP_NOT_FOUND) alarms until a run 10 minutes later confirms it and retires its keys (MISSING), or `npm run retire` does.',
       appMetric(SERVICE.statusChecker, METRIC.checkFailed),
     );
     alarm(

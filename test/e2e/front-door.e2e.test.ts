@@ -59,8 +59,12 @@ describe('the EventBridge front door', () => {
       new ListTargetsByRuleCommand({ Rule: frontDoor?.ruleName, EventBusName: BUS }),
     );
 
-    // Assess
-    expect(JSON.parse(local.EventPattern ?? '')).toEqual(rule?.Properties.EventPattern);
+    // Assess: the same pattern, the template's account (a token) being the account moto gives the run
+    expect(rule?.Properties.EventPattern.account).toEqual([{ Ref: 'AWS::AccountId' }]);
+    expect(JSON.parse(local.EventPattern ?? '')).toEqual({
+      ...rule?.Properties.EventPattern,
+      account: [flow.environment.accountId],
+    });
     expect(rule?.Properties.Targets).toEqual([expect.objectContaining({ InputPath: '$.detail' })]);
     expect(Targets).toEqual([
       expect.objectContaining({

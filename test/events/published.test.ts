@@ -79,7 +79,12 @@ describe('published contracts', () => {
         continue;
       }
       const json = JSON.parse(text);
-      if (Array.isArray(json.Records)) {
+      if (Array.isArray(json.requests)) {
+        // `npm start -- --requesters`: each requester's request bodies.
+        json.requests.forEach((request: { body: unknown }, i: number) => {
+          verdicts.push(judgeRequest(`${path} request ${i}`, request.body));
+        });
+      } else if (Array.isArray(json.Records)) {
         json.Records.forEach((record: { body: string }, i: number) => {
           verdicts.push(judgeBody(`${path} record ${i}`, record.body));
         });

@@ -6,7 +6,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { type MessageAttributeValue, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { ScheduledEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Settings, SettingsInput } from '#infra/settings.ts';
 import type { AtlasSimulator, SimulatorOptions } from '#test/simulator/types.ts';
@@ -65,12 +65,25 @@ export interface LocalFlow {
   readonly servers: { readonly sqs: Emulator; readonly aws: Moto };
   /** The secret written for every allowed profile. */
   readonly secret: ProfileSecret;
+  /** The event source of the first requester's queue (the default requester's when none is configured). */
   readonly provisioner: SqsPoller;
+  /** The event source of each requester's queue, by requester name. */
+  readonly pollers: Readonly<Record<string, SqsPoller>>;
   readonly statusChecker: ScheduleRunner;
   readonly tracker: RequestTracker;
-  /** Sends request bodies (one message each) and tracks them; numbers them as lines from 1 across calls. */
-  send(bodies: readonly string[]): Promise<TrackedRequest[]>;
+  /**
+   * Sends request bodies (one message each) to a requester's queue (the first requester's, or the
+   * default one's, unless named) and tracks them; numbers them as lines from 1 across calls.
+   */
+  send(bodies: readonly string[], options?: SendOptions): Promise<TrackedRequest[]>;
   stop(): Promise<void>;
+}
+
+export interface SendOptions {
+  /** The requester whose queue the messages go to. */
+  requester?: string;
+  /** String message attributes on every message (what a sender may add, trusted or not). */
+  attributes?: Record<string, string>;
 }
 
 /** A service account in the shape Atlas issues, fresh per run. */
@@ -171,42 +184,50 @@ export async function startLocalFlow(options: LocalFlowOptions = {}): Promise<Lo
       invoker = () => inProcessInvoker(handler);
     }
 
+    const requesterNames = Object.keys(environment.requesters);
     const tracker = new RequestTracker({
       eventsSqs: environment.clients.eventsSqs,
       statusEventQueueUrl: environment.statusEventQueue.url,
       maxReceiveCount: environment.maxReceiveCount,
+      requesterQueues: Object.fromEntries(
+        Object.entries(environment.requesters).map(([name, { queue }]) => [queue.arn, name]),
+      ),
     }).start();
     cleanups.push(() => tracker.stop());
-    const relayQueue = environment.frontDoor?.relayQueue;
-    if (relayQueue) {
+    for (const route of environment.frontDoor?.relays ?? []) {
       const relay = startFrontDoorRelay({
-        from: { sqs: environment.clients.eventsSqs, url: relayQueue.url },
-        to: { sqs: environment.clients.sqs, url: environment.requestQueue.url },
+        from: { sqs: route.from.sqs, url: route.from.queue.url },
+        to: { sqs: environment.clients.sqs, url: route.to.url },
         onError: (error) => tracker.problems.push(error.message),
       });
       cleanups.push(() => relay.stop());
     }
-    // One event source per queue the provisioner consumes, as the stack wires it.
-    const [provisioner, continuations] = [environment.requestQueue, environment.continuationQueue].map(
-      (queue) =>
-        new SqsPoller({
-          sqs: environment.clients.sqs,
-          queue,
-          region: environment.region,
-          functionName: 'provision',
-          timeoutSeconds: settings.provisionTimeoutSeconds,
-          batchSize: settings.batchSize,
-          concurrency: settings.maxConcurrency,
-          invoker,
-          onActivity: tracker.onActivity,
-          ...(options.crashWhen && { crashWhen: options.crashWhen }),
-        }).start(),
+    // One event source per queue the provisioner consumes, as the stack wires it: each
+    // requester's queue, and the continuation queue.
+    const queues = [
+      ...Object.values(environment.requesters).map((r) => r.queue),
+      environment.continuationQueue,
+    ];
+    // The stack splits maxConcurrency between the event sources, at least 2 each.
+    const perSource = Math.max(2, Math.floor(settings.maxConcurrency / queues.length));
+    const started = queues.map((queue) =>
+      new SqsPoller({
+        sqs: environment.clients.sqs,
+        queue,
+        region: environment.region,
+        functionName: 'provision',
+        timeoutSeconds: settings.provisionTimeoutSeconds,
+        batchSize: settings.batchSize,
+        concurrency: perSource,
+        invoker,
+        onActivity: tracker.onActivity,
+        ...(options.crashWhen && { crashWhen: options.crashWhen }),
+      }).start(),
     );
-    if (!provisioner || !continuations) throw new Error('no provisioner poller');
-    cleanups.push(
-      () => provisioner.stop(),
-      () => continuations.stop(),
-    );
+    for (const poller of started) cleanups.push(() => poller.stop());
+    const pollers = Object.fromEntries(requesterNames.map((name, i) => [name, started[i] as SqsPoller]));
+    const provisioner = started[0];
+    if (!provisioner) throw new Error('no provisioner poller');
     const statusChecker = new ScheduleRunner({
       invoker: inProcessInvoker(checkHandler),
       periodMs: options.checkPeriodMs ?? 1000,
@@ -228,23 +249,40 @@ export async function startLocalFlow(options: LocalFlowOptions = {}): Promise<Lo
       servers: { sqs: options.queues === 'moto' ? awsServer.value : sqsServer.value, aws: awsServer.value },
       secret,
       provisioner,
+      pollers,
       statusChecker,
       tracker,
-      async send(bodies) {
+      async send(bodies, sendOptions = {}) {
+        const requester = sendOptions.requester ?? requesterNames[0] ?? '';
+        const queue = environment.requesters[requester]?.queue;
+        if (!queue) {
+          throw new Error(`no requester "${requester}": the requesters are ${requesterNames.join(', ')}`);
+        }
+        const attributes = Object.entries(sendOptions.attributes ?? {});
+        const MessageAttributes: Record<string, MessageAttributeValue> | undefined =
+          attributes.length > 0
+            ? Object.fromEntries(
+                attributes.map(([name, value]) => [name, { DataType: 'String', StringValue: value }]),
+              )
+            : undefined;
         const tracked: TrackedRequest[] = [];
         for (let i = 0; i < bodies.length; i += 10) {
           const chunk = bodies.slice(i, i + 10);
           const out = await environment.clients.sqs.send(
             new SendMessageBatchCommand({
-              QueueUrl: environment.requestQueue.url,
-              Entries: chunk.map((body, n) => ({ Id: String(n), MessageBody: body })),
+              QueueUrl: queue.url,
+              Entries: chunk.map((body, n) => ({
+                Id: String(n),
+                MessageBody: body,
+                ...(MessageAttributes && { MessageAttributes }),
+              })),
             }),
           );
           if (out.Failed?.length) throw new Error(`SendMessageBatch refused: ${JSON.stringify(out.Failed)}`);
           const ids = new Map((out.Successful ?? []).map((s) => [s.Id, s.MessageId ?? '']));
           chunk.forEach((body, n) => {
             lines += 1;
-            tracked.push(tracker.sent(body, ids.get(String(n)) ?? '', lines));
+            tracked.push(tracker.sent(body, ids.get(String(n)) ?? '', lines, requester));
           });
         }
         return tracked;

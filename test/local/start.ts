@@ -7,6 +7,7 @@
  *
  *   npm start                                   the demo (events/demo/)
  *   npm start -- --file requests.jsonl          your own requests, one JSON body per line
+ *   npm start -- --requesters                   two requesters, one refused a project outside its grant
  *   npm start -- --keep                         leave it running for npm run send/replay/status
  *   npm start -- --atlas-url URL --credentials secret.json --file requests.jsonl
  *                                               a real (or compatible) Atlas instead of the simulator
@@ -17,6 +18,7 @@ import { PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-ev
 import { z } from 'zod';
 import { CLOUD_PROVIDERS } from '#atlas/types.ts';
 import { integerFlag, isMain, parseCommand, runMain, UsageError } from '#infra/ops/cli.ts';
+import type { SettingsInput } from '#infra/settings.ts';
 import { FaultRuleSchema, ProbabilitySchema } from '#test/simulator/fault-schema.ts';
 import { watchAncestors } from './ancestors.ts';
 import { captureProcessOutput } from './capture.ts';
@@ -31,6 +33,8 @@ const CHECK_PERIOD_MS = 30_000;
 const ROOT = resolve(import.meta.dirname, '../..');
 const DEMO_REQUESTS = join(ROOT, 'events/demo/requests.jsonl');
 const DEMO_SIMULATOR = join(ROOT, 'events/demo/simulator.json');
+/** The requesters' demo: two requesters, their grants, and each one's requests. */
+const DEMO_REQUESTERS = join(ROOT, 'events/demo/requesters.json');
 /** The EventBridge front door's sample (`aws events put-events --entries file://...`), put on the bus with the demo. */
 const FRONT_DOOR_SAMPLE = join(ROOT, 'events/put-events.json');
 /** The front door as the sample expects it. */
@@ -46,6 +50,9 @@ const USAGE = `usage: npm start [-- options]
   --file FILE             provision your own requests: one JSON request body per line
                           (with no --file, events/put-events.json also goes through the EventBridge
                           front door: bus platform-requests, sources orders and com.acme.*)
+  --requesters            run the requesters' demo instead: events/demo/requesters.json names two
+                          requesters, each with its own queue and grant, and the requests each sends;
+                          one asks for a project outside its grant and is refused (NOT_AUTHORIZED)
   --keep                  leave everything running (and print the environment for
                           npm run send / replay / status) until Ctrl-C
   --atlas-url URL         use this Atlas (or compatible server) instead of the simulator;
@@ -54,6 +61,16 @@ const USAGE = `usage: npm start [-- options]
                           {"ClientId": "...", "ClientSecret": "..."} or {"PublicKey": "...", "PrivateKey": "..."}
   --timeout SECONDS       give up (exit 1) when requests are still unfinished after this long (default 180)
   -h, --help              this text`;
+
+/**
+ * events/demo/requesters.json: the requesters (checked as settings by the run) and the request
+ * each sends, in order.
+ */
+const RequesterDemoSchema = z.object({
+  activationDelayMs: z.number().int().min(0).optional(),
+  requesters: z.array(z.record(z.string(), z.unknown())).min(1),
+  requests: z.array(z.object({ requester: z.string(), body: z.record(z.string(), z.unknown()) })).min(1),
+});
 
 /** events/demo/simulator.json: endpoints that exist before the run, and the faults to inject. */
 const DemoSetupSchema = z.object({
@@ -118,6 +135,7 @@ export function parseCommandLine(argv: string[]) {
     {
       file: { type: 'string' },
       keep: { type: 'boolean', default: false },
+      requesters: { type: 'boolean', default: false },
       'atlas-url': { type: 'string' },
       credentials: { type: 'string' },
       timeout: { type: 'string', default: '180' },
@@ -140,8 +158,14 @@ export function parseCommandLine(argv: string[]) {
   } else if (values.credentials) {
     throw new UsageError('--credentials goes with --atlas-url');
   }
+  if (values.requesters && (values.file !== undefined || atlasUrl !== undefined)) {
+    throw new UsageError(
+      '--requesters runs its own demo (events/demo/requesters.json) against the simulator: not with --file or --atlas-url',
+    );
+  }
   return {
     keep: values.keep,
+    requesters: values.requesters,
     timeoutSeconds,
     file: values.file,
     atlas:
@@ -187,11 +211,17 @@ export async function main(argv: string[]): Promise<number> {
   const startedAt = Date.now();
   const options = parseCommandLine(argv);
   if (!options) return 0;
-  const requests = readRequests(options.file ?? DEMO_REQUESTS);
+  const requesterDemo = options.requesters
+    ? RequesterDemoSchema.parse(readJson(DEMO_REQUESTERS, "the requesters' demo"))
+    : undefined;
+  const requests = requesterDemo
+    ? requesterDemo.requests.map((r) => ({ requester: r.requester, body: JSON.stringify(r.body) }))
+    : readRequests(options.file ?? DEMO_REQUESTS).map((body) => ({ requester: '', body }));
   const demo =
-    options.file === undefined
+    options.file === undefined && !requesterDemo
       ? DemoSetupSchema.parse(readJson(DEMO_SIMULATOR, 'the demo setup'))
       : undefined;
+  const source = requesterDemo ? DEMO_REQUESTERS : (options.file ?? DEMO_REQUESTS);
 
   const missing = await missingPrerequisites();
   if (missing.length > 0) {
@@ -227,11 +257,17 @@ export async function main(argv: string[]): Promise<number> {
         : 'Starting ElasticMQ, moto and the Atlas simulator …',
     );
     flow = await startLocalFlow({
-      settings: FRONT_DOOR,
+      // The settings check the demo's requesters as they check a deployment's.
+      settings: requesterDemo
+        ? { requesters: requesterDemo.requesters as unknown as SettingsInput['requesters'] }
+        : FRONT_DOOR,
       // The checker sweeps every 30 s, as a deployment's every few minutes: statuses reach the
       // requests within seconds of the simulator through the provisioner's follow-ups.
       checkPeriodMs: CHECK_PERIOD_MS,
       ...(options.atlas && { atlas: options.atlas }),
+      ...(requesterDemo?.activationDelayMs !== undefined && {
+        simulator: { activationDelayMs: requesterDemo.activationDelayMs },
+      }),
       ...(demo && {
         simulator: {
           ...(demo.activationDelayMs !== undefined && { activationDelayMs: demo.activationDelayMs }),
@@ -244,12 +280,24 @@ export async function main(argv: string[]): Promise<number> {
     const { environment, simulator } = flow;
     for (const { groupId, endpoint } of demo?.seed ?? []) simulator?.seedEndpoint(groupId, endpoint);
     for (const rule of demo?.faults ?? []) simulator?.injectFault(rule);
-    say(`  SQS (ElasticMQ)   ${flow.servers.sqs.endpoint}   request queue ${environment.requestQueue.url}`);
+    if (requesterDemo) {
+      say(`  SQS (ElasticMQ)   ${flow.servers.sqs.endpoint}`);
+      for (const entry of environment.requesterEntries) {
+        const projects = entry.projects === 'ALL' ? 'every project' : `project ${entry.projects.join(', ')}`;
+        say(
+          `  requester ${entry.name.padEnd(10)} queue ${entry.queueUrl}: may ${entry.actions.join(', ')} in ${projects}`,
+        );
+      }
+    } else {
+      say(`  SQS (ElasticMQ)   ${flow.servers.sqs.endpoint}   request queue ${environment.requestQueue.url}`);
+    }
     say(`  AWS (moto)        ${flow.servers.aws.endpoint}   ledger table ${environment.tableName}`);
-    say(
-      `  front door        EventBridge bus ${FRONT_DOOR.requestEventBusName} on moto, sources ` +
-        `${FRONT_DOOR.requestEventSources.join(', ')} (relayed to ElasticMQ: moto delivers only to its own queues)`,
-    );
+    if (!requesterDemo) {
+      say(
+        `  front door        EventBridge bus ${FRONT_DOOR.requestEventBusName} on moto, sources ` +
+          `${FRONT_DOOR.requestEventSources.join(', ')} (relayed to ElasticMQ: moto delivers only to its own queues)`,
+      );
+    }
     say(`  Atlas             ${flow.atlasUrl}${simulator ? ' (simulator)' : ''}`);
     say(`  function logs     ${relative(process.cwd(), logFile)}`);
     say(
@@ -257,9 +305,7 @@ export async function main(argv: string[]): Promise<number> {
         `redrive after ${environment.maxReceiveCount} receives, visibility ${environment.visibilityTimeoutSeconds} s, ` +
         `backoff ${flow.settings.backoffBaseSeconds}-${flow.settings.backoffCapSeconds} s`,
     );
-    say(
-      `Publishing ${requests.length} requests from ${relative(process.cwd(), options.file ?? DEMO_REQUESTS)}`,
-    );
+    say(`Publishing ${requests.length} requests from ${relative(process.cwd(), source)}`);
     say();
 
     view = new LiveView(flow.tracker, {
@@ -268,7 +314,12 @@ export async function main(argv: string[]): Promise<number> {
       startedAt,
       ...(tty && { rows: process.stdout.rows, columns: process.stdout.columns }),
     }).start();
-    await flow.send(requests);
+    if (requesterDemo) {
+      // Each request on its requester's queue, in the file's order.
+      for (const { requester, body } of requests) await flow.send([body], { requester });
+    } else {
+      await flow.send(requests.map((r) => r.body));
+    }
     if (demo) await putThroughFrontDoor(flow);
 
     const settled = flow.tracker.settled(options.timeoutSeconds * 1000);

@@ -12,7 +12,7 @@ import { printable } from './printable.ts';
 import type { BatchActivity } from './sqs-poller.ts';
 
 /** Where a request ended. */
-export type FinalPlace = 'provisioned' | 'deleted' | 'missing' | 'superseded' | 'dlq' | 'rejected';
+export type FinalPlace = 'provisioned' | 'deleted' | 'released' | 'missing' | 'superseded' | 'dlq' | 'rejected';
 
 /** How one delivery ended, as the event source saw it. */
 export type DeliveryResult = 'done' | 'retried' | 'lost' | 'dlq (redrive)';
@@ -32,6 +32,8 @@ export interface TrackedRequest {
   /** From the body; "create" when it cannot be read. */
   readonly action: 'create' | 'delete';
   readonly body: string;
+  /** The requester whose queue it was sent to, when the run knows it. */
+  readonly requester?: string;
   readonly messageIds: Set<string>;
   readonly deliveries: Delivery[];
   /** Deliveries the function reported as failed (they come back later). */
@@ -60,6 +62,8 @@ export interface TrackerOptions {
   statusEventQueueUrl: string;
   /** The request queue's maxReceiveCount: a delivery at this count that is not deleted is redriven to the DLQ. */
   maxReceiveCount: number;
+  /** Each requester's queue ARN with its name: a message followed from its first delivery is that requester's. */
+  requesterQueues?: Record<string, string>;
 }
 
 /** FAILED is not among them: a FAILED endpoint is created anew, or its request ends in the DLQ. */
@@ -73,6 +77,7 @@ const FINAL_STATUS: Record<string, FinalPlace> = {
 const STICKY: ReadonlySet<FinalPlace | undefined> = new Set([
   'provisioned',
   'deleted',
+  'released',
   'missing',
   'superseded',
   'rejected',
@@ -92,6 +97,10 @@ const fieldOf = (body: string, field: string): unknown => {
     return undefined;
   }
 };
+
+/** Whether an event is for the request's requester (a request of unknown requester may be anyone's). */
+const sameRequester = (request: TrackedRequest, detail: StatusChangedDetail) =>
+  request.requester === undefined || request.requester === detail.requester;
 
 /** Reads the requestId of a body as the function does for correlation: leniently, the first one. */
 export function requestIdOf(body: string): string | undefined {
@@ -137,14 +146,15 @@ export class RequestTracker {
     return this.#requests;
   }
 
-  /** Registers a request sent to the request queue. */
-  sent(body: string, messageId: string, line: number): TrackedRequest {
+  /** Registers a request sent to a requester's queue. */
+  sent(body: string, messageId: string, line: number, requester?: string): TrackedRequest {
     const requestId = requestIdOf(body);
     const request: TrackedRequest = {
       label: requestId ?? `line ${line}`,
       ...(requestId !== undefined && { requestId }),
       action: fieldOf(body, 'action') === 'delete' ? 'delete' : 'create',
       body,
+      ...(requester !== undefined && { requester }),
       messageIds: new Set([messageId]),
       deliveries: [],
       retries: 0,
@@ -166,7 +176,7 @@ export class RequestTracker {
         ? e.messageId === messageId
         : requestId === undefined
           ? e.requestIds.length === 0
-          : e.requestIds.includes(requestId);
+          : e.requestIds.includes(requestId) && sameRequester(request, e);
     for (const detail of this.#unmatched.filter(mine)) {
       this.#unmatched.splice(this.#unmatched.indexOf(detail), 1);
       this.#apply(detail, [request]);
@@ -182,7 +192,7 @@ export class RequestTracker {
       const first = activities[0];
       if (first?.type !== 'received') continue;
       const [record] = first.records;
-      if (record) this.sent(record.body, messageId, this.#requests.length + 1);
+      if (record) this.sent(record.body, messageId, this.#requests.length + 1, this.#requesterOf(record));
     }
   }
 
@@ -199,7 +209,9 @@ export class RequestTracker {
       const adopt = this.#followUnknown && activity.type === 'received';
       const request =
         this.#for(record) ??
-        (adopt ? this.sent(record.body, record.messageId, this.#requests.length + 1) : undefined);
+        (adopt
+          ? this.sent(record.body, record.messageId, this.#requests.length + 1, this.#requesterOf(record))
+          : undefined);
       if (!request) {
         const only = { ...activity, records: [record] } as BatchActivity;
         this.#early.set(record.messageId, [...(this.#early.get(record.messageId) ?? []), only]);
@@ -207,10 +219,16 @@ export class RequestTracker {
       }
       const receiveCount = Number(record.attributes.ApproximateReceiveCount);
       if (activity.type === 'received') {
+        // A redelivery of a message already answered brings no new fact: the provisioner repeats
+        // the recorded answer under the same eventId, which a requester (and this tracker) keeps
+        // once. Only a delivery that may still be answered anew reopens the request.
+        const answeredBefore =
+          request.final !== undefined && request.deliveries.some((d) => d.messageId === record.messageId);
         request.deliveries.push({ messageId: record.messageId, receiveCount, at: activity.at });
-        // A delivery reopens the request (a redelivery, a replay) unless it was rejected: its own
-        // answer settles it again. Only a late result of an earlier delivery may not move it.
-        if (request.final !== 'rejected') this.#move(request, 'received');
+        // A delivery reopens the request (a replay, a redelivery of one never answered) unless it
+        // was rejected: its own answer settles it again. Only a late result of an earlier delivery
+        // may not move it.
+        if (request.final !== 'rejected' && !answeredBefore) this.#move(request, 'received');
         else this.#changed();
         continue;
       }
@@ -299,6 +317,10 @@ export class RequestTracker {
       .join('\n');
   }
 
+  #requesterOf(record: SQSRecord): string | undefined {
+    return this.#options.requesterQueues?.[record.eventSourceARN];
+  }
+
   #for(record: SQSRecord): TrackedRequest | undefined {
     const known = this.#byMessageId.get(record.messageId);
     if (known) return known;
@@ -344,7 +366,10 @@ export class RequestTracker {
         ? [byMessage]
         : []
       : detail.requestIds.length > 0
-        ? detail.requestIds.flatMap((id) => this.#byRequestId.get(id) ?? [])
+        ? // requestIds are the requester's own: another requester's request of the same id is not answered.
+          detail.requestIds.flatMap((id) =>
+            (this.#byRequestId.get(id) ?? []).filter((r) => sameRequester(r, detail)),
+          )
         : // A rejected body without a readable requestId: the oldest such request still open.
           this.#requests.filter((r) => r.requestId === undefined && r.final === undefined).slice(0, 1);
   }
@@ -367,6 +392,9 @@ export class RequestTracker {
       } else if (detail.outcome === 'SUPERSEDED') {
         // A newer request took effect in its place (README "Order"): it changed nothing, and is done.
         this.#move(request, `superseded by ${detail.supersededBy ?? '?'}`, 'superseded');
+      } else if (detail.outcome === 'RELEASED') {
+        // A delete by one of several holders: its hold is gone, the endpoint stays for the others.
+        this.#move(request, `RELEASED (${detail.holdsRemaining ?? '?'} holding)`, 'released');
       } else if (detail.outcome === 'STUCK') {
         this.#move(request, `${detail.status ?? '?'} (stuck)`);
       } else {

@@ -3,6 +3,7 @@
  * change otherwise (CI logs, pipes), and the closing summary.
  */
 import { styleText } from 'node:util';
+import { DEFAULT_REQUESTER } from '#messages/requesters.ts';
 import { printable } from './printable.ts';
 import type { FinalPlace, RequestTracker, TrackedRequest } from './tracker.ts';
 
@@ -11,6 +12,7 @@ type Color = 'green' | 'red' | 'yellow' | 'cyan' | 'gray' | 'magenta';
 const PLACE_COLOR: Record<FinalPlace, Color> = {
   provisioned: 'green',
   deleted: 'green',
+  released: 'green',
   missing: 'red',
   superseded: 'cyan',
   dlq: 'magenta',
@@ -74,6 +76,11 @@ const parkedBesides = (r: TrackedRequest) =>
     .map((place) => (place === 'dlq' ? 'the DLQ' : 'the rejected queue'));
 
 const placeOf = (r: TrackedRequest) => printable(r.place);
+
+const requesterOf = (r: TrackedRequest) => printable(r.requester ?? '?');
+/** "orders: " before a plain line's state when the request has a named requester. */
+const named = (r: TrackedRequest) =>
+  r.requester !== undefined && r.requester !== DEFAULT_REQUESTER ? `${requesterOf(r)}: ` : '';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -140,7 +147,8 @@ export class LiveView {
       `  ${deliveries.length} deliveries: ${count(deliveries.map((d) => d.result ?? 'in flight')) || 'none'}`,
       ...alsoParked.map((line) => `  ${this.#paint('magenta', line)}`),
       ...extra.map((line) => `  ${printable(line)}`),
-      ...this.#table(requests),
+      // The summary is printed once: its notes whole (a refusal's reason names what the grant lacks).
+      ...this.#table(requests, { wholeNotes: true }),
       '',
     ].join('\n');
   }
@@ -174,7 +182,7 @@ export class LiveView {
       this.#printed.set(r, shown);
       const extra = r.final === 'dlq' || r.final === 'rejected' ? ` ${note(r)}` : '';
       this.#options.write(
-        `+${seconds(Date.now() - this.#options.startedAt).padStart(7)}  ${labelOf(r).padEnd(28)} ${shown}${extra}\n`,
+        `+${seconds(Date.now() - this.#options.startedAt).padStart(7)}  ${labelOf(r).padEnd(28)} ${named(r)}${shown}${extra}\n`,
       );
     }
   }
@@ -183,17 +191,23 @@ export class LiveView {
     return `${placeOf(r)}${r.final ? ` (${r.final})` : ''}`;
   }
 
-  #table(requests: readonly TrackedRequest[]): string[] {
+  #table(requests: readonly TrackedRequest[], options: { wholeNotes?: boolean } = {}): string[] {
     const width = Math.max(7, ...requests.map((r) => shortLabelOf(r).length));
     const keyWidth = Math.max(3, ...requests.map((r) => keyOf(r).length));
-    const head = `  ${'REQUEST'.padEnd(width)}  ACTION  ${'KEY'.padEnd(keyWidth)}  ${'STATE'.padEnd(14)}  TRIES  NOTE`;
-    const noteWidth = Math.max(20, (this.#options.columns ?? 160) - head.length + 4);
+    // The REQUESTER column only when requesters are named: the default one alone says nothing.
+    const named = requests.some((r) => r.requester !== undefined && r.requester !== DEFAULT_REQUESTER);
+    const requesterWidth = Math.max(9, ...requests.map((r) => requesterOf(r).length));
+    const requesterCell = (text: string) => (named ? `${text.padEnd(requesterWidth)}  ` : '');
+    const head = `  ${'REQUEST'.padEnd(width)}  ${requesterCell('REQUESTER')}ACTION  ${'KEY'.padEnd(keyWidth)}  ${'STATE'.padEnd(14)}  TRIES  NOTE`;
+    const noteWidth = options.wholeNotes
+      ? Number.POSITIVE_INFINITY
+      : Math.max(20, (this.#options.columns ?? 160) - head.length + 4);
     return [
       this.#paint('gray', head),
       ...requests.map((r) => {
         const state = placeOf(r).padEnd(14);
         const color = r.final ? PLACE_COLOR[r.final] : r.place === 'retried' ? 'yellow' : undefined;
-        return `  ${shortLabelOf(r).padEnd(width)}  ${r.action.padEnd(6)}  ${keyOf(r).padEnd(keyWidth)}  ${
+        return `  ${shortLabelOf(r).padEnd(width)}  ${requesterCell(requesterOf(r))}${r.action.padEnd(6)}  ${keyOf(r).padEnd(keyWidth)}  ${
           color ? this.#paint(color, state) : state
         }  ${String(r.deliveries.length).padStart(5)}  ${note(r).slice(0, noteWidth)}`;
       }),

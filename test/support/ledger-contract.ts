@@ -885,6 +885,68 @@ export function ledgerContract(
       });
       expect(forgotten).not.toHaveProperty('reported');
     });
+
+    it('remembers a project found gone, and retires the key: MISSING with its reason, nothing in doubt, nobody holding it, followed until its events are sent', async () => {
+      const key = await settledAs('ACTIVE', { holds: ['default'], fields: { endpointFailures: 1 } });
+      const r = request();
+      const recreating = naturalKey(r);
+      await ledger.settle(
+        await ledger.claim(r, 'a', LEASE_SECONDS),
+        'a',
+        answer(r, 'FAILED', { endpointId: 'f'.repeat(24) }),
+      );
+      await ledger.claim(r, 'a', LEASE_SECONDS);
+      await ledger.amend(recreating, 'a', { recreating: true, pendingCreate: { sentAt: at(START) } });
+      await ledger.release(recreating, 'a');
+
+      const noted = await ledger.recordCheck(key, 'ACTIVE', {
+        status: 'ACTIVE',
+        fields: { projectGoneSince: at(START) },
+      });
+      expect(noted).toMatchObject({ status: 'ACTIVE', projectGoneSince: at(START), tracked: 'OPEN' });
+      clock += 600_000;
+
+      const reason = { code: 'GROUP_NOT_FOUND', httpStatus: 404, detail: 'No group exists.', at: at(clock) };
+      const retire = (k: string, status: LedgerStatus, read: string | undefined, id: string) =>
+        ledger.recordCheck(
+          k,
+          status,
+          {
+            status: 'MISSING',
+            statusSince: at(clock),
+            fields: {
+              lastError: reason,
+              projectGoneSince: undefined,
+              pendingCreate: undefined,
+              recreating: undefined,
+            },
+            events: [event(id)],
+          },
+          undefined,
+          read,
+        );
+      const retired = await retire(key, 'ACTIVE', noted?.updatedAt, 'a'.repeat(32));
+      const forgotten = await retire(
+        recreating,
+        'FAILED',
+        (await ledger.get(recreating))?.updatedAt,
+        'b'.repeat(32),
+      );
+
+      expect(retired).toMatchObject({
+        status: 'MISSING',
+        statusSince: at(clock),
+        lastError: reason,
+        tracked: 'OPEN',
+      });
+      for (const gone of ['endpointId', 'holds', 'projectGoneSince'])
+        expect(retired).not.toHaveProperty(gone);
+      expect(forgotten).toMatchObject({ status: 'MISSING', lastError: reason });
+      for (const gone of ['endpointId', 'pendingCreate', 'recreating'])
+        expect(forgotten).not.toHaveProperty(gone);
+      await ledger.clearOutbox(key, ['a'.repeat(32)]);
+      expect(await ledger.get(key)).not.toHaveProperty('tracked');
+    });
   });
 
   describe('lifecycles, following and binding', () => {

@@ -12,7 +12,7 @@ export const OUTCOMES = [
   'SUPERSEDED', // a request sent after this one took effect first (supersededBy names it): this one changed nothing
   'STATUS_CHANGED', // the status checker saw a new Atlas status
   'STUCK', // past its deadline in PENDING_ACCEPTANCE or an in-progress status
-  'MISSING', // an endpoint that was ACTIVE answered 404 (drift)
+  'MISSING', // an endpoint gone without a delete (drift), or a key retired because its project no longer exists (with `error`)
   'RECREATING', // the key's endpoint FAILED: it is being deleted and will be created anew
   'RECREATED', // Atlas replaced the key's endpoint (seen PENDING_RECREATION) with a new one, under a new id
   'DUPLICATE_DELETED', // an extra endpoint for the key, made by a create in doubt, was deleted

@@ -42,6 +42,10 @@ export const StatusChangedDetailSchema = z.strictObject({
   status: z.optional(z.string()),
   /** Atlas's errorMessage for a FAILED endpoint. */
   errorMessage: z.optional(z.string()),
+  /**
+   * Why it failed: on DEAD_LETTERED and REJECTED; on a MISSING that retired a key whose project no
+   * longer exists (Atlas's GROUP_NOT_FOUND, or RETIRED_BY_OPERATOR from `npm run retire`).
+   */
   error: z.optional(
     z.strictObject({
       code: z.string(),

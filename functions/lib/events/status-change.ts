@@ -92,6 +92,48 @@ export function statusChange(
   };
 }
 
+/** Why a key is retired: Atlas's answer that its project is gone, or an operator's word. */
+export interface RetireReason {
+  code: string;
+  httpStatus?: number;
+  detail: string;
+}
+
+/**
+ * A key retired because its project no longer exists (the sweep, once Atlas said so twice) or by
+ * an operator (`npm run retire`): MISSING, as any endpoint gone without a delete, with the reason
+ * as the events' `error` and the item's `lastError`. Nobody holds it and it is no longer followed
+ * once its events are sent; a create in doubt or a recreation is forgotten (nothing can land in a
+ * project that is gone). One event per requester (itemDetails).
+ */
+export function retirement(
+  item: LedgerItem,
+  reason: RetireReason,
+  now: Date,
+): { result: CheckResult; events: StatusChangedDetail[] } {
+  const statusSince = now.toISOString();
+  return {
+    result: {
+      status: 'MISSING',
+      statusSince,
+      fields: {
+        lastError: { ...reason, at: statusSince },
+        projectGoneSince: undefined,
+        pendingCreate: undefined,
+        recreating: undefined,
+      },
+    },
+    events: itemDetails('MISSING', item, {
+      eventId: eventIdOf('MISSING', item.key, item.endpointId, 'MISSING', statusSince),
+      previousStatus: item.status,
+      status: 'MISSING',
+      error: reason,
+      statusSince,
+      occurredAt: statusSince,
+    }),
+  };
+}
+
 /**
  * What became of a create's endpoint that Atlas no longer lists, given the key's other live
  * endpoints (not DELETING). Atlas recreates an endpoint the cloud side rejected or removed:

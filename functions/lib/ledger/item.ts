@@ -120,6 +120,12 @@ export interface LedgerItem {
   /** Extra endpoints for the key already announced (DUPLICATE_FOUND, UNCLAIMED): each once. */
   reported?: string[];
   /**
+   * When a listing of the key's project first answered that the project does not exist (404
+   * GROUP_NOT_FOUND); cleared by a listing that succeeds. A later such answer, long enough after,
+   * retires the key (MISSING; events/status-change.ts retirement).
+   */
+  projectGoneSince?: string;
+  /**
    * The final answers given, by the SQS messageId of the delivery each answered (the
    * MAX_ANSWERED most recent): a second delivery of that message announces the same answer again,
    * under the same eventId, instead of answering anew.
@@ -176,8 +182,21 @@ export interface CheckResult {
   handBack?: boolean;
   /**
    * Bookkeeping of extra endpoints (deleted ones leave unconfirmedCreates, reported ones join
-   * reported), and the endpoint that took the place of a recreated or vanished one.
+   * reported), the endpoint that took the place of a recreated or vanished one, and a project
+   * found gone (projectGoneSince; a retirement's reason in lastError, forgetting a create in
+   * doubt and a recreation). `undefined` removes a field.
    */
-  fields?: Partial<Pick<LedgerItem, 'unconfirmedCreates' | 'reported' | 'endpointId'>>;
+  fields?: Partial<
+    Pick<
+      LedgerItem,
+      | 'unconfirmedCreates'
+      | 'reported'
+      | 'endpointId'
+      | 'projectGoneSince'
+      | 'lastError'
+      | 'pendingCreate'
+      | 'recreating'
+    >
+  >;
   events?: StatusChangedDetail[];
 }

@@ -104,6 +104,17 @@ export function actingRequester(item: Pick<LedgerItem, 'holds' | 'status' | 'las
   return heldBy(item)[0] ?? item.lastRequester ?? DEFAULT_REQUESTER;
 }
 
+/**
+ * Whether a key can be retired (its project gone): it is not gone already, and it has an endpoint,
+ * a create in doubt or a recreation the sweep or the provisioner would go on with. A key with none
+ * (a request answered with nothing, parked) has nothing to retire.
+ */
+export const isRetirable = (
+  item: Pick<LedgerItem, 'status' | 'endpointId' | 'pendingCreate' | 'recreating'>,
+): boolean =>
+  !ENDED.has(item.status) &&
+  (item.endpointId !== undefined || item.pendingCreate !== undefined || item.recreating === true);
+
 /** Whether the checker visits an item: a followed endpoint, or events to announce. */
 export const isTracked = (item: Pick<LedgerItem, 'status' | 'endpointId' | 'outbox'>) =>
   (item.endpointId !== undefined && !UNTRACKED.has(item.status)) || Object.keys(item.outbox ?? {}).length > 0;
