@@ -12,7 +12,14 @@ import { printable } from './printable.ts';
 import type { BatchActivity } from './sqs-poller.ts';
 
 /** Where a request ended. */
-export type FinalPlace = 'provisioned' | 'deleted' | 'released' | 'missing' | 'superseded' | 'dlq' | 'rejected';
+export type FinalPlace =
+  | 'provisioned'
+  | 'deleted'
+  | 'released'
+  | 'missing'
+  | 'superseded'
+  | 'dlq'
+  | 'rejected';
 
 /** How one delivery ended, as the event source saw it. */
 export type DeliveryResult = 'done' | 'retried' | 'lost' | 'dlq (redrive)';
