@@ -176,7 +176,18 @@ const RequesterSchema = z.strictObject({
       ),
   ),
 });
-export type Requester = z.output<typeof RequesterSchema>;
+/**
+ * One requester as resolved: RequesterInput with its defaults applied. A plain interface, so the
+ * published declarations carry no zod types; the schema is held to it below.
+ */
+export interface Requester extends Omit<RequesterInput, 'senders' | 'frontDoorAccounts'> {
+  readonly senders: string[];
+  readonly frontDoorAccounts: string[];
+}
+/** The schema's output is exactly Requester (a compile error otherwise). */
+type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const requesterMatches: Exactly<z.output<typeof RequesterSchema>, Requester> = true;
+void requesterMatches;
 
 /** The settings' checks and defaults; each setting is documented on SettingsInput. */
 export const SettingsSchema = z.strictObject({

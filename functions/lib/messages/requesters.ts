@@ -43,7 +43,13 @@ export const RequesterGrantSchema = z.object({
   /** An operator's delete removes the endpoint whatever other requesters hold it (a forced delete). */
   operator: z.optional(z.boolean()),
 });
-export type RequesterGrant = z.output<typeof RequesterGrantSchema>;
+/** What a requester may ask for (the schema above is held to it). */
+export interface RequesterGrant {
+  projects: string[] | typeof ALL_PROJECTS;
+  profiles: string[];
+  actions: Action[];
+  operator?: boolean | undefined;
+}
 
 /** A requester as the provisioner's environment gives it: its grant and its queues. */
 export const RequesterEntrySchema = z.extend(RequesterGrantSchema, {
@@ -54,7 +60,16 @@ export const RequesterEntrySchema = z.extend(RequesterGrantSchema, {
   /** Where this requester's requests are parked for an operator; replayed into its own queue. */
   dlqUrl: z.string().check(z.minLength(1)),
 });
-export type RequesterEntry = z.output<typeof RequesterEntrySchema>;
+/** A requester as the provisioner's environment gives it (the schema above is held to it). */
+export interface RequesterEntry extends RequesterGrant {
+  name: string;
+  queueArn: string;
+  queueUrl: string;
+  dlqUrl: string;
+}
+type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const entryMatches: Exactly<z.output<typeof RequesterEntrySchema>, RequesterEntry> = true;
+void entryMatches;
 
 export const RequesterRegistrySchema = z
   .array(RequesterEntrySchema)
