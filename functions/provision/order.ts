@@ -3,8 +3,9 @@
  *
  * - Per requester: the key remembers, for each requester, the request sent last among those it
  *   applied (`applied`, by the SQS SentTimestamp of the request's original message, carried as
- *   `SentAt` across waits, parking and replays). A request of that requester sent earlier is
- *   answered SUPERSEDED, naming the newer one, and changes nothing.
+ *   `SentAt` across waits, parking and replays). A request of that requester sent earlier, for
+ *   the other action, is answered SUPERSEDED, naming the newer one, and changes nothing; one for
+ *   the same action asks for what the key already has and acts as before (two creates are safe).
  * - Per key: the key remembers the request that started its current lifecycle (`lifecycle`: the
  *   request that last changed its action). A request sent before it, for the other action, is
  *   stale, whoever sent it: a wait, a retry or a late delivery of it (a delete took effect while a
@@ -36,8 +37,10 @@ export function supersedingRequest(
   if (continuation && lifecycle !== undefined && current !== undefined && current.messageId !== lifecycle)
     return current.requestId;
   if (sentAt === undefined || requester === undefined) return undefined;
+  // A newer request of its own requester, for the other action, took effect (one for the same
+  // action asked for what this one asks: this one acts, and changes nothing it did not).
   const mine = claimed.applied?.[requester.name];
-  if (mine !== undefined && mine.sentAt > sentAt) return mine.requestId;
+  if (mine !== undefined && mine.sentAt > sentAt && mine.action !== request.action) return mine.requestId;
   // The key was turned to the other action by a request (any requester's) sent after this one: a
   // wait of this one, its retry after it sent a create, or its own late delivery acts no more.
   if (
@@ -79,7 +82,13 @@ export function lifecycleStarted(
   const { sentAt, requester } = at.source;
   if (result.outcome === 'RELEASED' || sentAt === undefined || requester === undefined) return undefined;
   if (claimed.lifecycle !== undefined && claimed.action === request.action) return undefined;
-  return { messageId: at.messageId, sentAt, requestId: request.requestId, requester: requester.name };
+  return {
+    messageId: at.messageId,
+    sentAt,
+    requestId: request.requestId,
+    requester: requester.name,
+    action: request.action,
+  };
 }
 
 /** Whether the key's lifecycle had reached the end its requests asked for (ACTIVE, or gone). */

@@ -136,7 +136,13 @@ export function ledgerContract(
 
   it('remembers per requester the latest-sent request applied, never moved back, and the lifecycle marker when given', async () => {
     const r = request();
-    const marker = { messageId: 'm-2', sentAt: 2_000, requestId: 'del-2', requester: 'team-a' };
+    const marker = {
+      messageId: 'm-2',
+      sentAt: 2_000,
+      requestId: 'del-2',
+      requester: 'team-a',
+      action: 'delete' as const,
+    };
     const del = { ...r, action: 'delete' as const, requestId: 'del-2', requester: 'team-a', sentAt: 2_000 };
     await ledger.settle(await ledger.claim(r, 'a', LEASE_SECONDS), 'a', {
       ...answer(del, 'DELETED'),
@@ -153,8 +159,8 @@ export function ledgerContract(
     );
 
     const applied = {
-      'team-a': { sentAt: 2_000, requestId: 'del-2' },
-      'team-b': { sentAt: 1_500, requestId: 'b-1' },
+      'team-a': { sentAt: 2_000, requestId: 'del-2', action: 'delete' },
+      'team-b': { sentAt: 1_500, requestId: 'b-1', action: 'create' },
     };
     expect(settled).toMatchObject({ applied, lifecycle: marker });
     expect(await ledger.get(naturalKey(r))).toMatchObject({ applied, lifecycle: marker });

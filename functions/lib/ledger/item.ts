@@ -43,6 +43,8 @@ export interface AppliedRequest {
   /** The SQS SentTimestamp (epoch ms) of the request's original message. */
   sentAt: number;
   requestId: string;
+  /** What it asked for: an older request of its requester for the other action is superseded. */
+  action: 'create' | 'delete';
 }
 
 /** The request that started the key's current lifecycle (set its action). */
@@ -76,8 +78,8 @@ export interface LedgerItem {
   lastRequester?: string;
   /**
    * Request order: per requester, the request sent last among those it applied (rules.ts
-   * nextApplied). A request of that requester sent earlier is answered SUPERSEDED and changes
-   * nothing. Absent on items written before, and for requesters with none applied since.
+   * nextApplied). A request of that requester sent earlier, for the other action, is answered
+   * SUPERSEDED and changes nothing (one for the same action asks for what the key has). Absent on items written before, and for requesters with none applied since.
    */
   applied?: Record<string, AppliedRequest>;
   /**

@@ -74,7 +74,10 @@ export function nextApplied(
   const requester = requesterOf(request);
   const recorded = claimed.applied?.[requester];
   if (recorded !== undefined && recorded.sentAt > request.sentAt) return { ...claimed.applied };
-  return { ...claimed.applied, [requester]: { sentAt: request.sentAt, requestId: request.requestId } };
+  return {
+    ...claimed.applied,
+    [requester]: { sentAt: request.sentAt, requestId: request.requestId, action: request.action },
+  };
 }
 
 /** The holds the key records now: none once its endpoint is gone. */

@@ -778,7 +778,13 @@ describe('StatusChecker, never a wrong answer', () => {
   });
 
   it('hands a FAILED key back for the lifecycle it read, so a delete that took effect since makes it stale', async () => {
-    const lifecycle = { messageId: 'm-create', sentAt: 1, requestId: 'req-a', requester: 'default' };
+    const lifecycle = {
+      messageId: 'm-create',
+      sentAt: 1,
+      requestId: 'req-a',
+      requester: 'default',
+      action: 'create' as const,
+    };
     const item = table.put({ status: 'ACTIVE', requesters: { default: ['req-a'] }, lifecycle });
     atlas.seedFor(item, 'FAILED');
     const send = vi.fn(async () => undefined);
