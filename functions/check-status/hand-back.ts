@@ -18,7 +18,11 @@ export async function handBack(
   if (!deps.requests) return true;
   const request = handBackRequest(item);
   try {
-    await deps.requests.send(JSON.stringify(request), { requester: actingRequester(item) });
+    await deps.requests.send(JSON.stringify(request), {
+      requester: actingRequester(item),
+      // It continues the key's current lifecycle only: stale once a newer request changed it.
+      ...(item.lifecycle !== undefined && { lifecycle: item.lifecycle.messageId }),
+    });
     deps.logger.warn('endpoint FAILED: the key goes back to the provisioner to be created anew', {
       ...logKeys(item),
     });
@@ -49,6 +53,7 @@ export async function followClosely(
       requester: actingRequester(item),
       delaySeconds: deps.followUpFirstSeconds,
       followUp: { number: 1, endpointId, ...(chain !== undefined && { chain }) },
+      ...(item.lifecycle !== undefined && { lifecycle: item.lifecycle.messageId }),
     });
   } catch (error) {
     deps.logger.warn('could not start the follow-ups of a recreated endpoint; the sweep follows it', {

@@ -17,6 +17,7 @@ export const OUTCOME_METRIC: Record<RecordOutcome, string> = {
   DELETE_REQUESTED: METRIC.deleted,
   DELETED: METRIC.deleted,
   RELEASED: METRIC.released,
+  SUPERSEDED: METRIC.superseded,
   RECREATING: METRIC.recreating,
   WAITING: METRIC.waiting,
   FOLLOWED: METRIC.followUps,

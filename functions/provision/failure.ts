@@ -6,6 +6,7 @@ import { retryDelaySeconds } from '#messages/queues.ts';
 import { METRIC } from '#runtime/metric-names.ts';
 import { detail } from './answers.ts';
 import { OUTCOME_METRIC } from './attempt.ts';
+import { orderOf } from './order.ts';
 import type { Attempt, ProvisionContext, RecordOutcome } from './types.ts';
 
 /** The request waits for Atlas: sent again as a new message later, or parked when it waited too often. */
@@ -19,6 +20,7 @@ export async function wait(
     requester: actingFor(at),
     originalMessageId: at.messageId,
     waits: at.waits + 1,
+    ...orderOf(at),
   });
   ctx.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
   at.logger.info('request waits for Atlas', { delaySeconds: seconds, waits: at.waits + 1 });
@@ -123,6 +125,7 @@ export async function fail(ctx: ProvisionContext, at: Attempt, error: unknown): 
       lastFailureAt: now,
       originalMessageId: at.messageId,
       ...(requestId !== undefined && { requestId }),
+      ...(at.source.sentAt !== undefined && { sentAt: at.source.sentAt }),
     },
   );
   ctx.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);

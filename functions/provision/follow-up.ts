@@ -56,6 +56,7 @@ export async function followUp(
   const number = Math.max(1, Number(boundedAttribute(record, FOLLOW_UP)) || 1);
   const endpointId = boundedAttribute(record, FOLLOWED_ENDPOINT_ID);
   const chain = boundedAttribute(record, FOLLOW_CHAIN);
+  const lifecycle = source.lifecycle;
   const logger = ctx.logger.createChild({
     persistentKeys: {
       messageId,
@@ -81,7 +82,12 @@ export async function followUp(
     const sent = await sendFollowUp(
       ctx,
       record.body,
-      { requester, originalMessageId: messageId, ...(chain !== undefined && { chain }) },
+      {
+        requester,
+        originalMessageId: messageId,
+        ...(chain !== undefined && { chain }),
+        ...(lifecycle !== undefined && { lifecycle }),
+      },
       followed,
       nextNumber,
       logger,
@@ -99,7 +105,9 @@ export async function followUp(
       item.endpointId !== endpointId ||
       SETTLED.has(item.status) ||
       item.pendingCreate ||
-      item.recreating
+      item.recreating ||
+      // A follow-up of an older lifecycle (a newer request changed the key's action since): it just stops.
+      (lifecycle !== undefined && item.lifecycle !== undefined && item.lifecycle.messageId !== lifecycle)
     ) {
       logger.debug('follow-up done: the key moved on or settled', { naturalKey: item?.key });
       return 'FOLLOWED';
@@ -204,6 +212,8 @@ async function recordChange(
       requester: followed.requester,
       originalMessageId: followed.messageId,
       waits: 0,
+      // The hand-back continues this lifecycle only (README "Order").
+      ...(item.lifecycle !== undefined && { lifecycle: item.lifecycle.messageId }),
     });
     logger.warn('endpoint FAILED: the key goes back to the provisioner to be created anew', {
       naturalKey: item.key,
@@ -234,7 +244,7 @@ function followUpDelay(ctx: ProvisionContext, number: number): number {
 export async function sendFollowUp(
   ctx: ProvisionContext,
   body: string,
-  carried: { requester: string; originalMessageId: string; chain?: string },
+  carried: { requester: string; originalMessageId: string; chain?: string; lifecycle?: string },
   endpointId: string,
   number: number,
   logger: Logger,

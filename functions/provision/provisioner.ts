@@ -28,6 +28,7 @@ import { create } from './create.ts';
 import { remove } from './delete.ts';
 import { fail, wait } from './failure.ts';
 import { followUp, sendFollowUp } from './follow-up.ts';
+import { lifecycleStarted, supersededAnswer, supersededEvents, supersedingRequest } from './order.ts';
 import { boundedAttribute, type RecordSource, sourceOf } from './source.ts';
 import type {
   Attempt,
@@ -170,6 +171,9 @@ export class Provisioner {
     if (bound !== undefined && bound !== request.profile)
       throw new ProfileMismatchError(claimed.key, bound, request.profile);
     await drainOutbox(this.#ctx, claimed, at);
+    // Request order: a newer request took effect in this one's place; nothing changes.
+    const newer = supersedingRequest(claimed, at, request);
+    if (newer !== undefined) return this.#superseded(at, request, claimed, newer);
     // A create holds the key for its requester (a repeated create is one hold); a delete releases it.
     const result =
       request.action === 'create'
@@ -187,7 +191,12 @@ export class Provisioner {
         : undefined;
     const chain = followedEndpointId !== undefined && this.#ctx.followUp ? randomUUID() : undefined;
     const answer = answerEvent(this.#ctx, result, at, request, claimed, statusSince);
-    const events = [answer, ...(result.events ?? [])];
+    const events = [
+      answer,
+      ...(result.events ?? []),
+      ...supersededEvents(this.#ctx, at, request, claimed, result),
+    ];
+    const lifecycle = lifecycleStarted(claimed, at, request, result);
     await this.#ctx.ledger.settle(claimed, at.owner, {
       ...(result.holds && { holds: result.holds }),
       status: result.status,
@@ -198,7 +207,9 @@ export class Provisioner {
         ...request,
         action: result.outcome === 'RELEASED' ? claimed.action : request.action,
         requester: requester.name,
+        ...(at.source.sentAt !== undefined && { sentAt: at.source.sentAt }),
       },
+      ...(lifecycle && { lifecycle }),
       statusSince,
       fields: {
         ...result.fields,
@@ -211,6 +222,8 @@ export class Provisioner {
       events,
     });
     at.claimed = undefined;
+    // The follow-ups belong to the key's lifecycle as this request leaves it.
+    const followedLifecycle = (lifecycle ?? claimed.lifecycle)?.messageId;
     // Side by side: neither throws, and the follow-up is delivered seconds later.
     await Promise.all([
       // Recorded with the answer: a refused publish is sent again from the outbox, never lost.
@@ -219,7 +232,12 @@ export class Provisioner {
         ? sendFollowUp(
             this.#ctx,
             at.record.body,
-            { requester: requester.name, originalMessageId: at.messageId, ...(chain && { chain }) },
+            {
+              requester: requester.name,
+              originalMessageId: at.messageId,
+              ...(chain && { chain }),
+              ...(followedLifecycle !== undefined && { lifecycle: followedLifecycle }),
+            },
             followedEndpointId,
             1,
             at.logger,
@@ -235,5 +253,24 @@ export class Provisioner {
     if (result.waitSeconds !== undefined) return wait(this.#ctx, at, result.waitSeconds, result.outcome);
     this.#ctx.metrics.addMetric(OUTCOME_METRIC[result.outcome], MetricUnit.Count, 1);
     return result.outcome;
+  }
+
+  /** Answers a superseded request (README "Order"): the key is left as it is, the lease given up. */
+  async #superseded(
+    at: Attempt,
+    request: ProvisionRequest,
+    claimed: LedgerItem,
+    newer: string,
+  ): Promise<RecordOutcome> {
+    await this.#ctx.ledger.release(claimed.key, at.owner);
+    at.claimed = undefined;
+    // Published directly: a refused publish retries the record, which is superseded again.
+    await this.#ctx.events.publish(supersededAnswer(this.#ctx, at, request, claimed, newer));
+    this.#ctx.metrics.addMetric(OUTCOME_METRIC.SUPERSEDED, MetricUnit.Count, 1);
+    at.logger.info('request superseded by a newer one; nothing changed', {
+      naturalKey: claimed.key,
+      supersededBy: newer,
+    });
+    return 'SUPERSEDED';
   }
 }

@@ -8,10 +8,12 @@ import type { SQSRecord } from 'aws-lambda';
 import { UntrustedMessageError } from '#lib/errors.ts';
 import {
   FOLLOW_UP,
+  LIFECYCLE,
   MESSAGE_ID_SHAPE,
   ORIGINAL_MESSAGE_ID,
   REQUESTER,
   RESERVED_ATTRIBUTES,
+  SENT_AT,
 } from '#messages/attributes.ts';
 import { quoteValue } from '#messages/request.ts';
 import type { RequesterEntry, Requesters } from '#messages/requesters.ts';
@@ -30,8 +32,31 @@ export interface RecordSource {
   followUp: boolean;
   /** The messageId its sender was given (carried across waits and replays), else the record's own. */
   messageId: string;
+  /**
+   * When the request it carries was first sent (epoch ms): its message's SentTimestamp, or the
+   * SentAt a continuation or a replay carries (sentAtOf). Undefined: the record takes no part in
+   * request order (a continuation of an earlier version, a hand-back).
+   */
+  sentAt?: number;
+  /** A hand-back's or follow-up's lifecycle (the messageId of the request that started it). */
+  lifecycle?: string;
   /** Why the record cannot be trusted; it is rejected with this reason, before anything else. */
   problem?: UntrustedMessageError;
+}
+
+/**
+ * How much older than its own message a replay's SentAt may be: a parked message is kept 14 days,
+ * and waited up to a day before it was parked. A requester can only make its request older than
+ * the message it sends, never newer, and only its own ordering depends on it.
+ */
+export const MAX_REPLAY_AGE_MS = 15 * 24 * 60 * 60 * 1000;
+
+const EPOCH_MS = /^[1-9][0-9]{0,15}$/;
+
+/** The record's SentTimestamp (epoch ms), when SQS gave one. */
+function sentTimestamp(record: SQSRecord): number | undefined {
+  const sent = Number(record.attributes?.SentTimestamp);
+  return Number.isSafeInteger(sent) && sent > 0 ? sent : undefined;
 }
 
 /** A message attribute's string value, bounded. */
@@ -50,8 +75,12 @@ export function sourceOf(queues: SourceQueues, record: SQSRecord): RecordSource 
   if (record.eventSourceARN === queues.continuationQueueArn) {
     const name = boundedAttribute(record, REQUESTER);
     const requester = queues.requesters.byName(name);
+    const sentAt = boundedAttribute(record, SENT_AT);
+    const lifecycle = boundedAttribute(record, LIFECYCLE);
     return {
       continuation: true,
+      ...(sentAt !== undefined && EPOCH_MS.test(sentAt) && { sentAt: Number(sentAt) }),
+      ...(lifecycle !== undefined && MESSAGE_ID_SHAPE.test(lifecycle) && { lifecycle }),
       queueUrl: queues.continuationQueueUrl,
       followUp: record.messageAttributes?.[FOLLOW_UP] !== undefined,
       messageId: carried !== undefined && MESSAGE_ID_SHAPE.test(carried) ? carried : record.messageId,
@@ -96,5 +125,34 @@ export function sourceOf(queues: SourceQueues, record: SQSRecord): RecordSource 
       ),
     };
   }
-  return { ...base, requester, queueUrl: requester.queueUrl, messageId: carried ?? record.messageId };
+  // A replay brings its request's send time back: only ever older than this message, and bounded.
+  const own = sentTimestamp(record);
+  const replayed = boundedAttribute(record, SENT_AT);
+  if (replayed !== undefined) {
+    const at = EPOCH_MS.test(replayed) ? Number(replayed) : Number.NaN;
+    if (own === undefined || !(at <= own && at >= own - MAX_REPLAY_AGE_MS)) {
+      return {
+        ...base,
+        requester,
+        queueUrl: requester.queueUrl,
+        problem: new UntrustedMessageError(
+          `message attribute "${SENT_AT}" must be the epoch-ms send time of the request replayed, no later than this message and at most 15 days before it, got ${quoteValue(replayed)}`,
+        ),
+      };
+    }
+    return {
+      ...base,
+      requester,
+      queueUrl: requester.queueUrl,
+      messageId: carried ?? record.messageId,
+      sentAt: at,
+    };
+  }
+  return {
+    ...base,
+    requester,
+    queueUrl: requester.queueUrl,
+    messageId: carried ?? record.messageId,
+    ...(own !== undefined && { sentAt: own }),
+  };
 }

@@ -25,6 +25,7 @@ export type RecordOutcome =
       | 'DELETED'
       | 'RECREATING'
       | 'RELEASED'
+      | 'SUPERSEDED'
       | 'DEAD_LETTERED'
       | 'REJECTED'
     >

@@ -12,7 +12,14 @@ import { printable } from './printable.ts';
 import type { BatchActivity } from './sqs-poller.ts';
 
 /** Where a request ended. */
-export type FinalPlace = 'provisioned' | 'deleted' | 'released' | 'missing' | 'dlq' | 'rejected';
+export type FinalPlace =
+  | 'provisioned'
+  | 'deleted'
+  | 'released'
+  | 'missing'
+  | 'superseded'
+  | 'dlq'
+  | 'rejected';
 
 /** How one delivery ended, as the event source saw it. */
 export type DeliveryResult = 'done' | 'retried' | 'lost' | 'dlq (redrive)';
@@ -79,6 +86,7 @@ const STICKY: ReadonlySet<FinalPlace | undefined> = new Set([
   'deleted',
   'released',
   'missing',
+  'superseded',
   'rejected',
 ]);
 
@@ -401,6 +409,9 @@ export class RequestTracker {
       } else if (detail.outcome === 'REJECTED') {
         request.error = detail.error;
         this.#move(request, 'rejected', 'rejected');
+      } else if (detail.outcome === 'SUPERSEDED') {
+        // A newer request took effect in its place (README "Order"): it changed nothing, and is done.
+        this.#move(request, `superseded by ${detail.supersededBy ?? '?'}`, 'superseded');
       } else if (detail.outcome === 'RELEASED') {
         // A delete by one of several holders: its hold is gone, the endpoint stays for the others.
         this.#move(request, `RELEASED (${detail.holdsRemaining ?? '?'} holding)`, 'released');

@@ -14,6 +14,7 @@ const PLACE_COLOR: Record<FinalPlace, Color> = {
   deleted: 'green',
   released: 'green',
   missing: 'red',
+  superseded: 'cyan',
   dlq: 'magenta',
   rejected: 'yellow',
 };

@@ -12,6 +12,7 @@ import {
   type Ledger,
   type LedgerItem,
   NEVER_CHECKED,
+  nextApplied,
   nextRequesters,
   outboxHasRoom,
   requesterOf,
@@ -146,6 +147,9 @@ export class InMemoryLedger implements LedgerApi {
     if (holds?.length === 0) delete item.holds;
     else if (holds) item.holds = holds;
     if (result.endpointId === undefined && UNTRACKED.has(result.status)) delete item.endpointId;
+    const applied = nextApplied(claimed, result.request);
+    if (applied !== undefined) item.applied = applied;
+    if (result.lifecycle !== undefined) item.lifecycle = { ...result.lifecycle };
     Object.assign(item, {
       status: result.status,
       action: result.request.action,

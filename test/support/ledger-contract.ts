@@ -134,6 +134,41 @@ export function ledgerContract(
     expect(again.requesters).toEqual({ default: [r.requestId] });
   });
 
+  it('remembers per requester the latest-sent request applied, never moved back, and the lifecycle marker when given', async () => {
+    const r = request();
+    const marker = {
+      messageId: 'm-2',
+      sentAt: 2_000,
+      requestId: 'del-2',
+      requester: 'team-a',
+      action: 'delete' as const,
+    };
+    const del = { ...r, action: 'delete' as const, requestId: 'del-2', requester: 'team-a', sentAt: 2_000 };
+    await ledger.settle(await ledger.claim(r, 'a', LEASE_SECONDS), 'a', {
+      ...answer(del, 'DELETED'),
+      lifecycle: marker,
+    });
+    // An older request of team-a settled later (a wait of it) leaves team-a's entry; team-b gets its own.
+    const older = { ...r, requestId: 'old-1', requester: 'team-a', sentAt: 1_000 };
+    await ledger.settle(await ledger.claim(r, 'b', LEASE_SECONDS), 'b', answer(older, 'REQUESTED'));
+    const other = { ...r, requestId: 'b-1', requester: 'team-b', sentAt: 1_500 };
+    const settled = await ledger.settle(
+      await ledger.claim(r, 'c', LEASE_SECONDS),
+      'c',
+      answer(other, 'REQUESTED'),
+    );
+
+    const applied = {
+      'team-a': { sentAt: 2_000, requestId: 'del-2', action: 'delete' },
+      'team-b': { sentAt: 1_500, requestId: 'b-1', action: 'create' },
+    };
+    expect(settled).toMatchObject({ applied, lifecycle: marker });
+    expect(await ledger.get(naturalKey(r))).toMatchObject({ applied, lifecycle: marker });
+    // A request without a send time (a hand-back) writes neither.
+    const plain = await ledger.settle(await ledger.claim(r, 'd', LEASE_SECONDS), 'd', answer(r, 'REQUESTED'));
+    expect(plain).toMatchObject({ applied, lifecycle: marker });
+  });
+
   it('keeps the most recent requestIds of the current lifecycle only, so a busy key never grows', async () => {
     const r = request();
     for (let i = 0; i < MAX_REQUEST_IDS + 5; i++) {

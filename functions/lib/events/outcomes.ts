@@ -9,6 +9,7 @@ export const OUTCOMES = [
   'DELETE_REQUESTED', // Atlas accepted the delete (204); the checker follows it until gone
   'DELETED', // the endpoint is gone
   'RELEASED', // this requester's hold on the key was released; others still hold the endpoint, which stays
+  'SUPERSEDED', // a request sent after this one took effect first (supersededBy names it): this one changed nothing
   'STATUS_CHANGED', // the status checker saw a new Atlas status
   'STUCK', // past its deadline in PENDING_ACCEPTANCE or an in-progress status
   'MISSING', // an endpoint gone without a delete (drift), or a key retired because its project no longer exists (with `error`)

@@ -56,6 +56,8 @@ export const StatusChangedDetailSchema = z.strictObject({
   statusSince: z.optional(z.iso.datetime()),
   /** RELEASED: how many requesters still hold the key's endpoint (never who). */
   holdsRemaining: z.optional(z.number().check(z.int(), z.minimum(1))),
+  /** SUPERSEDED: the requestId of the newer request that took effect in this one's place. */
+  supersededBy: z.optional(z.string()),
   /** A delete an operator made whatever other requesters held: their endpoint is gone too. */
   forced: z.optional(z.literal(true)),
   occurredAt: z.iso.datetime(),

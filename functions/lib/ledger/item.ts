@@ -45,6 +45,22 @@ export type LedgerStatus = AtlasStatus | 'REQUESTED' | 'DELETED' | 'MISSING';
 /** Statuses after which the checker stops following an endpoint. ACTIVE stays followed, for drift. */
 export const UNTRACKED: ReadonlySet<string> = new Set(['REQUESTED', 'DELETED', 'MISSING']);
 
+/** A request as request order remembers it: when its original message was sent, and its ids. */
+export interface AppliedRequest {
+  /** The SQS SentTimestamp (epoch ms) of the request's original message. */
+  sentAt: number;
+  requestId: string;
+  /** What it asked for: an older request of its requester for the other action is superseded. */
+  action: 'create' | 'delete';
+}
+
+/** The request that started the key's current lifecycle (set its action). */
+export interface LifecycleMarker extends AppliedRequest {
+  /** The messageId its sender was given. */
+  messageId: string;
+  requester: string;
+}
+
 export interface LedgerItem {
   key: string;
   groupId: string;
@@ -67,6 +83,18 @@ export interface LedgerItem {
   requesters: Record<string, string[]>;
   /** The requester of the request answered last (settle); absent on items written before. */
   lastRequester?: string;
+  /**
+   * Request order: per requester, the request sent last among those it applied (rules.ts
+   * nextApplied). A request of that requester sent earlier, for the other action, is answered
+   * SUPERSEDED and changes nothing (one for the same action asks for what the key has). Absent on items written before, and for requesters with none applied since.
+   */
+  applied?: Record<string, AppliedRequest>;
+  /**
+   * The request that started the key's current lifecycle (changed its action; the first request
+   * settled on an item without one). A wait of a request sent before it, for the other action, and
+   * a hand-back or follow-up of another lifecycle, are stale: they act no more.
+   */
+  lifecycle?: LifecycleMarker;
   /**
    * The requesters that hold the key's endpoint, each once, oldest first: a create adds its
    * requester, a delete removes it (rules.ts withHold, withoutHold; the provisioner computes it
@@ -153,7 +181,13 @@ export interface SettleResult {
    * The request answered; it joins its requester's requestIds (a new lifecycle starts a new list:
    * rules.ts nextRequesters). `requester` defaults to DEFAULT_REQUESTER.
    */
-  request: Pick<ProvisionRequest, 'requestId' | 'action' | 'profile'> & { requester?: string };
+  request: Pick<ProvisionRequest, 'requestId' | 'action' | 'profile'> & {
+    requester?: string;
+    /** Its original message's send time (epoch ms): recorded in `applied` (rules.ts nextApplied). */
+    sentAt?: number;
+  };
+  /** The request starts a lifecycle of the key: recorded as its `lifecycle`; absent: unchanged. */
+  lifecycle?: LifecycleMarker;
   /**
    * The key's holds after this answer, in full (rules.ts withHold, withoutHold); absent: unchanged.
    * An empty list removes them; a status DELETED or MISSING clears them whatever is given.

@@ -13,7 +13,7 @@ import {
   UNTRACKED,
 } from '#ledger/item.ts';
 import { outboxUpdate } from '#ledger/outbox.ts';
-import { ENDED, isTracked, nextRequesters, requesterOf } from '#ledger/rules.ts';
+import { ENDED, isTracked, nextApplied, nextRequesters, requesterOf } from '#ledger/rules.ts';
 import { TRACKED } from '#ledger/schema.ts';
 import { fromRaw, type TableHandle } from '#ledger/table.ts';
 import { EventsBackloggedError, type FailureInfo, KeyBusyError } from '#lib/errors.ts';
@@ -137,7 +137,8 @@ export async function release(table: TableHandle, key: string, owner: string): P
  * Records the answer to a request: what Atlas now says of the key's endpoint, the request among
  * its requester's requestIds (rules.ts nextRequesters: the whole map is written, which under the
  * lease nobody else changes, and an item written before leaves its legacy `requestIds`), the
- * requester answered last, the holds when given (none once the endpoint is gone), the events that
+ * requester answered last, request order (the requester's applied request, rules.ts nextApplied,
+ * and the lifecycle marker when the request starts one), the holds when given (none once the endpoint is gone), the events that
  * announce it (outbox); clears any failure and any create in doubt, and releases the lease.
  * Throws EventsBackloggedError, writing nothing and keeping the lease, when the outbox has no
  * room for the events (MAX_OUTBOX): the request is retried.
@@ -160,11 +161,14 @@ export async function settle(
   // The key is bound to the profile of the request that leaves it an endpoint.
   const binds = endpointId !== undefined && !UNTRACKED.has(result.status);
   const holds = ENDED.has(result.status) ? [] : result.holds && [...new Set(result.holds)];
+  const applied = nextApplied(claimed, result.request);
   const set = [
     '#status = :status',
     '#action = :action',
     'requesters = :requesters',
     'lastRequester = :requester',
+    ...(applied !== undefined ? ['applied = :applied'] : []),
+    ...(result.lifecycle !== undefined ? ['lifecycle = :lifecycle'] : []),
     ...(holds !== undefined && holds.length > 0 ? ['holds = :holds'] : []),
     'updatedAt = :now',
     'statusSince = :since',
@@ -205,6 +209,8 @@ export async function settle(
         ':action': result.request.action,
         ':requesters': nextRequesters(claimed, result.request),
         ':requester': requesterOf(result.request),
+        ...(applied !== undefined && { ':applied': applied }),
+        ...(result.lifecycle !== undefined && { ':lifecycle': result.lifecycle }),
         ...(holds !== undefined && holds.length > 0 && { ':holds': holds }),
         ':now': table.now().toISOString(),
         ':since': result.statusSince,

@@ -6,6 +6,7 @@
  */
 import type { StatusChangedDetail } from '#events/schema.ts';
 import {
+  type AppliedRequest,
   ENDPOINT_FAILURE_WINDOW_MS,
   type LedgerItem,
   MAX_ANSWERED,
@@ -58,6 +59,25 @@ export function nextRequesters(
     [requester]: [...kept.filter((id) => id !== request.requestId), request.requestId].slice(
       -MAX_REQUEST_IDS,
     ),
+  };
+}
+
+/**
+ * Request order: the key's `applied` after settling `request`: its requester's entry becomes this
+ * request when it was sent later than the one recorded (an older one settled, a wait of it, never
+ * moves it back). Undefined when the request has no send time (nothing to write).
+ */
+export function nextApplied(
+  claimed: Pick<LedgerItem, 'applied'>,
+  request: SettleResult['request'],
+): Record<string, AppliedRequest> | undefined {
+  if (request.sentAt === undefined) return undefined;
+  const requester = requesterOf(request);
+  const recorded = claimed.applied?.[requester];
+  if (recorded !== undefined && recorded.sentAt > request.sentAt) return { ...claimed.applied };
+  return {
+    ...claimed.applied,
+    [requester]: { sentAt: request.sentAt, requestId: request.requestId, action: request.action },
   };
 }
 

@@ -22,6 +22,11 @@ export const PARKED_ATTRIBUTES = {
   originalMessageId: { name: 'OriginalMessageId', type: 'String', maxChars: 128 },
   /** Whose request it is (for the operator reading it; never read back as identity). */
   requester: { name: 'RequesterName', type: 'String', maxChars: 32 },
+  /**
+   * When the request's original message was sent (its SQS SentTimestamp, epoch ms), so a replay
+   * keeps its place in its requester's order (request order: README "Order").
+   */
+  sentAt: { name: 'SentAt', type: 'Number', maxChars: 40 },
 } as const;
 
 /**
@@ -43,6 +48,17 @@ export const PARKED_ATTRIBUTES_MAX_BYTES = Object.values(PARKED_ATTRIBUTES).redu
 export const ORIGINAL_MESSAGE_ID = PARKED_ATTRIBUTES.originalMessageId.name;
 /** An SQS message id as SQS writes it (a UUID), or close to it: nothing else is carried. */
 export const MESSAGE_ID_SHAPE = /^[A-Za-z0-9-]{1,100}$/;
+/**
+ * The send time (epoch ms) of the request a message carries: on a continuation (trusted: only the
+ * functions send there), on a parked message, and on a replay from the requester's own DLQ (read
+ * there only within bounds: functions/provision/source.ts).
+ */
+export const SENT_AT = PARKED_ATTRIBUTES.sentAt.name;
+/**
+ * On a hand-back or a follow-up: the messageId of the request that started the key's lifecycle it
+ * continues (the ledger's `lifecycle`). One of another lifecycle stops without acting.
+ */
+export const LIFECYCLE = 'Lifecycle';
 /** Waits so far, on a continuation. */
 export const WAITS = 'Waits';
 /**
@@ -73,4 +89,5 @@ export const RESERVED_ATTRIBUTES: readonly string[] = [
   FOLLOW_CHAIN,
   WAITS,
   REQUESTER,
+  LIFECYCLE,
 ];

@@ -14,9 +14,11 @@ import {
   FOLLOW_CHAIN,
   FOLLOW_UP,
   FOLLOWED_ENDPOINT_ID,
+  LIFECYCLE,
   ORIGINAL_MESSAGE_ID,
   PARKED_ATTRIBUTES,
   REQUESTER,
+  SENT_AT,
   WAITS,
 } from '#messages/attributes.ts';
 
@@ -66,6 +68,8 @@ export interface ParkedFailure {
   originalMessageId?: string;
   /** The requester whose request it is, when known. */
   requester?: string;
+  /** When the request's original message was sent (epoch ms), when known: a replay keeps its order. */
+  sentAt?: number;
 }
 
 export interface QueuesOptions {
@@ -98,7 +102,7 @@ function parked(
 
 /** The message attributes of a parked record (SQS refuses empty values, so absent ones are left out). */
 export function parkedAttributes(parkedFailure: ParkedFailure): Record<string, MessageAttributeValue> {
-  const { failure, requestId, originalMessageId, requester } = parkedFailure;
+  const { failure, requestId, originalMessageId, requester, sentAt } = parkedFailure;
   return {
     ...parked('errorCode', failure.code),
     ...(failure.httpStatus !== undefined && parked('httpStatus', failure.httpStatus)),
@@ -109,6 +113,7 @@ export function parkedAttributes(parkedFailure: ParkedFailure): Record<string, M
     ...(requestId && parked('requestId', requestId)),
     ...(originalMessageId && parked('originalMessageId', originalMessageId)),
     ...(requester && parked('requester', requester)),
+    ...(sentAt !== undefined && parked('sentAt', sentAt)),
   };
 }
 
@@ -123,6 +128,10 @@ export interface Continuation {
   originalMessageId?: string;
   waits?: number;
   followUp?: { number: number; endpointId: string; chain?: string };
+  /** The send time (epoch ms) of the request a wait continues. */
+  sentAt?: number;
+  /** The messageId of the request that started the lifecycle a hand-back or follow-up continues. */
+  lifecycle?: string;
 }
 
 /**
@@ -152,6 +161,8 @@ export class ContinuationQueue {
             [ORIGINAL_MESSAGE_ID]: text(options.originalMessageId),
           }),
           ...(options.waits !== undefined && { [WAITS]: number(options.waits) }),
+          ...(options.sentAt !== undefined && { [SENT_AT]: number(options.sentAt) }),
+          ...(options.lifecycle !== undefined && { [LIFECYCLE]: text(options.lifecycle) }),
           ...(options.followUp && {
             [FOLLOW_UP]: number(options.followUp.number),
             [FOLLOWED_ENDPOINT_ID]: text(options.followUp.endpointId),
@@ -184,7 +195,13 @@ export class Queues {
   async wait(
     body: string,
     seconds: number,
-    carried: { requester: string; originalMessageId: string; waits: number },
+    carried: {
+      requester: string;
+      originalMessageId: string;
+      waits: number;
+      sentAt?: number;
+      lifecycle?: string;
+    },
   ): Promise<void> {
     await this.#continuations.send(body, { delaySeconds: seconds, ...carried });
   }
@@ -199,12 +216,14 @@ export class Queues {
       number: number;
       endpointId: string;
       chain?: string;
+      lifecycle?: string;
     },
   ): Promise<void> {
     await this.#continuations.send(body, {
       requester: carried.requester,
       delaySeconds: seconds,
       originalMessageId: carried.originalMessageId,
+      ...(carried.lifecycle !== undefined && { lifecycle: carried.lifecycle }),
       followUp: {
         number: carried.number,
         endpointId: carried.endpointId,

@@ -16,6 +16,8 @@ export const METRIC = {
   released: 'Released',
   /** Requests outside their requester's grant (NOT_AUTHORIZED), also counted as rejected. */
   notAuthorized: 'NotAuthorized',
+  /** Requests answered SUPERSEDED: a newer request of the key took effect first (nothing changed). */
+  superseded: 'Superseded',
   retried: 'Retried',
   /** Requests sent again later to wait for Atlas (a create in doubt, a FAILED endpoint going). */
   waiting: 'Waiting',

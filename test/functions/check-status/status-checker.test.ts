@@ -777,6 +777,24 @@ describe('StatusChecker, never a wrong answer', () => {
     expect(JSON.parse(String(send.mock.calls[0]?.[0 as never]))).toMatchObject({ requestId: 'b-2' });
   });
 
+  it('hands a FAILED key back for the lifecycle it read, so a delete that took effect since makes it stale', async () => {
+    const lifecycle = {
+      messageId: 'm-create',
+      sentAt: 1,
+      requestId: 'req-a',
+      requester: 'default',
+      action: 'create' as const,
+    };
+    const item = table.put({ status: 'ACTIVE', requesters: { default: ['req-a'] }, lifecycle });
+    atlas.seedFor(item, 'FAILED');
+    const send = vi.fn(async () => undefined);
+    const { checker } = buildChecker(atlas, { requests: { send } });
+
+    await checker.run(plentyOfTime);
+
+    expect(send).toHaveBeenCalledWith(expect.any(String), { requester: 'default', lifecycle: 'm-create' });
+  });
+
   it('records nothing when the hand-back cannot be sent, so the next run hands it back again', async () => {
     const item = table.put({ status: 'ACTIVE' });
     atlas.seedFor(item, 'FAILED');

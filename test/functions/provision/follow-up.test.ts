@@ -425,6 +425,8 @@ describe('Provisioner, follow-ups', () => {
           Requester: { DataType: 'String', StringValue: 'default' },
           OriginalMessageId: { DataType: 'String', StringValue: 'sender-id' },
           Waits: { DataType: 'Number', StringValue: '0' },
+          // The hand-back continues the lifecycle its create started (README "Order").
+          Lifecycle: { DataType: 'String', StringValue: 'sender-id' },
         },
       },
     ]);
@@ -816,6 +818,7 @@ describe('Provisioner, follow-ups', () => {
             Requester: { DataType: 'String', StringValue: 'default' },
             OriginalMessageId: { DataType: 'String', StringValue: 'sender-id' },
             Waits: { DataType: 'Number', StringValue: '0' },
+            Lifecycle: { DataType: 'String', StringValue: 'sender-id' },
           },
         },
       ]);

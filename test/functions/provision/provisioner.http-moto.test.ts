@@ -409,7 +409,11 @@ describe('provision handler over HTTP and moto', () => {
         action: 'delete',
         tracked: 'OPEN',
       });
-      expect(await outcomes()).toEqual([['DELETE_REQUESTED', `${request.requestId}-delete`]]);
+      // The create, still INITIATING, is told its requester's delete took effect in its place.
+      expect(await outcomes()).toEqual([
+        ['DELETE_REQUESTED', `${request.requestId}-delete`],
+        ['SUPERSEDED', request.requestId],
+      ]);
     });
 
     it('counts a delete of an endpoint that is already gone as DELETED', async () => {

@@ -453,6 +453,8 @@ describe('Provisioner', () => {
           RequestId: { DataType: 'String', StringValue: request.requestId },
           OriginalMessageId: { DataType: 'String', StringValue: record.messageId },
           RequesterName: { DataType: 'String', StringValue: 'default' },
+          // Its place in its requester's order, kept for a replay (README "Order").
+          SentAt: { DataType: 'Number', StringValue: record.attributes.SentTimestamp },
         },
       });
       expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
@@ -1443,6 +1445,8 @@ describe('Provisioner, what it records', () => {
       ['PROVISIONED', NOW.toISOString()],
       ['ADOPTED', NOW.toISOString()],
       ['DELETE_REQUESTED', new Date(clock).toISOString()],
+      // The creates, still INITIATING, are told the delete took effect in their place.
+      ['SUPERSEDED', undefined],
     ]);
     expect(table.items.get(keyOf(request))?.statusSince).toBe(new Date(clock).toISOString());
   });

@@ -127,6 +127,7 @@ describe('parkedAttributes', () => {
       requestId: wide(1_024),
       originalMessageId: wide(128),
       requester: wide(32),
+      sentAt: longest,
     });
 
     // Act
@@ -140,10 +141,10 @@ describe('parkedAttributes', () => {
     );
 
     // Assess: the bound counts a Number as 40 characters of 3 bytes; JS prints one in at most 24 ASCII
-    expect(Object.keys(attributes)).toHaveLength(9);
+    expect(Object.keys(attributes)).toHaveLength(10);
     expect(attributes.OriginalMessageId?.StringValue).toBe('\u20ac'.repeat(128));
     expect(bytes).toBeLessThanOrEqual(PARKED_ATTRIBUTES_MAX_BYTES);
-    expect(bytes).toBe(PARKED_ATTRIBUTES_MAX_BYTES - 2 * (3 * 40 - String(longest).length));
+    expect(bytes).toBe(PARKED_ATTRIBUTES_MAX_BYTES - 3 * (3 * 40 - String(longest).length));
   });
 
   it('records the failure in attributes an operator reads, the code standing in for an empty detail', () => {
