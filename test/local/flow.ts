@@ -84,6 +84,8 @@ export interface SendOptions {
   requester?: string;
   /** String message attributes on every message (what a sender may add, trusted or not). */
   attributes?: Record<string, string>;
+  /** SQS DelaySeconds of every message: delivered later than sent (an order that is not the send order). */
+  delaySeconds?: number;
 }
 
 /** A service account in the shape Atlas issues, fresh per run. */
@@ -275,6 +277,7 @@ export async function startLocalFlow(options: LocalFlowOptions = {}): Promise<Lo
                 Id: String(n),
                 MessageBody: body,
                 ...(MessageAttributes && { MessageAttributes }),
+                ...(sendOptions.delaySeconds && { DelaySeconds: sendOptions.delaySeconds }),
               })),
             }),
           );

@@ -16,18 +16,16 @@
 import { createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ATLAS_REGIONS, type AtlasRegion } from '#atlas/types.ts';
 import { integerFlag, isMain, numberFlag, parseCommand, runMain, UsageError } from '#infra/ops/cli.ts';
-import type { LedgerItem } from '#ledger/ledger.ts';
 import { captureProcessOutput } from '#test/local/capture.ts';
 import { missingPrerequisites } from '#test/local/emulators.ts';
-import type { LocalEnvironment } from '#test/local/environment.ts';
 import { type LocalFlow, startLocalFlow } from '#test/local/flow.ts';
 import type { RequestTracker } from '#test/local/tracker.ts';
 import { API_OPERATIONS } from '#test/simulator/fault-schema.ts';
 import { seededRandom } from '#test/simulator/random.ts';
 import type { AtlasSimulator, FaultRule } from '#test/simulator/types.ts';
+import { ledgerItems, sharedSoak } from './shared.ts';
 
 const USAGE = `usage: npm run soak -- [options]
   --requests N          create requests to publish (default 1000)
@@ -38,6 +36,11 @@ const USAGE = `usage: npm run soak -- [options]
   --late-factors A,B,…  lateCreate lands A, B, … times the Atlas timeout after the create
                         arrived, one rule each sharing the 2% (default 1.5,2,3)
   --log FILE            where the functions' logs go (default: a file in the temp directory)
+  --shared              instead: several requesters send create and delete sequences for keys
+                        they share, delivered out of order (see test/soak/shared.ts)
+  --keys K              with --shared: keys shared (default 60)
+  --requesters R        with --shared: requesters (default 3)
+  --shuffle-seconds S   with --shared: each message delayed 0-S s (default 4)
   -h, --help            this text`;
 
 /** Local settings short enough for a run of a few minutes on 2 cores. */
@@ -80,6 +83,7 @@ function keyAt(k: number): { regionName: AtlasRegion; vpcRegionName?: AtlasRegio
 }
 
 interface Options {
+  shared?: { keys: number; requesters: number; shuffleSeconds: number };
   requests: number;
   seed: number;
   projects: number;
@@ -100,6 +104,10 @@ export function parseOptions(argv: string[]): Options | undefined {
       'fail-probability': { type: 'string', default: '0' },
       'late-factors': { type: 'string', default: LATE_FACTORS.join(',') },
       log: { type: 'string' },
+      shared: { type: 'boolean', default: false },
+      keys: { type: 'string', default: '60' },
+      requesters: { type: 'string', default: '3' },
+      'shuffle-seconds': { type: 'string', default: '4' },
     },
     argv,
     USAGE,
@@ -125,6 +133,13 @@ export function parseOptions(argv: string[]): Options | undefined {
       return n;
     }),
     log: values.log ?? join(tmpdir(), `soak-${Date.now()}.log`),
+    ...(values.shared && {
+      shared: {
+        keys: integerFlag('keys', values.keys, 1) ?? 0,
+        requesters: integerFlag('requesters', values.requesters, 1) ?? 0,
+        shuffleSeconds: integerFlag('shuffle-seconds', values['shuffle-seconds'], 0) ?? 0,
+      },
+    }),
   };
   if (options.requests > options.projects * KEYS_PER_PROJECT) {
     throw new UsageError(`--requests ${options.requests} needs more than ${options.projects} projects`);
@@ -136,7 +151,7 @@ export function parseOptions(argv: string[]): Options | undefined {
  * The fault rules, in the order the simulator tries them. A request missed by one rule's draw
  * falls to the next, so each rule's probability is its share over what the rules before it left.
  */
-function faultRules(lateFactors: number[]): FaultRule[] {
+export function faultRules(lateFactors: number[]): FaultRule[] {
   const api: FaultRule['operations'] = [...API_OPERATIONS];
   const shares: Array<{ share: number; rule: Omit<FaultRule, 'probability'> }> = [
     { share: FAULTS.status500, rule: { fault: { kind: 'status', status: 500 }, operations: api } },
@@ -212,20 +227,6 @@ function planRequests(options: Pick<Options, 'requests' | 'projects' | 'seed'>):
     [bodies[i], bodies[j]] = [bodies[j] as string, bodies[i] as string];
   }
   return { requests, bodies, duplicateMessages };
-}
-
-/** Every ledger item, by Scan (the soak's table is small). */
-async function ledgerItems(environment: LocalEnvironment): Promise<LedgerItem[]> {
-  const items: LedgerItem[] = [];
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const out = await environment.clients.dynamo.send(
-      new ScanCommand({ TableName: environment.tableName, ConsistentRead: true, ExclusiveStartKey }),
-    );
-    items.push(...((out.Items ?? []) as LedgerItem[]));
-    ExclusiveStartKey = out.LastEvaluatedKey;
-  } while (ExclusiveStartKey);
-  return items;
 }
 
 /** Resolves true when every request has a final place, false at the deadline; follows the tracker's changes. */
@@ -447,6 +448,13 @@ export async function main(argv: string[]): Promise<number> {
     options.timeoutMinutes * 60_000 + 60_000,
   ).unref();
   try {
+    if (options.shared) {
+      return await sharedSoak(
+        { ...options.shared, seed: options.seed, timeoutMinutes: options.timeoutMinutes },
+        faultRules(options.lateFactors),
+        say,
+      );
+    }
     return await soak(options, say);
   } finally {
     clearTimeout(watchdog);
