@@ -23,7 +23,7 @@ export interface Deadlines {
 }
 
 export interface StatusCheckerOptions {
-  ledger: Pick<Ledger, 'listTracked' | 'recordCheck' | 'confirmUnchanged' | 'clearOutbox'>;
+  ledger: Pick<Ledger, 'listTracked' | 'recordCheck' | 'confirmUnchanged' | 'clearOutbox' | 'forgetAnswer'>;
   atlas: { withClient<T>(profile: string, fn: (client: ListingApi) => Promise<T>): Promise<T> };
   events: Pick<StatusEvents, 'publish'>;
   /** Where a key whose endpoint FAILED goes back to the provisioner (absent: it is only announced). */

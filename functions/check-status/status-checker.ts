@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { announceRecorded } from '#events/outbox.ts';
 import type { StatusChangedDetail } from '#events/status-event.ts';
-import type { LedgerItem } from '#ledger/ledger.ts';
+import { isAnswerKey, type LedgerItem } from '#ledger/ledger.ts';
 import { Limiter } from '#runtime/concurrency.ts';
 import { decide } from './compare.ts';
 import { goneDecision } from './gone.ts';
@@ -80,9 +80,13 @@ export class StatusChecker {
       // Items recorded by this run come round again at the end of the index: the run is done there.
       const due = page.items.filter((item) => item.checkedAt < run.startedAt && !run.seen.has(item.key));
       for (const item of due) run.seen.add(item.key);
-      await Promise.all(
-        [...groupByProject(due).values()].map((items) => projects.run(() => this.#checkProject(items, run))),
-      );
+      const keyed = due.filter((item) => !isAnswerKey(item.key));
+      await Promise.all([
+        this.#sendKeptAnswers(due.filter((item) => isAnswerKey(item.key))),
+        ...[...groupByProject(keyed).values()].map((items) =>
+          projects.run(() => this.#checkProject(items, run)),
+        ),
+      ]);
       const wrapped = page.items.some((item) => item.checkedAt >= run.startedAt);
       startKey = wrapped ? undefined : page.nextKey;
     } while (startKey && !run.summary.stoppedEarly);
@@ -111,6 +115,29 @@ export class StatusChecker {
     const { events, ledger, metrics, logger } = this.#o;
     // Recorded one by one, announced together: ten events a PutEvents call, not one.
     await announceRecorded({ events, ledger, metrics, logger, write: (fn) => this.#writes.run(fn) }, toSend);
+  }
+
+  /**
+   * Answers kept with no key (a parked request's, refused by EventBridge): sent whatever Atlas
+   * does, and each item deleted once its answer was taken.
+   */
+  async #sendKeptAnswers(items: LedgerItem[]): Promise<void> {
+    if (items.length === 0) return;
+    const { events, ledger, metrics, logger } = this.#o;
+    const write = <T>(fn: () => Promise<T>) => this.#writes.run(fn);
+    await announceRecorded({ events, ledger, metrics, logger, write }, items.flatMap(pendingOf));
+    await Promise.all(
+      items.map((item) =>
+        write(() =>
+          ledger.forgetAnswer(item.key).catch((error: unknown) => {
+            logger.warn('could not delete a kept answer that was sent; the next run does', {
+              error,
+              key: item.key,
+            });
+          }),
+        ),
+      ),
+    );
   }
 
   async #checkListed(items: LedgerItem[], listing: Extract<Listing, { ok: true }>, run: Run) {

@@ -95,25 +95,11 @@ export async function fail(ctx: ProvisionContext, at: Attempt, error: unknown): 
   const requestId =
     at.request?.requestId ?? (error instanceof InvalidRequestError ? error.requestId : undefined);
   const outcome = destination === 'reject' ? 'REJECTED' : 'DEAD_LETTERED';
-  // Announced before parked: a failed publish retries a record not parked yet, while parking
-  // first would park it again on every redelivery. Events are at least once. The SQS message is
-  // part of the fact: a redelivery parks it once, a replay parked again is a new parking.
+  // Parked first, with its reason, whatever EventBridge does: a refused park throws and the
+  // record comes back, announced by nobody yet. Then announced: an answer EventBridge refuses is
+  // kept in the ledger (it has no key to wait in) until the sweep sends it. The SQS message is
+  // part of the fact: a replay parked again is a new parking.
   const summary = errorSummary(failure);
-  await ctx.events.publish(
-    detail(
-      ctx,
-      outcome,
-      at,
-      at.request,
-      {
-        eventId: eventIdOf(outcome, at.messageId, at.record.messageId, requestId, summary.code),
-        error: summary,
-        ...(error instanceof EndpointFailedError &&
-          error.atlasErrorMessage !== undefined && { errorMessage: error.atlasErrorMessage }),
-      },
-      requestId,
-    ),
-  );
   await ctx.queues.park(
     destination === 'dlq' && requester ? { dlqUrl: requester.dlqUrl } : 'reject',
     at.record.body,
@@ -127,6 +113,23 @@ export async function fail(ctx: ProvisionContext, at: Attempt, error: unknown): 
       ...(requestId !== undefined && { requestId }),
       ...(at.source.sentAt !== undefined && { sentAt: at.source.sentAt }),
     },
+  );
+  await announceParked(
+    ctx,
+    at,
+    detail(
+      ctx,
+      outcome,
+      at,
+      at.request,
+      {
+        eventId: eventIdOf(outcome, at.messageId, at.record.messageId, requestId, summary.code),
+        error: summary,
+        ...(error instanceof EndpointFailedError &&
+          error.atlasErrorMessage !== undefined && { errorMessage: error.atlasErrorMessage }),
+      },
+      requestId,
+    ),
   );
   ctx.metrics.addMetric(OUTCOME_METRIC[outcome], MetricUnit.Count, 1);
   if (failure.code === 'NOT_AUTHORIZED') ctx.metrics.addMetric(METRIC.notAuthorized, MetricUnit.Count, 1);
@@ -157,6 +160,35 @@ function doubtSaid(at: Attempt): string {
 function actingFor(at: Attempt): string {
   if (!at.source.requester) throw new Error('only a record whose requester is known can wait');
   return at.source.requester.name;
+}
+
+/**
+ * Announces the answer of a parked request; one EventBridge refuses is kept in the ledger until
+ * the sweep sends it. Never throws: the request is parked, and parking it again would be a
+ * second fact. If the ledger refuses too, the answer is lost: logged and counted for an operator.
+ */
+async function announceParked(
+  ctx: ProvisionContext,
+  at: Attempt,
+  answer: StatusChangedDetail,
+): Promise<void> {
+  try {
+    await ctx.events.publish(answer);
+    return;
+  } catch (error) {
+    ctx.metrics.addMetric(METRIC.eventPublishFailed, MetricUnit.Count, 1);
+    at.logger.warn('could not publish the answer of a parked request; it is kept for the sweep', { error });
+  }
+  try {
+    await ctx.ledger.keepAnswer(answer);
+  } catch (error) {
+    ctx.metrics.addMetric(METRIC.answersLost, MetricUnit.Count, 1);
+    at.logger.error('the answer of a parked request is lost: EventBridge and the ledger refused it', {
+      error,
+      eventId: answer.eventId,
+      outcome: answer.outcome,
+    });
+  }
 }
 
 /** Without a ledger record, a redelivered message failed first when it was first received. */

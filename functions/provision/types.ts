@@ -47,7 +47,15 @@ export type RequestApi = Omit<EndpointsApi, 'getEndpoint'>;
 export interface ProvisionerOptions {
   ledger: Pick<
     Ledger,
-    'claim' | 'amend' | 'release' | 'settle' | 'recordFailure' | 'clearOutbox' | 'get' | 'recordCheck'
+    | 'claim'
+    | 'amend'
+    | 'release'
+    | 'settle'
+    | 'recordFailure'
+    | 'clearOutbox'
+    | 'get'
+    | 'recordCheck'
+    | 'keepAnswer'
   >;
   atlas: { withClient<T>(profile: string, fn: (client: EndpointsApi) => Promise<T>): Promise<T> };
   queues: Pick<Queues, 'delay' | 'park' | 'wait' | 'followUp'>;

@@ -215,6 +215,7 @@ function coldStart(env: ProvisionEnvironment, probe: Probe, tallies: () => Tally
     'clearOutbox',
     'get',
     'recordCheck',
+    'keepAnswer',
   ] as const;
   const provisioner = new Provisioner({
     ...tuningFrom(env),

@@ -233,6 +233,7 @@ function checkerWithoutLedgerWrites(
         return page;
       },
       recordCheck: async () => undefined,
+      forgetAnswer: async () => undefined,
       confirmUnchanged: async () => new Date().toISOString(),
       clearOutbox: async () => undefined,
     },

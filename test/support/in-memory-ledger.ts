@@ -4,6 +4,8 @@
  * against moto in test/functions/lib/ledger/ledger.moto.test.ts.
  */
 
+import type { StatusChangedDetail } from '#events/schema.ts';
+import { answerItem } from '#ledger/answers.ts';
 import {
   type AmendFields,
   type CheckResult,
@@ -38,6 +40,8 @@ export type LedgerApi = Pick<
   | 'recordCheck'
   | 'confirmUnchanged'
   | 'clearOutbox'
+  | 'keepAnswer'
+  | 'forgetAnswer'
 >;
 
 export class ConditionFailed extends Error {
@@ -284,6 +288,18 @@ export class InMemoryLedger implements LedgerApi {
       delete item.outbox;
       if (!isTracked(item)) delete item.tracked;
     }
+  }
+
+  async keepAnswer(event: StatusChangedDetail) {
+    this.writes.push('keepAnswer');
+    const item = answerItem(event, this.#now()) as unknown as LedgerItem;
+    if (!this.items.has(item.key)) this.items.set(item.key, copy(item));
+  }
+
+  async forgetAnswer(key: string) {
+    this.writes.push('forgetAnswer');
+    const item = this.items.get(key);
+    if (item && Object.keys(item.outbox ?? {}).length === 0) this.items.delete(key);
   }
 
   /** Puts an item as it would be stored (tests that start from a given state). */

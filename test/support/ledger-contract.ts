@@ -1090,6 +1090,35 @@ export function ledgerContract(
       expect(await ledger.get(naturalKey(r))).toMatchObject({ status: 'REQUESTED' });
     });
   });
+  describe('answers kept with no key', () => {
+    it('keeps an answer once, on the check index, with the answer in its outbox', async () => {
+      const kept = event('d'.repeat(32));
+
+      await ledger.keepAnswer(kept);
+      clock += 1_000;
+      await ledger.keepAnswer({ ...kept, occurredAt: at(clock) });
+
+      const { items } = await ledger.listTracked({ limit: 10 });
+      const answers = items.filter((i) => i.key.startsWith('answer#'));
+      expect(answers).toHaveLength(1);
+      expect(answers[0]?.key).toBe(`answer#${'d'.repeat(32)}`);
+      expect(answers[0]?.outbox).toEqual({ [kept.eventId]: kept });
+    });
+
+    it('deletes a kept answer only once its outbox was cleared', async () => {
+      const kept = event('e'.repeat(32));
+      const key = `answer#${kept.eventId}`;
+      await ledger.keepAnswer(kept);
+
+      await ledger.forgetAnswer(key);
+      expect(await ledger.get(key)).toBeDefined();
+      await ledger.clearOutbox(key, [kept.eventId]);
+      await ledger.forgetAnswer(key);
+
+      expect(await ledger.get(key)).toBeUndefined();
+    });
+  });
+
   describe('requesters and holds', () => {
     const settleAs = async (
       r: ProvisionRequest,

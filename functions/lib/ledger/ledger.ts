@@ -12,6 +12,8 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { StatusChangedDetail } from '#events/schema.ts';
+import { forgetAnswer, keepAnswer } from '#ledger/answers.ts';
 import { confirmUnchanged, listTracked, recordCheck } from '#ledger/check.ts';
 import type { AmendFields, CheckResult, LedgerItem, LedgerStatus, SettleResult } from '#ledger/item.ts';
 import { amend, claim, recordFailure, release, settle } from '#ledger/lease.ts';
@@ -20,6 +22,7 @@ import { fromRaw, type TableHandle } from '#ledger/table.ts';
 import type { FailureInfo } from '#lib/errors.ts';
 import type { ProvisionRequest } from '#messages/request.ts';
 
+export { ANSWER_KEY_PREFIX, isAnswerKey } from '#ledger/answers.ts';
 export * from '#ledger/item.ts';
 export * from '#ledger/rules.ts';
 
@@ -106,6 +109,16 @@ export class Ledger {
    */
   confirmUnchanged(key: string, readUpdatedAt: string): Promise<string | undefined> {
     return confirmUnchanged(this.#table, key, readUpdatedAt);
+  }
+
+  /** Keeps an answer that has no key to wait in (EventBridge refused it) until the sweep sends it. */
+  keepAnswer(event: StatusChangedDetail): Promise<void> {
+    return keepAnswer(this.#table, event);
+  }
+
+  /** Deletes a kept answer once it was sent. */
+  forgetAnswer(key: string): Promise<void> {
+    return forgetAnswer(this.#table, key);
   }
 
   /** Removes events EventBridge accepted from the key's outbox. */

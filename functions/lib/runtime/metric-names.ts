@@ -39,6 +39,8 @@ export const METRIC = {
   checkedEndpoints: 'CheckedEndpoints',
   /** Projects the checker could not check for a reason an operator must fix (401/403, bad secret). */
   checkFailed: 'CheckFailed',
+  /** Answers of parked requests neither EventBridge nor the ledger took: lost, for an operator. */
+  answersLost: 'AnswersLost',
   /** Status events EventBridge did not accept (kept in the ledger's outbox and sent again). */
   eventPublishFailed: 'EventPublishFailed',
   /** More than one endpoint listed for one natural key that this provisioner did not create. */

@@ -295,3 +295,55 @@ describe('StatusChecker, a project that no longer exists', () => {
     expect(publishedDetails()).toEqual([earlier]);
   });
 });
+
+describe('StatusChecker, answers kept with no key', () => {
+  let atlas: FakeAtlas;
+  let table: FakeTable;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  const rejection = (eventId: string): StatusChangedDetail => ({
+    version: '1',
+    eventId,
+    outcome: 'REJECTED',
+    requester: 'default',
+    requestIds: ['req-bad'],
+    messageId: 'm-1',
+    error: {
+      code: 'INVALID_REQUEST',
+      detail: 'groupId: must be a 24-character lowercase hex Atlas project id',
+    },
+    occurredAt: minutesAgo(3),
+  });
+
+  it('sends an answer a parked request left with EventBridge down, whatever Atlas does, then deletes its item', async () => {
+    await table.ledger.keepAnswer(rejection('b'.repeat(32)));
+    const followed = table.put({ status: 'INITIATING' });
+    atlas.failNext(followed.groupId, listError(503, 'SERVICE_UNAVAILABLE'));
+    const { checker } = buildChecker(atlas);
+
+    await checker.run(plentyOfTime);
+
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({ eventId: 'b'.repeat(32), outcome: 'REJECTED' }),
+    ]);
+    expect([...table.items.keys()].filter((k) => k.startsWith('answer#'))).toEqual([]);
+    expect(atlas.calls).toHaveLength(1);
+  });
+
+  it('keeps an answer EventBridge still refuses, for the next run', async () => {
+    await table.ledger.keepAnswer(rejection('c'.repeat(32)));
+    eventBridge.reset();
+    eventBridge.on(PutEventsCommand).rejects(new Error('EventBridge is down'));
+    const { checker } = buildChecker(atlas);
+
+    await checker.run(plentyOfTime);
+
+    const kept = table.items.get(`answer#${'c'.repeat(32)}`);
+    expect(Object.keys(kept?.outbox ?? {})).toEqual(['c'.repeat(32)]);
+    expect(kept?.tracked).toBe(TRACKED);
+  });
+});

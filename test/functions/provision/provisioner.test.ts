@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { isAnswerKey } from '#ledger/ledger.ts';
 import { AtlasApiError, AtlasNetworkError, CredentialsError } from '#lib/errors.ts';
 import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { tuningFrom } from '#provision/provisioner.ts';
@@ -506,26 +507,56 @@ describe('Provisioner', () => {
       expect(sqs).toReceiveCommandTimes(SendMessageCommand, 1);
     });
 
-    it('parks nothing while the outcome cannot be announced, so a redelivery parks the record once', async () => {
+    it('parks a request with its reason whatever EventBridge does, and keeps the answer it refused until the sweep sends it', async () => {
       // Prepare
-      eventBridge
-        .on(PutEventsCommand)
-        .rejectsOnce(new Error('EventBridge is down'))
-        .resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-2' }] });
-      const { provisioner } = buildProvisioner(atlas);
+      eventBridge.on(PutEventsCommand).rejects(new Error('EventBridge is down'));
+      const { provisioner, metrics } = buildProvisioner(atlas);
       const record = sqsRecord('{"requestId": "req-1", "groupId": 42}');
 
       // Act
-      const first = provisioner.handleRecord(record);
-      await expect(first).rejects.toThrow('EventBridge is down');
-      const parkedAfterFirst = sqs.commandCalls(SendMessageCommand).length;
-      const second = await provisioner.handleRecord(record);
+      const outcome = await provisioner.handleRecord(record);
 
-      // Assess
-      expect(parkedAfterFirst).toBe(0);
-      expect(second).toBe('REJECTED');
-      expect(sqs).toReceiveCommandTimes(SendMessageCommand, 1);
-      expect(eventBridge).toReceiveCommandTimes(PutEventsCommand, 2);
+      // Assess: parked once, with its reason; the answer kept as an item of its own
+      expect(outcome).toBe('REJECTED');
+      expect(sentTo(QUEUES.rejectedQueueUrl)).toEqual([
+        expect.objectContaining({
+          MessageBody: record.body,
+          MessageAttributes: expect.objectContaining({
+            ErrorCode: { DataType: 'String', StringValue: 'INVALID_REQUEST' },
+          }),
+        }),
+      ]);
+      const kept = [...table.items.values()].filter((i) => isAnswerKey(i.key));
+      expect(kept).toHaveLength(1);
+      expect(Object.values(kept[0]?.outbox ?? {})).toEqual([
+        expect.objectContaining({ outcome: 'REJECTED', requestIds: ['req-1'], messageId: record.messageId }),
+      ]);
+      expect(kept[0]).toMatchObject({ tracked: 'OPEN' });
+      expect(metrics.addMetric).toHaveBeenCalledWith('EventPublishFailed', 'Count', 1);
+    });
+
+    it('announces nothing when the parking queue refuses: the record comes back, parked and announced once', async () => {
+      sqs.on(SendMessageCommand).rejectsOnce(new Error('SQS is down')).resolves({ MessageId: 'm' });
+      const { provisioner } = buildProvisioner(atlas);
+      const record = sqsRecord('{"requestId": "req-1", "groupId": 42}');
+
+      await expect(provisioner.handleRecord(record)).rejects.toThrow('SQS is down');
+      expect(publishedDetails()).toEqual([]);
+      await expect(provisioner.handleRecord(record)).resolves.toBe('REJECTED');
+
+      expect(publishedDetails()).toHaveLength(1);
+      expect(sentTo(QUEUES.rejectedQueueUrl)).toHaveLength(2);
+    });
+
+    it('counts an answer lost only when the ledger refuses it too, and still parks the request', async () => {
+      eventBridge.on(PutEventsCommand).rejects(new Error('EventBridge is down'));
+      vi.spyOn(table, 'keepAnswer').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
+      const { provisioner, metrics } = buildProvisioner(atlas);
+
+      await expect(provisioner.handleRecord(sqsRecord('{"requestId": "req-1"}'))).resolves.toBe('REJECTED');
+
+      expect(sentTo(QUEUES.rejectedQueueUrl)).toHaveLength(1);
+      expect(metrics.addMetric).toHaveBeenCalledWith('AnswersLost', 'Count', 1);
     });
 
     it('dates the first failure from the first receive when the ledger has no record of it', async () => {
