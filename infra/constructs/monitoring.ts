@@ -161,6 +161,11 @@ export class Monitoring extends Construct {
       ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     );
     alarm(
+      'AnswersLostAlarm',
+      'An answer of a parked request was lost: EventBridge refused it and the ledger could not keep it. The request is in its DLQ or the rejected queue with its reason; tell its requester from there.',
+      appMetric(SERVICE.provisioner, METRIC.answersLost),
+    );
+    alarm(
       'DuplicateEndpointsAlarm',
       'Atlas lists more than one endpoint for one key that this provisioner did not create: find who else creates them and remove the extra one.',
       fromEitherFunction(METRIC.duplicateEndpoints),

@@ -517,6 +517,15 @@ describe('AtlasBackupPrivateEndpointsStack', () => {
       });
     });
 
+    it('alarms when the answer of a parked request is lost', () => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: METRICS_NAMESPACE,
+        MetricName: METRIC.answersLost,
+        Dimensions: [{ Name: 'service', Value: SERVICE.provisioner }],
+        Threshold: 0,
+      });
+    });
+
     it('alarms when either function counts a status event EventBridge refused or a duplicate endpoint', () => {
       for (const name of [METRIC.eventPublishFailed, METRIC.duplicateEndpoints]) {
         template.hasResourceProperties('AWS::CloudWatch::Alarm', {
