@@ -96,10 +96,11 @@ const finished = (claimed: LedgerItem) =>
   ENDED.has(claimed.status) || (claimed.action === 'create' && claimed.status === 'ACTIVE');
 
 /**
- * When a request changes the key's action before its lifecycle finished, the requester's earlier
- * requestIds, which the new lifecycle's events no longer carry (rules.ts nextRequesters restarts
- * the list), are told SUPERSEDED by this request. Other requesters keep their lists and hear the
- * new lifecycle's statuses.
+ * When a request changes the key's action before its lifecycle finished, the requests that asked
+ * for the old action will never reach what they asked for: each requester with requestIds on the
+ * key is told SUPERSEDED by this request, for those ids (its final answer). The answering
+ * requester's list restarts (rules.ts nextRequesters); other requesters keep theirs and also hear
+ * the new lifecycle's statuses.
  */
 export function supersededEvents(
   ctx: ProvisionContext,
@@ -108,23 +109,26 @@ export function supersededEvents(
   claimed: LedgerItem,
   result: Pick<AtlasResult, 'outcome' | 'status' | 'endpointId'>,
 ): StatusChangedDetail[] {
-  const requester = at.source.requester?.name;
-  if (requester === undefined || result.outcome === 'RELEASED' || claimed.action === request.action)
-    return [];
+  const asker = at.source.requester?.name;
+  if (asker === undefined || result.outcome === 'RELEASED' || claimed.action === request.action) return [];
   if (finished(claimed)) return [];
-  const dropped = (claimed.requesters[requester] ?? []).filter((id) => id !== request.requestId);
-  if (dropped.length === 0) return [];
-  return [
-    statusEvent('SUPERSEDED', claimed, {
-      eventId: eventIdOf('SUPERSEDED', claimed.key, requester, at.messageId, request.requestId),
-      requester,
-      requestIds: dropped,
-      supersededBy: request.requestId,
-      status: result.status,
-      ...(result.endpointId !== undefined && { endpointId: result.endpointId }),
-      occurredAt: ctx.now().toISOString(),
-    }),
-  ];
+  return Object.entries(claimed.requesters)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .flatMap(([requester, ids]) => {
+      const dropped = ids.filter((id) => !(requester === asker && id === request.requestId));
+      if (dropped.length === 0) return [];
+      return [
+        statusEvent('SUPERSEDED', claimed, {
+          eventId: eventIdOf('SUPERSEDED', claimed.key, requester, at.messageId, request.requestId),
+          requester,
+          requestIds: dropped,
+          supersededBy: request.requestId,
+          status: result.status,
+          ...(result.endpointId !== undefined && { endpointId: result.endpointId }),
+          occurredAt: ctx.now().toISOString(),
+        }),
+      ];
+    });
 }
 
 /** What a continuation of this attempt carries of request order. */

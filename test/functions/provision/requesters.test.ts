@@ -305,11 +305,24 @@ describe('Provisioner, who may ask for what', () => {
 
       expect(outcome).toBe('DELETE_REQUESTED');
       expect(atlas.endpoints.get(PROJECT_A)?.map((e) => e.status)).toEqual(['DELETING']);
-      expect(publishedDetails().at(-1)).toMatchObject({
+      const published = publishedDetails();
+      expect(published.find((e) => e.requester === 'ops')).toMatchObject({
         outcome: 'DELETE_REQUESTED',
-        requester: 'ops',
         forced: true,
       });
+      // The holders' creates will never reach ACTIVE: each is told, naming the operator's delete.
+      expect(published.filter((e) => e.outcome === 'SUPERSEDED')).toEqual([
+        expect.objectContaining({
+          requester: 'team-a',
+          requestIds: [request.requestId],
+          supersededBy: 'ops-delete',
+        }),
+        expect.objectContaining({
+          requester: 'team-b',
+          requestIds: ['b-create'],
+          supersededBy: 'ops-delete',
+        }),
+      ]);
       expect(table.items.get(keyOf(request))).not.toHaveProperty('holds');
     });
 
