@@ -19,47 +19,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS_CHANGED_DETAIL_TYPE } from '#events/status-event.ts';
 import { bundleDir } from '#infra/constructs/function.ts';
 import { AtlasBackupPrivateEndpoints } from '#infra/index.ts';
-import type { RequesterInput } from '#infra/settings.ts';
 import { REQUESTED_DETAIL_TYPE } from '#messages/front-door.ts';
+import { SAMPLE_REQUESTERS } from '#test/support/sample-requesters.ts';
 
 // The feature flags `cdk synth` applies (cdk.json), with bundling skipped.
 const CONTEXT = {
   ...JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')).context,
   'aws:cdk:bundling-stacks': [],
 };
-/** The sample registry: two requesters in other accounts, one front-door requester, one operator. */
-const REQUESTERS = [
-  {
-    name: 'team-a',
-    senders: ['111111111111'],
-    projects: ['5f0a1b2c3d4e5f6a7b8c9d0e'],
-    profiles: ['default'],
-    actions: ['create', 'delete'],
-    statusEventBusArn: 'arn:aws:events:eu-west-1:111111111111:event-bus/team-a-status',
-  },
-  {
-    name: 'team-b',
-    senders: ['arn:aws:iam::222222222222:role/team-b-provisioning'],
-    projects: 'ALL',
-    profiles: ['team-b'],
-    actions: ['create'],
-  },
-  {
-    name: 'orders',
-    frontDoorAccounts: ['333333333333', '444444444444'],
-    projects: 'ALL',
-    profiles: ['default'],
-    actions: ['create', 'delete'],
-  },
-  {
-    name: 'ops',
-    senders: ['arn:aws:iam::123456789012:role/platform-operator'],
-    projects: 'ALL',
-    profiles: ['default', 'team-b'],
-    actions: ['delete'],
-    operator: true,
-  },
-] satisfies RequesterInput[];
 
 type Json = Record<string, unknown>;
 
@@ -102,7 +69,7 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
     platform = new AtlasBackupPrivateEndpoints(stack, 'PlatformEndpoints', {
       eventSource: 'platform.backup-private-endpoints',
       allowedProfiles: ['default', 'team-b'],
-      requesters: REQUESTERS,
+      requesters: SAMPLE_REQUESTERS,
       requestEventBusName: 'platform-requests',
       requestEventSources: ['orders', 'com.acme.*'],
     });
@@ -129,12 +96,12 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
       .filter((n): n is string => typeof n === 'string');
     // The team's request queue; each requester's queue and DLQ of the platform (named, so the
     // provisioner's environment holds their known-length URLs).
-    expect(names).toHaveLength(1 + 2 * REQUESTERS.length);
+    expect(names).toHaveLength(1 + 2 * SAMPLE_REQUESTERS.length);
     expect(new Set(names).size).toBe(names.length);
     for (const name of names) expect(name).toMatch(/^[A-Za-z0-9_-]{1,80}$/);
     // Per copy: rejected, continuation and its DLQ; the team's request queue and DLQ; two per
     // requester of the platform and its front door's DLQ; the app's two.
-    expect(Object.keys(queues)).toHaveLength(2 * 3 + 2 + 2 * REQUESTERS.length + 1 + 2);
+    expect(Object.keys(queues)).toHaveLength(2 * 3 + 2 + 2 * SAMPLE_REQUESTERS.length + 1 + 2);
     template.resourceCountIs('AWS::DynamoDB::Table', 2);
     template.resourceCountIs('AWS::Scheduler::Schedule', 2);
     template.resourcePropertiesCountIs('AWS::Lambda::Function', { ReservedConcurrentExecutions: 1 }, 2);
@@ -236,7 +203,7 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
         }),
       ]);
       // No one sends to a requester's DLQ but the provisioner (its role's own policy).
-      for (const { name } of REQUESTERS) {
+      for (const { name } of SAMPLE_REQUESTERS) {
         const dlq = platform.requesterDeadLetterQueue(name);
         expect(policyOf(dlq)).toEqual([tlsOnly(dlq)]);
       }
@@ -244,7 +211,7 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
 
     it('gives each requester a DLQ that only its own queue redrives into, under Requesters/<name>', () => {
       const resources = template.toJSON().Resources;
-      for (const { name } of REQUESTERS) {
+      for (const { name } of SAMPLE_REQUESTERS) {
         const queue = platform.requesterQueue(name);
         const dlq = platform.requesterDeadLetterQueue(name);
         expect(queue.node.path).toBe(`OrdersPlatform/PlatformEndpoints/Requesters/${name}/Queue`);
@@ -341,7 +308,7 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
 
     it("alarms on every requester's DLQ and the continuation DLQ", () => {
       const dlqs = [
-        ...REQUESTERS.map(({ name }) => platform.requesterDeadLetterQueue(name)),
+        ...SAMPLE_REQUESTERS.map(({ name }) => platform.requesterDeadLetterQueue(name)),
         platform.queues.continuationDeadLetterQueue,
       ];
       for (const dlq of dlqs) {
@@ -401,13 +368,13 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
     it("writes the registry into the provisioner's environment, each requester with its queues and grant", () => {
       const variables =
         template.toJSON().Resources[id(platform.provisioner)].Properties.Environment.Variables;
-      const entries = REQUESTERS.map((r) => {
+      const entries = SAMPLE_REQUESTERS.map((r) => {
         const resources = platform.requesters?.get(r.name);
         return resources?.entry;
       });
       expect(variables.REQUESTERS).toEqual(stack.resolve(JSON.stringify(entries)));
       expect(entries.map((e) => [e?.name, e?.projects, e?.profiles, e?.actions, e?.operator])).toEqual(
-        REQUESTERS.map((r) => [
+        SAMPLE_REQUESTERS.map((r) => [
           r.name,
           r.projects,
           r.profiles,
@@ -426,7 +393,7 @@ describe('AtlasBackupPrivateEndpoints in an existing CDK app', () => {
         }),
       ).map((m) => (m.Properties as Json).EventSourceArn);
       expect(sources).toEqual([
-        ...REQUESTERS.map(({ name }) => arn(platform.requesterQueue(name))),
+        ...SAMPLE_REQUESTERS.map(({ name }) => arn(platform.requesterQueue(name))),
         arn(platform.queues.continuationQueue),
       ]);
     });

@@ -7,6 +7,7 @@ import { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '#infra/app.ts';
 import { ensureInstalled } from '#test/local/emulators.ts';
+import { SAMPLE_REQUESTERS } from '#test/support/sample-requesters.ts';
 
 const CFN_LINT = resolve(import.meta.dirname, '../../.local/venv/bin/cfn-lint');
 // The feature flags `cdk synth` applies (cdk.json), with bundling skipped.
@@ -49,38 +50,7 @@ describe('cfn-lint (runs the real cfn-lint on synthesized templates)', () => {
         requestEventBusName: 'platform-requests',
         requestEventSources: 'orders,com.acme.*',
         settings: {
-          requesters: [
-            {
-              name: 'team-a',
-              senders: ['111111111111'],
-              projects: ['5f0a1b2c3d4e5f6a7b8c9d0e'],
-              profiles: ['default'],
-              actions: ['create', 'delete'],
-              statusEventBusArn: 'arn:aws:events:eu-west-1:111111111111:event-bus/team-a-status',
-            },
-            {
-              name: 'team-b',
-              senders: ['arn:aws:iam::222222222222:role/team-b-provisioning'],
-              projects: 'ALL',
-              profiles: ['team-b'],
-              actions: ['create'],
-            },
-            {
-              name: 'orders',
-              frontDoorAccounts: ['333333333333', '444444444444'],
-              projects: 'ALL',
-              profiles: ['default'],
-              actions: ['create', 'delete'],
-            },
-            {
-              name: 'ops',
-              senders: ['arn:aws:iam::123456789012:role/platform-operator'],
-              projects: 'ALL',
-              profiles: ['default', 'team-b'],
-              actions: ['delete'],
-              operator: true,
-            },
-          ],
+          requesters: SAMPLE_REQUESTERS,
         },
       }),
       ...synth({
