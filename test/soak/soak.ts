@@ -459,6 +459,10 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
         ),
       );
       say(pad('in another place than their kind says', misplaced.length));
+      // A message sent twice is tracked twice; its requester hears of the requestId.
+      const answered = new Set(tracked.filter((r) => r.final !== undefined).map((r) => r.requestId));
+      const unanswered = new Set(lost.map((r) => r.requestId).filter((id) => !answered.has(id)));
+      say(pad('requestIds with no final answer on any copy', unanswered.size));
       say(pad('events heard again (same eventId, counted once)', tracker.heardAgain));
       say(pad('OUTBOXES left non-empty', outboxes.length));
       table = outageTable(outages, tracked, sentAt, tracker);
