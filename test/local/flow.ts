@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { type MessageAttributeValue, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { ScheduledEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Settings, SettingsInput } from '#infra/settings.ts';
-import type { AtlasSimulator, SimulatorOptions } from '#test/simulator/types.ts';
+import type { AtlasSimulator, FaultRule, SimulatorOptions } from '#test/simulator/types.ts';
 import { type Emulator, type Moto, startElasticMq, startMoto } from './emulators.ts';
 import {
   createLocalEnvironment,
@@ -17,6 +17,7 @@ import {
   localSettings,
   type ProfileSecret,
 } from './environment.ts';
+import { type FaultKind, type FaultProxy, type Service, startFaultProxy } from './fault-proxy.ts';
 import { startFrontDoorRelay } from './front-door-relay.ts';
 import { inProcessInvoker, loadHandler } from './in-process-invoker.ts';
 import type { FunctionInvoker, SqsResult } from './invocation.ts';
@@ -54,6 +55,28 @@ export interface LocalFlowOptions {
    * whose EventBridge then delivers the front door's messages to the request queue itself.
    */
   queues?: 'elasticmq' | 'moto';
+  /**
+   * Puts a fault proxy in front of moto and one in front of the stack's queues, and points only
+   * the functions' SDK clients at them (the harness, the tracker and the senders still talk to the
+   * emulators), so `flow.outage` takes a dependency down for the deployment, not for the observer.
+   */
+  outages?: boolean;
+}
+
+/** A dependency `flow.outage` can take down: an AWS service behind the fault proxies, or Atlas. */
+export type OutageService = Service | 'atlas';
+
+/** An outage started by `flow.outage`. */
+export interface StartedOutage {
+  readonly service: OutageService;
+  readonly kind: FaultKind;
+  /** Epoch ms. */
+  readonly from: number;
+  readonly until: number;
+  /** Resolves once it has ended (at `until`, or when ended early). */
+  readonly ended: Promise<void>;
+  /** Ends it now. */
+  end(): void;
 }
 
 export interface LocalFlow {
@@ -76,6 +99,15 @@ export interface LocalFlow {
    * default one's, unless named) and tracks them; numbers them as lines from 1 across calls.
    */
   send(bodies: readonly string[], options?: SendOptions): Promise<TrackedRequest[]>;
+  /**
+   * With `outages`: takes a dependency down from now for `forMs`. An AWS service answers its
+   * fault `kind` (see FaultKind; 'partial' is PutEvents only, other operations of the service
+   * pass); Atlas (simulator only) answers 503 to every call, ahead of the fault rules injected so
+   * far, which are put back as they were when it ends (their `times` counted afresh).
+   */
+  outage(service: OutageService, kind: FaultKind, forMs: number): StartedOutage;
+  /** With `outages`: the fault proxies (calls refused and forwarded). */
+  readonly proxies?: { readonly aws: FaultProxy; readonly sqs: FaultProxy };
   stop(): Promise<void>;
 }
 
@@ -166,10 +198,40 @@ export async function startLocalFlow(options: LocalFlowOptions = {}): Promise<Lo
     });
     cleanups.push(async () => environment.close());
 
+    const sqsEndpoint = options.queues === 'moto' ? awsServer.value.endpoint : sqsServer.value.endpoint;
+    let proxies: { aws: FaultProxy; sqs: FaultProxy } | undefined;
+    if (options.outages) {
+      const [aws, sqs] = await Promise.all([
+        // moto serves every service: each call is named by its X-Amz-Target.
+        startFaultProxy({ target: awsServer.value.endpoint, service: 'sqs' }),
+        // The stack's queues: the query protocol names no service.
+        startFaultProxy({ target: sqsEndpoint, service: 'sqs' }),
+      ]);
+      proxies = { aws, sqs };
+      cleanups.push(async () => {
+        await Promise.all([aws.stop(), sqs.stop()]);
+      });
+    }
+    // Only the functions go through the proxies.
+    const proxied: Record<string, string> = proxies
+      ? { AWS_ENDPOINT_URL: proxies.aws.endpoint, AWS_ENDPOINT_URL_SQS: proxies.sqs.endpoint }
+      : {};
+    // The SQS client sends each call to its QueueUrl's host, not to AWS_ENDPOINT_URL_SQS: the
+    // queue URLs the functions are given name the proxy too.
+    const queueOrigin = new URL(environment.continuationQueue.url).origin;
+    const throughProxy = (env: Record<string, string>): Record<string, string> =>
+      proxies
+        ? Object.fromEntries(
+            Object.entries({ ...env, ...proxied }).map(([name, value]) => [
+              name,
+              value.replaceAll(queueOrigin, proxies.sqs.endpoint),
+            ]),
+          )
+        : env;
     const extra = options.functionEnvironment ?? {};
-    const provisionEnv = { ...environment.provisionEnvironment, ...extra };
+    const provisionEnv = { ...throughProxy(environment.provisionEnvironment), ...extra };
     const checkHandler = await loadHandler<ScheduledEvent, unknown>(CHECK_STATUS_HANDLER, {
-      ...environment.checkStatusEnvironment,
+      ...throughProxy(environment.checkStatusEnvironment),
       ...extra,
     });
     type ProvisionInvoker = FunctionInvoker<SQSEvent, SqsResult>;
@@ -242,8 +304,69 @@ export async function startLocalFlow(options: LocalFlowOptions = {}): Promise<Lo
     }).start();
     cleanups.push(() => statusChecker.stop());
 
+    // Atlas's outage sits ahead of the rules injected so far and puts them back after: the
+    // simulator removes no single rule, so the flow keeps what was injected.
+    const atlasRules: FaultRule[] = [];
+    if (sim && options.outages) {
+      const inject = sim.injectFault.bind(sim);
+      const clear = sim.clearFaults.bind(sim);
+      sim.injectFault = (rule) => {
+        inject(rule);
+        atlasRules.push(rule);
+      };
+      sim.clearFaults = () => {
+        clear();
+        atlasRules.splice(0);
+      };
+    }
+    let atlasDown = 0;
+    const outage = (service: OutageService, kind: FaultKind, forMs: number): StartedOutage => {
+      const from = Date.now();
+      const until = from + forMs;
+      let stop: () => void;
+      if (service === 'atlas') {
+        if (!sim) throw new Error('an Atlas outage needs the simulator');
+        const rules = () => {
+          const kept = [...atlasRules];
+          sim.clearFaults();
+          if (atlasDown > 0) sim.injectFault({ fault: { kind: 'status', status: 503 }, probability: 1 });
+          // The 503 rule is not one of the run's: it is not put back.
+          atlasRules.splice(0);
+          for (const rule of kept) sim.injectFault(rule);
+        };
+        atlasDown += 1;
+        rules();
+        stop = () => {
+          atlasDown -= 1;
+          rules();
+        };
+      } else {
+        if (!proxies)
+          throw new Error('startLocalFlow({ outages: true }) starts the fault proxies outages need');
+        const proxy = service === 'sqs' ? proxies.sqs : proxies.aws;
+        stop = proxy.add({ service, kind, from, until });
+      }
+      let resolveEnded: () => void = () => undefined;
+      const ended = new Promise<void>((ok) => {
+        resolveEnded = ok;
+      });
+      let over = false;
+      const end = () => {
+        if (over) return;
+        over = true;
+        clearTimeout(timer);
+        stop();
+        resolveEnded();
+      };
+      const timer = setTimeout(end, forMs);
+      cleanups.push(async () => end());
+      return { service, kind, from, until, ended, end };
+    };
+
     let lines = 0;
     return {
+      outage,
+      ...(proxies && { proxies }),
       settings,
       environment,
       ...(sim && { simulator: sim }),

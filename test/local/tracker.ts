@@ -131,6 +131,10 @@ export class RequestTracker {
   /** Every status event seen, in order. */
   readonly events: StatusChangedDetail[] = [];
   readonly #eventIds = new Set<string>();
+  /** When each fact (eventId) was first heard, epoch ms: answers that came late, after an outage. */
+  readonly heardAt = new Map<string, number>();
+  /** Events heard again with an eventId already heard (counted once, as a requester would). */
+  heardAgain = 0;
   /** What went wrong around the requests: invalid status events, failures to read them, to poll or to delete. */
   readonly problems: string[] = [];
 
@@ -371,8 +375,12 @@ export class RequestTracker {
     const targets = this.#targetsOf(detail);
     // Events are at least once: like any requester, the tracker hears each fact (eventId) once.
     // A replayed request parked again is a new fact, with an eventId of its own.
-    if (this.#eventIds.has(detail.eventId)) return;
+    if (this.#eventIds.has(detail.eventId)) {
+      this.heardAgain += 1;
+      return;
+    }
     this.#eventIds.add(detail.eventId);
+    this.heardAt.set(detail.eventId, Date.now());
     this.events.push(detail);
     if (targets.length === 0) this.#unmatched.push(detail);
     this.#apply(detail, targets);

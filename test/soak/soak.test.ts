@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { main, parseOptions } from '#test/soak/soak.ts';
+import { main, parseOptions, parseOutages } from '#test/soak/soak.ts';
 import { runCommand } from '#test/support/command-line.ts';
 
 describe('npm run soak command line', () => {
@@ -12,6 +12,16 @@ describe('npm run soak command line', () => {
       failProbability: 0,
       lateFactors: [1.5, 2, 3],
     });
+  });
+
+  it('reads --outage: each service with its length, and a kind or the service default', () => {
+    expect(parseOutages('events:30,dynamodb:45,sqs:10:throttle,atlas:60')).toEqual([
+      { service: 'events', seconds: 30, kind: 'partial' },
+      { service: 'dynamodb', seconds: 45, kind: 'throttle' },
+      { service: 'sqs', seconds: 10, kind: 'throttle' },
+      { service: 'atlas', seconds: 60, kind: 'error' },
+    ]);
+    expect(parseOptions(['--outage', 'events:30'])).toMatchObject({ requests: 200 });
   });
 
   it('exits 2 on an unknown flag, naming it, with the usage', async () => {
@@ -31,6 +41,15 @@ describe('npm run soak command line', () => {
       '--late-factors must be numbers over 1 (later than the timeout) (given "1")',
     ],
     [['--requests', '1000', '--projects', '1'], '--requests 1000 needs more than 1 projects'],
+    [
+      ['--outage', 'lambda:30'],
+      '--outage: the service must be one of events, dynamodb, secretsmanager, sqs, atlas (given "lambda:30")',
+    ],
+    [['--outage', 'events:0'], '--outage: the length must be a number of seconds over 0 (given "events:0")'],
+    [
+      ['--outage', 'events:30:down'],
+      '--outage: the kind must be error, throttle or partial (given "events:30:down")',
+    ],
   ])('exits 2 on %j, naming the flag', async (argv, message) => {
     const { code, stderr } = await runCommand(() => main(argv));
 

@@ -20,21 +20,29 @@ import { ATLAS_REGIONS, type AtlasRegion } from '#atlas/types.ts';
 import { integerFlag, isMain, numberFlag, parseCommand, runMain, UsageError } from '#infra/ops/cli.ts';
 import { captureProcessOutput } from '#test/local/capture.ts';
 import { missingPrerequisites } from '#test/local/emulators.ts';
+import type { FaultKind } from '#test/local/fault-proxy.ts';
+import type { OutageService } from '#test/local/flow.ts';
 import { type LocalFlow, startLocalFlow } from '#test/local/flow.ts';
-import type { RequestTracker } from '#test/local/tracker.ts';
+import type { RequestTracker, TrackedRequest } from '#test/local/tracker.ts';
 import { API_OPERATIONS } from '#test/simulator/fault-schema.ts';
 import { seededRandom } from '#test/simulator/random.ts';
 import type { AtlasSimulator, FaultRule } from '#test/simulator/types.ts';
 import { ledgerItems, sharedSoak } from './shared.ts';
 
 const USAGE = `usage: npm run soak -- [options]
-  --requests N          create requests to publish (default 1000)
+  --requests N          create requests to publish (default 1000; 200 with --outage)
   --seed S              seed of the requests and of the simulator's faults (default 1)
   --projects P          Atlas projects the requests spread over (default 100)
   --timeout-minutes M   give up waiting after M minutes in all (default 15)
   --fail-probability F  also let new endpoints turn FAILED with probability F (default 0)
   --late-factors A,B,…  lateCreate lands A, B, … times the Atlas timeout after the create
                         arrived, one rule each sharing the 2% (default 1.5,2,3)
+  --outage S:SEC[:KIND],…
+                        take dependencies down one after another, the first 5 s after
+                        publishing starts, 10 s apart: S is events, dynamodb,
+                        secretsmanager, sqs or atlas; KIND error, throttle or partial
+                        (default: events partial, dynamodb throttle, others error; atlas
+                        always 503). Requests are sent in waves throughout, 5% invalid
   --log FILE            where the functions' logs go (default: a file in the temp directory)
   --shared              instead: several requesters send create and delete sequences for keys
                         they share, delivered out of order (see test/soak/shared.ts)
@@ -82,7 +90,56 @@ function keyAt(k: number): { regionName: AtlasRegion; vpcRegionName?: AtlasRegio
   return vpcRegionName === regionName ? { regionName } : { regionName, vpcRegionName };
 }
 
+/** A dependency taken down during the soak, for `seconds`. */
+export interface PlannedOutage {
+  service: OutageService;
+  seconds: number;
+  kind: FaultKind;
+}
+
+const OUTAGE_SERVICES: readonly OutageService[] = ['events', 'dynamodb', 'secretsmanager', 'sqs', 'atlas'];
+const DEFAULT_KIND: Record<OutageService, FaultKind> = {
+  events: 'partial',
+  dynamodb: 'throttle',
+  secretsmanager: 'error',
+  sqs: 'error',
+  atlas: 'error',
+};
+/** The first outage starts this long after publishing starts; each next one this long after the last ended. */
+const OUTAGE_START_MS = 5_000;
+const OUTAGE_GAP_MS = 10_000;
+/** With outages, requests go out in waves this far apart, until this long after the last outage. */
+const WAVE_MS = 2_500;
+const AFTER_LAST_OUTAGE_MS = 5_000;
+/** With outages, this share of requests is invalid (no regionName): each must end rejected. */
+const INVALID_SHARE = 0.05;
+
+/** `--outage events:30,dynamodb:30:error`. */
+export function parseOutages(spec: string): PlannedOutage[] {
+  return spec.split(',').map((part) => {
+    const [service = '', seconds = '', kind] = part.split(':');
+    if (!OUTAGE_SERVICES.includes(service as OutageService)) {
+      throw new UsageError(
+        `--outage: the service must be one of ${OUTAGE_SERVICES.join(', ')} (given "${part}")`,
+      );
+    }
+    const n = Number(seconds);
+    if (seconds.trim() === '' || !(n > 0)) {
+      throw new UsageError(`--outage: the length must be a number of seconds over 0 (given "${part}")`);
+    }
+    if (kind !== undefined && !['error', 'throttle', 'partial'].includes(kind)) {
+      throw new UsageError(`--outage: the kind must be error, throttle or partial (given "${part}")`);
+    }
+    return {
+      service: service as OutageService,
+      seconds: n,
+      kind: (kind as FaultKind | undefined) ?? DEFAULT_KIND[service as OutageService],
+    };
+  });
+}
+
 interface Options {
+  outages?: PlannedOutage[];
   shared?: { keys: number; requesters: number; shuffleSeconds: number };
   requests: number;
   seed: number;
@@ -97,7 +154,8 @@ interface Options {
 export function parseOptions(argv: string[]): Options | undefined {
   const values = parseCommand(
     {
-      requests: { type: 'string', default: '1000' },
+      requests: { type: 'string' },
+      outage: { type: 'string' },
       seed: { type: 'string', default: '1' },
       projects: { type: 'string', default: '100' },
       'timeout-minutes': { type: 'string', default: '15' },
@@ -119,8 +177,10 @@ export function parseOptions(argv: string[]): Options | undefined {
       `--timeout-minutes must be a number of minutes over 0 (given "${values['timeout-minutes']}")`,
     );
   }
+  const outages = values.outage === undefined ? undefined : parseOutages(values.outage);
   const options: Options = {
-    requests: integerFlag('requests', values.requests, 1) ?? 0,
+    ...(outages && { outages }),
+    requests: integerFlag('requests', values.requests, 1) ?? (outages ? 200 : 1000),
     seed: integerFlag('seed', values.seed, Number.NEGATIVE_INFINITY) ?? 0,
     projects: integerFlag('projects', values.projects, 1) ?? 0,
     timeoutMinutes,
@@ -189,10 +249,11 @@ interface Planned {
 }
 
 /** N create requests over P projects: distinct keys, a few asked again by another requestId; then the duplicate messages. */
-function planRequests(options: Pick<Options, 'requests' | 'projects' | 'seed'>): {
+function planRequests(options: Pick<Options, 'requests' | 'projects' | 'seed' | 'outages'>): {
   requests: Planned[];
   bodies: string[];
   duplicateMessages: number;
+  invalid: number;
 } {
   const random = seededRandom(options.seed);
   const project = (i: number) => `50a${i.toString(16).padStart(21, '0')}`;
@@ -214,6 +275,17 @@ function planRequests(options: Pick<Options, 'requests' | 'projects' | 'seed'>):
     requests.push({ requestId, groupId: project(p), regionName, ...(vpcRegionName && { vpcRegionName }) });
   }
   const bodies = requests.map((r) => JSON.stringify({ cloudProvider: 'AWS', ...r }));
+  // With outages, some requests the provisioner must reject (and announce the rejection).
+  const invalid = options.outages ? Math.max(1, Math.round(options.requests * INVALID_SHARE)) : 0;
+  for (let i = 0; i < invalid; i++) {
+    bodies.push(
+      JSON.stringify({
+        requestId: `soak-${options.seed}-invalid-${i}`,
+        cloudProvider: 'AWS',
+        groupId: project(i % options.projects),
+      }),
+    );
+  }
   let duplicateMessages = 0;
   for (const b of [...bodies]) {
     if (random() < DUPLICATE_MESSAGE_SHARE) {
@@ -226,7 +298,7 @@ function planRequests(options: Pick<Options, 'requests' | 'projects' | 'seed'>):
     const j = Math.floor(random() * (i + 1));
     [bodies[i], bodies[j]] = [bodies[j] as string, bodies[i] as string];
   }
-  return { requests, bodies, duplicateMessages };
+  return { requests, bodies, duplicateMessages, invalid };
 }
 
 /** Resolves true when every request has a final place, false at the deadline; follows the tracker's changes. */
@@ -258,7 +330,7 @@ const pad = (label: string, value: string | number) => `  ${label.padEnd(50)} ${
 async function soak(options: Options, say: (text?: string) => void): Promise<number> {
   const startedAt = Date.now();
   const deadline = startedAt + options.timeoutMinutes * 60_000;
-  const { requests, bodies, duplicateMessages } = planRequests(options);
+  const { requests, bodies, duplicateMessages, invalid } = planRequests(options);
   const keys = new Set(
     requests.map((r) => `${r.groupId}#${r.regionName}#${r.vpcRegionName ?? r.regionName}`),
   );
@@ -270,6 +342,7 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
   const flow: LocalFlow = await startLocalFlow({
     settings: SETTINGS,
     checkPeriodMs: CHECK_PERIOD_MS,
+    outages: options.outages !== undefined,
     simulator: {
       seed: options.seed,
       activationDelayMs: ACTIVATION_DELAY_MS,
@@ -299,7 +372,11 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
     say(`  function logs: ${options.log}`);
 
     const publishedAt = Date.now();
-    await flow.send(bodies);
+    const sentAt = new Map<TrackedRequest, number>();
+    const outages = options.outages
+      ? await publishThroughOutages(flow, bodies, options.outages, sentAt, say)
+      : [];
+    if (!options.outages) await flow.send(bodies);
     say(
       `Published ${bodies.length} messages in ${((Date.now() - publishedAt) / 1000).toFixed(1)} s; waiting …`,
     );
@@ -367,6 +444,34 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
       ),
     );
     say(pad('LOST (no final place)', lost.length));
+    let outagesOk = true;
+    let table = '';
+    if (options.outages) {
+      const invalidRequests = tracked.filter((r) => r.requestId?.includes('-invalid-'));
+      const misplaced = tracked.filter(
+        (r) => r.final !== undefined && r.requestId?.includes('-invalid-') !== (r.final === 'rejected'),
+      );
+      const outboxes = ledger.filter((item) => Object.keys(item.outbox ?? {}).length > 0);
+      say(
+        pad(
+          'invalid requests (must end rejected)',
+          `${invalid} (rejected: ${invalidRequests.filter((r) => r.final === 'rejected').length})`,
+        ),
+      );
+      say(pad('in another place than their kind says', misplaced.length));
+      // A message sent twice is tracked twice; its requester hears of the requestId.
+      const answered = new Set(tracked.filter((r) => r.final !== undefined).map((r) => r.requestId));
+      const unanswered = new Set(lost.map((r) => r.requestId).filter((id) => !answered.has(id)));
+      say(pad('requestIds with no final answer on any copy', unanswered.size));
+      say(pad('events heard again (same eventId, counted once)', tracker.heardAgain));
+      say(pad('OUTBOXES left non-empty', outboxes.length));
+      table = outageTable(outages, tracked, sentAt, tracker);
+      for (const r of misplaced.slice(0, 10))
+        say(`  misplaced: ${r.label}: ${r.final} ${r.error?.code ?? ''}`);
+      for (const item of outboxes.slice(0, 10))
+        say(`  outbox left: ${item.key}: ${Object.keys(item.outbox ?? {}).length} events`);
+      outagesOk = outboxes.length === 0;
+    }
     say(pad('DUPLICATE endpoints left (keys / extra endpoints)', `${duplicates.length} / ${extra}`));
     say(pad('UNKNOWN endpoints (in no ledger item)', unknown.length));
     say(
@@ -407,6 +512,12 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
         `${(settledMs / 1000).toFixed(1)} s / ${((Date.now() - startedAt) / 1000).toFixed(1)} s`,
       ),
     );
+    if (table) {
+      say();
+      say('Outages (requests published during each; answers late: events first heard after it ended)');
+      say(table);
+      say();
+    }
     for (const problem of tracker.problems.slice(0, 5)) say(`  tracker problem: ${problem}`);
     for (const r of lost.slice(0, 10)) say(`  lost: ${r.label}: ${r.place}`);
     for (const d of duplicates.slice(0, 10)) {
@@ -414,17 +525,108 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
     }
     for (const e of unknown.slice(0, 10))
       say(`  unknown: ${e.groupId} ${e.regionName}/${e.vpcRegionName} ${e.id} ${e.status}`);
-    const ok = lost.length === 0 && duplicates.length === 0 && unknown.length === 0;
+    const ok = lost.length === 0 && duplicates.length === 0 && unknown.length === 0 && outagesOk;
     say(
       ok
         ? 'PASS: nothing lost, no duplicates, no unknown endpoints'
-        : 'FAIL: see LOST, DUPLICATE and UNKNOWN above',
+        : 'FAIL: see LOST, DUPLICATE, UNKNOWN and OUTBOXES above',
     );
     return ok ? 0 : 1;
   } finally {
     say('Stopping …');
     await flow.stop();
   }
+}
+
+interface RanOutage extends PlannedOutage {
+  from: number;
+  until: number;
+}
+
+/**
+ * Sends the bodies in waves WAVE_MS apart while the outages run one after another (the first
+ * OUTAGE_START_MS after the first wave, each next OUTAGE_GAP_MS after the last ended), until
+ * AFTER_LAST_OUTAGE_MS after the last: some requests are published during each outage.
+ */
+async function publishThroughOutages(
+  flow: LocalFlow,
+  bodies: readonly string[],
+  planned: readonly PlannedOutage[],
+  sentAt: Map<TrackedRequest, number>,
+  say: (text?: string) => void,
+): Promise<RanOutage[]> {
+  const start = Date.now();
+  const ran: RanOutage[] = [];
+  let at = start + OUTAGE_START_MS;
+  const schedule = planned.map((o) => {
+    const from = at;
+    at = from + o.seconds * 1000 + OUTAGE_GAP_MS;
+    return { ...o, from };
+  });
+  const span = at - OUTAGE_GAP_MS + AFTER_LAST_OUTAGE_MS - start;
+  const waves = Math.max(1, Math.ceil(span / WAVE_MS));
+  // Wave w sends bodies [w·n/waves, (w+1)·n/waves): spread evenly over every wave.
+  const cut = (w: number) => Math.floor((w * bodies.length) / waves);
+  say(
+    `  outages: ${planned.map((o) => `${o.service} ${o.kind} ${o.seconds} s`).join(', ')}; ${waves} waves of about ${(bodies.length / waves).toFixed(1)} messages`,
+  );
+  const timers = schedule.map((o) =>
+    setTimeout(() => {
+      const started = flow.outage(o.service, o.kind, o.seconds * 1000);
+      ran.push({ ...o, from: started.from, until: started.until });
+      say(
+        `  [${Math.round((started.from - start) / 1000)} s] ${o.service} down (${o.kind}) for ${o.seconds} s`,
+      );
+    }, o.from - start),
+  );
+  try {
+    for (let w = 0; w < waves; w++) {
+      const wait = start + w * WAVE_MS - Date.now();
+      if (wait > 0) await new Promise((ok) => setTimeout(ok, wait));
+      const chunk = bodies.slice(cut(w), cut(w + 1));
+      if (chunk.length === 0) continue;
+      const now = Date.now();
+      for (const r of await flow.send(chunk)) sentAt.set(r, now);
+    }
+    // The last outage ends before the waiting starts.
+    const lastEnd = Math.max(...schedule.map((o) => o.from + o.seconds * 1000));
+    if (lastEnd > Date.now()) await new Promise((ok) => setTimeout(ok, lastEnd - Date.now() + 100));
+  } finally {
+    for (const t of timers) clearTimeout(t);
+  }
+  return ran;
+}
+
+/** Per outage: its length, the requests published during it, where they ended, answers late and lost. */
+function outageTable(
+  outages: readonly RanOutage[],
+  tracked: readonly TrackedRequest[],
+  sentAt: ReadonlyMap<TrackedRequest, number>,
+  tracker: RequestTracker,
+): string {
+  const rows = [['outage', 'length', 'published during', 'where they ended', 'answers late', 'answers lost']];
+  for (const o of outages) {
+    const during = tracked.filter((r) => {
+      const t = sentAt.get(r);
+      return t !== undefined && t >= o.from && t < o.until;
+    });
+    const places = new Map<string, number>();
+    for (const r of during) places.set(r.final ?? 'none', (places.get(r.final ?? 'none') ?? 0) + 1);
+    const late = during.reduce(
+      (n, r) => n + r.events.filter((e) => (tracker.heardAt.get(e.eventId) ?? 0) >= o.until).length,
+      0,
+    );
+    rows.push([
+      `${o.service} (${o.service === 'atlas' ? '503' : o.kind})`,
+      `${((o.until - o.from) / 1000).toFixed(0)} s`,
+      String(during.length),
+      [...places].map(([place, n]) => `${place} ${n}`).join(', ') || '-',
+      String(late),
+      String(during.filter((r) => r.final === undefined).length),
+    ]);
+  }
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+  return rows.map((row) => `  ${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ')}`).join('\n');
 }
 
 /** Runs the soak; resolves with 0 only when nothing is lost, duplicated or unknown. */
