@@ -20,8 +20,8 @@ describe('EventBridge refusing PutEvents for a stretch', () => {
   beforeAll(async () => {
     flow = await startLocalFlow({
       outages: true,
-      // A rejection is announced before it is parked: while EventBridge refuses, the record comes
-      // back after its visibility timeout (far fewer times than maxReceiveCount in this outage).
+      // A rejection is parked first and its refused answer kept for the sweep; a record retried for
+      // any other reason comes back after 2 s, well within the outage.
       visibilityTimeoutSeconds: 2,
       simulator: { activationDelayMs: 300 },
       checkPeriodMs: 500,
