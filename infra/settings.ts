@@ -11,6 +11,7 @@ import * as z from '#lib/zod.ts';
 import {
   type Action,
   type ALL_PROJECTS,
+  type Exactly,
   type RequesterEntry,
   RequesterGrantSchema,
   requesterName,
@@ -185,7 +186,6 @@ export interface Requester extends Omit<RequesterInput, 'senders' | 'frontDoorAc
   readonly frontDoorAccounts: string[];
 }
 /** The schema's output is exactly Requester (a compile error otherwise). */
-type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const requesterMatches: Exactly<z.output<typeof RequesterSchema>, Requester> = true;
 void requesterMatches;
 

@@ -67,7 +67,8 @@ export interface RequesterEntry extends RequesterGrant {
   queueUrl: string;
   dlqUrl: string;
 }
-type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** True when A and B are the same type: a schema held to the interface it documents. */
+export type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const entryMatches: Exactly<z.output<typeof RequesterEntrySchema>, RequesterEntry> = true;
 void entryMatches;
 
