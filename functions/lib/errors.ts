@@ -2,12 +2,14 @@
  * The project's typed errors, and the one place that decides what happens to a request
  * that failed: retry it later, park it in the dead-letter queue for an operator, or reject it.
  */
+import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 
 /**
  * retry: deliver the record again after a delay (counts as an attempt); wait: the request is
  * fine but must wait (a create in doubt settling, a FAILED endpoint going, another worker holding
- * the key, too little of the invocation left), sent again later as a new message so waiting never
- * spends attempts (bounded by maxWaits instead); dlq: an operator must act; reject: never.
+ * the key, too little of the invocation left, an AWS service of ours throttling or down), sent
+ * again later as a new message so waiting never spends attempts (bounded by maxWaits instead);
+ * dlq: an operator must act; reject: never.
  */
 export type Disposition = 'retry' | 'wait' | 'dlq' | 'reject';
 
@@ -20,7 +22,10 @@ export interface FailureInfo {
   httpStatus?: number;
   /** Human-readable reason naming what is wrong. */
   detail: string;
-  /** Seconds Atlas asked us to wait (Retry-After), or that a wait needs, when known. */
+  /**
+   * Seconds Atlas asked us to wait (Retry-After), or that a wait needs, when known. A wait without
+   * it backs off with the request's waits (an outage of our own services).
+   */
   retryAfterSeconds?: number;
   /**
    * The call may have been carried out although no answer said so (a timeout, a reset
@@ -316,9 +321,11 @@ export function describeFailure(error: unknown): FailureInfo {
   if (error instanceof ProfileMismatchError) {
     return { disposition: 'reject', code: 'PROFILE_MISMATCH', detail: error.message };
   }
+  // Secrets Manager throttling or down: nothing is wrong with the request, so, as for our other
+  // AWS services, it waits the outage out without spending attempts.
   if (error instanceof CredentialsError) {
     return {
-      disposition: error.code === 'SECRET_UNAVAILABLE' ? 'retry' : 'dlq',
+      disposition: error.code === 'SECRET_UNAVAILABLE' ? 'wait' : 'dlq',
       code: error.code,
       detail: error.message,
     };
@@ -389,11 +396,30 @@ export function describeFailure(error: unknown): FailureInfo {
     };
   }
   if (error instanceof EventsBackloggedError) {
-    return { disposition: 'retry', code: 'EVENTS_BACKLOGGED', detail: error.message };
+    return { disposition: 'wait', code: 'EVENTS_BACKLOGGED', detail: error.message };
   }
   if (error instanceof ConflictUnresolvedError) {
     return { disposition: 'retry', code: 'CONFLICT_UNRESOLVED', httpStatus: 409, detail: error.message };
   }
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  if (isAwsOutage(error)) {
+    return {
+      disposition: 'wait',
+      code: 'DEPENDENCY_UNAVAILABLE',
+      detail: `an AWS service the provisioner uses is throttling or unavailable (${message.slice(0, 400)})`,
+    };
+  }
   return { disposition: 'retry', code: 'INTERNAL_ERROR', detail: message.slice(0, 500) };
+}
+
+/**
+ * An AWS SDK error that says the service is throttling, failing on its side, or out of reach,
+ * as the SDK's own retry strategy classifies it (after its own retries gave up): DynamoDB,
+ * SQS or EventBridge down. Not an error in what we asked (a 4xx such as a failed condition or a
+ * denied permission), which stays a retry and ends in the DLQ.
+ */
+function isAwsOutage(error: unknown): boolean {
+  if (!(error instanceof Error) || !('$metadata' in error)) return false;
+  const sdkError = error as Parameters<typeof isThrottlingError>[0];
+  return isThrottlingError(sdkError) || isTransientError(sdkError) || isServerError(sdkError);
 }

@@ -2,7 +2,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { eventIdOf, type StatusChangedDetail } from '#events/status-event.ts';
 import { describeFailure, EndpointFailedError, type FailureInfo, InvalidRequestError } from '#lib/errors.ts';
-import { retryDelaySeconds } from '#messages/queues.ts';
+import { outageWaitSeconds, retryDelaySeconds } from '#messages/queues.ts';
 import { METRIC } from '#runtime/metric-names.ts';
 import { detail } from './answers.ts';
 import { OUTCOME_METRIC } from './attempt.ts';
@@ -65,7 +65,13 @@ export async function fail(ctx: ProvisionContext, at: Attempt, error: unknown): 
       at.logger.warn('could not record the failure in the ledger', { error: ledgerError });
     }
   }
-  if (waiting) return wait(ctx, at, failure.retryAfterSeconds ?? ctx.createSettleSeconds);
+  // A wait with no length of its own waits out an outage of our AWS services: longer each time.
+  if (waiting)
+    return wait(
+      ctx,
+      at,
+      failure.retryAfterSeconds ?? outageWaitSeconds(at.waits + 1, ctx.backoff, ctx.random),
+    );
   failure = { ...failure, detail: `${failure.detail}${doubtSaid(at)}` };
 
   const lastAttempt = at.attempt >= ctx.maxAttempts;

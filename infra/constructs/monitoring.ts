@@ -186,6 +186,8 @@ export class Monitoring extends Construct {
       METRIC.adopted,
       METRIC.deleted,
       METRIC.retried,
+      // Waits spend no attempt; a climb is an outage of our own services being waited out.
+      METRIC.waiting,
       METRIC.deadLettered,
       METRIC.rejected,
     ];

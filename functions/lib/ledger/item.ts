@@ -31,7 +31,7 @@ export const ENDPOINT_FAILURE_WINDOW_MS = 24 * 60 * 60 * 1000;
 /**
  * The most events one item's outbox holds, whoever writes to it: a request's settle, the sweep's
  * and the follow-ups' recordCheck (rules.ts outboxHasRoom). At the bound, a new fact for the key
- * waits for EventBridge: a request is retried (EVENTS_BACKLOGGED), a check is not recorded and
+ * waits for EventBridge: a request waits (EVENTS_BACKLOGGED), a check is not recorded and
  * is made again later; a newer status of an endpoint takes the place of its older pending one
  * (rules.ts supersededBy) and is recorded. An event about a key is one per
  * requester with requestIds on it, so one fact may take several entries. 50 events of the largest size keep the item well

@@ -45,6 +45,20 @@ export function backoffSeconds(
   return Math.round(random() * ceiling);
 }
 
+/**
+ * How long the w-th wait for one of our own AWS services lasts: the same exponential ceiling,
+ * with equal jitter (between half the ceiling and all of it), so that maxWaits waits span a
+ * known stretch of an outage: about 0.75 * cap each once the ceiling reached the cap.
+ */
+export function outageWaitSeconds(
+  waits: number,
+  backoff: Backoff,
+  random: () => number = Math.random,
+): number {
+  const ceiling = Math.min(backoff.capSeconds, backoff.baseSeconds * 2 ** Math.max(0, waits - 1));
+  return Math.max(1, Math.round(ceiling / 2 + (random() * ceiling) / 2));
+}
+
 /** How long a retried record waits: what Atlas asked for when it said, else the backoff. */
 export function retryDelaySeconds(
   failure: FailureInfo,

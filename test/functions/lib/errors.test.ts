@@ -1,3 +1,8 @@
+import {
+  ConditionalCheckFailedException,
+  InternalServerError,
+  ProvisionedThroughputExceededException,
+} from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import {
   AtlasApiError,
@@ -150,13 +155,13 @@ describe('describeFailure', () => {
     expect(describeFailure(new ProfileNotAllowedError('ops')).disposition).toBe('reject');
   });
 
-  it('parks secret problems an operator must fix, and retries an unavailable Secrets Manager', () => {
+  it('parks secret problems an operator must fix, and waits out an unavailable Secrets Manager', () => {
     const error = (code: CredentialsError['code']) =>
       new CredentialsError('x', 'cfn/atlas/profile/default', code);
     expect(describeFailure(error('SECRET_NOT_FOUND')).disposition).toBe('dlq');
     expect(describeFailure(error('SECRET_MALFORMED')).disposition).toBe('dlq');
     expect(describeFailure(error('SECRET_ACCESS_DENIED')).disposition).toBe('dlq');
-    expect(describeFailure(error('SECRET_UNAVAILABLE')).disposition).toBe('retry');
+    expect(describeFailure(error('SECRET_UNAVAILABLE')).disposition).toBe('wait');
   });
 
   it('waits out a busy key (for the lease when it is known, else shortly), and retries an unresolved 409', () => {
@@ -198,7 +203,7 @@ describe('describeFailure', () => {
     [
       'an unavailable Secrets Manager',
       () => new CredentialsError('throttled', 'cfn/atlas/profile/x', 'SECRET_UNAVAILABLE'),
-      { disposition: 'retry', code: 'SECRET_UNAVAILABLE', detail: 'throttled' },
+      { disposition: 'wait', code: 'SECRET_UNAVAILABLE', detail: 'throttled' },
     ],
     [
       'a timeout',
@@ -284,7 +289,7 @@ describe('describeFailure', () => {
       'a full outbox',
       () => new EventsBackloggedError('k'),
       {
-        disposition: 'retry',
+        disposition: 'wait',
         code: 'EVENTS_BACKLOGGED',
         detail: 'status events of k are waiting for EventBridge; the request waits with them',
       },
@@ -306,6 +311,61 @@ describe('describeFailure', () => {
     ],
   ])('describes %s', (_, error, expected) => {
     expect(describeFailure(error())).toEqual(expected);
+  });
+
+  // Our own AWS services throttling or down (after the SDK's own retries): the request is fine,
+  // so it waits the outage out as new messages, spending none of its attempts.
+  it.each<[string, () => Error]>([
+    [
+      'a DynamoDB throttle',
+      () =>
+        new ProvisionedThroughputExceededException({
+          message: 'rate exceeded',
+          $metadata: { httpStatusCode: 400, attempts: 3 },
+        }),
+    ],
+    [
+      'a DynamoDB 500',
+      () => new InternalServerError({ message: 'internal', $metadata: { httpStatusCode: 500 } }),
+    ],
+    [
+      'an SQS or EventBridge 503',
+      () =>
+        Object.assign(new Error('unavailable'), {
+          name: 'ServiceUnavailable',
+          $metadata: { httpStatusCode: 503 },
+        }),
+    ],
+    [
+      'a connection the SDK could not make',
+      () =>
+        Object.assign(new Error('connect ECONNREFUSED'), {
+          code: 'ECONNREFUSED',
+          $metadata: { attempts: 3 },
+        }),
+    ],
+  ])('waits out %s as DEPENDENCY_UNAVAILABLE, naming the error', (_, error) => {
+    const failure = describeFailure(error());
+    expect(failure).toMatchObject({ disposition: 'wait', code: 'DEPENDENCY_UNAVAILABLE' });
+    expect(failure.detail).toContain(error().name);
+    // Its length comes from the request's waits (failure.ts), not from the failure.
+    expect(failure.retryAfterSeconds).toBeUndefined();
+    expect(failure.outcomeUnknown).toBeUndefined();
+  });
+
+  it('still retries an AWS error in what we asked, or one without the SDK marks', () => {
+    const failed = new ConditionalCheckFailedException({
+      message: 'failed',
+      $metadata: { httpStatusCode: 400 },
+    });
+    const denied = Object.assign(new Error('not authorized'), {
+      name: 'AccessDeniedException',
+      $metadata: { httpStatusCode: 400 },
+    });
+    const bare = Object.assign(new Error('throttled?'), { name: 'ThrottlingException' });
+    for (const error of [failed, denied, bare]) {
+      expect(describeFailure(error)).toMatchObject({ disposition: 'retry', code: 'INTERNAL_ERROR' });
+    }
   });
 
   it('retries anything it does not recognise, never acknowledging it', () => {

@@ -5,6 +5,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { vi } from 'vitest';
 import type { AtlasEndpoint, CloudProvider, CreateEndpointBody } from '#atlas/types.ts';
@@ -195,4 +196,16 @@ export function buildProvisioner(atlas: FakeAtlas, overrides: Partial<Provisione
     ...overrides,
   });
   return { provisioner, metrics };
+}
+
+/** A record as SQS delivers a message the provisioner sent back, with the attributes it carried. */
+export function carrying(record: SQSRecord, attributes: Record<string, string>): SQSRecord {
+  record.eventSourceARN = QUEUES.continuationQueueArn;
+  record.messageAttributes = Object.fromEntries(
+    Object.entries({ Requester: 'default', ...attributes }).map(([name, stringValue]) => [
+      name,
+      { dataType: 'String', stringValue, stringListValues: [], binaryListValues: [] },
+    ]),
+  );
+  return record;
 }

@@ -3,7 +3,6 @@
  * outcome is unknown, two endpoints for one key, FAILED endpoints, and invocations running out.
  */
 import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { SQSRecord } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MAX_REQUEST_IDS } from '#ledger/ledger.ts';
 import { AtlasApiError, AtlasNetworkError } from '#lib/errors.ts';
@@ -11,6 +10,7 @@ import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,
+  carrying,
   deferredForTime,
   FakeAtlas,
   NOW,
@@ -368,18 +368,6 @@ describe('Provisioner, never twice', () => {
     expect(publishedDetails().at(-1)?.requestIds).toEqual(['r-last']);
   });
 });
-
-/** A record as SQS delivers a message the provisioner sent back, with the attributes it carried. */
-function carrying(record: SQSRecord, attributes: Record<string, string>): SQSRecord {
-  record.eventSourceARN = QUEUES.continuationQueueArn;
-  record.messageAttributes = Object.fromEntries(
-    Object.entries({ Requester: 'default', ...attributes }).map(([name, stringValue]) => [
-      name,
-      { dataType: 'String', stringValue, stringListValues: [], binaryListValues: [] },
-    ]),
-  );
-  return record;
-}
 
 describe('Provisioner, waiting for Atlas', () => {
   let atlas: FakeAtlas;

@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
@@ -10,6 +11,7 @@ import type { ProvisionEnvironment } from '#runtime/environment.ts';
 import { createRequest, loadEvent, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,
+  carrying,
   DEFAULT_ENTRY,
   deferredForTime,
   eventBridge,
@@ -348,11 +350,6 @@ describe('Provisioner', () => {
       ['a network error', new AtlasNetworkError('list', 'network'), 'ATLAS_UNREACHABLE'],
       ['a timeout', new AtlasNetworkError('list', 'timeout'), 'ATLAS_TIMEOUT'],
       ['an error nobody expected', new TypeError('cannot read properties of undefined'), 'INTERNAL_ERROR'],
-      [
-        'an unavailable Secrets Manager',
-        new CredentialsError('secret "s" could not be read just now', 's', 'SECRET_UNAVAILABLE'),
-        'SECRET_UNAVAILABLE',
-      ],
     ])('retries %s and never acknowledges it', async (_name, error, code) => {
       const request = createRequest();
       atlas.failNext('list', error);
@@ -1176,13 +1173,14 @@ describe('Provisioner, the outbox', () => {
     expect(Object.keys(table.items.get(keyOf(request))?.outbox ?? {})).toHaveLength(50);
   });
 
-  it('makes a new request wait, retried, once 50 events are waiting for EventBridge', async () => {
+  it('makes a new request wait, spending no attempt, once 50 events are waiting for EventBridge', async () => {
     const { request, provisioner } = await backlog(50);
 
-    await expect(provisioner.handleRecord(sqsRecord({ ...request, requestId: 'next' }))).rejects.toThrow(
-      /waiting for EventBridge/,
+    await expect(provisioner.handleRecord(sqsRecord({ ...request, requestId: 'next' }))).resolves.toBe(
+      'WAITING',
     );
-    expect(table.items.get(keyOf(request))).toMatchObject({ lastError: { code: 'EVENTS_BACKLOGGED' } });
+    expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
+    expect(sentTo(QUEUES.continuationQueueUrl)).toHaveLength(1);
     expect(table.items.get(keyOf(request))?.requesters.default).not.toContain('next');
   });
 
@@ -1608,5 +1606,129 @@ describe('Provisioner, its tuning and what it follows', () => {
 
     expect(followUps()).toEqual([]);
     expect(metrics.addMetric).not.toHaveBeenCalledWith('FollowUpsDropped', 'Count', 1);
+  });
+});
+
+// An outage of our own AWS services (the ledger's DynamoDB, Secrets Manager) is nobody's fault in
+// the request: it waits the outage out as new messages on the continuation queue, spending none
+// of its attempts, longer each time, and only past maxWaits goes to the DLQ with its reason.
+describe('Provisioner, our own AWS services down', () => {
+  let atlas: FakeAtlas;
+  let table: ReturnType<typeof resetAws>;
+  const throttled = () =>
+    new ProvisionedThroughputExceededException({
+      message: 'The level of configured provisioned throughput for the table was exceeded',
+      $metadata: { httpStatusCode: 400, attempts: 3 },
+    });
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+  });
+
+  it('waits out a throttled ledger before any claim: no attempt spent, Atlas never called', async () => {
+    const request = createRequest();
+    vi.spyOn(table, 'claim').mockRejectedValueOnce(throttled());
+    const { provisioner, metrics } = buildProvisioner(atlas);
+    const record = sqsRecord(request);
+
+    await expect(provisioner.handleRecord(record)).resolves.toBe('WAITING');
+
+    expect(atlas.calls).toEqual([]);
+    expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
+    expect(sentTo(QUEUES.continuationQueueUrl)).toEqual([
+      expect.objectContaining({
+        MessageBody: record.body,
+        // The first wait: base 2 s, between half of it and all of it.
+        DelaySeconds: 2,
+        MessageAttributes: expect.objectContaining({
+          Waits: { DataType: 'Number', StringValue: '1' },
+          OriginalMessageId: { DataType: 'String', StringValue: record.messageId },
+        }),
+      }),
+    ]);
+    expect(sentTo(QUEUES.dlqUrl)).toEqual([]);
+    expect(publishedDetails()).toEqual([]);
+    expect(metrics.addMetric).toHaveBeenCalledWith('Waiting', 'Count', 1);
+  });
+
+  it('waits longer the more it waited, up to the backoff cap', async () => {
+    const request = createRequest();
+    vi.spyOn(table, 'claim').mockRejectedValue(throttled());
+    const { provisioner } = buildProvisioner(atlas, { maxWaits: 60 });
+
+    for (const waits of ['4', '30']) {
+      await provisioner.handleRecord(
+        carrying(sqsRecord(request), { OriginalMessageId: 'sender-1', Waits: waits }),
+      );
+    }
+
+    // Wait 5: ceiling 2 * 2^4 = 32 s, random 0.5 -> 24 s; wait 31: the 900 s cap -> 675 s.
+    expect(sentTo(QUEUES.continuationQueueUrl).map((m) => m.DelaySeconds)).toEqual([24, 675]);
+  });
+
+  it('waits out a create answered while the ledger could not record it, and adopts it after the outage', async () => {
+    const request = createRequest();
+    const { provisioner } = buildProvisioner(atlas);
+    // The create is written down, sent and answered; recording its endpoint is throttled.
+    vi.spyOn(table, 'settle').mockRejectedValueOnce(throttled());
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
+    const [waited] = sentTo(QUEUES.continuationQueueUrl);
+    expect(atlas.endpoints.get(request.groupId)).toHaveLength(1);
+
+    // The outage is over: the wait comes back and adopts the endpoint its create made.
+    const again = carrying(sqsRecord(request), {
+      OriginalMessageId: waited?.MessageAttributes?.OriginalMessageId?.StringValue ?? '',
+      Waits: '1',
+    });
+    await expect(provisioner.handleRecord(again)).resolves.toBe('ADOPTED');
+
+    expect(atlas.calls.filter((c) => c.op === 'create')).toHaveLength(1);
+    expect(table.items.get(keyOf(request))).toMatchObject({
+      endpointId: atlas.endpoints.get(request.groupId)?.[0]?.id,
+    });
+  });
+
+  it('parks the request with DEPENDENCY_UNAVAILABLE once it waited maxWaits times, naming the error', async () => {
+    const request = createRequest();
+    vi.spyOn(table, 'claim').mockRejectedValue(throttled());
+    const { provisioner, metrics } = buildProvisioner(atlas, { maxWaits: 3 });
+
+    await expect(
+      provisioner.handleRecord(carrying(sqsRecord(request), { OriginalMessageId: 'sender-1', Waits: '3' })),
+    ).resolves.toBe('DEAD_LETTERED');
+
+    expect(sentTo(QUEUES.continuationQueueUrl)).toEqual([]);
+    const [parked] = sentTo(QUEUES.dlqUrl);
+    expect(parked?.MessageAttributes?.ErrorCode?.StringValue).toBe('DEPENDENCY_UNAVAILABLE');
+    expect(parked?.MessageAttributes?.Detail?.StringValue).toContain(
+      'ProvisionedThroughputExceededException',
+    );
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({
+        outcome: 'DEAD_LETTERED',
+        messageId: 'sender-1',
+        error: expect.objectContaining({ code: 'DEPENDENCY_UNAVAILABLE' }),
+      }),
+    ]);
+    expect(metrics.addMetric).toHaveBeenCalledWith('DeadLettered', 'Count', 1);
+  });
+
+  it('waits out an unavailable Secrets Manager the same way', async () => {
+    const request = createRequest();
+    atlas.failNext(
+      'list',
+      new CredentialsError(
+        'secret "s" could not be read just now (ThrottlingException)',
+        's',
+        'SECRET_UNAVAILABLE',
+      ),
+    );
+    const { provisioner } = buildProvisioner(atlas);
+
+    await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
+    expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
+    expect(sentTo(QUEUES.continuationQueueUrl)).toHaveLength(1);
   });
 });

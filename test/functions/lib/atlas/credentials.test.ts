@@ -259,7 +259,7 @@ describe('CredentialsStore', () => {
     expect(describeFailure(error).disposition).toBe('dlq');
   });
 
-  it('fails as retryable when Secrets Manager is unavailable or throttling', async () => {
+  it('fails as a wait (no attempt spent) when Secrets Manager is unavailable or throttling', async () => {
     const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
     secretsManager
       .on(GetSecretValueCommand)
@@ -272,7 +272,7 @@ describe('CredentialsStore', () => {
       await failureOf(credentials.get('default')),
     ]) {
       expect(error).toMatchObject({ code: 'SECRET_UNAVAILABLE' });
-      expect(describeFailure(error).disposition).toBe('retry');
+      expect(describeFailure(error).disposition).toBe('wait');
     }
     secretsManager.on(GetSecretValueCommand).rejects(throttled);
     expect(await failureOf(credentials.get('default'))).toMatchObject({
