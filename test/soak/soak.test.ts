@@ -21,7 +21,18 @@ describe('npm run soak command line', () => {
       { service: 'sqs', seconds: 10, kind: 'throttle' },
       { service: 'atlas', seconds: 60, kind: 'error' },
     ]);
-    expect(parseOptions(['--outage', 'events:30'])).toMatchObject({ requests: 200 });
+    expect(parseOptions(['--outage', 'events:30'])).toMatchObject({
+      requests: 200,
+      outageStartMs: 5_000,
+      tailMs: 5_000,
+      replay: true,
+    });
+  });
+
+  it('reads when the outages start, how long requests flow after them, and whether the DLQ is replayed', () => {
+    expect(
+      parseOptions(['--outage', 'events:300', '--outage-start', '0', '--tail-seconds', '300', '--keep-dlq']),
+    ).toMatchObject({ outageStartMs: 0, tailMs: 300_000, replay: false });
   });
 
   it('exits 2 on an unknown flag, naming it, with the usage', async () => {
@@ -46,6 +57,8 @@ describe('npm run soak command line', () => {
       '--outage: the service must be one of events, dynamodb, secretsmanager, sqs, atlas (given "lambda:30")',
     ],
     [['--outage', 'events:0'], '--outage: the length must be a number of seconds over 0 (given "events:0")'],
+    [['--outage', 'events:30', '--shared'], '--outage and --shared do not go together'],
+    [['--outage-start=-1'], '--outage-start must be a number from 0 to 86400 (given "-1")'],
     [
       ['--outage', 'events:30:down'],
       '--outage: the kind must be error, throttle or partial (given "events:30:down")',

@@ -23,6 +23,7 @@ import { missingPrerequisites } from '#test/local/emulators.ts';
 import type { FaultKind } from '#test/local/fault-proxy.ts';
 import type { OutageService } from '#test/local/flow.ts';
 import { type LocalFlow, startLocalFlow } from '#test/local/flow.ts';
+import { replayDlq } from '#test/local/replay.ts';
 import type { RequestTracker, TrackedRequest } from '#test/local/tracker.ts';
 import { API_OPERATIONS } from '#test/simulator/fault-schema.ts';
 import { seededRandom } from '#test/simulator/random.ts';
@@ -42,7 +43,11 @@ const USAGE = `usage: npm run soak -- [options]
                         publishing starts, 10 s apart: S is events, dynamodb,
                         secretsmanager, sqs or atlas; KIND error, throttle or partial
                         (default: events partial, dynamodb throttle, others error; atlas
-                        always 503). Requests are sent in waves throughout, 5% invalid
+                        always 503). Requests are sent in waves throughout, 5% invalid.
+                        Once all are final, the DLQ is replayed once, as an operator would
+  --outage-start SEC    with --outage: the first outage starts SEC s after publishing does (default 5)
+  --tail-seconds SEC    with --outage: requests keep flowing SEC s after the last outage (default 5)
+  --keep-dlq            with --outage: leave the DLQ as the outages left it (no replay)
   --log FILE            where the functions' logs go (default: a file in the temp directory)
   --shared              instead: several requesters send create and delete sequences for keys
                         they share, delivered out of order (see test/soak/shared.ts)
@@ -140,6 +145,11 @@ export function parseOutages(spec: string): PlannedOutage[] {
 
 interface Options {
   outages?: PlannedOutage[];
+  /** With outages: when the first starts and how long requests flow after the last, ms. */
+  outageStartMs: number;
+  tailMs: number;
+  /** With outages: replay the DLQ once every request is final. */
+  replay: boolean;
   shared?: { keys: number; requesters: number; shuffleSeconds: number };
   requests: number;
   seed: number;
@@ -156,6 +166,9 @@ export function parseOptions(argv: string[]): Options | undefined {
     {
       requests: { type: 'string' },
       outage: { type: 'string' },
+      'outage-start': { type: 'string', default: String(OUTAGE_START_MS / 1000) },
+      'tail-seconds': { type: 'string', default: String(AFTER_LAST_OUTAGE_MS / 1000) },
+      'keep-dlq': { type: 'boolean', default: false },
       seed: { type: 'string', default: '1' },
       projects: { type: 'string', default: '100' },
       'timeout-minutes': { type: 'string', default: '15' },
@@ -178,8 +191,14 @@ export function parseOptions(argv: string[]): Options | undefined {
     );
   }
   const outages = values.outage === undefined ? undefined : parseOutages(values.outage);
+  if (outages && values.shared) {
+    throw new UsageError('--outage and --shared do not go together: the shared soak has no outages');
+  }
   const options: Options = {
     ...(outages && { outages }),
+    outageStartMs: 1000 * (numberFlag('outage-start', values['outage-start'], 0, 86_400) ?? 0),
+    tailMs: 1000 * (numberFlag('tail-seconds', values['tail-seconds'], 0, 86_400) ?? 0),
+    replay: !values['keep-dlq'],
     requests: integerFlag('requests', values.requests, 1) ?? (outages ? 200 : 1000),
     seed: integerFlag('seed', values.seed, Number.NEGATIVE_INFINITY) ?? 0,
     projects: integerFlag('projects', values.projects, 1) ?? 0,
@@ -319,6 +338,12 @@ function allFinal(tracker: RequestTracker, deadline: number, progress: () => voi
   });
 }
 
+/** The simulator's endpoints that no ledger item names. */
+function unknownEndpoints(ledger: Awaited<ReturnType<typeof ledgerItems>>, sim: AtlasSimulator) {
+  const known = new Set(ledger.flatMap((item) => (item.endpointId ? [item.endpointId] : [])));
+  return sim.endpoints().filter((e) => !known.has(e.id));
+}
+
 /** Waits (bounded) until no simulator endpoint is on its way somewhere: INITIATING or DELETING. */
 async function quiet(sim: AtlasSimulator, deadline: number): Promise<void> {
   const busy = () => sim.endpoints().some((e) => e.status === 'INITIATING' || e.status === 'DELETING');
@@ -374,38 +399,62 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
     const publishedAt = Date.now();
     const sentAt = new Map<TrackedRequest, number>();
     const outages = options.outages
-      ? await publishThroughOutages(flow, bodies, options.outages, sentAt, say)
+      ? await publishThroughOutages(flow, bodies, { ...options, outages: options.outages }, sentAt, say)
       : [];
     if (!options.outages) await flow.send(bodies);
     say(
       `Published ${bodies.length} messages in ${((Date.now() - publishedAt) / 1000).toFixed(1)} s; waiting …`,
     );
     const tracker = flow.tracker;
-    const settled = await allFinal(tracker, deadline, () => {
-      const done = tracker.requests.length - tracker.unfinished().length;
-      say(`  [${Math.round((Date.now() - publishedAt) / 1000)} s] ${done}/${tracker.requests.length} final`);
-    });
+    /** Until every request is final, then the late landings and a few checker periods. */
+    const settle = async (): Promise<boolean> => {
+      const settled = await allFinal(tracker, deadline, () => {
+        const open = tracker.unfinished();
+        const done = tracker.requests.length - open.length;
+        // The last few by name: a request that never ends is found in the function logs by it.
+        const named =
+          open.length <= 3
+            ? `: waiting for ${open.map((r) => `${r.label} (${r.place}, messages ${[...r.messageIds].join(' ')})`).join(', ')}`
+            : '';
+        say(
+          `  [${Math.round((Date.now() - publishedAt) / 1000)} s] ${done}/${tracker.requests.length} final${named}`,
+        );
+      });
+      // Creates still in flight are held by their late landings: no new ones, then wait out the
+      // latest landing a create sent before now can have.
+      sim.clearFaults();
+      const lastLanding = Date.now() + Math.max(...options.lateFactors) * ATLAS_TIMEOUT_MS;
+      await new Promise((ok) => setTimeout(ok, Math.max(0, Math.min(deadline, lastLanding) - Date.now())));
+      // A few more checker periods: the checker sees the last changes and the last extra endpoints.
+      for (let i = 0; i < EXTRA_CHECK_PERIODS && Date.now() < deadline; i++) {
+        await new Promise((ok) => setTimeout(ok, CHECK_PERIOD_MS));
+        await flow.statusChecker.runNow();
+      }
+      await quiet(sim, Math.min(deadline, Date.now() + ACTIVATION_DELAY_MS + DELETION_DELAY_MS + 5_000));
+      sim.clearFaults();
+      return settled;
+    };
+    const settled = await settle();
     const settledMs = Date.now() - publishedAt;
     say(settled ? `Every request is final after ${(settledMs / 1000).toFixed(1)} s` : 'Timed out waiting');
 
-    // Creates still in flight are held by their late landings: no new ones, then wait out the
-    // latest landing a create sent before now can have.
-    sim.clearFaults();
-    const lastLanding = Date.now() + Math.max(...options.lateFactors) * ATLAS_TIMEOUT_MS;
-    await new Promise((ok) => setTimeout(ok, Math.max(0, Math.min(deadline, lastLanding) - Date.now())));
-    // A few more checker periods: the checker sees the last changes and the last extra endpoints.
-    for (let i = 0; i < EXTRA_CHECK_PERIODS && Date.now() < deadline; i++) {
-      await new Promise((ok) => setTimeout(ok, CHECK_PERIOD_MS));
-      await flow.statusChecker.runNow();
+    // After the outages, what the README tells an operator: replay the DLQ once. Before it, the
+    // places the outages left and the endpoints waiting for their parked request to be replayed.
+    let beforeReplay: ReadonlyMap<TrackedRequest, string | undefined> | undefined;
+    let awaitingReplay = 0;
+    let replayed = 0;
+    if (options.outages && options.replay) {
+      beforeReplay = new Map(tracker.requests.map((r) => [r, r.final]));
+      awaitingReplay = unknownEndpoints(await ledgerItems(flow.environment), sim).length;
+      replayed = await replayDlq(flow);
+      say(`Replayed the DLQ: ${replayed} messages moved back; waiting …`);
+      if (replayed > 0) say((await settle()) ? 'Every replayed request is final' : 'Timed out waiting');
     }
-    await quiet(sim, Math.min(deadline, Date.now() + ACTIVATION_DELAY_MS + DELETION_DELAY_MS + 5_000));
-    sim.clearFaults();
 
     // The figures.
     const ledger = await ledgerItems(flow.environment);
-    const known = new Set(ledger.flatMap((item) => (item.endpointId ? [item.endpointId] : [])));
     const endpoints = sim.endpoints();
-    const unknown = endpoints.filter((e) => !known.has(e.id));
+    const unknown = unknownEndpoints(ledger, sim);
     const duplicates = sim.duplicates();
     const extra = duplicates.reduce((n, d) => n + d.ids.length - 1, 0);
     const tracked = tracker.requests;
@@ -465,7 +514,12 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
       say(pad('requestIds with no final answer on any copy', unanswered.size));
       say(pad('events heard again (same eventId, counted once)', tracker.heardAgain));
       say(pad('OUTBOXES left non-empty', outboxes.length));
-      table = outageTable(outages, tracked, sentAt, tracker);
+      if (beforeReplay) {
+        const dlqBefore = [...beforeReplay.values()].filter((f) => f === 'dlq').length;
+        say(pad('in the DLQ after the outages / replayed', `${dlqBefore} / ${replayed}`));
+        say(pad('endpoints waiting for their request replayed', awaitingReplay));
+      }
+      table = outageTable(outages, tracked, sentAt, tracker, beforeReplay);
       for (const r of misplaced.slice(0, 10))
         say(`  misplaced: ${r.label}: ${r.final} ${r.error?.code ?? ''}`);
       for (const item of outboxes.slice(0, 10))
@@ -545,25 +599,26 @@ interface RanOutage extends PlannedOutage {
 
 /**
  * Sends the bodies in waves WAVE_MS apart while the outages run one after another (the first
- * OUTAGE_START_MS after the first wave, each next OUTAGE_GAP_MS after the last ended), until
- * AFTER_LAST_OUTAGE_MS after the last: some requests are published during each outage.
+ * --outage-start after the first wave, each next OUTAGE_GAP_MS after the last ended), until
+ * --tail-seconds after the last: some requests are published during each outage.
  */
 async function publishThroughOutages(
   flow: LocalFlow,
   bodies: readonly string[],
-  planned: readonly PlannedOutage[],
+  options: Pick<Options, 'outageStartMs' | 'tailMs'> & { outages: readonly PlannedOutage[] },
   sentAt: Map<TrackedRequest, number>,
   say: (text?: string) => void,
 ): Promise<RanOutage[]> {
+  const planned = options.outages;
   const start = Date.now();
   const ran: RanOutage[] = [];
-  let at = start + OUTAGE_START_MS;
+  let at = start + options.outageStartMs;
   const schedule = planned.map((o) => {
     const from = at;
     at = from + o.seconds * 1000 + OUTAGE_GAP_MS;
     return { ...o, from };
   });
-  const span = at - OUTAGE_GAP_MS + AFTER_LAST_OUTAGE_MS - start;
+  const span = at - OUTAGE_GAP_MS + options.tailMs - start;
   const waves = Math.max(1, Math.ceil(span / WAVE_MS));
   // Wave w sends bodies [w·n/waves, (w+1)·n/waves): spread evenly over every wave.
   const cut = (w: number) => Math.floor((w * bodies.length) / waves);
@@ -603,15 +658,29 @@ function outageTable(
   tracked: readonly TrackedRequest[],
   sentAt: ReadonlyMap<TrackedRequest, number>,
   tracker: RequestTracker,
+  beforeReplay?: ReadonlyMap<TrackedRequest, string | undefined>,
 ): string {
-  const rows = [['outage', 'length', 'published during', 'where they ended', 'answers late', 'answers lost']];
+  const rows = [
+    [
+      'outage',
+      'length',
+      'published during',
+      'where they ended',
+      ...(beforeReplay ? ['after the replay'] : []),
+      'answers late',
+      'answers lost',
+    ],
+  ];
+  const places = (during: readonly TrackedRequest[], final: (r: TrackedRequest) => string | undefined) => {
+    const counts = new Map<string, number>();
+    for (const r of during) counts.set(final(r) ?? 'none', (counts.get(final(r) ?? 'none') ?? 0) + 1);
+    return [...counts].map(([place, n]) => `${place} ${n}`).join(', ') || '-';
+  };
   for (const o of outages) {
     const during = tracked.filter((r) => {
       const t = sentAt.get(r);
       return t !== undefined && t >= o.from && t < o.until;
     });
-    const places = new Map<string, number>();
-    for (const r of during) places.set(r.final ?? 'none', (places.get(r.final ?? 'none') ?? 0) + 1);
     const late = during.reduce(
       (n, r) => n + r.events.filter((e) => (tracker.heardAt.get(e.eventId) ?? 0) >= o.until).length,
       0,
@@ -620,7 +689,8 @@ function outageTable(
       `${o.service} (${o.service === 'atlas' ? '503' : o.kind})`,
       `${((o.until - o.from) / 1000).toFixed(0)} s`,
       String(during.length),
-      [...places].map(([place, n]) => `${place} ${n}`).join(', ') || '-',
+      places(during, (r) => (beforeReplay ? beforeReplay.get(r) : r.final)),
+      ...(beforeReplay ? [places(during, (r) => r.final)] : []),
       String(late),
       String(during.filter((r) => r.final === undefined).length),
     ]);
