@@ -3,7 +3,8 @@
  * front of moto and the queues: EventBridge refuses every entry of every PutEvents (a partial
  * failure) for a stretch while valid and invalid requests flow. Once it takes events again, each
  * request reaches its final place with its reason, each fact is announced once per eventId, and
- * no ledger item is left with an outbox.
+ * no ledger item is left with an outbox. DynamoDB throttling every call for a stretch: requests
+ * wait it out on the continuation queue, spending no attempt, and are provisioned after it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalFlow, startLocalFlow } from '#test/local/flow.ts';
@@ -14,7 +15,7 @@ keepFunctionLogs();
 const PROJECT = '6620000000000000000000b1';
 const OUTAGE_MS = 6_000;
 
-describe('EventBridge refusing PutEvents for a stretch', () => {
+describe('our own AWS services down for a stretch', () => {
   let flow: LocalFlow;
 
   beforeAll(async () => {
@@ -82,5 +83,29 @@ describe('EventBridge refusing PutEvents for a stretch', () => {
           ),
       },
     );
+  });
+
+  it('waits out a DynamoDB throttle, spending no attempt, and provisions after it', {
+    timeout: 40_000,
+  }, async () => {
+    // Prepare
+    const refusedBefore = flow.proxies?.aws.refused.get('dynamodb UpdateItem') ?? 0;
+    const outage = flow.outage('dynamodb', 'throttle', OUTAGE_MS);
+
+    // Act
+    const requests = await flow.send([
+      body({ requestId: 'throttled-1', groupId: PROJECT, regionName: 'US_WEST_2' }),
+      body({ requestId: 'throttled-2', groupId: PROJECT, regionName: 'EU_CENTRAL_1' }),
+    ]);
+    await outage.ended;
+    await flow.tracker.settled(30_000);
+
+    // Assess: the ledger's claims were refused, and yet no delivery failed (a retry would have).
+    expect(flow.proxies?.aws.refused.get('dynamodb UpdateItem') ?? 0).toBeGreaterThan(refusedBefore);
+    expect(requests.map((r) => [r.label, r.final, r.retries])).toEqual([
+      ['throttled-1', 'provisioned', 0],
+      ['throttled-2', 'provisioned', 0],
+    ]);
+    expect(flow.simulator?.endpoints().filter((e) => e.groupId === PROJECT)).toHaveLength(5);
   });
 });
