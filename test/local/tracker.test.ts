@@ -172,6 +172,27 @@ describe('RequestTracker', () => {
     expect(second.deliveries.map((d) => d.messageId)).toEqual(['m-second', 'm-wait']);
   });
 
+  it('never takes a resend received before its send is registered for its settled twin', () => {
+    // Prepare: the same body sent twice (a producer's resend); the first is provisioned.
+    const t = tracker();
+    const body = JSON.stringify(createRequest());
+    const requestId = JSON.parse(body).requestId as string;
+    const first = t.sent(body, 'm-first', 1);
+    t.onEvent(event('PROVISIONED', { messageId: 'm-first', requestIds: [requestId], status: 'ACTIVE' }));
+
+    // Act: the poller receives the resend before its SendMessage returned, then it is registered.
+    t.onActivity(received(delivery(body, 'm-resend', 1)));
+    const resend = t.sent(body, 'm-resend', 2);
+    t.onEvent(event('ADOPTED', { messageId: 'm-resend', requestIds: [requestId], status: 'ACTIVE' }));
+
+    // Assess: the first stays settled, with only its own message; the resend has its delivery.
+    expect(first).toMatchObject({ final: 'provisioned' });
+    expect([...first.messageIds]).toEqual(['m-first']);
+    expect(resend).toMatchObject({ final: 'provisioned' });
+    expect(resend.deliveries.map((d) => d.messageId)).toEqual(['m-resend']);
+    expect(t.unfinished()).toEqual([]);
+  });
+
   it('still shows the parked twin after a status checker event for the requestId settles both', () => {
     const t = tracker();
     const body = JSON.stringify(createRequest());

@@ -348,12 +348,13 @@ export class RequestTracker {
       this.#byMessageId.set(record.messageId, carried);
       return carried;
     }
-    // A replayed message comes back with a new id: match it to the parked request it was, by body, else by requestId.
+    // A replayed message comes back with a new id: match it to the parked request it was, by body,
+    // else by requestId. Only a parked one: a message not registered yet (a producer's resend the
+    // poller received before its send returned) is not its twin's, and waits in #early for sent().
     const requestId = requestIdOf(record.body);
     const twins = requestId === undefined ? [] : (this.#byRequestId.get(requestId) ?? []);
     const parked = this.#requests.filter((r) => r.final === 'dlq');
-    const match =
-      parked.find((r) => r.body === record.body) ?? twins.find((r) => r.final === 'dlq') ?? twins[0];
+    const match = parked.find((r) => r.body === record.body) ?? twins.find((r) => r.final === 'dlq');
     if (match) {
       match.messageIds.add(record.messageId);
       this.#byMessageId.set(record.messageId, match);
