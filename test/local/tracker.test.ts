@@ -172,6 +172,19 @@ describe('RequestTracker', () => {
     expect(second.deliveries.map((d) => d.messageId)).toEqual(['m-second', 'm-wait']);
   });
 
+  it('counts an eventId heard again for another fact, and not one heard again for the same', () => {
+    const t = tracker();
+    const provisioned = event('PROVISIONED', { messageId: 'm-1', status: 'INITIATING' });
+    t.onEvent(provisioned);
+    t.onEvent({ ...provisioned });
+    expect(t.reusedEventIds).toEqual([]);
+
+    t.onEvent({ ...provisioned, status: 'ACTIVE' });
+
+    expect(t.heardAgain).toBe(2);
+    expect(t.reusedEventIds).toEqual([provisioned.eventId]);
+  });
+
   it('never takes a resend received before its send is registered for its settled twin', () => {
     // Prepare: the same body sent twice (a producer's resend); the first is provisioned.
     const t = tracker();

@@ -135,6 +135,9 @@ export class RequestTracker {
   readonly heardAt = new Map<string, number>();
   /** Events heard again with an eventId already heard (counted once, as a requester would). */
   heardAgain = 0;
+  /** EventIds heard again for another fact (another outcome, message, status or endpoint): must be 0. */
+  readonly reusedEventIds: string[] = [];
+  readonly #factOf = new Map<string, string>();
   /** What went wrong around the requests: invalid status events, failures to read them, to poll or to delete. */
   readonly problems: string[] = [];
 
@@ -376,10 +379,15 @@ export class RequestTracker {
     const targets = this.#targetsOf(detail);
     // Events are at least once: like any requester, the tracker hears each fact (eventId) once.
     // A replayed request parked again is a new fact, with an eventId of its own.
+    const fact = [detail.outcome, detail.messageId, detail.status, detail.endpointId, detail.requester].join(
+      '|',
+    );
     if (this.#eventIds.has(detail.eventId)) {
       this.heardAgain += 1;
+      if (this.#factOf.get(detail.eventId) !== fact) this.reusedEventIds.push(detail.eventId);
       return;
     }
+    this.#factOf.set(detail.eventId, fact);
     this.#eventIds.add(detail.eventId);
     this.heardAt.set(detail.eventId, Date.now());
     this.events.push(detail);

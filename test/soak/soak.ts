@@ -513,6 +513,7 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
       const unanswered = new Set(lost.map((r) => r.requestId).filter((id) => !answered.has(id)));
       say(pad('requestIds with no final answer on any copy', unanswered.size));
       say(pad('events heard again (same eventId, counted once)', tracker.heardAgain));
+      say(pad('EVENTIDS reused for another fact', tracker.reusedEventIds.length));
       say(pad('OUTBOXES left non-empty', outboxes.length));
       if (beforeReplay) {
         const dlqBefore = [...beforeReplay.values()].filter((f) => f === 'dlq').length;
@@ -524,7 +525,7 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
         say(`  misplaced: ${r.label}: ${r.final} ${r.error?.code ?? ''}`);
       for (const item of outboxes.slice(0, 10))
         say(`  outbox left: ${item.key}: ${Object.keys(item.outbox ?? {}).length} events`);
-      outagesOk = outboxes.length === 0;
+      outagesOk = outboxes.length === 0 && tracker.reusedEventIds.length === 0;
     }
     say(pad('DUPLICATE endpoints left (keys / extra endpoints)', `${duplicates.length} / ${extra}`));
     say(pad('UNKNOWN endpoints (in no ledger item)', unknown.length));
@@ -583,7 +584,7 @@ async function soak(options: Options, say: (text?: string) => void): Promise<num
     say(
       ok
         ? 'PASS: nothing lost, no duplicates, no unknown endpoints'
-        : 'FAIL: see LOST, DUPLICATE, UNKNOWN and OUTBOXES above',
+        : 'FAIL: see LOST, DUPLICATE, UNKNOWN, OUTBOXES and EVENTIDS above',
     );
     return ok ? 0 : 1;
   } finally {
