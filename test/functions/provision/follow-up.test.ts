@@ -33,7 +33,6 @@ const FOLLOW_UP = { firstSeconds: 10, maxSeconds: 120 };
 
 describe('Provisioner, follow-ups', () => {
   const scene = provisionerScene();
-
   const build = () => buildProvisioner(scene.atlas, { now: scene.now, followUp: FOLLOW_UP });
 
   const parked = () =>

@@ -70,7 +70,6 @@ function delivered(message: SendMessageCommandInput | undefined): SQSRecord {
 
 describe('Provisioner, request order', () => {
   const scene = provisionerScene();
-
   const build = (options: Parameters<typeof buildProvisioner>[1] = {}) =>
     buildProvisioner(scene.atlas, {
       now: scene.now,

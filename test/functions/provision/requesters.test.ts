@@ -60,7 +60,6 @@ const attributesOf = (attributes: Record<string, string>): SQSRecord['messageAtt
 
 describe('Provisioner, who may ask for what', () => {
   const scene = provisionerScene();
-
   const build = () =>
     buildProvisioner(scene.atlas, { requesters: new Requesters([TEAM_A, TEAM_B, OPS, CREATE_ONLY]) })
       .provisioner;
