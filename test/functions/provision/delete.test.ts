@@ -2,29 +2,21 @@
  * The delete action (functions/provision/delete.ts) while a create is in doubt: how long the
  * request waits before a listing can tell what to delete.
  */
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AtlasNetworkError } from '#lib/errors.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
-import { buildProvisioner, FakeAtlas, NOW, QUEUES, resetAws, sentTo, sqs } from './fixtures.ts';
+import { buildProvisioner, provisionerScene, QUEUES, sentTo, sqs } from './fixtures.ts';
 
 describe('delete', () => {
-  let atlas: FakeAtlas;
-  let clock: number;
-  const now = () => new Date(clock);
-
-  beforeEach(() => {
-    resetAws();
-    atlas = new FakeAtlas();
-    clock = NOW.getTime();
-  });
+  const scene = provisionerScene();
 
   it('waits, while a create is in doubt, only for what is left of the settle period', async () => {
     const request = createRequest();
-    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
-    const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: 30 });
+    scene.atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, createSettleSeconds: 30 });
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
     sqs.resetHistory();
-    clock += 27_500;
+    scene.clock += 27_500;
 
     await expect(
       provisioner.handleRecord(sqsRecord({ ...request, requestId: 'del-1', action: 'delete' })),

@@ -2,26 +2,21 @@
  * Every outcome delivered twice: a requester that de-duplicates on eventId hears each fact once,
  * and different facts never share an eventId.
  */
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MAX_ANSWERED } from '#ledger/ledger.ts';
 import { AtlasApiError } from '#lib/errors.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
-import { buildProvisioner, FakeAtlas, publishedDetails, resetAws } from './fixtures.ts';
+import { buildProvisioner, provisionerScene, publishedDetails } from './fixtures.ts';
 
 describe('event identity', () => {
-  let atlas: FakeAtlas;
-
-  beforeEach(() => {
-    resetAws();
-    atlas = new FakeAtlas();
-  });
+  const scene = provisionerScene();
 
   it('gives each fact one eventId however often its message is delivered, one outcome after another', async () => {
     // Prepare: one message per outcome, each delivered twice
-    const { provisioner } = buildProvisioner(atlas, { maxAttempts: 1 });
+    const { provisioner } = buildProvisioner(scene.atlas, { maxAttempts: 1 });
     const created = createRequest();
     const adopted = createRequest();
-    atlas.seed(adopted.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
+    scene.atlas.seed(adopted.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
     const deleted = createRequest({ action: 'delete' });
     const deleting = createRequest();
     const dead = createRequest();
@@ -36,7 +31,7 @@ describe('event identity', () => {
 
     // Act
     for (const record of records) {
-      if (record.body.includes(dead.requestId)) atlas.failNext('list', apiError(), apiError());
+      if (record.body.includes(dead.requestId)) scene.atlas.failNext('list', apiError(), apiError());
       await provisioner.handleRecord(record);
       await provisioner.handleRecord(record);
     }
@@ -78,26 +73,26 @@ describe('event identity', () => {
   });
 
   it('answers a redelivery of an answered message with its recorded answer, even after the status moved on', async () => {
-    const { provisioner } = buildProvisioner(atlas);
+    const { provisioner } = buildProvisioner(scene.atlas);
     const request = createRequest();
     const record = sqsRecord(request);
     await provisioner.handleRecord(record);
-    const [endpoint] = atlas.endpoints.get(request.groupId) ?? [];
+    const [endpoint] = scene.atlas.endpoints.get(request.groupId) ?? [];
     if (endpoint) endpoint.status = 'AVAILABLE';
     // The sweep saw the change since: a fresh answer now would be ADOPTED, AVAILABLE, another eventId.
     await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'later' }));
-    atlas.calls.length = 0;
+    scene.atlas.calls.length = 0;
 
     await expect(provisioner.handleRecord(record)).resolves.toBe('PROVISIONED');
 
     const answers = publishedDetails().filter((e) => e.messageId === record.messageId);
     expect(answers).toHaveLength(2);
     expect(answers[1]).toEqual(answers[0]);
-    expect(atlas.calls).toEqual([]);
+    expect(scene.atlas.calls).toEqual([]);
   });
 
   it('answers anew a message whose earlier answer fell out of the bounded memory of answers', async () => {
-    const { provisioner } = buildProvisioner(atlas);
+    const { provisioner } = buildProvisioner(scene.atlas);
     const request = createRequest();
     const first = sqsRecord(request);
     await provisioner.handleRecord(first);
@@ -112,7 +107,7 @@ describe('event identity', () => {
   });
 
   it('answers each of two messages with one requestId, as two facts a requester matching by messageId hears', async () => {
-    const { provisioner } = buildProvisioner(atlas);
+    const { provisioner } = buildProvisioner(scene.atlas);
     const request = createRequest();
     const first = sqsRecord(request, { messageId: 'message-1' });
     const second = sqsRecord(request, { messageId: 'message-2' });
@@ -128,9 +123,9 @@ describe('event identity', () => {
   });
 
   it('gives a request parked again after a replay a new eventId, and a redelivery of one parking the same', async () => {
-    const { provisioner } = buildProvisioner(atlas, { maxAttempts: 1 });
+    const { provisioner } = buildProvisioner(scene.atlas, { maxAttempts: 1 });
     const request = createRequest();
-    atlas.failNext('list', apiError(), apiError(), apiError());
+    scene.atlas.failNext('list', apiError(), apiError(), apiError());
     const parked = sqsRecord(request, { messageId: 'sender-id' });
     // A replay is a new SQS message that carries the sender's messageId as OriginalMessageId.
     const replayed = sqsRecord(request, { messageId: 'replayed-id' });

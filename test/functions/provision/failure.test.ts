@@ -5,33 +5,26 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AtlasApiError } from '#lib/errors.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,
-  FakeAtlas,
   NOW,
+  provisionerScene,
   publishedDetails,
   QUEUES,
-  resetAws,
   sentTo,
   sqs,
 } from './fixtures.ts';
 
 describe('failure', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-  });
+  const scene = provisionerScene();
 
   it('dates the first failure from now when the receive timestamp is zero', async () => {
     const request = createRequest();
-    vi.spyOn(table, 'claim').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
-    const { provisioner } = buildProvisioner(atlas, { maxAttempts: 2 });
+    vi.spyOn(scene.table, 'claim').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
+    const { provisioner } = buildProvisioner(scene.atlas, { maxAttempts: 2 });
 
     await expect(
       provisioner.handleRecord(sqsRecord(request, { receiveCount: 2, firstReceivedAt: 0 })),
@@ -41,7 +34,7 @@ describe('failure', () => {
   });
 
   it('announces a rejected body that names no request with no requestIds, and parks it without one', async () => {
-    const { provisioner } = buildProvisioner(atlas);
+    const { provisioner } = buildProvisioner(scene.atlas);
     const record = sqsRecord('this is not a request');
 
     await expect(provisioner.handleRecord(record)).resolves.toBe('REJECTED');
@@ -71,8 +64,8 @@ describe('failure', () => {
   it('logs the error itself, stack and all, only for a failure nobody expected', async () => {
     const unexpected = new TypeError('cannot read properties of undefined');
     const entries = await logged(async (logger) => {
-      const { provisioner } = buildProvisioner(atlas, { logger });
-      atlas.failNext(
+      const { provisioner } = buildProvisioner(scene.atlas, { logger });
+      scene.atlas.failNext(
         'list',
         unexpected,
         new AtlasApiError({ status: 500, errorCode: 'UNEXPECTED_ERROR', operation: 'list' }),
@@ -96,13 +89,15 @@ describe('failure', () => {
   });
 
   it('logs the ledger error it swallows when a failure cannot be recorded, and still parks the request', async () => {
-    atlas.failNext(
+    scene.atlas.failNext(
       'list',
       new AtlasApiError({ status: 403, errorCode: 'USER_UNAUTHORIZED', operation: 'list' }),
     );
-    vi.spyOn(table, 'recordFailure').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
+    vi.spyOn(scene.table, 'recordFailure').mockRejectedValue(
+      new Error('ProvisionedThroughputExceededException'),
+    );
     const entries = await logged(async (logger) => {
-      const { provisioner } = buildProvisioner(atlas, { logger });
+      const { provisioner } = buildProvisioner(scene.atlas, { logger });
       await expect(provisioner.handleRecord(sqsRecord(createRequest()))).resolves.toBe('DEAD_LETTERED');
     });
 
@@ -116,12 +111,12 @@ describe('failure', () => {
 
   it('logs the SQS error it swallows when a retry cannot be delayed, and still retries', async () => {
     sqs.on(ChangeMessageVisibilityCommand).rejects(new Error('ReceiptHandleIsInvalid'));
-    atlas.failNext(
+    scene.atlas.failNext(
       'list',
       new AtlasApiError({ status: 500, errorCode: 'UNEXPECTED_ERROR', operation: 'list' }),
     );
     const entries = await logged(async (logger) => {
-      const { provisioner } = buildProvisioner(atlas, { logger });
+      const { provisioner } = buildProvisioner(scene.atlas, { logger });
       await expect(provisioner.handleRecord(sqsRecord(createRequest()))).rejects.toThrow(/500/);
     });
 

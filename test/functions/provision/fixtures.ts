@@ -7,12 +7,13 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { vi } from 'vitest';
+import { beforeEach, vi } from 'vitest';
 import type { AtlasEndpoint, CloudProvider, CreateEndpointBody } from '#atlas/types.ts';
 import { StatusEvents } from '#events/publisher.ts';
 import { type StatusChangedDetail, StatusChangedDetailSchema } from '#events/schema.ts';
 import { AtlasApiError } from '#lib/errors.ts';
 import { Queues } from '#messages/queues.ts';
+import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { ALL_PROJECTS, DEFAULT_REQUESTER, type RequesterEntry, Requesters } from '#messages/requesters.ts';
 import { type EndpointsApi, Provisioner, type ProvisionerOptions } from '#provision/provisioner.ts';
 import { InMemoryLedger } from '#test/support/in-memory-ledger.ts';
@@ -137,6 +138,18 @@ export function sentTo(queueUrl: string) {
     .filter((m) => m.QueueUrl === queueUrl);
 }
 
+/** What the provisioner sent back to itself (waits, follow-ups, hand-backs), oldest first. */
+export const continuations = () => sentTo(QUEUES.continuationQueueUrl);
+
+/** The continuations that are follow-ups: the key looked at again until its endpoint settles. */
+export const followUps = () => continuations().filter((m) => m.MessageAttributes?.FollowUp !== undefined);
+
+/** The requests parked in the default requester's DLQ, oldest first. */
+export const dlq = () => sentTo(QUEUES.dlqUrl);
+
+/** The ledger key of a request (or of a request's body as a test wrote it). */
+export const keyOf = (request: object) => naturalKey(request as ProvisionRequest);
+
 /**
  * Whether the record was deferred for lack of invocation time as a wait: sent again on the
  * continuation queue after DEADLINE_RETRY_SECONDS with its waits counted, its own delivery
@@ -158,6 +171,42 @@ export function publishedDetails(): StatusChangedDetail[] {
     .commandCalls(PutEventsCommand)
     .flatMap((call) => call.args[0].input.Entries ?? [])
     .map((entry) => StatusChangedDetailSchema.parse(JSON.parse(entry.Detail ?? '{}')));
+}
+
+/**
+ * The world each test of the describe block that calls this starts from: before each test, fresh
+ * SDK fakes and ledger (`table`), a fresh FakeAtlas, and a clock back at NOW. A test moves the
+ * clock (`scene.clock += ms`) and hands a provisioner `{ now: scene.now }` to run on it.
+ */
+export function provisionerScene() {
+  let atlas: FakeAtlas;
+  let table: InMemoryLedger;
+  let clock: number;
+
+  beforeEach(() => {
+    table = resetAws();
+    atlas = new FakeAtlas();
+    clock = NOW.getTime();
+  });
+
+  return {
+    get atlas() {
+      return atlas;
+    },
+    get table() {
+      return table;
+    },
+    get clock() {
+      return clock;
+    },
+    set clock(ms: number) {
+      clock = ms;
+    },
+    now: () => new Date(clock),
+    /** An endpoint Atlas lists for the request's key, in `status`. */
+    endpoint: (request: { groupId: string }, status: string) =>
+      atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status }),
+  };
 }
 
 export function silentLogger() {

@@ -8,46 +8,33 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { SendMessageCommandInput } from '@aws-sdk/client-sqs';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { StatusChangedDetail } from '#events/schema.ts';
 import { statusChange } from '#events/status-change.ts';
 import { MAX_OUTBOX } from '#ledger/item.ts';
 import { AtlasApiError, AtlasNetworkError } from '#lib/errors.ts';
-import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { MAX_FOLLOW_UPS } from '#provision/provisioner.ts';
 import { captureOutput } from '#test/support/handler-module.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,
+  continuations,
   eventBridge,
-  FakeAtlas,
+  followUps,
+  keyOf,
   NOW,
+  provisionerScene,
   publishedDetails,
   QUEUES,
-  resetAws,
-  sentTo,
   sqs,
 } from './fixtures.ts';
 
-const keyOf = (request: object) => naturalKey(request as ProvisionRequest);
 const FOLLOW_UP = { firstSeconds: 10, maxSeconds: 120 };
 
 describe('Provisioner, follow-ups', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-  let clock: number;
-  const now = () => new Date(clock);
-  const build = () => buildProvisioner(atlas, { now, followUp: FOLLOW_UP });
+  const scene = provisionerScene();
+  const build = () => buildProvisioner(scene.atlas, { now: scene.now, followUp: FOLLOW_UP });
 
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-    clock = NOW.getTime();
-  });
-
-  /** Messages sent to the request queue (follow-ups, waits, hand-backs), oldest first. */
-  const sent = () => sentTo(QUEUES.continuationQueueUrl);
-  const followUps = () => sent().filter((m) => m.MessageAttributes?.FollowUp !== undefined);
   const parked = () =>
     sqs
       .commandCalls(SendMessageCommand)
@@ -81,7 +68,13 @@ describe('Provisioner, follow-ups', () => {
       'PROVISIONED',
     );
     const [first] = followUps();
-    return { request, provisioner, metrics, first, endpoint: atlas.endpoints.get(request.groupId)?.[0] };
+    return {
+      request,
+      provisioner,
+      metrics,
+      first,
+      endpoint: scene.atlas.endpoints.get(request.groupId)?.[0],
+    };
   }
 
   it('follows a new endpoint: the first follow-up after firstSeconds, carrying the original body and messageId', async () => {
@@ -101,7 +94,7 @@ describe('Provisioner, follow-ups', () => {
 
   it('looks with one GET, never lists or creates, and comes back twice as late, capped', async () => {
     const { provisioner, first } = await provisioned();
-    atlas.calls.length = 0;
+    scene.atlas.calls.length = 0;
     let record = delivered(first);
     const delays: Array<number | undefined> = [];
     for (let i = 0; i < 6; i++) {
@@ -111,7 +104,7 @@ describe('Provisioner, follow-ups', () => {
       delays.push(next?.DelaySeconds);
       record = delivered(next);
     }
-    expect(atlas.calls.map((c) => c.op)).toEqual(['get', 'get', 'get', 'get', 'get', 'get']);
+    expect(scene.atlas.calls.map((c) => c.op)).toEqual(['get', 'get', 'get', 'get', 'get', 'get']);
     expect(delays).toEqual([20, 40, 80, 120, 120, 120]);
     expect(publishedDetails().filter((e) => e.outcome === 'STATUS_CHANGED')).toEqual([]);
   });
@@ -120,18 +113,20 @@ describe('Provisioner, follow-ups', () => {
     const { request, provisioner, first, endpoint } = await provisioned();
     if (!endpoint) throw new Error('no endpoint');
     endpoint.status = 'ACTIVE';
-    clock += 10_000;
-    const before = { ...table.items.get(keyOf(request)) } as NonNullable<ReturnType<typeof table.items.get>>;
+    scene.clock += 10_000;
+    const before = { ...scene.table.items.get(keyOf(request)) } as NonNullable<
+      ReturnType<typeof scene.table.items.get>
+    >;
     sqs.resetHistory();
 
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-    const item = table.items.get(keyOf(request));
-    expect(item).toMatchObject({ status: 'ACTIVE', statusSince: new Date(clock).toISOString() });
+    const item = scene.table.items.get(keyOf(request));
+    expect(item).toMatchObject({ status: 'ACTIVE', statusSince: new Date(scene.clock).toISOString() });
     expect(item).not.toHaveProperty('lease');
     expect(item).not.toHaveProperty('outbox');
     const changed = publishedDetails().filter((e) => e.outcome === 'STATUS_CHANGED');
-    const [expected] = statusChange(before, { status: 'ACTIVE' }, new Date(clock)).events;
+    const [expected] = statusChange(before, { status: 'ACTIVE' }, new Date(scene.clock)).events;
     expect(changed).toEqual([expect.objectContaining({ eventId: expected?.eventId, status: 'ACTIVE' })]);
     expect(changed[0]).toMatchObject({ previousStatus: 'INITIATING', requestIds: [request.requestId] });
     expect(followUps()).toEqual([]);
@@ -156,7 +151,7 @@ describe('Provisioner, follow-ups', () => {
     { name: 'a timeout', error: new AtlasNetworkError('get', 'timeout'), delay: 10 },
   ])('asks again later after $name, never retrying the record or parking it', async ({ error, delay }) => {
     const { provisioner, first, request } = await provisioned();
-    atlas.failNext('get', error);
+    scene.atlas.failNext('get', error);
     sqs.resetHistory();
 
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
@@ -168,13 +163,13 @@ describe('Provisioner, follow-ups', () => {
       }),
     ]);
     expect(parked()).toEqual([]);
-    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
-    expect(table.items.get(keyOf(request))).not.toHaveProperty('lease');
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
+    expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('lease');
   });
 
   it('drops a follow-up Atlas refuses (403) or one past the chain bound, with a metric, never parking it', async () => {
     const { provisioner, first, metrics } = await provisioned();
-    atlas.failNext('get', new AtlasApiError({ status: 403, errorCode: 'FORBIDDEN', operation: 'get' }));
+    scene.atlas.failNext('get', new AtlasApiError({ status: 403, errorCode: 'FORBIDDEN', operation: 'get' }));
     sqs.resetHistory();
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOW_UP_DROPPED');
 
@@ -190,24 +185,24 @@ describe('Provisioner, follow-ups', () => {
 
   it('never keeps a key busy: a key a request holds is looked at later, without calling Atlas', async () => {
     const { provisioner, first, request } = await provisioned();
-    const item = table.items.get(keyOf(request));
+    const item = scene.table.items.get(keyOf(request));
     if (!item) throw new Error('no item');
-    item.lease = { owner: 'someone', expiresAt: clock + 60_000 };
-    atlas.calls.length = 0;
+    item.lease = { owner: 'someone', expiresAt: scene.clock + 60_000 };
+    scene.atlas.calls.length = 0;
     sqs.resetHistory();
 
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-    expect(atlas.calls).toEqual([]);
+    expect(scene.atlas.calls).toEqual([]);
     expect(followUps()).toEqual([expect.objectContaining({ DelaySeconds: 20 })]);
-    expect(table.items.get(keyOf(request))?.lease?.owner).toBe('someone');
+    expect(scene.table.items.get(keyOf(request))?.lease?.owner).toBe('someone');
   });
 
   it('stops when the key moved on: another endpoint, or a settled status', async () => {
     const { provisioner, first, request } = await provisioned();
-    const item = table.items.get(keyOf(request));
+    const item = scene.table.items.get(keyOf(request));
     if (!item) throw new Error('no item');
-    atlas.calls.length = 0;
+    scene.atlas.calls.length = 0;
     sqs.resetHistory();
 
     item.endpointId = 'f'.repeat(24);
@@ -216,8 +211,8 @@ describe('Provisioner, follow-ups', () => {
     item.status = 'ACTIVE';
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-    expect(atlas.calls).toEqual([]);
-    expect(sent()).toEqual([]);
+    expect(scene.atlas.calls).toEqual([]);
+    expect(continuations()).toEqual([]);
   });
 
   it('hands a FAILED create back to the provisioner, which deletes it to create it anew', async () => {
@@ -229,7 +224,7 @@ describe('Provisioner, follow-ups', () => {
 
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'FAILED' });
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'FAILED' });
     expect(publishedDetails()).toContainEqual(
       expect.objectContaining({
         outcome: 'STATUS_CHANGED',
@@ -237,33 +232,33 @@ describe('Provisioner, follow-ups', () => {
         errorMessage: 'bucket policy denied',
       }),
     );
-    const [handBack] = sent();
+    const [handBack] = continuations();
     expect(handBack?.MessageAttributes?.FollowUp).toBeUndefined();
     expect(JSON.parse(handBack?.MessageBody ?? '{}')).toMatchObject({
       action: 'create',
       requestId: request.requestId,
     });
-    atlas.calls.length = 0;
+    scene.atlas.calls.length = 0;
     await expect(provisioner.handleRecord(delivered(handBack))).resolves.toBe('RECREATING');
-    expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'delete']);
+    expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list', 'delete']);
   });
 
   it('follows a delete until the endpoint is gone (404), then announces DELETED', async () => {
     const { provisioner, request, endpoint } = await provisioned();
     if (!endpoint) throw new Error('no endpoint');
     endpoint.status = 'ACTIVE';
-    const item = table.items.get(keyOf(request));
+    const item = scene.table.items.get(keyOf(request));
     if (item) item.status = 'ACTIVE';
     sqs.resetHistory();
     const del = { ...request, requestId: 'delete-1', action: 'delete' as const };
     await expect(provisioner.handleRecord(sqsRecord(del))).resolves.toBe('DELETE_REQUESTED');
     const [first] = followUps();
     expect(first).toBeDefined();
-    atlas.endpoints.set(request.groupId, []);
+    scene.atlas.endpoints.set(request.groupId, []);
 
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'DELETED' });
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'DELETED' });
     expect(publishedDetails()).toContainEqual(
       expect.objectContaining({ outcome: 'DELETED', status: 'DELETED', requestIds: ['delete-1'] }),
     );
@@ -281,7 +276,7 @@ describe('Provisioner, follow-ups', () => {
 
   it('follows an endpoint in progress that a create adopts from Atlas', async () => {
     const request = createRequest();
-    const found = atlas.seed(request.groupId, {
+    const found = scene.atlas.seed(request.groupId, {
       cloudProvider: 'AWS',
       regionName: request.regionName,
       status: 'PENDING_RECREATION',
@@ -302,7 +297,7 @@ describe('Provisioner, follow-ups', () => {
     const { provisioner } = build();
     for (const status of ['ACTIVE', 'PENDING_ACCEPTANCE'] as const) {
       const request = createRequest();
-      atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: request.regionName, status });
+      scene.atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: request.regionName, status });
       await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
     }
     expect(followUps()).toEqual([]);
@@ -313,17 +308,17 @@ describe('Provisioner, follow-ups', () => {
     if (!endpoint) throw new Error('no endpoint');
     endpoint.status = 'ACTIVE';
     // Another writer (a request answered, a checker run) moves the item between read and write.
-    const recordCheck = table.recordCheck.bind(table);
-    table.recordCheck = async (...args) => {
-      const item = table.items.get(keyOf(request));
-      if (item) item.updatedAt = new Date(clock + 1).toISOString();
+    const recordCheck = scene.table.recordCheck.bind(scene.table);
+    scene.table.recordCheck = async (...args) => {
+      const item = scene.table.items.get(keyOf(request));
+      if (item) item.updatedAt = new Date(scene.clock + 1).toISOString();
       return recordCheck(...args);
     };
     sqs.resetHistory();
 
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
     expect(publishedDetails().filter((e) => e.outcome === 'STATUS_CHANGED')).toEqual([]);
     expect(followUps()).toEqual([
       expect.objectContaining({
@@ -336,10 +331,10 @@ describe('Provisioner, follow-ups', () => {
     const { provisioner, first } = await provisioned();
     const broken = delivered(first);
     broken.body = '{"requestId":';
-    atlas.calls.length = 0;
+    scene.atlas.calls.length = 0;
     sqs.resetHistory();
     await expect(provisioner.handleRecord(broken)).resolves.toBe('FOLLOW_UP_DROPPED');
-    expect(atlas.calls).toEqual([]);
+    expect(scene.atlas.calls).toEqual([]);
     expect(sqs.commandCalls(SendMessageCommand)).toEqual([]);
   });
 
@@ -352,23 +347,23 @@ describe('Provisioner, follow-ups', () => {
 
   it('counts each look at Atlas and does not record a status that did not change', async () => {
     const { provisioner, first, request, metrics } = await provisioned();
-    const writes = table.writes.length;
+    const writes = scene.table.writes.length;
 
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
     expect(metrics.addMetric).toHaveBeenCalledWith('FollowUps', 'Count', 1);
-    expect(table.writes.slice(writes)).toEqual([]);
-    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
+    expect(scene.table.writes.slice(writes)).toEqual([]);
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
   });
 
   it('reports a created endpoint that Atlas no longer knows (404) as MISSING, and stops', async () => {
     const { provisioner, first, request } = await provisioned();
-    atlas.endpoints.set(request.groupId, []);
+    scene.atlas.endpoints.set(request.groupId, []);
     sqs.resetHistory();
 
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'MISSING' });
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'MISSING' });
     expect(publishedDetails().at(-1)).toMatchObject({ outcome: 'MISSING', previousStatus: 'INITIATING' });
     expect(followUps()).toEqual([]);
   });
@@ -380,13 +375,13 @@ describe('Provisioner, follow-ups', () => {
     'never reads a GET answered 404 for %s as the endpoint gone: dropped, nothing recorded',
     async (_what, errorCode) => {
       const { provisioner, first, request } = await provisioned();
-      atlas.failNext('get', new AtlasApiError({ status: 404, errorCode, operation: 'get' }));
+      scene.atlas.failNext('get', new AtlasApiError({ status: 404, errorCode, operation: 'get' }));
       sqs.resetHistory();
       eventBridge.resetHistory();
 
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOW_UP_DROPPED');
 
-      expect(table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
       expect(publishedDetails()).toEqual([]);
       expect(followUps()).toEqual([]);
     },
@@ -400,7 +395,7 @@ describe('Provisioner, follow-ups', () => {
 
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'PENDING_RECREATION' });
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'PENDING_RECREATION' });
     expect(followUps()).toEqual([
       expect.objectContaining({
         DelaySeconds: 20,
@@ -417,7 +412,7 @@ describe('Provisioner, follow-ups', () => {
 
     await provisioner.handleRecord(delivered(first));
 
-    expect(sent()).toEqual([
+    expect(continuations()).toEqual([
       {
         QueueUrl: QUEUES.continuationQueueUrl,
         MessageBody: expect.any(String),
@@ -443,14 +438,14 @@ describe('Provisioner, follow-ups', () => {
 
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'FAILED', action: 'delete' });
-    expect(sent()).toEqual([]);
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'FAILED', action: 'delete' });
+    expect(continuations()).toEqual([]);
   });
 
   it('announces what the outbox still held together with the change, and empties it', async () => {
     const { provisioner, first, request, endpoint } = await provisioned();
     if (!endpoint) throw new Error('no endpoint');
-    const item = table.items.get(keyOf(request));
+    const item = scene.table.items.get(keyOf(request));
     if (!item) throw new Error('no item');
     const earlier = { ...publishedDetails()[0], eventId: 'b'.repeat(32) } as NonNullable<
       ReturnType<typeof publishedDetails>[number]
@@ -468,30 +463,30 @@ describe('Provisioner, follow-ups', () => {
       [earlier.eventId, 'PROVISIONED'],
       [expect.any(String), 'STATUS_CHANGED'],
     ]);
-    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'ACTIVE' });
-    expect(table.items.get(keyOf(request))).not.toHaveProperty('outbox');
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'ACTIVE' });
+    expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('outbox');
   });
 
   it('looks at a key whose lease ran out', async () => {
     const { provisioner, first, request } = await provisioned();
-    const item = table.items.get(keyOf(request));
-    if (item) item.lease = { owner: 'crashed', expiresAt: clock - 1 };
-    atlas.calls.length = 0;
+    const item = scene.table.items.get(keyOf(request));
+    if (item) item.lease = { owner: 'crashed', expiresAt: scene.clock - 1 };
+    scene.atlas.calls.length = 0;
 
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-    expect(atlas.calls.map((c) => c.op)).toEqual(['get']);
+    expect(scene.atlas.calls.map((c) => c.op)).toEqual(['get']);
   });
 
   it('leaves a key alone while its lease lasts, to the millisecond', async () => {
     const { provisioner, first, request } = await provisioned();
-    const item = table.items.get(keyOf(request));
-    if (item) item.lease = { owner: 'someone', expiresAt: clock };
-    atlas.calls.length = 0;
+    const item = scene.table.items.get(keyOf(request));
+    if (item) item.lease = { owner: 'someone', expiresAt: scene.clock };
+    scene.atlas.calls.length = 0;
 
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-    expect(atlas.calls).toEqual([]);
+    expect(scene.atlas.calls).toEqual([]);
   });
 
   it.each([
@@ -500,15 +495,15 @@ describe('Provisioner, follow-ups', () => {
     { name: 'a key with no ledger item', change: undefined },
   ])('stops following $name: the provisioner has it again', async ({ change }) => {
     const { provisioner, first, request } = await provisioned();
-    if (change) Object.assign(table.items.get(keyOf(request)) ?? {}, change);
-    else table.items.delete(keyOf(request));
-    atlas.calls.length = 0;
+    if (change) Object.assign(scene.table.items.get(keyOf(request)) ?? {}, change);
+    else scene.table.items.delete(keyOf(request));
+    scene.atlas.calls.length = 0;
     sqs.resetHistory();
 
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-    expect(atlas.calls).toEqual([]);
-    expect(sent()).toEqual([]);
+    expect(scene.atlas.calls).toEqual([]);
+    expect(continuations()).toEqual([]);
   });
 
   it('sends the last follow-up the chain allows, and drops the one after it', async () => {
@@ -537,7 +532,7 @@ describe('Provisioner, follow-ups', () => {
     { name: 'a Retry-After of 0 waits a second', error: 429, retryAfter: 0, delay: 1 },
   ])('asks Atlas again later: $name', async ({ error, retryAfter, delay }) => {
     const { provisioner, first } = await provisioned();
-    atlas.failNext(
+    scene.atlas.failNext(
       'get',
       new AtlasApiError({
         status: error,
@@ -574,7 +569,7 @@ describe('Provisioner, follow-ups', () => {
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
 
-    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
     expect(metrics.addMetric).toHaveBeenCalledWith('FollowUpsDropped', 'Count', 1);
     expect(metrics.addMetric).toHaveBeenCalledWith('Provisioned', 'Count', 1);
   });
@@ -583,28 +578,28 @@ describe('Provisioner, follow-ups', () => {
     const { provisioner, first } = await provisioned();
     const record = delivered(first);
     delete record.messageAttributes.EndpointId;
-    atlas.calls.length = 0;
+    scene.atlas.calls.length = 0;
     sqs.resetHistory();
 
     await expect(provisioner.handleRecord(record)).resolves.toBe('FOLLOW_UP_DROPPED');
-    expect(atlas.calls).toEqual([]);
-    expect(sent()).toEqual([]);
+    expect(scene.atlas.calls).toEqual([]);
+    expect(continuations()).toEqual([]);
   });
 
   it('drops the follow-ups still queued once a deployment turns them off', async () => {
     const { first } = await provisioned();
-    const { provisioner } = buildProvisioner(atlas, { now });
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now });
     sqs.resetHistory();
 
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOW_UP_DROPPED');
-    expect(sent()).toEqual([]);
+    expect(continuations()).toEqual([]);
   });
 
   it('starts no follow-up without follow-ups configured, nor for a FAILED endpoint being recreated', async () => {
-    const plain = buildProvisioner(atlas, { now });
+    const plain = buildProvisioner(scene.atlas, { now: scene.now });
     await expect(plain.provisioner.handleRecord(sqsRecord(createRequest()))).resolves.toBe('PROVISIONED');
     const request = createRequest();
-    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'FAILED' });
+    scene.atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'FAILED' });
     await expect(build().provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
 
     expect(followUps()).toEqual([]);
@@ -613,11 +608,11 @@ describe('Provisioner, follow-ups', () => {
   describe('an endpoint Atlas recreates under a new id', () => {
     /** Atlas replaces the key's endpoint: the old one is gone, these stand in its place. */
     const replace = (groupId: string, ...statuses: string[]) => {
-      const [old] = atlas.endpoints.get(groupId) ?? [];
+      const [old] = scene.atlas.endpoints.get(groupId) ?? [];
       if (!old) throw new Error('no endpoint');
-      atlas.endpoints.set(groupId, []);
+      scene.atlas.endpoints.set(groupId, []);
       return statuses.map((status) =>
-        atlas.seed(groupId, {
+        scene.atlas.seed(groupId, {
           cloudProvider: old.cloudProvider,
           regionName: old.regionName,
           vpcRegionName: old.vpcRegionName ?? old.regionName,
@@ -637,7 +632,7 @@ describe('Provisioner, follow-ups', () => {
       endpoint.status = 'PENDING_RECREATION';
       sqs.resetHistory();
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
-      expect(table.items.get(keyOf(request))?.status).toBe('PENDING_RECREATION');
+      expect(scene.table.items.get(keyOf(request))?.status).toBe('PENDING_RECREATION');
       const [second] = followUps();
       expect(followed(second)).toEqual({ endpointId: endpoint.id, number: '2' });
 
@@ -645,7 +640,7 @@ describe('Provisioner, follow-ups', () => {
       sqs.resetHistory();
       eventBridge.resetHistory();
       await expect(provisioner.handleRecord(delivered(second))).resolves.toBe('FOLLOWED');
-      expect(table.items.get(keyOf(request))).toMatchObject({
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({
         endpointId: successor?.id,
         status: 'INITIATING',
       });
@@ -683,7 +678,7 @@ describe('Provisioner, follow-ups', () => {
       sqs.resetHistory();
       eventBridge.resetHistory();
       await expect(provisioner.handleRecord(delivered(second))).resolves.toBe('FOLLOWED');
-      expect(table.items.get(keyOf(request))).toMatchObject({
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({
         endpointId: endpoint.id,
         status: 'PENDING_RECREATION',
       });
@@ -697,7 +692,7 @@ describe('Provisioner, follow-ups', () => {
       sqs.resetHistory();
       eventBridge.resetHistory();
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
-      expect(table.items.get(keyOf(request))?.endpointId).toBe(successor?.id);
+      expect(scene.table.items.get(keyOf(request))?.endpointId).toBe(successor?.id);
       expect(publishedDetails()).toEqual([
         expect.objectContaining({
           outcome: 'ADOPTED',
@@ -714,7 +709,7 @@ describe('Provisioner, follow-ups', () => {
       sqs.resetHistory();
       eventBridge.resetHistory();
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
-      expect(table.items.get(keyOf(request))?.status).toBe('MISSING');
+      expect(scene.table.items.get(keyOf(request))?.status).toBe('MISSING');
       expect(publishedDetails().map((e) => e.outcome)).toEqual(['MISSING']);
       expect(followUps()).toEqual([]);
     });
@@ -724,12 +719,16 @@ describe('Provisioner, follow-ups', () => {
       if (!endpoint) throw new Error('no endpoint');
       // The GET no longer finds the endpoint while the listing still shows it, beside one being
       // deleted and the one that took its place.
-      atlas.failNext(
+      scene.atlas.failNext(
         'get',
         new AtlasApiError({ status: 404, errorCode: 'RESOURCE_NOT_FOUND', operation: 'get' }),
       );
-      atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'DELETING' });
-      const successor = atlas.seed(request.groupId, {
+      scene.atlas.seed(request.groupId, {
+        cloudProvider: 'AWS',
+        regionName: 'US_EAST_1',
+        status: 'DELETING',
+      });
+      const successor = scene.atlas.seed(request.groupId, {
         cloudProvider: 'AWS',
         regionName: 'US_EAST_1',
         status: 'INITIATING',
@@ -738,7 +737,7 @@ describe('Provisioner, follow-ups', () => {
 
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-      expect(table.items.get(keyOf(request))).toMatchObject({
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({
         endpointId: successor.id,
         status: 'INITIATING',
       });
@@ -750,13 +749,13 @@ describe('Provisioner, follow-ups', () => {
       const del = { ...request, requestId: 'delete-1', action: 'delete' as const };
       await expect(provisioner.handleRecord(sqsRecord(del))).resolves.toBe('DELETE_REQUESTED');
       const [first] = followUps().slice(-1);
-      atlas.endpoints.set(request.groupId, []);
-      atlas.calls.length = 0;
+      scene.atlas.endpoints.set(request.groupId, []);
+      scene.atlas.calls.length = 0;
 
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-      expect(atlas.calls.map((c) => c.op)).toEqual(['get']);
-      expect(table.items.get(keyOf(request))).toMatchObject({ status: 'DELETED' });
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['get']);
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'DELETED' });
     });
 
     it('comes back twice as late while the new endpoint is not listed yet', async () => {
@@ -780,7 +779,7 @@ describe('Provisioner, follow-ups', () => {
 
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-      expect(sent()).toEqual([
+      expect(continuations()).toEqual([
         expect.objectContaining({
           DelaySeconds: 20,
           MessageAttributes: expect.objectContaining({
@@ -798,8 +797,11 @@ describe('Provisioner, follow-ups', () => {
 
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-      expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: successor?.id, status: 'ACTIVE' });
-      expect(sent()).toEqual([]);
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({
+        endpointId: successor?.id,
+        status: 'ACTIVE',
+      });
+      expect(continuations()).toEqual([]);
     });
 
     it("hands a new endpoint that is FAILED back to the provisioner, under the sender's messageId", async () => {
@@ -809,8 +811,11 @@ describe('Provisioner, follow-ups', () => {
 
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-      expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: successor?.id, status: 'FAILED' });
-      expect(sent()).toEqual([
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({
+        endpointId: successor?.id,
+        status: 'FAILED',
+      });
+      expect(continuations()).toEqual([
         {
           QueueUrl: QUEUES.continuationQueueUrl,
           MessageBody: expect.any(String),
@@ -822,7 +827,7 @@ describe('Provisioner, follow-ups', () => {
           },
         },
       ]);
-      expect(JSON.parse(sent()[0]?.MessageBody ?? '{}')).toMatchObject({
+      expect(JSON.parse(continuations()[0]?.MessageBody ?? '{}')).toMatchObject({
         action: 'create',
         requestId: request.requestId,
       });
@@ -836,14 +841,14 @@ describe('Provisioner, follow-ups', () => {
 
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-      expect(Object.values(table.items.get(keyOf(request))?.outbox ?? {})).toEqual([
+      expect(Object.values(scene.table.items.get(keyOf(request))?.outbox ?? {})).toEqual([
         expect.objectContaining({ outcome: 'ADOPTED', endpointId: successor?.id }),
       ]);
     });
 
     it('records the new endpoint beside what the outbox still held, and announces both', async () => {
       const { request, provisioner, first } = await provisioned();
-      const item = table.items.get(keyOf(request));
+      const item = scene.table.items.get(keyOf(request));
       if (!item) throw new Error('no item');
       const earlier = { ...publishedDetails()[0], eventId: 'b'.repeat(32) } as NonNullable<
         ReturnType<typeof publishedDetails>[number]
@@ -854,21 +859,21 @@ describe('Provisioner, follow-ups', () => {
 
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-      expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: successor?.id });
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({ endpointId: successor?.id });
       expect(publishedDetails().map((d) => [d.eventId, d.outcome])).toEqual([
         [earlier.eventId, 'PROVISIONED'],
         [expect.any(String), 'ADOPTED'],
       ]);
-      expect(table.items.get(keyOf(request))).not.toHaveProperty('outbox');
+      expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('outbox');
     });
 
     it('announces nothing and reads the key again later when it moved on while Atlas was asked', async () => {
       const { request, provisioner, first, endpoint } = await provisioned();
       replace(request.groupId, 'INITIATING');
-      const recordCheck = table.recordCheck.bind(table);
-      table.recordCheck = async (...args) => {
-        const item = table.items.get(keyOf(request));
-        if (item) item.updatedAt = new Date(clock + 1).toISOString();
+      const recordCheck = scene.table.recordCheck.bind(scene.table);
+      scene.table.recordCheck = async (...args) => {
+        const item = scene.table.items.get(keyOf(request));
+        if (item) item.updatedAt = new Date(scene.clock + 1).toISOString();
         return recordCheck(...args);
       };
       sqs.resetHistory();
@@ -876,7 +881,7 @@ describe('Provisioner, follow-ups', () => {
 
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-      expect(table.items.get(keyOf(request))).toMatchObject({
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({
         endpointId: endpoint?.id,
         status: 'INITIATING',
       });
@@ -904,7 +909,7 @@ describe('Provisioner, follow-ups', () => {
 
         await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-        expect(sent().filter((m) => m.MessageAttributes?.FollowUp === undefined)).toEqual([]);
+        expect(continuations().filter((m) => m.MessageAttributes?.FollowUp === undefined)).toEqual([]);
       },
     );
 
@@ -917,7 +922,7 @@ describe('Provisioner, follow-ups', () => {
 
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-      expect(Object.values(table.items.get(keyOf(request))?.outbox ?? {})).toEqual([
+      expect(Object.values(scene.table.items.get(keyOf(request))?.outbox ?? {})).toEqual([
         expect.objectContaining({ outcome: 'STATUS_CHANGED', status: 'ACTIVE' }),
       ]);
     });
@@ -926,10 +931,10 @@ describe('Provisioner, follow-ups', () => {
       const { request, provisioner, first, endpoint } = await provisioned();
       if (!endpoint) throw new Error('no endpoint');
       endpoint.status = 'ACTIVE';
-      const recordCheck = table.recordCheck.bind(table);
-      table.recordCheck = async (...args) => {
-        const item = table.items.get(keyOf(request));
-        if (item) item.updatedAt = new Date(clock + 1).toISOString();
+      const recordCheck = scene.table.recordCheck.bind(scene.table);
+      scene.table.recordCheck = async (...args) => {
+        const item = scene.table.items.get(keyOf(request));
+        if (item) item.updatedAt = new Date(scene.clock + 1).toISOString();
         return recordCheck(...args);
       };
       sqs.resetHistory();
@@ -952,7 +957,7 @@ describe('Provisioner, follow-ups', () => {
       });
     }
     const logger = new Logger({ serviceName: 'provisioner', logLevel: 'INFO' });
-    const { provisioner } = buildProvisioner(atlas, { now, followUp: FOLLOW_UP, logger });
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, followUp: FOLLOW_UP, logger });
 
     await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
@@ -971,7 +976,7 @@ describe('Provisioner, follow-ups', () => {
     async function logsOf(record: SQSRecord, outcome: string) {
       const lines = captureOutput();
       const logger = new Logger({ serviceName: 'provisioner', logLevel: 'WARN' });
-      const { provisioner } = buildProvisioner(atlas, { now, followUp: FOLLOW_UP, logger });
+      const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, followUp: FOLLOW_UP, logger });
       await expect(provisioner.handleRecord(record)).resolves.toBe(outcome);
       vi.mocked(process.stdout.write).mockRestore();
       vi.mocked(process.stderr.write).mockRestore();
@@ -980,7 +985,10 @@ describe('Provisioner, follow-ups', () => {
 
     it('says why it dropped a follow-up: the failure Atlas answered, or the chain bound reached', async () => {
       const { first } = await provisioned();
-      atlas.failNext('get', new AtlasApiError({ status: 403, errorCode: 'FORBIDDEN', operation: 'get' }));
+      scene.atlas.failNext(
+        'get',
+        new AtlasApiError({ status: 403, errorCode: 'FORBIDDEN', operation: 'get' }),
+      );
       const refused = await logsOf(delivered(first), 'FOLLOW_UP_DROPPED');
       const bounded = await logsOf(numbered(delivered(first), MAX_FOLLOW_UPS), 'FOLLOW_UP_DROPPED');
 
@@ -998,7 +1006,7 @@ describe('Provisioner, follow-ups', () => {
 
     it('logs the Atlas failure it will ask again about, with the delay', async () => {
       const { first } = await provisioned();
-      atlas.failNext(
+      scene.atlas.failNext(
         'get',
         new AtlasApiError({ status: 503, errorCode: 'SERVICE_UNAVAILABLE', operation: 'get' }),
       );
@@ -1033,7 +1041,7 @@ describe('Provisioner, follow-ups', () => {
   describe('one live chain per key', () => {
     it("records the chain its first follow-up carries as the key's live chain", async () => {
       const { request, first } = await provisioned();
-      const chain = table.items.get(keyOf(request))?.followChain;
+      const chain = scene.table.items.get(keyOf(request))?.followChain;
       expect(chain).toEqual(expect.any(String));
       expect(first?.MessageAttributes?.FollowChain).toEqual({ DataType: 'String', StringValue: chain });
     });
@@ -1041,24 +1049,24 @@ describe('Provisioner, follow-ups', () => {
     it('stops a follow-up of a chain the key no longer records, without calling Atlas or sending another', async () => {
       const { request, provisioner, first } = await provisioned();
       // Another request (or the checker) started a chain for the key since.
-      const item = table.items.get(keyOf(request));
+      const item = scene.table.items.get(keyOf(request));
       if (item) item.followChain = 'a-newer-chain';
-      atlas.calls.length = 0;
+      scene.atlas.calls.length = 0;
       sqs.resetHistory();
 
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-      expect(atlas.calls).toEqual([]);
+      expect(scene.atlas.calls).toEqual([]);
       expect(followUps()).toEqual([]);
     });
 
     it('keeps one chain when two requests start one each: the older chain stops at its next look', async () => {
       const { request, provisioner, first } = await provisioned();
       // A second request lists the key (a create of it in doubt long settled) and follows what it adopts anew.
-      const item = table.items.get(keyOf(request));
+      const item = scene.table.items.get(keyOf(request));
       if (item) {
         item.status = 'REQUESTED';
-        item.pendingCreate = { sentAt: new Date(clock - 3_600_000).toISOString() };
+        item.pendingCreate = { sentAt: new Date(scene.clock - 3_600_000).toISOString() };
       }
       sqs.resetHistory();
       await expect(
@@ -1066,15 +1074,15 @@ describe('Provisioner, follow-ups', () => {
       ).resolves.toBe('ADOPTED');
       const [second] = followUps();
       expect(second).toBeDefined();
-      atlas.calls.length = 0;
+      scene.atlas.calls.length = 0;
       sqs.resetHistory();
 
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
-      expect(atlas.calls).toEqual([]);
+      expect(scene.atlas.calls).toEqual([]);
       expect(followUps()).toEqual([]);
 
       await expect(provisioner.handleRecord(delivered(second))).resolves.toBe('FOLLOWED');
-      expect(atlas.calls.map((c) => c.op)).toEqual(['get']);
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['get']);
       expect(followUps()).toHaveLength(1);
     });
   });
@@ -1086,7 +1094,7 @@ describe('Provisioner, follow-ups', () => {
     it('looks at Atlas with just the time for one call and the margin, bounding the call by it', async () => {
       const { provisioner, first } = await provisioned();
       vi.spyOn(Date, 'now').mockReturnValue(START);
-      const get = vi.spyOn(atlas, 'getEndpoint');
+      const get = vi.spyOn(scene.atlas, 'getEndpoint');
       const timeout = vi.spyOn(AbortSignal, 'timeout');
 
       await expect(provisioner.handleRecord(delivered(first), left(13_000))).resolves.toBe('FOLLOWED');
@@ -1100,12 +1108,12 @@ describe('Provisioner, follow-ups', () => {
     it('sends the next follow-up of the chain shortly when less is left, without calling Atlas', async () => {
       const { provisioner, first } = await provisioned();
       vi.spyOn(Date, 'now').mockReturnValue(START);
-      atlas.calls.length = 0;
+      scene.atlas.calls.length = 0;
       sqs.resetHistory();
 
       await expect(provisioner.handleRecord(delivered(first), left(12_999))).resolves.toBe('FOLLOWED');
 
-      expect(atlas.calls).toEqual([]);
+      expect(scene.atlas.calls).toEqual([]);
       expect(followUps()).toEqual([
         expect.objectContaining({
           DelaySeconds: 2,
@@ -1122,19 +1130,19 @@ describe('Provisioner, follow-ups', () => {
         ...last.messageAttributes.FollowUp,
         stringValue: String(MAX_FOLLOW_UPS),
       } as never;
-      atlas.calls.length = 0;
+      scene.atlas.calls.length = 0;
       sqs.resetHistory();
 
       await expect(provisioner.handleRecord(last, left(12_999))).resolves.toBe('FOLLOW_UP_DROPPED');
 
-      expect(atlas.calls).toEqual([]);
+      expect(scene.atlas.calls).toEqual([]);
       expect(followUps()).toEqual([]);
       expect(metrics.addMetric).toHaveBeenCalledWith('FollowUpsDropped', 'Count', 1);
     });
 
     it('bounds no call when no invocation clock is given', async () => {
       const { provisioner, first } = await provisioned();
-      const get = vi.spyOn(atlas, 'getEndpoint');
+      const get = vi.spyOn(scene.atlas, 'getEndpoint');
 
       await provisioner.handleRecord(delivered(first));
 
@@ -1149,12 +1157,12 @@ describe('Provisioner, follow-ups', () => {
     };
     /** Fills the key's outbox to `count` events: answers of other messages, and `statuses` of its endpoint. */
     const fill = (key: string, count: number, statuses: Array<Partial<StatusChangedDetail>> = []) => {
-      const item = table.items.get(key);
+      const item = scene.table.items.get(key);
       const answer = Object.values(item?.outbox ?? {})[0] ?? publishedDetails()[0];
       if (!item || !answer) throw new Error('no item or answer');
       // Earlier statuses of its endpoint, as a follow-up or the sweep recorded them.
       const events = statuses.map((fields, i) => ({
-        ...statusChange(item, { status: 'INITIATING' }, new Date(clock - 1_000 * (i + 1))).events[0],
+        ...statusChange(item, { status: 'INITIATING' }, new Date(scene.clock - 1_000 * (i + 1))).events[0],
         ...fields,
       }));
       for (let i = events.length; i < count; i++)
@@ -1169,11 +1177,11 @@ describe('Provisioner, follow-ups', () => {
       const [older] = fill(keyOf(request), MAX_OUTBOX, [{ status: 'AVAILABLE' }]);
       refuse();
       endpoint.status = 'ACTIVE';
-      clock += 10_000;
+      scene.clock += 10_000;
 
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-      const item = table.items.get(keyOf(request));
+      const item = scene.table.items.get(keyOf(request));
       expect(item).toMatchObject({ status: 'ACTIVE' });
       expect(Object.keys(item?.outbox ?? {})).toHaveLength(MAX_OUTBOX);
       expect(item?.outbox).not.toHaveProperty(older?.eventId ?? '');
@@ -1188,12 +1196,12 @@ describe('Provisioner, follow-ups', () => {
       fill(keyOf(request), MAX_OUTBOX);
       refuse();
       endpoint.status = 'ACTIVE';
-      clock += 10_000;
+      scene.clock += 10_000;
       sqs.resetHistory();
 
       await expect(provisioner.handleRecord(delivered(first))).resolves.toBe('FOLLOWED');
 
-      const item = table.items.get(keyOf(request));
+      const item = scene.table.items.get(keyOf(request));
       expect(item).toMatchObject({ status: 'INITIATING' });
       expect(Object.keys(item?.outbox ?? {})).toHaveLength(MAX_OUTBOX);
       expect(followUps()).toHaveLength(1);
@@ -1207,13 +1215,13 @@ describe('Provisioner, follow-ups', () => {
       let flaps = 0;
       for (; flaps < MAX_FOLLOW_UPS - 1; flaps++) {
         endpoint.status = flaps % 2 === 0 ? 'AVAILABLE' : 'INITIATING';
-        clock += 30_000;
+        scene.clock += 30_000;
         sqs.resetHistory();
         await expect(provisioner.handleRecord(record)).resolves.toBe('FOLLOWED');
         record = delivered(followUps()[0]);
       }
 
-      const item = table.items.get(keyOf(request));
+      const item = scene.table.items.get(keyOf(request));
       const pending = Object.values(item?.outbox ?? {});
       expect(flaps).toBe(39);
       expect(pending.map((e) => e.outcome).sort()).toEqual(['PROVISIONED', 'STATUS_CHANGED']);

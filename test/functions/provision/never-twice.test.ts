@@ -3,41 +3,29 @@
  * outcome is unknown, two endpoints for one key, FAILED endpoints, and invocations running out.
  */
 import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MAX_REQUEST_IDS } from '#ledger/ledger.ts';
 import { AtlasApiError, AtlasNetworkError } from '#lib/errors.ts';
-import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
+import type { ProvisionRequest } from '#messages/request.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,
   carrying,
+  continuations,
   deferredForTime,
-  FakeAtlas,
+  keyOf,
   NOW,
+  provisionerScene,
   publishedDetails,
   QUEUES,
-  resetAws,
   sentTo,
   sqs,
 } from './fixtures.ts';
 
-const keyOf = (request: object) => naturalKey(request as ProvisionRequest);
 const SETTLE = 30;
 
 describe('Provisioner, never twice', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-  let clock: number;
-  const now = () => new Date(clock);
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-    clock = NOW.getTime();
-  });
-
-  /** The messages the provisioner sent back to the request queue to wait, with their delays. */
-  const waits = () => sentTo(QUEUES.continuationQueueUrl);
+  const scene = provisionerScene();
 
   describe('a create whose outcome is unknown', () => {
     it.each([
@@ -49,32 +37,34 @@ describe('Provisioner, never twice', () => {
       },
     ])('is written down before it is sent and keeps the key in doubt after $name', async ({ error }) => {
       const request = createRequest();
-      atlas.failNext('create', error);
-      const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+      scene.atlas.failNext('create', error);
+      const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, createSettleSeconds: SETTLE });
 
       await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
 
-      expect(table.items.get(keyOf(request))).toMatchObject({ pendingCreate: { sentAt: NOW.toISOString() } });
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({
+        pendingCreate: { sentAt: NOW.toISOString() },
+      });
       // It waits (no attempt spent) no less than the settle period, whatever the backoff says.
       expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
-      expect(waits()).toEqual([expect.objectContaining({ DelaySeconds: SETTLE })]);
+      expect(continuations()).toEqual([expect.objectContaining({ DelaySeconds: SETTLE })]);
     });
 
     it('is never sent again within the settle period: a duplicate or replayed message waits, calling nothing', async () => {
       const request = createRequest();
-      atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
-      const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+      scene.atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+      const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, createSettleSeconds: SETTLE });
       await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
-      atlas.calls.length = 0;
+      scene.atlas.calls.length = 0;
       sqs.resetHistory();
-      clock += 10_000;
+      scene.clock += 10_000;
 
       const replay = sqsRecord({ ...request, requestId: 'replayed' }, { messageId: 'replayed-message' });
       const outcome = await provisioner.handleRecord(replay);
 
       expect(outcome).toBe('WAITING');
-      expect(atlas.calls).toEqual([]);
-      expect(waits()).toEqual([
+      expect(scene.atlas.calls).toEqual([]);
+      expect(continuations()).toEqual([
         expect.objectContaining({
           MessageBody: replay.body,
           DelaySeconds: SETTLE - 10,
@@ -84,56 +74,58 @@ describe('Provisioner, never twice', () => {
           }),
         }),
       ]);
-      expect(table.items.get(keyOf(request))).not.toHaveProperty('lease');
+      expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('lease');
     });
 
     it('adopts what a listing after the settle period shows: the create was done, so none is sent again', async () => {
       const request = createRequest();
-      atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
-      const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+      scene.atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+      const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, createSettleSeconds: SETTLE });
       await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
-      const landed = atlas.seed(request.groupId, {
+      const landed = scene.atlas.seed(request.groupId, {
         cloudProvider: 'AWS',
         regionName: 'US_EAST_1',
         status: 'INITIATING',
       });
-      clock += SETTLE * 1000;
-      atlas.calls.length = 0;
+      scene.clock += SETTLE * 1000;
+      scene.atlas.calls.length = 0;
 
       const outcome = await provisioner.handleRecord(sqsRecord(request, { receiveCount: 2 }));
 
       expect(outcome).toBe('ADOPTED');
-      expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
-      expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: landed.id });
-      expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list']);
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({ endpointId: landed.id });
+      expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
     });
 
     it('creates again only after a listing past the settle period shows nothing, remembering the first as unconfirmed', async () => {
       const request = createRequest();
-      atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
-      const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+      scene.atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+      const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, createSettleSeconds: SETTLE });
       await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
-      clock += SETTLE * 1000;
-      atlas.calls.length = 0;
+      scene.clock += SETTLE * 1000;
+      scene.atlas.calls.length = 0;
 
       const outcome = await provisioner.handleRecord(sqsRecord(request, { receiveCount: 2 }));
 
       expect(outcome).toBe('PROVISIONED');
-      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
-      expect(table.items.get(keyOf(request))).toMatchObject({ unconfirmedCreates: [NOW.toISOString()] });
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({
+        unconfirmedCreates: [NOW.toISOString()],
+      });
     });
 
     it('treats a 429 or a 400 on create as an answer, not doubt', async () => {
       const request = createRequest();
-      atlas.failNext(
+      scene.atlas.failNext(
         'create',
         new AtlasApiError({ status: 429, errorCode: 'RATE_LIMITED', operation: 'create' }),
       );
-      const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+      const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, createSettleSeconds: SETTLE });
 
       await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
 
-      expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+      expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
     });
   });
 
@@ -141,30 +133,33 @@ describe('Provisioner, never twice', () => {
     it('deletes the extra a create in doubt made and announces it, keeping the one the ledger holds', async () => {
       // Prepare: a create timed out, then nothing was listed and a second create succeeded
       const request = createRequest();
-      atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
-      const { provisioner, metrics } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+      scene.atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+      const { provisioner, metrics } = buildProvisioner(scene.atlas, {
+        now: scene.now,
+        createSettleSeconds: SETTLE,
+      });
       await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
-      clock += SETTLE * 1000;
+      scene.clock += SETTLE * 1000;
       await provisioner.handleRecord(sqsRecord(request, { receiveCount: 2 }));
-      const kept = table.items.get(keyOf(request))?.endpointId;
+      const kept = scene.table.items.get(keyOf(request))?.endpointId;
       // ...and then the first create landed late.
-      const late = atlas.seed(request.groupId, {
+      const late = scene.atlas.seed(request.groupId, {
         cloudProvider: 'AWS',
         regionName: 'US_EAST_1',
         status: 'INITIATING',
       });
-      const ledgerItem = table.items.get(keyOf(request));
+      const ledgerItem = scene.table.items.get(keyOf(request));
       if (ledgerItem) ledgerItem.status = 'MISSING';
 
       // Act: the key is asked for again and listed
       await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'again' }));
 
       // Assess
-      expect(atlas.calls.filter((c) => c.op === 'delete')).toEqual([
+      expect(scene.atlas.calls.filter((c) => c.op === 'delete')).toEqual([
         { op: 'delete', groupId: request.groupId, endpointId: late.id },
       ]);
-      expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: kept });
-      expect(table.items.get(keyOf(request))).not.toHaveProperty('unconfirmedCreates');
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({ endpointId: kept });
+      expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('unconfirmedCreates');
       expect(publishedDetails().filter((d) => d.outcome === 'DUPLICATE_DELETED')).toEqual([
         expect.objectContaining({ endpointId: late.id, naturalKey: keyOf(request) }),
       ]);
@@ -173,23 +168,23 @@ describe('Provisioner, never twice', () => {
 
     it('reports, counts and leaves an extra that no create in doubt accounts for', async () => {
       const request = createRequest();
-      const a = atlas.seed(request.groupId, {
+      const a = scene.atlas.seed(request.groupId, {
         cloudProvider: 'AWS',
         regionName: 'US_EAST_1',
         status: 'ACTIVE',
       });
-      const b = atlas.seed(request.groupId, {
+      const b = scene.atlas.seed(request.groupId, {
         cloudProvider: 'AWS',
         regionName: 'US_EAST_1',
         status: 'INITIATING',
       });
-      const { provisioner, metrics } = buildProvisioner(atlas, { now });
+      const { provisioner, metrics } = buildProvisioner(scene.atlas, { now: scene.now });
 
       const outcome = await provisioner.handleRecord(sqsRecord(request));
 
       expect(outcome).toBe('ADOPTED');
-      expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: a.id });
-      expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({ endpointId: a.id });
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list']);
       expect(publishedDetails().filter((d) => d.outcome === 'DUPLICATE_FOUND')).toEqual([
         expect.objectContaining({ endpointId: b.id }),
       ]);
@@ -201,56 +196,56 @@ describe('Provisioner, never twice', () => {
     it("deletes a FAILED endpoint, tells the requester with Atlas's message, waits for it to go, then creates anew", async () => {
       // Prepare
       const request = createRequest();
-      const failed = atlas.seed(request.groupId, {
+      const failed = scene.atlas.seed(request.groupId, {
         cloudProvider: 'AWS',
         regionName: 'US_EAST_1',
         status: 'FAILED',
         errorMessage: 'the interface endpoint could not be created',
       });
-      const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+      const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, createSettleSeconds: SETTLE });
 
       // Act
       const first = await provisioner.handleRecord(sqsRecord(request));
 
       // Assess: deleted, announced, waiting
       expect(first).toBe('RECREATING');
-      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'delete']);
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list', 'delete']);
       expect(publishedDetails().at(-1)).toMatchObject({
         outcome: 'RECREATING',
         endpointId: failed.id,
         errorMessage: 'the interface endpoint could not be created',
       });
-      expect(waits()).toHaveLength(1);
-      expect(table.items.get(keyOf(request))).toMatchObject({ recreating: true, endpointFailures: 1 });
+      expect(continuations()).toHaveLength(1);
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({ recreating: true, endpointFailures: 1 });
 
       // Act: still deleting, then gone
       const waited = await provisioner.handleRecord(sqsRecord(request));
-      atlas.endpoints.set(request.groupId, []);
+      scene.atlas.endpoints.set(request.groupId, []);
       const created = await provisioner.handleRecord(sqsRecord(request));
 
       // Assess
       expect(waited).toBe('WAITING');
       expect(created).toBe('PROVISIONED');
-      expect(atlas.endpoints.get(request.groupId)).toEqual([
+      expect(scene.atlas.endpoints.get(request.groupId)).toEqual([
         expect.objectContaining({ status: 'INITIATING' }),
       ]);
-      expect(table.items.get(keyOf(request))).not.toHaveProperty('recreating');
+      expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('recreating');
     });
 
     it("sends the request to the DLQ with ENDPOINT_FAILED and Atlas's message once the bound is reached", async () => {
       const request = createRequest();
-      atlas.seed(request.groupId, {
+      scene.atlas.seed(request.groupId, {
         cloudProvider: 'AWS',
         regionName: 'US_EAST_1',
         status: 'FAILED',
         errorMessage: 'quota exceeded',
       });
-      const { provisioner } = buildProvisioner(atlas, { now, maxEndpointFailures: 1 });
+      const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, maxEndpointFailures: 1 });
 
       const outcome = await provisioner.handleRecord(sqsRecord(request));
 
       expect(outcome).toBe('DEAD_LETTERED');
-      expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list']);
       expect(sqs).toReceiveCommandWith(SendMessageCommand, {
         QueueUrl: QUEUES.dlqUrl,
         MessageAttributes: expect.objectContaining({
@@ -267,46 +262,46 @@ describe('Provisioner, never twice', () => {
 
   describe('the invocation deadline', () => {
     it('starts no record without time for its Atlas calls: returned with a short delay, nothing claimed', async () => {
-      const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+      const { provisioner } = buildProvisioner(scene.atlas, { atlasTimeoutMs: 10_000 });
 
       await expect(
         provisioner.handleRecord(sqsRecord(createRequest()), { getRemainingTimeInMillis: () => 20_000 }),
       ).resolves.toBe('WAITING');
       expect(deferredForTime()).toBe(true);
 
-      expect(table.writes).toEqual([]);
-      expect(atlas.calls).toEqual([]);
+      expect(scene.table.writes).toEqual([]);
+      expect(scene.atlas.calls).toEqual([]);
     });
 
     it('sends no create that could outlive the invocation, and leaves no create in doubt for it', async () => {
       const request = createRequest();
       // Time to start (two calls of 100 ms and the margin), but the slow listing eats what the create needed.
-      atlas.latencyMs = 150;
-      const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 100 });
+      scene.atlas.latencyMs = 150;
+      const { provisioner } = buildProvisioner(scene.atlas, { atlasTimeoutMs: 100 });
 
       await expect(
         provisioner.handleRecord(sqsRecord(request), { getRemainingTimeInMillis: () => 3_210 }),
       ).resolves.toBe('WAITING');
       expect(deferredForTime()).toBe(true);
 
-      expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
-      expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
-      expect(table.items.get(keyOf(request))).not.toHaveProperty('lease');
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list']);
+      expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+      expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('lease');
     });
 
     it('defers a record short of time or meeting a busy key as waits, never attempts: five deferrals on its last delivery never park it', async () => {
       const request = createRequest();
       const short = { getRemainingTimeInMillis: () => 20_000 };
-      const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000, maxAttempts: 5 });
+      const { provisioner } = buildProvisioner(scene.atlas, { atlasTimeoutMs: 10_000, maxAttempts: 5 });
       // The request's own last delivery, then each wait it is sent again as.
       let record = sqsRecord(request, { receiveCount: 5 });
       for (const [i, deferral] of ['time', 'busy', 'time', 'busy', 'time'].entries()) {
         sqs.resetHistory();
-        if (deferral === 'busy') table.busy.add(keyOf(request));
+        if (deferral === 'busy') scene.table.busy.add(keyOf(request));
         await expect(provisioner.handleRecord(record, deferral === 'time' ? short : undefined)).resolves.toBe(
           'WAITING',
         );
-        table.busy.delete(keyOf(request));
+        scene.table.busy.delete(keyOf(request));
         expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
         const [sent] = sentTo(QUEUES.continuationQueueUrl);
         expect(sent?.MessageAttributes?.Waits?.StringValue).toBe(String(i + 1));
@@ -316,15 +311,15 @@ describe('Provisioner, never twice', () => {
         });
       }
       expect(sentTo(QUEUES.dlqUrl)).toEqual([]);
-      expect(atlas.calls).toEqual([]);
+      expect(scene.atlas.calls).toEqual([]);
 
       await expect(provisioner.handleRecord(record)).resolves.toBe('PROVISIONED');
-      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
     });
 
     it('bounds deferrals as the other waits: one past maxWaits parks the request with DEADLINE, Atlas never called', async () => {
       const request = createRequest();
-      const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000, maxWaits: 3 });
+      const { provisioner } = buildProvisioner(scene.atlas, { atlasTimeoutMs: 10_000, maxWaits: 3 });
       const record = carrying(sqsRecord(request), { OriginalMessageId: 'sender-1', Waits: '3' });
 
       await expect(
@@ -333,7 +328,7 @@ describe('Provisioner, never twice', () => {
 
       expect(sentTo(QUEUES.continuationQueueUrl)).toEqual([]);
       expect(sentTo(QUEUES.dlqUrl)[0]?.MessageAttributes?.ErrorCode?.StringValue).toBe('DEADLINE');
-      expect(atlas.calls).toEqual([]);
+      expect(scene.atlas.calls).toEqual([]);
     });
   });
 
@@ -347,21 +342,21 @@ describe('Provisioner, never twice', () => {
         action: 'create' as const,
         profile: 'default',
       } as ProvisionRequest;
-      const claimed = await table.claim(ask, `o-${i}`, 60);
-      await table.settle(claimed, `o-${i}`, {
+      const claimed = await scene.table.claim(ask, `o-${i}`, 60);
+      await scene.table.settle(claimed, `o-${i}`, {
         status: 'ACTIVE',
         endpointId: 'e'.repeat(24),
         request: ask,
         statusSince: NOW.toISOString(),
       });
     }
-    const { provisioner } = buildProvisioner(atlas, { now });
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now });
 
     await expect(provisioner.handleRecord(sqsRecord({ ...request, requestId: 'r-last' }))).resolves.toBe(
       'ADOPTED',
     );
 
-    const item = table.items.get(key);
+    const item = scene.table.items.get(key);
     expect(item?.requesters.default).toHaveLength(MAX_REQUEST_IDS);
     expect(item?.requesters.default?.at(-1)).toBe('r-last');
     expect(JSON.stringify(item).length).toBeLessThan(8_000);
@@ -370,22 +365,13 @@ describe('Provisioner, never twice', () => {
 });
 
 describe('Provisioner, waiting for Atlas', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-  let clock: number;
-  const now = () => new Date(clock);
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-    clock = NOW.getTime();
-  });
+  const scene = provisionerScene();
 
   /** A key whose create timed out at NOW: in doubt for SETTLE seconds. */
   async function createInDoubt(options: Parameters<typeof buildProvisioner>[1] = {}) {
     const request = createRequest();
-    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
-    const built = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE, ...options });
+    scene.atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    const built = buildProvisioner(scene.atlas, { now: scene.now, createSettleSeconds: SETTLE, ...options });
     await expect(built.provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
     sqs.resetHistory();
     return { request, ...built };
@@ -393,7 +379,7 @@ describe('Provisioner, waiting for Atlas', () => {
 
   it("waits no less than the settle period after a create in doubt, or Atlas's Retry-After when longer", async () => {
     const request = createRequest();
-    atlas.failNext(
+    scene.atlas.failNext(
       'create',
       new AtlasApiError({
         status: 503,
@@ -402,22 +388,28 @@ describe('Provisioner, waiting for Atlas', () => {
         operation: 'create',
       }),
     );
-    const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, createSettleSeconds: SETTLE });
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
 
     expect(sentTo(QUEUES.continuationQueueUrl)).toEqual([expect.objectContaining({ DelaySeconds: 45 })]);
-    expect(table.items.get(keyOf(request))).toMatchObject({ pendingCreate: { sentAt: NOW.toISOString() } });
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({
+      pendingCreate: { sentAt: NOW.toISOString() },
+    });
   });
 
   it("waits out a create answered 5xx on the request's last attempt, and adopts what a listing after the settle period shows", async () => {
     const request = createRequest();
     // Atlas did the create but answered 503.
-    atlas.failNext(
+    scene.atlas.failNext(
       'create',
       new AtlasApiError({ status: 503, errorCode: 'SERVICE_UNAVAILABLE', operation: 'create' }),
     );
-    const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE, maxAttempts: 5 });
+    const { provisioner } = buildProvisioner(scene.atlas, {
+      now: scene.now,
+      createSettleSeconds: SETTLE,
+      maxAttempts: 5,
+    });
 
     const last = sqsRecord(request, { receiveCount: 5 });
     await expect(provisioner.handleRecord(last)).resolves.toBe('WAITING');
@@ -425,29 +417,29 @@ describe('Provisioner, waiting for Atlas', () => {
     expect(sentTo(QUEUES.dlqUrl)).toEqual([]);
     const [wait] = sentTo(QUEUES.continuationQueueUrl);
     expect(wait).toMatchObject({ DelaySeconds: SETTLE, MessageBody: last.body });
-    const made = atlas.seed(request.groupId, {
+    const made = scene.atlas.seed(request.groupId, {
       cloudProvider: 'AWS',
       regionName: 'US_EAST_1',
       status: 'ACTIVE',
     });
-    clock += SETTLE * 1000;
-    atlas.calls.length = 0;
+    scene.clock += SETTLE * 1000;
+    scene.atlas.calls.length = 0;
 
     const waited = carrying(sqsRecord(request), { OriginalMessageId: last.messageId, Waits: '1' });
     await expect(provisioner.handleRecord(waited)).resolves.toBe('ADOPTED');
-    expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
-    expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: made.id, status: 'ACTIVE' });
-    expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+    expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list']);
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ endpointId: made.id, status: 'ACTIVE' });
+    expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
   });
 
   it('sends no create it could not wait for: with no wait left, a listing after the settle period showing nothing parks the request, saying so', async () => {
     const { request, provisioner } = await createInDoubt({ maxWaits: 3 });
-    clock += SETTLE * 1000;
+    scene.clock += SETTLE * 1000;
     const record = carrying(sqsRecord(request), { OriginalMessageId: 'sender-1', Waits: '3' });
 
     await expect(provisioner.handleRecord(record)).resolves.toBe('DEAD_LETTERED');
 
-    expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'create', 'list']);
+    expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list', 'create', 'list']);
     const parked = sentTo(QUEUES.dlqUrl)[0]?.MessageAttributes;
     expect(parked?.ErrorCode?.StringValue).toBe('WAITS_EXHAUSTED');
     expect(parked?.Detail?.StringValue).toContain(
@@ -457,13 +449,13 @@ describe('Provisioner, waiting for Atlas', () => {
 
   it('says in the reason of a request parked after the settle period which endpoint the listing showed', async () => {
     const { request, provisioner } = await createInDoubt({ maxEndpointFailures: 1 });
-    const made = atlas.seed(request.groupId, {
+    const made = scene.atlas.seed(request.groupId, {
       cloudProvider: 'AWS',
       regionName: 'US_EAST_1',
       status: 'FAILED',
       errorMessage: 'quota exceeded',
     });
-    clock += SETTLE * 1000;
+    scene.clock += SETTLE * 1000;
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DEAD_LETTERED');
 
@@ -476,8 +468,8 @@ describe('Provisioner, waiting for Atlas', () => {
 
   it('says in the reason of a request parked while its create is still in doubt that whether an endpoint exists is not known', async () => {
     const { request, provisioner } = await createInDoubt({ maxAttempts: 1 });
-    clock += SETTLE * 1000;
-    atlas.failNext(
+    scene.clock += SETTLE * 1000;
+    scene.atlas.failNext(
       'list',
       new AtlasApiError({ status: 500, errorCode: 'UNEXPECTED_ERROR', operation: 'list' }),
     );
@@ -491,7 +483,7 @@ describe('Provisioner, waiting for Atlas', () => {
 
   it("carries the sender's messageId and counts the waits from one wait to the next, recording no failure", async () => {
     const { request, provisioner, metrics } = await createInDoubt();
-    clock += 10_000;
+    scene.clock += 10_000;
     const record = carrying(sqsRecord(request), { OriginalMessageId: 'sender-1', Waits: '2' });
 
     await expect(provisioner.handleRecord(record)).resolves.toBe('WAITING');
@@ -508,14 +500,14 @@ describe('Provisioner, waiting for Atlas', () => {
       }),
     ]);
     expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
-    expect(table.items.get(keyOf(request))).not.toHaveProperty('lease');
-    expect(table.items.get(keyOf(request))?.lastError?.code).not.toBe('CREATE_IN_DOUBT');
+    expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('lease');
+    expect(scene.table.items.get(keyOf(request))?.lastError?.code).not.toBe('CREATE_IN_DOUBT');
     expect(metrics.addMetric).toHaveBeenCalledWith('Waiting', 'Count', 1);
   });
 
   it('parks the request in the DLQ with CREATE_IN_DOUBT once it has waited maxWaits times', async () => {
     const { request, provisioner, metrics } = await createInDoubt({ maxWaits: 3 });
-    clock += 10_000;
+    scene.clock += 10_000;
     const record = carrying(sqsRecord(request), { OriginalMessageId: 'sender-1', Waits: '3' });
 
     await expect(provisioner.handleRecord(record)).resolves.toBe('DEAD_LETTERED');
@@ -535,7 +527,7 @@ describe('Provisioner, waiting for Atlas', () => {
       messageId: 'sender-1',
       error: { code: 'CREATE_IN_DOUBT' },
     });
-    expect(table.items.get(keyOf(request))).toMatchObject({
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({
       lastError: { code: 'CREATE_IN_DOUBT' },
       pendingCreate: { sentAt: NOW.toISOString() },
     });
@@ -549,7 +541,7 @@ describe('Provisioner, waiting for Atlas', () => {
     'waits at most 60 times by default: after $waits waits the request is $outcome',
     async ({ waits, outcome }) => {
       const { request, provisioner } = await createInDoubt();
-      clock += 10_000;
+      scene.clock += 10_000;
 
       await expect(provisioner.handleRecord(carrying(sqsRecord(request), { Waits: waits }))).resolves.toBe(
         outcome,
@@ -559,8 +551,8 @@ describe('Provisioner, waiting for Atlas', () => {
 
   it('waits longer each time the FAILED endpoint is still being deleted: the settle period doubled per wait, at most 15 minutes', async () => {
     const request = createRequest();
-    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'FAILED' });
-    const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
+    scene.atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'FAILED' });
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, createSettleSeconds: SETTLE });
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
 
     const delays = [];
@@ -573,42 +565,38 @@ describe('Provisioner, waiting for Atlas', () => {
     }
 
     expect(delays).toEqual([60, 120, 900]);
-    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'DELETING', recreating: true });
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'DELETING', recreating: true });
   });
 });
 
 describe('Provisioner, FAILED endpoints', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-  });
+  const scene = provisionerScene();
 
   /** Atlas reports the key's endpoint FAILED, and the status checker recorded it. */
   const fails = (request: ProvisionRequest | ReturnType<typeof createRequest>, errorMessage: string) => {
-    const [endpoint] = (atlas.endpoints.get(request.groupId) ?? []).filter((e) => e.status !== 'DELETING');
+    const [endpoint] = (scene.atlas.endpoints.get(request.groupId) ?? []).filter(
+      (e) => e.status !== 'DELETING',
+    );
     if (!endpoint) throw new Error('no endpoint');
     endpoint.status = 'FAILED';
     endpoint.errorMessage = errorMessage;
-    const item = table.items.get(keyOf(request));
+    const item = scene.table.items.get(keyOf(request));
     if (item) item.status = 'FAILED';
   };
 
   it('parks the request in the DLQ with ENDPOINT_FAILED after the third FAILED endpoint, leaving it for an operator', async () => {
     // Prepare
     const request = createRequest();
-    const { provisioner, metrics } = buildProvisioner(atlas, { maxEndpointFailures: 3 });
+    const { provisioner, metrics } = buildProvisioner(scene.atlas, { maxEndpointFailures: 3 });
     const outcomes: string[] = [];
     for (const message of ['first', 'second']) {
       outcomes.push(await provisioner.handleRecord(sqsRecord(request)));
       fails(request, message);
       outcomes.push(await provisioner.handleRecord(sqsRecord(request)));
-      atlas.endpoints.set(request.groupId, []);
+      scene.atlas.endpoints.set(request.groupId, []);
     }
     outcomes.push(await provisioner.handleRecord(sqsRecord(request)));
-    const third = atlas.endpoints.get(request.groupId)?.[0];
+    const third = scene.atlas.endpoints.get(request.groupId)?.[0];
     fails(request, 'third');
     sqs.resetHistory();
 
@@ -618,7 +606,7 @@ describe('Provisioner, FAILED endpoints', () => {
     // Assess
     expect(outcomes).toEqual(['PROVISIONED', 'RECREATING', 'PROVISIONED', 'RECREATING', 'PROVISIONED']);
     expect(outcome).toBe('DEAD_LETTERED');
-    expect(atlas.calls.filter((c) => c.op === 'delete')).toHaveLength(2);
+    expect(scene.atlas.calls.filter((c) => c.op === 'delete')).toHaveLength(2);
     expect(sentTo(QUEUES.dlqUrl)).toEqual([
       expect.objectContaining({
         MessageAttributes: expect.objectContaining({
@@ -630,7 +618,7 @@ describe('Provisioner, FAILED endpoints', () => {
         }),
       }),
     ]);
-    const item = table.items.get(keyOf(request));
+    const item = scene.table.items.get(keyOf(request));
     expect(item).toMatchObject({
       status: 'FAILED',
       endpointId: third?.id,
@@ -649,14 +637,14 @@ describe('Provisioner, FAILED endpoints', () => {
 
   it('keeps counting FAILED endpoints through a brief ACTIVE: the checker seeing ACTIVE resets nothing', async () => {
     const request = createRequest();
-    const { provisioner } = buildProvisioner(atlas, { maxEndpointFailures: 2 });
+    const { provisioner } = buildProvisioner(scene.atlas, { maxEndpointFailures: 2 });
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
     fails(request, 'first');
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
-    atlas.endpoints.set(request.groupId, []);
+    scene.atlas.endpoints.set(request.groupId, []);
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
     // ACTIVE for a moment, as the sweep (or a follow-up) records it, then FAILED again.
-    await table.recordCheck(keyOf(request), 'INITIATING', { status: 'ACTIVE' }, undefined);
+    await scene.table.recordCheck(keyOf(request), 'INITIATING', { status: 'ACTIVE' }, undefined);
     fails(request, 'second');
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DEAD_LETTERED');
@@ -673,9 +661,9 @@ describe('Provisioner, FAILED endpoints', () => {
     'bounds FAILED endpoints per day across lifecycles and replays: nine more $hoursAgo h ago make the next one $outcome',
     async ({ hoursAgo, outcome }) => {
       const request = createRequest();
-      const { provisioner } = buildProvisioner(atlas, { maxEndpointFailures: 3 });
+      const { provisioner } = buildProvisioner(scene.atlas, { maxEndpointFailures: 3 });
       await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
-      const item = table.items.get(keyOf(request));
+      const item = scene.table.items.get(keyOf(request));
       if (item)
         item.endpointFailedAt = Array.from({ length: 9 }, (_, i) =>
           new Date(NOW.getTime() - hoursAgo * 3_600_000 + i).toISOString(),
@@ -688,24 +676,28 @@ describe('Provisioner, FAILED endpoints', () => {
         expect(sentTo(QUEUES.dlqUrl)[0]?.MessageAttributes?.Detail?.StringValue).toBe(
           `the endpoint of ${keyOf(request)} FAILED 10 time(s) in the last 24 hours, the most this deployment recreates: again`,
         );
-        expect(table.items.get(keyOf(request))?.endpointFailedAt).toHaveLength(10);
+        expect(scene.table.items.get(keyOf(request))?.endpointFailedAt).toHaveLength(10);
       } else {
-        expect(table.items.get(keyOf(request))?.endpointFailedAt).toEqual([NOW.toISOString()]);
+        expect(scene.table.items.get(keyOf(request))?.endpointFailedAt).toEqual([NOW.toISOString()]);
       }
     },
   );
 
   it('counts each FAILED endpoint of the key and announces the recreation with the endpoint and its message', async () => {
     const request = createRequest();
-    const { provisioner } = buildProvisioner(atlas, { maxEndpointFailures: 3 });
+    const { provisioner } = buildProvisioner(scene.atlas, { maxEndpointFailures: 3 });
     await provisioner.handleRecord(sqsRecord(request));
-    const failed = atlas.endpoints.get(request.groupId)?.[0];
+    const failed = scene.atlas.endpoints.get(request.groupId)?.[0];
     fails(request, 'no subnet');
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
 
-    expect(atlas.calls.at(-1)).toEqual({ op: 'delete', groupId: request.groupId, endpointId: failed?.id });
-    expect(table.items.get(keyOf(request))).toMatchObject({
+    expect(scene.atlas.calls.at(-1)).toEqual({
+      op: 'delete',
+      groupId: request.groupId,
+      endpointId: failed?.id,
+    });
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({
       status: 'DELETING',
       endpointId: failed?.id,
       endpointFailures: 1,
@@ -722,35 +714,37 @@ describe('Provisioner, FAILED endpoints', () => {
   });
 
   it('dates the FAILED status it records from when it saw it, unless the ledger had it FAILED already', async () => {
-    let clock = NOW.getTime();
-    const { provisioner } = buildProvisioner(atlas, { maxEndpointFailures: 1, now: () => new Date(clock) });
+    const { provisioner } = buildProvisioner(scene.atlas, { maxEndpointFailures: 1, now: scene.now });
     const drifted = createRequest();
     const known = createRequest();
     for (const request of [drifted, known]) await provisioner.handleRecord(sqsRecord(request));
     fails(drifted, 'no subnet');
     fails(known, 'no subnet');
-    const item = table.items.get(keyOf(drifted));
+    const item = scene.table.items.get(keyOf(drifted));
     if (item) item.status = 'MISSING';
-    clock += 3_600_000;
+    scene.clock += 3_600_000;
 
     for (const request of [drifted, known])
       await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DEAD_LETTERED');
 
-    expect(table.items.get(keyOf(drifted))).toMatchObject({
+    expect(scene.table.items.get(keyOf(drifted))).toMatchObject({
       status: 'FAILED',
-      statusSince: new Date(clock).toISOString(),
+      statusSince: new Date(scene.clock).toISOString(),
     });
-    expect(table.items.get(keyOf(known))).toMatchObject({ status: 'FAILED', statusSince: NOW.toISOString() });
+    expect(scene.table.items.get(keyOf(known))).toMatchObject({
+      status: 'FAILED',
+      statusSince: NOW.toISOString(),
+    });
   });
 
   it('says so when Atlas gave no errorMessage for the FAILED endpoint', async () => {
     const request = createRequest();
-    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'FAILED' });
-    const { provisioner } = buildProvisioner(atlas, { maxEndpointFailures: 1 });
+    scene.atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'FAILED' });
+    const { provisioner } = buildProvisioner(scene.atlas, { maxEndpointFailures: 1 });
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DEAD_LETTERED');
 
-    expect(table.items.get(keyOf(request))).not.toHaveProperty('atlasErrorMessage');
+    expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('atlasErrorMessage');
     expect(publishedDetails().at(-1)).not.toHaveProperty('errorMessage');
     expect(sentTo(QUEUES.dlqUrl)[0]?.MessageAttributes?.Detail?.StringValue).toContain(
       'Atlas gave no errorMessage',

@@ -7,25 +7,23 @@
  */
 import type { SendMessageCommandInput } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AtlasNetworkError } from '#lib/errors.ts';
-import { naturalKey, type ProvisionRequest, type ProvisionRequestInput } from '#messages/request.ts';
+import type { ProvisionRequestInput } from '#messages/request.ts';
 import { type RequesterEntry, Requesters } from '#messages/requesters.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
 import {
   buildProvisioner,
+  continuations,
   DEFAULT_ENTRY,
-  FakeAtlas,
-  NOW,
+  keyOf,
+  provisionerScene,
   publishedDetails,
   QUEUES,
-  resetAws,
-  sentTo,
   sqs,
 } from './fixtures.ts';
 
 const SETTLE = 30;
-const keyOf = (request: object) => naturalKey(request as ProvisionRequest);
 const OPS: RequesterEntry = {
   name: 'ops',
   queueArn: 'arn:aws:sqs:us-east-1:123456789012:ops-requests',
@@ -71,31 +69,21 @@ function delivered(message: SendMessageCommandInput | undefined): SQSRecord {
 }
 
 describe('Provisioner, request order', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-  let clock: number;
-  const now = () => new Date(clock);
+  const scene = provisionerScene();
   const build = (options: Parameters<typeof buildProvisioner>[1] = {}) =>
-    buildProvisioner(atlas, {
-      now,
+    buildProvisioner(scene.atlas, {
+      now: scene.now,
       createSettleSeconds: SETTLE,
       requesters: new Requesters([DEFAULT_ENTRY, OPS]),
       ...options,
     }).provisioner;
-  const continuations = () => sentTo(QUEUES.continuationQueueUrl);
-  const creates = () => atlas.calls.filter((c) => c.op === 'create');
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-    clock = NOW.getTime();
-  });
+  const creates = () => scene.atlas.calls.filter((c) => c.op === 'create');
 
   /** A create whose key's endpoint is FAILED: deleted to be created anew, the create waiting. */
   async function recreating(provisioner: ReturnType<typeof build>) {
     const create = createRequest();
-    atlas.seed(create.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'FAILED' });
-    const record = sent(create, clock - 1_000);
+    scene.atlas.seed(create.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'FAILED' });
+    const record = sent(create, scene.clock - 1_000);
     await expect(provisioner.handleRecord(record)).resolves.toBe('RECREATING');
     const [wait] = continuations();
     sqs.resetHistory();
@@ -115,14 +103,16 @@ describe('Provisioner, request order', () => {
         StringValue: record.attributes.SentTimestamp,
       });
       const del = { ...create, requestId: 'delete-1', action: 'delete' as const };
-      await expect(provisioner.handleRecord(sent(del, clock, deleter))).resolves.toBe('DELETE_REQUESTED');
-      clock += SETTLE * 1000;
+      await expect(provisioner.handleRecord(sent(del, scene.clock, deleter))).resolves.toBe(
+        'DELETE_REQUESTED',
+      );
+      scene.clock += SETTLE * 1000;
 
       await expect(provisioner.handleRecord(delivered(wait))).resolves.toBe('SUPERSEDED');
 
       expect(creates()).toEqual([]);
-      expect(table.items.get(keyOf(create))).toMatchObject({ action: 'delete', status: 'DELETING' });
-      expect(table.items.get(keyOf(create))).not.toHaveProperty('lease');
+      expect(scene.table.items.get(keyOf(create))).toMatchObject({ action: 'delete', status: 'DELETING' });
+      expect(scene.table.items.get(keyOf(create))).not.toHaveProperty('lease');
       expect(publishedDetails().at(-1)).toMatchObject({
         outcome: 'SUPERSEDED',
         requester: 'default',
@@ -138,26 +128,26 @@ describe('Provisioner, request order', () => {
   it('a delete during a create in doubt stays deleted: the create waiting after it creates nothing', async () => {
     const provisioner = build();
     const create = createRequest();
-    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
-    const createRecord = sent(create, clock - 1_000);
+    scene.atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    const createRecord = sent(create, scene.clock - 1_000);
     // A create in doubt waits for a listing after its settle period (issue 20, point 5).
     await expect(provisioner.handleRecord(createRecord)).resolves.toBe('WAITING');
     const [createWait] = continuations();
     // Atlas made it anyway; a delete arrives while the create is in doubt and waits for the settle period.
-    atlas.seed(create.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'INITIATING' });
-    clock += 5_000;
+    scene.atlas.seed(create.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'INITIATING' });
+    scene.clock += 5_000;
     const del = { ...create, requestId: 'delete-1', action: 'delete' as const };
-    const delRecord = sent(del, clock, OPS);
+    const delRecord = sent(del, scene.clock, OPS);
     await expect(provisioner.handleRecord(delRecord)).resolves.toBe('WAITING');
     const deleteWait = continuations().at(-1);
-    expect(deleteWait?.MessageAttributes?.SentAt?.StringValue).toBe(String(clock));
-    clock += SETTLE * 1000;
+    expect(deleteWait?.MessageAttributes?.SentAt?.StringValue).toBe(String(scene.clock));
+    scene.clock += SETTLE * 1000;
     await expect(provisioner.handleRecord(delivered(deleteWait))).resolves.toBe('DELETE_REQUESTED');
 
     await expect(provisioner.handleRecord(delivered(createWait))).resolves.toBe('SUPERSEDED');
 
     expect(creates()).toHaveLength(1);
-    expect(table.items.get(keyOf(create))).toMatchObject({
+    expect(scene.table.items.get(keyOf(create))).toMatchObject({
       action: 'delete',
       lifecycle: { messageId: delRecord.messageId, requestId: 'delete-1', requester: 'ops' },
     });
@@ -171,9 +161,9 @@ describe('Provisioner, request order', () => {
   it('a hand-back queued just before a delete creates nothing', async () => {
     const provisioner = build();
     const create = createRequest();
-    const createRecord = sent(create, clock - 1_000);
+    const createRecord = sent(create, scene.clock - 1_000);
     await expect(provisioner.handleRecord(createRecord)).resolves.toBe('PROVISIONED');
-    const [endpoint] = atlas.endpoints.get(create.groupId) ?? [];
+    const [endpoint] = scene.atlas.endpoints.get(create.groupId) ?? [];
     if (!endpoint) throw new Error('no endpoint');
     endpoint.status = 'FAILED';
     // The checker hands the FAILED key back, for the lifecycle the create started.
@@ -181,27 +171,27 @@ describe('Provisioner, request order', () => {
     handBack.eventSourceARN = QUEUES.continuationQueueArn;
     handBack.messageAttributes = attributesOf({ Requester: 'default', Lifecycle: createRecord.messageId });
     const del = { ...create, requestId: 'delete-1', action: 'delete' as const };
-    await expect(provisioner.handleRecord(sent(del, clock))).resolves.toBe('DELETE_REQUESTED');
+    await expect(provisioner.handleRecord(sent(del, scene.clock))).resolves.toBe('DELETE_REQUESTED');
 
     await expect(provisioner.handleRecord(handBack)).resolves.toBe('SUPERSEDED');
 
     expect(creates()).toHaveLength(1);
-    expect(atlas.calls.at(-1)).toMatchObject({ op: 'delete' });
-    expect(table.items.get(keyOf(create))).toMatchObject({ action: 'delete', status: 'DELETING' });
+    expect(scene.atlas.calls.at(-1)).toMatchObject({ op: 'delete' });
+    expect(scene.table.items.get(keyOf(create))).toMatchObject({ action: 'delete', status: 'DELETING' });
   });
 
   it('a follow-up of an older lifecycle just stops, without reading Atlas', async () => {
     const provisioner = build({ followUp: { firstSeconds: 10, maxSeconds: 30 } });
     const create = createRequest();
-    await expect(provisioner.handleRecord(sent(create, clock - 1_000))).resolves.toBe('PROVISIONED');
+    await expect(provisioner.handleRecord(sent(create, scene.clock - 1_000))).resolves.toBe('PROVISIONED');
     const [followUp] = continuations();
     const del = { ...create, requestId: 'delete-1', action: 'delete' as const };
-    await expect(provisioner.handleRecord(sent(del, clock))).resolves.toBe('DELETE_REQUESTED');
-    const calls = atlas.calls.length;
+    await expect(provisioner.handleRecord(sent(del, scene.clock))).resolves.toBe('DELETE_REQUESTED');
+    const calls = scene.atlas.calls.length;
 
     await expect(provisioner.handleRecord(delivered(followUp))).resolves.toBe('FOLLOWED');
 
-    expect(atlas.calls).toHaveLength(calls);
+    expect(scene.atlas.calls).toHaveLength(calls);
   });
 
   describe('one requester sends create, delete, create for a key', () => {
@@ -220,17 +210,17 @@ describe('Provisioner, request order', () => {
         { ...first, requestId: 'delete-2', action: 'delete' as const },
         { ...first, requestId: 'create-3' },
       ];
-      const records = requests.map((r, i) => sent(r, clock - 3_000 + i * 1_000));
+      const records = requests.map((r, i) => sent(r, scene.clock - 3_000 + i * 1_000));
 
       const answered = [];
       for (const i of order) answered.push(await provisioner.handleRecord(records[i] as SQSRecord));
 
       expect(answered).toEqual(outcomes);
-      const live = (atlas.endpoints.get(first.groupId) ?? []).filter((e) => e.status !== 'DELETING');
+      const live = (scene.atlas.endpoints.get(first.groupId) ?? []).filter((e) => e.status !== 'DELETING');
       expect(live).toHaveLength(1);
-      expect(table.items.get(keyOf(first))).toMatchObject({
+      expect(scene.table.items.get(keyOf(first))).toMatchObject({
         action: 'create',
-        applied: { default: { requestId: 'create-3', sentAt: clock - 1_000 } },
+        applied: { default: { requestId: 'create-3', sentAt: scene.clock - 1_000 } },
       });
       for (const superseded of publishedDetails().filter((d) => d.outcome === 'SUPERSEDED' && d.messageId))
         expect(superseded.supersededBy).toMatch(/^(delete-2|create-3)$/);
@@ -241,30 +231,30 @@ describe('Provisioner, request order', () => {
     const provisioner = build();
     const create = createRequest();
     const del = { ...create, requestId: 'delete-2', action: 'delete' as const };
-    await expect(provisioner.handleRecord(sent(del, clock))).resolves.toBe('DELETED');
-    const calls = atlas.calls.length;
+    await expect(provisioner.handleRecord(sent(del, scene.clock))).resolves.toBe('DELETED');
+    const calls = scene.atlas.calls.length;
 
-    await expect(provisioner.handleRecord(sent(create, clock - 1_000))).resolves.toBe('SUPERSEDED');
+    await expect(provisioner.handleRecord(sent(create, scene.clock - 1_000))).resolves.toBe('SUPERSEDED');
 
-    expect(atlas.calls).toHaveLength(calls);
+    expect(scene.atlas.calls).toHaveLength(calls);
     expect(publishedDetails().at(-1)).toMatchObject({
       outcome: 'SUPERSEDED',
       requestIds: [create.requestId],
       supersededBy: 'delete-2',
     });
     // A create sent after the delete takes effect.
-    await expect(provisioner.handleRecord(sent({ ...create, requestId: 'c-3' }, clock + 1))).resolves.toBe(
-      'PROVISIONED',
-    );
+    await expect(
+      provisioner.handleRecord(sent({ ...create, requestId: 'c-3' }, scene.clock + 1)),
+    ).resolves.toBe('PROVISIONED');
   });
 
   it('tells the requester of a create still INITIATING that its own delete took effect in its place', async () => {
     const provisioner = build();
     const create = createRequest();
-    await expect(provisioner.handleRecord(sent(create, clock - 1_000))).resolves.toBe('PROVISIONED');
+    await expect(provisioner.handleRecord(sent(create, scene.clock - 1_000))).resolves.toBe('PROVISIONED');
     const del = { ...create, requestId: 'delete-2', action: 'delete' as const };
 
-    await expect(provisioner.handleRecord(sent(del, clock))).resolves.toBe('DELETE_REQUESTED');
+    await expect(provisioner.handleRecord(sent(del, scene.clock))).resolves.toBe('DELETE_REQUESTED');
 
     expect(publishedDetails().at(-1)).toMatchObject({
       outcome: 'SUPERSEDED',
@@ -282,9 +272,11 @@ describe('Provisioner, request order', () => {
       const provisioner = build();
       const create = createRequest();
       const del = { ...create, requestId: 'delete-2', action: 'delete' as const };
-      await provisioner.handleRecord(sent(del, clock));
+      await provisioner.handleRecord(sent(del, scene.clock));
 
-      const replay = sent(create, clock + 60_000, DEFAULT_ENTRY, { SentAt: String(clock - 1_000) });
+      const replay = sent(create, scene.clock + 60_000, DEFAULT_ENTRY, {
+        SentAt: String(scene.clock - 1_000),
+      });
       await expect(provisioner.handleRecord(replay)).resolves.toBe('SUPERSEDED');
     });
 
@@ -296,16 +288,16 @@ describe('Provisioner, request order', () => {
       const provisioner = build();
       const create = createRequest();
 
-      const replay = sent(create, clock, DEFAULT_ENTRY, { SentAt: value(clock) });
+      const replay = sent(create, scene.clock, DEFAULT_ENTRY, { SentAt: value(scene.clock) });
       await expect(provisioner.handleRecord(replay)).resolves.toBe('REJECTED');
 
-      expect(atlas.calls).toEqual([]);
+      expect(scene.atlas.calls).toEqual([]);
       expect(publishedDetails().at(-1)?.error?.detail).toMatch(/^message attribute "SentAt" must be/);
     });
 
     it("may not carry Lifecycle, the provisioner's own attribute", async () => {
       const provisioner = build();
-      const record = sent(createRequest(), clock, DEFAULT_ENTRY, { Lifecycle: 'x' });
+      const record = sent(createRequest(), scene.clock, DEFAULT_ENTRY, { Lifecycle: 'x' });
       await expect(provisioner.handleRecord(record)).resolves.toBe('REJECTED');
       expect(publishedDetails().at(-1)?.error?.detail).toMatch(/"Lifecycle" is reserved/);
     });

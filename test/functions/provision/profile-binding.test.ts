@@ -4,23 +4,15 @@
  * the key, or the status checker's sweep, at other credentials.
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AtlasApiError } from '#lib/errors.ts';
-import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
-import { buildProvisioner, FakeAtlas, publishedDetails, QUEUES, resetAws, sqs } from './fixtures.ts';
+import { buildProvisioner, keyOf, provisionerScene, publishedDetails, QUEUES, sqs } from './fixtures.ts';
 
-const keyOf = (request: object) => naturalKey(request as ProvisionRequest);
 const PROFILES = { allowedProfiles: ['default', 'ops'] };
 
 describe('Provisioner, a key bound to its profile', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-  });
+  const scene = provisionerScene();
 
   it.each([
     ['create', 'create'],
@@ -29,10 +21,10 @@ describe('Provisioner, a key bound to its profile', () => {
     'rejects a %s naming another profile than the endpoint was made with, with no Atlas call',
     async (_, action) => {
       // Prepare: the key's endpoint made with "default"
-      const { provisioner } = buildProvisioner(atlas, PROFILES);
+      const { provisioner } = buildProvisioner(scene.atlas, PROFILES);
       const request = createRequest();
       await provisioner.handleRecord(sqsRecord(request));
-      atlas.calls.length = 0;
+      scene.atlas.calls.length = 0;
       sqs.resetHistory();
 
       // Act
@@ -40,15 +32,15 @@ describe('Provisioner, a key bound to its profile', () => {
       await expect(provisioner.handleRecord(sqsRecord(other))).resolves.toBe('REJECTED');
 
       // Assess: nothing reached Atlas, the key still points at "default", the reason names both
-      expect(atlas.calls).toEqual([]);
-      const item = table.items.get(keyOf(request));
+      expect(scene.atlas.calls).toEqual([]);
+      const item = scene.table.items.get(keyOf(request));
       expect(item).toMatchObject({
         profile: 'default',
         status: 'INITIATING',
         requesters: { default: [request.requestId] },
       });
       expect(item).not.toHaveProperty('lease');
-      expect(atlas.endpoints.get(request.groupId)?.map((e) => e.status)).toEqual(['INITIATING']);
+      expect(scene.atlas.endpoints.get(request.groupId)?.map((e) => e.status)).toEqual(['INITIATING']);
       const rejected = publishedDetails().at(-1);
       expect(rejected).toMatchObject({ outcome: 'REJECTED', requestIds: ['other-1'] });
       expect(rejected?.error).toMatchObject({ code: 'PROFILE_MISMATCH' });
@@ -63,28 +55,28 @@ describe('Provisioner, a key bound to its profile', () => {
   );
 
   it('rejects another profile while a create is in doubt, since that create was sent with the first', async () => {
-    const { provisioner } = buildProvisioner(atlas, PROFILES);
+    const { provisioner } = buildProvisioner(scene.atlas, PROFILES);
     const request = createRequest();
-    atlas.failNext(
+    scene.atlas.failNext(
       'create',
       new AtlasApiError({ status: 503, errorCode: 'SERVICE_UNAVAILABLE', operation: 'create' }),
     );
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
-    expect(table.items.get(keyOf(request))).toHaveProperty('pendingCreate');
-    atlas.calls.length = 0;
+    expect(scene.table.items.get(keyOf(request))).toHaveProperty('pendingCreate');
+    scene.atlas.calls.length = 0;
 
     await expect(
       provisioner.handleRecord(sqsRecord({ ...request, requestId: 'other-1', profile: 'ops' })),
     ).resolves.toBe('REJECTED');
-    expect(atlas.calls).toEqual([]);
-    expect(table.items.get(keyOf(request))?.profile).toBe('default');
+    expect(scene.atlas.calls).toEqual([]);
+    expect(scene.table.items.get(keyOf(request))?.profile).toBe('default');
   });
 
   it('lets a request that failed with another profile leave the key as it was', async () => {
-    const { provisioner } = buildProvisioner(atlas, PROFILES);
+    const { provisioner } = buildProvisioner(scene.atlas, PROFILES);
     const request = createRequest();
     // A new key's first request fails before any create: it leaves no endpoint and binds nothing.
-    atlas.failNext(
+    scene.atlas.failNext(
       'list',
       new AtlasApiError({ status: 403, errorCode: 'USER_UNAUTHORIZED', operation: 'list' }),
     );
@@ -95,14 +87,14 @@ describe('Provisioner, a key bound to its profile', () => {
     await expect(provisioner.handleRecord(sqsRecord({ ...request, requestId: 'default-1' }))).resolves.toBe(
       'PROVISIONED',
     );
-    expect(table.items.get(keyOf(request))).toMatchObject({ profile: 'default', status: 'INITIATING' });
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ profile: 'default', status: 'INITIATING' });
   });
 
   it('binds the key anew once its endpoint is gone', async () => {
-    const { provisioner } = buildProvisioner(atlas, PROFILES);
+    const { provisioner } = buildProvisioner(scene.atlas, PROFILES);
     const request = createRequest();
     await provisioner.handleRecord(sqsRecord(request));
-    atlas.endpoints.set(request.groupId, []);
+    scene.atlas.endpoints.set(request.groupId, []);
     await expect(
       provisioner.handleRecord(sqsRecord({ ...request, requestId: 'delete-1', action: 'delete' })),
     ).resolves.toBe('DELETED');
@@ -110,6 +102,6 @@ describe('Provisioner, a key bound to its profile', () => {
     await expect(
       provisioner.handleRecord(sqsRecord({ ...request, requestId: 'ops-1', profile: 'ops' })),
     ).resolves.toBe('PROVISIONED');
-    expect(table.items.get(keyOf(request))).toMatchObject({ profile: 'ops', status: 'INITIATING' });
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ profile: 'ops', status: 'INITIATING' });
   });
 });

@@ -5,7 +5,6 @@ import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/cli
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { isAnswerKey } from '#ledger/ledger.ts';
 import { AtlasApiError, AtlasNetworkError, CredentialsError } from '#lib/errors.ts';
-import { naturalKey, type ProvisionRequest } from '#messages/request.ts';
 import { tuningFrom } from '#provision/provisioner.ts';
 import type { ProvisionEnvironment } from '#runtime/environment.ts';
 import { createRequest, loadEvent, sqsRecord } from '#test/support/sqs-events.ts';
@@ -14,12 +13,14 @@ import {
   carrying,
   DEFAULT_ENTRY,
   deferredForTime,
+  dlq,
   eventBridge,
-  FakeAtlas,
+  followUps,
+  keyOf,
   NOW,
+  provisionerScene,
   publishedDetails,
   QUEUES,
-  resetAws,
   sentTo,
   sqs,
 } from './fixtures.ts';
@@ -33,36 +34,28 @@ const apiError = (status: number, errorCode: string, retryAfterSeconds?: number)
     ...(retryAfterSeconds !== undefined && { retryAfterSeconds }),
   });
 
-const keyOf = (request: object) => naturalKey(request as ProvisionRequest);
-
 describe('Provisioner', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-  });
+  const scene = provisionerScene();
 
   describe('create', () => {
     it('creates the endpoint when none is listed: two Atlas requests, settled and announced as PROVISIONED', async () => {
       // Prepare
       const request = createRequest({ vpcRegionName: 'US_WEST_2' });
-      const { provisioner, metrics } = buildProvisioner(atlas);
+      const { provisioner, metrics } = buildProvisioner(scene.atlas);
 
       // Act
       const outcome = await provisioner.handleRecord(sqsRecord(request));
 
       // Assess
       expect(outcome).toBe('PROVISIONED');
-      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
-      const [endpoint] = atlas.endpoints.get(request.groupId) ?? [];
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
+      const [endpoint] = scene.atlas.endpoints.get(request.groupId) ?? [];
       expect(endpoint).toMatchObject({ regionName: 'US_EAST_1', vpcRegionName: 'US_WEST_2' });
-      expect(table.items.get(keyOf(request))).toMatchObject({
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({
         status: 'INITIATING',
         endpointId: endpoint?.id,
       });
-      expect(table.items.get(keyOf(request))).not.toHaveProperty('lease');
+      expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('lease');
       expect(publishedDetails()).toEqual([
         expect.objectContaining({
           outcome: 'PROVISIONED',
@@ -81,7 +74,7 @@ describe('Provisioner', () => {
 
     it('provisions the valid create request of events/sqs-create.json', async () => {
       const [record] = loadEvent('sqs-create').Records;
-      const { provisioner } = buildProvisioner(atlas);
+      const { provisioner } = buildProvisioner(scene.atlas);
 
       await expect(provisioner.handleRecord(record as NonNullable<typeof record>)).resolves.toBe(
         'PROVISIONED',
@@ -91,20 +84,23 @@ describe('Provisioner', () => {
     it('adopts a listed endpoint of the same region and VPC region without creating one', async () => {
       // Prepare
       const request = createRequest();
-      const existing = atlas.seed(request.groupId, {
+      const existing = scene.atlas.seed(request.groupId, {
         cloudProvider: 'AWS',
         regionName: 'US_EAST_1',
         status: 'ACTIVE',
       });
-      const { provisioner, metrics } = buildProvisioner(atlas);
+      const { provisioner, metrics } = buildProvisioner(scene.atlas);
 
       // Act
       const outcome = await provisioner.handleRecord(sqsRecord(request));
 
       // Assess
       expect(outcome).toBe('ADOPTED');
-      expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
-      expect(table.items.get(keyOf(request))).toMatchObject({ status: 'ACTIVE', endpointId: existing.id });
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list']);
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({
+        status: 'ACTIVE',
+        endpointId: existing.id,
+      });
       expect(publishedDetails()[0]).toMatchObject({
         outcome: 'ADOPTED',
         endpointId: existing.id,
@@ -115,32 +111,36 @@ describe('Provisioner', () => {
 
     it('creates rather than adopt an endpoint of another VPC region or one being deleted', async () => {
       const request = createRequest();
-      atlas.seed(request.groupId, {
+      scene.atlas.seed(request.groupId, {
         cloudProvider: 'AWS',
         regionName: 'US_EAST_1',
         vpcRegionName: 'EU_WEST_1',
         status: 'ACTIVE',
       });
-      atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'DELETING' });
-      const { provisioner } = buildProvisioner(atlas);
+      scene.atlas.seed(request.groupId, {
+        cloudProvider: 'AWS',
+        regionName: 'US_EAST_1',
+        status: 'DELETING',
+      });
+      const { provisioner } = buildProvisioner(scene.atlas);
 
       await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
-      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
     });
 
     it("adopts the ledger's live endpoint without any Atlas request", async () => {
       // Prepare
       const request = createRequest();
-      const { provisioner } = buildProvisioner(atlas);
+      const { provisioner } = buildProvisioner(scene.atlas);
       await provisioner.handleRecord(sqsRecord(request));
-      atlas.calls.length = 0;
+      scene.atlas.calls.length = 0;
 
       // Act
       const outcome = await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'replayed-1' }));
 
       // Assess
       expect(outcome).toBe('ADOPTED');
-      expect(atlas.calls).toEqual([]);
+      expect(scene.atlas.calls).toEqual([]);
       expect(publishedDetails()[1]).toMatchObject({
         outcome: 'ADOPTED',
         requestIds: ['replayed-1'],
@@ -152,12 +152,12 @@ describe('Provisioner', () => {
     it('resolves a 409 on create by listing again and adopting what it finds', async () => {
       // Prepare
       const request = createRequest();
-      const { provisioner } = buildProvisioner(atlas);
+      const { provisioner } = buildProvisioner(scene.atlas);
       const conflict = apiError(409, 'CONFLICT');
-      const listed = vi.spyOn(atlas, 'listEndpoints');
+      const listed = vi.spyOn(scene.atlas, 'listEndpoints');
       listed.mockResolvedValueOnce([]);
-      atlas.failNext('create', conflict);
-      const existing = atlas.seed(request.groupId, {
+      scene.atlas.failNext('create', conflict);
+      const existing = scene.atlas.seed(request.groupId, {
         cloudProvider: 'AWS',
         regionName: 'US_EAST_1',
         status: 'INITIATING',
@@ -168,23 +168,23 @@ describe('Provisioner', () => {
 
       // Assess
       expect(outcome).toBe('ADOPTED');
-      expect(atlas.calls.map((c) => c.op)).toEqual(['create', 'list']);
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['create', 'list']);
       expect(listed).toHaveBeenCalledTimes(2);
-      expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: existing.id });
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({ endpointId: existing.id });
     });
 
     it('retries a 409 that listing cannot explain', async () => {
       const request = createRequest();
-      atlas.failNext('create', apiError(409, 'CONFLICT'));
-      const { provisioner } = buildProvisioner(atlas);
+      scene.atlas.failNext('create', apiError(409, 'CONFLICT'));
+      const { provisioner } = buildProvisioner(scene.atlas);
 
       await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow(/409/);
       expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 1 });
-      expect(table.items.get(keyOf(request))).toMatchObject({
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({
         lastError: { code: 'CONFLICT_UNRESOLVED', httpStatus: 409 },
       });
       // A 409 answers the create: it is not in doubt.
-      expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+      expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
     });
   });
 
@@ -192,10 +192,10 @@ describe('Provisioner', () => {
     it("deletes the ledger's endpoint: 204 is DELETE_REQUESTED with status DELETING", async () => {
       // Prepare
       const request = createRequest();
-      const { provisioner, metrics } = buildProvisioner(atlas);
+      const { provisioner, metrics } = buildProvisioner(scene.atlas);
       await provisioner.handleRecord(sqsRecord(request));
-      const endpointId = String(table.items.get(keyOf(request))?.endpointId);
-      atlas.calls.length = 0;
+      const endpointId = String(scene.table.items.get(keyOf(request))?.endpointId);
+      scene.atlas.calls.length = 0;
 
       // Act
       const outcome = await provisioner.handleRecord(
@@ -204,8 +204,8 @@ describe('Provisioner', () => {
 
       // Assess
       expect(outcome).toBe('DELETE_REQUESTED');
-      expect(atlas.calls).toEqual([{ op: 'delete', groupId: request.groupId, endpointId }]);
-      expect(table.items.get(keyOf(request))).toMatchObject({ status: 'DELETING', action: 'delete' });
+      expect(scene.atlas.calls).toEqual([{ op: 'delete', groupId: request.groupId, endpointId }]);
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'DELETING', action: 'delete' });
       expect(publishedDetails()[1]).toMatchObject({
         outcome: 'DELETE_REQUESTED',
         action: 'delete',
@@ -216,24 +216,24 @@ describe('Provisioner', () => {
 
     it('finds the endpoint to delete by listing when the ledger has none', async () => {
       const request = createRequest({ action: 'delete' });
-      const existing = atlas.seed(request.groupId, {
+      const existing = scene.atlas.seed(request.groupId, {
         cloudProvider: 'AWS',
         regionName: 'US_EAST_1',
         status: 'ACTIVE',
       });
-      const { provisioner } = buildProvisioner(atlas);
+      const { provisioner } = buildProvisioner(scene.atlas);
 
       await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DELETE_REQUESTED');
-      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'delete']);
-      expect(atlas.calls[1]?.endpointId).toBe(existing.id);
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list', 'delete']);
+      expect(scene.atlas.calls[1]?.endpointId).toBe(existing.id);
     });
 
     it('counts an endpoint that is not listed as already DELETED, without a DELETE request', async () => {
       const [record] = loadEvent('sqs-delete').Records;
-      const { provisioner } = buildProvisioner(atlas);
+      const { provisioner } = buildProvisioner(scene.atlas);
 
       await expect(provisioner.handleRecord(record as NonNullable<typeof record>)).resolves.toBe('DELETED');
-      expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list']);
       expect(publishedDetails()[0]).toMatchObject({
         outcome: 'DELETED',
         status: 'DELETED',
@@ -243,52 +243,55 @@ describe('Provisioner', () => {
 
     it('counts a 404 on delete as already DELETED', async () => {
       const request = createRequest({ action: 'delete' });
-      atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
-      atlas.failNext(
+      scene.atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
+      scene.atlas.failNext(
         'delete',
         new AtlasApiError({ status: 404, errorCode: 'RESOURCE_NOT_FOUND', operation: 'delete' }),
       );
-      const { provisioner } = buildProvisioner(atlas);
+      const { provisioner } = buildProvisioner(scene.atlas);
 
       await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DELETED');
-      expect(table.items.get(keyOf(request))).toMatchObject({ status: 'DELETED' });
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'DELETED' });
     });
 
     it('deletes the endpoint Atlas recreated under a new id when the ledger still names the old one', async () => {
       const request = createRequest();
-      const { provisioner } = buildProvisioner(atlas);
+      const { provisioner } = buildProvisioner(scene.atlas);
       await provisioner.handleRecord(sqsRecord(request));
-      const old = table.items.get(keyOf(request))?.endpointId;
+      const old = scene.table.items.get(keyOf(request))?.endpointId;
       // Atlas recreated it: the old id is gone, a new endpoint for the key stands in its place.
-      atlas.endpoints.set(request.groupId, []);
-      const successor = atlas.seed(request.groupId, {
+      scene.atlas.endpoints.set(request.groupId, []);
+      const successor = scene.atlas.seed(request.groupId, {
         cloudProvider: 'AWS',
         regionName: 'US_EAST_1',
         status: 'ACTIVE',
       });
-      atlas.calls.length = 0;
+      scene.atlas.calls.length = 0;
 
       await expect(
         provisioner.handleRecord(sqsRecord({ ...request, requestId: 'del-1', action: 'delete' })),
       ).resolves.toBe('DELETE_REQUESTED');
-      expect(atlas.calls).toEqual([
+      expect(scene.atlas.calls).toEqual([
         { op: 'delete', groupId: request.groupId, endpointId: old },
         { op: 'list', groupId: request.groupId },
         { op: 'delete', groupId: request.groupId, endpointId: successor.id },
       ]);
       expect(successor.status).toBe('DELETING');
-      expect(table.items.get(keyOf(request))).toMatchObject({ status: 'DELETING', endpointId: successor.id });
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({
+        status: 'DELETING',
+        endpointId: successor.id,
+      });
     });
 
     it('does not delete again an endpoint the ledger already sees being deleted', async () => {
       const request = createRequest({ action: 'delete' });
-      atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
-      const { provisioner } = buildProvisioner(atlas);
+      scene.atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
+      const { provisioner } = buildProvisioner(scene.atlas);
       await provisioner.handleRecord(sqsRecord(request));
-      atlas.calls.length = 0;
+      scene.atlas.calls.length = 0;
 
       await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DELETE_REQUESTED');
-      expect(atlas.calls).toEqual([]);
+      expect(scene.atlas.calls).toEqual([]);
     });
   });
 
@@ -296,8 +299,8 @@ describe('Provisioner', () => {
     it('delays the record by Retry-After on a 429, records the failure and throws', async () => {
       // Prepare
       const request = createRequest();
-      atlas.failNext('list', apiError(429, 'RATE_LIMITED', 37));
-      const { provisioner, metrics } = buildProvisioner(atlas);
+      scene.atlas.failNext('list', apiError(429, 'RATE_LIMITED', 37));
+      const { provisioner, metrics } = buildProvisioner(scene.atlas);
       const record = sqsRecord(request);
 
       // Act
@@ -310,18 +313,18 @@ describe('Provisioner', () => {
         ReceiptHandle: record.receiptHandle,
         VisibilityTimeout: 37,
       });
-      expect(table.items.get(keyOf(request))).toMatchObject({
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({
         lastError: { code: 'RATE_LIMITED', httpStatus: 429, detail: 'Atlas said RATE_LIMITED' },
       });
-      expect(table.items.get(keyOf(request))).not.toHaveProperty('lease');
+      expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('lease');
       expect(sqs).not.toReceiveCommand(SendMessageCommand);
       expect(eventBridge).not.toReceiveCommand(PutEventsCommand);
       expect(metrics.addMetric).toHaveBeenCalledWith('Retried', 'Count', 1);
     });
 
     it("caps a Retry-After beyond 12 hours at what is left of SQS's 12 hours after the receive", async () => {
-      atlas.failNext('list', apiError(503, 'SERVICE_UNAVAILABLE', 90_000));
-      const { provisioner } = buildProvisioner(atlas);
+      scene.atlas.failNext('list', apiError(503, 'SERVICE_UNAVAILABLE', 90_000));
+      const { provisioner } = buildProvisioner(scene.atlas);
 
       await expect(provisioner.handleRecord(sqsRecord(createRequest()))).rejects.toThrow();
       expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 42_000 });
@@ -336,8 +339,8 @@ describe('Provisioner', () => {
     ])(
       'backs off a 5xx with full jitter: attempt %i, random %d -> %i s',
       async (attempt, random, seconds) => {
-        atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'));
-        const { provisioner } = buildProvisioner(atlas, { random: () => random, maxAttempts: 20 });
+        scene.atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'));
+        const { provisioner } = buildProvisioner(scene.atlas, { random: () => random, maxAttempts: 20 });
 
         await expect(
           provisioner.handleRecord(sqsRecord(createRequest(), { receiveCount: attempt })),
@@ -352,23 +355,23 @@ describe('Provisioner', () => {
       ['an error nobody expected', new TypeError('cannot read properties of undefined'), 'INTERNAL_ERROR'],
     ])('retries %s and never acknowledges it', async (_name, error, code) => {
       const request = createRequest();
-      atlas.failNext('list', error);
-      const { provisioner } = buildProvisioner(atlas);
+      scene.atlas.failNext('list', error);
+      const { provisioner } = buildProvisioner(scene.atlas);
 
       await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toBe(error);
-      expect(table.items.get(keyOf(request))).toMatchObject({ lastError: { code } });
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({ lastError: { code } });
       expect(sqs).toReceiveCommandTimes(ChangeMessageVisibilityCommand, 1);
     });
 
     it('waits out a key another worker holds, spending no attempt and touching nothing of its item', async () => {
       const request = createRequest();
-      table.busy.add(keyOf(request));
-      const { provisioner, metrics } = buildProvisioner(atlas);
+      scene.table.busy.add(keyOf(request));
+      const { provisioner, metrics } = buildProvisioner(scene.atlas);
       const record = sqsRecord(request);
 
       await expect(provisioner.handleRecord(record)).resolves.toBe('WAITING');
-      expect(table.writes).toEqual(['claim']);
-      expect(atlas.calls).toEqual([]);
+      expect(scene.table.writes).toEqual(['claim']);
+      expect(scene.atlas.calls).toEqual([]);
       expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
       expect(sentTo(QUEUES.continuationQueueUrl)).toEqual([
         expect.objectContaining({
@@ -382,8 +385,8 @@ describe('Provisioner', () => {
 
     it('still throws for a retry when the visibility change fails', async () => {
       sqs.on(ChangeMessageVisibilityCommand).rejects(new Error('ReceiptHandleIsInvalid'));
-      atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'));
-      const { provisioner } = buildProvisioner(atlas);
+      scene.atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'));
+      const { provisioner } = buildProvisioner(scene.atlas);
 
       await expect(provisioner.handleRecord(sqsRecord(createRequest()))).rejects.toBeInstanceOf(
         AtlasApiError,
@@ -394,7 +397,7 @@ describe('Provisioner', () => {
       // Prepare
       const request = createRequest();
       eventBridge.on(PutEventsCommand).rejects(new Error('EventBridge is down'));
-      const { provisioner, metrics } = buildProvisioner(atlas);
+      const { provisioner, metrics } = buildProvisioner(scene.atlas);
 
       // Act
       const record = sqsRecord(request);
@@ -402,7 +405,7 @@ describe('Provisioner', () => {
 
       // Assess: provisioned all the same, the answer kept with the state it announces
       expect(outcome).toBe('PROVISIONED');
-      const item = table.items.get(keyOf(request));
+      const item = scene.table.items.get(keyOf(request));
       expect(item).toMatchObject({ status: 'INITIATING', tracked: 'OPEN' });
       const kept = Object.values(item?.outbox ?? {});
       expect(kept).toEqual([
@@ -414,14 +417,14 @@ describe('Provisioner', () => {
       // Act: EventBridge is back; a duplicate delivery announces the recorded answer, nothing else
       eventBridge.reset();
       eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-2' }] });
-      atlas.calls.length = 0;
+      scene.atlas.calls.length = 0;
       await expect(provisioner.handleRecord(record)).resolves.toBe('PROVISIONED');
 
       // Assess
       const sent = publishedDetails();
       expect(sent).toEqual([kept[0]]);
-      expect(atlas.calls).toEqual([]);
-      expect(table.items.get(keyOf(request))).not.toHaveProperty('outbox');
+      expect(scene.atlas.calls).toEqual([]);
+      expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('outbox');
     });
   });
 
@@ -429,8 +432,8 @@ describe('Provisioner', () => {
     it('sends the original body with the failure attributes to the DLQ after the last attempt', async () => {
       // Prepare
       const request = createRequest();
-      atlas.failNext('list', apiError(503, 'SERVICE_UNAVAILABLE', 5));
-      const { provisioner, metrics } = buildProvisioner(atlas, { maxAttempts: 5 });
+      scene.atlas.failNext('list', apiError(503, 'SERVICE_UNAVAILABLE', 5));
+      const { provisioner, metrics } = buildProvisioner(scene.atlas, { maxAttempts: 5 });
       const record = sqsRecord(`  ${JSON.stringify(request)}\n`, { receiveCount: 5 });
 
       // Act
@@ -482,8 +485,8 @@ describe('Provisioner', () => {
         'SECRET_NOT_FOUND',
       ],
     ])('sends the record to the DLQ at once on %s', async (_name, error, code) => {
-      atlas.failNext('list', error);
-      const { provisioner } = buildProvisioner(atlas);
+      scene.atlas.failNext('list', error);
+      const { provisioner } = buildProvisioner(scene.atlas);
 
       await expect(provisioner.handleRecord(sqsRecord(createRequest()))).resolves.toBe('DEAD_LETTERED');
       expect(sqs).toReceiveCommandWith(SendMessageCommand, {
@@ -497,8 +500,8 @@ describe('Provisioner', () => {
 
     it('throws, to be retried, when the DLQ cannot take the record', async () => {
       sqs.on(SendMessageCommand).rejects(new Error('AccessDenied'));
-      atlas.failNext('list', apiError(403, 'USER_UNAUTHORIZED'));
-      const { provisioner } = buildProvisioner(atlas);
+      scene.atlas.failNext('list', apiError(403, 'USER_UNAUTHORIZED'));
+      const { provisioner } = buildProvisioner(scene.atlas);
 
       await expect(provisioner.handleRecord(sqsRecord(createRequest()))).rejects.toThrow('AccessDenied');
       expect(sqs).toReceiveCommandTimes(SendMessageCommand, 1);
@@ -507,7 +510,7 @@ describe('Provisioner', () => {
     it('parks a request with its reason whatever EventBridge does, and keeps the answer it refused until the sweep sends it', async () => {
       // Prepare
       eventBridge.on(PutEventsCommand).rejects(new Error('EventBridge is down'));
-      const { provisioner, metrics } = buildProvisioner(atlas);
+      const { provisioner, metrics } = buildProvisioner(scene.atlas);
       const record = sqsRecord('{"requestId": "req-1", "groupId": 42}');
 
       // Act
@@ -523,7 +526,7 @@ describe('Provisioner', () => {
           }),
         }),
       ]);
-      const kept = [...table.items.values()].filter((i) => isAnswerKey(i.key));
+      const kept = [...scene.table.items.values()].filter((i) => isAnswerKey(i.key));
       expect(kept).toHaveLength(1);
       expect(Object.values(kept[0]?.outbox ?? {})).toEqual([
         expect.objectContaining({ outcome: 'REJECTED', requestIds: ['req-1'], messageId: record.messageId }),
@@ -534,7 +537,7 @@ describe('Provisioner', () => {
 
     it('announces nothing when the parking queue refuses: the record comes back, parked and announced once', async () => {
       sqs.on(SendMessageCommand).rejectsOnce(new Error('SQS is down')).resolves({ MessageId: 'm' });
-      const { provisioner } = buildProvisioner(atlas);
+      const { provisioner } = buildProvisioner(scene.atlas);
       const record = sqsRecord('{"requestId": "req-1", "groupId": 42}');
 
       await expect(provisioner.handleRecord(record)).rejects.toThrow('SQS is down');
@@ -547,8 +550,10 @@ describe('Provisioner', () => {
 
     it('counts an answer lost only when the ledger refuses it too, and still parks the request', async () => {
       eventBridge.on(PutEventsCommand).rejects(new Error('EventBridge is down'));
-      vi.spyOn(table, 'keepAnswer').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
-      const { provisioner, metrics } = buildProvisioner(atlas);
+      vi.spyOn(scene.table, 'keepAnswer').mockRejectedValue(
+        new Error('ProvisionedThroughputExceededException'),
+      );
+      const { provisioner, metrics } = buildProvisioner(scene.atlas);
 
       await expect(provisioner.handleRecord(sqsRecord('{"requestId": "req-1"}'))).resolves.toBe('REJECTED');
 
@@ -558,9 +563,9 @@ describe('Provisioner', () => {
 
     it('dates the first failure from the first receive when the ledger has no record of it', async () => {
       const first = Date.parse('2026-11-29T08:30:00.000Z');
-      const { provisioner } = buildProvisioner(atlas, { maxAttempts: 3 });
+      const { provisioner } = buildProvisioner(scene.atlas, { maxAttempts: 3 });
       const request = createRequest();
-      vi.spyOn(table, 'claim').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
+      vi.spyOn(scene.table, 'claim').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
 
       await provisioner.handleRecord(sqsRecord(request, { receiveCount: 3, firstReceivedAt: first }));
 
@@ -577,7 +582,7 @@ describe('Provisioner', () => {
     it('rejects every invalid record of events/sqs-batch-invalid.json with a reason naming the field', async () => {
       // Prepare
       const [valid, ...invalid] = loadEvent('sqs-batch-invalid').Records;
-      const { provisioner, metrics } = buildProvisioner(atlas);
+      const { provisioner, metrics } = buildProvisioner(scene.atlas);
 
       // Act
       const outcomes = await Promise.all(invalid.map((record) => provisioner.handleRecord(record)));
@@ -585,8 +590,8 @@ describe('Provisioner', () => {
       // Assess
       expect(valid).toBeDefined();
       expect(outcomes).toEqual(['REJECTED', 'REJECTED', 'REJECTED']);
-      expect(table.writes).toEqual([]);
-      expect(atlas.calls).toEqual([]);
+      expect(scene.table.writes).toEqual([]);
+      expect(scene.atlas.calls).toEqual([]);
       const parked = sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input);
       expect(parked.map((p) => p.QueueUrl)).toEqual([
         QUEUES.rejectedQueueUrl,
@@ -616,12 +621,12 @@ describe('Provisioner', () => {
     });
 
     it('rejects a profile the deployment does not allow, before claiming anything', async () => {
-      const { provisioner } = buildProvisioner(atlas);
+      const { provisioner } = buildProvisioner(scene.atlas);
 
       await expect(provisioner.handleRecord(sqsRecord(createRequest({ profile: 'intruder' })))).resolves.toBe(
         'REJECTED',
       );
-      expect(table.writes).toEqual([]);
+      expect(scene.table.writes).toEqual([]);
       expect(sqs).toReceiveCommandWith(SendMessageCommand, {
         QueueUrl: QUEUES.rejectedQueueUrl,
         MessageAttributes: expect.objectContaining({
@@ -633,8 +638,8 @@ describe('Provisioner', () => {
     it.each([[400, 'INVALID_ENUM_VALUE']])(
       'rejects a create that Atlas answers %i, which no replay can fix',
       async (status, errorCode) => {
-        atlas.failNext('create', apiError(status, errorCode));
-        const { provisioner } = buildProvisioner(atlas);
+        scene.atlas.failNext('create', apiError(status, errorCode));
+        const { provisioner } = buildProvisioner(scene.atlas);
 
         await expect(provisioner.handleRecord(sqsRecord(createRequest()))).resolves.toBe('REJECTED');
         expect(sqs).toReceiveCommandWith(SendMessageCommand, {
@@ -652,8 +657,8 @@ describe('Provisioner', () => {
     it('runs records for the same key one after another, so a duplicate adopts instead of creating twice', async () => {
       // Prepare
       const request = createRequest();
-      atlas.latencyMs = 20;
-      const { provisioner } = buildProvisioner(atlas);
+      scene.atlas.latencyMs = 20;
+      const { provisioner } = buildProvisioner(scene.atlas);
 
       // Act
       const outcomes = await Promise.all([
@@ -663,20 +668,20 @@ describe('Provisioner', () => {
 
       // Assess
       expect(outcomes).toEqual(['PROVISIONED', 'ADOPTED']);
-      expect(atlas.endpoints.get(request.groupId)).toHaveLength(1);
-      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
+      expect(scene.atlas.endpoints.get(request.groupId)).toHaveLength(1);
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
     });
 
     it('runs records for different keys concurrently, at most recordConcurrency at once', async () => {
-      atlas.latencyMs = 20;
-      const { provisioner } = buildProvisioner(atlas, { recordConcurrency: 3 });
+      scene.atlas.latencyMs = 20;
+      const { provisioner } = buildProvisioner(scene.atlas, { recordConcurrency: 3 });
 
       const outcomes = await Promise.all(
         Array.from({ length: 8 }, () => provisioner.handleRecord(sqsRecord(createRequest()))),
       );
 
       expect(outcomes).toEqual(Array(8).fill('PROVISIONED'));
-      expect(atlas.maxActive).toBe(3);
+      expect(scene.atlas.maxActive).toBe(3);
     });
 
     it('writes the requestId on every log line of a record, even with records running concurrently', async () => {
@@ -689,9 +694,9 @@ describe('Provisioner', () => {
         });
       }
       const logger = new Logger({ serviceName: 'provisioner', logLevel: 'INFO' });
-      atlas.latencyMs = 10;
-      atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'));
-      const { provisioner } = buildProvisioner(atlas, { logger });
+      scene.atlas.latencyMs = 10;
+      scene.atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'));
+      const { provisioner } = buildProvisioner(scene.atlas, { logger });
       const requests = [createRequest(), createRequest(), createRequest()];
 
       // Act
@@ -716,26 +721,17 @@ describe('Provisioner', () => {
 });
 
 describe('Provisioner, choosing the endpoint to keep', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-  });
-
-  const endpoint = (request: ReturnType<typeof createRequest>, status: string) =>
-    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status });
+  const scene = provisionerScene();
 
   it('adopts an ACTIVE endpoint over one listed before it, and reports the other', async () => {
     const request = createRequest();
-    const initiating = endpoint(request, 'INITIATING');
-    const active = endpoint(request, 'ACTIVE');
-    const { provisioner } = buildProvisioner(atlas);
+    const initiating = scene.endpoint(request, 'INITIATING');
+    const active = scene.endpoint(request, 'ACTIVE');
+    const { provisioner } = buildProvisioner(scene.atlas);
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
 
-    expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: active.id, status: 'ACTIVE' });
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ endpointId: active.id, status: 'ACTIVE' });
     expect(publishedDetails().map((d) => [d.outcome, d.endpointId, d.status])).toEqual([
       ['ADOPTED', active.id, 'ACTIVE'],
       ['DUPLICATE_FOUND', initiating.id, 'INITIATING'],
@@ -744,13 +740,13 @@ describe('Provisioner, choosing the endpoint to keep', () => {
 
   it('adopts the first listed endpoint when none is ACTIVE', async () => {
     const request = createRequest();
-    const first = endpoint(request, 'PENDING_ACCEPTANCE');
-    endpoint(request, 'INITIATING');
-    const { provisioner } = buildProvisioner(atlas);
+    const first = scene.endpoint(request, 'PENDING_ACCEPTANCE');
+    scene.endpoint(request, 'INITIATING');
+    const { provisioner } = buildProvisioner(scene.atlas);
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
 
-    expect(table.items.get(keyOf(request))).toMatchObject({
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({
       endpointId: first.id,
       status: 'PENDING_ACCEPTANCE',
     });
@@ -758,19 +754,19 @@ describe('Provisioner, choosing the endpoint to keep', () => {
 
   it("keeps the ledger's own endpoint over an ACTIVE one, which no create of this key accounts for", async () => {
     const request = createRequest();
-    const { provisioner, metrics } = buildProvisioner(atlas);
+    const { provisioner, metrics } = buildProvisioner(scene.atlas);
     await provisioner.handleRecord(sqsRecord(request));
-    const own = table.items.get(keyOf(request))?.endpointId;
-    const other = endpoint(request, 'ACTIVE');
-    const item = table.items.get(keyOf(request));
+    const own = scene.table.items.get(keyOf(request))?.endpointId;
+    const other = scene.endpoint(request, 'ACTIVE');
+    const item = scene.table.items.get(keyOf(request));
     if (item) item.status = 'MISSING';
 
     await expect(provisioner.handleRecord(sqsRecord({ ...request, requestId: 'again' }))).resolves.toBe(
       'ADOPTED',
     );
 
-    expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: own, status: 'INITIATING' });
-    expect(atlas.calls.filter((c) => c.op === 'delete')).toEqual([]);
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ endpointId: own, status: 'INITIATING' });
+    expect(scene.atlas.calls.filter((c) => c.op === 'delete')).toEqual([]);
     expect(publishedDetails().at(-1)).toMatchObject({
       outcome: 'DUPLICATE_FOUND',
       endpointId: other.id,
@@ -782,18 +778,18 @@ describe('Provisioner, choosing the endpoint to keep', () => {
 
   it("announces the adopted endpoint's Atlas errorMessage and the status it had before", async () => {
     const request = createRequest();
-    atlas.seed(request.groupId, {
+    scene.atlas.seed(request.groupId, {
       cloudProvider: 'AWS',
       regionName: 'US_EAST_1',
       status: 'PENDING_ACCEPTANCE',
       errorMessage: 'waiting for the interface endpoint',
     });
-    const { provisioner } = buildProvisioner(atlas);
+    const { provisioner } = buildProvisioner(scene.atlas);
 
     await provisioner.handleRecord(sqsRecord(request));
     await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'again' }));
 
-    expect(table.items.get(keyOf(request))).toMatchObject({
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({
       atlasErrorMessage: 'waiting for the interface endpoint',
     });
     expect(publishedDetails().map((d) => [d.outcome, d.previousStatus, d.errorMessage])).toEqual([
@@ -805,34 +801,31 @@ describe('Provisioner, choosing the endpoint to keep', () => {
   it('lists again rather than adopt what the ledger holds as gone', async () => {
     for (const status of ['REQUESTED', 'DELETING', 'DELETED', 'MISSING'] as const) {
       const request = createRequest();
-      const { provisioner } = buildProvisioner(atlas);
+      const { provisioner } = buildProvisioner(scene.atlas);
       await provisioner.handleRecord(sqsRecord(request));
-      const item = table.items.get(keyOf(request));
+      const item = scene.table.items.get(keyOf(request));
       if (item) item.status = status;
-      atlas.endpoints.set(request.groupId, []);
-      atlas.calls.length = 0;
+      scene.atlas.endpoints.set(request.groupId, []);
+      scene.atlas.calls.length = 0;
 
       await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
-      expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
+      expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list', 'create']);
     }
   });
 });
 
 describe('Provisioner, the invocation deadline', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
+  const scene = provisionerScene();
   const START = 1_800_000_000_000;
 
   beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
     vi.spyOn(Date, 'now').mockReturnValue(START);
   });
 
   const left = (ms: number) => ({ getRemainingTimeInMillis: () => ms });
 
   it('starts a record with just the time for two Atlas calls and the margin', async () => {
-    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+    const { provisioner } = buildProvisioner(scene.atlas, { atlasTimeoutMs: 10_000 });
 
     await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).resolves.toBe(
       'PROVISIONED',
@@ -840,11 +833,11 @@ describe('Provisioner, the invocation deadline', () => {
   });
 
   it('starts no record with a millisecond less, and claims nothing', async () => {
-    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+    const { provisioner } = buildProvisioner(scene.atlas, { atlasTimeoutMs: 10_000 });
 
     await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(22_999))).resolves.toBe('WAITING');
     expect(deferredForTime()).toBe(true);
-    expect(table.writes).toEqual([]);
+    expect(scene.table.writes).toEqual([]);
   });
 
   /** Makes `method` of `target` take `ms` of the invocation. */
@@ -857,29 +850,29 @@ describe('Provisioner, the invocation deadline', () => {
   };
 
   it('lists nothing when the claim used up the time for it', async () => {
-    slow(table, 'claim', 11_000);
-    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+    slow(scene.table, 'claim', 11_000);
+    const { provisioner } = buildProvisioner(scene.atlas, { atlasTimeoutMs: 10_000 });
 
     await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).resolves.toBe('WAITING');
     expect(deferredForTime()).toBe(true);
-    expect(atlas.calls).toEqual([]);
+    expect(scene.atlas.calls).toEqual([]);
   });
 
   it('sends no create once writing it down used up its time, and leaves no create in doubt', async () => {
     const request = createRequest();
-    slow(atlas, 'listEndpoints', 9_000);
-    slow(table, 'amend', 2_000);
-    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+    slow(scene.atlas, 'listEndpoints', 9_000);
+    slow(scene.table, 'amend', 2_000);
+    const { provisioner } = buildProvisioner(scene.atlas, { atlasTimeoutMs: 10_000 });
 
     await expect(provisioner.handleRecord(sqsRecord(request), left(23_000))).resolves.toBe('WAITING');
     expect(deferredForTime()).toBe(true);
-    expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
-    expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+    expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list']);
+    expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
   });
 
   it('sends a create with exactly the time for it left after the listing', async () => {
-    slow(atlas, 'listEndpoints', 10_000);
-    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+    slow(scene.atlas, 'listEndpoints', 10_000);
+    const { provisioner } = buildProvisioner(scene.atlas, { atlasTimeoutMs: 10_000 });
 
     await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).resolves.toBe(
       'PROVISIONED',
@@ -887,28 +880,28 @@ describe('Provisioner, the invocation deadline', () => {
   });
 
   it('writes down no create it has no time to send', async () => {
-    slow(atlas, 'listEndpoints', 10_001);
-    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+    slow(scene.atlas, 'listEndpoints', 10_001);
+    const { provisioner } = buildProvisioner(scene.atlas, { atlasTimeoutMs: 10_000 });
 
     await expect(provisioner.handleRecord(sqsRecord(createRequest()), left(23_000))).resolves.toBe('WAITING');
     expect(deferredForTime()).toBe(true);
-    expect(table.writes).not.toContain('amend');
+    expect(scene.table.writes).not.toContain('amend');
   });
 
   it('sends no delete once the listing used up its time', async () => {
     const request = createRequest({ action: 'delete' });
-    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
-    slow(atlas, 'listEndpoints', 11_000);
-    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+    scene.atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
+    slow(scene.atlas, 'listEndpoints', 11_000);
+    const { provisioner } = buildProvisioner(scene.atlas, { atlasTimeoutMs: 10_000 });
 
     await expect(provisioner.handleRecord(sqsRecord(request), left(23_000))).resolves.toBe('WAITING');
     expect(deferredForTime()).toBe(true);
-    expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
+    expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list']);
   });
 
   it('gives each Atlas call a timeout of the time left, less the margin', async () => {
-    const list = vi.spyOn(atlas, 'listEndpoints');
-    const { provisioner } = buildProvisioner(atlas, { atlasTimeoutMs: 10_000 });
+    const list = vi.spyOn(scene.atlas, 'listEndpoints');
+    const { provisioner } = buildProvisioner(scene.atlas, { atlasTimeoutMs: 10_000 });
     const timeout = vi.spyOn(AbortSignal, 'timeout');
 
     await provisioner.handleRecord(sqsRecord(createRequest()), left(60_000));
@@ -918,8 +911,8 @@ describe('Provisioner, the invocation deadline', () => {
   });
 
   it('bounds no Atlas call when no invocation clock is given', async () => {
-    const list = vi.spyOn(atlas, 'listEndpoints');
-    const { provisioner } = buildProvisioner(atlas);
+    const list = vi.spyOn(scene.atlas, 'listEndpoints');
+    const { provisioner } = buildProvisioner(scene.atlas);
 
     await provisioner.handleRecord(sqsRecord(createRequest()));
 
@@ -928,25 +921,14 @@ describe('Provisioner, the invocation deadline', () => {
 });
 
 describe('Provisioner, failures and their record', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-  let clock: number;
-  const now = () => new Date(clock);
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-    clock = NOW.getTime();
-  });
-
-  const dlq = () => sentTo(QUEUES.dlqUrl);
+  const scene = provisionerScene();
 
   it('dates the failures of a request parked in the DLQ from the first one the ledger recorded', async () => {
     const request = createRequest();
-    const { provisioner } = buildProvisioner(atlas, { now, maxAttempts: 2 });
-    atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'), apiError(500, 'UNEXPECTED_ERROR'));
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, maxAttempts: 2 });
+    scene.atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'), apiError(500, 'UNEXPECTED_ERROR'));
     await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
-    clock += 60_000;
+    scene.clock += 60_000;
 
     await expect(provisioner.handleRecord(sqsRecord(request, { receiveCount: 2 }))).resolves.toBe(
       'DEAD_LETTERED',
@@ -955,13 +937,13 @@ describe('Provisioner, failures and their record', () => {
     expect(dlq()[0]?.MessageAttributes).toMatchObject({
       Attempts: { DataType: 'Number', StringValue: '2' },
       FirstFailureAt: { DataType: 'String', StringValue: NOW.toISOString() },
-      LastFailureAt: { DataType: 'String', StringValue: new Date(clock).toISOString() },
+      LastFailureAt: { DataType: 'String', StringValue: new Date(scene.clock).toISOString() },
     });
   });
 
   it('retries before the last attempt: one attempt short of maxAttempts is delayed, not parked', async () => {
-    atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'));
-    const { provisioner } = buildProvisioner(atlas, { maxAttempts: 5 });
+    scene.atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'));
+    const { provisioner } = buildProvisioner(scene.atlas, { maxAttempts: 5 });
 
     await expect(provisioner.handleRecord(sqsRecord(createRequest(), { receiveCount: 4 }))).rejects.toThrow();
 
@@ -971,8 +953,8 @@ describe('Provisioner, failures and their record', () => {
 
   it('dates the first failure of a first delivery from now, whatever the receive timestamp says', async () => {
     const request = createRequest();
-    vi.spyOn(table, 'claim').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
-    const { provisioner } = buildProvisioner(atlas, { maxAttempts: 1 });
+    vi.spyOn(scene.table, 'claim').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
+    const { provisioner } = buildProvisioner(scene.atlas, { maxAttempts: 1 });
 
     await provisioner.handleRecord(
       sqsRecord(request, { receiveCount: 1, firstReceivedAt: Date.parse('2026-11-29T08:30:00.000Z') }),
@@ -986,8 +968,8 @@ describe('Provisioner, failures and their record', () => {
 
   it('dates the first failure from now when the receive timestamp is unreadable', async () => {
     const request = createRequest();
-    vi.spyOn(table, 'claim').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
-    const { provisioner } = buildProvisioner(atlas, { maxAttempts: 2 });
+    vi.spyOn(scene.table, 'claim').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
+    const { provisioner } = buildProvisioner(scene.atlas, { maxAttempts: 2 });
     const record = sqsRecord(request, { receiveCount: 2 });
     record.attributes.ApproximateFirstReceiveTimestamp = 'soon';
 
@@ -997,8 +979,8 @@ describe('Provisioner, failures and their record', () => {
   });
 
   it('counts an unreadable receive count as the first delivery', async () => {
-    atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'));
-    const { provisioner } = buildProvisioner(atlas, { maxAttempts: 2 });
+    scene.atlas.failNext('list', apiError(500, 'UNEXPECTED_ERROR'));
+    const { provisioner } = buildProvisioner(scene.atlas, { maxAttempts: 2 });
     const record = sqsRecord(createRequest());
     record.attributes.ApproximateReceiveCount = 'many';
 
@@ -1007,9 +989,11 @@ describe('Provisioner, failures and their record', () => {
   });
 
   it('still parks the request when the ledger cannot record the failure', async () => {
-    atlas.failNext('list', apiError(403, 'USER_UNAUTHORIZED'));
-    vi.spyOn(table, 'recordFailure').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
-    const { provisioner } = buildProvisioner(atlas);
+    scene.atlas.failNext('list', apiError(403, 'USER_UNAUTHORIZED'));
+    vi.spyOn(scene.table, 'recordFailure').mockRejectedValue(
+      new Error('ProvisionedThroughputExceededException'),
+    );
+    const { provisioner } = buildProvisioner(scene.atlas);
 
     await expect(provisioner.handleRecord(sqsRecord(createRequest()))).resolves.toBe('DEAD_LETTERED');
     expect(dlq()).toHaveLength(1);
@@ -1017,46 +1001,46 @@ describe('Provisioner, failures and their record', () => {
 
   it('still waits when the ledger cannot release the key', async () => {
     const request = createRequest();
-    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
-    const { provisioner } = buildProvisioner(atlas, { now });
+    scene.atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now });
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
-    vi.spyOn(table, 'release').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
+    vi.spyOn(scene.table, 'release').mockRejectedValue(new Error('ProvisionedThroughputExceededException'));
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
   });
 
   it('takes a create answered FAILED whose delete then fails as answered, not in doubt', async () => {
     const request = createRequest();
-    vi.spyOn(atlas, 'createEndpoint').mockResolvedValueOnce({
+    vi.spyOn(scene.atlas, 'createEndpoint').mockResolvedValueOnce({
       id: 'c'.repeat(24),
       cloudProvider: 'AWS',
       regionName: 'US_EAST_1',
       status: 'FAILED',
     });
-    atlas.failNext('delete', apiError(503, 'SERVICE_UNAVAILABLE'));
-    const { provisioner } = buildProvisioner(atlas, { now });
+    scene.atlas.failNext('delete', apiError(503, 'SERVICE_UNAVAILABLE'));
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now });
 
     await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow();
 
-    expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+    expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
     expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 1 });
   });
 
   it('recreates a FAILED endpoint that a create returns', async () => {
     const request = createRequest();
-    vi.spyOn(atlas, 'createEndpoint').mockResolvedValueOnce({
+    vi.spyOn(scene.atlas, 'createEndpoint').mockResolvedValueOnce({
       id: 'c'.repeat(24),
       cloudProvider: 'AWS',
       regionName: 'US_EAST_1',
       status: 'FAILED',
       errorMessage: 'no capacity',
     });
-    const { provisioner } = buildProvisioner(atlas, { now });
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now });
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
 
-    expect(atlas.calls.map((c) => c.op)).toEqual(['list', 'delete']);
-    expect(table.items.get(keyOf(request))).toMatchObject({
+    expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list', 'delete']);
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({
       endpointId: 'c'.repeat(24),
       endpointFailures: 1,
     });
@@ -1064,13 +1048,7 @@ describe('Provisioner, failures and their record', () => {
 });
 
 describe('Provisioner, a 404 that is not the endpoint gone', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-  });
+  const scene = provisionerScene();
 
   const notFound = (errorCode: string, operation: string, detail = `Atlas said ${errorCode}`) =>
     new AtlasApiError({ status: 404, errorCode, detail, operation });
@@ -1085,11 +1063,11 @@ describe('Provisioner, a 404 that is not the endpoint gone', () => {
     });
 
   it('sends a create for a project Atlas does not know to the DLQ with its code and detail, never rejects it', async () => {
-    atlas.failNext(
+    scene.atlas.failNext(
       'list',
       notFound('GROUP_NOT_FOUND', 'list', 'No group with ID 5f1e2d3c4b5a69788796a5b4 exists.'),
     );
-    const { provisioner } = buildProvisioner(atlas);
+    const { provisioner } = buildProvisioner(scene.atlas);
 
     await expect(provisioner.handleRecord(sqsRecord(createRequest()))).resolves.toBe('DEAD_LETTERED');
     parkedWith('GROUP_NOT_FOUND', 'No group with ID 5f1e2d3c4b5a69788796a5b4 exists.');
@@ -1101,54 +1079,48 @@ describe('Provisioner, a 404 that is not the endpoint gone', () => {
     ['no Atlas body (another environment)', 'HTTP_404'],
   ])('never counts a delete answered 404 for %s as DELETED: the DLQ', async (_what, errorCode) => {
     const request = createRequest();
-    const { provisioner } = buildProvisioner(atlas);
+    const { provisioner } = buildProvisioner(scene.atlas);
     await provisioner.handleRecord(sqsRecord(request));
-    atlas.failNext('delete', notFound(errorCode, 'delete'));
+    scene.atlas.failNext('delete', notFound(errorCode, 'delete'));
     sqs.resetHistory();
 
     await expect(
       provisioner.handleRecord(sqsRecord({ ...request, requestId: 'del-1', action: 'delete' })),
     ).resolves.toBe('DEAD_LETTERED');
 
-    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
-    expect(table.items.get(keyOf(request))?.endpointId).toBeDefined();
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ status: 'INITIATING' });
+    expect(scene.table.items.get(keyOf(request))?.endpointId).toBeDefined();
     parkedWith(errorCode, `Atlas said ${errorCode}`);
   });
 
   it('never counts the delete of a FAILED endpoint answered 404 for a missing project as done: the DLQ', async () => {
     const request = createRequest();
-    vi.spyOn(atlas, 'createEndpoint').mockResolvedValueOnce({
+    vi.spyOn(scene.atlas, 'createEndpoint').mockResolvedValueOnce({
       id: 'c'.repeat(24),
       cloudProvider: 'AWS',
       regionName: 'US_EAST_1',
       status: 'FAILED',
       errorMessage: 'no capacity',
     });
-    atlas.failNext('delete', notFound('GROUP_NOT_FOUND', 'delete'));
-    const { provisioner } = buildProvisioner(atlas);
+    scene.atlas.failNext('delete', notFound('GROUP_NOT_FOUND', 'delete'));
+    const { provisioner } = buildProvisioner(scene.atlas);
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DEAD_LETTERED');
 
-    expect(table.items.get(keyOf(request))).not.toHaveProperty('recreating');
+    expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('recreating');
     parkedWith('GROUP_NOT_FOUND', 'Atlas said GROUP_NOT_FOUND');
   });
 });
 
 describe('Provisioner, the outbox', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-  });
+  const scene = provisionerScene();
 
   /** A key whose answers EventBridge refused `count` times: its outbox holds them. */
   async function backlog(count: number) {
     const request = createRequest();
-    const { provisioner } = buildProvisioner(atlas);
+    const { provisioner } = buildProvisioner(scene.atlas);
     await provisioner.handleRecord(sqsRecord(request));
-    const item = table.items.get(keyOf(request));
+    const item = scene.table.items.get(keyOf(request));
     if (!item) throw new Error('no item');
     const [answer] = publishedDetails();
     if (!answer) throw new Error('no answer');
@@ -1160,7 +1132,7 @@ describe('Provisioner, the outbox', () => {
     );
     eventBridge.reset();
     eventBridge.on(PutEventsCommand).rejects(new Error('EventBridge is down'));
-    atlas.calls.length = 0;
+    scene.atlas.calls.length = 0;
     return { request, provisioner };
   }
 
@@ -1170,7 +1142,7 @@ describe('Provisioner, the outbox', () => {
     await expect(provisioner.handleRecord(sqsRecord({ ...request, requestId: 'next' }))).resolves.toBe(
       'ADOPTED',
     );
-    expect(Object.keys(table.items.get(keyOf(request))?.outbox ?? {})).toHaveLength(50);
+    expect(Object.keys(scene.table.items.get(keyOf(request))?.outbox ?? {})).toHaveLength(50);
   });
 
   it('makes a new request wait, spending no attempt, once 50 events are waiting for EventBridge', async () => {
@@ -1181,7 +1153,7 @@ describe('Provisioner, the outbox', () => {
     );
     expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
     expect(sentTo(QUEUES.continuationQueueUrl)).toHaveLength(1);
-    expect(table.items.get(keyOf(request))?.requesters.default).not.toContain('next');
+    expect(scene.table.items.get(keyOf(request))?.requesters.default).not.toContain('next');
   });
 
   it('sends what the outbox held before the new answer, and empties it', async () => {
@@ -1196,82 +1168,73 @@ describe('Provisioner, the outbox', () => {
       [request.requestId],
       ['next'],
     ]);
-    expect(table.items.get(keyOf(request))).not.toHaveProperty('outbox');
+    expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('outbox');
   });
 });
 
 describe('Provisioner, delete', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-  let clock: number;
-  const now = () => new Date(clock);
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-    clock = NOW.getTime();
-  });
-
-  const endpoint = (request: ReturnType<typeof createRequest>, status: string) =>
-    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status });
+  const scene = provisionerScene();
 
   it('waits to delete while a create is in doubt, and deletes what a listing after the settle period shows', async () => {
     const request = createRequest();
-    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
-    const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: 30 });
+    scene.atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, createSettleSeconds: 30 });
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
-    const landed = endpoint(request, 'INITIATING');
-    atlas.calls.length = 0;
+    const landed = scene.endpoint(request, 'INITIATING');
+    scene.atlas.calls.length = 0;
     const del = sqsRecord({ ...request, requestId: 'del-1', action: 'delete' });
 
-    clock += 29_000;
+    scene.clock += 29_000;
     await expect(provisioner.handleRecord(del)).resolves.toBe('WAITING');
-    expect(atlas.calls).toEqual([]);
-    clock += 1_000;
+    expect(scene.atlas.calls).toEqual([]);
+    scene.clock += 1_000;
     await expect(provisioner.handleRecord(del)).resolves.toBe('DELETE_REQUESTED');
 
-    expect(atlas.calls.map((c) => [c.op, c.endpointId])).toEqual([
+    expect(scene.atlas.calls.map((c) => [c.op, c.endpointId])).toEqual([
       ['list', undefined],
       ['delete', landed.id],
     ]);
-    expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+    expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
   });
 
   it('deletes a live endpoint rather than one Atlas is deleting already', async () => {
     const request = createRequest({ action: 'delete' });
-    endpoint(request, 'DELETING');
-    const live = endpoint(request, 'ACTIVE');
-    const { provisioner } = buildProvisioner(atlas);
+    scene.endpoint(request, 'DELETING');
+    const live = scene.endpoint(request, 'ACTIVE');
+    const { provisioner } = buildProvisioner(scene.atlas);
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DELETE_REQUESTED');
 
-    expect(atlas.calls.at(-1)).toEqual({ op: 'delete', groupId: request.groupId, endpointId: live.id });
+    expect(scene.atlas.calls.at(-1)).toEqual({ op: 'delete', groupId: request.groupId, endpointId: live.id });
   });
 
   it('calls an endpoint Atlas is deleting already DELETE_REQUESTED, without a DELETE request', async () => {
     const request = createRequest({ action: 'delete' });
-    const deleting = endpoint(request, 'DELETING');
-    const { provisioner } = buildProvisioner(atlas);
+    const deleting = scene.endpoint(request, 'DELETING');
+    const { provisioner } = buildProvisioner(scene.atlas);
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('DELETE_REQUESTED');
 
-    expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
-    expect(table.items.get(keyOf(request))).toMatchObject({ status: 'DELETING', endpointId: deleting.id });
+    expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list']);
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({
+      status: 'DELETING',
+      endpointId: deleting.id,
+    });
   });
 
   it('takes over a key whose FAILED endpoint is being recreated: deleted, no recreation, no failure count', async () => {
     const request = createRequest();
-    endpoint(request, 'FAILED');
-    const { provisioner } = buildProvisioner(atlas);
+    scene.endpoint(request, 'FAILED');
+    const { provisioner } = buildProvisioner(scene.atlas);
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
-    atlas.calls.length = 0;
+    scene.atlas.calls.length = 0;
 
     await expect(
       provisioner.handleRecord(sqsRecord({ ...request, requestId: 'del-1', action: 'delete' })),
     ).resolves.toBe('DELETE_REQUESTED');
 
-    expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
-    const item = table.items.get(keyOf(request));
+    expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list']);
+    const item = scene.table.items.get(keyOf(request));
     expect(item).toMatchObject({ status: 'DELETING', action: 'delete' });
     expect(item).not.toHaveProperty('recreating');
     expect(item).not.toHaveProperty('endpointFailures');
@@ -1279,78 +1242,69 @@ describe('Provisioner, delete', () => {
 
   it('lists to find what to delete when the ledger holds its endpoint as gone', async () => {
     const request = createRequest();
-    const { provisioner } = buildProvisioner(atlas);
+    const { provisioner } = buildProvisioner(scene.atlas);
     await provisioner.handleRecord(sqsRecord(request));
-    const item = table.items.get(keyOf(request));
+    const item = scene.table.items.get(keyOf(request));
     if (item) item.status = 'MISSING';
-    atlas.endpoints.set(request.groupId, []);
-    atlas.calls.length = 0;
+    scene.atlas.endpoints.set(request.groupId, []);
+    scene.atlas.calls.length = 0;
 
     await expect(
       provisioner.handleRecord(sqsRecord({ ...request, requestId: 'del-1', action: 'delete' })),
     ).resolves.toBe('DELETED');
 
-    expect(atlas.calls.map((c) => c.op)).toEqual(['list']);
-    expect(table.items.get(keyOf(request))).not.toHaveProperty('endpointId');
+    expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list']);
+    expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('endpointId');
   });
 
   it('retries a delete Atlas fails for another reason than 404', async () => {
     const request = createRequest({ action: 'delete' });
-    endpoint(request, 'ACTIVE');
-    atlas.failNext('delete', apiError(500, 'UNEXPECTED_ERROR'));
-    const { provisioner } = buildProvisioner(atlas);
+    scene.endpoint(request, 'ACTIVE');
+    scene.atlas.failNext('delete', apiError(500, 'UNEXPECTED_ERROR'));
+    const { provisioner } = buildProvisioner(scene.atlas);
 
     await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow(/500/);
-    expect(table.items.get(keyOf(request))).toMatchObject({ lastError: { code: 'UNEXPECTED_ERROR' } });
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ lastError: { code: 'UNEXPECTED_ERROR' } });
   });
 });
 
 describe('Provisioner, extra endpoints for one key', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-  let clock: number;
-  const now = () => new Date(clock);
+  const scene = provisionerScene();
   const SETTLE = 30;
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-    clock = NOW.getTime();
-  });
-
-  const endpoint = (request: ReturnType<typeof createRequest>, status: string) =>
-    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status });
 
   /** Two creates of the key time out, a listing after the settle period between them showing nothing. */
   async function twoCreatesInDoubt() {
     const request = createRequest();
-    const { provisioner, metrics } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
-    atlas.failNext(
+    const { provisioner, metrics } = buildProvisioner(scene.atlas, {
+      now: scene.now,
+      createSettleSeconds: SETTLE,
+    });
+    scene.atlas.failNext(
       'create',
       new AtlasNetworkError('create', 'timeout'),
       new AtlasNetworkError('create', 'timeout'),
     );
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
-    const firstSentAt = new Date(clock).toISOString();
-    clock += SETTLE * 1000;
+    const firstSentAt = new Date(scene.clock).toISOString();
+    scene.clock += SETTLE * 1000;
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
-    clock += SETTLE * 1000;
+    scene.clock += SETTLE * 1000;
     return { request, provisioner, metrics, firstSentAt };
   }
 
   it('deletes one of two endpoints that two creates in doubt made, keeping the ACTIVE one', async () => {
     const { request, provisioner, metrics } = await twoCreatesInDoubt();
-    const first = endpoint(request, 'INITIATING');
-    const second = endpoint(request, 'ACTIVE');
-    atlas.calls.length = 0;
+    const first = scene.endpoint(request, 'INITIATING');
+    const second = scene.endpoint(request, 'ACTIVE');
+    scene.atlas.calls.length = 0;
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
 
-    expect(atlas.calls.map((c) => [c.op, c.endpointId])).toEqual([
+    expect(scene.atlas.calls.map((c) => [c.op, c.endpointId])).toEqual([
       ['list', undefined],
       ['delete', first.id],
     ]);
-    const item = table.items.get(keyOf(request));
+    const item = scene.table.items.get(keyOf(request));
     expect(item).toMatchObject({ endpointId: second.id, status: 'ACTIVE' });
     expect(item).not.toHaveProperty('unconfirmedCreates');
     expect(item).not.toHaveProperty('pendingCreate');
@@ -1362,68 +1316,65 @@ describe('Provisioner, extra endpoints for one key', () => {
 
   it('remembers the older create in doubt when one endpoint answers the newer', async () => {
     const { request, provisioner, firstSentAt } = await twoCreatesInDoubt();
-    endpoint(request, 'INITIATING');
+    scene.endpoint(request, 'INITIATING');
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
 
-    expect(table.items.get(keyOf(request))).toMatchObject({ unconfirmedCreates: [firstSentAt] });
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ unconfirmedCreates: [firstSentAt] });
   });
 
   it('no longer counts on a create in doubt older than a day: its endpoint would have shown by now', async () => {
     const request = createRequest();
-    const { provisioner, metrics } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
-    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    const { provisioner, metrics } = buildProvisioner(scene.atlas, {
+      now: scene.now,
+      createSettleSeconds: SETTLE,
+    });
+    scene.atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
-    clock += SETTLE * 1000;
+    scene.clock += SETTLE * 1000;
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
-    const late = endpoint(request, 'INITIATING');
-    const item = table.items.get(keyOf(request));
+    const late = scene.endpoint(request, 'INITIATING');
+    const item = scene.table.items.get(keyOf(request));
     if (item) item.status = 'MISSING';
-    clock += 24 * 3_600_000 + 1;
+    scene.clock += 24 * 3_600_000 + 1;
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
 
-    expect(atlas.calls.filter((c) => c.op === 'delete')).toEqual([]);
+    expect(scene.atlas.calls.filter((c) => c.op === 'delete')).toEqual([]);
     expect(publishedDetails().at(-1)).toMatchObject({ outcome: 'DUPLICATE_FOUND', endpointId: late.id });
     expect(metrics.addMetric).toHaveBeenCalledWith('DuplicateEndpoints', 'Count', 1);
   });
 
   it('reports, after a 409, a second endpoint that the one earlier create in doubt cannot account for', async () => {
     const request = createRequest();
-    const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: SETTLE });
-    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, createSettleSeconds: SETTLE });
+    scene.atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
-    clock += SETTLE * 1000;
-    const listed = vi.spyOn(atlas, 'listEndpoints');
+    scene.clock += SETTLE * 1000;
+    const listed = vi.spyOn(scene.atlas, 'listEndpoints');
     listed.mockResolvedValueOnce([]);
-    atlas.failNext('create', apiError(409, 'CONFLICT'));
-    const a = endpoint(request, 'ACTIVE');
-    const b = endpoint(request, 'INITIATING');
+    scene.atlas.failNext('create', apiError(409, 'CONFLICT'));
+    const a = scene.endpoint(request, 'ACTIVE');
+    const b = scene.endpoint(request, 'INITIATING');
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
 
     // The 409 answered the create (nothing was made): only the earlier create in doubt made one.
-    expect(atlas.calls.filter((c) => c.op === 'delete')).toEqual([]);
-    expect(table.items.get(keyOf(request))).toMatchObject({ endpointId: a.id });
-    expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+    expect(scene.atlas.calls.filter((c) => c.op === 'delete')).toEqual([]);
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({ endpointId: a.id });
+    expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
     expect(publishedDetails().at(-1)).toMatchObject({ outcome: 'DUPLICATE_FOUND', endpointId: b.id });
   });
 });
 
 describe('Provisioner, one key at a time across instances', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-  });
+  const scene = provisionerScene();
 
   it("sends a record whose key another instance's record holds to wait, rather than run beside it", async () => {
     const request = createRequest();
-    atlas.latencyMs = 20;
-    const one = buildProvisioner(atlas).provisioner;
-    const other = buildProvisioner(atlas).provisioner;
+    scene.atlas.latencyMs = 20;
+    const one = buildProvisioner(scene.atlas).provisioner;
+    const other = buildProvisioner(scene.atlas).provisioner;
 
     const outcomes = await Promise.allSettled([
       one.handleRecord(sqsRecord(request)),
@@ -1434,67 +1385,58 @@ describe('Provisioner, one key at a time across instances', () => {
       'PROVISIONED',
       'WAITING',
     ]);
-    expect(atlas.endpoints.get(request.groupId)).toHaveLength(1);
-    expect(table.items.get(keyOf(request))?.requesters.default).toEqual([request.requestId]);
+    expect(scene.atlas.endpoints.get(request.groupId)).toHaveLength(1);
+    expect(scene.table.items.get(keyOf(request))?.requesters.default).toEqual([request.requestId]);
   });
 
   it('reads a record that carries no message attributes', async () => {
     const record = sqsRecord(createRequest());
     Reflect.deleteProperty(record, 'messageAttributes');
-    const { provisioner } = buildProvisioner(atlas);
+    const { provisioner } = buildProvisioner(scene.atlas);
 
     await expect(provisioner.handleRecord(record)).resolves.toBe('PROVISIONED');
   });
 });
 
 describe('Provisioner, what it records', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-  let clock: number;
-  const now = () => new Date(clock);
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-    clock = NOW.getTime();
-  });
+  const scene = provisionerScene();
 
   it('keeps the time a status began when an answer repeats it, and dates a new status from now', async () => {
     const request = createRequest();
-    const { provisioner } = buildProvisioner(atlas, { now });
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now });
     await provisioner.handleRecord(sqsRecord(request));
-    clock += 3_600_000;
+    scene.clock += 3_600_000;
 
     await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'again' }));
-    const kept = table.items.get(keyOf(request))?.statusSince;
+    const kept = scene.table.items.get(keyOf(request))?.statusSince;
     await provisioner.handleRecord(sqsRecord({ ...request, requestId: 'del-1', action: 'delete' }));
 
     expect(kept).toBe(NOW.toISOString());
     expect(publishedDetails().map((d) => [d.outcome, d.statusSince])).toEqual([
       ['PROVISIONED', NOW.toISOString()],
       ['ADOPTED', NOW.toISOString()],
-      ['DELETE_REQUESTED', new Date(clock).toISOString()],
+      ['DELETE_REQUESTED', new Date(scene.clock).toISOString()],
       // The creates, still INITIATING, are told the delete took effect in their place.
       ['SUPERSEDED', undefined],
     ]);
-    expect(table.items.get(keyOf(request))?.statusSince).toBe(new Date(clock).toISOString());
+    expect(scene.table.items.get(keyOf(request))?.statusSince).toBe(new Date(scene.clock).toISOString());
   });
 
   it('remembers at most ten unconfirmed creates of a key, forgetting the oldest', async () => {
     const request = createRequest();
-    const { provisioner } = buildProvisioner(atlas, { now, createSettleSeconds: 30 });
-    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now, createSettleSeconds: 30 });
+    scene.atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
     const earlier = Array.from({ length: 10 }, (_, i) =>
       new Date(NOW.getTime() - (10 - i) * 60_000).toISOString(),
     );
-    const item = table.items.get(keyOf(request));
+    const item = scene.table.items.get(keyOf(request));
     if (item) item.unconfirmedCreates = earlier;
-    clock += 30_000;
+    scene.clock += 30_000;
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
 
-    expect(table.items.get(keyOf(request))?.unconfirmedCreates).toEqual([
+    expect(scene.table.items.get(keyOf(request))?.unconfirmedCreates).toEqual([
       ...earlier.slice(1),
       NOW.toISOString(),
     ]);
@@ -1502,52 +1444,49 @@ describe('Provisioner, what it records', () => {
 
   it('creates anew once the FAILED endpoint is gone, whatever else Atlas is still deleting', async () => {
     const request = createRequest();
-    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'FAILED' });
-    const { provisioner } = buildProvisioner(atlas, { now });
+    scene.atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'FAILED' });
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now });
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('RECREATING');
-    atlas.endpoints.set(request.groupId, []);
-    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'DELETING' });
+    scene.atlas.endpoints.set(request.groupId, []);
+    scene.atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'DELETING' });
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('PROVISIONED');
-    expect(table.items.get(keyOf(request))).not.toHaveProperty('recreating');
-    expect(table.items.get(keyOf(request))).toMatchObject({ endpointFailures: 1, status: 'INITIATING' });
+    expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('recreating');
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({
+      endpointFailures: 1,
+      status: 'INITIATING',
+    });
   });
 
   it('retries a 409 whose listing shows only an endpoint being deleted', async () => {
     const request = createRequest();
-    vi.spyOn(atlas, 'listEndpoints').mockResolvedValueOnce([]);
-    atlas.failNext('create', apiError(409, 'CONFLICT'));
-    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'DELETING' });
-    const { provisioner } = buildProvisioner(atlas, { now });
+    vi.spyOn(scene.atlas, 'listEndpoints').mockResolvedValueOnce([]);
+    scene.atlas.failNext('create', apiError(409, 'CONFLICT'));
+    scene.atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'DELETING' });
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now });
 
     await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow(/409/);
-    expect(table.items.get(keyOf(request))).toMatchObject({ lastError: { code: 'CONFLICT_UNRESOLVED' } });
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({
+      lastError: { code: 'CONFLICT_UNRESOLVED' },
+    });
   });
 
   it('takes a 409 whose listing then fails as answered: retried with backoff, not in doubt', async () => {
     const request = createRequest();
-    atlas.failNext('create', apiError(409, 'CONFLICT'));
-    const { provisioner } = buildProvisioner(atlas, { now });
-    vi.spyOn(atlas, 'listEndpoints')
+    scene.atlas.failNext('create', apiError(409, 'CONFLICT'));
+    const { provisioner } = buildProvisioner(scene.atlas, { now: scene.now });
+    vi.spyOn(scene.atlas, 'listEndpoints')
       .mockResolvedValueOnce([])
       .mockRejectedValueOnce(apiError(503, 'SERVICE_UNAVAILABLE'));
 
     await expect(provisioner.handleRecord(sqsRecord(request))).rejects.toThrow(/503/);
-    expect(table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
+    expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('pendingCreate');
     expect(sqs).toReceiveCommandWith(ChangeMessageVisibilityCommand, { VisibilityTimeout: 1 });
   });
 });
 
 describe('Provisioner, its tuning and what it follows', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-  });
-
-  const followUps = () => sentTo(QUEUES.continuationQueueUrl).filter((m) => m.MessageAttributes?.FollowUp);
+  const scene = provisionerScene();
 
   it("takes the backoff and the follow-up spacing from its function's environment", () => {
     const env = {
@@ -1571,23 +1510,22 @@ describe('Provisioner, its tuning and what it follows', () => {
     // A create in doubt, then a sweep that followed another endpoint of the key (INITIATING);
     // after the settle period Atlas lists only the endpoint the create made, INITIATING too.
     const request = createRequest();
-    let clock = NOW.getTime();
-    const { provisioner } = buildProvisioner(atlas, {
-      now: () => new Date(clock),
+    const { provisioner } = buildProvisioner(scene.atlas, {
+      now: scene.now,
       followUp: { firstSeconds: 10, maxSeconds: 120 },
     });
-    atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
+    scene.atlas.failNext('create', new AtlasNetworkError('create', 'timeout'));
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
-    Object.assign(table.items.get(keyOf(request)) ?? {}, {
+    Object.assign(scene.table.items.get(keyOf(request)) ?? {}, {
       status: 'INITIATING',
       endpointId: 'a'.repeat(24),
     });
-    const landed = atlas.seed(request.groupId, {
+    const landed = scene.atlas.seed(request.groupId, {
       cloudProvider: 'AWS',
       regionName: 'US_EAST_1',
       status: 'INITIATING',
     });
-    clock += 30_000;
+    scene.clock += 30_000;
     sqs.resetHistory();
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('ADOPTED');
@@ -1597,8 +1535,8 @@ describe('Provisioner, its tuning and what it follows', () => {
 
   it('starts no follow-up, and drops none, for an endpoint that is settled already', async () => {
     const request = createRequest();
-    atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
-    const { provisioner, metrics } = buildProvisioner(atlas, {
+    scene.atlas.seed(request.groupId, { cloudProvider: 'AWS', regionName: 'US_EAST_1', status: 'ACTIVE' });
+    const { provisioner, metrics } = buildProvisioner(scene.atlas, {
       followUp: { firstSeconds: 10, maxSeconds: 120 },
     });
 
@@ -1613,28 +1551,22 @@ describe('Provisioner, its tuning and what it follows', () => {
 // the request: it waits the outage out as new messages on the continuation queue, spending none
 // of its attempts, longer each time, and only past maxWaits goes to the DLQ with its reason.
 describe('Provisioner, our own AWS services down', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
+  const scene = provisionerScene();
   const throttled = () =>
     new ProvisionedThroughputExceededException({
       message: 'The level of configured provisioned throughput for the table was exceeded',
       $metadata: { httpStatusCode: 400, attempts: 3 },
     });
 
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-  });
-
   it('waits out a throttled ledger before any claim: no attempt spent, Atlas never called', async () => {
     const request = createRequest();
-    vi.spyOn(table, 'claim').mockRejectedValueOnce(throttled());
-    const { provisioner, metrics } = buildProvisioner(atlas);
+    vi.spyOn(scene.table, 'claim').mockRejectedValueOnce(throttled());
+    const { provisioner, metrics } = buildProvisioner(scene.atlas);
     const record = sqsRecord(request);
 
     await expect(provisioner.handleRecord(record)).resolves.toBe('WAITING');
 
-    expect(atlas.calls).toEqual([]);
+    expect(scene.atlas.calls).toEqual([]);
     expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);
     expect(sentTo(QUEUES.continuationQueueUrl)).toEqual([
       expect.objectContaining({
@@ -1654,8 +1586,8 @@ describe('Provisioner, our own AWS services down', () => {
 
   it('waits longer the more it waited, up to the backoff cap', async () => {
     const request = createRequest();
-    vi.spyOn(table, 'claim').mockRejectedValue(throttled());
-    const { provisioner } = buildProvisioner(atlas, { maxWaits: 60 });
+    vi.spyOn(scene.table, 'claim').mockRejectedValue(throttled());
+    const { provisioner } = buildProvisioner(scene.atlas, { maxWaits: 60 });
 
     for (const waits of ['4', '30']) {
       await provisioner.handleRecord(
@@ -1669,13 +1601,13 @@ describe('Provisioner, our own AWS services down', () => {
 
   it('waits out a create answered while the ledger could not record it, and adopts it after the outage', async () => {
     const request = createRequest();
-    const { provisioner } = buildProvisioner(atlas);
+    const { provisioner } = buildProvisioner(scene.atlas);
     // The create is written down, sent and answered; recording its endpoint is throttled.
-    vi.spyOn(table, 'settle').mockRejectedValueOnce(throttled());
+    vi.spyOn(scene.table, 'settle').mockRejectedValueOnce(throttled());
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
     const [waited] = sentTo(QUEUES.continuationQueueUrl);
-    expect(atlas.endpoints.get(request.groupId)).toHaveLength(1);
+    expect(scene.atlas.endpoints.get(request.groupId)).toHaveLength(1);
 
     // The outage is over: the wait comes back and adopts the endpoint its create made.
     const again = carrying(sqsRecord(request), {
@@ -1684,16 +1616,16 @@ describe('Provisioner, our own AWS services down', () => {
     });
     await expect(provisioner.handleRecord(again)).resolves.toBe('ADOPTED');
 
-    expect(atlas.calls.filter((c) => c.op === 'create')).toHaveLength(1);
-    expect(table.items.get(keyOf(request))).toMatchObject({
-      endpointId: atlas.endpoints.get(request.groupId)?.[0]?.id,
+    expect(scene.atlas.calls.filter((c) => c.op === 'create')).toHaveLength(1);
+    expect(scene.table.items.get(keyOf(request))).toMatchObject({
+      endpointId: scene.atlas.endpoints.get(request.groupId)?.[0]?.id,
     });
   });
 
   it('parks the request with DEPENDENCY_UNAVAILABLE once it waited maxWaits times, naming the error', async () => {
     const request = createRequest();
-    vi.spyOn(table, 'claim').mockRejectedValue(throttled());
-    const { provisioner, metrics } = buildProvisioner(atlas, { maxWaits: 3 });
+    vi.spyOn(scene.table, 'claim').mockRejectedValue(throttled());
+    const { provisioner, metrics } = buildProvisioner(scene.atlas, { maxWaits: 3 });
 
     await expect(
       provisioner.handleRecord(carrying(sqsRecord(request), { OriginalMessageId: 'sender-1', Waits: '3' })),
@@ -1717,7 +1649,7 @@ describe('Provisioner, our own AWS services down', () => {
 
   it('waits out an unavailable Secrets Manager the same way', async () => {
     const request = createRequest();
-    atlas.failNext(
+    scene.atlas.failNext(
       'list',
       new CredentialsError(
         'secret "s" could not be read just now (ThrottlingException)',
@@ -1725,7 +1657,7 @@ describe('Provisioner, our own AWS services down', () => {
         'SECRET_UNAVAILABLE',
       ),
     );
-    const { provisioner } = buildProvisioner(atlas);
+    const { provisioner } = buildProvisioner(scene.atlas);
 
     await expect(provisioner.handleRecord(sqsRecord(request))).resolves.toBe('WAITING');
     expect(sqs).not.toReceiveCommand(ChangeMessageVisibilityCommand);

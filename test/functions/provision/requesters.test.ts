@@ -5,13 +5,20 @@
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { naturalKey, type ProvisionRequest, type ProvisionRequestInput } from '#messages/request.ts';
+import { describe, expect, it } from 'vitest';
+import type { ProvisionRequestInput } from '#messages/request.ts';
 import { type RequesterEntry, Requesters } from '#messages/requesters.ts';
 import { createRequest, sqsRecord } from '#test/support/sqs-events.ts';
-import { buildProvisioner, FakeAtlas, publishedDetails, QUEUES, resetAws, sentTo, sqs } from './fixtures.ts';
+import {
+  buildProvisioner,
+  keyOf,
+  provisionerScene,
+  publishedDetails,
+  QUEUES,
+  sentTo,
+  sqs,
+} from './fixtures.ts';
 
-const keyOf = (request: object) => naturalKey(request as ProvisionRequest);
 const PROJECT_A = 'aaaaaaaaaaaaaaaaaaaaaaaa';
 const BASE = 'https://sqs.us-east-1.amazonaws.com/123456789012';
 const ARN = 'arn:aws:sqs:us-east-1:123456789012';
@@ -52,15 +59,10 @@ const attributesOf = (attributes: Record<string, string>): SQSRecord['messageAtt
   );
 
 describe('Provisioner, who may ask for what', () => {
-  let atlas: FakeAtlas;
-  let table: ReturnType<typeof resetAws>;
+  const scene = provisionerScene();
   const build = () =>
-    buildProvisioner(atlas, { requesters: new Requesters([TEAM_A, TEAM_B, OPS, CREATE_ONLY]) }).provisioner;
-
-  beforeEach(() => {
-    table = resetAws();
-    atlas = new FakeAtlas();
-  });
+    buildProvisioner(scene.atlas, { requesters: new Requesters([TEAM_A, TEAM_B, OPS, CREATE_ONLY]) })
+      .provisioner;
 
   describe('a request outside its grant', () => {
     it.each([
@@ -84,9 +86,9 @@ describe('Provisioner, who may ask for what', () => {
 
         await expect(provisioner.handleRecord(from(asker, request))).resolves.toBe('REJECTED');
 
-        expect(atlas.calls).toEqual([]);
-        expect(table.items.get(keyOf(request))).toBeUndefined();
-        expect(table.writes).toEqual([]);
+        expect(scene.atlas.calls).toEqual([]);
+        expect(scene.table.items.get(keyOf(request))).toBeUndefined();
+        expect(scene.table.writes).toEqual([]);
         const [answer] = publishedDetails();
         expect(answer).toMatchObject({
           outcome: 'REJECTED',
@@ -107,7 +109,7 @@ describe('Provisioner, who may ask for what', () => {
     );
 
     it('names every part the grant lacks at once', async () => {
-      const provisioner = buildProvisioner(atlas, {
+      const provisioner = buildProvisioner(scene.atlas, {
         allowedProfiles: ['default', 'prod'],
         requesters: new Requesters([TEAM_A, CREATE_ONLY]),
       }).provisioner;
@@ -134,7 +136,7 @@ describe('Provisioner, who may ask for what', () => {
 
       await expect(provisioner.handleRecord(from(TEAM_A, JSON.stringify(request)))).resolves.toBe('REJECTED');
 
-      expect(atlas.calls).toEqual([]);
+      expect(scene.atlas.calls).toEqual([]);
       expect(publishedDetails()[0]).toMatchObject({
         requester: 'team-a',
         error: { code: 'INVALID_REQUEST' },
@@ -150,8 +152,8 @@ describe('Provisioner, who may ask for what', () => {
         const outcome = await provisioner.handleRecord(from(TEAM_A, request, { [name]: 'team-b' }));
 
         expect(outcome).toBe('REJECTED');
-        expect(atlas.calls).toEqual([]);
-        expect(table.items.size).toBe(0);
+        expect(scene.atlas.calls).toEqual([]);
+        expect(scene.table.items.size).toBe(0);
         const [answer] = publishedDetails();
         expect(answer).toMatchObject({
           outcome: 'REJECTED',
@@ -191,7 +193,7 @@ describe('Provisioner, who may ask for what', () => {
 
       await expect(build().handleRecord(record)).resolves.toBe('REJECTED');
 
-      expect(atlas.calls).toEqual([]);
+      expect(scene.atlas.calls).toEqual([]);
       expect(publishedDetails()[0]?.error?.detail).toMatch(/somebody-elses-queue" belongs to no requester/);
       expect(sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input.QueueUrl)).toEqual([
         QUEUES.rejectedQueueUrl,
@@ -205,19 +207,19 @@ describe('Provisioner, who may ask for what', () => {
 
       await expect(build().handleRecord(record)).resolves.toBe('REJECTED');
 
-      expect(atlas.calls).toEqual([]);
+      expect(scene.atlas.calls).toEqual([]);
       expect(publishedDetails()[0]?.error?.detail).toMatch(/continuation names no requester.*"nobody"/);
     });
 
     it("acts for the requester a continuation names, and parks it in that requester's own DLQ", async () => {
-      const provisioner = buildProvisioner(atlas, {
+      const provisioner = buildProvisioner(scene.atlas, {
         requesters: new Requesters([TEAM_A, TEAM_B]),
         maxAttempts: 1,
       }).provisioner;
       const record = sqsRecord(createRequest());
       record.eventSourceARN = QUEUES.continuationQueueArn;
       record.messageAttributes = attributesOf({ Requester: 'team-b', Waits: '1', OriginalMessageId: 'm-1' });
-      atlas.failNext('list', Object.assign(new Error('boom'), { name: 'Unexpected' }));
+      scene.atlas.failNext('list', Object.assign(new Error('boom'), { name: 'Unexpected' }));
 
       await expect(provisioner.handleRecord(record)).resolves.toBe('DEAD_LETTERED');
 
@@ -232,16 +234,16 @@ describe('Provisioner, who may ask for what', () => {
       const request = createRequest({ groupId: PROJECT_A });
       await provisioner.handleRecord(from(TEAM_A, request));
       await provisioner.handleRecord(from(TEAM_B, { ...request, requestId: 'b-create' }));
-      atlas.calls.length = 0;
+      scene.atlas.calls.length = 0;
 
       const outcome = await provisioner.handleRecord(
         from(TEAM_B, { ...request, requestId: 'b-delete', action: 'delete' }),
       );
 
       expect(outcome).toBe('RELEASED');
-      expect(atlas.calls).toEqual([]);
-      expect(atlas.endpoints.get(PROJECT_A)?.map((e) => e.status)).toEqual(['INITIATING']);
-      expect(table.items.get(keyOf(request))).toMatchObject({
+      expect(scene.atlas.calls).toEqual([]);
+      expect(scene.atlas.endpoints.get(PROJECT_A)?.map((e) => e.status)).toEqual(['INITIATING']);
+      expect(scene.table.items.get(keyOf(request))).toMatchObject({
         holds: ['team-a'],
         status: 'INITIATING',
         action: 'create',
@@ -263,8 +265,8 @@ describe('Provisioner, who may ask for what', () => {
       );
 
       expect(outcome).toBe('DELETE_REQUESTED');
-      expect(atlas.endpoints.get(PROJECT_A)?.map((e) => e.status)).toEqual(['DELETING']);
-      expect(table.items.get(keyOf(request))).not.toHaveProperty('holds');
+      expect(scene.atlas.endpoints.get(PROJECT_A)?.map((e) => e.status)).toEqual(['DELETING']);
+      expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('holds');
       expect(publishedDetails().at(-1)).not.toHaveProperty('forced');
     });
 
@@ -278,7 +280,7 @@ describe('Provisioner, who may ask for what', () => {
       );
 
       expect(outcome).toBe('RELEASED');
-      expect(atlas.endpoints.get(PROJECT_A)?.map((e) => e.status)).toEqual(['INITIATING']);
+      expect(scene.atlas.endpoints.get(PROJECT_A)?.map((e) => e.status)).toEqual(['INITIATING']);
     });
 
     it('counts a repeated create as one hold: its own delete then deletes', async () => {
@@ -287,7 +289,7 @@ describe('Provisioner, who may ask for what', () => {
       await provisioner.handleRecord(from(TEAM_A, request));
       await provisioner.handleRecord(from(TEAM_A, { ...request, requestId: 'again' }));
 
-      expect(table.items.get(keyOf(request))?.holds).toEqual(['team-a']);
+      expect(scene.table.items.get(keyOf(request))?.holds).toEqual(['team-a']);
       await expect(
         provisioner.handleRecord(from(TEAM_A, { ...request, requestId: 'a-delete', action: 'delete' })),
       ).resolves.toBe('DELETE_REQUESTED');
@@ -304,7 +306,7 @@ describe('Provisioner, who may ask for what', () => {
       );
 
       expect(outcome).toBe('DELETE_REQUESTED');
-      expect(atlas.endpoints.get(PROJECT_A)?.map((e) => e.status)).toEqual(['DELETING']);
+      expect(scene.atlas.endpoints.get(PROJECT_A)?.map((e) => e.status)).toEqual(['DELETING']);
       const published = publishedDetails();
       expect(published.find((e) => e.requester === 'ops')).toMatchObject({
         outcome: 'DELETE_REQUESTED',
@@ -323,11 +325,11 @@ describe('Provisioner, who may ask for what', () => {
           supersededBy: 'ops-delete',
         }),
       ]);
-      expect(table.items.get(keyOf(request))).not.toHaveProperty('holds');
+      expect(scene.table.items.get(keyOf(request))).not.toHaveProperty('holds');
     });
 
     it('keeps the hold of a create that waits, through its continuation, for the requester that sent it', async () => {
-      const provisioner = buildProvisioner(atlas, {
+      const provisioner = buildProvisioner(scene.atlas, {
         requesters: new Requesters([TEAM_A]),
         followUp: { firstSeconds: 10, maxSeconds: 30 },
       }).provisioner;
@@ -337,7 +339,7 @@ describe('Provisioner, who may ask for what', () => {
       const [followUp] = sentTo(QUEUES.continuationQueueUrl);
 
       expect(followUp?.MessageAttributes?.Requester).toEqual({ DataType: 'String', StringValue: 'team-a' });
-      expect(table.items.get(keyOf(request))?.holds).toEqual(['team-a']);
+      expect(scene.table.items.get(keyOf(request))?.holds).toEqual(['team-a']);
     });
   });
 });
