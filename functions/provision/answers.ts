@@ -114,7 +114,8 @@ export function detail(
   return statusEvent(outcome, request, {
     requester: requesterName(at),
     requestIds: requestId !== undefined ? [requestId] : [],
-    messageId: at.messageId,
+    // Only a message a requester sent is named: a hand-back's own id means nothing to anyone.
+    ...(at.source.fromSender && { messageId: at.messageId }),
     ...extra,
     occurredAt: ctx.now().toISOString(),
   });

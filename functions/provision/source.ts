@@ -33,6 +33,12 @@ export interface RecordSource {
   /** The messageId its sender was given (carried across waits and replays), else the record's own. */
   messageId: string;
   /**
+   * Whether `messageId` is one a requester's SendMessage returned: false for a continuation that
+   * carries none (a key the status checker handed back), whose answers then name only requestIds,
+   * as the checker's own events do.
+   */
+  fromSender: boolean;
+  /**
    * When the request it carries was first sent (epoch ms): its message's SentTimestamp, or the
    * SentAt a continuation or a replay carries (sentAtOf). Undefined: the record takes no part in
    * request order (a continuation of an earlier version, a hand-back).
@@ -84,6 +90,7 @@ export function sourceOf(queues: SourceQueues, record: SQSRecord): RecordSource 
       queueUrl: queues.continuationQueueUrl,
       followUp: record.messageAttributes?.[FOLLOW_UP] !== undefined,
       messageId: carried !== undefined && MESSAGE_ID_SHAPE.test(carried) ? carried : record.messageId,
+      fromSender: carried !== undefined && MESSAGE_ID_SHAPE.test(carried),
       ...(requester
         ? { requester }
         : {
@@ -94,7 +101,7 @@ export function sourceOf(queues: SourceQueues, record: SQSRecord): RecordSource 
     };
   }
   const requester = queues.requesters.byQueue(record.eventSourceARN);
-  const base = { continuation: false, followUp: false, messageId: record.messageId };
+  const base = { continuation: false, followUp: false, messageId: record.messageId, fromSender: true };
   if (!requester) {
     return {
       ...base,

@@ -186,9 +186,14 @@ describe('an Atlas that misbehaves like a slow real server', () => {
       state: () => JSON.stringify(sim.endpoints(groupId)),
     });
 
-    const outcomes = request?.events.map((e) => [e.outcome, e.status]);
-    expect(outcomes).toContainEqual(['STATUS_CHANGED', 'FAILED']);
-    expect(outcomes).toContainEqual(['RECREATING', 'DELETING']);
+    // The simulator can show the new endpoint before the requester heard of the recreation: the
+    // events travel through EventBridge and a queue, so they are awaited, not assumed.
+    const heard = (outcome: string, status: string) =>
+      request?.events.some((e) => e.outcome === outcome && e.status === status) ?? false;
+    await flow.tracker.waitFor(() => heard('STATUS_CHANGED', 'FAILED') && heard('RECREATING', 'DELETING'), {
+      timeoutMs: 10_000,
+      what: 'the requester to hear FAILED, then RECREATING',
+    });
     await eventually(() => sim.endpoints(groupId).length === 1, {
       timeoutMs: 10_000,
       what: 'the FAILED one to go',

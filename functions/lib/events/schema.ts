@@ -24,7 +24,8 @@ export const StatusChangedDetailSchema = z.strictObject({
   requestIds: z.array(z.string()),
   /**
    * The SQS messageId of the request message this event answers (what SendMessage returned to its
-   * sender). Absent on events of the status checker, which answer no one message.
+   * sender). Absent on events of the status checker, which answer no one message, and on the
+   * answers to a key the checker handed back to be created anew.
    */
   messageId: z.optional(z.string()),
   /** Absent only for a rejected body whose key could not be read. */

@@ -243,6 +243,26 @@ describe('Provisioner, follow-ups', () => {
     expect(scene.atlas.calls.map((c) => c.op)).toEqual(['list', 'delete']);
   });
 
+  it('answers a key the status checker handed back with requestIds only: its message id is no sender one', async () => {
+    const { provisioner, first, request, endpoint } = await provisioned();
+    if (!endpoint) throw new Error('no endpoint');
+    endpoint.status = 'FAILED';
+    await provisioner.handleRecord(delivered(first));
+    const [handBack] = continuations().filter((m) => m.MessageAttributes?.FollowUp === undefined);
+    if (!handBack) throw new Error('no hand-back');
+    // As the checker sends it (hand-back.ts): its requester and lifecycle, no sender's messageId.
+    const { OriginalMessageId: _sender, ...attributes } = handBack.MessageAttributes ?? {};
+    eventBridge.resetHistory();
+
+    await expect(
+      provisioner.handleRecord(delivered({ ...handBack, MessageAttributes: attributes })),
+    ).resolves.toBe('RECREATING');
+
+    const [recreating] = publishedDetails();
+    expect(recreating).toMatchObject({ outcome: 'RECREATING', requestIds: [request.requestId] });
+    expect(recreating).not.toHaveProperty('messageId');
+  });
+
   it('follows a delete until the endpoint is gone (404), then announces DELETED', async () => {
     const { provisioner, request, endpoint } = await provisioned();
     if (!endpoint) throw new Error('no endpoint');
