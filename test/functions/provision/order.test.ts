@@ -34,6 +34,14 @@ const OPS: RequesterEntry = {
   actions: ['delete'],
   operator: true,
 };
+/** A second requester that may create and delete, as the default one. */
+const TEAM_B: RequesterEntry = {
+  ...DEFAULT_ENTRY,
+  name: 'team-b',
+  queueArn: 'arn:aws:sqs:us-east-1:123456789012:team-b-requests',
+  queueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/team-b-requests',
+  dlqUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/team-b-dlq',
+};
 
 /** A request's message as SQS delivers it from `entry`'s queue, sent at `sentAt` (epoch ms). */
 function sent(
@@ -74,7 +82,7 @@ describe('Provisioner, request order', () => {
     buildProvisioner(scene.atlas, {
       now: scene.now,
       createSettleSeconds: SETTLE,
-      requesters: new Requesters([DEFAULT_ENTRY, OPS]),
+      requesters: new Requesters([DEFAULT_ENTRY, OPS, TEAM_B]),
       ...options,
     }).provisioner;
   const creates = () => scene.atlas.calls.filter((c) => c.op === 'create');
@@ -265,6 +273,61 @@ describe('Provisioner, request order', () => {
       status: 'DELETING',
     });
     expect(publishedDetails().at(-1)).not.toHaveProperty('messageId');
+  });
+
+  it('answers an older delete SUPERSEDED with the endpoint the newer create made, as a fact of its own', async () => {
+    const provisioner = build();
+    const create = createRequest({ requestId: 'create-3' });
+    await expect(provisioner.handleRecord(sent(create, scene.clock))).resolves.toBe('PROVISIONED');
+    const [endpoint] = scene.atlas.endpoints.get(create.groupId) ?? [];
+    const del = { ...create, requestId: 'delete-2', action: 'delete' as const };
+    const delRecord = sent(del, scene.clock - 1_000);
+
+    await expect(provisioner.handleRecord(delRecord)).resolves.toBe('SUPERSEDED');
+
+    const [answer, superseded] = publishedDetails();
+    expect(superseded).toMatchObject({
+      outcome: 'SUPERSEDED',
+      requestIds: ['delete-2'],
+      messageId: delRecord.messageId,
+      supersededBy: 'create-3',
+      status: 'INITIATING',
+      endpointId: endpoint?.id,
+    });
+    expect(superseded?.eventId).not.toBe(answer?.eventId);
+  });
+
+  it('answers SUPERSEDED without an endpointId when the key has no endpoint', async () => {
+    const provisioner = build();
+    const create = createRequest();
+    const del = { ...create, requestId: 'delete-2', action: 'delete' as const };
+    await expect(provisioner.handleRecord(sent(del, scene.clock))).resolves.toBe('DELETED');
+
+    await expect(provisioner.handleRecord(sent(create, scene.clock - 1_000))).resolves.toBe('SUPERSEDED');
+
+    expect(publishedDetails().at(-1)?.outcome).toBe('SUPERSEDED');
+    expect(Object.keys(publishedDetails().at(-1) ?? {})).not.toContain('endpointId');
+  });
+
+  it('keeps the lifecycle the first create started through a second create and a release', async () => {
+    const provisioner = build();
+    const create = createRequest({ requestId: 'create-1' });
+    const first = sent(create, scene.clock - 2_000);
+    await expect(provisioner.handleRecord(first)).resolves.toBe('PROVISIONED');
+    const started = {
+      messageId: first.messageId,
+      sentAt: scene.clock - 2_000,
+      requestId: 'create-1',
+      requester: 'default',
+      action: 'create',
+    };
+    expect(scene.table.items.get(keyOf(create))?.lifecycle).toEqual(started);
+
+    await provisioner.handleRecord(sent({ ...create, requestId: 'b-create' }, scene.clock - 1_000, TEAM_B));
+    const release = { ...create, requestId: 'b-delete', action: 'delete' as const };
+    await expect(provisioner.handleRecord(sent(release, scene.clock, TEAM_B))).resolves.toBe('RELEASED');
+
+    expect(scene.table.items.get(keyOf(create))).toMatchObject({ action: 'create', lifecycle: started });
   });
 
   describe('a replay from the requester DLQ', () => {
