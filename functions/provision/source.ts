@@ -83,14 +83,16 @@ export function sourceOf(queues: SourceQueues, record: SQSRecord): RecordSource 
     const requester = queues.requesters.byName(name);
     const sentAt = boundedAttribute(record, SENT_AT);
     const lifecycle = boundedAttribute(record, LIFECYCLE);
+    // The id its sender was given, carried by a wait or follow-up; a hand-back carries none.
+    const sender = carried !== undefined && MESSAGE_ID_SHAPE.test(carried) ? carried : undefined;
     return {
       continuation: true,
       ...(sentAt !== undefined && EPOCH_MS.test(sentAt) && { sentAt: Number(sentAt) }),
       ...(lifecycle !== undefined && MESSAGE_ID_SHAPE.test(lifecycle) && { lifecycle }),
       queueUrl: queues.continuationQueueUrl,
       followUp: record.messageAttributes?.[FOLLOW_UP] !== undefined,
-      messageId: carried !== undefined && MESSAGE_ID_SHAPE.test(carried) ? carried : record.messageId,
-      fromSender: carried !== undefined && MESSAGE_ID_SHAPE.test(carried),
+      messageId: sender ?? record.messageId,
+      fromSender: sender !== undefined,
       ...(requester
         ? { requester }
         : {

@@ -35,14 +35,17 @@ export interface Backoff {
   capSeconds: number;
 }
 
-/** Exponential backoff with full jitter: a random delay up to min(cap, base * 2^(attempt-1)). */
+/** The exponential ceiling of the n-th try: min(cap, base * 2^(n-1)). */
+const backoffCeiling = (n: number, backoff: Backoff): number =>
+  Math.min(backoff.capSeconds, backoff.baseSeconds * 2 ** Math.max(0, n - 1));
+
+/** Exponential backoff with full jitter: a random delay up to the attempt's ceiling. */
 export function backoffSeconds(
   attempt: number,
   backoff: Backoff,
   random: () => number = Math.random,
 ): number {
-  const ceiling = Math.min(backoff.capSeconds, backoff.baseSeconds * 2 ** Math.max(0, attempt - 1));
-  return Math.round(random() * ceiling);
+  return Math.round(random() * backoffCeiling(attempt, backoff));
 }
 
 /**
@@ -55,7 +58,7 @@ export function outageWaitSeconds(
   backoff: Backoff,
   random: () => number = Math.random,
 ): number {
-  const ceiling = Math.min(backoff.capSeconds, backoff.baseSeconds * 2 ** Math.max(0, waits - 1));
+  const ceiling = backoffCeiling(waits, backoff);
   return Math.max(1, Math.round(ceiling / 2 + (random() * ceiling) / 2));
 }
 
